@@ -1,0 +1,88 @@
+"""``moviegenre data inspect`` and ``moviegenre data split``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from moviegenre.cli.app import console, data_app
+from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT
+from moviegenre.data.readers import read_table
+from moviegenre.data.splits import split_table
+from moviegenre.data.summary import summarize
+
+MinGenreCount = Annotated[int, typer.Option(help="Drop genres with fewer movies than this.")]
+DropGenres = Annotated[str, typer.Option(help="Comma-separated genres to drop ('' for none).")]
+
+
+def parse_genre_list(text: str) -> tuple[str, ...]:
+    return tuple(g.strip() for g in text.split(",") if g.strip())
+
+
+@data_app.command("inspect")
+def inspect(path: Annotated[Path, typer.Argument(help="Movie table: CSV or MM-IMDb folder.")],
+            min_genre_count: MinGenreCount = DEFAULT_MIN_GENRE_COUNT,
+            drop_genres: DropGenres = ",".join(DEFAULT_DROP_GENRES),
+            as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+            max_problems: Annotated[int, typer.Option(help="How many problems to list.")] = 20) -> None:
+    """Counts per modality and genre, and every problem found."""
+    table = read_table(path, strict=False, labelled=False)
+    summary = summarize(table, min_genre_count=min_genre_count, drop_genres=parse_genre_list(drop_genres))
+    if as_json:
+        console.print_json(json.dumps(summary.to_dict()))
+        return
+    n = summary.n_movies
+    modality = Table(title=f"{path}: {n:,} movies", title_justify="left")
+    modality.add_column("input")
+    modality.add_column("movies", justify="right")
+    modality.add_column("share", justify="right")
+    for name, count in [("poster", summary.n_posters), ("description", summary.n_descriptions),
+                        ("both", summary.n_both), ("neither", summary.n_neither)]:
+        modality.add_row(name, f"{count:,}", f"{100 * count / max(n, 1):.1f}%")
+    console.print(modality)
+    genres = Table(title=f"genres ({len(summary.kept_genres)} kept: >= {min_genre_count} movies, "
+                         f"not in '{drop_genres}')", title_justify="left")
+    genres.add_column("genre")
+    genres.add_column("movies", justify="right")
+    genres.add_column("share", justify="right")
+    genres.add_column("kept")
+    for genre, count in summary.genre_counts.items():
+        genres.add_row(genre, f"{count:,}", f"{100 * count / max(n, 1):.1f}%",
+                       "yes" if genre in summary.kept_genres else "no")
+    console.print(genres)
+    console.print("genres per movie: " + ", ".join(f"{k}: {v:,}" for k, v in summary.genres_per_movie.items()))
+    if summary.problems:
+        console.print(f"[bold red]{len(summary.problems)} problems[/]")
+        for problem in summary.problems[:max_problems]:
+            console.print(f"  {problem}", markup=False, highlight=False)
+    else:
+        console.print("no problems found")
+
+
+@data_app.command("split")
+def split(path: Annotated[Path, typer.Argument(help="Movie table: CSV or MM-IMDb folder.")],
+          out: Annotated[Path, typer.Option("--out", help="Folder for split.csv and genres.json.")],
+          seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+          validation: Annotated[float, typer.Option(help="Validation share.")] = 0.1,
+          test: Annotated[float, typer.Option(help="Test share.")] = 0.1,
+          min_genre_count: MinGenreCount = DEFAULT_MIN_GENRE_COUNT,
+          drop_genres: DropGenres = ",".join(DEFAULT_DROP_GENRES)) -> None:
+    """Seeded multi-label stratified train/validation/test split (or the table's own split.json)."""
+    table = read_table(path)
+    encoder, splits, proportions = split_table(
+        table, out, min_genre_count=min_genre_count, drop_genres=parse_genre_list(drop_genres),
+        validation=validation, test=test, seed=seed)
+    sizes = {name: int((splits == name).sum()) for name in ("train", "validation", "test")}
+    report = Table(title=f"{len(table):,} movies -> " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()),
+                   title_justify="left")
+    for column in proportions.columns:
+        report.add_column(column, justify="left" if column == "genre" else "right")
+    for row in proportions.itertuples(index=False):
+        report.add_row(row[0], *(f"{v:.1f}" for v in row[1:]))
+    console.print(report)
+    console.print(f"largest difference from the whole: {proportions['max diff (pp)'].max():.2f} percentage points")
+    console.print(f"wrote {out / 'split.csv'} and {out / 'genres.json'}")

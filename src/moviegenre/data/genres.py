@@ -1,0 +1,89 @@
+"""Genre policy and labels: which genres a model learns, multi-label binarization, class weights."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from moviegenre.data.table import atomic_write_text
+from moviegenre.errors import ConfigError, DataError
+
+DEFAULT_MIN_GENRE_COUNT = 100
+# 'Short' names a running time, not a genre (the original design dropped it too).
+DEFAULT_DROP_GENRES = ("Short",)
+
+
+class GenreEncoder:
+    """Learns the genre vocabulary from training labels and turns genre lists into 0/1 matrices.
+
+    Genres seen fewer than ``min_count`` times, and those in ``drop``, are left out; the learned
+    vocabulary ``classes_`` is sorted, so it is stable across runs, and is saved with every model.
+    """
+
+    def __init__(self, min_count: int = DEFAULT_MIN_GENRE_COUNT, drop: Sequence[str] = DEFAULT_DROP_GENRES):
+        self.min_count = min_count
+        self.drop = drop
+
+    def fit(self, genre_lists: Sequence[Sequence[str]]) -> GenreEncoder:
+        counts = Counter(g for genres in genre_lists for g in set(genres))
+        dropped = set(self.drop)
+        self.classes_ = sorted(g for g, n in counts.items() if n >= self.min_count and g not in dropped)
+        if not self.classes_:
+            raise DataError("labels", f"no genre has at least {self.min_count} movies",
+                            hint="lower --min-genre-count or give more data")
+        self.counts_ = np.array([counts[g] for g in self.classes_], dtype=np.int64)
+        self.n_samples_ = len(genre_lists)
+        return self
+
+    @classmethod
+    def from_classes(cls, classes: Sequence[str], counts: Sequence[int] | None = None,
+                     n_samples: int | None = None) -> GenreEncoder:
+        encoder = cls(min_count=0, drop=())
+        encoder.classes_ = list(classes)
+        encoder.counts_ = np.asarray(counts if counts is not None else [0] * len(classes), dtype=np.int64)
+        encoder.n_samples_ = n_samples or 0
+        return encoder
+
+    def transform(self, genre_lists: Sequence[Sequence[str]]) -> np.ndarray:
+        """(n_movies, n_genres) float32 0/1 matrix; genres outside the vocabulary are ignored."""
+        index = {g: i for i, g in enumerate(self.classes_)}
+        matrix = np.zeros((len(genre_lists), len(self.classes_)), dtype=np.float32)
+        for row, genres in enumerate(genre_lists):
+            for genre in genres:
+                if genre in index:
+                    matrix[row, index[genre]] = 1.0
+        return matrix
+
+    def inverse_transform(self, matrix: np.ndarray) -> list[list[str]]:
+        return [[self.classes_[i] for i in np.flatnonzero(row)] for row in np.asarray(matrix) > 0.5]
+
+    def class_weights(self) -> np.ndarray:
+        """``W_i = n_max / n_i``: the original design's weights (rarest genre weighs most)."""
+        return (self.counts_.max() / np.maximum(self.counts_, 1)).astype(np.float32)
+
+    def pos_weight(self) -> np.ndarray:
+        """BCE ``pos_weight = n_negative / n_positive`` per genre."""
+        positives = np.maximum(self.counts_, 1)
+        return ((self.n_samples_ - positives) / positives).astype(np.float32)
+
+    # -- persistence ----------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"genres": list(self.classes_), "counts": self.counts_.tolist(), "n_samples": self.n_samples_,
+                "min_count": self.min_count, "drop": list(self.drop)}
+
+    def save(self, path: str | Path) -> None:
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> GenreEncoder:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            encoder = cls.from_classes(data["genres"], data.get("counts"), data.get("n_samples"))
+        except (OSError, ValueError, KeyError) as error:
+            raise ConfigError(f"{path}: not a genre vocabulary file ({error})") from None
+        encoder.min_count, encoder.drop = data.get("min_count", 0), tuple(data.get("drop", ()))
+        return encoder

@@ -1,0 +1,212 @@
+"""Readers for the movie-table formats people already have. ``read_table`` picks the right one.
+
+- the shared CSV (``imdb_id,title,year,genres,description,poster``; ``|``-separated genres, poster paths
+  relative to the CSV): also the project's own save format;
+- text-only CSVs (``description,genres``, no ids) such as ``mmimdb_dev_text.csv``;
+- a one-hot poster CSV (``Id,Genre,<one 0/1 column per genre>``, posters as ``<Id>.jpg`` in a folder);
+- the MM-IMDb layout (``dataset/<id>.json`` + ``<id>.jpeg``, optional ``split.json``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from moviegenre.data.table import MovieTable, split_genres
+from moviegenre.errors import DataError
+
+SHARED_COLUMNS = ("imdb_id", "genres")
+TEXT_COLUMNS = ("description", "genres")
+ONE_HOT_COLUMNS = ("Id", "Genre")
+ONE_HOT_POSTER_FOLDERS = ("Images", "images", "posters", "Posters")
+MMIMDB_SPLITS = {"train": "train", "dev": "validation", "val": "validation", "validation": "validation",
+                 "test": "test"}
+
+
+def read_table(path: str | Path, *, labelled: bool = True, strict: bool = True,
+               posters: str | Path | None = None) -> MovieTable:
+    """Read any supported movie table. ``strict`` raises the first problem; otherwise problems are kept
+    on ``table.problems`` (what ``data inspect`` lists). ``posters`` overrides the one-hot poster folder."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "no such file or folder", hint="check the path")
+    if path.is_dir():
+        table = read_mmimdb(path)
+    elif path.suffix.lower() in (".csv", ".tsv", ".txt"):
+        frame = _read_csv(path)
+        columns = set(frame.columns)
+        if "imdb_id" in columns:
+            table = _from_shared_csv(path, frame, labelled)
+        elif set(ONE_HOT_COLUMNS) <= columns:
+            table = _from_one_hot_csv(path, frame, posters)
+        elif "description" in columns:
+            table = _from_text_csv(path, frame, labelled)
+        else:
+            raise DataError(path, f"unrecognised columns {sorted(columns)}",
+                            hint="expected imdb_id,genres,... or description,genres or Id,Genre,<genre 0/1 columns>")
+    elif path.suffix.lower() == ".parquet":
+        frame = pd.read_parquet(path).astype(str)
+        table = _from_shared_csv(path, frame, labelled)
+    else:
+        raise DataError(path, f"unsupported file type '{path.suffix}'",
+                        hint="give a .csv movie table, a .parquet table or an MM-IMDb folder")
+    table.problems = table.validate(labelled=labelled)
+    if strict:
+        table.check(labelled=labelled)
+    return table
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise DataError(path, f"line {line} is not UTF-8 text (byte 0x{raw[error.start]:02x})",
+                        hint="re-save the file as UTF-8") from None
+    if not text.strip():
+        raise DataError(path, "the file is empty", hint="give a CSV with a header row")
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                           sep="\t" if path.suffix.lower() == ".tsv" else ",")
+    except (pd.errors.ParserError, csv.Error) as error:
+        raise DataError(path, f"not a readable CSV: {str(error).strip()}", hint="check quoting") from None
+
+
+def _require(path: Path, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    for column in columns:
+        if column not in frame.columns:
+            raise DataError(path, f"missing column '{column}' (found: {', '.join(frame.columns)})",
+                            field=column, hint="add the column to the header row")
+
+
+def _parse_year(path: Path, row: int, value: str) -> int | None:
+    value = value.strip()
+    if not value or value == "\\N":
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        raise DataError(path, f"year '{value}' is not a number", row=row, field="year",
+                        hint="use a 4-digit year or leave it empty") from None
+
+
+def _from_shared_csv(path: Path, frame: pd.DataFrame, labelled: bool) -> MovieTable:
+    _require(path, frame, SHARED_COLUMNS if labelled else ("imdb_id",))
+    folder = path.parent.resolve()
+    get = lambda column: frame[column] if column in frame else pd.Series([""] * len(frame))  # noqa: E731
+    records = [
+        {"imdb_id": imdb_id.strip(), "title": title, "year": _parse_year(path, row, year),
+         "genres": split_genres(genres), "description": description,
+         "poster": str(folder / poster) if poster.strip() else ""}
+        for row, (imdb_id, title, year, genres, description, poster) in enumerate(
+            zip(frame["imdb_id"], get("title"), get("year"), get("genres"), get("description"), get("poster")),
+            start=1)
+    ]
+    table = MovieTable.from_records(records, source=str(path))
+    if "split" in frame:
+        table.frame["split"] = frame["split"].map(lambda s: MMIMDB_SPLITS.get(s.strip(), "")).to_numpy()
+    return table
+
+
+def _from_text_csv(path: Path, frame: pd.DataFrame, labelled: bool) -> MovieTable:
+    _require(path, frame, TEXT_COLUMNS if labelled else ("description",))
+    genres = frame["genres"] if "genres" in frame else [""] * len(frame)
+    records = [
+        {"imdb_id": f"{path.stem}-{row}", "title": "", "year": None, "genres": split_genres(g),
+         "description": description}
+        for row, (description, g) in enumerate(zip(frame["description"], genres), start=1)
+    ]
+    return MovieTable.from_records(records, source=str(path))
+
+
+def _from_one_hot_csv(path: Path, frame: pd.DataFrame, posters: str | Path | None) -> MovieTable:
+    folder = Path(posters) if posters else _one_hot_poster_folder(path)
+    genre_columns = [c for c in frame.columns if c not in ONE_HOT_COLUMNS]
+    if not genre_columns:
+        raise DataError(path, "no genre columns after Id and Genre", hint="add one 0/1 column per genre")
+    records = []
+    for row, values in enumerate(frame.itertuples(index=False), start=1):
+        values = dict(zip(frame.columns, values))
+        genres = []
+        for genre in genre_columns:
+            flag = values[genre].strip()
+            if flag not in ("0", "1", "0.0", "1.0"):
+                raise DataError(path, f"value '{flag}' is not 0 or 1", row=row, field=genre,
+                                hint="one-hot genre columns hold 0 or 1")
+            if flag.startswith("1"):
+                genres.append(genre)
+        movie_id = values["Id"].strip()
+        records.append({"imdb_id": movie_id, "genres": genres,
+                        "poster": str((folder / f"{movie_id}.jpg").resolve()) if movie_id else ""})
+    return MovieTable.from_records(records, source=str(path))
+
+
+def _one_hot_poster_folder(path: Path) -> Path:
+    for name in ONE_HOT_POSTER_FOLDERS:
+        if (path.parent / name).is_dir():
+            return path.parent / name
+    return path.parent
+
+
+def read_mmimdb(path: Path) -> MovieTable:
+    """An MM-IMDb folder: ``path`` is the folder holding ``dataset/`` (and ``split.json``) or ``dataset/`` itself."""
+    dataset = path / "dataset" if (path / "dataset").is_dir() else path
+    json_files = sorted(dataset.glob("*.json"))
+    json_files = [f for f in json_files if f.name != "split.json"]
+    if not json_files:
+        raise DataError(path, "no <id>.json files found",
+                        hint="give an MM-IMDb folder (dataset/<id>.json + <id>.jpeg) or a CSV table")
+    records = []
+    for file in json_files:
+        try:
+            info = json.loads(file.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise DataError(file, "not UTF-8 text", hint="re-save the file as UTF-8") from None
+        except json.JSONDecodeError as error:
+            raise DataError(file, f"not valid JSON ({error.msg} at line {error.lineno})",
+                            hint="fix or remove the file") from None
+        if not isinstance(info, dict):
+            raise DataError(file, "expected a JSON object", hint="fix or remove the file")
+        plots = info.get("plot") or []
+        plots = [plots] if isinstance(plots, str) else plots
+        genres = info.get("genres") or []
+        if not isinstance(genres, list):
+            raise DataError(file, "'genres' must be a list of names", field="genres")
+        poster = file.with_suffix(".jpeg")
+        year = info.get("year")
+        records.append({"imdb_id": _mmimdb_id(file.stem), "title": info.get("title") or "",
+                        "year": _parse_year(file, 1, str(year)) if year not in (None, "") else None,
+                        "genres": [str(g).strip() for g in genres if str(g).strip()],
+                        "description": max(plots, key=len) if plots else "",
+                        "poster": str(poster.resolve()) if poster.exists() else "", "stem": file.stem})
+    split_file = next((f for f in (path / "split.json", dataset / "split.json") if f.exists()), None)
+    if split_file:
+        splits = _read_split_json(split_file)
+        for record in records:
+            record["split"] = splits.get(record["stem"], "")
+    return MovieTable.from_records(records, source=str(path))
+
+
+def _mmimdb_id(stem: str) -> str:
+    return f"tt{stem}" if stem.isdigit() else stem
+
+
+def _read_split_json(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DataError(path, f"not valid JSON ({error})", hint="fix or remove split.json") from None
+    if not isinstance(data, dict):
+        raise DataError(path, "expected {\"train\": [...], \"dev\": [...], \"test\": [...]}")
+    split_of = {}
+    for name, ids in data.items():
+        if name not in MMIMDB_SPLITS:
+            raise DataError(path, f"unknown split '{name}'", field=name, hint="use train, dev and test")
+        for movie_id in ids:
+            split_of[str(movie_id)] = MMIMDB_SPLITS[name]
+    return split_of

@@ -1,0 +1,129 @@
+"""Seeded multi-label stratified splits (iterative stratification), saved beside a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, GenreEncoder
+from moviegenre.data.table import SPLITS, MovieTable, atomic_write_text
+from moviegenre.errors import DataError
+
+
+def iterative_stratification(labels: np.ndarray, proportions: tuple[float, ...], seed: int = 0) -> np.ndarray:
+    """Fold index per row, keeping each label's share in every fold close to ``proportions``.
+
+    Sechidis, Tsoumakas & Vlahavas (2011): repeatedly take the label with the fewest unassigned
+    examples and give each of its examples to the fold that most lacks that label.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels).astype(bool)
+    n_rows = len(labels)
+    shares = np.asarray(proportions, dtype=float) / sum(proportions)
+    wanted_rows = n_rows * shares
+    wanted_per_label = labels.sum(0)[:, None] * shares[None, :]
+    fold = np.full(n_rows, -1)
+    unassigned = np.ones(n_rows, dtype=bool)
+
+    def pick(scores: np.ndarray, tiebreak: np.ndarray) -> int:
+        best = np.flatnonzero(scores == scores.max())
+        if len(best) > 1:
+            best = best[tiebreak[best] == tiebreak[best].max()]
+        return int(rng.choice(best))
+
+    while True:
+        remaining = labels[unassigned].sum(0)
+        if not remaining.any():
+            break
+        candidates = np.flatnonzero(remaining == remaining[remaining > 0].min())
+        label = int(rng.choice(candidates))
+        rows = np.flatnonzero(unassigned & labels[:, label])
+        for row in rng.permutation(rows):
+            target = pick(wanted_per_label[label], wanted_rows)
+            fold[row] = target
+            unassigned[row] = False
+            wanted_per_label[labels[row], target] -= 1
+            wanted_rows[target] -= 1
+    for row in rng.permutation(np.flatnonzero(unassigned)):  # rows with no label
+        target = pick(wanted_rows, wanted_rows)
+        fold[row] = target
+        wanted_rows[target] -= 1
+    return fold
+
+
+def stratified_split(labels: np.ndarray, *, validation: float = 0.1, test: float = 0.1,
+                     seed: int = 0) -> np.ndarray:
+    """Split name ("train"/"validation"/"test") per row; a size of 0 leaves that split empty."""
+    shares = (1.0 - validation - test, validation, test)
+    if min(shares) < 0 or shares[0] <= 0:
+        raise DataError("split", f"validation {validation} + test {test} must be below 1",
+                        hint="use fractions such as 0.1")
+    folds = iterative_stratification(labels, shares, seed)
+    return np.array(SPLITS)[folds]
+
+
+def split_for(table: MovieTable, labels: np.ndarray, *, validation: float = 0.1, test: float = 0.1,
+              seed: int = 0) -> np.ndarray:
+    """The table's own split when it carries one (MM-IMDb ``split.json``), else a stratified one."""
+    given = table.split
+    if given is not None and (given != "").all():
+        return given
+    return stratified_split(labels, validation=validation, test=test, seed=seed)
+
+
+def save_split(path: str | Path, ids: list[str], splits: np.ndarray) -> Path:
+    path = Path(path)
+    atomic_write_text(path, pd.DataFrame({"imdb_id": ids, "split": splits}).to_csv(index=False, lineterminator="\n"))
+    return path
+
+
+def load_split(path: str | Path, table: MovieTable) -> np.ndarray:
+    """The saved split of every row of ``table`` (so that every model of a comparison uses the same rows)."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError) as error:
+        raise DataError(path, f"cannot read split file ({error})", hint="give a split.csv from 'data split'") from None
+    if not {"imdb_id", "split"} <= set(frame.columns):
+        raise DataError(path, "missing column 'imdb_id' or 'split'", hint="give a split.csv from 'data split'")
+    bad = frame.loc[~frame["split"].isin(SPLITS), "split"]
+    if len(bad):
+        raise DataError(path, f"unknown split '{bad.iloc[0]}'", row=int(bad.index[0]) + 1, field="split",
+                        hint="use train, validation or test")
+    split_of = dict(zip(frame["imdb_id"], frame["split"]))
+    missing = [i for i in table.ids if i not in split_of]
+    if missing:
+        raise DataError(path, f"{len(missing)} movies of {table.source} are not in the split (first: {missing[0]})",
+                        hint="make the split from the same table")
+    return np.array([split_of[i] for i in table.ids])
+
+
+def split_proportions(labels: np.ndarray, splits: np.ndarray, genres: list[str]) -> pd.DataFrame:
+    """Per-genre share of movies (in %) in the whole table and in each split."""
+    labels = np.asarray(labels, dtype=bool)
+    data = {"genre": genres, "all %": 100 * labels.mean(0)}
+    for name in SPLITS:
+        part = labels[splits == name]
+        data[f"{name} %"] = 100 * part.mean(0) if len(part) else np.full(len(genres), np.nan)
+    frame = pd.DataFrame(data)
+    frame["max diff (pp)"] = frame[[f"{s} %" for s in SPLITS]].sub(frame["all %"], axis=0).abs().max(axis=1)
+    return frame
+
+
+def split_table(table: MovieTable, out_dir: str | Path, *, min_genre_count: int | None = None,
+                drop_genres: tuple[str, ...] | None = None, validation: float = 0.1, test: float = 0.1,
+                seed: int = 0) -> tuple[GenreEncoder, np.ndarray, pd.DataFrame]:
+    """Fit the genre policy on ``table``, split it, and save ``split.csv`` + ``genres.json`` in ``out_dir``.
+
+    Returns (encoder, splits, per-genre proportions).
+    """
+    encoder = GenreEncoder(DEFAULT_MIN_GENRE_COUNT if min_genre_count is None else min_genre_count,
+                           DEFAULT_DROP_GENRES if drop_genres is None else drop_genres).fit(table.genres)
+    labels = encoder.transform(table.genres)
+    splits = split_for(table, labels, validation=validation, test=test, seed=seed)
+    out_dir = Path(out_dir)
+    save_split(out_dir / "split.csv", table.ids, splits)
+    encoder.save(out_dir / "genres.json")
+    return encoder, splits, split_proportions(labels, splits, encoder.classes_)

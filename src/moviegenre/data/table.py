@@ -1,0 +1,197 @@
+"""The movie table: the one representation of a (labelled or unlabelled) dataset.
+
+Every reader produces a :class:`MovieTable`; every model, split and report consumes one. Rows hold
+``imdb_id``, ``title``, ``year``, ``genres`` (list of names), ``description`` ("" when unknown) and
+``poster`` (absolute path, "" when none). An optional ``split`` column carries a split that came with
+the data (MM-IMDb ``split.json``) so that it can be used as is.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from moviegenre.errors import DataError
+
+COLUMNS = ("imdb_id", "title", "year", "genres", "description", "poster")
+GENRE_SEPARATOR = "|"
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class MovieTable:
+    """A validated table of movies. ``source`` names where it came from, for error messages."""
+
+    frame: pd.DataFrame
+    source: str = "<memory>"
+    problems: list[DataError] = field(default_factory=list)
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_records(cls, records: Iterable[dict], source: str = "<memory>") -> MovieTable:
+        rows = []
+        for record in records:
+            genres = record.get("genres") or []
+            if isinstance(genres, str):
+                genres = split_genres(genres)
+            rows.append({
+                "imdb_id": str(record.get("imdb_id") or ""),
+                "title": str(record.get("title") or ""),
+                "year": _year(record.get("year")),
+                "genres": list(genres),
+                "description": str(record.get("description") or "").strip(),
+                "poster": str(record.get("poster") or ""),
+                **({"split": record.get("split") or ""} if "split" in record else {}),
+            })
+        has_split = any("split" in row for row in rows)
+        frame = pd.DataFrame(rows, columns=[*COLUMNS, *(["split"] if has_split else [])])
+        if has_split:
+            frame["split"] = frame["split"].fillna("")
+        return cls(frame.reset_index(drop=True), source)
+
+    # -- views ----------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def ids(self) -> list[str]:
+        return self.frame["imdb_id"].tolist()
+
+    @property
+    def genres(self) -> list[list[str]]:
+        return self.frame["genres"].tolist()
+
+    @property
+    def descriptions(self) -> list[str]:
+        return self.frame["description"].tolist()
+
+    @property
+    def posters(self) -> list[str]:
+        return self.frame["poster"].tolist()
+
+    @property
+    def has_poster(self) -> np.ndarray:
+        return (self.frame["poster"] != "").to_numpy()
+
+    @property
+    def has_description(self) -> np.ndarray:
+        return (self.frame["description"] != "").to_numpy()
+
+    @property
+    def is_labelled(self) -> bool:
+        return len(self) > 0 and bool(self.frame["genres"].map(len).gt(0).any())
+
+    @property
+    def split(self) -> np.ndarray | None:
+        """The split that came with the data ("train"/"validation"/"test" per row), or None."""
+        return self.frame["split"].to_numpy() if "split" in self.frame else None
+
+    def subset(self, rows: np.ndarray | Sequence[int] | Sequence[bool]) -> MovieTable:
+        """Rows by boolean mask or positions, as a new table with the same source."""
+        rows = np.asarray(rows)
+        picked = self.frame[rows] if rows.dtype == bool else self.frame.iloc[rows]
+        return MovieTable(picked.reset_index(drop=True), self.source)
+
+    def with_inputs(self, use: str) -> MovieTable:
+        """Keep only the inputs ``use`` names: poster, description, both or any (what each row has)."""
+        if use not in ("poster", "description", "both", "any"):
+            raise DataError("--use", f"unknown input choice '{use}'", hint="use poster, description, both or any")
+        table = self
+        if use == "poster":
+            table = self.subset(self.has_poster)
+            table.frame["description"] = ""
+        elif use == "description":
+            table = self.subset(self.has_description)
+            table.frame["poster"] = ""
+        elif use == "both":
+            table = self.subset(self.has_poster & self.has_description)
+        return table
+
+    # -- validation -----------------------------------------------------------------------------
+    def validate(self, *, labelled: bool = True, check_files: bool = True) -> list[DataError]:
+        """Every problem found, each naming the file, the row (1-based data row) and the field."""
+        problems: list[DataError] = []
+        frame = self.frame
+        ids = frame["imdb_id"]
+        for row in np.flatnonzero((ids == "").to_numpy()):
+            problems.append(DataError(self.source, "empty id", row=row + 1, field="imdb_id",
+                                      hint="every movie needs a unique id"))
+        duplicated = ids.duplicated(keep="first") & (ids != "")
+        for row in np.flatnonzero(duplicated.to_numpy()):
+            first = int(np.flatnonzero((ids == ids.iloc[row]).to_numpy())[0]) + 1
+            problems.append(DataError(self.source, f"duplicate id '{ids.iloc[row]}' (first seen in row {first})",
+                                      row=row + 1, field="imdb_id", hint="remove or merge the duplicate row"))
+        if labelled:
+            for row in np.flatnonzero(frame["genres"].map(len).eq(0).to_numpy()):
+                problems.append(DataError(self.source, "no genres in a labelled table", row=row + 1,
+                                          field="genres", hint="give at least one genre, '|'-separated"))
+        if check_files:
+            for row, poster in enumerate(frame["poster"]):
+                if poster and not os.path.isfile(poster):
+                    problems.append(DataError(self.source, f"poster file '{poster}' does not exist", row=row + 1,
+                                              field="poster", hint="fix the path or leave the field empty"))
+        return problems
+
+    def check(self, *, labelled: bool = True, check_files: bool = True) -> MovieTable:
+        """Raise the first problem (with a count of the rest); return self when there is none."""
+        problems = self.validate(labelled=labelled, check_files=check_files)
+        if problems:
+            first = problems[0]
+            more = f" [and {len(problems) - 1} more problems; run 'moviegenre data inspect' to list them]" \
+                if len(problems) > 1 else ""
+            raise DataError(first.source, first.problem + more, row=first.row, field=first.field)
+        return self
+
+    # -- saving ---------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the shared CSV format (``|``-joined genres, poster paths relative to the CSV), atomically."""
+        path = Path(path).resolve()
+        out = self.frame.copy()
+        out["genres"] = out["genres"].map(GENRE_SEPARATOR.join)
+        out["year"] = out["year"].map(lambda y: "" if y is None or pd.isna(y) else str(int(y)))
+        out["poster"] = out["poster"].map(lambda p: _relative(p, path.parent) if p else "")
+        atomic_write_text(path, out.to_csv(index=False, lineterminator="\n"))
+        return path
+
+
+def split_genres(text: str) -> list[str]:
+    return [g.strip() for g in text.split(GENRE_SEPARATOR) if g.strip()]
+
+
+def _year(value) -> int | None:
+    if value is None or value == "" or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return int(value)
+
+
+def _relative(poster: str, folder: Path) -> str:
+    try:
+        return Path(poster).resolve().relative_to(folder).as_posix()
+    except ValueError:
+        return os.path.relpath(poster, folder)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename it: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,32 @@
+"""The one exception family users see: one line, naming the file/row/field and what to do."""
+
+from __future__ import annotations
+
+
+class MovieGenreError(Exception):
+    """Base class: the CLI prints ``error: <message>`` and exits 2 instead of a traceback."""
+
+
+class DataError(MovieGenreError):
+    """A table, file or field is unusable as given."""
+
+    def __init__(self, source: object, problem: str, *, row: int | None = None,
+                 field: str | None = None, hint: str = "") -> None:
+        where = str(source)
+        if row is not None:
+            where += f": row {row}"
+        if field is not None:
+            where += f", field '{field}'" if row is not None else f": field '{field}'"
+        message = f"{where}: {problem}"
+        if hint:
+            message += f" ({hint})"
+        super().__init__(message)
+        self.source, self.row, self.field, self.problem = source, row, field, problem
+
+
+class ImageError(DataError):
+    """An image that cannot be used: not an image, truncated, too large."""
+
+
+class ConfigError(MovieGenreError):
+    """An unknown name or an option that cannot be honoured (unknown model, encoder, run folder)."""

@@ -1,0 +1,59 @@
+"""Shared fixtures. Tests on the real data in ../shared/data skip when it is absent, and fail instead
+when MOVIEGENRE_REQUIRE_SHARED=1 (CI sets it), so that they can never skip silently there."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED_DATA = Path(os.environ.get("MOVIEGENRE_SHARED_DATA",
+                                  Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real data folder (``../shared/data``)."""
+    if not (SHARED_DATA / "movies.csv").exists():
+        reason = f"real data not found at {SHARED_DATA} (set MOVIEGENRE_SHARED_DATA or put shared/ beside the repo)"
+        if os.environ.get("MOVIEGENRE_REQUIRE_SHARED") == "1":
+            pytest.fail(reason + " but MOVIEGENRE_REQUIRE_SHARED=1")
+        pytest.skip(reason)
+    return SHARED_DATA
+
+
+def draw_poster(path: Path, seed: int = 0, size: tuple[int, int] = (64, 96)) -> Path:
+    """A small synthetic poster: coloured blocks, different per seed."""
+    rng = np.random.default_rng(seed)
+    pixels = np.zeros((size[1], size[0], 3), dtype=np.uint8)
+    pixels[:] = rng.integers(0, 255, 3)
+    top = rng.integers(0, size[1] // 2)
+    pixels[top: top + size[1] // 3, :, :] = rng.integers(0, 255, 3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+GENRES = ("Action", "Comedy", "Drama", "Horror", "Romance")
+WORDS = {"Action": "explosion chase fight gun", "Comedy": "funny laugh joke silly", "Drama": "family loss life tears",
+         "Horror": "ghost blood night scream", "Romance": "love kiss heart wedding"}
+
+
+@pytest.fixture
+def tiny_table_csv(tmp_path: Path) -> Path:
+    """A synthetic labelled table in the shared CSV format: 60 movies, some with posters, some with text."""
+    rng = np.random.default_rng(0)
+    lines = ["imdb_id,title,year,genres,description,poster"]
+    for i in range(60):
+        genres = list(rng.choice(GENRES, size=rng.integers(1, 3), replace=False))
+        text = " ".join(WORDS[g] for g in genres) if i % 3 != 0 else ""
+        poster = f"posters/tt{i:07d}.png" if i % 3 != 1 else ""
+        if poster:
+            draw_poster(tmp_path / poster, seed=GENRES.index(genres[0]) * 100 + i)
+        lines.append(f"tt{i:07d},Movie {i},{2000 + i % 10},{'|'.join(genres)},{text},{poster}")
+    path = tmp_path / "movies.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
