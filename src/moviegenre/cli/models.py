@@ -1,0 +1,142 @@
+"""``moviegenre models | train | evaluate | predict | predict-table``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from moviegenre.cli.app import app, console
+from moviegenre.cli.data import DropGenres, MinGenreCount, parse_genre_list
+from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT
+from moviegenre.data.table import atomic_write_text
+from moviegenre.errors import ConfigError
+
+RunDir = Annotated[Path | None, typer.Argument(help="Run folder from 'train' (default: the packaged model).")]
+
+
+@app.command("models")
+def models() -> None:
+    """List the registered models."""
+    from moviegenre.models.registry import list_models
+
+    for spec in list_models():
+        console.print(f"{spec.name:<22} {spec.summary}", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command("train")
+def train(data: Annotated[Path, typer.Argument(help="Movie table: shared CSV, text-only CSV or MM-IMDb folder.")],
+          model: Annotated[str, typer.Option(help="Registered model name (see 'moviegenre models').")] = "fusion-gmu",
+          out: Annotated[Path, typer.Option("--out", help="Run folder to write.")] = Path("runs/latest"),
+          seed: Annotated[int, typer.Option(help="Seed for the split, initialisation and shuffling.")] = 0,
+          min_genre_count: MinGenreCount = DEFAULT_MIN_GENRE_COUNT,
+          drop_genres: DropGenres = ",".join(DEFAULT_DROP_GENRES),
+          device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
+          devices: Annotated[int, typer.Option(help="Devices per node (>1: DDP).")] = 1,
+          num_nodes: Annotated[int, typer.Option(help="Machines (DDP; torchrun-compatible).")] = 1,
+          max_epochs: Annotated[int | None, typer.Option(help="Cap on epochs.")] = None,
+          split: Annotated[Path | None, typer.Option(help="Reuse a split.csv (same rows for every model).")] = None,
+          validation: Annotated[float, typer.Option(help="Validation share when splitting.")] = 0.1,
+          test: Annotated[float, typer.Option(help="Test share when splitting.")] = 0.1,
+          param: Annotated[list[str] | None, typer.Option(help="Model parameter KEY=JSON_VALUE (repeatable).")] = None,
+          resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = False,
+          progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True) -> None:
+    """Train a model on DATA and save it in a run folder."""
+    from moviegenre.training.pipeline import train as train_run
+
+    options = {"device": device, "devices": devices, "num_nodes": num_nodes, "progress": progress}
+    if max_epochs is not None:
+        options["max_epochs"] = max_epochs
+    estimator = train_run(data, model, out, seed=seed, min_genre_count=min_genre_count,
+                          drop_genres=parse_genre_list(drop_genres), validation=validation, test=test,
+                          split_file=split, resume=resume, params=_parse_params(param or []), **options)
+    run = json.loads((out / "run.json").read_text())
+    console.print(f"trained {estimator.name} on {run['rows']['train']:,} movies "
+                  f"({len(estimator.genres_)} genres) in {run['train_seconds']:.1f} s -> {out}")
+
+
+def _parse_params(items: list[str]) -> dict:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--param '{item}': expected KEY=VALUE")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+@app.command("evaluate")
+def evaluate(run_dir: Annotated[Path, typer.Argument(help="Run folder from 'train'.")],
+             data: Annotated[Path, typer.Argument(help="Labelled movie table to score.")],
+             json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics JSON here.")] = None,
+             use: Annotated[str, typer.Option(help="Inputs: poster, description, both or any.")] = "any",
+             split: Annotated[str | None, typer.Option(help="Score only this split of the run (e.g. test).")] = None,
+             report: Annotated[Path | None, typer.Option(help="Report folder (default: inside the run).")] = None
+             ) -> None:
+    """Score a run on a labelled table: metrics JSON, report.md and plots."""
+    from moviegenre.evaluation.evaluate import evaluate as evaluate_run
+    from moviegenre.evaluation.report import SUMMARY_KEYS
+
+    metrics = evaluate_run(run_dir, data, use=use, split=split, report_dir=report)
+    if json_out:
+        atomic_write_text(json_out, json.dumps(metrics, indent=2) + "\n")
+    summary = Table(title=f"{metrics['model']} on {metrics['data']} --use {use}", title_justify="left")
+    summary.add_column("metric")
+    summary.add_column("value", justify="right")
+    for key in SUMMARY_KEYS:
+        value = metrics[key]
+        summary.add_row(key, f"{value:.4f}" if isinstance(value, float) else f"{value:,}")
+    console.print(summary)
+    console.print(f"report: {metrics['report']}")
+
+
+@app.command("predict")
+def predict(run_dir: RunDir = None,
+            poster: Annotated[Path | None, typer.Option(help="Poster image file.")] = None,
+            description: Annotated[str | None, typer.Option(help="Short plot description.")] = None,
+            as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Predict one movie's genres from a poster, a description, or both."""
+    from moviegenre.serving.predictor import Predictor
+
+    result = Predictor(run_dir).predict(poster=poster, description=description)
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    console.print(f"genres: {', '.join(result['genres']) or '(none above threshold)'}   "
+                  f"[dim](model {result['model']}; used " +
+                  ", ".join(k for k, v in result["used"].items() if v) + ")[/]")
+    for genre, probability in list(result["probabilities"].items())[:8]:
+        threshold = result["thresholds"][genre]
+        bar = "#" * round(probability * 30)
+        mark = "*" if probability >= threshold else " "
+        console.print(f" {mark} {genre:<12} {probability:6.3f}  {bar:<30} (threshold {threshold:.2f})",
+                      markup=False, highlight=False)
+
+
+@app.command("predict-table")
+def predict_table(table: Annotated[Path, typer.Argument(help="Movie table to label (genres optional).")],
+                  out: Annotated[Path, typer.Option("--out", help="predictions .csv or .parquet")],
+                  run_dir: Annotated[Path | None, typer.Option("--run", help="Run folder (default: packaged).")] = None
+                  ) -> None:
+    """Predict genres for every row of a table, to CSV or Parquet."""
+    import pandas as pd
+
+    from moviegenre.data.readers import read_table
+    from moviegenre.serving.predictor import Predictor
+
+    movies = read_table(table, labelled=False)
+    frame = pd.concat(list(Predictor(run_dir).predict_table(movies)), ignore_index=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".parquet":
+        frame.to_parquet(tmp, index=False)
+    else:
+        frame.to_csv(tmp, index=False)
+    tmp.replace(out)
+    console.print(f"wrote {len(frame):,} predictions to {out}")

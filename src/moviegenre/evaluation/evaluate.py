@@ -1,0 +1,66 @@
+"""``evaluate``: score a fitted model on a labelled table, with the inputs chosen by ``use``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from moviegenre.data.genres import GenreEncoder
+from moviegenre.data.readers import read_table
+from moviegenre.data.table import MovieTable
+from moviegenre.errors import DataError
+from moviegenre.evaluation.metrics import multilabel_metrics
+from moviegenre.evaluation.report import write_report
+from moviegenre.models.base import GenreModel, load_run_model
+from moviegenre.training.pipeline import split_of_run
+
+USES = ("any", "poster", "description", "both")
+
+
+def score(model: GenreModel, table: MovieTable, use: str = "any") -> tuple[dict, np.ndarray, np.ndarray]:
+    """Metrics of ``model`` on ``table`` fed the inputs ``use`` names; also returns labels and probabilities.
+
+    Only the genres the model knows are scored; rows with none of them are left out (counted in
+    ``n_without_known_genre``), as are rows lacking the inputs ``use`` asks for.
+    """
+    table = table.with_inputs(use)
+    if use == "any":  # a row must have something the model reads
+        readable = np.zeros(len(table), dtype=bool)
+        if "poster" in model.inputs:
+            readable |= table.has_poster
+        if "description" in model.inputs:
+            readable |= table.has_description
+        table = table.subset(readable)
+    labels = GenreEncoder.from_classes(model.genres_).transform(table.genres)
+    known = labels.sum(1) > 0
+    table, labels = table.subset(known), labels[known]
+    if not len(table):
+        raise DataError(table.source, f"no rows to score with --use {use} and the model's genres",
+                        hint="check that the table has those inputs and genres the model knows")
+    probabilities = model.predict_proba(table)
+    metrics = multilabel_metrics(labels, probabilities, model.thresholds_, model.genres_)
+    metrics["use"] = use
+    metrics["n_without_known_genre"] = int((~known).sum())
+    return metrics, labels, probabilities
+
+
+def evaluate(run_dir: str | Path | None, data: str | Path, *, use: str = "any", split: str | None = None,
+             report_dir: str | Path | None = None) -> dict:
+    """Score the run's model on ``data`` (optionally only the rows of the run's ``split``) and write a report."""
+    if use not in USES:
+        raise DataError("--use", f"unknown value '{use}'", hint=f"use one of {', '.join(USES)}")
+    model, run_path = load_run_model(run_dir)
+    table = read_table(data)
+    if split:
+        table = table.subset(split_of_run(run_path, table) == split)
+    metrics, labels, probabilities = score(model, table, use)
+    metrics["model"] = model.name
+    metrics["data"] = str(data) + (f" [{split}]" if split else "")
+    if report_dir is None:
+        report_dir = run_path / "reports" / f"{Path(data).stem}{'-' + split if split else ''}-{use}" \
+            if run_dir else Path("reports") / f"{Path(data).stem}-{use}"
+    write_report(report_dir, metrics, labels, probabilities, model.genres_,
+                 title=f"{model.name} on {metrics['data']} (--use {use})", run_dir=run_path if run_dir else None)
+    metrics["report"] = str(report_dir)
+    return metrics

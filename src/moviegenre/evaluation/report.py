@@ -1,0 +1,122 @@
+"""A report folder: metrics.json, report.md and PNG plots (learning curves, per-genre F1, confusion, PR)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import precision_recall_curve  # noqa: E402
+
+from moviegenre.data.table import atomic_write_text  # noqa: E402
+
+SUMMARY_KEYS = ("n", "micro_f1", "macro_f1", "weighted_f1", "samples_f1", "micro_precision", "micro_recall",
+                "subset_accuracy", "hamming_loss", "map_macro")
+
+
+def write_report(out: str | Path, metrics: dict, labels: np.ndarray, probabilities: np.ndarray,
+                 genres: list[str], *, title: str, run_dir: str | Path | None = None) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    plots = [_per_genre_f1(out, metrics), _confusion(out, metrics), _pr_curves(out, labels, probabilities, genres)]
+    curves = _learning_curves(out, Path(run_dir) / "logs" / "metrics.csv") if run_dir else None
+    plots += [curves] if curves else []
+    lines = [f"# {title}", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {metrics[k]:.4f} |" if isinstance(metrics[k], float) else f"| {k} | {metrics[k]} |"
+              for k in SUMMARY_KEYS]
+    lines += ["", "| genre | F1 | precision | recall | AP | support | threshold |", "|---|---|---|---|---|---|---|"]
+    for genre, row in metrics["per_genre"].items():
+        ap = "-" if row["ap"] is None else f"{row['ap']:.3f}"
+        lines.append(f"| {genre} | {row['f1']:.3f} | {row['precision']:.3f} | {row['recall']:.3f} | {ap} | "
+                     f"{row['support']} | {row['threshold']:.3f} |")
+    lines += [""] + [f"![{p.stem}]({p.name})" for p in plots]
+    atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
+    return out
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _per_genre_f1(out: Path, metrics: dict) -> Path:
+    per = metrics["per_genre"]
+    genres = sorted(per, key=lambda g: per[g]["f1"])
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(genres) + 1))
+    ax.barh(genres, [per[g]["f1"] for g in genres], color="#4c72b0")
+    for i, g in enumerate(genres):
+        ax.text(per[g]["f1"] + 0.01, i, f"{per[g]['f1']:.2f} (n={per[g]['support']})", va="center", fontsize=7)
+    ax.set_xlim(0, 1.15)
+    ax.set_xlabel("F1 at the tuned threshold")
+    ax.set_title(f"per-genre F1 (micro {metrics['micro_f1']:.3f}, macro {metrics['macro_f1']:.3f})")
+    return _save(fig, out / "per_genre_f1.png")
+
+
+def _confusion(out: Path, metrics: dict) -> Path:
+    """One 2x2 confusion matrix per genre (rows: truth, columns: prediction)."""
+    per = metrics["per_genre"]
+    genres = list(per)
+    cols = 6
+    rows = int(np.ceil(len(genres) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.8, rows * 1.9))
+    n = metrics["n"]
+    for ax, genre in zip(np.ravel(axes), genres):
+        tp = round(per[genre]["recall"] * per[genre]["support"])
+        fn = per[genre]["support"] - tp
+        fp = per[genre]["predicted"] - tp
+        matrix = np.array([[n - tp - fn - fp, fp], [fn, tp]])
+        ax.imshow(matrix, cmap="Blues")
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(j, i, str(value), ha="center", va="center", fontsize=7,
+                    color="white" if value > matrix.max() / 2 else "black")
+        ax.set_title(genre, fontsize=8)
+        ax.set_xticks([0, 1], ["no", "yes"], fontsize=6)
+        ax.set_yticks([0, 1], ["no", "yes"], fontsize=6)
+    for ax in np.ravel(axes)[len(genres):]:
+        ax.axis("off")
+    fig.suptitle("per-genre confusion (rows: true, columns: predicted)", fontsize=9)
+    return _save(fig, out / "confusion_matrices.png")
+
+
+def _pr_curves(out: Path, labels: np.ndarray, probabilities: np.ndarray, genres: list[str]) -> Path:
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    cmap = plt.get_cmap("tab20")
+    for g, genre in enumerate(genres):
+        if labels[:, g].sum() == 0:
+            continue
+        precision, recall, _ = precision_recall_curve(labels[:, g], probabilities[:, g])
+        ax.plot(recall, precision, lw=1, color=cmap(g % 20), label=genre)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title("precision-recall per genre")
+    ax.legend(fontsize=6, ncol=2, loc="upper right")
+    return _save(fig, out / "pr_curves.png")
+
+
+def _learning_curves(out: Path, log_csv: Path) -> Path | None:
+    if not log_csv.exists():
+        return None
+    log = pd.read_csv(log_csv)
+    if "epoch" not in log:
+        return None
+    per_epoch = log.groupby("epoch").mean(numeric_only=True)
+    fig, (loss_ax, f1_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for column in ("train_loss", "val_loss"):
+        if column in per_epoch:
+            loss_ax.plot(per_epoch.index, per_epoch[column], marker=".", label=column)
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_title("loss")
+    loss_ax.legend()
+    if "val_micro_f1" in per_epoch:
+        f1_ax.plot(per_epoch.index, per_epoch["val_micro_f1"], marker=".", color="#55a868")
+    f1_ax.set_xlabel("epoch")
+    f1_ax.set_title("validation micro-F1")
+    return _save(fig, out / "learning_curves.png")

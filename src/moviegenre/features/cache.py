@@ -1,0 +1,110 @@
+"""Embeddings computed once per (encoder, content) and reused across runs.
+
+One SQLite file per encoder, keyed by the SHA-1 of the poster's bytes or the description's text: a renamed
+poster hits the cache, an edited one misses it. Each batch is committed in one transaction, so an interrupted
+run loses at most the batch in flight and never leaves a half-written vector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from moviegenre.errors import ImageError
+
+# Bump when preprocessing changes, so stale vectors are never mixed with new ones.
+CACHE_VERSION = 1
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("MOVIEGENRE_CACHE", Path.home() / ".cache" / "moviegenre"))
+
+
+def content_key(data: bytes | str) -> str:
+    return hashlib.sha1(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
+
+
+class FeatureCache:
+    """A persistent ``key -> float32 vector`` store for one encoder."""
+
+    def __init__(self, encoder_name: str, root: Path | None = None) -> None:
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", encoder_name)[-60:]
+        if slug != encoder_name:  # local-path encoders: keep names unique after slugging
+            slug += "-" + content_key(encoder_name)[:8]
+        self.path = (root or cache_root()) / "features" / f"{slug}.v{CACHE_VERSION}.sqlite"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 900):  # SQLite's bound-parameter limit
+            chunk = unique[start: start + 900]
+            rows = self._db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({','.join('?' * len(chunk))})",
+                                    chunk)
+            found.update((key, np.frombuffer(blob, dtype=np.float32)) for key, blob in rows)
+        return found
+
+    def put_many(self, items: dict[str, np.ndarray]) -> None:
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)",
+                                 [(k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()])
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+
+
+def _cached(keys: list[str], dim: int, cache: FeatureCache | None, compute, chunk: int = 512) -> np.ndarray:
+    """Vectors for ``keys`` ("" = missing input -> zeros): cached ones read, the rest computed and stored."""
+    out = np.zeros((len(keys), dim), dtype=np.float32)
+    found = cache.get_many([k for k in keys if k]) if cache is not None else {}
+    todo = list(dict.fromkeys(k for k in keys if k and k not in found))
+    for start in range(0, len(todo), chunk):
+        batch = todo[start: start + chunk]
+        vectors = compute(batch)
+        new = dict(zip(batch, vectors))
+        if cache is not None:
+            cache.put_many(new)
+        found.update(new)
+    for row, key in enumerate(keys):
+        if key:
+            out[row] = found[key]
+    return out
+
+
+def embed_posters(paths: Sequence[str], encoder, *, use_cache: bool = True, progress: bool = True) -> np.ndarray:
+    """(n, dim) poster embeddings; rows whose path is "" stay zero."""
+    keys, path_of = [], {}
+    for path in paths:
+        if not path:
+            keys.append("")
+            continue
+        try:
+            key = content_key(Path(path).read_bytes())
+        except OSError as error:
+            raise ImageError(path, f"cannot read ({error.strerror or error})", hint="check the path") from None
+        path_of.setdefault(key, path)
+        keys.append(key)
+    cache = FeatureCache(encoder.name) if use_cache else None
+    return _cached(keys, encoder.dim, cache,
+                   lambda batch: encoder.encode_files([path_of[k] for k in batch], progress=progress))
+
+
+def embed_texts(texts: Sequence[str], encoder, *, use_cache: bool = True, progress: bool = True) -> np.ndarray:
+    """(n, dim) description embeddings; rows whose text is "" stay zero."""
+    keys, text_of = [], {}
+    for text in texts:
+        key = content_key(text) if text else ""
+        text_of.setdefault(key, text)
+        keys.append(key)
+    cache = FeatureCache(encoder.name) if use_cache else None
+    return _cached(keys, encoder.dim, cache,
+                   lambda batch: encoder.encode_texts([text_of[k] for k in batch], progress=progress))

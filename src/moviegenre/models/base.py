@@ -1,0 +1,130 @@
+"""The estimator contract every genre model follows (scikit-learn style).
+
+``__init__`` only stores parameters; ``fit`` learns, sets state ending in ``_`` and returns ``self``;
+``predict_proba`` maps a :class:`MovieTable` to an (n_movies, n_genres) array of probabilities. ``fit``
+also tunes per-genre ``thresholds_`` on the validation rows, so every model predicts the same way.
+A model saves to a folder as ``model.json`` (name, parameters, small learned state) and
+``model.safetensors`` (arrays), and ``load_model`` brings it back.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from moviegenre.data.table import MovieTable, atomic_write_text
+from moviegenre.errors import ConfigError
+from moviegenre.evaluation.metrics import tune_thresholds
+
+# The model shipped inside the package: what `predict` uses when no run folder is given.
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
+MODEL_JSON = "model.json"
+MODEL_WEIGHTS = "model.safetensors"
+INPUTS = ("poster", "description")
+
+
+class GenreModel:
+    """Base class. Subclasses implement ``_fit``, ``predict_proba`` and the two state hooks."""
+
+    #: the registry name, set by ``create_model``
+    name: str = ""
+    #: which inputs the model reads; ``evaluate --use`` checks against it
+    inputs: tuple[str, ...] = INPUTS
+
+    def fit(self, movies: MovieTable, labels: np.ndarray, *, validation: tuple[MovieTable, np.ndarray] | None = None,
+            genres: list[str] | None = None, run_dir: str | Path | None = None, resume: bool = False) -> GenreModel:
+        """Learn from ``movies``/``labels`` (0/1 matrix); early-stop and tune thresholds on ``validation``."""
+        labels = np.asarray(labels, dtype=np.float32)
+        self.genres_ = list(genres) if genres is not None else [f"genre_{i}" for i in range(labels.shape[1])]
+        self._fit(movies, labels, validation, run_dir=run_dir, resume=resume)
+        if validation is not None and len(validation[0]):
+            self.thresholds_ = tune_thresholds(validation[1], self.predict_proba(validation[0]))
+        else:
+            self.thresholds_ = np.full(labels.shape[1], 0.5, dtype=np.float32)
+        return self
+
+    def predict_proba(self, movies: MovieTable) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, movies: MovieTable) -> np.ndarray:
+        """0/1 matrix using the tuned per-genre thresholds."""
+        return (self.predict_proba(movies) >= self.thresholds_[None, :]).astype(np.int8)
+
+    def _fit(self, movies: MovieTable, labels: np.ndarray, validation, *, run_dir, resume) -> None:
+        raise NotImplementedError
+
+    # -- parameters (scikit-learn's get_params) --------------------------------------------------
+    def get_params(self) -> dict:
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {name: getattr(self, name) for name in names}
+
+    def set_params(self, **params) -> GenreModel:
+        known = self.get_params()
+        for key, value in params.items():
+            if key not in known:
+                raise ConfigError(f"model '{self.name}' has no parameter '{key}' (has: {', '.join(known)})")
+            setattr(self, key, value)
+        return self
+
+    # -- persistence ---------------------------------------------------------------------------------
+    def _get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """Learned state beyond genres_/thresholds_: (JSON-able dict, named arrays)."""
+        return {}, {}
+
+    def _set_state(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
+        pass
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state, arrays = self._get_state()
+        arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+        arrays["thresholds_"] = np.asarray(self.thresholds_, dtype=np.float32)
+        tmp = directory / f".{MODEL_WEIGHTS}.tmp"
+        save_file(arrays, str(tmp))
+        tmp.replace(directory / MODEL_WEIGHTS)
+        meta = {"name": self.name, "params": _jsonable(self.get_params()), "genres": self.genres_, "state": state}
+        atomic_write_text(directory / MODEL_JSON, json.dumps(meta, indent=2) + "\n")
+        return directory
+
+
+def load_model(directory: str | Path) -> GenreModel:
+    """A fitted model back from ``save``'s folder (a run folder, or the packaged default model)."""
+    from moviegenre.models.registry import create_model
+
+    directory = Path(directory)
+    if not (directory / MODEL_JSON).exists() or not (directory / MODEL_WEIGHTS).exists():
+        raise ConfigError(f"{directory}: not a model folder (no {MODEL_JSON} + {MODEL_WEIGHTS}; "
+                          "give a run folder made by 'moviegenre train')")
+    try:
+        meta = json.loads((directory / MODEL_JSON).read_text(encoding="utf-8"))
+        arrays = load_file(str(directory / MODEL_WEIGHTS))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{directory}: damaged model files ({error}); retrain or restore the run") from None
+    model = create_model(meta["name"], **meta["params"])
+    model.genres_ = meta["genres"]
+    model.thresholds_ = arrays.pop("thresholds_")
+    model._set_state(meta.get("state", {}), arrays)
+    return model
+
+
+def load_run_model(run_dir: str | Path | None) -> tuple[GenreModel, Path]:
+    """The model of a run folder, or the packaged default model when ``run_dir`` is None."""
+    directory = Path(run_dir) if run_dir is not None else DEFAULT_MODEL_DIR
+    if run_dir is not None and not directory.is_dir():
+        raise ConfigError(f"{directory}: no such run folder (make one with 'moviegenre train')")
+    return load_model(directory), directory
+
+
+def _jsonable(params: dict) -> dict:
+    out = {}
+    for key, value in params.items():
+        if is_dataclass(value):
+            value = asdict(value)
+        out[key] = list(value) if isinstance(value, tuple) else value
+    return out

@@ -1,0 +1,257 @@
+"""Genre models on frozen pretrained embeddings: poster-only, description-only and fusion heads.
+
+One network, :class:`FusionNet`, serves all of them. Each present modality is standardised and projected;
+the projections are fused by concatenation or by a gated multimodal unit (Arevalo et al. 2017), and a
+small MLP maps the fused vector to one logit per genre. A missing modality is masked out, so a fusion
+model accepts a poster, a description, or both; training drops one modality of a complete movie at
+random (modality dropout) so that the single-input cases are learned from complete movies too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+from torch.utils.data import Dataset
+
+from moviegenre.data.table import MovieTable
+from moviegenre.errors import ConfigError
+from moviegenre.features.cache import embed_posters, embed_texts
+from moviegenre.features.encoders import image_encoder, text_encoder
+from moviegenre.models.base import GenreModel
+from moviegenre.models.registry import register_model
+from moviegenre.training.config import TrainConfig
+from moviegenre.training.lightning import fit_network
+
+FUSIONS = ("gmu", "concat", "poster", "description")
+
+
+class FusionNet(nn.Module):
+    def __init__(self, poster_dim: int, description_dim: int, n_genres: int, fusion: str = "gmu",
+                 hidden: int = 512, dropout: float = 0.3, modality_dropout: float = 0.3) -> None:
+        super().__init__()
+        if fusion not in FUSIONS:
+            raise ConfigError(f"unknown fusion '{fusion}' (known: {', '.join(FUSIONS)})")
+        self.fusion, self.modality_dropout = fusion, modality_dropout
+        self.use_poster = fusion != "description"
+        self.use_description = fusion != "poster"
+        # Standardisation statistics, set from the training rows by ``set_input_stats``.
+        for name, dim in (("poster", poster_dim), ("description", description_dim)):
+            self.register_buffer(f"{name}_mean", torch.zeros(dim))
+            self.register_buffer(f"{name}_std", torch.ones(dim))
+        activation = nn.Tanh() if fusion == "gmu" else nn.GELU()  # GMU: tanh branches, as in the paper
+        self.poster_proj = nn.Sequential(nn.Dropout(dropout / 2), nn.Linear(poster_dim, hidden), activation) \
+            if self.use_poster else None
+        self.description_proj = nn.Sequential(nn.Dropout(dropout / 2), nn.Linear(description_dim, hidden),
+                                              activation) if self.use_description else None
+        self.gate = nn.Linear(poster_dim + description_dim, hidden) if fusion == "gmu" else None
+        fused = 2 * hidden + 2 if fusion == "concat" else hidden
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(fused, hidden), nn.GELU(), nn.Dropout(dropout),
+                                  nn.Linear(hidden, n_genres))
+
+    def set_input_stats(self, poster: np.ndarray, description: np.ndarray) -> None:
+        for name, rows in (("poster", poster), ("description", description)):
+            if len(rows):
+                getattr(self, f"{name}_mean").copy_(torch.as_tensor(rows.mean(0)))
+                getattr(self, f"{name}_std").copy_(torch.as_tensor(rows.std(0) + 1e-6))
+
+    def forward(self, poster: torch.Tensor, has_poster: torch.Tensor, description: torch.Tensor,
+                has_description: torch.Tensor) -> torch.Tensor:
+        has_poster = has_poster.float().unsqueeze(1) * self.use_poster
+        has_description = has_description.float().unsqueeze(1) * self.use_description
+        if self.training and self.modality_dropout > 0 and self.fusion in ("gmu", "concat"):
+            both = has_poster * has_description
+            draw = torch.rand_like(both)
+            drop_poster = both * (draw < self.modality_dropout / 2).float()
+            drop_description = both * ((draw >= self.modality_dropout / 2) & (draw < self.modality_dropout)).float()
+            has_poster, has_description = has_poster - drop_poster, has_description - drop_description
+        x_poster = (poster - self.poster_mean) / self.poster_std * has_poster
+        x_description = (description - self.description_mean) / self.description_std * has_description
+        if self.fusion == "poster":
+            fused = self.poster_proj(x_poster)
+        elif self.fusion == "description":
+            fused = self.description_proj(x_description)
+        elif self.fusion == "concat":
+            fused = torch.cat([self.poster_proj(x_poster) * has_poster,
+                               self.description_proj(x_description) * has_description,
+                               has_poster, has_description], dim=1)
+        else:
+            z = torch.sigmoid(self.gate(torch.cat([x_poster, x_description], dim=1)))
+            # A missing modality must get no weight: force the gate to the one that is there.
+            z = z * has_poster * has_description + has_poster * (1 - has_description)
+            fused = z * self.poster_proj(x_poster) + (1 - z) * self.description_proj(x_description)
+        return self.head(fused)
+
+
+class FeatureDataset(Dataset):
+    """Rows of precomputed features (dict of equal-length arrays) with optional labels."""
+
+    def __init__(self, features: dict[str, np.ndarray], labels: np.ndarray | None = None) -> None:
+        self.features = {k: torch.as_tensor(v) for k, v in features.items()}
+        n = len(next(iter(self.features.values())))
+        self.labels = torch.as_tensor(labels if labels is not None else np.zeros((n, 0), dtype=np.float32))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int):
+        return {k: v[index] for k, v in self.features.items()}, self.labels[index]
+
+
+class EmbeddingModel(GenreModel):
+    """Shared by every model on frozen embeddings: which inputs, which encoders, feature extraction."""
+
+    def __init__(self, fusion: str = "gmu", image_encoder: str = "efficientnet-lite0", text_encoder: str = "minilm"):
+        self.fusion = fusion
+        self.image_encoder = image_encoder
+        self.text_encoder = text_encoder
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return {"poster": ("poster",), "description": ("description",)}.get(self.fusion, ("poster", "description"))
+
+    def features(self, movies: MovieTable, device: str = "cpu", progress: bool = True) -> dict[str, np.ndarray]:
+        """Embeddings of the inputs this model reads (cached on disk); absent inputs are zero rows."""
+        n = len(movies)
+        use_poster, use_description = "poster" in self.inputs, "description" in self.inputs
+        has_poster = movies.has_poster & use_poster
+        has_description = movies.has_description & use_description
+        poster = embed_posters([p if use_poster else "" for p in movies.posters],
+                               image_encoder(self.image_encoder, device), progress=progress) \
+            if has_poster.any() else np.zeros((n, self._dim("poster", device)), np.float32)
+        description = embed_texts([d if use_description else "" for d in movies.descriptions],
+                                  text_encoder(self.text_encoder, device), progress=progress) \
+            if has_description.any() else np.zeros((n, self._dim("description", device)), np.float32)
+        return {"poster": poster, "has_poster": has_poster.astype(np.float32),
+                "description": description, "has_description": has_description.astype(np.float32)}
+
+    def _dim(self, modality: str, device: str) -> int:
+        known = getattr(self, "dims_", None)
+        if known:
+            return known[modality]
+        encoder = image_encoder(self.image_encoder, device) if modality == "poster" \
+            else text_encoder(self.text_encoder, device)
+        return encoder.dim
+
+
+class EmbeddingMLP(EmbeddingModel):
+    """A trained head (``FusionNet``) on frozen poster and/or description embeddings."""
+
+    def __init__(self, fusion: str = "gmu", image_encoder: str = "efficientnet-lite0", text_encoder: str = "minilm",
+                 hidden: int = 512, dropout: float = 0.3, modality_dropout: float = 0.3, ensemble: int = 1,
+                 config: TrainConfig | dict | None = None):
+        super().__init__(fusion, image_encoder, text_encoder)
+        self.hidden = hidden
+        self.dropout = dropout
+        self.modality_dropout = modality_dropout
+        self.ensemble = ensemble  # members trained from different seeds; probabilities averaged
+        self.config = config
+
+    def _config(self) -> TrainConfig:
+        if isinstance(self.config, TrainConfig):
+            return self.config
+        return TrainConfig(**(self.config or {}))
+
+    def _new_net(self, n_genres: int) -> FusionNet:
+        return FusionNet(self.dims_["poster"], self.dims_["description"], n_genres, self.fusion, self.hidden,
+                         self.dropout, self.modality_dropout)
+
+    def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
+        config = self._config()
+        train = self.features(movies, config.device, config.progress)
+        self.dims_ = {"poster": train["poster"].shape[1], "description": train["description"].shape[1]}
+        val = FeatureDataset(self.features(validation[0], config.device, config.progress), validation[1]) \
+            if validation is not None and len(validation[0]) else None
+        positives = labels.sum(0).clip(min=1)
+        pos_weight = ((len(labels) - positives) / positives).astype(np.float32)
+        self.nets_ = []
+        for member in range(self.ensemble):
+            net = self._new_net(labels.shape[1])
+            net.set_input_stats(train["poster"][train["has_poster"] > 0],
+                                train["description"][train["has_description"] > 0])
+            member_config = TrainConfig(**{**asdict(config), "seed": config.seed + member})
+            member_dir = None if run_dir is None else (run_dir if member == 0 else f"{run_dir}/member{member}")
+            self.nets_.append(fit_network(net, FeatureDataset(train, labels), val, member_config,
+                                          pos_weight=pos_weight, run_dir=member_dir, resume=resume))
+
+    @torch.inference_mode()
+    def predict_from_features(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        inputs = {k: torch.as_tensor(v) for k, v in features.items()}
+        return np.mean([torch.sigmoid(net.eval()(**inputs)).numpy() for net in self.nets_], axis=0)
+
+    def predict_proba(self, movies: MovieTable) -> np.ndarray:
+        return self.predict_from_features(self.features(movies, progress=False))
+
+    def _get_state(self):
+        arrays = {f"member{i}.{k}": v.detach().cpu().numpy() for i, net in enumerate(self.nets_)
+                  for k, v in net.state_dict().items()}
+        return {"dims": self.dims_, "n_genres": len(self.genres_)}, arrays
+
+    def _set_state(self, state, arrays):
+        self.dims_ = state["dims"]
+        self.nets_ = []
+        for member in range(self.ensemble):
+            net = self._new_net(state["n_genres"])
+            prefix = f"member{member}."
+            net.load_state_dict({k.removeprefix(prefix): torch.as_tensor(v) for k, v in arrays.items()
+                                 if k.startswith(prefix)})
+            self.nets_.append(net.eval())
+
+
+class EmbeddingLogReg(EmbeddingModel):
+    """One-vs-rest logistic regression on standardised frozen embeddings: the reference for scale."""
+
+    def __init__(self, fusion: str = "concat", image_encoder: str = "efficientnet-lite0", text_encoder: str = "minilm",
+                 C: float = 0.05):
+        super().__init__(fusion, image_encoder, text_encoder)
+        self.C = C
+
+    def _matrix(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        return np.hstack([features["poster"], features["has_poster"][:, None],
+                          features["description"], features["has_description"][:, None]])
+
+    def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
+        features = self.features(movies)
+        self.dims_ = {"poster": features["poster"].shape[1], "description": features["description"].shape[1]}
+        x = self._matrix(features)
+        scaler = StandardScaler().fit(x)
+        x = scaler.transform(x)
+        coef, intercept = [], []
+        for genre in range(labels.shape[1]):
+            classifier = LogisticRegression(C=self.C, max_iter=300).fit(x, labels[:, genre])
+            coef.append(classifier.coef_[0])
+            intercept.append(classifier.intercept_[0])
+        self.mean_, self.scale_ = scaler.mean_.astype(np.float32), scaler.scale_.astype(np.float32)
+        self.coef_, self.intercept_ = np.array(coef, np.float32), np.array(intercept, np.float32)
+
+    def predict_proba(self, movies: MovieTable) -> np.ndarray:
+        x = (self._matrix(self.features(movies, progress=False)) - self.mean_) / self.scale_
+        return 1 / (1 + np.exp(-(x @ self.coef_.T + self.intercept_)))
+
+    def _get_state(self):
+        return {"dims": self.dims_}, {"mean_": self.mean_, "scale_": self.scale_, "coef_": self.coef_,
+                                      "intercept_": self.intercept_}
+
+    def _set_state(self, state, arrays):
+        self.dims_ = state["dims"]
+        for name in ("mean_", "scale_", "coef_", "intercept_"):
+            setattr(self, name, arrays[name])
+
+
+def _mlp(fusion: str):
+    return lambda **params: EmbeddingMLP(**{"fusion": fusion, **params})
+
+
+register_model("poster-mlp", "MLP head on frozen poster embeddings (EfficientNet-Lite0)")(_mlp("poster"))
+register_model("description-mlp", "MLP head on frozen description embeddings (all-MiniLM-L6-v2)")(
+    _mlp("description"))
+register_model("fusion-concat", "concatenation fusion of poster + description embeddings; any input")(
+    _mlp("concat"))
+register_model("fusion-gmu", "gated multimodal unit fusion (Arevalo et al. 2017); any input; the default")(
+    _mlp("gmu"))
+register_model("embedding-logreg", "one-vs-rest logistic regression on frozen poster + description embeddings")(
+    lambda **params: EmbeddingLogReg(**params))

@@ -1,0 +1,52 @@
+"""Models registered by name and built through one factory (as timm does)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from moviegenre.errors import ConfigError
+from moviegenre.models.base import GenreModel
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    summary: str
+    factory: Callable[..., GenreModel]
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(name: str, summary: str):
+    """Decorator for a factory ``(**params) -> GenreModel`` under ``name``."""
+    def decorate(factory: Callable[..., GenreModel]) -> Callable[..., GenreModel]:
+        if name in _REGISTRY:
+            raise ValueError(f"model '{name}' is registered twice")
+        _REGISTRY[name] = ModelSpec(name, summary, factory)
+        return factory
+    return decorate
+
+
+def create_model(name: str, **params) -> GenreModel:
+    """Build a registered model; unknown names fail loudly with the list of known ones."""
+    _load_builtin_models()
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown model '{name}' (known: {', '.join(sorted(_REGISTRY))}; see 'moviegenre models')")
+    try:
+        model = _REGISTRY[name].factory(**params)
+    except TypeError as error:
+        raise ConfigError(f"model '{name}': {error}") from None
+    model.name = name
+    return model
+
+
+def list_models() -> list[ModelSpec]:
+    _load_builtin_models()
+    return [_REGISTRY[name] for name in sorted(_REGISTRY)]
+
+
+def _load_builtin_models() -> None:
+    # Importing the model modules runs their @register_model decorators.
+    from moviegenre.models import embedding  # noqa: F401

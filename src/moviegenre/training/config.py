@@ -1,0 +1,25 @@
+"""How a neural genre model is trained: one typed config with commented defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class TrainConfig:
+    max_epochs: int = 60           # upper bound; early stopping usually ends sooner
+    batch_size: int = 256
+    lr: float = 1e-3               # AdamW learning rate
+    weight_decay: float = 1e-2     # AdamW decoupled weight decay
+    patience: int = 8              # epochs without validation micro-F1 gain before stopping
+    lr_patience: int = 3           # ReduceLROnPlateau: epochs without gain before the LR drops
+    lr_factor: float = 0.3         # ReduceLROnPlateau: LR multiplier on a plateau
+    grad_clip: float = 1.0         # gradient-norm clipping
+    loss: str = "bce"              # "bce", "weighted-bce" (pos_weight = n_neg/n_pos, square-rooted) or "asl"
+    seed: int = 0
+    device: str = "cpu"            # "cpu", "cuda" or "auto"
+    devices: int = 1               # devices per node; >1 uses Lightning's DDP strategy
+    num_nodes: int = 1
+    precision: str = "32-true"     # "bf16-mixed" on a GPU for fine-tuning
+    num_workers: int = 0           # DataLoader workers (0: load in the main process)
+    progress: bool = True          # progress bars

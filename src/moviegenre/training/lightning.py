@@ -1,0 +1,99 @@
+"""Training of any genre network through Lightning: the engine that also gives us DDP, AMP and resume.
+
+A network is an ``nn.Module`` whose ``forward(**inputs)`` returns logits; datasets yield
+``(inputs: dict[str, Tensor], labels: Tensor)``. Validation micro-F1 (at the best single threshold)
+drives early stopping, the LR schedule and checkpoint selection.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from moviegenre.evaluation.metrics import best_global_threshold
+from moviegenre.training.config import TrainConfig
+from moviegenre.training.losses import make_loss
+
+MONITOR = "val_micro_f1"
+
+
+class GenreTask(L.LightningModule):
+    def __init__(self, net: nn.Module, loss: nn.Module, config: TrainConfig) -> None:
+        super().__init__()
+        self.net, self.loss, self.config = net, loss, config
+        self._val_probs: list[torch.Tensor] = []
+        self._val_labels: list[torch.Tensor] = []
+
+    def training_step(self, batch, batch_idx):
+        inputs, labels = batch
+        loss = self.loss(self.net(**inputs), labels)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        inputs, labels = batch
+        logits = self.net(**inputs)
+        self.log("val_loss", self.loss(logits, labels), on_epoch=True, prog_bar=False, batch_size=len(labels),
+                 sync_dist=True)
+        self._val_probs.append(torch.sigmoid(logits.float()).cpu())
+        self._val_labels.append(labels.cpu())
+
+    def on_validation_epoch_end(self) -> None:
+        probs = torch.cat(self._val_probs).numpy()
+        labels = torch.cat(self._val_labels).numpy()
+        self._val_probs.clear()
+        self._val_labels.clear()
+        _, f1 = best_global_threshold(labels, probs)
+        self.log(MONITOR, float(f1), prog_bar=True, sync_dist=True)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=self.config.lr_factor, patience=self.config.lr_patience)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": MONITOR}}
+
+
+def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, config: TrainConfig, *,
+                pos_weight: np.ndarray | None = None, run_dir: str | Path | None = None,
+                resume: bool = False) -> nn.Module:
+    """Train ``net`` in place and leave it holding the best validation weights; return it."""
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    if not config.progress:
+        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    loss = make_loss(config.loss, torch.as_tensor(pos_weight) if pos_weight is not None else None)
+    task = GenreTask(net, loss, config)
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(run_dir) if run_dir else Path(scratch)
+        checkpoint = ModelCheckpoint(dirpath=root / "checkpoints", filename="best", monitor=MONITOR if validation else None,
+                                     mode="max", save_last=True)
+        callbacks = [checkpoint]
+        if validation is not None:
+            callbacks.append(EarlyStopping(monitor=MONITOR, mode="max", patience=config.patience, min_delta=1e-4))
+        multi = config.devices * config.num_nodes > 1
+        trainer = L.Trainer(
+            accelerator=config.device if config.device != "auto" else "auto", devices=config.devices,
+            num_nodes=config.num_nodes, strategy="ddp" if multi else "auto", max_epochs=config.max_epochs,
+            gradient_clip_val=config.grad_clip, precision=config.precision, callbacks=callbacks,
+            logger=CSVLogger(root, name="logs", version="") if run_dir else False,
+            enable_progress_bar=config.progress, enable_model_summary=False, deterministic=True,
+            num_sanity_val_steps=0, log_every_n_steps=10)
+        generator = torch.Generator().manual_seed(config.seed)
+        train_loader = DataLoader(train, batch_size=config.batch_size, shuffle=True, generator=generator,
+                                  num_workers=config.num_workers)
+        val_loader = DataLoader(validation, batch_size=1024, num_workers=config.num_workers) if validation else None
+        last = root / "checkpoints" / "last.ckpt"
+        trainer.fit(task, train_loader, val_loader, ckpt_path=str(last) if resume and last.exists() else None)
+        best = checkpoint.best_model_path
+        if validation is not None and best:
+            state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+            net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
+    return net.cpu().eval()

@@ -1,0 +1,45 @@
+"""Multi-label losses. ``make_loss`` is the one way to get one by name."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from moviegenre.errors import ConfigError
+
+
+class AsymmetricLoss(nn.Module):
+    """Ridnik et al. 2021: focus on hard negatives, shift easy negatives' probability down by ``clip``."""
+
+    def __init__(self, gamma_neg: float = 4.0, gamma_pos: float = 0.0, clip: float = 0.05) -> None:
+        super().__init__()
+        self.gamma_neg, self.gamma_pos, self.clip = gamma_neg, gamma_pos, clip
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        p = torch.sigmoid(logits)
+        p_neg = (p - self.clip).clamp(min=0)
+        loss_pos = targets * torch.log(p.clamp(min=1e-8)) * (1 - p) ** self.gamma_pos
+        loss_neg = (1 - targets) * torch.log((1 - p_neg).clamp(min=1e-8)) * p_neg ** self.gamma_neg
+        return -(loss_pos + loss_neg).sum(dim=1).mean()
+
+
+class WeightedBCE(nn.Module):
+    def __init__(self, pos_weight: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("pos_weight", pos_weight)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight)
+
+
+def make_loss(name: str, pos_weight: torch.Tensor | None = None) -> nn.Module:
+    if name == "bce":
+        return nn.BCEWithLogitsLoss()
+    if name == "weighted-bce":
+        # The full n_neg/n_pos ratio (up to ~100 for rare genres) swamps the gradient; its root keeps the
+        # rare genres' recall up without flooding every movie with them.
+        return WeightedBCE(pos_weight.sqrt())
+    if name == "asl":
+        return AsymmetricLoss()
+    raise ConfigError(f"unknown loss '{name}' (known: bce, weighted-bce, asl)")

@@ -1,0 +1,69 @@
+"""``train``: from a movie table to a run folder (split, genre vocabulary, fitted model, learning curves)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import numpy as np
+
+from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, GenreEncoder
+from moviegenre.data.readers import read_table
+from moviegenre.data.splits import load_split, save_split, split_for
+from moviegenre.data.table import atomic_write_text
+from moviegenre.models.base import GenreModel
+from moviegenre.models.registry import create_model
+from moviegenre.training.config import TrainConfig
+
+RUN_JSON = "run.json"
+SPLIT_CSV = "split.csv"
+GENRES_JSON = "genres.json"
+
+
+def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
+          min_genre_count: int = DEFAULT_MIN_GENRE_COUNT, drop_genres: tuple[str, ...] = DEFAULT_DROP_GENRES,
+          validation: float = 0.1, test: float = 0.1, split_file: str | Path | None = None, resume: bool = False,
+          params: dict | None = None, **train_options) -> GenreModel:
+    """Train ``model`` on ``data`` and save everything a later ``evaluate``/``predict`` needs in ``out``.
+
+    The table is split (seeded, stratified; or ``split_file``; or the table's own split) into
+    train/validation/test; validation rows drive early stopping and threshold tuning, test rows are kept
+    out for ``evaluate --split test``. ``train_options`` are :class:`TrainConfig` fields (device, ...).
+    """
+    started = time.perf_counter()
+    out = Path(out)
+    table = read_table(data)
+    encoder = GenreEncoder(min_genre_count, drop_genres).fit(table.genres)
+    labels = encoder.transform(table.genres)
+    splits = load_split(split_file, table) if split_file else split_for(
+        table, labels, validation=validation, test=test, seed=seed)
+    out.mkdir(parents=True, exist_ok=True)
+    save_split(out / SPLIT_CSV, table.ids, splits)
+    encoder.save(out / GENRES_JSON)
+
+    estimator = create_model(model, **(params or {}))
+    if "config" in estimator.get_params():
+        known = {f.name for f in fields(TrainConfig)}
+        estimator.set_params(config=TrainConfig(seed=seed, **{k: v for k, v in train_options.items() if k in known}))
+    # A movie none of whose genres survived the genre policy teaches nothing: leave it out of fitting.
+    labelled = labels.sum(1) > 0
+    train_rows, val_rows = (splits == "train") & labelled, (splits == "validation") & labelled
+    estimator.fit(table.subset(train_rows), labels[train_rows],
+                  validation=(table.subset(val_rows), labels[val_rows]) if val_rows.any() else None,
+                  genres=encoder.classes_, run_dir=out, resume=resume)
+    estimator.save(out)
+    run = {"model": model, "data": str(Path(data).resolve()), "seed": seed, "min_genre_count": min_genre_count,
+           "drop_genres": list(drop_genres), "genres": encoder.classes_,
+           "rows": {name: int(((splits == name) & labelled).sum()) for name in ("train", "validation", "test")},
+           "rows_without_kept_genre": int((~labelled).sum()),
+           "train_seconds": round(time.perf_counter() - started, 2),
+           "config": asdict(estimator.config) if isinstance(getattr(estimator, "config", None), TrainConfig) else None}
+    atomic_write_text(out / RUN_JSON, json.dumps(run, indent=2) + "\n")
+    return estimator
+
+
+def split_of_run(run_dir: str | Path, table) -> np.ndarray:
+    """The split the run was trained with, for every row of ``table`` (which must be the run's data)."""
+    return load_split(Path(run_dir) / SPLIT_CSV, table)
