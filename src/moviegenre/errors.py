@@ -21,7 +21,7 @@ class DataError(MovieGenreError):
         if hint:
             message += f" ({hint})"
         super().__init__(message)
-        self.source, self.row, self.field, self.problem = source, row, field, problem
+        self.source, self.row, self.field, self.problem, self.hint = source, row, field, problem, hint
 
 
 class ImageError(DataError):

@@ -19,21 +19,16 @@ err_console = Console(stderr=True)
 
 
 def run() -> None:
-    """Console-script entry point: user errors become one line on stderr and exit code 2."""
+    """Console-script entry point: user errors become one line on stderr and exit code 2.
+
+    Typer runs in standalone mode, so it reports its own usage errors (exit 2), prints help and turns
+    ``typer.Exit``/``typer.Abort`` into exit codes; only our errors need handling here.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except MovieGenreError as error:
         err_console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         err_console.print("aborted", markup=False)
         sys.exit(130)
-    except typer.Exit as exit_:
-        sys.exit(exit_.exit_code)
-    except Exception as error:  # click usage errors and the like
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise

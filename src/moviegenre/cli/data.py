@@ -58,7 +58,7 @@ def inspect(path: Annotated[Path, typer.Argument(help="Movie table: CSV or MM-IM
     if summary.problems:
         console.print(f"[bold red]{len(summary.problems)} problems[/]")
         for problem in summary.problems[:max_problems]:
-            console.print(f"  {problem}", markup=False, highlight=False)
+            console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)  # one line each
     else:
         console.print("no problems found")
 

@@ -83,7 +83,7 @@ class GenreEncoder:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
             encoder = cls.from_classes(data["genres"], data.get("counts"), data.get("n_samples"))
-        except (OSError, ValueError, KeyError) as error:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:  # Type/Attr: JSON not a dict
             raise ConfigError(f"{path}: not a genre vocabulary file ({error})") from None
         encoder.min_count, encoder.drop = data.get("min_count", 0), tuple(data.get("drop", ()))
         return encoder

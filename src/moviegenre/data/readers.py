@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -49,7 +50,8 @@ def read_table(path: str | Path, *, labelled: bool = True, strict: bool = True,
             raise DataError(path, f"unrecognised columns {sorted(columns)}",
                             hint="expected imdb_id,genres,... or description,genres or Id,Genre,<genre 0/1 columns>")
     elif path.suffix.lower() == ".parquet":
-        frame = pd.read_parquet(path).astype(str)
+        frame = pd.read_parquet(path)
+        frame = frame.astype(object).where(frame.notna(), "").astype(str)  # nulls -> "", not "nan"/"None"
         table = _from_shared_csv(path, frame, labelled)
     else:
         raise DataError(path, f"unsupported file type '{path.suffix}'",
@@ -90,7 +92,7 @@ def _parse_year(path: Path, row: int, value: str) -> int | None:
         return None
     try:
         return int(float(value))
-    except ValueError:
+    except (ValueError, OverflowError):  # 'abc', 'nan'; 'inf' overflows
         raise DataError(path, f"year '{value}' is not a number", row=row, field="year",
                         hint="use a 4-digit year or leave it empty") from None
 
@@ -102,7 +104,7 @@ def _from_shared_csv(path: Path, frame: pd.DataFrame, labelled: bool) -> MovieTa
     records = [
         {"imdb_id": imdb_id.strip(), "title": title, "year": _parse_year(path, row, year),
          "genres": split_genres(genres), "description": description,
-         "poster": str(folder / poster) if poster.strip() else ""}
+         "poster": os.path.normpath(folder / poster) if poster.strip() else ""}
         for row, (imdb_id, title, year, genres, description, poster) in enumerate(
             zip(frame["imdb_id"], get("title"), get("year"), get("genres"), get("description"), get("poster")),
             start=1)
@@ -173,7 +175,8 @@ def read_mmimdb(path: Path) -> MovieTable:
         if not isinstance(info, dict):
             raise DataError(file, "expected a JSON object", hint="fix or remove the file")
         plots = info.get("plot") or []
-        plots = [plots] if isinstance(plots, str) else plots
+        # IMDbPY appends "::author" to plots; the author is not part of the description.
+        plots = [p.split("::")[0].strip() for p in ([plots] if isinstance(plots, str) else plots)]
         genres = info.get("genres") or []
         if not isinstance(genres, list):
             raise DataError(file, "'genres' must be a list of names", field="genres")

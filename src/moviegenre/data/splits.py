@@ -66,9 +66,10 @@ def stratified_split(labels: np.ndarray, *, validation: float = 0.1, test: float
 
 def split_for(table: MovieTable, labels: np.ndarray, *, validation: float = 0.1, test: float = 0.1,
               seed: int = 0) -> np.ndarray:
-    """The table's own split when it carries one (MM-IMDb ``split.json``), else a stratified one."""
+    """The table's own split when it carries one (MM-IMDb ``split.json``, used as is: rows it does not
+    list are in no split), else a stratified one."""
     given = table.split
-    if given is not None and (given != "").all():
+    if given is not None and (given != "").any():
         return given
     return stratified_split(labels, validation=validation, test=test, seed=seed)
 
@@ -84,7 +85,7 @@ def load_split(path: str | Path, table: MovieTable) -> np.ndarray:
     path = Path(path)
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError) as error:
+    except (OSError, ValueError) as error:  # ValueError: ParserError, EmptyDataError, UnicodeDecodeError
         raise DataError(path, f"cannot read split file ({error})", hint="give a split.csv from 'data split'") from None
     if not {"imdb_id", "split"} <= set(frame.columns):
         raise DataError(path, "missing column 'imdb_id' or 'split'", hint="give a split.csv from 'data split'")

@@ -143,9 +143,10 @@ class MovieTable:
         problems = self.validate(labelled=labelled, check_files=check_files)
         if problems:
             first = problems[0]
-            more = f" [and {len(problems) - 1} more problems; run 'moviegenre data inspect' to list them]" \
+            more = f"; {len(problems) - 1} more problems: 'moviegenre data inspect' lists them" \
                 if len(problems) > 1 else ""
-            raise DataError(first.source, first.problem + more, row=first.row, field=first.field)
+            raise DataError(first.source, first.problem, row=first.row, field=first.field,
+                            hint=(first.hint + more).lstrip("; "))
         return self
 
     # -- saving ---------------------------------------------------------------------------------

@@ -1,0 +1,215 @@
+"""``moviegenre data inspect`` and ``moviegenre data split``: output, files written, one-line errors."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from moviegenre.cli import app, run
+
+HEADER = "imdb_id,title,year,genres,description,poster"
+
+
+def moviegenre(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    """Run the console-script entry point in process: (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["moviegenre", *map(str, args)])
+    try:
+        run()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def console_script() -> str:
+    script = Path(sys.executable).with_name("moviegenre")
+    return str(script) if script.exists() else shutil.which("moviegenre")
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return path
+
+
+def test_inspect_prints_counts(monkeypatch, capsys, tiny_table_csv):
+    code, out, err = moviegenre(monkeypatch, capsys, "data", "inspect", tiny_table_csv)
+    assert (code, err) == (0, "")
+    assert "60 movies" in out
+    assert re.search(r"poster\s+│\s+40 │ 66\.7%", out)
+    assert re.search(r"description\s+│\s+40 │", out)
+    assert re.search(r"both\s+│\s+20 │", out)
+    assert "no problems found" in out
+
+
+def test_inspect_json_with_cli_runner(tiny_table_csv):
+    result = CliRunner().invoke(app, ["data", "inspect", str(tiny_table_csv), "--json", "--min-genre-count", "20"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert (summary["n_movies"], summary["n_posters"], summary["n_descriptions"], summary["n_both"]) == (60, 40, 40, 20)
+    assert summary["n_neither"] == 0
+    assert sum(summary["genres_per_movie"].values()) == 60
+    assert summary["kept_genres"] == sorted(g for g, n in summary["genre_counts"].items() if n >= 20)
+
+
+def test_inspect_lists_problems_instead_of_failing(monkeypatch, capsys, tmp_path):
+    path = write(tmp_path / "m.csv", f"{HEADER}\ntt1,A,,Drama,,\ntt1,B,,Drama,,posters/x.jpg\n")
+    code, out, _ = moviegenre(monkeypatch, capsys, "data", "inspect", path)
+    assert code == 0
+    assert "2 problems" in out
+    assert f"{path}: row 2, field 'imdb_id': duplicate id 'tt1' (first seen in row 1)" in out
+    assert f"{path}: row 2, field 'poster': poster file" in out
+
+
+def test_split_writes_files_and_reports_proportions(monkeypatch, capsys, tiny_table_csv, tmp_path):
+    out_dir = tmp_path / "run"
+    code, out, err = moviegenre(monkeypatch, capsys, "data", "split", tiny_table_csv, "--out", out_dir,
+                                "--min-genre-count", "5", "--seed", "3")
+    assert (code, err) == (0, "")
+    assert "60 movies -> train" in out
+    assert re.search(r"largest difference from the whole: \d+\.\d\d percentage points", out)
+    assert json.loads((out_dir / "genres.json").read_text())["genres"] == ["Action", "Comedy", "Drama", "Horror",
+                                                                            "Romance"]
+    lines = (out_dir / "split.csv").read_text().splitlines()
+    assert lines[0] == "imdb_id,split" and len(lines) == 61
+
+
+def test_split_is_seeded(monkeypatch, capsys, tiny_table_csv, tmp_path):
+    contents = []
+    for seed, folder in [(1, "a"), (1, "b"), (2, "c")]:
+        moviegenre(monkeypatch, capsys, "data", "split", tiny_table_csv, "--out", tmp_path / folder,
+                   "--seed", seed, "--min-genre-count", "5")
+        contents.append((tmp_path / folder / "split.csv").read_text())
+    assert contents[0] == contents[1] != contents[2]
+
+
+def bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (the input to give, the expected error message)."""
+    def csv(name: str, text: str | bytes, problem: str) -> tuple[Path, str]:
+        path = write(tmp_path / name, text)
+        return path, f"{path}: {problem}"
+
+    mm, bad_json = tmp_path / "mm", tmp_path / "mm2" / "dataset" / "0000001.json"
+    write(mm / "dataset" / "0000001.json", '{"title": "A", "genres": ["Drama"], "plot": ["x"]}')
+    write(mm / "split.json", '{"train": ["0000001"], "holdout": []}')
+    write(bad_json, '{"title": ')
+    return {
+        "missing column": csv("a.csv", "imdb_id,title\ntt1,A\n", "field 'genres': missing column 'genres' "
+                              "(found: imdb_id, title) (add the column to the header row)"),
+        "duplicate id": csv("b.csv", f"{HEADER}\ntt1,A,,Drama,,\ntt1,B,,Drama,,\n",
+                            "row 2, field 'imdb_id': duplicate id 'tt1' (first seen in row 1) (remove or merge the duplicate row)"),
+        "empty genres": csv("c.csv", f"{HEADER}\ntt1,A,,Drama,,\ntt2,B,,,,\n",
+                            "row 2, field 'genres': no genres in a labelled table (give at least one genre, '|'-separated)"),
+        "missing poster": csv("d.csv", f"{HEADER}\ntt1,A,,Drama,,posters/tt1.jpg\n",
+                              f"row 1, field 'poster': poster file '{tmp_path / 'posters' / 'tt1.jpg'}' "
+                              "does not exist (fix the path or leave the field empty)"),
+        "non-UTF-8": csv("e.csv", f"{HEADER}\ntt1,Caf\xe9,,Drama,,\n".encode("latin-1"),
+                         "line 2 is not UTF-8 text (byte 0xe9) (re-save the file as UTF-8)"),
+        "bad year": csv("f.csv", f"{HEADER}\ntt1,A,soon,Drama,,\n",
+                        "row 1, field 'year': year 'soon' is not a number (use a 4-digit year or leave it empty)"),
+        "bad one-hot": csv("g.csv", "Id,Genre,Drama\ntt1,[],x\n",
+                           "row 1, field 'Drama': value 'x' is not 0 or 1 (one-hot genre columns hold 0 or 1)"),
+        "invalid JSON": (tmp_path / "mm2",
+                         f"{bad_json}: not valid JSON (Expecting value at line 1) (fix or remove the file)"),
+        "unknown split": (mm, f"{mm / 'split.json'}: field 'holdout': unknown split 'holdout' "
+                              + "(use train, dev and test)"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing column", "duplicate id", "empty genres", "missing poster", "non-UTF-8",
+                                  "bad year", "bad one-hot", "invalid JSON", "unknown split"])
+def test_split_errors_are_one_line_with_exit_code_2(monkeypatch, capsys, tmp_path, case):
+    path, message = bad_inputs(tmp_path)[case]
+    code, out, err = moviegenre(monkeypatch, capsys, "data", "split", path, "--out", tmp_path / "run")
+    assert (code, out, err) == (2, "", f"error: {message}\n")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("case", ["non-UTF-8", "bad year", "bad one-hot", "invalid JSON", "unknown split"])
+def test_inspect_errors_are_one_line_with_exit_code_2(monkeypatch, capsys, tmp_path, case):
+    path, message = bad_inputs(tmp_path)[case]
+    assert moviegenre(monkeypatch, capsys, "data", "inspect", path) == (2, "", f"error: {message}\n")
+
+
+def test_inspect_unrecognised_columns(monkeypatch, capsys, tmp_path):
+    # inspect reads tables as unlabelled (only imdb_id is required), so a missing 'genres' is no error there
+    path = write(tmp_path / "h.csv", "title\nA\n")
+    code, out, err = moviegenre(monkeypatch, capsys, "data", "inspect", path)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {path}: unrecognised columns ['title'] (expected imdb_id,genres,")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["data", "inspect", "nope.csv"], "error: nope.csv: no such file or folder (check the path)\n"),
+    (["data", "split", "{csv}", "--out", "x", "--validation", "0.5", "--test", "0.5",
+      "--min-genre-count", "5"],
+     "error: split: validation 0.5 + test 0.5 must be below 1 (use fractions such as 0.1)\n"),
+])
+def test_other_user_errors(monkeypatch, capsys, tiny_table_csv, args, message):
+    args = [a.replace("{csv}", str(tiny_table_csv)) for a in args]
+    assert moviegenre(monkeypatch, capsys, *args)[::2] == (2, message)
+
+
+@pytest.mark.parametrize("args", [["data", "split", "x.csv"], ["data", "inspect"], ["data", "frobnicate"]])
+def test_usage_errors_exit_2_without_traceback(monkeypatch, capsys, args):
+    code, out, err = moviegenre(monkeypatch, capsys, *args)
+    assert code == 2
+    assert err.startswith("Usage: ") and " data " in err
+    assert "Traceback" not in out + err
+
+
+def test_run_passes_on_exit_codes(monkeypatch, capsys):
+    import typer
+
+    cli_app = importlib.import_module("moviegenre.cli.app")  # the package attribute 'app' is the Typer app
+    tiny = typer.Typer()
+
+    @tiny.command()
+    def fail(code: int) -> None:
+        raise typer.Exit(code)
+
+    monkeypatch.setattr(cli_app, "app", tiny)
+    assert moviegenre(monkeypatch, capsys, "3")[0] == 3
+
+
+def test_help_exits_0(monkeypatch, capsys):
+    code, out, _ = moviegenre(monkeypatch, capsys, "data", "--help")
+    assert code == 0 and "inspect" in out and "split" in out
+
+
+def test_console_script_error_path(tmp_path):
+    path = write(tmp_path / "m.csv", f"{HEADER}\ntt1,A,,Drama,,\ntt1,B,,Drama,,\n")
+    result = subprocess.run([console_script(), "data", "split", str(path), "--out", str(tmp_path / "run")],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert result.stderr == (f"error: {path}: row 2, field 'imdb_id': duplicate id 'tt1' (first seen in row 1) (remove or merge the duplicate row)\n")
+    assert result.stdout == ""
+
+
+def test_console_script_inspects_the_real_table(shared_data):
+    result = subprocess.run([console_script(), "data", "inspect", str(shared_data / "movies.csv")],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "13,659 movies" in result.stdout
+    for name, count in [("poster", "6,543"), ("description", "9,411"), ("both", "2,295")]:
+        assert re.search(rf"{name}\s+│\s+{count} │", result.stdout)
+    assert "no problems found" in result.stdout
+
+
+def test_real_split_report(monkeypatch, capsys, shared_data, tmp_path):
+    code, out, _ = moviegenre(monkeypatch, capsys, "data", "split", shared_data / "movies.csv", "--out", tmp_path)
+    assert code == 0
+    assert "13,659 movies -> train" in out
+    largest = float(re.search(r"largest difference from the whole: ([\d.]+) percentage points", out).group(1))
+    assert largest < 2.0
+    assert len((tmp_path / "split.csv").read_text().splitlines()) == 13_660

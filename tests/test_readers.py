@@ -1,0 +1,312 @@
+"""Readers: the real shared files, synthetic files of every supported format, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import draw_poster
+from moviegenre.data.readers import read_table
+from moviegenre.data.splits import split_for
+from moviegenre.errors import DataError
+
+HEADER = "imdb_id,title,year,genres,description,poster"
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def shared_csv(tmp_path: Path, *rows: str) -> Path:
+    return write(tmp_path / "movies.csv", "\n".join([HEADER, *rows]) + "\n")
+
+
+def one_hot_csv(tmp_path: Path, *rows: str, posters: bool = True) -> Path:
+    """Analytics Vidhya layout: Id, Genre (a free-text list), one 0/1 column per genre, Images/<Id>.jpg."""
+    for row in rows:
+        if posters:
+            draw_poster(tmp_path / "Images" / f"{row.split(',')[0]}.jpg")
+    return write(tmp_path / "train.csv", "\n".join(["Id,Genre,Action,Comedy,Drama", *rows]) + "\n")
+
+
+def mmimdb_folder(tmp_path: Path, movies: dict[str, dict], split: dict | None = None,
+                  posters: tuple[str, ...] = ()) -> Path:
+    """MM-IMDb layout: dataset/<id>.json (IMDbPY fields) + dataset/<id>.jpeg, split.json beside dataset/."""
+    root = tmp_path / "mmimdb"
+    for movie_id, info in movies.items():
+        write(root / "dataset" / f"{movie_id}.json", json.dumps(info))
+    for movie_id in posters:
+        draw_poster(root / "dataset" / f"{movie_id}.jpeg")
+    if split is not None:
+        write(root / "split.json", json.dumps(split))
+    return root
+
+
+MMIMDB_MOVIES = {
+    "0000001": {"title": "First", "year": 1999, "genres": ["Drama", "Romance"],
+                "plot": ["Short plot.", "A much longer plot that should win."]},
+    "0000002": {"title": "Second", "year": "2004", "genres": ["Comedy"], "plot": "Only plot."},
+    "0000003": {"title": "Third", "genres": ["Horror", " "]},
+}
+
+
+# -- the real shared files ----------------------------------------------------------------------
+
+
+def test_real_movies_csv(shared_data):
+    table = read_table(shared_data / "movies.csv")
+    assert len(table) == 13_659
+    assert int(table.has_poster.sum()) == 6_543
+    assert int(table.has_description.sum()) == 9_411
+    assert int((table.has_poster & table.has_description).sum()) == 2_295
+    assert table.problems == []
+    assert len(set(table.ids)) == len(table)
+    assert all(table.genres)
+    first_poster = next(p for p in table.posters if p)
+    assert Path(first_poster).is_absolute() and Path(first_poster).is_file()
+
+
+def test_real_mmimdb_dev_text(shared_data):
+    table = read_table(shared_data / "mmimdb_dev_text.csv")
+    assert len(table) == 1_951
+    assert not table.has_poster.any()
+    assert table.has_description.all()
+    assert all(table.genres)
+    assert len(set(table.ids)) == len(table)
+
+
+# -- synthetic files of every format ------------------------------------------------------------
+
+
+def test_shared_csv(tiny_table_csv):
+    table = read_table(tiny_table_csv)
+    assert len(table) == 60
+    assert table.ids[:2] == ["tt0000000", "tt0000001"]
+    assert table.frame.loc[0, "year"] == 2000
+    assert all(1 <= len(genres) <= 2 for genres in table.genres)
+    posters = [p for p in table.posters if p]
+    assert len(posters) == 40
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p in posters)
+    assert int(table.has_description.sum()) == 40
+
+
+def test_shared_csv_quoting_bom_and_optional_columns(tmp_path):
+    text = 'imdb_id,genres,description,title\ntt1,Drama,"Love, loss\nand ""tears""",Été\ntt2,Comedy,,\n'
+    path = tmp_path / "m.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    table = read_table(path)
+    assert table.descriptions == ['Love, loss\nand "tears"', ""]
+    assert table.frame["title"].tolist() == ["Été", ""]
+    assert table.posters == ["", ""]
+    assert table.frame["year"].isna().all()
+
+
+def test_shared_tsv(tmp_path):
+    path = write(tmp_path / "m.tsv", "imdb_id\tgenres\tdescription\ntt1\tDrama|War\tA, b\n")
+    table = read_table(path)
+    assert (table.ids, table.genres, table.descriptions) == (["tt1"], [["Drama", "War"]], ["A, b"])
+
+
+def test_shared_csv_split_column_is_used(tmp_path):
+    path = shared_csv(tmp_path, "tt1,,,Drama,,", "tt2,,,Drama,,", "tt3,,,Drama,,")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame["split"] = ["train", "validation", "test"]
+    frame.to_csv(path, index=False)
+    table = read_table(path)
+    assert split_for(table, None).tolist() == ["train", "validation", "test"]
+
+
+def test_text_only_csv(tmp_path):
+    path = write(tmp_path / "texts.csv", 'description,genres\n"A ghost, at night",Horror|Thriller\nA kiss,Romance\n')
+    table = read_table(path)
+    assert table.ids == ["texts-1", "texts-2"]
+    assert table.descriptions == ["A ghost, at night", "A kiss"]
+    assert table.genres == [["Horror", "Thriller"], ["Romance"]]
+    assert not table.has_poster.any()
+
+
+def test_text_only_csv_unlabelled(tmp_path):
+    table = read_table(write(tmp_path / "texts.csv", "description\nA ghost\n"), labelled=False)
+    assert table.genres == [[]] and not table.is_labelled
+
+
+def test_one_hot_csv(tmp_path):
+    path = one_hot_csv(tmp_path, "tt0000001,\"['Action', 'Drama']\",1,0,1", "tt0000002,['Comedy'],0,1,0")
+    table = read_table(path)
+    assert table.ids == ["tt0000001", "tt0000002"]
+    assert table.genres == [["Action", "Drama"], ["Comedy"]]
+    assert table.posters == [str((tmp_path / "Images" / f"{i}.jpg").resolve()) for i in table.ids]
+    assert table.descriptions == ["", ""]
+
+
+def test_one_hot_csv_poster_folder_override(tmp_path):
+    path = one_hot_csv(tmp_path, "tt0000001,[],1,0,0", posters=False)
+    draw_poster(tmp_path / "elsewhere" / "tt0000001.jpg")
+    table = read_table(path, posters=tmp_path / "elsewhere")
+    assert table.posters == [str((tmp_path / "elsewhere" / "tt0000001.jpg").resolve())]
+
+
+def test_mmimdb_folder(tmp_path):
+    root = mmimdb_folder(tmp_path, MMIMDB_MOVIES, posters=("0000001",))
+    table = read_table(root)
+    assert table.ids == ["tt0000001", "tt0000002", "tt0000003"]
+    assert table.frame["title"].tolist() == ["First", "Second", "Third"]
+    assert table.frame.loc[0, "year"] == 1999 and table.frame.loc[1, "year"] == 2004
+    assert pd.isna(table.frame.loc[2, "year"])
+    assert table.genres == [["Drama", "Romance"], ["Comedy"], ["Horror"]]
+    assert table.descriptions == ["A much longer plot that should win.", "Only plot.", ""]
+    assert table.posters == [str((root / "dataset" / "0000001.jpeg").resolve()), "", ""]
+    assert table.split is None
+
+
+def test_mmimdb_split_json_is_used_as_is(tmp_path):
+    split = {"train": ["0000003"], "dev": ["0000001"], "test": ["0000002"]}
+    table = read_table(mmimdb_folder(tmp_path, MMIMDB_MOVIES, split))
+    assert table.split.tolist() == ["validation", "test", "train"]
+    assert split_for(table, None).tolist() == ["validation", "test", "train"]
+
+
+def test_mmimdb_dataset_folder_given_directly(tmp_path):
+    root = mmimdb_folder(tmp_path, MMIMDB_MOVIES)
+    assert len(read_table(root / "dataset")) == 3
+
+
+def test_parquet_nulls_stay_empty(tmp_path):
+    path = tmp_path / "m.parquet"
+    pd.DataFrame({"imdb_id": ["tt1", "tt2"], "title": ["A", None], "year": [2001.0, None],
+                  "genres": ["Drama", "Comedy|Drama"], "description": ["text", None],
+                  "poster": [None, None]}).to_parquet(path)
+    table = read_table(path)
+    assert table.descriptions == ["text", ""]
+    assert table.posters == ["", ""]
+    assert table.frame["title"].tolist() == ["A", ""]
+    assert table.frame.loc[0, "year"] == 2001 and pd.isna(table.frame.loc[1, "year"])
+
+
+def test_non_strict_keeps_problems(tmp_path):
+    path = shared_csv(tmp_path, "tt1,,,Drama,,", "tt1,,,,,")
+    table = read_table(path, strict=False)
+    assert [(p.row, p.field) for p in table.problems] == [(2, "imdb_id"), (2, "genres")]
+    assert len(table) == 2
+
+
+def test_unlabelled_table_may_lack_genres(tmp_path):
+    table = read_table(write(tmp_path / "m.csv", "imdb_id,description\ntt1,hello\n"), labelled=False)
+    assert table.genres == [[]]
+
+
+# -- one-line errors naming the file, row and field ---------------------------------------------
+
+
+def error_of(path: Path, **kwargs) -> str:
+    with pytest.raises(DataError) as caught:
+        read_table(path, **kwargs)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_error_missing_column(tmp_path):
+    path = write(tmp_path / "m.csv", "imdb_id,title\ntt1,A\n")
+    assert error_of(path) == (f"{path}: field 'genres': missing column 'genres' (found: imdb_id, title) "
+                              "(add the column to the header row)")
+
+
+def test_error_missing_column_text_csv(tmp_path):
+    path = write(tmp_path / "t.csv", "description\nhello\n")
+    assert error_of(path).startswith(f"{path}: field 'genres': missing column 'genres'")
+
+
+def test_error_duplicate_id(tmp_path):
+    path = shared_csv(tmp_path, "tt1,A,,Drama,,", "tt2,B,,Drama,,", "tt1,C,,Comedy,,")
+    assert error_of(path) == (f"{path}: row 3, field 'imdb_id': duplicate id 'tt1' (first seen in row 1)" " (remove or merge the duplicate row)")
+
+
+def test_error_empty_genres_in_labelled_set(tmp_path):
+    path = shared_csv(tmp_path, "tt1,A,,Drama,,", "tt2,B,,,,")
+    assert error_of(path) == f"{path}: row 2, field 'genres': no genres in a labelled table (give at least one genre, '|'-separated)"
+    assert read_table(path, labelled=False).genres == [["Drama"], []]
+
+
+def test_error_poster_does_not_exist(tmp_path):
+    path = shared_csv(tmp_path, "tt1,A,,Drama,,posters/tt1.jpg")
+    poster = tmp_path / "posters" / "tt1.jpg"
+    assert error_of(path) == f"{path}: row 1, field 'poster': poster file '{poster}' does not exist (fix the path or leave the field empty)"
+
+
+def test_error_one_hot_poster_missing(tmp_path):
+    path = one_hot_csv(tmp_path, "tt0000001,[],1,0,0", posters=False)
+    assert error_of(path).startswith(f"{path}: row 1, field 'poster': poster file '")
+
+
+def test_error_non_utf8(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_bytes(f"{HEADER}\ntt1,A,,Drama,,\ntt2,Caf\xe9,,Drama,,\n".encode("latin-1"))
+    assert error_of(path) == f"{path}: line 3 is not UTF-8 text (byte 0xe9) (re-save the file as UTF-8)"
+
+
+@pytest.mark.parametrize("year", ["abc", "19x9", "inf", "nan"])
+def test_error_bad_year(tmp_path, year):
+    path = shared_csv(tmp_path, "tt1,A,2001,Drama,,", f"tt2,B,{year},Drama,,")
+    assert error_of(path) == (f"{path}: row 2, field 'year': year '{year}' is not a number "
+                              "(use a 4-digit year or leave it empty)")
+
+
+@pytest.mark.parametrize("value", ["2", "yes", ""])
+def test_error_bad_one_hot_value(tmp_path, value):
+    path = one_hot_csv(tmp_path, "tt0000001,[],1,0,0", f"tt0000002,[],0,{value},0")
+    assert error_of(path) == (f"{path}: row 2, field 'Comedy': value '{value}' is not 0 or 1 "
+                              "(one-hot genre columns hold 0 or 1)")
+
+
+def test_error_invalid_mmimdb_json(tmp_path):
+    root = mmimdb_folder(tmp_path, MMIMDB_MOVIES)
+    bad = write(root / "dataset" / "0000002.json", '{"title": "Second", "genres": ["Comedy"')
+    assert error_of(root) == (f"{bad}: not valid JSON (Expecting ',' delimiter at line 1) "
+                              "(fix or remove the file)")
+
+
+def test_error_mmimdb_json_not_an_object(tmp_path):
+    root = mmimdb_folder(tmp_path, {"0000001": ["Drama"]})
+    assert error_of(root) == f"{root / 'dataset' / '0000001.json'}: expected a JSON object (fix or remove the file)"
+
+
+def test_error_mmimdb_genres_not_a_list(tmp_path):
+    root = mmimdb_folder(tmp_path, {"0000001": {"genres": "Drama"}})
+    assert error_of(root) == f"{root / 'dataset' / '0000001.json'}: field 'genres': 'genres' must be a list of names"
+
+
+def test_error_unknown_split_in_split_json(tmp_path):
+    root = mmimdb_folder(tmp_path, MMIMDB_MOVIES, {"train": ["0000001"], "holdout": ["0000002"]})
+    assert error_of(root) == (f"{root / 'split.json'}: field 'holdout': unknown split 'holdout' "
+                              "(use train, dev and test)")
+
+
+def test_error_invalid_split_json(tmp_path):
+    root = mmimdb_folder(tmp_path, MMIMDB_MOVIES)
+    write(root / "split.json", "{train: []}")
+    assert error_of(root).startswith(f"{root / 'split.json'}: not valid JSON (")
+
+
+@pytest.mark.parametrize("name, content, problem", [
+    ("m.csv", "", "the file is empty (give a CSV with a header row)"),
+    ("m.csv", "title,year\nA,2001\n", "unrecognised columns ['title', 'year']"),
+    ("m.csv", 'imdb_id,genres\ntt1,Drama,extra\n"tt2,Drama\n', "not a readable CSV: "),
+    ("m.json", "{}", "unsupported file type '.json'"),
+])
+def test_error_unusable_file(tmp_path, name, content, problem):
+    path = write(tmp_path / name, content)
+    assert error_of(path).startswith(f"{path}: {problem}")
+
+
+def test_error_no_such_path(tmp_path):
+    assert error_of(tmp_path / "nope.csv") == f"{tmp_path / 'nope.csv'}: no such file or folder (check the path)"
+
+
+def test_error_empty_folder(tmp_path):
+    assert error_of(tmp_path).startswith(f"{tmp_path}: no <id>.json files found")
