@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,6 +48,10 @@ def list_models() -> list[ModelSpec]:
     return [_REGISTRY[name] for name in sorted(_REGISTRY)]
 
 
+# Modules whose import registers models (their @register_model calls run on import).
+BUILTIN_MODEL_MODULES = ("moviegenre.models.embedding",)
+
+
 def _load_builtin_models() -> None:
-    # Importing the model modules runs their @register_model decorators.
-    from moviegenre.models import embedding  # noqa: F401
+    for module in BUILTIN_MODEL_MODULES:
+        importlib.import_module(module)
