@@ -45,6 +45,16 @@ WORDS = {"Action": "explosion chase fight gun", "Comedy": "funny laugh joke sill
 @pytest.fixture
 def tiny_table_csv(tmp_path: Path) -> Path:
     """A synthetic labelled table in the shared CSV format: 60 movies, some with posters, some with text."""
+    return make_tiny_table(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def session_tiny_table_csv(tmp_path_factory) -> Path:
+    """The same table, built once per session (read-only use)."""
+    return make_tiny_table(tmp_path_factory.mktemp("tiny"))
+
+
+def make_tiny_table(tmp_path: Path) -> Path:
     rng = np.random.default_rng(0)
     lines = ["imdb_id,title,year,genres,description,poster"]
     for i in range(60):

@@ -27,9 +27,9 @@ MONITOR = "val_micro_f1"
 
 
 class GenreTask(L.LightningModule):
-    def __init__(self, net: nn.Module, loss: nn.Module, config: TrainConfig) -> None:
+    def __init__(self, net: nn.Module, loss: nn.Module, config: TrainConfig, validated: bool = True) -> None:
         super().__init__()
-        self.net, self.loss, self.config = net, loss, config
+        self.net, self.loss, self.config, self.validated = net, loss, config, validated
         self._val_probs: list[torch.Tensor] = []
         self._val_labels: list[torch.Tensor] = []
 
@@ -57,9 +57,11 @@ class GenreTask(L.LightningModule):
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+        # Without validation rows the schedule can only follow the training loss.
+        monitor, mode = (MONITOR, "max") if self.validated else ("train_loss", "min")
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="max", factor=self.config.lr_factor, patience=self.config.lr_patience)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": MONITOR}}
+            optimizer, mode=mode, factor=self.config.lr_factor, patience=self.config.lr_patience)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": monitor}}
 
 
 def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, config: TrainConfig, *,
@@ -70,7 +72,7 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
     if not config.progress:
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     loss = make_loss(config.loss, torch.as_tensor(pos_weight) if pos_weight is not None else None)
-    task = GenreTask(net, loss, config)
+    task = GenreTask(net, loss, config, validated=validation is not None)
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(run_dir) if run_dir else Path(scratch)
         checkpoint = ModelCheckpoint(dirpath=root / "checkpoints", filename="best", monitor=MONITOR if validation else None,

@@ -1,0 +1,102 @@
+"""Every registered model on a tiny synthetic table: shapes, probabilities, save -> load, loud errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from moviegenre.data.genres import GenreEncoder
+from moviegenre.data.readers import read_table
+from moviegenre.errors import ConfigError, ImageError
+from moviegenre.models import create_model, list_models, load_model
+from moviegenre.models.embedding import FUSIONS, FusionNet
+from moviegenre.serving.predictor import Predictor
+from moviegenre.training.config import TrainConfig
+
+FAST = TrainConfig(max_epochs=2, batch_size=16, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny(session_tiny_table_csv):
+    table = read_table(session_tiny_table_csv)
+    encoder = GenreEncoder(min_count=3).fit(table.genres)
+    labels = encoder.transform(table.genres)
+    return table, labels, encoder.classes_
+
+
+def fast_model(name: str):
+    model = create_model(name)
+    if "config" in model.get_params():
+        model.set_params(config=FAST)
+    return model
+
+
+@pytest.mark.parametrize("name", [spec.name for spec in list_models()])
+def test_every_registered_model_fits_predicts_saves_and_loads(name, tiny, tmp_path):
+    table, labels, genres = tiny
+    train, val = np.arange(0, 45), np.arange(45, len(table))
+    model = fast_model(name).fit(table.subset(train), labels[train], validation=(table.subset(val), labels[val]),
+                                 genres=genres)
+    probabilities = model.predict_proba(table)
+    assert probabilities.shape == (len(table), len(genres))
+    assert np.isfinite(probabilities).all()
+    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+    assert model.thresholds_.shape == (len(genres),)
+    assert set(np.unique(model.predict(table))) <= {0, 1}
+
+    loaded = load_model(model.save(tmp_path / "run"))
+    assert loaded.name == name and loaded.genres_ == list(genres)
+    np.testing.assert_allclose(loaded.predict_proba(table), probabilities, atol=1e-5)
+    np.testing.assert_array_equal(loaded.thresholds_, model.thresholds_)
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_fusion_net_every_parameter_gets_a_gradient(fusion):
+    torch.manual_seed(0)
+    net = FusionNet(poster_dim=12, description_dim=8, n_genres=5, fusion=fusion, hidden=16)
+    n = 6
+    batch = {"poster": torch.randn(n, 12), "has_poster": torch.ones(n), "description": torch.randn(n, 8),
+             "has_description": torch.ones(n)}
+    logits = net(**batch)
+    assert logits.shape == (n, 5) and torch.isfinite(logits).all()
+    logits.sum().backward()
+    missing = [name for name, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing
+
+
+def test_gmu_ignores_a_missing_modality():
+    torch.manual_seed(0)
+    net = FusionNet(poster_dim=4, description_dim=3, n_genres=2, fusion="gmu", hidden=8).eval()
+    poster = torch.randn(1, 4)
+    only_poster = net(poster, torch.ones(1), torch.randn(1, 3), torch.zeros(1))
+    other_text = net(poster, torch.ones(1), torch.randn(1, 3) * 10, torch.zeros(1))
+    torch.testing.assert_close(only_poster, other_text)
+
+
+def test_unknown_model_name_is_a_loud_error():
+    with pytest.raises(ConfigError, match="unknown model 'nope' \\(known: .*fusion-gmu"):
+        create_model("nope")
+
+
+def test_unknown_encoder_name_is_a_loud_error(tiny):
+    table, labels, genres = tiny
+    model = create_model("poster-mlp", image_encoder="resnet-9000", config=FAST)
+    with pytest.raises(ConfigError, match="unknown image encoder 'resnet-9000'"):
+        model.fit(table, labels, genres=genres)
+
+
+def test_a_folder_that_is_not_a_run_is_a_loud_error(tmp_path):
+    with pytest.raises(ConfigError, match="not a model folder"):
+        Predictor(tmp_path)
+    with pytest.raises(ConfigError, match="no such run folder"):
+        Predictor(tmp_path / "missing")
+
+
+def test_a_poster_that_is_not_an_image_is_a_loud_error(tiny, tmp_path):
+    table, labels, genres = tiny
+    fast_model("fusion-gmu").fit(table, labels, genres=genres).save(tmp_path / "run")
+    bogus = tmp_path / "poster.jpg"
+    bogus.write_text("not a picture")
+    with pytest.raises(ImageError, match="poster.jpg: not an image"):
+        Predictor(tmp_path / "run").predict(poster=bogus, description="a love story")
