@@ -1,0 +1,145 @@
+"""Read a title page's metadata: poster URL, short description, genres, type, name and year.
+
+The ``application/ld+json`` block (schema.org) is read first: it is meant for machines and has outlived
+several IMDb redesigns. The current layout's ``__NEXT_DATA__`` JSON fills whatever JSON-LD lacks, and
+stands alone on pages that have no JSON-LD.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass
+
+from selectolax.lexbor import LexborHTMLParser
+
+# What IMDb's __NEXT_DATA__ calls the titles that its JSON-LD marks "@type": "Movie".
+NEXT_DATA_MOVIE_TYPES = ("movie", "tvMovie")
+CONTENT_FIELDS = ("title", "year", "genres", "description", "poster_url")
+
+
+@dataclass(frozen=True)
+class TitlePage:
+    kind: str  # schema.org @type ("Movie", "TVSeries", ...) or the title type IMDb names in __NEXT_DATA__
+    is_movie: bool
+    title: str
+    year: int | None
+    genres: tuple[str, ...]
+    description: str  # the short plot, "" when the page has none
+    poster_url: str  # as written in the page (may be relative to it), "" when there is no poster
+
+
+def parse_title_page(text: str) -> TitlePage | None:
+    """The page's metadata, or None when it has neither JSON-LD nor ``__NEXT_DATA__`` to read it from."""
+    tree = LexborHTMLParser(text)
+    found = [fields for fields in (_from_json_ld(tree), _from_next_data(tree)) if fields]
+    if not found:
+        return None
+    merged = dict(found[0])
+    for fallback in found[1:]:
+        for name in CONTENT_FIELDS:
+            merged[name] = merged[name] or fallback[name]
+    return TitlePage(**merged)
+
+
+def _from_json_ld(tree: LexborHTMLParser) -> dict | None:
+    for node in tree.css('script[type="application/ld+json"]'):
+        for item in _objects(_json(node.text())):
+            kind = item.get("@type")
+            kind = kind[0] if isinstance(kind, list) and kind else kind
+            if isinstance(kind, str) and item.get("name"):
+                name = html.unescape(str(item["name"]))
+                genres = item.get("genre") or []
+                return {
+                    "kind": kind, "is_movie": kind == "Movie", "title": name,
+                    "year": _year(item.get("datePublished")),
+                    "genres": tuple(html.unescape(g) for g in ([genres] if isinstance(genres, str) else genres)
+                                    if isinstance(g, str)),
+                    "description": _strip_cast_lead(html.unescape(str(item.get("description") or "")), name,
+                                                    _actor_names(item.get("actor"))),
+                    "poster_url": _image_url(item.get("image")),
+                }
+    return None
+
+
+def _from_next_data(tree: LexborHTMLParser) -> dict | None:
+    node = tree.css_first("script#__NEXT_DATA__")
+    fold = _dig(_json(node.text()) if node else None, "props", "pageProps", "aboveTheFoldData")
+    if not isinstance(fold, dict):
+        return None
+    # Older builds list genres under "genres" ({"text"}), newer ones under "titleGenres" ({"genre": {"text"}}).
+    genres = [_dig(g, "text") for g in _dig(fold, "genres", "genres") or []]
+    genres += [_dig(g, "genre", "text") for g in _dig(fold, "titleGenres", "genres") or []]
+    type_id = _dig(fold, "titleType", "id") or ""
+    return {
+        "kind": _dig(fold, "titleType", "text") or type_id or "unknown",
+        "is_movie": type_id in NEXT_DATA_MOVIE_TYPES,
+        "title": _dig(fold, "titleText", "text") or "",
+        "year": _year(_dig(fold, "releaseYear", "year")),
+        "genres": tuple(dict.fromkeys(g for g in genres if isinstance(g, str) and g)),
+        "description": _dig(fold, "plot", "plotText", "plainText") or "",
+        "poster_url": _dig(fold, "primaryImage", "url") or "",
+    }
+
+
+def _strip_cast_lead(description: str, name: str, actors: list[str]) -> str:
+    """Drop the lead sentence IMDb's 2020 JSON-LD put before the plot: '<name> is a movie starring A, B, and C.'
+
+    It names the cast, not the story. It is only removed when it is exactly that template filled with the
+    page's own actor names: names have periods in them ("Samuel L. Jackson") that defeat a plain regex.
+    """
+    lead = re.match(rf"{re.escape(name)} is an? .*? starring ", description)
+    if not lead:
+        return description
+    cast = description[lead.end():]
+    for count in (3, 2, 1):  # the template names the first three actors, or fewer when there are fewer
+        names = actors[:count]
+        listing = (f"{', '.join(names[:-1])}, and {names[-1]}" if count == 3 else " and ".join(names))
+        if len(names) == count and cast.startswith(listing + ". "):
+            return cast[len(listing) + 2:].strip()
+    return description
+
+
+def _actor_names(actors: object) -> list[str]:
+    actors = [actors] if isinstance(actors, dict) else actors if isinstance(actors, list) else []
+    return [html.unescape(str(a["name"])) for a in actors if isinstance(a, dict) and a.get("name")]
+
+
+def _image_url(image: object) -> str:
+    if isinstance(image, list):
+        image = image[0] if image else ""
+    if isinstance(image, dict):
+        image = image.get("url") or image.get("contentUrl") or ""
+    return image if isinstance(image, str) else ""
+
+
+def _objects(data: object) -> list[dict]:
+    """JSON-LD may hold one object, a list of them, or an ``@graph``: every object, in order."""
+    items = data if isinstance(data, list) else [data]
+    found = []
+    for item in items:
+        if isinstance(item, dict):
+            found.append(item)
+            found.extend(x for x in item.get("@graph", []) if isinstance(x, dict))
+    return found
+
+
+def _json(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _dig(data: object, *keys: str) -> object:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _year(value: object) -> int | None:
+    match = re.match(r"\d{4}", str(value)) if value is not None else None
+    return int(match[0]) if match else None

@@ -1,0 +1,180 @@
+"""Fetch each title's page for its poster, short description and genres; write a movie table + posters.
+
+Built to run unattended for days: polite (robots.txt, a descriptive User-Agent, one global rate limit,
+bounded concurrency, backoff, Retry-After) and resumable (a SQLite row per title, posters written with an
+atomic rename before their row says done). Kill it at any moment and the next run picks up where it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import pandas as pd
+from PIL import Image
+
+from moviegenre import __version__
+from moviegenre.acquisition.fetch import Fetcher, FetchError
+from moviegenre.acquisition.pages import TitlePage, parse_title_page
+from moviegenre.acquisition.state import Outcome, ScrapeState, Summary
+from moviegenre.data.images import load_image
+from moviegenre.data.readers import read_table
+from moviegenre.data.table import MovieTable, atomic_write_bytes
+from moviegenre.errors import ConfigError, ImageError
+
+DEFAULT_BASE_URL = "https://www.imdb.com"
+DEFAULT_USER_AGENT = (f"moviegenre/{__version__} (movie genre research dataset builder; rate-limited; "
+                      "honours robots.txt)")
+IMDB_ID = re.compile(r"tt\d{7,}")
+POSTER_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif"}
+# setting -> the lowest value it may take, and whether that value itself is allowed
+LIMITS = {"rate": (0, False), "timeout": (0, False), "max_bytes": (0, False), "concurrency": (1, True),
+          "max_tries": (1, True), "backoff": (0, True), "max_backoff": (0, True)}
+
+Progress = Callable[[str, Outcome], None]
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A title to scrape, with what the input table already knows about it."""
+
+    imdb_id: str
+    title: str
+    year: int | None
+    genres: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ScrapeSettings:
+    base_url: str = DEFAULT_BASE_URL  # title pages are fetched from <base_url>/title/<imdb_id>/
+    rate: float = 2.0  # requests per second over the whole run: pages, posters and robots.txt together
+    concurrency: int = 4  # titles in flight at once; also the size of the connection pool
+    timeout: float = 30.0  # seconds for one whole answer, first byte to last
+    max_tries: int = 4  # per request, for timeouts, network errors, 429 and 5xx; other 4xx are not retried
+    backoff: float = 2.0  # first wait before a retry (s), doubled each time, plus up to this much jitter
+    max_backoff: float = 120.0  # longest wait between two tries, unless the site's Retry-After asks for more
+    max_bytes: int = 30_000_000  # a page or poster larger than this is refused instead of held in memory
+    user_agent: str = DEFAULT_USER_AGENT  # says who is crawling and how; robots.txt rules match its first word
+    retry_failed: bool = False  # also fetch titles that failed in earlier runs (done ones are never refetched)
+
+    def __post_init__(self) -> None:
+        if urlsplit(self.base_url).scheme not in ("http", "https") or not urlsplit(self.base_url).netloc:
+            raise ConfigError(f"--base-url '{self.base_url}' is not an http(s) URL (e.g. https://www.imdb.com)")
+        for name, (low, inclusive) in LIMITS.items():
+            value = getattr(self, name)
+            if value < low or (value == low and not inclusive):
+                raise ConfigError(f"--{name.replace('_', '-')} must be {'at least' if inclusive else 'more than'} "
+                                  f"{low}, not {value}")
+
+
+def parse_rate(text: str) -> float:
+    """``2/s``, ``30/min``, ``1000/h`` or a bare number of requests per second."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|m|min|h|hour))?\s*", text)
+    if not match or float(match[1]) <= 0:
+        raise ConfigError(f"--rate '{text}' is not a rate above 0 (use e.g. 2/s, 30/min or 1000/h)")
+    per = {"m": 60, "min": 60, "h": 3600, "hour": 3600}.get(match[2] or "s", 1)
+    return float(match[1]) / per
+
+
+def scrape(movies: str | Path, out: str | Path, settings: ScrapeSettings = ScrapeSettings(),
+           progress: Progress | None = None, on_start: Callable[[int], None] | None = None) -> Summary:
+    """Scrape the titles of the ``movies`` table into ``out`` (``movies.csv``, ``posters/``, ``state.sqlite``).
+
+    ``on_start(n)`` is told how many titles this run will fetch; ``progress(id, outcome)`` hears each one end.
+    """
+    table = read_table(movies, labelled=False)
+    out = Path(out)
+    state = ScrapeState(out)
+    try:
+        _remove_stale_temporaries(out / "posters")
+        state.add(table.ids)
+        todo = state.todo(table.ids, retry_failed=settings.retry_failed)
+        if on_start:
+            on_start(len(todo))
+        wanted = set(todo)
+        titles = [Wanted(row.imdb_id, row.title, None if pd.isna(row.year) else int(row.year), tuple(row.genres))
+                  for row in table.frame.itertuples(index=False) if row.imdb_id in wanted]
+        try:
+            asyncio.run(_run(titles, out, state, settings, progress))
+        except KeyboardInterrupt:
+            _write_table(out, state, table)  # what is done so far stays usable; a rerun resumes the rest
+            raise
+        _write_table(out, state, table)
+        return state.summary(table.ids)
+    finally:
+        state.close()
+
+
+async def _run(titles: list[Wanted], out: Path, state: ScrapeState, settings: ScrapeSettings,
+               progress: Progress | None) -> None:
+    remaining = iter(titles)  # shared by the workers: next() never awaits, so no title is taken twice
+    async with Fetcher(user_agent=settings.user_agent, rate=settings.rate, concurrency=settings.concurrency,
+                       timeout=settings.timeout, max_tries=settings.max_tries, backoff=settings.backoff,
+                       max_backoff=settings.max_backoff, max_bytes=settings.max_bytes) as fetcher:
+        async def worker() -> None:
+            for movie in remaining:
+                state.start(movie.imdb_id)
+                outcome = await _scrape_one(movie, fetcher, out, settings)
+                state.finish(movie.imdb_id, outcome)
+                if progress:
+                    progress(movie.imdb_id, outcome)
+
+        await asyncio.gather(*(worker() for _ in range(settings.concurrency)))
+
+
+async def _scrape_one(movie: Wanted, fetcher: Fetcher, out: Path, settings: ScrapeSettings) -> Outcome:
+    if not IMDB_ID.fullmatch(movie.imdb_id):
+        return Outcome("failed", "invalid id", f"'{movie.imdb_id}' is not tt + 7 or more digits")
+    page_url = f"{settings.base_url.rstrip('/')}/title/{movie.imdb_id}/"
+    try:
+        page_bytes = await fetcher.get(page_url)
+    except FetchError as error:
+        return Outcome("failed", error.reason, error.detail)
+    page = await asyncio.to_thread(parse_title_page, page_bytes.decode("utf-8", "replace"))
+    if page is None:
+        return Outcome("failed", "no metadata", f"{page_url} has neither JSON-LD nor __NEXT_DATA__")
+    if not page.is_movie:
+        return Outcome("skipped", f"not a movie: {page.kind}", page_url)
+    poster = ""
+    if page.poster_url:
+        try:
+            poster = await _download_poster(urljoin(page_url, page.poster_url), movie.imdb_id, fetcher, out)
+        except FetchError as error:
+            return Outcome("failed", f"poster: {error.reason}", error.detail)
+        except ImageError as error:
+            return Outcome("failed", "poster: not a usable image", str(error))
+    return Outcome("done", record=_record(movie, page, poster))
+
+
+async def _download_poster(url: str, imdb_id: str, fetcher: Fetcher, out: Path) -> str:
+    """Fetch, check that it decodes, and write the poster atomically; its path relative to ``out``."""
+    data = await fetcher.get(url)
+    await asyncio.to_thread(load_image, data, name=url)
+    # Image.open only reads the header here, to name the file; load_image above did the safe full decode.
+    relative = f"posters/{imdb_id}{POSTER_SUFFIXES.get(Image.open(io.BytesIO(data)).format, '.img')}"
+    await asyncio.to_thread(atomic_write_bytes, out / relative, data)
+    return relative
+
+
+def _record(movie: Wanted, page: TitlePage, poster: str) -> dict:
+    """The input table's title and year win (IMDb's own, not localised); the page's genres win (fresher)."""
+    return {"title": movie.title or page.title, "year": movie.year if movie.year is not None else page.year,
+            "genres": list(page.genres or movie.genres), "description": page.description, "poster": poster}
+
+
+def _write_table(out: Path, state: ScrapeState, table: MovieTable) -> None:
+    records = [{**record, "imdb_id": imdb_id, "poster": str(out / record["poster"]) if record["poster"] else ""}
+               for imdb_id, record in state.records(table.ids)]
+    MovieTable.from_records(records, source=str(out / "movies.csv")).save(out / "movies.csv")
+
+
+def _remove_stale_temporaries(posters: Path) -> None:
+    """A run killed mid-write leaves a hidden ``.<name>.*.tmp`` beside the poster it was writing."""
+    if posters.is_dir():
+        for stale in posters.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)

@@ -1,0 +1,128 @@
+"""The scraper's memory between runs: one SQLite row per title, written the moment its fate is known.
+
+SQLite commits are atomic and survive a killed process, so a run stopped at any instant leaves every
+title either finished (done/failed/skipped, with what was scraped) or still pending, never in between.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from moviegenre.errors import ConfigError, DataError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS titles (
+    imdb_id     TEXT PRIMARY KEY,
+    status      TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed', 'skipped')),
+    reason      TEXT NOT NULL DEFAULT '',  -- short and stable, for counting: 'http 404', 'timeout', ...
+    detail      TEXT NOT NULL DEFAULT '',  -- the specifics: URL, message
+    attempts    INTEGER NOT NULL DEFAULT 0,  -- runs that started on this title, killed ones included
+    record      TEXT,  -- JSON of what was scraped, for done titles
+    updated_at  REAL
+)
+"""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one title ended in one run."""
+
+    status: str  # done, failed or skipped
+    reason: str = ""
+    detail: str = ""
+    record: dict | None = None  # title, year, genres, description, poster (relative to the output folder)
+
+
+@dataclass
+class Summary:
+    """Where the titles of the input table stand, over all runs so far."""
+
+    done: int = 0
+    with_poster: int = 0
+    pending: int = 0
+    failed: Counter[str] = field(default_factory=Counter)  # reason -> titles
+    skipped: Counter[str] = field(default_factory=Counter)  # reason ("not a movie: TVSeries") -> titles
+
+
+class ScrapeState:
+    """The state database of one output folder. Only one run may use a folder at a time."""
+
+    def __init__(self, folder: Path) -> None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            # An OS lock rather than a lock file: it goes away with the process, even after SIGKILL.
+            self._lock = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise DataError(folder, f"cannot write the output folder ({error.strerror})",
+                            hint="choose a folder you can write to") from None
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock)
+            raise ConfigError(f"{folder}: another scrape is running on this folder; wait for it or stop it") from None
+        try:
+            self.db = sqlite3.connect(folder / "state.sqlite")
+            # WAL + NORMAL: each commit survives a killed process (only a power cut could lose the last ones).
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute(SCHEMA)
+        except sqlite3.DatabaseError as error:
+            os.close(self._lock)
+            raise DataError(folder / "state.sqlite", f"unusable state database ({error})",
+                            hint="move it away to start this folder afresh") from None
+
+    def close(self) -> None:
+        self.db.close()
+        os.close(self._lock)
+
+    def add(self, ids: list[str]) -> None:
+        """Register titles; those already known keep their status."""
+        with self.db:
+            self.db.executemany("INSERT OR IGNORE INTO titles (imdb_id) VALUES (?)", ((i,) for i in ids))
+
+    def todo(self, ids: list[str], *, retry_failed: bool) -> list[str]:
+        """Of ``ids``, in order, those this run should fetch."""
+        wanted = ("pending", "failed") if retry_failed else ("pending",)
+        status = dict(self.db.execute("SELECT imdb_id, status FROM titles"))
+        return [i for i in ids if status.get(i) in wanted]
+
+    def start(self, imdb_id: str) -> None:
+        with self.db:
+            self.db.execute("UPDATE titles SET attempts = attempts + 1, updated_at = ? WHERE imdb_id = ?",
+                            (time.time(), imdb_id))
+
+    def finish(self, imdb_id: str, outcome: Outcome) -> None:
+        record = json.dumps(outcome.record) if outcome.record is not None else None
+        with self.db:
+            self.db.execute("UPDATE titles SET status = ?, reason = ?, detail = ?, record = ?, updated_at = ? "
+                            "WHERE imdb_id = ?",
+                            (outcome.status, outcome.reason, outcome.detail, record, time.time(), imdb_id))
+
+    def records(self, ids: list[str]) -> list[tuple[str, dict]]:
+        """(id, record) of the done titles among ``ids``, in the order of ``ids``."""
+        done = dict(self.db.execute("SELECT imdb_id, record FROM titles WHERE status = 'done'"))
+        return [(i, json.loads(done[i])) for i in ids if i in done]
+
+    def summary(self, ids: list[str]) -> Summary:
+        wanted = set(ids)
+        summary = Summary()
+        for imdb_id, status, reason, record in self.db.execute("SELECT imdb_id, status, reason, record FROM titles"):
+            if imdb_id not in wanted:
+                continue
+            if status == "done":
+                summary.done += 1
+                summary.with_poster += bool(json.loads(record).get("poster"))
+            elif status == "failed":
+                summary.failed[reason] += 1
+            elif status == "skipped":
+                summary.skipped[reason] += 1
+            else:
+                summary.pending += 1
+        return summary

@@ -1,0 +1,168 @@
+"""``moviegenre imdb basics``: exact counts on the real title.basics samples, and the awkward rows of the real file."""
+
+from __future__ import annotations
+
+import gzip
+import sys
+from pathlib import Path
+
+import pytest
+
+from moviegenre.acquisition import imdb_basics
+from moviegenre.acquisition.imdb_basics import BasicsFilter, parse_types, parse_years, read_basics
+from moviegenre.cli import run
+from moviegenre.data.readers import read_table
+from moviegenre.errors import DataError
+
+HEADER = "tconst\ttitleType\tprimaryTitle\toriginalTitle\tisAdult\tstartYear\tendYear\truntimeMinutes\tgenres\n"
+NOLAN_2000S = [("tt0209144", "Memento", 2000), ("tt0278504", "Insomnia", 2002), ("tt0372784", "Batman Begins", 2005),
+               ("tt0482571", "The Prestige", 2006), ("tt0468569", "The Dark Knight", 2008),
+               ("tt1375666", "Inception", 2010)]
+
+
+def moviegenre(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    """Run the console-script entry point in process: (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["moviegenre", *map(str, args)])
+    try:
+        run()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def basics_dir(shared_data: Path) -> Path:
+    return shared_data / "fixtures" / "title_basics"
+
+
+def test_head2000_keeps_the_112_movies(basics_dir):
+    table, report = read_basics(basics_dir / "title.basics.head2000.tsv")
+    assert (len(table), report.rows, report.kept, report.malformed) == (112, 1999, 112, 0)
+    assert report.dropped == {"titleType": 1887, "isAdult": 0}
+    assert table.ids[:2] == ["tt0000009", "tt0000147"]
+    assert table.frame["title"].iloc[0] == "Miss Jerry" and table.genres[1] == ["Documentary", "News", "Sport"]
+    assert table.frame["year"].min() == 1894 and table.frame["year"].max() == 1915
+    assert sum(not genres for genres in table.genres) == 64  # '\N' genres: kept, the page will tell
+
+
+@pytest.mark.parametrize(("name", "all_years", "in_2000s"), [
+    ("title.basics.head2000.tsv", 112, 0), ("title.basics.nolan15.tsv", 14, 6), ("title.basics.mixed15.tsv", 11, 0),
+])
+def test_movie_counts_of_every_sample(basics_dir, name, all_years, in_2000s):
+    assert len(read_basics(basics_dir / name)[0]) == all_years
+    assert len(read_basics(basics_dir / name, BasicsFilter(years=(2000, 2010)))[0]) == in_2000s
+
+
+@pytest.mark.parametrize(("keep", "expected"), [
+    (BasicsFilter(min_runtime=60), 8),
+    (BasicsFilter(years=(1910, 1911)), 68),
+    (BasicsFilter(years=(2000, 2010)), 0),
+    (BasicsFilter(types=("movie", "short"), exclude_genres=("Short",)), 154),  # 64 of them have no genres
+])
+def test_head2000_filters(basics_dir, keep, expected):
+    table, report = read_basics(basics_dir / "title.basics.head2000.tsv", keep)
+    assert len(table) == report.kept == expected
+    assert report.kept + sum(report.dropped.values()) == report.rows == 1999
+
+
+def test_nolan_2000s_through_the_cli(basics_dir, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "movies.csv"
+    code, stdout, err = moviegenre(monkeypatch, capsys, "imdb", "basics", basics_dir / "title.basics.nolan15.tsv",
+                                   "--out", out, "--years", "2000-2010")
+    assert (code, err) == (0, "")
+    assert "15 rows read: 6 kept, dropped by filter: titleType 1, years 8, 0 malformed" in stdout
+    table = read_table(out)
+    assert [(i, t, y) for i, t, y in zip(table.ids, table.frame["title"], table.frame["year"])] == NOLAN_2000S
+    assert out.read_text().splitlines()[1] == "tt0209144,Memento,2000,Mystery|Thriller,,"
+
+
+def test_mixed15_counts_and_gzip_gives_the_same_table(basics_dir, tmp_path):
+    plain, report = read_basics(basics_dir / "title.basics.mixed15.tsv")
+    assert (len(plain), report.dropped["titleType"]) == (11, 4)
+    packed = tmp_path / "title.basics.tsv.gz"
+    packed.write_bytes(gzip.compress((basics_dir / "title.basics.mixed15.tsv").read_bytes()))
+    assert read_basics(packed)[0].frame.equals(plain.frame)
+    assert len(read_basics(basics_dir / "title.basics.mixed15.tsv", BasicsFilter(min_runtime=60))[0]) == 9
+
+
+def test_small_blocks_give_the_same_table_and_report_progress(basics_dir, monkeypatch):
+    whole, _ = read_basics(basics_dir / "title.basics.head2000.tsv")
+    monkeypatch.setattr(imdb_basics, "BLOCK_SIZE", 8192)
+    seen = []
+    blocks, report = read_basics(basics_dir / "title.basics.head2000.tsv", progress=lambda d, t: seen.append((d, t)))
+    assert blocks.frame.equals(whole.frame) and report.rows == 1999
+    assert len(seen) > 10 and seen[-1][0] == seen[-1][1]
+
+
+# -- synthetic: the real file's awkward rows ---------------------------------------------------------------------
+
+def tsv(tmp_path: Path, *rows: str, name: str = "title.basics.tsv") -> Path:
+    path = tmp_path / name
+    path.write_text(HEADER + "".join(row + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+AWKWARD = (
+    'tt0000001\tmovie\tThe "Quoted" Title\tx\t0\t2001\t\\N\t90\tDrama,Comedy',  # literal quotes, no quoting
+    'tt0000002\tmovie\t"Starts with a quote\tx\t0\t2002\t\\N\t\\N\t\\N',  # \N runtime and genres
+    "tt0000003\tmovie\tToo few fields\t0\t2003",
+    "tt0000004\tmovie\tToo many\tx\t0\t2004\t\\N\t90\tDrama\textra",
+    "tt0000005\tmovie\tBad year\tx\t0\t20O5\t\\N\t9O\tDrama",  # two bad numbers: one malformed row
+    "tt0000006\tmovie\tAdult\tx\t1\t2006\t\\N\t90\tAdult",
+    "tt0000007\tshort\tA short\tx\t0\t2007\t\\N\t9\tShort",
+    "tt0000008\tmovie\tShort-genre movie\tx\t0\t2008\t\\N\t45\tComedy,Short",
+    "tt0000009\tmovie\t\\N\tx\t\\N\t\\N\t\\N\t120\tHorror",
+)
+
+
+def test_quotes_nulls_and_malformed_rows_are_handled_and_reported(tmp_path):
+    table, report = read_basics(tsv(tmp_path, *AWKWARD))
+    assert table.ids == ["tt0000001", "tt0000002", "tt0000008", "tt0000009"]
+    assert table.frame["title"].tolist() == ['The "Quoted" Title', '"Starts with a quote', "Short-genre movie", ""]
+    assert table.genres == [["Drama", "Comedy"], [], ["Comedy", "Short"], ["Horror"]]
+    assert table.frame["year"].isna().tolist() == [False, False, False, True]
+    assert (report.rows, report.malformed, report.kept) == (9, 3, 4)
+    assert report.dropped == {"titleType": 1, "isAdult": 1}
+    assert report.kept + sum(report.dropped.values()) + report.malformed == report.rows
+    messages = [str(problem) for problem in report.examples]
+    assert messages[0].endswith("row 3: 5 tab-separated fields instead of 9; row skipped")
+    assert messages[1].endswith("row 4: 10 tab-separated fields instead of 9; row skipped")
+    assert "field 'startYear': title tt0000005: '20O5' is not a number; row skipped" in messages[2]
+
+
+def test_adult_genre_runtime_and_year_filters(tmp_path):
+    path = tsv(tmp_path, *AWKWARD)
+    assert "tt0000006" in read_basics(path, BasicsFilter(include_adult=True))[0].ids
+    assert read_basics(path, BasicsFilter(exclude_genres=("Short",)))[0].ids == ["tt0000001", "tt0000002", "tt0000009"]
+    assert read_basics(path, BasicsFilter(min_runtime=60))[0].ids == ["tt0000001", "tt0000009"]
+    assert read_basics(path, BasicsFilter(years=(2002, 2008)))[0].ids == ["tt0000002", "tt0000008"]
+
+
+def test_option_parsing():
+    assert parse_years("2000-2010") == (2000, 2010) and parse_years("2005") == (2005, 2005)
+    assert parse_years("") is None
+    assert parse_types("movie, tvMovie") == ("movie", "tvMovie")
+    for bad in ("20x0", "2010-2000", "2000-"):
+        with pytest.raises(DataError, match="--years"):
+            parse_years(bad)
+    with pytest.raises(DataError, match="unknown title type 'movies'"):
+        parse_types("movies")
+
+
+@pytest.mark.parametrize(("content", "args", "message"), [
+    (None, (), "no such file"),
+    ("imdb_id,title,genres\ntt1,A,Drama\n", (), "missing column(s) tconst"),
+    ("", (), "not a title.basics TSV: Empty CSV file"),
+    (HEADER, ("--years", "1990-1980"), "--years: range '1990-1980' ends before it starts"),
+    (HEADER, ("--types", "film"), "--types: unknown title type 'film'"),
+])
+def test_bad_input_is_one_line_error(tmp_path, monkeypatch, capsys, content, args, message):
+    path = tmp_path / "title.basics.tsv"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    code, out, err = moviegenre(monkeypatch, capsys, "imdb", "basics", path, "--out", tmp_path / "out.csv", *args)
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert "Traceback" not in err and not (tmp_path / "out.csv").exists()

@@ -1,0 +1,343 @@
+"""``moviegenre scrape`` against a local IMDb look-alike on 127.0.0.1 that serves the real saved pages (or
+synthetic ones), posters from a second origin, a robots.txt, and faults: 500s, 429 + Retry-After, answers
+slower than the timeout, truncated posters, pages without JSON-LD, 404s."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from conftest import draw_poster
+from moviegenre.acquisition.fetch import parse_retry_after
+from moviegenre.acquisition.pages import parse_title_page
+from moviegenre.acquisition.scraper import ScrapeSettings, parse_rate, scrape
+from moviegenre.cli import run
+from moviegenre.data.images import load_image
+from moviegenre.data.readers import read_table
+from moviegenre.errors import ConfigError
+
+IMDB_MEDIA = "https://m.media-amazon.com/"
+SLOW_SECONDS = 1.5  # how long the "slow" fault holds an answer: well past FAST's timeout
+FAST = {"timeout": 0.5, "max_tries": 3, "backoff": 0.01, "max_backoff": 0.05}
+REAL_MOVIES = ["tt0068646", "tt0086250", "tt0099088", "tt0110912", "tt0133093", "tt0345950", "tt0407887",
+               "tt0468569", "tt1130884", "tt1477834", "tt1872181", "tt2527338"]
+REAL_OTHERS = {"tt0068112": "TVSeries", "tt0101188": "TVSeries", "tt0114327": "TVSeries", "tt01207372": "TVEpisode",
+               "tt0253658": "CreativeWork", "tt0944947": "TVSeries", "tt4158110": "TVSeries"}
+# id -> fault; every one of these also has a page (a copy of a real or synthetic movie page) unless noted
+FAULTS = {"tt9000500": "500", "tt9000501": "500-twice", "tt9000429": "429-once", "tt9000404": "no page",
+          "tt9000408": "slow", "tt9000777": "truncated poster", "tt9000888": "no json-ld",
+          "tt9000999": "robots-disallowed"}
+FAILED = {"tt9000500": "http 500", "tt9000404": "http 404", "tt9000408": "timeout",
+          "tt9000777": "poster: not a usable image", "tt9000888": "no metadata", "tt9000999": "robots.txt disallows"}
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):
+    """Anything not for 127.0.0.1 goes to a dead local proxy port, so a stray URL cannot leave the machine."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+
+
+class Site:
+    """Title pages and robots.txt on one server, posters on another (another origin, like IMDb's CDN)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.pages: dict[str, bytes] = {}
+        self.posters: dict[str, bytes] = {}
+        self.robots: str | None = "User-agent: *\nDisallow: /title/tt9000999/\n"  # None: answer 503
+        self.log: list[tuple[float, str, int]] = []  # (arrival, "pages/..." or "media/...", status sent)
+        self.hits: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.servers = {name: HTTPServer(host="127.0.0.1", threaded=True) for name in ("pages", "media")}
+        for name, server in self.servers.items():
+            server.expect_request(re.compile(".*")).respond_with_handler(getattr(self, f"_{name}"))
+            server.start()
+        self.base_url = self.servers["pages"].url_for("").rstrip("/")
+        self.media_url = self.servers["media"].url_for("").rstrip("/")
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.clear()
+            server.stop()
+
+    def add_page(self, imdb_id: str, html: str) -> None:
+        self.pages[imdb_id] = html.replace(IMDB_MEDIA, f"{self.media_url}/").encode("utf-8")
+
+    def add_faults(self, template_id: str) -> None:
+        template = self.pages[template_id].decode("utf-8")
+        for imdb_id, fault in FAULTS.items():
+            if fault == "truncated poster":
+                self.pages[imdb_id] = template.replace(f"{self.media_url}/", f"{self.media_url}/truncated/").encode()
+            elif fault == "no json-ld":
+                self.pages[imdb_id] = re.sub(r'<script type="application/ld\+json">.*?</script>', "", template,
+                                             flags=re.DOTALL).encode()
+            elif fault != "no page":
+                self.pages[imdb_id] = template.encode()
+
+    def requests_for(self, imdb_id: str, since: int = 0) -> int:
+        return sum(path == f"pages/title/{imdb_id}/" for _, path, _ in self.log[since:])
+
+    def _record(self, arrival: float, path: str, response: Response) -> Response:
+        with self.lock:
+            self.log.append((arrival, path, response.status_code))
+        return response
+
+    def _poster(self, path: str) -> bytes:
+        """A synthetic JPEG per poster path, drawn once: the handler threads should cost the client no time."""
+        if path not in self.posters:
+            seed = zlib.crc32(path.encode())
+            self.posters[path] = draw_poster(self.tmp / "posters-served" / f"{seed}.jpg", seed=seed % 1000).read_bytes()
+        return self.posters[path]
+
+    def _pages(self, request: Request) -> Response:
+        arrival = time.monotonic()
+        if request.path == "/robots.txt":
+            robots = Response(self.robots, content_type="text/plain") if self.robots else Response("down", status=503)
+            return self._record(arrival, "pages/robots.txt", robots)
+        match = re.fullmatch(r"/title/(tt\d+)/", request.path)
+        imdb_id = match[1] if match else ""
+        with self.lock:
+            self.hits[imdb_id] += 1
+            hit = self.hits[imdb_id]
+        fault = FAULTS.get(imdb_id)
+        if imdb_id not in self.pages:
+            response = Response("not here", status=404)
+        elif fault == "500" or (fault == "500-twice" and hit <= 2):
+            response = Response("server trouble", status=500)
+        elif fault == "429-once" and hit == 1:
+            response = Response("slow down", status=429, headers={"Retry-After": "1"})
+        else:
+            response = Response(self.pages[imdb_id], content_type="text/html; charset=utf-8")
+        self._record(arrival, f"pages{request.path}", response)
+        if fault == "slow":
+            time.sleep(SLOW_SECONDS)
+        return response
+
+    def _media(self, request: Request) -> Response:
+        arrival = time.monotonic()
+        if request.path == "/robots.txt":
+            return self._record(arrival, "media/robots.txt", Response("", status=404))  # none there: no rules
+        data = self._poster(request.path.removeprefix("/truncated"))
+        if request.path.startswith("/truncated/"):
+            data = data[: len(data) // 2]
+        return self._record(arrival, f"media{request.path}", Response(data, content_type="image/jpeg"))
+
+
+@pytest.fixture
+def site(tmp_path):
+    site = Site(tmp_path)
+    yield site
+    site.stop()
+
+
+def synthetic_page(imdb_id: str, number: int, kind: str = "Movie") -> str:
+    data = {"@context": "http://schema.org", "@type": kind, "url": f"/title/{imdb_id}/", "name": f"Movie {number}",
+            "image": f"{IMDB_MEDIA}images/M/{imdb_id}.jpg", "genre": ["Drama", "Comedy", "Horror"][number % 3],
+            "description": f"Story number {number}.", "datePublished": f"{2000 + number % 10}-05-01"}
+    return (f'<html><head><title>Movie {number}</title><script type="application/ld+json">{json.dumps(data)}'
+            f"</script></head><body><h1>Movie {number}</h1></body></html>")
+
+
+def add_synthetic(site: Site, count: int) -> list[str]:
+    ids = [f"tt{1000000 + n:07d}" for n in range(count)]
+    for number, imdb_id in enumerate(ids):
+        site.add_page(imdb_id, synthetic_page(imdb_id, number, "Movie" if number % 7 else "TVSeries"))
+    return ids
+
+
+def movies_csv(path: Path, ids: list[str]) -> Path:
+    path.write_text("imdb_id\n" + "".join(f"{i}\n" for i in ids), encoding="utf-8")
+    return path
+
+
+def statuses(folder: Path) -> dict[str, tuple[str, str, int]]:
+    if not (folder / "state.sqlite").exists():
+        return {}
+    db = sqlite3.connect(folder / "state.sqlite", timeout=5)
+    try:
+        return {row[0]: row[1:] for row in db.execute("SELECT imdb_id, status, reason, attempts FROM titles")}
+    except sqlite3.OperationalError:  # the scraper has created the file but not yet its table
+        return {}
+    finally:
+        db.close()
+
+
+def cli(*args: object) -> list[str]:
+    return [sys.executable, "-c", "from moviegenre.cli import run; run()", *map(str, args)]
+
+
+# -- the real saved pages, with every fault on --------------------------------------------------------------------
+
+def test_real_pages_with_faults_end_done_failed_or_skipped(shared_data, site, tmp_path):
+    for page in sorted((shared_data / "fixtures" / "imdb_pages_2020").glob("*.html")):
+        site.add_page(page.stem, page.read_text(encoding="utf-8"))
+    next_data = (shared_data / "fixtures" / "imdb_next_data" / "tt0133093.next_data.json").read_text(encoding="utf-8")
+    site.add_page("tt9000001", f'<html><head><script id="__NEXT_DATA__" type="application/json">{next_data}'
+                               "</script></head><body></body></html>")
+    site.add_faults("tt0110912")
+    ids = [*REAL_MOVIES, *REAL_OTHERS, "tt9000001", *FAULTS]
+    settings = ScrapeSettings(base_url=site.base_url, rate=100, concurrency=4, **FAST)
+    summary = scrape(movies_csv(tmp_path / "in.csv", ids), tmp_path / "out", settings)
+
+    done = [*REAL_MOVIES, "tt9000001", "tt9000501", "tt9000429"]
+    assert (summary.done, summary.with_poster, summary.pending) == (15, 15, 0)
+    assert summary.failed == Counter(FAILED.values())
+    assert summary.skipped == {"not a movie: TVSeries": 5, "not a movie: TVEpisode": 1,
+                               "not a movie: CreativeWork": 1}
+    state = statuses(tmp_path / "out")
+    assert {i: s[:2] for i, s in state.items() if s[0] == "failed"} == {i: ("failed", r) for i, r in FAILED.items()}
+    assert all(attempts == 1 for _, _, attempts in state.values())
+
+    # retries: 500 up to max_tries, never for 404, never a request robots.txt forbids
+    assert site.requests_for("tt9000500") == site.requests_for("tt9000408") == 3
+    assert site.requests_for("tt9000404") == site.requests_for("tt9000888") == 1
+    assert site.requests_for("tt9000501") == 3 and site.requests_for("tt9000999") == 0
+    # Retry-After: 1 holds back the whole crawler, not just that title
+    refused = next(t for t, path, status in site.log if status == 429)
+    retried = next(t for t, path, _ in site.log if path == "pages/title/tt9000429/" and t > refused)
+    assert retried - refused >= 1.0
+    assert not [path for t, path, _ in site.log if refused + 0.3 < t < refused + 0.95]
+
+    table = read_table(tmp_path / "out" / "movies.csv")
+    assert table.ids == done
+    pulp = table.frame.set_index("imdb_id").loc["tt0110912"]
+    assert (pulp["title"], pulp["year"], pulp["genres"]) == ("Pulp Fiction", 1994, ["Crime", "Drama"])
+    assert pulp["description"].startswith("The lives of two mob hitmen, a boxer,")
+    matrix = table.frame.set_index("imdb_id").loc["tt9000001"]  # from __NEXT_DATA__ alone
+    assert matrix["genres"] == ["Action", "Sci-Fi"] and matrix["description"].startswith("When a beautiful stranger")
+    posters = tmp_path / "out" / "posters"
+    assert sorted(p.name for p in posters.iterdir()) == sorted(f"{i}.jpg" for i in done)  # no temporaries
+    for poster in table.posters:
+        assert load_image(poster).size == (64, 96)
+
+
+def test_the_next_data_fixture_parses(shared_data):
+    text = (shared_data / "fixtures" / "imdb_next_data" / "tt0133093.next_data.json").read_text(encoding="utf-8")
+    page = parse_title_page(f'<script id="__NEXT_DATA__" type="application/json">{text}</script>')
+    assert (page.kind, page.is_movie, page.year, page.genres) == ("Movie", True, 1999, ("Action", "Sci-Fi"))
+    assert page.poster_url.startswith(IMDB_MEDIA) and page.description.endswith("evil cyber-intelligence.")
+
+
+# -- synthetic pages ---------------------------------------------------------------------------------------------
+
+def test_page_parsing_reads_graphs_entities_and_fills_gaps_from_next_data():
+    ld = {"@graph": [{"@type": "BreadcrumbList"}, {
+        "@type": ["Movie"], "name": "Tom &amp; Jerry", "image": [{"url": "/poster.jpg"}], "genre": "Comedy",
+        "description": "Tom &amp; Jerry is a movie starring Samuel L. Jackson and Tom. A cat &apos;chases&apos; a mouse.",
+        "actor": [{"@type": "Person", "name": "Samuel L. Jackson"}, {"@type": "Person", "name": "Tom"}]}]}
+    page = parse_title_page(f'<script type="application/ld+json">{json.dumps(ld)}</script>')
+    assert (page.kind, page.is_movie, page.title, page.genres) == ("Movie", True, "Tom & Jerry", ("Comedy",))
+    assert (page.description, page.poster_url, page.year) == ("A cat 'chases' a mouse.", "/poster.jpg", None)
+    next_data = {"props": {"pageProps": {"aboveTheFoldData": {
+        "titleType": {"id": "tvSeries", "text": "TV Series"}, "releaseYear": {"year": 1999},
+        "plot": {"plotText": {"plainText": "From the other layout."}}}}}}
+    both = parse_title_page(f'<script type="application/ld+json">{json.dumps({"@type": "Movie", "name": "X"})}</script>'
+                            f'<script id="__NEXT_DATA__" type="application/json">{json.dumps(next_data)}</script>')
+    assert (both.kind, both.year, both.description) == ("Movie", 1999, "From the other layout.")  # JSON-LD's type wins
+    assert parse_title_page('<script type="application/ld+json">{not json</script><p>hi</p>') is None
+
+
+def test_requests_per_second_never_exceed_the_rate(site, tmp_path):
+    ids = add_synthetic(site, 14)
+    rate = 10.0
+    scrape(movies_csv(tmp_path / "in.csv", ids), tmp_path / "out",
+           ScrapeSettings(base_url=site.base_url, rate=rate, concurrency=4, **FAST))
+    arrivals = sorted(t for t, _, _ in site.log)
+    assert len(arrivals) == 2 + 14 + 12  # two robots.txt, the pages, the posters of the 12 movies
+    assert (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]) <= rate
+    # No 1-second window at the server holds more than `rate` arrivals (the limiter's 5% margin absorbs
+    # the arrival jitter of a busy machine).
+    for start in arrivals:
+        assert sum(start <= t < start + 1.0 for t in arrivals) <= rate
+
+
+def test_killed_mid_run_then_resumed_equals_an_uninterrupted_run(site, tmp_path):
+    ids = add_synthetic(site, 24)
+    site.add_faults(ids[1])
+    ids += list(FAULTS)
+    movies = movies_csv(tmp_path / "in.csv", ids)
+    common = ["--base-url", site.base_url, "--timeout", FAST["timeout"], "--max-tries", FAST["max_tries"],
+              "--backoff", FAST["backoff"]]
+    scrape(movies, tmp_path / "reference", ScrapeSettings(base_url=site.base_url, rate=200, **FAST))
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(cli("scrape", movies, "--out", killed, "--rate", "20/s", "--concurrency", 3, *common),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while sum(s[0] == "done" for s in statuses(killed).values()) < 8:
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read().decode()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    process.stderr.close()
+    at_kill = statuses(killed)
+    assert sum(s[0] == "pending" for s in at_kill.values()) > 0  # it really was killed mid-run
+    mark = len(site.log)
+
+    resumed = subprocess.run(cli("scrape", movies, "--out", killed, "--rate", "200/s", *common),
+                             check=False, capture_output=True, text=True, timeout=60)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (killed / "movies.csv").read_bytes() == (tmp_path / "reference" / "movies.csv").read_bytes()
+    reference_posters = {p.name: p.read_bytes() for p in (tmp_path / "reference" / "posters").iterdir()}
+    assert {p.name: p.read_bytes() for p in (killed / "posters").iterdir()} == reference_posters
+    assert {i: s[:2] for i, s in statuses(killed).items()} == {i: s[:2] for i, s in statuses(tmp_path / "reference").items()}
+    finished = [i for i, s in at_kill.items() if s[0] != "pending"]
+    assert finished and not [i for i in finished if site.requests_for(i, since=mark)]  # nothing done was refetched
+    assert "done 22 (22 with a poster), failed 6, skipped 4, pending 0" in resumed.stdout
+
+
+def test_a_finished_run_fetches_nothing_and_retry_failed_retries(site, tmp_path):
+    ids = add_synthetic(site, 3) + ["tt9000404"]
+    movies = movies_csv(tmp_path / "in.csv", ids)
+    settings = ScrapeSettings(base_url=site.base_url, rate=200, **FAST)
+    first = scrape(movies, tmp_path / "out", settings)
+    assert (first.done, dict(first.failed), dict(first.skipped)) == (2, {"http 404": 1}, {"not a movie: TVSeries": 1})
+    mark = len(site.log)
+    scrape(movies, tmp_path / "out", settings)
+    assert len(site.log) == mark
+    scrape(movies, tmp_path / "out", ScrapeSettings(base_url=site.base_url, rate=200, retry_failed=True, **FAST))
+    assert [path for _, path, _ in site.log[mark:] if path.startswith("pages/title")] == ["pages/title/tt9000404/"]
+    assert statuses(tmp_path / "out")["tt9000404"] == ("failed", "http 404", 2)
+
+
+def test_robots_txt_that_cannot_be_read_keeps_the_crawler_out(site, tmp_path):
+    ids = add_synthetic(site, 2)
+    site.robots = None
+    summary = scrape(movies_csv(tmp_path / "in.csv", ids), tmp_path / "out",
+                     ScrapeSettings(base_url=site.base_url, rate=200, **FAST))
+    assert dict(summary.failed) == {"robots.txt unreachable": 2}
+    assert [path for _, path, _ in site.log] == ["pages/robots.txt"] * FAST["max_tries"]  # never a title page
+
+
+def test_options_and_one_line_errors(tmp_path, monkeypatch, capsys):
+    assert (parse_rate("2/s"), parse_rate("30/min"), parse_rate("0.5"), parse_rate("7200/h")) == (2, 0.5, 0.5, 2)
+    assert parse_retry_after("7") == 7 and parse_retry_after("soon") is None and parse_retry_after(None) is None
+    assert 50 < parse_retry_after(time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 60))) <= 60
+    for bad in ({"rate": 0}, {"concurrency": 0}, {"base_url": "ftp://example.org"}, {"timeout": -1}):
+        with pytest.raises(ConfigError):
+            ScrapeSettings(**bad)
+    movies = movies_csv(tmp_path / "in.csv", ["tt0000001"])
+    for args, message in ((["scrape", tmp_path / "missing.csv", "--out", tmp_path / "o"], "no such file"),
+                          (["scrape", movies, "--out", tmp_path / "o", "--rate", "fast"], "--rate 'fast' is not a rate"),
+                          (["scrape", movies, "--out", tmp_path / "o", "--base-url", "imdb.com"], "--base-url")):
+        monkeypatch.setattr(sys, "argv", ["moviegenre", *map(str, args)])
+        with pytest.raises(SystemExit) as exit_:
+            run()
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1, err
