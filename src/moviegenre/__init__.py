@@ -5,5 +5,14 @@ from moviegenre.errors import ConfigError, DataError, ImageError, MovieGenreErro
 
 __version__ = "0.1.0"
 
-__all__ = ["ConfigError", "DataError", "GenreEncoder", "ImageError", "MovieGenreError", "MovieTable",
+__all__ = ["ConfigError", "DataError", "GenreEncoder", "ImageError", "MovieGenreError", "MovieTable", "Predictor",
            "load_image", "read_table", "__version__"]
+
+
+def __getattr__(name: str):
+    # Predictor pulls in torch and the encoders: import it only when asked for.
+    if name == "Predictor":
+        from moviegenre.serving.predictor import Predictor
+
+        return Predictor
+    raise AttributeError(f"module 'moviegenre' has no attribute '{name}'")

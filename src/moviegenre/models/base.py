@@ -79,11 +79,13 @@ class GenreModel:
     def _set_state(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
         pass
 
-    def save(self, directory: str | Path) -> Path:
+    def save(self, directory: str | Path, *, half: bool = False) -> Path:
+        """Write the model; ``half`` stores float arrays as float16 (half the size, as for the packaged model)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state, arrays = self._get_state()
-        arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+        arrays = {k: np.ascontiguousarray(v.astype(np.float16) if half and v.dtype == np.float32 else v)
+                  for k, v in arrays.items()}
         arrays["thresholds_"] = np.asarray(self.thresholds_, dtype=np.float32)
         tmp = directory / f".{MODEL_WEIGHTS}.tmp"
         save_file(arrays, str(tmp))
@@ -103,7 +105,8 @@ def load_model(directory: str | Path) -> GenreModel:
                           "give a run folder made by 'moviegenre train')")
     try:
         meta = json.loads((directory / MODEL_JSON).read_text(encoding="utf-8"))
-        arrays = load_file(str(directory / MODEL_WEIGHTS))
+        arrays = {k: v.astype(np.float32) if v.dtype == np.float16 else v
+                  for k, v in load_file(str(directory / MODEL_WEIGHTS)).items()}
     except (OSError, ValueError) as error:
         raise ConfigError(f"{directory}: damaged model files ({error}); retrain or restore the run") from None
     model = create_model(meta["name"], **meta["params"])

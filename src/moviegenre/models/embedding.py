@@ -1,8 +1,10 @@
 """Genre models on frozen pretrained embeddings: poster-only, description-only and fusion heads.
 
 One network, :class:`FusionNet`, serves all of them. Each present modality is standardised and projected;
-the projections are fused by concatenation or by a gated multimodal unit (Arevalo et al. 2017), and a
-small MLP maps the fused vector to one logit per genre. A missing modality is masked out, so a fusion
+the projections are fused by concatenation or by a gated multimodal unit (Arevalo et al. 2017: tanh
+branches mixed by a sigmoid gate; our gate reads the two projections rather than the raw 1,664 input
+dimensions, which costs a third of the compute for the same validation score), and a small MLP maps the
+fused vector to one logit per genre. A missing modality is masked out, so a fusion
 model accepts a poster, a description, or both; training drops one modality of a complete movie at
 random (modality dropout) so that the single-input cases are learned from complete movies too.
 """
@@ -32,7 +34,7 @@ FUSIONS = ("gmu", "concat", "poster", "description")
 
 class FusionNet(nn.Module):
     def __init__(self, poster_dim: int, description_dim: int, n_genres: int, fusion: str = "gmu",
-                 hidden: int = 512, dropout: float = 0.3, modality_dropout: float = 0.3) -> None:
+                 hidden: int = 256, dropout: float = 0.3, modality_dropout: float = 0.3) -> None:
         super().__init__()
         if fusion not in FUSIONS:
             raise ConfigError(f"unknown fusion '{fusion}' (known: {', '.join(FUSIONS)})")
@@ -48,7 +50,7 @@ class FusionNet(nn.Module):
             if self.use_poster else None
         self.description_proj = nn.Sequential(nn.Dropout(dropout / 2), nn.Linear(description_dim, hidden),
                                               activation) if self.use_description else None
-        self.gate = nn.Linear(poster_dim + description_dim, hidden) if fusion == "gmu" else None
+        self.gate = nn.Linear(2 * hidden, hidden) if fusion == "gmu" else None
         fused = 2 * hidden + 2 if fusion == "concat" else hidden
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(fused, hidden), nn.GELU(), nn.Dropout(dropout),
                                   nn.Linear(hidden, n_genres))
@@ -80,15 +82,22 @@ class FusionNet(nn.Module):
                                self.description_proj(x_description) * has_description,
                                has_poster, has_description], dim=1)
         else:
-            z = torch.sigmoid(self.gate(torch.cat([x_poster, x_description], dim=1)))
+            h_poster, h_description = self.poster_proj(x_poster), self.description_proj(x_description)
+            z = torch.sigmoid(self.gate(torch.cat([h_poster, h_description], dim=1)))
             # A missing modality must get no weight: force the gate to the one that is there.
             z = z * has_poster * has_description + has_poster * (1 - has_description)
-            fused = z * self.poster_proj(x_poster) + (1 - z) * self.description_proj(x_description)
+            fused = z * h_poster + (1 - z) * h_description
         return self.head(fused)
 
 
 class FeatureDataset(Dataset):
-    """Rows of precomputed features (dict of equal-length arrays) with optional labels."""
+    """Rows of precomputed features (dict of equal-length arrays) with optional labels.
+
+    Indexed by a whole batch of positions at once (``batched``), so an epoch costs a few tensor
+    gathers instead of a Python call and a collate per movie.
+    """
+
+    batched = True
 
     def __init__(self, features: dict[str, np.ndarray], labels: np.ndarray | None = None) -> None:
         self.features = {k: torch.as_tensor(v) for k, v in features.items()}
@@ -98,7 +107,7 @@ class FeatureDataset(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int | list[int]):
         return {k: v[index] for k, v in self.features.items()}, self.labels[index]
 
 
@@ -142,7 +151,7 @@ class EmbeddingMLP(EmbeddingModel):
     """A trained head (``FusionNet``) on frozen poster and/or description embeddings."""
 
     def __init__(self, fusion: str = "gmu", image_encoder: str = "efficientnet-lite0", text_encoder: str = "minilm",
-                 hidden: int = 512, dropout: float = 0.3, modality_dropout: float = 0.3, ensemble: int = 1,
+                 hidden: int = 256, dropout: float = 0.3, modality_dropout: float = 0.3, ensemble: int = 1,
                  config: TrainConfig | dict | None = None):
         super().__init__(fusion, image_encoder, text_encoder)
         self.hidden = hidden

@@ -17,7 +17,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from moviegenre.evaluation.metrics import best_global_threshold
 from moviegenre.training.config import TrainConfig
@@ -88,10 +88,8 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
             logger=CSVLogger(root, name="logs", version="") if run_dir else False,
             enable_progress_bar=config.progress, enable_model_summary=False, deterministic=True,
             num_sanity_val_steps=0, log_every_n_steps=10)
-        generator = torch.Generator().manual_seed(config.seed)
-        train_loader = DataLoader(train, batch_size=config.batch_size, shuffle=True, generator=generator,
-                                  num_workers=config.num_workers)
-        val_loader = DataLoader(validation, batch_size=1024, num_workers=config.num_workers) if validation else None
+        train_loader = _loader(train, config.batch_size, config, shuffle=True)
+        val_loader = _loader(validation, 1024, config, shuffle=False) if validation is not None else None
         last = root / "checkpoints" / "last.ckpt"
         trainer.fit(task, train_loader, val_loader, ckpt_path=str(last) if resume and last.exists() else None)
         best = checkpoint.best_model_path
@@ -99,3 +97,14 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
             state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
             net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
     return net.cpu().eval()
+
+
+def _loader(dataset: Dataset, batch_size: int, config: TrainConfig, *, shuffle: bool) -> DataLoader:
+    """A loader for per-item datasets, or for ``batched`` ones that take a list of positions at once."""
+    generator = torch.Generator().manual_seed(config.seed)
+    if getattr(dataset, "batched", False):
+        order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+        return DataLoader(dataset, batch_size=None, sampler=BatchSampler(order, batch_size, drop_last=False),
+                          num_workers=config.num_workers)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                      num_workers=config.num_workers)
