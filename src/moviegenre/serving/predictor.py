@@ -55,9 +55,10 @@ class Predictor:
             table = MovieTable.from_records([{"imdb_id": "input", "description": description if used["description"]
                                               else "", "poster": poster_path}])
             probabilities = self.model.predict_proba(table)[0]
-        return self._result(probabilities, used)
+        return self.result(probabilities, used)
 
-    def _result(self, probabilities: np.ndarray, used: dict) -> dict:
+    def result(self, probabilities: np.ndarray, used: dict) -> dict:
+        """The prediction for one movie from its genre probabilities and the inputs used."""
         order = np.argsort(-probabilities)
         return {
             "genres": [self.genres[i] for i in order if probabilities[i] >= self.thresholds[i]],

@@ -1,0 +1,69 @@
+"""``moviegenre serve | explain``: the web service and page, and explanations on the command line."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from moviegenre.cli.app import app, console
+from moviegenre.cli.models import RunDir
+from moviegenre.errors import DataError
+
+
+@app.command("serve")
+def serve(run_dir: RunDir = None,
+          host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+          workers: Annotated[int | None, typer.Option(help="Model worker threads (default: one per core).")] = None
+          ) -> None:
+    """Serve the page at / and the API (/predict, /predict/batch, /explain, /model, /health, /docs)."""
+    import torch
+    import uvicorn
+
+    from moviegenre.serving.app import create_app
+
+    # Requests run in parallel on the worker threads; intra-op threads on top of them only contend for the cores.
+    torch.set_num_threads(1)
+    service = create_app(run_dir, workers)
+    console.print(f"serving {service.state.service.predictor.model_name} on http://{host}:{port}/ (API docs: /docs)")
+    uvicorn.run(service, host=host, port=port, log_level="warning")
+
+
+@app.command("explain")
+def explain(run_dir: RunDir = None,
+            poster: Annotated[Path | None, typer.Option(help="Poster image (JPEG, PNG or WebP).")] = None,
+            description: Annotated[str | None, typer.Option(help="The movie's short description.")] = None,
+            top: Annotated[int, typer.Option(help="Explain this many most probable genres.")] = 3,
+            out: Annotated[Path, typer.Option(help="Folder for overlay-<genre>.png and words.csv.")] = Path("explain")
+            ) -> None:
+    """Why the model predicts its top genres: poster heat maps (PNG overlays) and a score per description word."""
+    from moviegenre.serving.explain import Explainer
+    from moviegenre.serving.predictor import Predictor
+
+    if poster is not None and not poster.is_file():
+        raise DataError(poster, "no such file", hint="check the path")
+    explanation = Explainer(Predictor(run_dir)).explain(poster.read_bytes() if poster else None, description,
+                                                       top=top)
+    prediction = explanation.prediction
+    console.print(f"genres: {', '.join(prediction['genres']) or '(none above threshold)'}  "
+                  f"[model {prediction['model']}]", markup=False, highlight=False)
+    out.mkdir(parents=True, exist_ok=True)
+    for genre in explanation.heat:
+        path = out / f"overlay-{genre}.png"
+        explanation.overlay(genre).convert("RGB").save(path)
+        console.print(f"{genre}: p={prediction['probabilities'][genre]:.3f}  heat map -> {path}", markup=False)
+    rows = explanation.word_table()
+    if rows:
+        with (out / "words.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["word", *explanation.genres])
+            writer.writeheader()
+            writer.writerows(rows)
+        table = Table("word", *explanation.genres, title="probability drop when the word is deleted")
+        for row in rows:
+            table.add_row(row["word"], *(f"{row[g]:+.3f}" for g in explanation.genres))
+        console.print(table)
+        console.print(f"word table -> {out / 'words.csv'}", markup=False)

@@ -1,0 +1,407 @@
+"""The web service and page: ``create_app(run_dir)`` builds a FastAPI app around one loaded model.
+
+Endpoints: ``POST /predict`` (multipart poster and/or description), ``POST /predict/batch`` (JSON, base64
+posters), ``POST /explain`` (heat maps and word scores), ``GET /health``, ``GET /model``, the page at ``/``
+and the OpenAPI docs at ``/docs``. Every client mistake is a 4xx JSON ``{"detail": "<one line>"}``:
+413 too large, 415 not an image type, 422 unusable content, 400 nothing to predict from.
+
+Concurrent predictions are micro-batched: each of ``workers`` threads (default: one per core) takes whatever
+requests queued while it was busy and runs them as one encoder batch. On a small CPU, one torch thread per worker
+beats intra-op threads: ``moviegenre serve`` sets that (see ``cli/serve.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import json
+import os
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import torch
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from moviegenre.errors import MovieGenreError
+from moviegenre.serving.explain import Explainer, Scorer, png_bytes
+from moviegenre.serving.predictor import Predictor
+
+MAX_POSTER_BYTES = 8 * 1024 * 1024
+MAX_REQUEST_BYTES = 24 * 1024 * 1024  # a full batch of posters in base64
+MAX_DESCRIPTION_CHARS = 2000
+MAX_BATCH_ITEMS = 16
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+STATIC = files("moviegenre") / "serving" / "static"
+
+
+class ClientError(HTTPException):
+    """A 4xx answer with a one-line ``detail``."""
+
+
+# -- response schemas (the OpenAPI docs show these) ----------------------------------------------------------
+class Used(BaseModel):
+    poster: bool
+    description: bool
+
+
+class Prediction(BaseModel):
+    genres: list[str] = Field(description="Genres at or above their threshold, most probable first.")
+    probabilities: dict[str, float] = Field(description="Every genre's probability, most probable first.")
+    thresholds: dict[str, float] = Field(description="Every genre's decision threshold (tuned on validation).")
+    used: Used = Field(description="Which inputs the model read.")
+    model: str
+    model_version: str = Field(description="Content hash of the model's files.")
+
+
+class Word(BaseModel):
+    text: str
+    start: int = Field(description="Character offset in the (stripped) description.")
+    end: int
+
+
+class ExplainResult(Prediction):
+    explained: list[str] = Field(description="The genres explained below.")
+    heatmaps: dict[str, str] = Field(description="Per genre, a transparent PNG (data URL) the poster's shape: "
+                                                 "lay it over the poster; hot = the region raises the genre.")
+    words: list[Word]
+    word_scores: dict[str, list[float]] = Field(description="Per genre, one score per word: how much deleting "
+                                                            "the word lowers the genre's probability.")
+
+
+class BatchItem(BaseModel):
+    description: str | None = None
+    poster: str | None = Field(None, description="Base64 JPEG, PNG or WebP (a data: URL prefix is accepted).")
+
+
+class BatchRequest(BaseModel):
+    items: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+
+
+class ItemError(BaseModel):
+    status: int
+    detail: str
+
+
+class BatchResult(BaseModel):
+    prediction: Prediction | None = None
+    error: ItemError | None = None
+
+
+class BatchResponse(BaseModel):
+    results: list[BatchResult]
+
+
+class Health(BaseModel):
+    status: str
+    model: str
+    model_version: str
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    inputs: list[str]
+    genres: list[str]
+    thresholds: dict[str, float]
+    encoders: dict[str, str | None]
+    training: dict = Field(description="From the run's run.json: data file, rows per split, genre policy.")
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+ERRORS = {code: {"model": ErrorBody} for code in (400, 413, 415, 422)}
+
+
+# -- the model behind the endpoints --------------------------------------------------------------------------
+@dataclass
+class _Job:
+    tensor: torch.Tensor | None
+    description: str
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+
+
+class Batcher:
+    """Worker threads that each run whatever requests are queued through the model as one batch."""
+
+    def __init__(self, scorer: Scorer, workers: int = 1, max_batch: int = 8) -> None:
+        self.scorer, self.max_batch = scorer, max_batch
+        self.jobs: queue.Queue[_Job] = queue.Queue()
+        # Daemon threads started here rather than in the app's lifespan: test clients and fuzzers run the
+        # lifespan several times, and an idle worker costs nothing but a blocked queue read.
+        for i in range(workers):
+            threading.Thread(target=self._work, name=f"moviegenre-batcher-{i}", daemon=True).start()
+
+    async def probabilities(self, tensor: torch.Tensor | None, description: str) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        job = _Job(tensor, description, loop.create_future(), loop)
+        self.jobs.put(job)
+        return await job.future
+
+    def _work(self) -> None:
+        while True:
+            # No waiting for company: whatever queued during the last batch forms the next one.
+            batch = [self.jobs.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self.jobs.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                rows = self._run(batch)
+                for job, row in zip(batch, rows):
+                    job.loop.call_soon_threadsafe(_resolve, job.future, row, None)
+            except Exception as error:  # noqa: BLE001 - each waiting request fails with it (a 500, logged)
+                for job in batch:
+                    job.loop.call_soon_threadsafe(_resolve, job.future, None, error)
+
+    def _run(self, batch: list[_Job]) -> np.ndarray:
+        scorer, n = self.scorer, len(batch)
+        poster = description = None
+        with_poster = [i for i, job in enumerate(batch) if job.tensor is not None]
+        with_text = [i for i, job in enumerate(batch) if job.description]
+        if with_poster:
+            poster = np.zeros((n, scorer.model.dims_["poster"]), np.float32)
+            poster[with_poster] = scorer.poster_vectors(torch.stack([batch[i].tensor for i in with_poster]))
+        if with_text:
+            description = np.zeros((n, scorer.model.dims_["description"]), np.float32)
+            description[with_text] = scorer.description_vectors([batch[i].description for i in with_text])
+        return scorer.probabilities(poster, description, n)
+
+
+def _resolve(future: asyncio.Future, value, error: Exception | None) -> None:
+    if future.cancelled():  # the client went away
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
+
+
+def model_version(run_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for name in ("model.json", "model.safetensors"):
+        digest.update((run_dir / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+class Service:
+    """The loaded model, its batcher and explainer, and the request checks shared by the endpoints."""
+
+    def __init__(self, run_dir: str | Path | None, workers: int) -> None:
+        self.predictor = Predictor(run_dir)
+        self.scorer = Scorer(self.predictor)
+        self.explainer = Explainer(self.scorer)
+        self.batcher = Batcher(self.scorer, workers)
+        self.version = model_version(self.predictor.run_dir)
+        # One explanation at a time (each is ~50 forward passes); the others wait in this pool's queue, not in
+        # the request thread pool that /predict needs for decoding.
+        self.explain_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="moviegenre-explain")
+
+    def info(self) -> ModelInfo:
+        model, predictor = self.predictor.model, self.predictor
+        run_json = predictor.run_dir / "run.json"
+        run = json.loads(run_json.read_text(encoding="utf-8")) if run_json.exists() else {}
+        training = {key: run[key] for key in ("rows", "min_genre_count", "drop_genres", "seed", "train_seconds")
+                    if key in run}
+        if "data" in run:
+            training["data"] = Path(run["data"]).name  # not the server's folders
+        return ModelInfo(name=predictor.model_name, version=self.version, inputs=list(model.inputs),
+                         genres=predictor.genres,
+                         thresholds={g: round(float(t), 4) for g, t in zip(predictor.genres, predictor.thresholds)},
+                         encoders={"image": getattr(model, "image_encoder", None) if self.scorer.image else None,
+                                   "text": getattr(model, "text_encoder", None) if self.scorer.text else None},
+                         training=training)
+
+    def check(self, poster: bytes | None, description: str | None, where: str = "") -> tuple[dict, str]:
+        """The inputs the model will read and the cleaned description; ClientError otherwise."""
+        description = (description or "").strip()
+        if len(description) > MAX_DESCRIPTION_CHARS:
+            raise ClientError(422, f"{where}description: {len(description):,} characters, over the "
+                                   f"{MAX_DESCRIPTION_CHARS:,} limit (shorten it)")
+        if poster is not None and len(poster) > MAX_POSTER_BYTES:
+            raise ClientError(413, f"{where}poster: over the {MAX_POSTER_BYTES:,} byte limit "
+                                   "(downscale or recompress it)")
+        if poster is not None and poster and not _image_magic(poster):
+            raise ClientError(415, f"{where}poster: not a JPEG, PNG or WebP image")
+        try:
+            return self.scorer.used(poster is not None, bool(description)), description
+        except MovieGenreError as error:
+            raise ClientError(400, f"{where}{error}") from None
+
+    async def predict(self, poster: bytes | None, description: str | None, where: str = "") -> Prediction:
+        used, description = self.check(poster, description, where)
+        tensor = None
+        if used["poster"]:
+            try:
+                _, tensor = await run_in_threadpool(self.scorer.decode, poster, f"{where}poster")
+            except MovieGenreError as error:
+                raise ClientError(422, str(error)) from None
+        probabilities = await self.batcher.probabilities(tensor, description if used["description"] else "")
+        return Prediction(**self.scorer.result(probabilities, used), model_version=self.version)
+
+    def explain(self, poster: bytes | None, description: str | None, top: int) -> ExplainResult:
+        used, description = self.check(poster, description)
+        try:
+            explanation = self.explainer.explain(poster if used["poster"] else None,
+                                                 description if used["description"] else None, top=top)
+        except MovieGenreError as error:
+            raise ClientError(422, str(error)) from None
+        heatmaps = {g: "data:image/png;base64," + base64.b64encode(png_bytes(explanation.heat_layer(g))).decode()
+                    for g in explanation.heat}
+        return ExplainResult(**explanation.prediction, model_version=self.version, explained=explanation.genres,
+                             heatmaps=heatmaps,
+                             words=[Word(text=w, start=s, end=e) for w, s, e in explanation.words],
+                             word_scores={g: [round(float(v), 4) for v in s]
+                                          for g, s in explanation.word_scores.items()})
+
+
+def _image_magic(data: bytes) -> bool:
+    """JPEG, PNG or WebP by their first bytes: other formats never reach the decoder."""
+    return data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+
+
+async def _read_poster(poster: UploadFile | None) -> bytes | None:
+    if poster is None:
+        return None
+    declared = (poster.content_type or "application/octet-stream").split(";")[0].strip().lower()
+    if declared not in (*IMAGE_TYPES, "application/octet-stream"):
+        raise ClientError(415, f"poster: content type '{declared}' is not an image (send JPEG, PNG or WebP)")
+    data = await poster.read(MAX_POSTER_BYTES + 1)
+    if not data:
+        raise ClientError(422, "poster: empty file (give a JPEG, PNG or WebP poster)")
+    return data
+
+
+def _require_form(request: Request) -> None:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in FORM_TYPES:
+        raise ClientError(415, f"content type '{kind or 'none'}': send multipart/form-data with a 'poster' file "
+                               "and/or a 'description' field")
+
+
+class BodyLimit:
+    """Stops a request body at ``limit`` bytes, by its Content-Length or as it streams in."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        message = f"request body over the {self.limit:,} byte limit (send a smaller poster or fewer items)"
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            return await JSONResponse({"detail": message}, 413)(scope, receive, send)
+        received = 0
+
+        async def limited() -> dict:
+            nonlocal received
+            event = await receive()
+            received += len(event.get("body", b""))
+            if received > self.limit:
+                raise ClientError(413, message)  # FastAPI passes HTTP errors raised while reading through
+            return event
+
+        await self.app(scope, limited, send)
+
+
+def _one_line(error: RequestValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "request"
+    return f"{where}: {first.get('msg', 'invalid')}" + (f" ({len(error.errors()) - 1} more)"
+                                                         if len(error.errors()) > 1 else "")
+
+
+# -- the app -------------------------------------------------------------------------------------------------
+def create_app(run_dir: str | Path | None = None, workers: int | None = None) -> FastAPI:
+    """The service for the model in ``run_dir`` (default: the packaged model), loaded now, once."""
+    service = Service(run_dir, workers or os.cpu_count() or 1)
+
+    app = FastAPI(title="moviegenre", summary="Movie genres from a poster and/or a description, and why.",
+                  version=service.version)
+    app.state.service = service
+    app.add_middleware(BodyLimit, limit=MAX_REQUEST_BYTES)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": str(error.detail)}, error.status_code, headers=error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _one_line(error)}, 422)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(str(STATIC / "index.html"))
+
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    @app.get("/health", response_model=Health)
+    async def health() -> Health:
+        return Health(status="ok", model=service.predictor.model_name, model_version=service.version)
+
+    @app.get("/model", response_model=ModelInfo)
+    async def model() -> ModelInfo:
+        return service.info()
+
+    @app.post("/predict", response_model=Prediction, responses=ERRORS)
+    async def predict(request: Request,
+                      poster: Annotated[UploadFile | None, File(description="JPEG, PNG or WebP poster.")] = None,
+                      description: Annotated[str | None, Form(description="The movie's short description.")] = None
+                      ) -> Prediction:
+        """Genres for a poster and/or a description."""
+        _require_form(request)
+        return await service.predict(await _read_poster(poster), description)
+
+    @app.post("/predict/batch", response_model=BatchResponse, responses=ERRORS)
+    async def predict_batch(batch: BatchRequest) -> BatchResponse:
+        """Up to 16 movies at once; a bad item gets its own error and the others still get predictions."""
+        async def one(index: int, item: BatchItem) -> BatchResult:
+            where = f"items[{index}]."
+            try:
+                poster = _base64(item.poster, where) if item.poster is not None else None
+                return BatchResult(prediction=await service.predict(poster, item.description, where))
+            except ClientError as error:
+                return BatchResult(error=ItemError(status=error.status_code, detail=error.detail))
+
+        return BatchResponse(results=await asyncio.gather(*(one(i, item) for i, item in enumerate(batch.items))))
+
+    @app.post("/explain", response_model=ExplainResult, responses=ERRORS)
+    async def explain(request: Request,
+                      poster: Annotated[UploadFile | None, File(description="JPEG, PNG or WebP poster.")] = None,
+                      description: Annotated[str | None, Form(description="The movie's short description.")] = None,
+                      top: Annotated[int, Form(ge=1, le=50, description="Explain this many most probable genres.")]
+                      = 3) -> ExplainResult:
+        """Heat maps over the poster and word scores in the description for the most probable genres."""
+        _require_form(request)
+        poster_bytes = await _read_poster(poster)
+        return await asyncio.get_running_loop().run_in_executor(service.explain_pool, service.explain, poster_bytes,
+                                                                 description, top)
+
+    return app
+
+
+def _base64(text: str, where: str) -> bytes:
+    payload = text.split(",", 1)[1] if text.startswith("data:") else text
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise ClientError(422, f"{where}poster: not valid base64") from None

@@ -1,0 +1,209 @@
+"""Why the model predicts a genre: which poster regions and which description words raise it.
+
+    >>> from moviegenre.serving.explain import Explainer
+    >>> explanation = Explainer(Predictor()).explain(poster=open("poster.jpg", "rb").read(), description="...")
+    >>> explanation.overlay("Horror").save("horror.png"); explanation.word_table()
+
+Both explanations are occlusions, measured on the probability the model outputs: a poster region's score for a
+genre is how much the probability drops when the region is greyed out (captum's ``Occlusion``, all genres in
+one sweep); a word's score is how much it drops when the word is deleted from the description. The other input
+stays as given, so a fusion model is explained in context. Occlusion was chosen over Grad-CAM (captum's
+``LayerGradCam`` on the last conv layer) by looking at real posters: Grad-CAM through the mean-pooled EfficientNet
+features spreads over most of the poster, while occlusion singles out a face, a creature or a figure; and it
+needs only forward passes.
+
+:class:`Scorer` is the in-memory path the web service shares: the predictor's model run on decoded inputs,
+without the temporary files and feature-cache writes of ``Predictor.predict`` (an upload must leave no trace).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from captum.attr import Occlusion
+from matplotlib import colormaps
+from PIL import Image
+
+from moviegenre.data.images import load_image
+from moviegenre.errors import ConfigError, DataError
+from moviegenre.features.encoders import image_encoder, text_encoder
+from moviegenre.serving.predictor import Predictor
+
+# 56-pixel squares moved 28 pixels on the 224-pixel input: 49 occlusions, about a poster's face or title line.
+OCCLUSION_WINDOW, OCCLUSION_STRIDE = 56, 28
+# Longer descriptions are deleted in runs of words, so one explanation costs at most this many encodings.
+MAX_WORD_GROUPS = 48
+WORD = re.compile(r"\w+(?:['’]\w+)*")
+HEAT_WIDTH = 224  # the heat layer's width: the map has 8x8 cells, finer pixels add nothing
+
+
+class Scorer:
+    """The predictor's model on decoded inputs: image tensors and texts in, probabilities out."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        model = predictor.model
+        if not hasattr(model, "predict_from_features"):
+            raise ConfigError(f"model '{model.name}' cannot be served or explained (it has no embedding head); "
+                              "use a run of an -mlp or fusion- model")
+        self.predictor, self.model = predictor, model
+        self.image = image_encoder(model.image_encoder) if "poster" in model.inputs else None
+        self.text = text_encoder(model.text_encoder) if "description" in model.inputs else None
+        # A fast (Rust) tokenizer re-configures itself on every call and fails ("Already borrowed") when two
+        # threads share it; the image encoder has no such state and runs in parallel.
+        self._text_lock = threading.Lock()
+
+    def used(self, has_poster: bool, has_description: bool) -> dict[str, bool]:
+        """Which inputs the model will read; an error naming the fix when it would read none."""
+        if not has_poster and not has_description:
+            raise DataError("input", "nothing to predict from", hint="give a poster, a description, or both")
+        used = {"poster": has_poster and self.image is not None,
+                "description": has_description and self.text is not None}
+        if not any(used.values()):
+            raise DataError("input", f"model '{self.model.name}' reads only {', '.join(self.model.inputs)}",
+                            hint="give that input")
+        return used
+
+    def decode(self, poster: bytes, name: str = "poster") -> tuple[Image.Image, torch.Tensor]:
+        """The safe loader's RGB image and the encoder's input tensor (CHW)."""
+        image = load_image(poster, name=name)
+        return image, self.image.to_tensor(image)
+
+    @torch.inference_mode()
+    def poster_vectors(self, batch: torch.Tensor) -> np.ndarray:
+        return self.image._forward(batch).float().numpy()
+
+    def description_vectors(self, texts: list[str]) -> np.ndarray:
+        with self._text_lock:
+            return self.text.encode_texts(texts, progress=False)
+
+    def probabilities(self, poster: np.ndarray | None, description: np.ndarray | None, n: int) -> np.ndarray:
+        """(n, genres) probabilities from embedding rows; None (or a row of zeros) is a missing input."""
+        dims = self.model.dims_
+
+        def rows(vectors: np.ndarray | None, dim: int) -> tuple[np.ndarray, np.ndarray]:
+            if vectors is None:
+                return np.zeros((n, dim), np.float32), np.zeros(n, np.float32)
+            vectors = np.broadcast_to(vectors, (n, dim)).astype(np.float32)
+            return vectors, (np.abs(vectors).sum(1) > 0).astype(np.float32)
+
+        poster_rows, has_poster = rows(poster, dims["poster"])
+        description_rows, has_description = rows(description, dims["description"])
+        return self.model.predict_from_features({"poster": poster_rows, "has_poster": has_poster,
+                                                 "description": description_rows, "has_description": has_description})
+
+    def result(self, probabilities: np.ndarray, used: dict[str, bool]) -> dict:
+        """The same dictionary ``Predictor.predict`` returns."""
+        return self.predictor.result(probabilities, used)
+
+
+@dataclass
+class Explanation:
+    """A prediction with, per explained genre, a poster heat map and a score per description word."""
+
+    prediction: dict
+    genres: list[str]
+    poster: Image.Image | None = None
+    heat: dict[str, np.ndarray] = field(default_factory=dict)  # genre -> (224, 224) probability drop
+    words: list[tuple[str, int, int]] = field(default_factory=list)  # (word, start, end) in the description
+    word_scores: dict[str, np.ndarray] = field(default_factory=dict)  # genre -> probability drop per word
+
+    def heat_layer(self, genre: str, width: int = HEAT_WIDTH) -> Image.Image:
+        """A transparent RGBA layer, the poster's shape: hot and opaque where the region raises ``genre``."""
+        # Overlapping occlusions make a map of stride-sized cells; smooth those cells instead of drawing blocks.
+        cells = self.heat[genre].shape[0] // OCCLUSION_STRIDE
+        heat = np.asarray(Image.fromarray(self.heat[genre].astype(np.float32), "F")
+                          .resize((cells, cells), Image.Resampling.BOX)
+                          .resize((HEAT_WIDTH, HEAT_WIDTH), Image.Resampling.BICUBIC))
+        scale = float(heat.max())
+        # Scaled per genre so the strongest region always shows; regions that lower the genre stay clear.
+        level = np.clip(heat / scale, 0, 1) if scale > 0 else np.zeros_like(heat)
+        rgba = (colormaps["inferno"](0.35 + 0.65 * level) * 255).astype(np.uint8)
+        rgba[..., 3] = (level ** 0.8 * 200).astype(np.uint8)
+        height = round(width * self.poster.height / self.poster.width)
+        return Image.fromarray(rgba, "RGBA").resize((width, max(1, height)), Image.Resampling.BICUBIC)
+
+    def overlay(self, genre: str, width: int = 448) -> Image.Image:
+        """The poster (``width`` wide), dimmed, with ``genre``'s heat layer on top."""
+        poster = self.poster.resize((width, round(width * self.poster.height / self.poster.width)))
+        base = Image.blend(poster, Image.new("RGB", poster.size), 0.35).convert("RGBA")
+        return Image.alpha_composite(base, self.heat_layer(genre).resize(poster.size, Image.Resampling.BICUBIC))
+
+    def word_table(self) -> list[dict]:
+        """One row per word: the word and its score for each explained genre."""
+        return [{"word": word, **{g: round(float(self.word_scores[g][i]), 4) for g in self.genres}}
+                for i, (word, _, _) in enumerate(self.words)]
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=False)
+    return out.getvalue()
+
+
+class Explainer:
+    """Explanations for one poster and/or description, with the predictor's model."""
+
+    def __init__(self, predictor: Predictor | Scorer) -> None:
+        self.scorer = predictor if isinstance(predictor, Scorer) else Scorer(predictor)
+
+    def explain(self, poster: bytes | None = None, description: str | None = None, *, top: int = 3,
+                genres: list[str] | None = None) -> Explanation:
+        """Explain ``genres`` (default: the ``top`` most probable) for a poster's bytes and/or a description."""
+        scorer = self.scorer
+        description = (description or "").strip()
+        used = scorer.used(poster is not None, bool(description))
+        image, tensor = scorer.decode(poster) if used["poster"] else (None, None)
+        poster_vector = scorer.poster_vectors(tensor[None]) if used["poster"] else None
+        description_vector = scorer.description_vectors([description]) if used["description"] else None
+        probabilities = scorer.probabilities(poster_vector, description_vector, 1)[0]
+        prediction = scorer.result(probabilities, used)
+        names = scorer.predictor.genres
+        unknown = [g for g in genres or [] if g not in names]
+        if unknown:
+            raise DataError("genres", f"unknown genre '{unknown[0]}'", hint=f"known: {', '.join(names)}")
+        chosen = genres or [names[i] for i in np.argsort(-probabilities)[:max(1, top)]]
+        explanation = Explanation(prediction, chosen, poster=image)
+        columns = [names.index(g) for g in chosen]
+        if used["poster"]:
+            drops = self._poster_drops(tensor, description_vector)
+            explanation.heat = {g: drops[c] for g, c in zip(chosen, columns)}
+        if used["description"]:
+            explanation.words, drops = self._word_drops(description, poster_vector, probabilities)
+            explanation.word_scores = {g: drops[:, c] for g, c in zip(chosen, columns)}
+        return explanation
+
+    def _poster_drops(self, tensor: torch.Tensor, description_vector: np.ndarray | None) -> np.ndarray:
+        """(genres, H, W): how much each genre's probability drops when the region around a pixel is greyed."""
+        scorer = self.scorer
+
+        def forward(batch: torch.Tensor) -> torch.Tensor:
+            vectors = scorer.poster_vectors(batch)
+            return torch.from_numpy(scorer.probabilities(vectors, description_vector, len(batch)))
+
+        # Zero is mid-grey in the encoder's normalised input: the occluded square carries no content.
+        attribution = Occlusion(forward).attribute(
+            tensor[None], sliding_window_shapes=(3, OCCLUSION_WINDOW, OCCLUSION_WINDOW),
+            strides=(3, OCCLUSION_STRIDE, OCCLUSION_STRIDE), baselines=0.0, perturbations_per_eval=16)
+        return attribution[:, 0].numpy()  # the same for every channel
+
+    def _word_drops(self, description: str, poster_vector: np.ndarray | None,
+                    probabilities: np.ndarray) -> tuple[list[tuple[str, int, int]], np.ndarray]:
+        """The description's words and (words, genres) probability drops when each word (or its run) is deleted."""
+        words = [(m.group(), m.start(), m.end()) for m in WORD.finditer(description)]
+        if not words:
+            return [], np.zeros((0, len(probabilities)), np.float32)
+        size = -(-len(words) // MAX_WORD_GROUPS)  # words per deleted run
+        groups = [words[i: i + size] for i in range(0, len(words), size)]
+        texts = [" ".join((description[:group[0][1]] + description[group[-1][2]:]).split()) for group in groups]
+        # Deleting the only words leaves no description: a zero row, which the model reads as a missing input.
+        vectors = np.zeros((len(texts), self.scorer.model.dims_["description"]), np.float32)
+        kept = [i for i, text in enumerate(texts) if WORD.search(text)]
+        if kept:
+            vectors[kept] = self.scorer.description_vectors([texts[i] for i in kept])
+        drops = probabilities[None, :] - self.scorer.probabilities(poster_vector, vectors, len(texts))
+        return words, np.repeat(drops, [len(g) for g in groups], axis=0)[: len(words)]

@@ -1,0 +1,159 @@
+// The page: pick or drop a poster, type a description, ask /predict for the bars and /explain for the why.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const HINT = $("drop-hint").innerHTML;
+const state = { file: null, genres: [], prediction: null, explanation: null, text: "", selected: null };
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = !message;
+}
+
+// A failed request becomes the service's one-line `detail` (or a plain reason when there is none).
+async function post(path, form) {
+  let response;
+  try {
+    response = await fetch(path, { method: "POST", body: form });
+  } catch (error) {
+    throw new Error("cannot reach the service: " + error.message);
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.detail || `the service answered ${response.status}`);
+  return body;
+}
+
+function setPoster(file) {
+  state.file = file;
+  $("stage").hidden = !file;
+  $("drop-hint").hidden = !!file;
+  $("clear-poster").hidden = !file;
+  $("heat").hidden = true;
+  $("drop-hint").innerHTML = HINT;  // back from a "no preview" note
+  if (file) $("poster-preview").src = URL.createObjectURL(file);
+}
+
+// A file the browser cannot show is still sent: the service says what is wrong with it.
+function previewFailed() {
+  if (!state.file) return;
+  $("stage").hidden = true;
+  $("drop-hint").hidden = false;
+  $("drop-hint").textContent = `${state.file.name}: no preview (is it an image?)`;
+}
+
+function form() {
+  const data = new FormData();
+  if (state.file) data.append("poster", state.file);
+  if (state.text) data.append("description", state.text);
+  return data;
+}
+
+function renderBars(prediction) {
+  const bars = $("bars");
+  bars.replaceChildren();
+  for (const [genre, p] of Object.entries(prediction.probabilities)) {
+    const t = prediction.thresholds[genre];
+    const item = document.createElement("li");
+    item.className = "bar" + (prediction.genres.includes(genre) ? " on" : "");
+    item.dataset.genre = genre;
+    item.title = `${genre}: probability ${p.toFixed(3)}, threshold ${t.toFixed(3)}`;
+    item.innerHTML = '<span class="name"></span><span class="track"><span class="fill"></span>' +
+                     '<span class="tick"></span></span><span class="value"></span>';
+    item.querySelector(".name").textContent = genre;
+    item.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
+    item.querySelector(".tick").style.left = `calc(${(t * 100).toFixed(1)}% - 1px)`;
+    item.querySelector(".value").textContent = p.toFixed(2);
+    item.addEventListener("click", () => select(genre));
+    bars.append(item);
+  }
+  $("results").hidden = false;
+}
+
+function renderWords(genre) {
+  const box = $("words");
+  box.replaceChildren();
+  const { words, word_scores: scores } = state.explanation;
+  if (!words.length || !scores[genre]) { $("why").hidden = !state.explanation.heatmaps[genre]; return; }
+  // Scaled per genre so the strongest word is clearly coloured; small effects stay faint.
+  const scale = Math.max(0.02, ...scores[genre].map(Math.abs));
+  let at = 0;
+  words.forEach((word, i) => {
+    box.append(document.createTextNode(state.text.slice(at, word.start)));
+    const span = document.createElement("span");
+    const score = scores[genre][i];
+    const alpha = Math.min(1, Math.abs(score) / scale) * 0.6;
+    span.className = "word";
+    span.textContent = state.text.slice(word.start, word.end);
+    span.dataset.score = score;
+    span.title = `${score >= 0 ? "+" : ""}${score.toFixed(3)} to ${genre}`;
+    span.style.background = score >= 0 ? `rgba(217, 72, 15, ${alpha})` : `rgba(28, 126, 214, ${alpha})`;
+    box.append(span);
+    at = word.end;
+  });
+  box.append(document.createTextNode(state.text.slice(at)));
+  $("why").hidden = false;
+}
+
+function select(genre) {
+  state.selected = genre;
+  for (const bar of document.querySelectorAll(".bar")) bar.classList.toggle("selected", bar.dataset.genre === genre);
+  const explanation = state.explanation;
+  if (!explanation) return;
+  const heat = explanation.heatmaps[genre];
+  $("heat").hidden = !heat;
+  if (heat) $("heat").src = heat;
+  $("why-title").textContent = `Why ${genre}?` + (heat ? " The hot regions of the poster raise it." : "");
+  renderWords(genre);
+}
+
+async function run() {
+  state.text = $("description").value.trim();
+  if (!state.file && !state.text) { showError("Give a poster, a description, or both."); return; }
+  showError("");
+  $("predict").disabled = true;
+  $("why").hidden = true;
+  $("heat").hidden = true;
+  state.explanation = null;
+  try {
+    state.prediction = await post("/predict", form());
+    renderBars(state.prediction);
+    $("status").textContent = "Working out why…";
+    const data = form();
+    data.append("top", String(state.genres.length || 3));
+    state.explanation = await post("/explain", data);
+    $("status").textContent = "";
+    select(state.prediction.genres[0] || Object.keys(state.prediction.probabilities)[0]);
+  } catch (error) {
+    $("status").textContent = "";
+    showError(error.message);
+  } finally {
+    $("predict").disabled = false;
+  }
+}
+
+function init() {
+  const drop = $("drop");
+  $("poster-input").addEventListener("change", (event) => setPoster(event.target.files[0] || null));
+  $("clear-poster").addEventListener("click", () => { $("poster-input").value = ""; setPoster(null); });
+  for (const name of ["dragenter", "dragover"]) {
+    drop.addEventListener(name, (event) => { event.preventDefault(); drop.classList.add("over"); });
+  }
+  for (const name of ["dragleave", "drop"]) {
+    drop.addEventListener(name, () => drop.classList.remove("over"));
+  }
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    if (event.dataTransfer.files.length) setPoster(event.dataTransfer.files[0]);
+  });
+  $("description").addEventListener("input", () => {
+    $("count").textContent = `${$("description").value.length} / 2000`;
+  });
+  $("poster-preview").addEventListener("error", previewFailed);
+  $("predict").addEventListener("click", run);
+  fetch("/model").then((r) => r.json()).then((info) => {
+    state.genres = info.genres;
+    $("model-info").textContent = `model ${info.name} · version ${info.version} · ${info.genres.length} genres`;
+  }).catch(() => { $("model-info").textContent = "model information unavailable"; });
+}
+
+init();

@@ -1,0 +1,122 @@
+"""The page in a real headless Chromium (Debian's, driven by Playwright): upload, type, see bars, heat map and
+coloured words; a bad file shows a readable error. Skips when the browser or Playwright is missing, and fails
+instead when MOVIEGENRE_REQUIRE_BROWSER=1 (install the browser with .ci/install-browser)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import draw_poster
+from moviegenre.serving.app import create_app
+from test_serving import DESCRIPTION, build_tiny_run, one_torch_thread  # noqa: F401  (autouse)
+
+CHROMIUM = Path(os.environ.get("MOVIEGENRE_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+TIMEOUT_MS = 60_000  # an explanation on a busy 2-core machine takes seconds
+
+
+def _missing() -> str | None:
+    if not CHROMIUM.exists():
+        return f"no browser at {CHROMIUM} (run .ci/install-browser, or set MOVIEGENRE_CHROMIUM)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install playwright)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    reason = _missing()
+    if reason:
+        if os.environ.get("MOVIEGENRE_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason + " but MOVIEGENRE_REQUIRE_BROWSER=1")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def server(browser, tmp_path_factory: pytest.TempPathFactory):
+    """The real app under uvicorn on a free loopback port, in a thread."""
+    import uvicorn
+
+    run = build_tiny_run(tmp_path_factory.getbasetemp() / "tiny-serving-run")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    uvicorn_server = uvicorn.Server(uvicorn.Config(create_app(run, workers=1), log_level="warning"))
+    thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not uvicorn_server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    uvicorn_server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page(browser, server: str):
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server + "/")
+    page.wait_for_function("document.getElementById('model-info').textContent.startsWith('model ')")
+    yield page
+    context.close()
+
+
+def test_poster_and_description_show_bars_heat_map_and_words(page, tmp_path: Path) -> None:
+    page.set_input_files("#poster-input", str(draw_poster(tmp_path / "poster.png", seed=2, size=(120, 180))))
+    page.fill("#description", DESCRIPTION)
+    page.click("#predict")
+    page.wait_for_selector("#heat:not([hidden])")
+    assert page.locator(".bar").count() == 5
+    assert page.get_attribute("#heat", "src").startswith("data:image/png;base64,")
+    assert page.locator("#words .word").count() == len(DESCRIPTION.replace(";", " ").replace(".", " ").split())
+    assert page.locator("#error").is_hidden()
+    # Clicking another genre shows its map and its word colours.
+    other = page.locator(".bar:not(.selected)").first
+    genre = other.get_attribute("data-genre")
+    other.click()
+    assert page.locator(".bar.selected").get_attribute("data-genre") == genre
+    assert page.text_content("#why-title").startswith(f"Why {genre}?")
+
+
+def test_description_alone_shows_bars_and_words_but_no_heat_map(page) -> None:
+    page.fill("#description", DESCRIPTION)
+    page.click("#predict")
+    page.wait_for_selector("#words .word")
+    assert page.locator(".bar").count() == 5
+    assert page.locator("#heat").is_hidden()
+
+
+def test_poster_alone_shows_the_heat_map(page, tmp_path: Path) -> None:
+    page.set_input_files("#poster-input", str(draw_poster(tmp_path / "poster.png", seed=4)))
+    page.click("#predict")
+    page.wait_for_selector("#heat:not([hidden])")
+    assert page.locator("#words .word").count() == 0
+
+
+def test_a_bad_file_shows_a_readable_error(page) -> None:
+    page.set_input_files("#poster-input", {"name": "notes.png", "mimeType": "image/png", "buffer": b"not a poster"})
+    page.click("#predict")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.text_content("#error") == "poster: not a JPEG, PNG or WebP image"
+    assert page.locator(".bar").count() == 0
+
+
+def test_nothing_given_asks_for_an_input(page) -> None:
+    page.click("#predict")
+    assert page.text_content("#error") == "Give a poster, a description, or both."

@@ -1,0 +1,138 @@
+"""Explanations: the occlusion map points at the region that matters, words get their own scores, and the
+``explain`` command writes the overlays and the word table."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from moviegenre.cli import app
+from moviegenre.errors import DataError
+from moviegenre.serving.explain import MAX_WORD_GROUPS, Explainer, Scorer
+from moviegenre.serving.predictor import Predictor
+from test_serving import DESCRIPTION, build_tiny_run, one_torch_thread  # noqa: F401  (autouse)
+
+
+class BrightCornerScorer(Scorer):
+    """A stand-in model: 'Horror' rises with the brightness of the poster's top-left quarter and with the
+    word 'ghost'; 'Comedy' stays flat. It makes the right answer known."""
+
+    def __init__(self) -> None:
+        self.image = self.text = object()
+        self.model = type("Model", (), {"dims_": {"poster": 1, "description": 1}, "name": "fake",
+                                        "inputs": ("poster", "description")})()
+        self.predictor = type("P", (), {"genres": ["Comedy", "Horror"]})()
+        self.size = 224
+
+    def decode(self, poster: bytes, name: str = "poster"):
+        image = Image.open(io.BytesIO(poster)).convert("RGB")
+        array = np.asarray(image.resize((self.size, self.size)), np.float32)
+        return image, (torch.from_numpy(array).permute(2, 0, 1) - 127.0) / 128.0
+
+    def poster_vectors(self, batch: torch.Tensor) -> np.ndarray:
+        return batch[:, :, :112, :112].mean(dim=(1, 2, 3)).numpy()[:, None] + 2.0  # never an all-zero row
+
+    def description_vectors(self, texts: list[str]) -> np.ndarray:
+        return np.array([[1.0 + 2.0 * ("ghost" in text.split())] for text in texts], np.float32)
+
+    def probabilities(self, poster, description, n):
+        poster = np.zeros((n, 1)) if poster is None else np.broadcast_to(poster, (n, 1))
+        description = np.zeros((n, 1)) if description is None else np.broadcast_to(description, (n, 1))
+        horror = 1 / (1 + np.exp(-(poster[:, 0] + description[:, 0] - 3)))
+        return np.stack([np.full(n, 0.5), horror], axis=1).astype(np.float32)
+
+    def result(self, probabilities, used):
+        return {"genres": [], "probabilities": dict(zip(self.predictor.genres, probabilities.tolist())),
+                "used": used}
+
+
+def bright_corner_poster() -> bytes:
+    pixels = np.full((300, 200, 3), 40, np.uint8)
+    pixels[:150, :100] = 230  # the top-left quarter, after the stretch to a square
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_occlusion_points_at_the_region_that_raises_the_genre() -> None:
+    explanation = Explainer(BrightCornerScorer()).explain(bright_corner_poster(), genres=["Horror", "Comedy"])
+    heat = explanation.heat["Horror"]
+    assert heat.shape == (224, 224)
+    assert heat[:112, :112].mean() > 0.02 and np.abs(heat[140:, 140:]).max() < 1e-6
+    assert np.abs(explanation.heat["Comedy"]).max() < 1e-6  # a flat genre gets a flat map
+    layer = np.asarray(explanation.heat_layer("Horror"))
+    assert layer.shape == (336, 224, 4)  # the poster's 2:3 shape
+    assert layer[:100, :80, 3].mean() > 4 * layer[220:, 150:, 3].mean()  # opaque where it matters
+
+
+def test_words_are_scored_by_deleting_them() -> None:
+    text = "A ghost walks at night"
+    explanation = Explainer(BrightCornerScorer()).explain(description=text, genres=["Horror"])
+    assert [w for w, _, _ in explanation.words] == ["A", "ghost", "walks", "at", "night"]
+    assert all(text[s:e] == w for w, s, e in explanation.words)
+    scores = dict(zip([w for w, _, _ in explanation.words], explanation.word_scores["Horror"]))
+    assert scores["ghost"] > 0.1 and all(abs(scores[w]) < 1e-6 for w in ("A", "walks", "at", "night"))
+    assert explanation.word_table()[1] == {"word": "ghost", "Horror": round(float(scores["ghost"]), 4)}
+
+
+def test_a_single_word_deleted_leaves_no_description() -> None:
+    explanation = Explainer(BrightCornerScorer()).explain(description="ghost", genres=["Horror"])
+    # Without its only word the movie has no input left (a zero row), not an empty text.
+    without = 1 / (1 + np.exp(3.0))
+    assert explanation.word_scores["Horror"][0] == pytest.approx(0.5 - without, abs=1e-6)
+
+
+def test_long_descriptions_are_deleted_in_runs() -> None:
+    text = " ".join(["night"] * (3 * MAX_WORD_GROUPS - 1) + ["ghost"])  # runs of 3 words
+    explanation = Explainer(BrightCornerScorer()).explain(description=text, genres=["Horror"])
+    scores = explanation.word_scores["Horror"]
+    assert len(scores) == len(explanation.words) == 3 * MAX_WORD_GROUPS
+    assert scores[-1] > 0.1 and scores[-2] == scores[-1]  # 'ghost' shares its run with the words before it
+
+
+def test_unknown_genre_is_a_one_line_error() -> None:
+    with pytest.raises(DataError, match="unknown genre 'Noir'"):
+        Explainer(BrightCornerScorer()).explain(description="ghost", genres=["Noir"])
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_run(tmp_path_factory.getbasetemp() / "tiny-serving-run")
+
+
+def test_real_model_explanation_agrees_with_the_predictor(tiny_run: Path, tmp_path: Path) -> None:
+    from conftest import draw_poster
+
+    poster = draw_poster(tmp_path / "p.png", seed=5, size=(90, 135)).read_bytes()
+    predictor = Predictor(tiny_run)
+    explanation = Explainer(predictor).explain(poster, DESCRIPTION, top=2)
+    expected = predictor.predict(poster=poster, description=DESCRIPTION)
+    assert explanation.genres == list(expected["probabilities"])[:2]
+    assert explanation.prediction["probabilities"] == pytest.approx(expected["probabilities"], abs=2e-4)
+    assert explanation.overlay(explanation.genres[0]).size == (448, 672)
+
+
+def test_explain_command_writes_overlays_and_word_table(tiny_run: Path, tmp_path: Path) -> None:
+    from conftest import draw_poster
+
+    poster = draw_poster(tmp_path / "p.png", seed=7)
+    result = CliRunner().invoke(app, ["explain", str(tiny_run), "--poster", str(poster), "--description",
+                                      DESCRIPTION, "--top", "2", "--out", str(tmp_path / "why")])
+    assert result.exit_code == 0, result.output
+    overlays = sorted((tmp_path / "why").glob("overlay-*.png"))
+    assert len(overlays) == 2 and Image.open(overlays[0]).size == (448, 672)
+    rows = list(csv.DictReader((tmp_path / "why" / "words.csv").open()))
+    assert rows[1]["word"] == "ghost" and len(rows[0]) == 3
+    assert "heat map ->" in result.output
+
+
+def test_explain_command_missing_poster_is_one_line(tiny_run: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["explain", str(tiny_run), "--poster", str(tmp_path / "nope.png")])
+    assert result.exit_code != 0 and "no such file" in str(result.exception)

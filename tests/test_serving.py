@@ -1,0 +1,258 @@
+"""The web service: predictions, batch, explanations, model info, and a clear 4xx for every bad input.
+
+A tiny fusion-gmu run is trained once per session on synthetic movies (``tiny_run``); the other serving
+test modules import it from here.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from conftest import GENRES, WORDS, draw_poster
+from moviegenre.serving import app as app_module
+from moviegenre.serving.app import MAX_BATCH_ITEMS, MAX_POSTER_BYTES, MAX_REQUEST_BYTES, create_app
+from moviegenre.serving.predictor import Predictor
+
+DESCRIPTION = "A ghost haunts the night; blood and a scream in the dark."
+
+
+@lru_cache(maxsize=1)
+def build_tiny_run(root: Path) -> Path:
+    """Train fusion-gmu for 3 epochs on 60 synthetic movies (posters drawn per genre, genre words as text)."""
+    from moviegenre.training.pipeline import train
+
+    rng = np.random.default_rng(0)
+    lines = ["imdb_id,title,year,genres,description,poster"]
+    for i in range(60):
+        genres = list(rng.choice(GENRES, size=rng.integers(1, 3), replace=False))
+        text = " ".join(WORDS[g] for g in genres) if i % 3 != 0 else ""
+        poster = f"posters/tt{i:07d}.png" if i % 3 != 1 else ""
+        if poster:
+            draw_poster(root / poster, seed=GENRES.index(genres[0]) * 100 + i)
+        lines.append(f"tt{i:07d},Movie {i},{2000 + i % 10},{'|'.join(genres)},{text},{poster}")
+    (root / "movies.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:  # keep the tests' embeddings out of the user's cache
+        patch.setenv("MOVIEGENRE_CACHE", str(root / "cache"))
+        train(root / "movies.csv", "fusion-gmu", root / "run", min_genre_count=5, max_epochs=3, progress=False)
+    return root / "run"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """As ``moviegenre serve`` runs: on a shared 2-core machine, intra-op threads mostly wait for each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_run(tmp_path_factory.getbasetemp() / "tiny-serving-run")
+
+
+@pytest.fixture(scope="session")
+def client(tiny_run: Path):
+    with TestClient(create_app(tiny_run, workers=2)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def poster_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    return draw_poster(tmp_path_factory.mktemp("poster") / "p.png", seed=3, size=(120, 180)).read_bytes()
+
+
+def png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+# -- predictions -----------------------------------------------------------------------------------------------
+def test_predict_matches_the_predictor(client: TestClient, tiny_run: Path, poster_bytes: bytes) -> None:
+    response = client.post("/predict", files={"poster": ("p.png", poster_bytes, "image/png")},
+                           data={"description": DESCRIPTION})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    expected = Predictor(tiny_run).predict(poster=poster_bytes, description=DESCRIPTION)
+    assert body["used"] == {"poster": True, "description": True}
+    assert body["genres"] == expected["genres"]
+    assert set(body["probabilities"]) == set(body["thresholds"]) == set(expected["probabilities"])
+    for genre, probability in expected["probabilities"].items():
+        assert body["probabilities"][genre] == pytest.approx(probability, abs=2e-4)
+    assert body["model"] == "fusion-gmu" and len(body["model_version"]) == 12
+
+
+@pytest.mark.parametrize("fields", [{"files": "poster"}, {"data": "description"}])
+def test_either_input_alone(client: TestClient, poster_bytes: bytes, fields: dict) -> None:
+    kwargs = {"files": {"poster": ("p.png", poster_bytes, "image/png")}} if "files" in fields \
+        else {"data": {"description": DESCRIPTION}}
+    body = client.post("/predict", **kwargs).json()
+    assert body["used"] == {"poster": "files" in fields, "description": "data" in fields}
+    assert all(body["probabilities"][g] >= body["thresholds"][g] for g in body["genres"])
+
+
+def test_batch_gives_each_item_its_prediction_or_its_error(client: TestClient, poster_bytes: bytes) -> None:
+    items = [{"description": DESCRIPTION}, {"poster": base64.b64encode(poster_bytes).decode()},
+             {"poster": "not base64!"}, {}]
+    results = client.post("/predict/batch", json={"items": items}).json()["results"]
+    assert results[0]["prediction"]["used"] == {"poster": False, "description": True}
+    assert results[1]["prediction"]["used"] == {"poster": True, "description": False}
+    assert results[2]["error"] == {"status": 422, "detail": "items[2].poster: not valid base64"}
+    assert results[3]["error"]["status"] == 400 and "items[3].input: nothing to predict from" in results[3]["error"]["detail"]
+
+
+def test_concurrent_requests_are_batched_without_mixing_answers(client: TestClient, poster_bytes: bytes) -> None:
+    def ask(index: int) -> dict:
+        files = {"poster": ("p.png", poster_bytes, "image/png")} if index % 2 else None
+        return client.post("/predict", files=files, data={"description": WORDS[GENRES[index % 5]]}).json()
+
+    alone = [ask(i) for i in range(10)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        together = list(pool.map(ask, range(10)))
+    for single, batched in zip(alone, together):
+        assert batched["used"] == single["used"]
+        assert batched["probabilities"] == pytest.approx(single["probabilities"], abs=2e-4)
+
+
+def test_explain_returns_overlays_and_word_scores(client: TestClient, poster_bytes: bytes) -> None:
+    response = client.post("/explain", files={"poster": ("p.png", poster_bytes, "image/png")},
+                           data={"description": DESCRIPTION, "top": "2"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert len(body["explained"]) == 2 and set(body["heatmaps"]) == set(body["explained"])
+    layer = Image.open(io.BytesIO(base64.b64decode(body["heatmaps"][body["explained"][0]].split(",", 1)[1])))
+    assert layer.format == "PNG" and layer.mode == "RGBA" and layer.size == (224, 336)  # the poster's 2:3 shape
+    assert [w["text"] for w in body["words"]][:3] == ["A", "ghost", "haunts"]
+    assert all(len(body["word_scores"][g]) == len(body["words"]) for g in body["explained"])
+
+
+def test_health_and_model_info(client: TestClient) -> None:
+    assert client.get("/health").json()["status"] == "ok"
+    info = client.get("/model").json()
+    assert info["genres"] == sorted(GENRES) and set(info["thresholds"]) == set(GENRES)
+    assert info["encoders"] == {"image": "efficientnet-lite0", "text": "minilm"}
+    assert info["training"]["data"] == "movies.csv" and info["training"]["rows"]["train"] > 0
+    assert "/predict" in client.get("/openapi.json").json()["paths"]
+
+
+def test_page_and_static_files_are_served(client: TestClient) -> None:
+    assert "<title>" in client.get("/").text
+    for name in ("app.js", "style.css"):
+        assert client.get(f"/static/{name}").status_code == 200
+
+
+def test_requests_never_reload_the_model(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the model was loaded again")
+
+    monkeypatch.setattr(Predictor, "__init__", forbidden)
+    monkeypatch.setattr(app_module, "Predictor", forbidden)
+    assert client.post("/predict", data={"description": DESCRIPTION}).status_code == 200
+
+
+# -- every bad input: a 4xx with a one-line message ----------------------------------------------------------
+def bomb() -> bytes:
+    return png(Image.new("1", (8000, 8000)))  # 64 MP in a few kB
+
+
+BAD_INPUTS = {
+    "empty request": ({"data": {}, "headers": {"content-type": "multipart/form-data; boundary=x"},
+                       "content": b"--x--\r\n"}, 400, "input: nothing to predict from"),
+    "blank description": ({"data": {"description": "   "}}, 400, "input: nothing to predict from"),
+    "json instead of a form": ({"json": {"description": "a ghost"}}, 415, "send multipart/form-data"),
+    "text file": ({"files": {"poster": ("notes.txt", b"hello", "text/plain")}}, 415,
+                  "poster: content type 'text/plain' is not an image"),
+    "not an image": ({"files": {"poster": ("p.png", b"hello, not a png", "image/png")}}, 415,
+                     "poster: not a JPEG, PNG or WebP image"),
+    "empty poster": ({"files": {"poster": ("p.png", b"", "image/png")}}, 422, "poster: empty file"),
+    "truncated image": ({"files": {"poster": ("p.png", "truncated", "image/png")}}, 422,
+                        "poster: damaged or truncated image"),
+    "decompression bomb": ({"files": {"poster": ("p.png", "bomb", "image/png")}}, 422,
+                           "poster: image is 8000x8000 pixels, over the 40,000,000 limit"),
+    "poster too large": ({"files": {"poster": ("p.png", b"\x89PNG\r\n\x1a\n" + bytes(MAX_POSTER_BYTES), "image/png")}},
+                         413, f"poster: over the {MAX_POSTER_BYTES:,} byte limit"),
+    "request too large": ({"content": bytes(MAX_REQUEST_BYTES + 1),
+                           "headers": {"content-type": "multipart/form-data; boundary=x"}}, 413,
+                          "request body over the"),
+    "description too long": ({"data": {"description": "word " * 500}}, 422,
+                             "description: 2,499 characters, over the 2,000 limit"),
+    "poster sent as text": ({"data": {"poster": "abc"}}, 422, "poster:"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=list(BAD_INPUTS))
+def test_bad_input_is_a_clear_4xx(client: TestClient, poster_bytes: bytes, case: str) -> None:
+    kwargs, status, message = BAD_INPUTS[case]
+    if "files" in kwargs:
+        name, data, kind = kwargs["files"]["poster"]
+        data = {"truncated": poster_bytes[: len(poster_bytes) // 2], "bomb": bomb()}.get(data, data) \
+            if isinstance(data, str) else data
+        kwargs = {"files": {"poster": (name, data, kind)}}
+    response = client.post("/predict", **kwargs)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert message in detail and "\n" not in detail
+
+
+def test_streamed_body_over_the_limit_is_stopped(client: TestClient) -> None:
+    def chunks():  # no Content-Length: the limit must be counted as the body arrives
+        for _ in range(MAX_REQUEST_BYTES // (1 << 20) + 2):
+            yield bytes(1 << 20)
+
+    response = client.post("/predict", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"})
+    assert response.status_code == 413 and "request body over the" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("items, message", [([], "items: List should have at least 1 item"),
+                                            ([{}] * (MAX_BATCH_ITEMS + 1), "items: List should have at most 16")])
+def test_batch_size_limits(client: TestClient, items: list, message: str) -> None:
+    response = client.post("/predict/batch", json={"items": items})
+    assert response.status_code == 422 and message in response.json()["detail"]
+
+
+@pytest.mark.parametrize("top", ["0", "many"])
+def test_explain_rejects_a_bad_top(client: TestClient, top: str) -> None:
+    response = client.post("/explain", data={"description": DESCRIPTION, "top": top})
+    assert response.status_code == 422 and response.json()["detail"].startswith("top: ")
+
+
+def test_unknown_path_and_method_are_json_4xx(client: TestClient) -> None:
+    assert client.get("/nope").json() == {"detail": "Not Found"}
+    assert client.get("/predict").status_code == 405
+
+
+# -- the whole OpenAPI surface, fuzzed: no input may cause a 5xx ---------------------------------------------
+def test_openapi_fuzzing_finds_no_server_error(client: TestClient) -> None:
+    """Valid and invalid requests for every operation (bounded: MOVIEGENRE_FUZZ_EXAMPLES per operation and mode)."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import not_a_server_error
+
+    schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
+    examples = int(os.environ.get("MOVIEGENRE_FUZZ_EXAMPLES", "12"))
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {op.path for op in operations} >= {"/predict", "/predict/batch", "/explain", "/model", "/health"}
+    for operation in operations:
+        # A GET without parameters has no invalid form to generate.
+        modes = list(schemathesis.GenerationMode) if operation.method.upper() == "POST" \
+            else [schemathesis.GenerationMode.POSITIVE]
+        for mode in modes:
+            @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
+                      suppress_health_check=list(HealthCheck))
+            @given(case=operation.as_strategy(generation_mode=mode))
+            def check(case) -> None:
+                case.call_and_validate(checks=[not_a_server_error])
+
+            check()
