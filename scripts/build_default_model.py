@@ -20,8 +20,6 @@ from moviegenre.models.base import DEFAULT_MODEL_DIR
 from moviegenre.training.pipeline import GENRES_JSON, RUN_JSON, split_of_run, train
 
 MODEL = "fusion-gmu"
-PARAMS = {"ensemble": 3}
-TRAIN = {"loss": "weighted-bce"}
 
 
 def main() -> None:
@@ -30,7 +28,7 @@ def main() -> None:
     parser.add_argument("--run", default="runs/default")
     args = parser.parse_args()
 
-    model = train(args.data, MODEL, args.run, seed=0, params=PARAMS, progress=False, **TRAIN)
+    model = train(args.data, MODEL, args.run, seed=0, progress=False)
     table = read_table(args.data)
     test = table.subset(split_of_run(args.run, table) == "test")
     scores = {}

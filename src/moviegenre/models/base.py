@@ -15,9 +15,9 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 
-from moviegenre.data.table import MovieTable, atomic_write_text
+from moviegenre.data.table import MovieTable, atomic_write_bytes, atomic_write_text
 from moviegenre.errors import ConfigError
 from moviegenre.evaluation.metrics import tune_thresholds
 
@@ -87,9 +87,7 @@ class GenreModel:
         arrays = {k: np.ascontiguousarray(v.astype(np.float16) if half and v.dtype == np.float32 else v)
                   for k, v in arrays.items()}
         arrays["thresholds_"] = np.asarray(self.thresholds_, dtype=np.float32)
-        tmp = directory / f".{MODEL_WEIGHTS}.tmp"
-        save_file(arrays, str(tmp))
-        tmp.replace(directory / MODEL_WEIGHTS)
+        atomic_write_bytes(directory / MODEL_WEIGHTS, save(arrays))
         meta = {"name": self.name, "params": _jsonable(self.get_params()), "genres": self.genres_, "state": state}
         atomic_write_text(directory / MODEL_JSON, json.dumps(meta, indent=2) + "\n")
         return directory

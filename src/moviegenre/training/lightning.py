@@ -8,22 +8,26 @@ drives early stopping, the LR schedule and checkpoint selection.
 from __future__ import annotations
 
 import logging
+import warnings
 import tempfile
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
+import torch.distributed as dist
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 from moviegenre.evaluation.metrics import best_global_threshold
 from moviegenre.training.config import TrainConfig
 from moviegenre.training.losses import make_loss
 
 MONITOR = "val_micro_f1"
+# Lightning 2.6 warns about its own use of a torch 2.13 pytree API on every fit; nothing for users to act on.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 
 class GenreTask(L.LightningModule):
@@ -36,7 +40,9 @@ class GenreTask(L.LightningModule):
     def training_step(self, batch, batch_idx):
         inputs, labels = batch
         loss = self.loss(self.net(**inputs), labels)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels))
+        # Synced: without validation the LR schedule follows it, and every DDP process must decide alike.
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels),
+                 sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -71,7 +77,8 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
     L.seed_everything(config.seed, workers=True, verbose=False)
     if not config.progress:
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    loss = make_loss(config.loss, torch.as_tensor(pos_weight) if pos_weight is not None else None)
+    loss = make_loss(config.loss, torch.as_tensor(pos_weight) if pos_weight is not None else None,
+                     config.pos_weight_power)
     task = GenreTask(net, loss, config, validated=validation is not None)
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(run_dir) if run_dir else Path(scratch)
@@ -81,13 +88,16 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
         if validation is not None:
             callbacks.append(EarlyStopping(monitor=MONITOR, mode="max", patience=config.patience, min_delta=1e-4))
         multi = config.devices * config.num_nodes > 1
+        batched = getattr(train, "batched", False)
         trainer = L.Trainer(
             accelerator=config.device if config.device != "auto" else "auto", devices=config.devices,
             num_nodes=config.num_nodes, strategy="ddp" if multi else "auto", max_epochs=config.max_epochs,
             gradient_clip_val=config.grad_clip, precision=config.precision, callbacks=callbacks,
             logger=CSVLogger(root, name="logs", version="") if run_dir else False,
             enable_progress_bar=config.progress, enable_model_summary=False, deterministic=True,
-            num_sanity_val_steps=0, log_every_n_steps=10)
+            num_sanity_val_steps=0, log_every_n_steps=10,
+            # Batched datasets shard themselves (see _RankShare); Lightning's wrapper would deal out whole batches.
+            use_distributed_sampler=not batched)
         train_loader = _loader(train, config.batch_size, config, shuffle=True)
         val_loader = _loader(validation, 1024, config, shuffle=False) if validation is not None else None
         last = root / "checkpoints" / "last.ckpt"
@@ -96,15 +106,51 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
         if validation is not None and best:
             state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
             net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
+        trainer.strategy.barrier()  # DDP: rank 0 must not delete its scratch checkpoints before the others read them
     return net.cpu().eval()
 
 
 def _loader(dataset: Dataset, batch_size: int, config: TrainConfig, *, shuffle: bool) -> DataLoader:
-    """A loader for per-item datasets, or for ``batched`` ones that take a list of positions at once."""
+    """A loader for per-item datasets, or for ``batched`` ones that take a list of positions at once.
+
+    Under DDP a batched training set is split inside each batch (``batch_size`` is the global batch), while
+    every process scores all validation rows, so the synced validation F1 is the whole set's, as on one device.
+    """
     generator = torch.Generator().manual_seed(config.seed)
     if getattr(dataset, "batched", False):
         order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
-        return DataLoader(dataset, batch_size=None, sampler=BatchSampler(order, batch_size, drop_last=False),
+        batches = BatchSampler(order, batch_size, drop_last=False)
+        return DataLoader(dataset, batch_size=None, sampler=_RankShare(batches) if shuffle else batches,
                           num_workers=config.num_workers)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
                       num_workers=config.num_workers)
+
+
+class _RankShare(Sampler[list[int]]):
+    """Each DDP process takes rows ``rank::world`` of every global batch.
+
+    Every process draws the same permutation (same seeded generator), so N processes step through the same
+    batches as one process, and DDP's averaged gradient is the one-process gradient (exactly so when the
+    batch divides evenly). The rank is read when iterating: Lightning starts the processes after the
+    loaders are built.
+    """
+
+    def __init__(self, batches: BatchSampler) -> None:
+        self.batches = batches
+
+    @staticmethod
+    def _rank_world() -> tuple[int, int]:
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+        return 0, 1
+
+    def __iter__(self):
+        rank, world = self._rank_world()
+        for batch in self.batches:
+            if len(batch) >= world:  # a tail smaller than the world would leave a process with no rows
+                yield batch[rank::world]
+
+    def __len__(self) -> int:
+        _, world = self._rank_world()
+        full, tail = divmod(len(self.batches.sampler), self.batches.batch_size)
+        return full + (tail >= world if tail else 0)

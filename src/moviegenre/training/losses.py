@@ -33,13 +33,13 @@ class WeightedBCE(nn.Module):
         return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight)
 
 
-def make_loss(name: str, pos_weight: torch.Tensor | None = None) -> nn.Module:
+def make_loss(name: str, pos_weight: torch.Tensor | None = None, power: float = 0.5) -> nn.Module:
     if name == "bce":
         return nn.BCEWithLogitsLoss()
     if name == "weighted-bce":
-        # The full n_neg/n_pos ratio (up to ~100 for rare genres) swamps the gradient; its root keeps the
-        # rare genres' recall up without flooding every movie with them.
-        return WeightedBCE(pos_weight.sqrt())
+        # The full n_neg/n_pos ratio (up to ~100 for rare genres) swamps the gradient; a power below 1
+        # keeps the rare genres' recall up without flooding every movie with them.
+        return WeightedBCE(pos_weight ** power)
     if name == "asl":
         return AsymmetricLoss()
     raise ConfigError(f"unknown loss '{name}' (known: bce, weighted-bce, asl)")
