@@ -1,4 +1,4 @@
-"""``moviegenre models | train | evaluate | predict | predict-table``."""
+"""``moviegenre models | train | evaluate | predict``."""
 
 from __future__ import annotations
 
@@ -117,26 +117,3 @@ def predict(run_dir: RunDir = None,
         mark = "*" if probability >= threshold else " "
         console.print(f" {mark} {genre:<12} {probability:6.3f}  {bar:<30} (threshold {threshold:.2f})",
                       markup=False, highlight=False)
-
-
-@app.command("predict-table")
-def predict_table(table: Annotated[Path, typer.Argument(help="Movie table to label (genres optional).")],
-                  out: Annotated[Path, typer.Option("--out", help="predictions .csv or .parquet")],
-                  run_dir: Annotated[Path | None, typer.Option("--run", help="Run folder (default: packaged).")] = None
-                  ) -> None:
-    """Predict genres for every row of a table, to CSV or Parquet."""
-    import pandas as pd
-
-    from moviegenre.data.readers import read_table
-    from moviegenre.serving.predictor import Predictor
-
-    movies = read_table(table, labelled=False)
-    frame = pd.concat(list(Predictor(run_dir).predict_table(movies)), ignore_index=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".parquet":
-        frame.to_parquet(tmp, index=False)
-    else:
-        frame.to_csv(tmp, index=False)
-    tmp.replace(out)
-    console.print(f"wrote {len(frame):,} predictions to {out}")

@@ -1,0 +1,31 @@
+"""``moviegenre predict-table``: label a whole catalogue, streamed and resumable, locally or on Ray."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from moviegenre.cli.app import app, console
+
+
+@app.command("predict-table")
+def predict_table(table: Annotated[Path, typer.Argument(help="Movie table to label (genres optional).")],
+                  out: Annotated[Path, typer.Option("--out", help="predictions .parquet or .csv")],
+                  run_dir: Annotated[Path | None, typer.Option("--run", help="Run folder (default: packaged).")] = None,
+                  batch_size: Annotated[int, typer.Option(help="Rows per batch (and per resumable part).")] = 4096,
+                  engine: Annotated[str, typer.Option(help="local, or ray (Ray Data on the cluster in RAY_ADDRESS, "
+                                                           "else a local one).")] = "local",
+                  workers: Annotated[int, typer.Option(help="Ray actors (--engine ray).")] = 2,
+                  restart: Annotated[bool, typer.Option(help="Drop an interrupted run's parts; start over.")] = False,
+                  progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True) -> None:
+    """Predict genres for every row of a table in bounded memory; a killed run continues where it stopped."""
+    import pyarrow.parquet as pq
+
+    from moviegenre.serving.batch import predict_file
+
+    predict_file(table, out, run_dir, batch_size=batch_size, engine=engine, workers=workers, restart=restart,
+                 progress=progress)
+    rows = pq.ParquetFile(out).metadata.num_rows if out.suffix.lower() == ".parquet" else None
+    console.print(f"wrote {rows:,} predictions to {out}" if rows is not None else f"wrote predictions to {out}")

@@ -1,0 +1,236 @@
+"""Batch prediction for whole catalogues: streamed, resumable, locally or on a Ray cluster.
+
+    >>> from moviegenre.serving.batch import predict_file
+    >>> predict_file("catalogue.csv", "predictions.parquet")              # local, resumable
+    >>> predict_file("catalogue.csv", "predictions.parquet", engine="ray")  # Ray Data map_batches
+
+Local mode reads the table ``batch_size`` rows at a time and writes each batch's predictions as one part file
+(``<out>.parts/part-000123.parquet``, atomically), so memory stays bounded by one batch and a killed run,
+started again, skips the batches already written. When every part is there they are joined into ``out``.
+The rows and columns are those of :meth:`Predictor.predict_table`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from moviegenre.data.readers import _from_shared_csv, read_table
+from moviegenre.data.table import MovieTable
+from moviegenre.errors import ConfigError, DataError
+from moviegenre.serving.predictor import Predictor
+
+ENGINES = ("local", "ray")
+
+
+def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None = None, *,
+                 batch_size: int = 4096, engine: str = "local", progress: bool = True, restart: bool = False,
+                 workers: int = 2, predictor: Predictor | None = None) -> Path:
+    """Predict every row of ``table`` into ``out`` (.parquet or .csv) and return ``out``.
+
+    ``restart`` drops the parts of an earlier interrupted run instead of continuing it. ``workers`` is
+    the number of Ray actors (``engine="ray"``). ``predictor`` reuses an already loaded model (local mode).
+    """
+    table, out = Path(table), Path(out)
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine '{engine}' (known: {', '.join(ENGINES)})")
+    if out.suffix.lower() not in (".parquet", ".csv"):
+        raise ConfigError(f"--out {out}: give a .parquet or .csv file name")
+    if engine == "ray":
+        return _predict_ray(table, out, run_dir, batch_size=batch_size, workers=workers, progress=progress)
+    predictor = predictor or Predictor(run_dir)
+    parts = _parts_folder(table, out, predictor.run_dir, batch_size, restart)
+    written = 0
+    with tqdm(desc=f"predict {table.name}", unit="movie", disable=not progress, total=_row_count(table)) as bar:
+        for index, chunk in enumerate(iter_tables(table, batch_size)):
+            part = parts / f"part-{index:06d}.parquet"
+            if not part.exists():  # resume: a part is only ever there complete (written, then renamed)
+                _write_atomic(part, lambda tmp, c=chunk: predict_frame(predictor, c).to_parquet(tmp, index=False))
+            written += 1
+            bar.update(len(chunk))
+    _join([parts / f"part-{index:06d}.parquet" for index in range(written)], out, predictor)
+    shutil.rmtree(parts)
+    return out
+
+
+def predict_frame(predictor: Predictor, table: MovieTable) -> pd.DataFrame:
+    """One batch's predictions, exactly as :meth:`Predictor.predict_table` gives them."""
+    return pd.concat(list(predictor.predict_table(table, batch_size=max(len(table), 1))), ignore_index=True)
+
+
+def iter_tables(path: Path, rows: int) -> Iterator[MovieTable]:
+    """The table in chunks of ``rows``. The shared CSV and Parquet formats are streamed from disk; the other
+    formats (text-only CSVs, MM-IMDb folders) are read whole, then chunked."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        for index, batch in enumerate(pq.ParquetFile(path).iter_batches(batch_size=rows)):
+            yield to_table(path, batch.to_pandas(), first_row=index * rows)
+        return
+    if suffix in (".csv", ".tsv") and "imdb_id" in _csv_header(path):
+        with pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", chunksize=rows,
+                         sep="\t" if suffix == ".tsv" else ",") as reader:
+            for index, frame in enumerate(reader):
+                yield to_table(path, frame, first_row=index * rows)
+        return
+    whole = read_table(path, labelled=False)
+    for start in range(0, len(whole), rows):
+        yield whole.subset(np.arange(start, min(start + rows, len(whole))))
+
+
+def to_table(path: Path, frame: pd.DataFrame, first_row: int = 0) -> MovieTable:
+    """Raw shared-format rows (strings, from CSV or Parquet) -> a checked table, as ``read_table`` makes it.
+
+    Errors name the row in the whole file: ``first_row`` is the chunk's offset. (Duplicate ids are only
+    caught within a chunk; they do no harm to predictions.)
+    """
+    frame = frame.astype(object).where(frame.notna(), "").astype(str)  # Parquet nulls -> "", not "None"
+    try:
+        return _from_shared_csv(path, frame.reset_index(drop=True), labelled=False).check(labelled=False)
+    except DataError as error:
+        if error.row is None:
+            raise
+        raise DataError(error.source, error.problem, row=error.row + first_row, field=error.field,
+                        hint=error.hint) from None
+
+
+def _csv_header(path: Path) -> list[str]:
+    return list(pd.read_csv(path, dtype=str, nrows=0, encoding="utf-8-sig",
+                            sep="\t" if path.suffix.lower() == ".tsv" else ",").columns)
+
+
+def _row_count(path: Path) -> int | None:
+    """Rows, where known without reading the table (Parquet metadata); the bar shows a rate otherwise."""
+    return pq.ParquetFile(path).metadata.num_rows if path.suffix.lower() == ".parquet" else None
+
+
+def _parts_folder(table: Path, out: Path, run_dir: Path, batch_size: int, restart: bool) -> Path:
+    """``<out>.parts/``, checked to belong to this very job: parts of another table, model or batch size
+    would silently mix predictions."""
+    parts = out.with_name(out.name + ".parts")
+    stat = table.stat()
+    job = {"table": str(table.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+           "model": str(Path(run_dir).resolve()), "batch_size": batch_size}
+    marker = parts / "job.json"
+    if restart and parts.exists():
+        shutil.rmtree(parts)
+    if marker.exists() and json.loads(marker.read_text()) != job:
+        raise ConfigError(f"{parts} holds an interrupted run of another table, model or batch size; "
+                          "pass --restart (or delete it) to start over")
+    parts.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(job))
+    return parts
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _join(parts: list[Path], out: Path, predictor: Predictor) -> None:
+    """Concatenate the parts into ``out`` one part at a time (bounded memory), then rename it into place."""
+    def write(tmp: Path) -> None:
+        if out.suffix.lower() == ".csv":
+            with tmp.open("w", encoding="utf-8", newline="") as handle:
+                handle.write(",".join(_columns(predictor)) + "\n")
+                for part in parts:
+                    pd.read_parquet(part).to_csv(handle, index=False, header=False)
+            return
+        schema = pq.read_schema(parts[0]) if parts else pa.Schema.from_pandas(
+            pd.DataFrame(columns=_columns(predictor)), preserve_index=False)
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for part in parts:
+                writer.write_table(pq.read_table(part, schema=schema))
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out, write)
+
+
+def _columns(predictor: Predictor) -> list[str]:
+    return ["imdb_id", "predicted_genres", *(f"p_{g}" for g in predictor.genres)]
+
+
+# -- Ray Data ---------------------------------------------------------------------------------------------
+
+
+class _RayPredict:
+    """A Ray actor: loads the model once, then predicts the batches Ray hands it."""
+
+    def __init__(self, run_dir: str | None, source: str) -> None:
+        self.predictor, self.source = Predictor(run_dir), Path(source)
+
+    def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return predict_frame(self.predictor, to_table(self.source, frame))
+
+
+def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_size: int, workers: int,
+                 progress: bool) -> Path:
+    """The same prediction through Ray Data: the cluster reads the table and ``map_batches`` predicts on
+    ``workers`` actors; the driver streams the results, in input order, into ``out``.
+
+    Joins the running cluster (``ray.init()``: ``RAY_ADDRESS`` or the one this process started), or starts
+    a local one. Poster paths must be readable by every node (a shared filesystem).
+    """
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise ConfigError("--engine ray needs Ray Data: pip install 'ray[data]'") from None
+    import pyarrow.csv as pacsv
+
+    if not ray.is_initialized():
+        ray.init(log_to_driver=False)
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if workers >= cpus:  # each actor holds a CPU for good; with none left the read never runs and Ray hangs
+        raise ConfigError(f"--workers {workers}: the Ray cluster has {cpus:g} CPUs; use at most {cpus - 1:g} "
+                          "(reading the table needs one)")
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True  # the output keeps the table's row order
+    context.enable_progress_bars = progress
+    if table.suffix.lower() == ".parquet":
+        dataset = ray.data.read_parquet(str(table.resolve()))
+    elif table.suffix.lower() in (".csv", ".tsv") and "imdb_id" in _csv_header(table):
+        # Every column as text, empty fields as "" (not null), quoted newlines allowed: as the local reader.
+        header = _csv_header(table)
+        dataset = ray.data.read_csv(
+            str(table.resolve()),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True,
+                                              delimiter="\t" if table.suffix.lower() == ".tsv" else ","),
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in header},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+    else:
+        raise ConfigError(f"{table}: --engine ray reads the shared CSV or Parquet format (with an imdb_id column)")
+    predictions = dataset.map_batches(_RayPredict, fn_constructor_args=(str(run_dir) if run_dir else None,
+                                                                        str(table.resolve())),
+                                      batch_size=batch_size, batch_format="pandas", num_cpus=1,
+                                      compute=ray.data.ActorPoolStrategy(size=workers))
+
+    def write(tmp: Path) -> None:
+        writer, csv_header = None, True
+        try:
+            for frame in predictions.iter_batches(batch_size=None, batch_format="pandas"):
+                if out.suffix.lower() == ".csv":
+                    frame.to_csv(tmp, mode="w" if csv_header else "a", header=csv_header, index=False)
+                    csv_header = False
+                    continue
+                arrow = pa.Table.from_pandas(frame, preserve_index=False)
+                writer = writer or pq.ParquetWriter(tmp, arrow.schema)
+                writer.write_table(arrow.cast(writer.schema))
+        finally:
+            if writer is not None:
+                writer.close()
+        if not tmp.exists():
+            raise DataError(table, "no rows to predict", hint="give a table with at least one movie")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out, write)
+    return out

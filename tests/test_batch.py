@@ -1,0 +1,93 @@
+"""Batch prediction of a whole table: same rows as Predictor.predict_table, resumable, and on Ray Data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from moviegenre.cli import app
+from moviegenre.data.readers import read_table
+from moviegenre.errors import ConfigError
+from moviegenre.serving.batch import predict_file
+from moviegenre.serving.predictor import Predictor
+
+
+@pytest.fixture(scope="module")
+def tiny_run(session_tiny_table_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from moviegenre.training.pipeline import train
+
+    out = tmp_path_factory.mktemp("batch-run")
+    with pytest.MonkeyPatch.context() as patch:  # keep the tests' embeddings out of the user's cache
+        patch.setenv("MOVIEGENRE_CACHE", str(out / "cache"))
+        train(session_tiny_table_csv, "fusion-gmu", out / "run", min_genre_count=5, max_epochs=2, progress=False)
+        yield out / "run"
+
+
+@pytest.fixture(scope="module")
+def expected(tiny_run: Path, session_tiny_table_csv: Path) -> pd.DataFrame:
+    """Predictor.predict_table on the whole table at once: what every batch mode must reproduce."""
+    table = read_table(session_tiny_table_csv, labelled=False)
+    return pd.concat(list(Predictor(tiny_run).predict_table(table)), ignore_index=True)
+
+
+class KilledAfter(Predictor):
+    """A predictor whose process 'dies' at its n-th batch; counts the batches it predicts."""
+
+    def __init__(self, run_dir: Path, die_at: int | None = None) -> None:
+        super().__init__(run_dir)
+        self.die_at, self.calls = die_at, 0
+
+    def predict_table(self, table, batch_size=4096):
+        self.calls += 1
+        if self.calls == self.die_at:
+            raise KeyboardInterrupt
+        yield from super().predict_table(table, batch_size)
+
+
+def test_local_batches_equal_predict_table(tiny_run, session_tiny_table_csv, expected, tmp_path):
+    out = predict_file(session_tiny_table_csv, tmp_path / "p.parquet", tiny_run, batch_size=16, progress=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(out), expected)
+    assert not (tmp_path / "p.parquet.parts").exists()
+
+
+def test_a_killed_run_resumes_where_it_stopped(tiny_run, session_tiny_table_csv, expected, tmp_path):
+    out = tmp_path / "p.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(session_tiny_table_csv, out, batch_size=16, progress=False,
+                     predictor=KilledAfter(tiny_run, die_at=3))
+    parts = sorted(p.name for p in (tmp_path / "p.parquet.parts").glob("part-*"))
+    assert parts == ["part-000000.parquet", "part-000001.parquet"] and not out.exists()
+
+    with pytest.raises(ConfigError, match="--restart"):  # other batch size: the parts would not line up
+        predict_file(session_tiny_table_csv, out, tiny_run, batch_size=32, progress=False)
+
+    again = KilledAfter(tiny_run)
+    predict_file(session_tiny_table_csv, out, batch_size=16, progress=False, predictor=again)
+    assert again.calls == 2  # 60 rows = 4 batches of 16; the first 2 were already written
+    pd.testing.assert_frame_equal(pd.read_parquet(out), expected)
+
+
+def test_cli_writes_csv(tiny_run, session_tiny_table_csv, expected, tmp_path):
+    out = tmp_path / "p.csv"
+    result = CliRunner().invoke(app, ["predict-table", str(session_tiny_table_csv), "--out", str(out),
+                                      "--run", str(tiny_run), "--batch-size", "25", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out, keep_default_na=False)
+    pd.testing.assert_frame_equal(frame, expected, check_dtype=False, atol=1e-6)
+
+
+def test_ray_engine_equals_local(tiny_run, session_tiny_table_csv, expected, tmp_path):
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray[data]')")
+    pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install 'ray[data]')")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        with pytest.raises(ConfigError, match="at most 1"):  # 2 actors would take both CPUs: a hang, not a run
+            predict_file(session_tiny_table_csv, tmp_path / "p.parquet", tiny_run, engine="ray", workers=2)
+        out = predict_file(session_tiny_table_csv, tmp_path / "p.parquet", tiny_run, batch_size=16,
+                           engine="ray", workers=1, progress=False)
+    finally:
+        ray.shutdown()
+    pd.testing.assert_frame_equal(pd.read_parquet(out), expected, check_dtype=False)

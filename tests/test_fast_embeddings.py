@@ -1,0 +1,42 @@
+"""The fast (ONNX Runtime) embedding path gives the plain path's vectors: cosine >= 0.999 on every item."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import GENRES, WORDS, draw_poster
+from moviegenre.features.encoders import image_encoder, text_encoder
+
+pytest.importorskip("onnxruntime", reason="the fast path needs onnxruntime")
+from moviegenre.features.fast import FastImageEncoder, FastTextEncoder, fast_encoder
+
+MIN_COSINE = 0.999
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+def test_fast_posters_match_plain(tmp_path):
+    paths = [str(draw_poster(tmp_path / f"p{i}.png", seed=i, size=(64 + 40 * i, 96 + 13 * i))) for i in range(8)]
+    plain = image_encoder("efficientnet-lite0")
+    fast = fast_encoder(plain)
+    assert isinstance(fast, FastImageEncoder) and (fast.name, fast.dim) == (plain.name, plain.dim)
+    expected = plain.encode_files(paths, progress=False)
+    got = fast.encode_files(paths, batch_size=3, progress=False)  # a ragged last batch on purpose
+    assert got.shape == expected.shape and got.dtype == np.float32
+    assert cosines(got, expected).min() >= MIN_COSINE
+
+
+def test_fast_descriptions_match_plain():
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(" ".join(WORDS[g] for g in GENRES).split(), size=n)) for n in range(1, 17)]
+    texts[-1] = "A long one. " * 200  # past the model's 256-token limit: both paths must truncate alike
+    plain = text_encoder("minilm")
+    fast = fast_encoder(plain)
+    assert isinstance(fast, FastTextEncoder) and (fast.name, fast.dim) == (plain.name, plain.dim)
+    expected = plain.encode_texts(texts, progress=False)
+    got = fast.encode_texts(texts, batch_size=5, progress=False)
+    assert got.shape == expected.shape and got.dtype == np.float32
+    assert cosines(got, expected).min() >= MIN_COSINE
