@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -100,3 +101,15 @@ def test_a_poster_that_is_not_an_image_is_a_loud_error(tiny, tmp_path):
     bogus.write_text("not a picture")
     with pytest.raises(ImageError, match="poster.jpg: not an image"):
         Predictor(tmp_path / "run").predict(poster=bogus, description="a love story")
+
+
+def test_training_resumes_from_the_last_checkpoint(session_tiny_table_csv, tmp_path):
+    from moviegenre.training.pipeline import train
+
+    options = dict(min_genre_count=3, progress=False, params={"ensemble": 1})
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    train(session_tiny_table_csv, "fusion-gmu", tmp_path, max_epochs=2, **options)
+    assert torch.load(last, map_location="cpu", weights_only=False)["epoch"] == 1  # epochs 0-1 done
+    train(session_tiny_table_csv, "fusion-gmu", tmp_path, max_epochs=4, resume=True, **options)
+    epochs = pd.read_csv(tmp_path / "logs" / "metrics.csv")["epoch"]
+    assert (epochs.min(), epochs.max()) == (2, 3)  # continued after epoch 1 up to the new cap
