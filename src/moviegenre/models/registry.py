@@ -49,7 +49,8 @@ def list_models() -> list[ModelSpec]:
 
 
 # Modules whose import registers models (their @register_model calls run on import).
-BUILTIN_MODEL_MODULES = ("moviegenre.models.embedding",)
+BUILTIN_MODEL_MODULES = ("moviegenre.models.embedding", "moviegenre.models.seed_cnn", "moviegenre.models.seed_text",
+                         "moviegenre.models.tfidf")
 
 
 def _load_builtin_models() -> None:

@@ -1,0 +1,65 @@
+"""``tfidf-logreg``: TF-IDF word 1-2-grams and one logistic regression per genre, the classic text baseline."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit, logit
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from moviegenre.data.table import MovieTable
+from moviegenre.models.base import GenreModel
+from moviegenre.models.registry import register_model
+
+
+class TfidfLogReg(GenreModel):
+    """One-vs-rest logistic regression on sublinear TF-IDF of word unigrams and bigrams of the description."""
+
+    inputs = ("description",)
+
+    def __init__(self, C: float = 4.0, min_df: int = 2):
+        self.C = C
+        self.min_df = min_df  # terms in fewer training descriptions are noise and bloat the model
+
+    def _vectorizer(self, vocabulary: list[str] | None = None) -> TfidfVectorizer:
+        return TfidfVectorizer(ngram_range=(1, 2), min_df=self.min_df if vocabulary is None else 1,
+                               sublinear_tf=True, strip_accents="unicode", vocabulary=vocabulary)
+
+    def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
+        self.prior_ = labels.mean(0).astype(np.float32)
+        rows = movies.has_description
+        texts = list(np.asarray(movies.descriptions)[rows])
+        self.vectorizer_ = self._vectorizer()
+        x = self.vectorizer_.fit_transform(texts)
+        coef = np.zeros((labels.shape[1], x.shape[1]), dtype=np.float32)
+        intercept = np.zeros(labels.shape[1], dtype=np.float32)
+        for genre, y in enumerate(labels[rows].T):
+            if y.min() == y.max():  # a genre always (or never) present: its rate is all there is to learn
+                intercept[genre] = logit(np.clip(y.mean(), 1e-3, 1 - 1e-3))
+                continue
+            classifier = LogisticRegression(C=self.C, solver="liblinear").fit(x, y)
+            coef[genre], intercept[genre] = classifier.coef_[0], classifier.intercept_[0]
+        self.coef_, self.intercept_ = coef, intercept
+
+    def predict_proba(self, movies: MovieTable) -> np.ndarray:
+        # Without a description the model knows only how common each genre was in training.
+        out = np.tile(self.prior_, (len(movies), 1))
+        rows = movies.has_description
+        if rows.any():
+            x = self.vectorizer_.transform(list(np.asarray(movies.descriptions)[rows]))
+            out[rows] = expit(x @ self.coef_.T + self.intercept_)
+        return out
+
+    def _get_state(self):
+        terms = sorted(self.vectorizer_.vocabulary_, key=self.vectorizer_.vocabulary_.get)
+        return {"terms": terms}, {"idf_": self.vectorizer_.idf_.astype(np.float32), "coef_": self.coef_,
+                                  "intercept_": self.intercept_, "prior_": self.prior_}
+
+    def _set_state(self, state, arrays):
+        self.vectorizer_ = self._vectorizer(state["terms"])
+        self.vectorizer_.idf_ = arrays["idf_"]
+        self.coef_, self.intercept_, self.prior_ = arrays["coef_"], arrays["intercept_"], arrays["prior_"]
+
+
+register_model("tfidf-logreg", "TF-IDF word 1-2-grams + one-vs-rest logistic regression on the description")(
+    lambda **params: TfidfLogReg(**params))
