@@ -4,11 +4,14 @@ when MOVIEGENRE_REQUIRE_SHARED=1 (CI sets it), so that they can never skip silen
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from moviegenre.cli import run
 
 SHARED_DATA = Path(os.environ.get("MOVIEGENRE_SHARED_DATA",
                                   Path(__file__).resolve().parents[1].parent / "shared" / "data"))
@@ -23,6 +26,18 @@ def shared_data() -> Path:
             pytest.fail(reason + " but MOVIEGENRE_REQUIRE_SHARED=1")
         pytest.skip(reason)
     return SHARED_DATA
+
+
+def run_moviegenre(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    """Run the console-script entry point in process: (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["moviegenre", *map(str, args)])
+    try:
+        run()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 def draw_poster(path: Path, seed: int = 0, size: tuple[int, int] = (64, 96)) -> Path:

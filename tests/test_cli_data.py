@@ -13,21 +13,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from moviegenre.cli import app, run
+from conftest import run_moviegenre as moviegenre
+from moviegenre.cli import app
 
 HEADER = "imdb_id,title,year,genres,description,poster"
 
 
-def moviegenre(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    """Run the console-script entry point in process: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["moviegenre", *map(str, args)])
-    try:
-        run()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def console_script() -> str:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import gzip
-import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import run_moviegenre as moviegenre
 from moviegenre.acquisition import imdb_basics
 from moviegenre.acquisition.imdb_basics import BasicsFilter, parse_types, parse_years, read_basics
-from moviegenre.cli import run
 from moviegenre.data.readers import read_table
 from moviegenre.errors import DataError
 
@@ -20,16 +19,6 @@ NOLAN_2000S = [("tt0209144", "Memento", 2000), ("tt0278504", "Insomnia", 2002), 
                ("tt1375666", "Inception", 2010)]
 
 
-def moviegenre(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    """Run the console-script entry point in process: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["moviegenre", *map(str, args)])
-    try:
-        run()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture

@@ -13,13 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from conftest import GENRES, WORDS, draw_poster
+from conftest import GENRES, WORDS, draw_poster, make_tiny_table
 from moviegenre.serving import app as app_module
 from moviegenre.serving.app import MAX_BATCH_ITEMS, MAX_POSTER_BYTES, MAX_REQUEST_BYTES, create_app
 from moviegenre.serving.predictor import Predictor
@@ -32,19 +31,10 @@ def build_tiny_run(root: Path) -> Path:
     """Train fusion-gmu for 3 epochs on 60 synthetic movies (posters drawn per genre, genre words as text)."""
     from moviegenre.training.pipeline import train
 
-    rng = np.random.default_rng(0)
-    lines = ["imdb_id,title,year,genres,description,poster"]
-    for i in range(60):
-        genres = list(rng.choice(GENRES, size=rng.integers(1, 3), replace=False))
-        text = " ".join(WORDS[g] for g in genres) if i % 3 != 0 else ""
-        poster = f"posters/tt{i:07d}.png" if i % 3 != 1 else ""
-        if poster:
-            draw_poster(root / poster, seed=GENRES.index(genres[0]) * 100 + i)
-        lines.append(f"tt{i:07d},Movie {i},{2000 + i % 10},{'|'.join(genres)},{text},{poster}")
-    (root / "movies.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    table = make_tiny_table(root)
     with pytest.MonkeyPatch.context() as patch:  # keep the tests' embeddings out of the user's cache
         patch.setenv("MOVIEGENRE_CACHE", str(root / "cache"))
-        train(root / "movies.csv", "fusion-gmu", root / "run", min_genre_count=5, max_epochs=3, progress=False)
+        train(table, "fusion-gmu", root / "run", min_genre_count=5, max_epochs=3, progress=False)
     return root / "run"
 
 

@@ -5,8 +5,18 @@ from moviegenre.errors import ConfigError, DataError, ImageError, MovieGenreErro
 
 __version__ = "0.1.0"
 
-__all__ = ["ConfigError", "DataError", "GenreEncoder", "ImageError", "MovieGenreError", "MovieTable", "Predictor",
-           "load_image", "read_table", "__version__"]
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "GenreEncoder",
+    "ImageError",
+    "MovieGenreError",
+    "MovieTable",
+    "Predictor",
+    "__version__",
+    "load_image",
+    "read_table",
+]
 
 
 def __getattr__(name: str):

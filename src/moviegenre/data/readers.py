@@ -100,7 +100,7 @@ def _parse_year(path: Path, row: int, value: str) -> int | None:
 def _from_shared_csv(path: Path, frame: pd.DataFrame, labelled: bool) -> MovieTable:
     _require(path, frame, SHARED_COLUMNS if labelled else ("imdb_id",))
     folder = path.parent.resolve()
-    get = lambda column: frame[column] if column in frame else pd.Series([""] * len(frame))  # noqa: E731
+    get = lambda column: frame[column] if column in frame else pd.Series([""] * len(frame))
     records = [
         {"imdb_id": imdb_id.strip(), "title": title, "year": _parse_year(path, row, year),
          "genres": split_genres(genres), "description": description,

@@ -62,7 +62,7 @@ def multilabel_metrics(labels: np.ndarray, probabilities: np.ndarray, thresholds
         for g, genre in enumerate(genres)
     }
     return {
-        "n": int(len(labels)),
+        "n": len(labels),
         "micro_f1": float(f1_score(labels, predicted, average="micro", **kw)),
         # Macro over the genres that occur in the scored rows: an absent genre has no defined F1.
         "macro_f1": float(f1_score(labels[:, present], predicted[:, present], average="macro", **kw))

@@ -8,8 +8,8 @@ drives early stopping, the LR schedule and checkpoint selection.
 from __future__ import annotations
 
 import logging
-import warnings
 import tempfile
+import warnings
 from pathlib import Path
 
 import lightning as L
