@@ -44,9 +44,12 @@ class ImageEncoder:
         raise NotImplementedError
 
     @torch.inference_mode()
+    def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:
+        """A batch of ``to_tensor`` outputs (N, C, H, W) -> (N, dim) embeddings."""
+        return self._forward(pixels.to(self.device)).float().cpu().numpy()
+
     def encode_images(self, images: Sequence) -> np.ndarray:
-        batch = torch.stack([self.to_tensor(image) for image in images]).to(self.device)
-        return self._forward(batch).float().cpu().numpy()
+        return self.encode_pixels(torch.stack([self.to_tensor(image) for image in images]))
 
     def encode_files(self, paths: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
         """Decode (in threads: PIL releases the GIL) and encode posters in batches."""

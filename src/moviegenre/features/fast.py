@@ -100,6 +100,13 @@ class FastImageEncoder:
                     {"pixels": {0: "batch"}, "embedding": {0: "batch"}})
             self.session = _session(path)
 
+    def to_tensor(self, image) -> torch.Tensor:
+        return self.plain.to_tensor(image)
+
+    def encode_pixels(self, pixels: torch.Tensor | np.ndarray) -> np.ndarray:
+        """As ``ImageEncoder.encode_pixels``, in ONNX Runtime."""
+        return self.session.run(None, {"pixels": np.asarray(pixels, dtype=np.float32)})[0]
+
     def _pixels(self, path: str) -> np.ndarray:
         return self.plain.to_tensor(load_image(path)).numpy()  # the plain path's own preprocessing
 
@@ -120,7 +127,7 @@ class FastImageEncoder:
                 tqdm(total=len(paths), desc=f"posters -> {self.name} (onnx)", unit="poster",
                      disable=not progress) as bar:
             for start, pixels in zip(range(0, len(paths), batch_size), self._batches(paths, batch_size, pool)):
-                out[start: start + len(pixels)] = self.session.run(None, {"pixels": pixels})[0]
+                out[start: start + len(pixels)] = self.encode_pixels(pixels)
                 bar.update(len(pixels))
         return out
 
