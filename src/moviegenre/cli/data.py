@@ -36,7 +36,8 @@ def inspect(path: Annotated[Path, typer.Argument(help="Movie table: CSV or MM-IM
         console.print_json(json.dumps(summary.to_dict()))
         return
     n = summary.n_movies
-    modality = Table(title=f"{path}: {n:,} movies", title_justify="left")
+    console.print(f"{path}: {n:,} movies", markup=False, highlight=False, soft_wrap=True)
+    modality = Table()
     modality.add_column("input")
     modality.add_column("movies", justify="right")
     modality.add_column("share", justify="right")
@@ -44,8 +45,9 @@ def inspect(path: Annotated[Path, typer.Argument(help="Movie table: CSV or MM-IM
                         ("both", summary.n_both), ("neither", summary.n_neither)]:
         modality.add_row(name, f"{count:,}", f"{100 * count / max(n, 1):.1f}%")
     console.print(modality)
-    genres = Table(title=f"genres ({len(summary.kept_genres)} kept: >= {min_genre_count} movies, "
-                         f"not in '{drop_genres}')", title_justify="left")
+    console.print(f"genres: {len(summary.kept_genres)} kept (>= {min_genre_count} movies, not in '{drop_genres}')",
+                  markup=False, highlight=False, soft_wrap=True)
+    genres = Table()
     genres.add_column("genre")
     genres.add_column("movies", justify="right")
     genres.add_column("share", justify="right")
