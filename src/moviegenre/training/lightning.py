@@ -87,6 +87,8 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
         callbacks = [checkpoint]
         if validation is not None:
             callbacks.append(EarlyStopping(monitor=MONITOR, mode="max", patience=config.patience, min_delta=1e-4))
+        train_loader = _loader(train, config.batch_size, config, shuffle=True)
+        val_loader = _loader(validation, 1024, config, shuffle=False) if validation is not None else None
         multi = config.devices * config.num_nodes > 1
         batched = getattr(train, "batched", False)
         trainer = L.Trainer(
@@ -95,11 +97,9 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
             gradient_clip_val=config.grad_clip, precision=config.precision, callbacks=callbacks,
             logger=CSVLogger(root, name="logs", version="") if run_dir else False,
             enable_progress_bar=config.progress, enable_model_summary=False, deterministic=True,
-            num_sanity_val_steps=0, log_every_n_steps=10,
+            num_sanity_val_steps=0, log_every_n_steps=max(1, min(10, len(train_loader))),
             # Batched datasets shard themselves (see _RankShare); Lightning's wrapper would deal out whole batches.
             use_distributed_sampler=not batched)
-        train_loader = _loader(train, config.batch_size, config, shuffle=True)
-        val_loader = _loader(validation, 1024, config, shuffle=False) if validation is not None else None
         last = root / "checkpoints" / "last.ckpt"
         trainer.fit(task, train_loader, val_loader, ckpt_path=str(last) if resume and last.exists() else None)
         best = checkpoint.best_model_path
