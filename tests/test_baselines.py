@@ -94,6 +94,15 @@ def test_model_fits_saves_and_loads_with_the_same_predictions(tiny, tmp_path, na
     assert np.array_equal(loaded.thresholds_, model.thresholds_)
 
 
+@pytest.mark.parametrize("name", ["seed-poster-cnn", "seed-text-cnn-lstm"])
+def test_seed_models_are_reproducible_whatever_ran_before(tiny, name):
+    table, labels, genres = tiny
+    first = create_model(name, **FAST).fit(table, labels, genres=genres).predict_proba(table)
+    torch.rand(7)  # anything that draws from the global generator in between
+    second = create_model(name, **FAST).fit(table, labels, genres=genres).predict_proba(table)
+    np.testing.assert_array_equal(first, second)
+
+
 def test_tfidf_logreg_learns_genre_words(tiny):
     table, labels, genres = tiny
     model = create_model("tfidf-logreg").fit(table, labels, genres=genres)

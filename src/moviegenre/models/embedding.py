@@ -181,6 +181,9 @@ class EmbeddingMLP(EmbeddingModel):
         pos_weight = ((len(labels) - positives) / positives).astype(np.float32)
         self.nets_ = []
         for member in range(self.ensemble):
+            # Seed the initialisation too (fit_network seeds only what follows it): a run must not depend on
+            # what drew random numbers before it in the process.
+            torch.manual_seed(config.seed + member)
             net = self._new_net(labels.shape[1])
             net.set_input_stats(train["poster"][train["has_poster"] > 0],
                                 train["description"][train["has_description"] > 0])

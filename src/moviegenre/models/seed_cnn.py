@@ -59,6 +59,12 @@ class SeedNetworkModel(GenreModel):
     def new_net(self, n_genres: int, **shape) -> nn.Module:
         raise NotImplementedError
 
+    def seeded_net(self, n_genres: int, **shape) -> nn.Module:
+        """A fresh network initialised from the run's seed: ``fit_network`` seeds only the training that follows,
+        so without this a run's result would depend on what used the random generator before it."""
+        torch.manual_seed(self.train_config().seed)
+        return self.new_net(n_genres, **shape)
+
     def net_shape(self) -> dict:
         """What ``new_net`` needs beyond ``n_genres`` to rebuild the fitted network."""
         return {}
@@ -166,7 +172,7 @@ class SeedPosterCNN(SeedNetworkModel):
         # The original's class weights W_i = n_max / n_i, on each genre's positives (pos_weight_power 1).
         counts = labels[rows].sum(0).clip(min=1)
         pos_weight = (counts.max() / counts).astype(np.float32)
-        self.net_ = fit_network(SeedPosterNet(labels.shape[1]), train, val, self.train_config(),
+        self.net_ = fit_network(self.seeded_net(labels.shape[1]), train, val, self.train_config(),
                                 pos_weight=pos_weight, run_dir=run_dir, resume=resume)
 
     def predict_present(self, movies: MovieTable) -> np.ndarray:

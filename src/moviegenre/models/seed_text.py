@@ -183,7 +183,7 @@ class SeedTextCNNLSTM(SeedNetworkModel):
         self.length_ = max(self.max_length or longest, MIN_LENGTH)
         matrix = glove_matrix(self.glove, self.tokenizer_.vocabulary_)
         self.glove_coverage_ = float(matrix[1:].any(axis=1).mean()) if len(matrix) > 1 else 0.0
-        net = SeedTextNet(labels.shape[1], len(matrix), matrix.shape[1])
+        net = self.seeded_net(labels.shape[1], vocabulary_size=len(matrix), dim=matrix.shape[1])
         net.embedding.weight.data.copy_(torch.as_tensor(matrix))
         val = None
         if validation is not None and validation[0].has_description.any():
