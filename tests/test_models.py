@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -113,3 +115,25 @@ def test_training_resumes_from_the_last_checkpoint(session_tiny_table_csv, tmp_p
     train(session_tiny_table_csv, "fusion-gmu", tmp_path, max_epochs=4, resume=True, **options)
     epochs = pd.read_csv(tmp_path / "logs" / "metrics.csv")["epoch"]
     assert (epochs.min(), epochs.max()) == (2, 3)  # continued after epoch 1 up to the new cap
+
+
+@pytest.mark.parametrize("use", ["any", "poster", "description", "both"])
+def test_evaluate_writes_the_contract_json_and_a_report(session_tiny_table_csv, tmp_path_factory, use):
+    from moviegenre.evaluation.evaluate import evaluate
+    from moviegenre.training.pipeline import train
+
+    run = tmp_path_factory.getbasetemp() / "evaluate-run"
+    if not (run / "model.json").exists():
+        train(session_tiny_table_csv, "fusion-gmu", run, min_genre_count=3, max_epochs=2, progress=False,
+              params={"ensemble": 1})
+    metrics = evaluate(run, session_tiny_table_csv, use=use, report_dir=tmp_path_factory.mktemp(f"report-{use}"))
+    assert {"n", "micro_f1", "macro_f1", "weighted_f1", "samples_f1", "map_macro", "per_genre"} <= set(metrics)
+    table = read_table(session_tiny_table_csv).with_inputs(use)
+    assert 0 < metrics["n"] <= len(table)
+    for row in metrics["per_genre"].values():
+        assert row["true_positives"] <= min(row["support"], row["predicted"])
+        if row["support"]:
+            assert row["recall"] == pytest.approx(row["true_positives"] / row["support"])
+    report = Path(metrics["report"])
+    for name in ("metrics.json", "report.md", "per_genre_f1.png", "confusion_matrices.png", "pr_curves.png"):
+        assert (report / name).stat().st_size > 0

@@ -58,6 +58,7 @@ def multilabel_metrics(labels: np.ndarray, probabilities: np.ndarray, thresholds
                 "recall": float(recall_score(labels[:, g], predicted[:, g], **kw)),
                 "ap": None if np.isnan(ap[g]) else float(ap[g]),
                 "support": int(labels[:, g].sum()), "predicted": int(predicted[:, g].sum()),
+                "true_positives": int((labels[:, g] & predicted[:, g]).sum()),
                 "threshold": float(thresholds[g])}
         for g, genre in enumerate(genres)
     }

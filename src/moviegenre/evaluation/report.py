@@ -69,7 +69,7 @@ def _confusion(out: Path, metrics: dict) -> Path:
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.8, rows * 1.9))
     n = metrics["n"]
     for ax, genre in zip(np.ravel(axes), genres):
-        tp = round(per[genre]["recall"] * per[genre]["support"])
+        tp = per[genre]["true_positives"]
         fn = per[genre]["support"] - tp
         fp = per[genre]["predicted"] - tp
         matrix = np.array([[n - tp - fn - fp, fp], [fn, tp]])
