@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from moviegenre.cli import app
 from moviegenre.data.readers import read_table
 from moviegenre.errors import ConfigError
+from moviegenre.serving import batch
 from moviegenre.serving.batch import predict_file
 from moviegenre.serving.predictor import Predictor
 
@@ -88,6 +89,39 @@ def test_ray_engine_equals_local(tiny_run, session_tiny_table_csv, expected, tmp
             predict_file(session_tiny_table_csv, tmp_path / "p.parquet", tiny_run, engine="ray", workers=2)
         out = predict_file(session_tiny_table_csv, tmp_path / "p.parquet", tiny_run, batch_size=16,
                            engine="ray", workers=1, progress=False)
+        pd.testing.assert_frame_equal(pd.read_parquet(out), expected, check_dtype=False)
+
+        # Killed while writing its third part, then started again: only the rows not yet written are predicted.
+        out = tmp_path / "resumed.parquet"
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(batch, "_write_atomic", WritesThenDies(die_at=3))
+            with pytest.raises(KeyboardInterrupt):
+                predict_file(session_tiny_table_csv, out, tiny_run, batch_size=16, engine="ray", workers=1,
+                             progress=False)
+        done = sorted((tmp_path / "resumed.parquet.parts").glob("part-*"))
+        assert [p.name for p in done] == ["part-000000.parquet", "part-000001.parquet"] and not out.exists()
+        rows_done = sum(len(pd.read_parquet(p)) for p in done)
+        with pytest.MonkeyPatch.context() as patch:
+            again = WritesThenDies()
+            patch.setattr(batch, "_write_atomic", again)
+            predict_file(session_tiny_table_csv, out, tiny_run, batch_size=16, engine="ray", workers=1, progress=False)
+        assert again.rows == len(expected) - rows_done  # parts 0 and 1 were not predicted again
     finally:
         ray.shutdown()
     pd.testing.assert_frame_equal(pd.read_parquet(out), expected, check_dtype=False)
+
+
+class WritesThenDies:
+    """Stands in for batch._write_atomic: counts the predicted rows it writes, 'dies' at its n-th part."""
+
+    def __init__(self, die_at: int | None = None) -> None:
+        self.die_at, self.calls, self.rows = die_at, 0, 0
+        self.write = batch._write_atomic
+
+    def __call__(self, path: Path, write) -> None:
+        self.calls += 1
+        if self.calls == self.die_at:
+            raise KeyboardInterrupt
+        self.write(path, write)
+        if path.name.startswith("part-"):
+            self.rows += len(pd.read_parquet(path))

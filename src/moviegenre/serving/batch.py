@@ -6,8 +6,9 @@
 
 Local mode reads the table ``batch_size`` rows at a time and writes each batch's predictions as one part file
 (``<out>.parts/part-000123.parquet``, atomically), so memory stays bounded by one batch and a killed run,
-started again, skips the batches already written. When every part is there they are joined into ``out``.
-The rows and columns are those of :meth:`Predictor.predict_table`.
+started again, skips the batches already written. Ray mode writes the batches it gets back, in table order,
+as parts too; started again, it leaves out the movies already in them. When every row is predicted the parts
+are joined into ``out``. The rows and columns are those of :meth:`Predictor.predict_table`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tqdm.auto import tqdm
 from moviegenre.data.readers import _from_shared_csv, read_table
 from moviegenre.data.table import MovieTable
 from moviegenre.errors import ConfigError, DataError
+from moviegenre.models.base import load_run_model
 from moviegenre.serving.predictor import Predictor
 
 ENGINES = ("local", "ray")
@@ -46,9 +48,10 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
     if out.suffix.lower() not in (".parquet", ".csv"):
         raise ConfigError(f"--out {out}: give a .parquet or .csv file name")
     if engine == "ray":
-        return _predict_ray(table, out, run_dir, batch_size=batch_size, workers=workers, progress=progress)
+        return _predict_ray(table, out, run_dir, batch_size=batch_size, workers=workers, progress=progress,
+                            restart=restart)
     predictor = predictor or Predictor(run_dir)
-    parts = _parts_folder(table, out, predictor.run_dir, batch_size, restart)
+    parts = _parts_folder(table, out, predictor.run_dir, batch_size, restart, engine)
     written = 0
     with tqdm(desc=f"predict {table.name}", unit="movie", disable=not progress, total=_row_count(table)) as bar:
         for index, chunk in enumerate(iter_tables(table, batch_size)):
@@ -57,7 +60,7 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
                 _write_atomic(part, lambda tmp, c=chunk: predict_frame(predictor, c).to_parquet(tmp, index=False))
             written += 1
             bar.update(len(chunk))
-    _join([parts / f"part-{index:06d}.parquet" for index in range(written)], out, predictor)
+    _join([parts / f"part-{index:06d}.parquet" for index in range(written)], out, predictor.genres)
     shutil.rmtree(parts)
     return out
 
@@ -112,18 +115,18 @@ def _row_count(path: Path) -> int | None:
     return pq.ParquetFile(path).metadata.num_rows if path.suffix.lower() == ".parquet" else None
 
 
-def _parts_folder(table: Path, out: Path, run_dir: Path, batch_size: int, restart: bool) -> Path:
-    """``<out>.parts/``, checked to belong to this very job: parts of another table, model or batch size
-    would silently mix predictions."""
+def _parts_folder(table: Path, out: Path, run_dir: Path, batch_size: int, restart: bool, engine: str) -> Path:
+    """``<out>.parts/``, checked to belong to this very job: parts of another table, model, batch size or
+    engine would silently mix predictions."""
     parts = out.with_name(out.name + ".parts")
     stat = table.stat()
     job = {"table": str(table.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-           "model": str(Path(run_dir).resolve()), "batch_size": batch_size}
+           "model": str(Path(run_dir).resolve()), "batch_size": batch_size, "engine": engine}
     marker = parts / "job.json"
     if restart and parts.exists():
         shutil.rmtree(parts)
     if marker.exists() and json.loads(marker.read_text()) != job:
-        raise ConfigError(f"{parts} holds an interrupted run of another table, model or batch size; "
+        raise ConfigError(f"{parts} holds an interrupted run of another table, model, batch size or engine; "
                           "pass --restart (or delete it) to start over")
     parts.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(job))
@@ -136,17 +139,17 @@ def _write_atomic(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
-def _join(parts: list[Path], out: Path, predictor: Predictor) -> None:
+def _join(parts: list[Path], out: Path, genres: list[str]) -> None:
     """Concatenate the parts into ``out`` one part at a time (bounded memory), then rename it into place."""
     def write(tmp: Path) -> None:
         if out.suffix.lower() == ".csv":
             with tmp.open("w", encoding="utf-8", newline="") as handle:
-                handle.write(",".join(_columns(predictor)) + "\n")
+                handle.write(",".join(_columns(genres)) + "\n")
                 for part in parts:
                     pd.read_parquet(part).to_csv(handle, index=False, header=False)
             return
         schema = pq.read_schema(parts[0]) if parts else pa.Schema.from_pandas(
-            pd.DataFrame(columns=_columns(predictor)), preserve_index=False)
+            pd.DataFrame(columns=_columns(genres)), preserve_index=False)
         with pq.ParquetWriter(tmp, schema) as writer:
             for part in parts:
                 writer.write_table(pq.read_table(part, schema=schema))
@@ -155,8 +158,8 @@ def _join(parts: list[Path], out: Path, predictor: Predictor) -> None:
     _write_atomic(out, write)
 
 
-def _columns(predictor: Predictor) -> list[str]:
-    return ["imdb_id", "predicted_genres", *(f"p_{g}" for g in predictor.genres)]
+def _columns(genres: list[str]) -> list[str]:
+    return ["imdb_id", "predicted_genres", *(f"p_{g}" for g in genres)]
 
 
 # -- Ray Data ---------------------------------------------------------------------------------------------
@@ -173,7 +176,7 @@ class _RayPredict:
 
 
 def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_size: int, workers: int,
-                 progress: bool) -> Path:
+                 progress: bool, restart: bool) -> Path:
     """The same prediction through Ray Data: the cluster reads the table and ``map_batches`` predicts on
     ``workers`` actors; the driver streams the results, in input order, into ``out``.
 
@@ -209,28 +212,21 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False))
     else:
         raise ConfigError(f"{table}: --engine ray reads the shared CSV or Parquet format (with an imdb_id column)")
+    model, model_dir = load_run_model(run_dir)
+    parts = _parts_folder(table, out, model_dir, batch_size, restart, "ray")
+    written = sorted(parts.glob("part-*.parquet"))
+    if written:  # resume: leave out the movies whose predictions are already in a part
+        done = set(pd.concat([pd.read_parquet(part, columns=["imdb_id"]) for part in written])["imdb_id"])
+        dataset = dataset.map_batches(lambda frame: frame[~frame["imdb_id"].isin(done)], batch_format="pandas")
     predictions = dataset.map_batches(_RayPredict, fn_constructor_args=(str(run_dir) if run_dir else None,
                                                                         str(table.resolve())),
                                       batch_size=batch_size, batch_format="pandas", num_cpus=1,
                                       compute=ray.data.ActorPoolStrategy(size=workers))
-
-    def write(tmp: Path) -> None:
-        writer, csv_header = None, True
-        try:
-            for frame in predictions.iter_batches(batch_size=None, batch_format="pandas"):
-                if out.suffix.lower() == ".csv":
-                    frame.to_csv(tmp, mode="w" if csv_header else "a", header=csv_header, index=False)
-                    csv_header = False
-                    continue
-                arrow = pa.Table.from_pandas(frame, preserve_index=False)
-                writer = writer or pq.ParquetWriter(tmp, arrow.schema)
-                writer.write_table(arrow.cast(writer.schema))
-        finally:
-            if writer is not None:
-                writer.close()
-        if not tmp.exists():
-            raise DataError(table, "no rows to predict", hint="give a table with at least one movie")
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out, write)
+    index = len(written)
+    for frame in predictions.iter_batches(batch_size=None, batch_format="pandas"):  # in table order
+        if len(frame):
+            _write_atomic(parts / f"part-{index:06d}.parquet", lambda tmp, f=frame: f.to_parquet(tmp, index=False))
+            index += 1
+    _join(sorted(parts.glob("part-*.parquet")), out, model.genres_)
+    shutil.rmtree(parts)
     return out
