@@ -75,7 +75,7 @@ def split(path: Annotated[Path, typer.Argument(help="Movie table: CSV or MM-IMDb
           drop_genres: DropGenres = ",".join(DEFAULT_DROP_GENRES)) -> None:
     """Seeded multi-label stratified train/validation/test split (or the table's own split.json)."""
     table = read_table(path)
-    encoder, splits, proportions = split_table(
+    _, splits, proportions = split_table(
         table, out, min_genre_count=min_genre_count, drop_genres=parse_genre_list(drop_genres),
         validation=validation, test=test, seed=seed)
     sizes = {name: int((splits == name).sum()) for name in ("train", "validation", "test")}

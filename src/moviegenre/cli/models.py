@@ -42,11 +42,16 @@ def train(data: Annotated[Path, typer.Argument(help="Movie table: shared CSV, te
           validation: Annotated[float, typer.Option(help="Validation share when splitting.")] = 0.1,
           test: Annotated[float, typer.Option(help="Test share when splitting.")] = 0.1,
           param: Annotated[list[str] | None, typer.Option(help="Model parameter KEY=JSON_VALUE (repeatable).")] = None,
+          finetune: Annotated[bool, typer.Option(help="Fine-tune the encoders end to end with the head "
+                                                 "(MODEL-finetune; meant for --device cuda).")] = False,
           resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = False,
           progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True) -> None:
     """Train a model on DATA and save it in a run folder."""
+    from moviegenre.models.registry import finetuned_name
     from moviegenre.training.pipeline import train as train_run
 
+    if finetune:
+        model = finetuned_name(model)
     options = {"device": device, "devices": devices, "num_nodes": num_nodes, "progress": progress}
     if max_epochs is not None:
         options["max_epochs"] = max_epochs

@@ -26,7 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 class ImageEncoder:
-    """Poster -> vector. Subclasses set ``name``, ``dim``, ``image_size`` and implement ``_forward``."""
+    """Poster -> vector. Subclasses set ``name``, ``dim``, ``image_size`` and implement ``pooled``."""
 
     name: str
     dim: int
@@ -40,13 +40,14 @@ class ImageEncoder:
         array = np.asarray(image.resize((self.image_size, self.image_size)), dtype=np.float32)
         return torch.from_numpy(array).permute(2, 0, 1)
 
-    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+    def pooled(self, batch: torch.Tensor) -> torch.Tensor:
+        """The network on a batch of ``to_tensor`` outputs, with gradients (fine-tuning calls it directly)."""
         raise NotImplementedError
 
     @torch.inference_mode()
     def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:
         """A batch of ``to_tensor`` outputs (N, C, H, W) -> (N, dim) embeddings."""
-        return self._forward(pixels.to(self.device)).float().cpu().numpy()
+        return self.pooled(pixels.to(self.device)).float().cpu().numpy()
 
     def encode_images(self, images: Sequence) -> np.ndarray:
         return self.encode_pixels(torch.stack([self.to_tensor(image) for image in images]))
@@ -89,7 +90,7 @@ class EfficientNetLite(ImageEncoder):
         # The Lite models were trained in TF on (pixel - 127) / 128 inputs.
         return (super().to_tensor(image) - 127.0) / 128.0
 
-    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+    def pooled(self, batch: torch.Tensor) -> torch.Tensor:
         return self.model.extract_features(batch).mean(dim=(2, 3))
 
 
@@ -112,7 +113,7 @@ class ClipImage(ImageEncoder):
     def to_tensor(self, image) -> torch.Tensor:
         return (super().to_tensor(image) - self.mean) / self.std
 
-    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+    def pooled(self, batch: torch.Tensor) -> torch.Tensor:
         return self.model.get_image_features(pixel_values=batch)
 
 

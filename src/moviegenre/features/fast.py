@@ -96,7 +96,7 @@ class FastImageEncoder:
         with tempfile.TemporaryDirectory() as scratch:
             path = Path(scratch) / "image.onnx"
             example = torch.zeros(1, 3, plain.image_size, plain.image_size)
-            _export(_Traced(plain.model, plain._forward), (example,), path, ["pixels", "embedding"],
+            _export(_Traced(plain.model, plain.pooled), (example,), path, ["pixels", "embedding"],
                     {"pixels": {0: "batch"}, "embedding": {0: "batch"}})
             self.session = _session(path)
 

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from moviegenre.data.table import MovieTable
 from moviegenre.errors import ConfigError
 from moviegenre.features.cache import embed_posters, embed_texts
-from moviegenre.features.encoders import image_encoder, text_encoder
+from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, image_encoder, text_encoder
 from moviegenre.models.base import GenreModel
 from moviegenre.models.registry import register_model
 from moviegenre.training.config import TrainConfig
@@ -90,6 +90,12 @@ class FusionNet(nn.Module):
         return self.head(fused)
 
 
+def negative_positive_ratio(labels: np.ndarray) -> np.ndarray:
+    """Per genre n_negative / n_positive: the loss raises it to ``pos_weight_power``."""
+    positives = labels.sum(0).clip(min=1)
+    return ((len(labels) - positives) / positives).astype(np.float32)
+
+
 class FeatureDataset(Dataset):
     """Rows of precomputed features (dict of equal-length arrays) with optional labels.
 
@@ -130,10 +136,10 @@ class EmbeddingModel(GenreModel):
         has_poster = movies.has_poster & use_poster
         has_description = movies.has_description & use_description
         poster = embed_posters([p if use_poster else "" for p in movies.posters],
-                               image_encoder(self.image_encoder, device), progress=progress) \
+                               self.poster_encoder(device), progress=progress) \
             if has_poster.any() else np.zeros((n, self._dim("poster", device)), np.float32)
         description = embed_texts([d if use_description else "" for d in movies.descriptions],
-                                  text_encoder(self.text_encoder, device), progress=progress) \
+                                  self.description_encoder(device), progress=progress) \
             if has_description.any() else np.zeros((n, self._dim("description", device)), np.float32)
         return {"poster": poster, "has_poster": has_poster.astype(np.float32),
                 "description": description, "has_description": has_description.astype(np.float32)}
@@ -142,9 +148,15 @@ class EmbeddingModel(GenreModel):
         known = getattr(self, "dims_", None)
         if known:
             return known[modality]
-        encoder = image_encoder(self.image_encoder, device) if modality == "poster" \
-            else text_encoder(self.text_encoder, device)
+        encoder = self.poster_encoder(device) if modality == "poster" else self.description_encoder(device)
         return encoder.dim
+
+    def poster_encoder(self, device: str = "cpu") -> ImageEncoder:
+        """The encoder whose vectors this model reads (a fine-tuned model returns its own)."""
+        return image_encoder(self.image_encoder, device)
+
+    def description_encoder(self, device: str = "cpu") -> SentenceEncoder:
+        return text_encoder(self.text_encoder, device)
 
 
 class EmbeddingMLP(EmbeddingModel):
@@ -177,8 +189,7 @@ class EmbeddingMLP(EmbeddingModel):
         self.dims_ = {"poster": train["poster"].shape[1], "description": train["description"].shape[1]}
         val = FeatureDataset(self.features(validation[0], config.device, config.progress), validation[1]) \
             if validation is not None and len(validation[0]) else None
-        positives = labels.sum(0).clip(min=1)
-        pos_weight = ((len(labels) - positives) / positives).astype(np.float32)
+        pos_weight = negative_positive_ratio(labels)
         self.nets_ = []
         for member in range(self.ensemble):
             # Seed the initialisation too (fit_network seeds only what follows it): a run must not depend on

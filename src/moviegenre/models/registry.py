@@ -18,6 +18,7 @@ class ModelSpec:
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
+FINETUNED_SUFFIX = "-finetune"
 
 
 def register_model(name: str, summary: str):
@@ -43,14 +44,25 @@ def create_model(name: str, **params) -> GenreModel:
     return model
 
 
+def finetuned_name(name: str) -> str:
+    """The registered end-to-end twin of a model on frozen embeddings (``train --finetune``)."""
+    _load_builtin_models()
+    if name.endswith(FINETUNED_SUFFIX) and name in _REGISTRY:
+        return name
+    if name + FINETUNED_SUFFIX not in _REGISTRY:
+        tunable = sorted(n.removesuffix(FINETUNED_SUFFIX) for n in _REGISTRY if n.endswith(FINETUNED_SUFFIX))
+        raise ConfigError(f"model '{name}' cannot be fine-tuned (--finetune works with: {', '.join(tunable)})")
+    return name + FINETUNED_SUFFIX
+
+
 def list_models() -> list[ModelSpec]:
     _load_builtin_models()
     return [_REGISTRY[name] for name in sorted(_REGISTRY)]
 
 
 # Modules whose import registers models (their @register_model calls run on import).
-BUILTIN_MODEL_MODULES = ("moviegenre.models.embedding", "moviegenre.models.seed_cnn", "moviegenre.models.seed_text",
-                         "moviegenre.models.tfidf")
+BUILTIN_MODEL_MODULES = ("moviegenre.models.embedding", "moviegenre.models.finetune", "moviegenre.models.seed_cnn",
+                         "moviegenre.models.seed_text", "moviegenre.models.tfidf")
 
 
 def _load_builtin_models() -> None:

@@ -226,8 +226,8 @@ class Service:
         return ModelInfo(name=predictor.model_name, version=self.version, inputs=list(model.inputs),
                          genres=predictor.genres,
                          thresholds={g: round(float(t), 4) for g, t in zip(predictor.genres, predictor.thresholds)},
-                         encoders={"image": getattr(model, "image_encoder", None) if self.scorer.image else None,
-                                   "text": getattr(model, "text_encoder", None) if self.scorer.text else None},
+                         encoders={"image": self.scorer.image.name if self.scorer.image else None,
+                                   "text": self.scorer.text.name if self.scorer.text else None},
                          training=training)
 
     def check(self, poster: bytes | None, description: str | None, where: str = "") -> tuple[dict, str]:

@@ -31,7 +31,6 @@ from PIL import Image
 
 from moviegenre.data.images import load_image
 from moviegenre.errors import ConfigError, DataError
-from moviegenre.features.encoders import image_encoder, text_encoder
 from moviegenre.features.fast import fast_encoder
 from moviegenre.serving.predictor import Predictor
 
@@ -53,8 +52,8 @@ class Scorer:
                               "use a run of an -mlp or fusion- model")
         self.predictor, self.model = predictor, model
         # The ONNX Runtime twins (same vectors, cosine >= 0.999): EfficientNet is most of a request's CPU time.
-        self.image = fast_encoder(image_encoder(model.image_encoder)) if "poster" in model.inputs else None
-        self.text = fast_encoder(text_encoder(model.text_encoder)) if "description" in model.inputs else None
+        self.image = fast_encoder(model.poster_encoder()) if "poster" in model.inputs else None
+        self.text = fast_encoder(model.description_encoder()) if "description" in model.inputs else None
         # A fast (Rust) tokenizer re-configures itself on every call and fails ("Already borrowed") when two
         # threads share it; the image encoder has no such state and runs in parallel.
         self._text_lock = threading.Lock()

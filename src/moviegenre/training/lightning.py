@@ -28,6 +28,8 @@ from moviegenre.training.losses import make_loss
 MONITOR = "val_micro_f1"
 # Lightning 2.6 warns about its own use of a torch 2.13 pytree API on every fit; nothing for users to act on.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+# Fine-tuning keeps the image encoder's batch norms in eval mode on purpose (see models/finetune.py).
+warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
 
 class GenreTask(L.LightningModule):
@@ -62,7 +64,9 @@ class GenreTask(L.LightningModule):
         self.log(MONITOR, float(f1), prog_bar=True, sync_dist=True)
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+        # A network may give its parts their own learning rates (fine-tuned encoders learn slower than heads).
+        groups = self.net.parameter_groups() if hasattr(self.net, "parameter_groups") else self.parameters()
+        optimizer = torch.optim.AdamW(groups, lr=self.config.lr, weight_decay=self.config.weight_decay)
         # Without validation rows the schedule can only follow the training loss.
         monitor, mode = (MONITOR, "max") if self.validated else ("train_loss", "min")
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -80,6 +84,7 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
     loss = make_loss(config.loss, torch.as_tensor(pos_weight) if pos_weight is not None else None,
                      config.pos_weight_power)
     task = GenreTask(net, loss, config, validated=validation is not None)
+    task.train()  # Lightning keeps modules in whatever mode they come in; parts of ``net`` may have been fitted
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(run_dir) if run_dir else Path(scratch)
         checkpoint = ModelCheckpoint(dirpath=root / "checkpoints", filename="best", monitor=MONITOR if validation else None,
@@ -93,7 +98,7 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
         batched = getattr(train, "batched", False)
         trainer = L.Trainer(
             accelerator=config.device if config.device != "auto" else "auto", devices=config.devices,
-            num_nodes=config.num_nodes, strategy="ddp" if multi else "auto", max_epochs=config.max_epochs,
+            num_nodes=config.num_nodes, strategy=_strategy(net) if multi else "auto", max_epochs=config.max_epochs,
             gradient_clip_val=config.grad_clip, precision=config.precision, callbacks=callbacks,
             logger=CSVLogger(root, name="logs", version="") if run_dir else False,
             enable_progress_bar=config.progress, enable_model_summary=False, deterministic=True,
@@ -123,7 +128,14 @@ def _loader(dataset: Dataset, batch_size: int, config: TrainConfig, *, shuffle: 
         return DataLoader(dataset, batch_size=None, sampler=_RankShare(batches) if shuffle else batches,
                           num_workers=config.num_workers)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                      num_workers=config.num_workers)
+                      num_workers=config.num_workers, collate_fn=getattr(dataset, "collate", None),
+                      persistent_workers=config.num_workers > 0)
+
+
+def _strategy(net: nn.Module) -> str:
+    # A network that skips an encoder when a batch lacks its input leaves parameters without gradients on
+    # that step; DDP must then look for them, or it waits forever for their all-reduce.
+    return "ddp_find_unused_parameters_true" if getattr(net, "skips_absent_inputs", False) else "ddp"
 
 
 class _RankShare(Sampler[list[int]]):

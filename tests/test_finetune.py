@@ -1,0 +1,49 @@
+"""End-to-end fine-tuning (``train --finetune``): the CUDA path run on the CPU on a tiny table."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from conftest import run_moviegenre
+from moviegenre.features.encoders import image_encoder, text_encoder
+from moviegenre.models import load_model
+
+
+def _changed(pretrained: torch.nn.Module, tuned: torch.nn.Module) -> int:
+    before, after = pretrained.state_dict(), tuned.state_dict()
+    return sum(not torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point())
+
+
+def test_finetune_trains_both_encoders_on_cpu_and_predicts(monkeypatch, capsys, tiny_table_csv, tmp_path):
+    monkeypatch.setenv("MOVIEGENRE_CACHE", str(tmp_path / "cache"))  # fine-tuned vectors stay out of the user's cache
+    run = tmp_path / "run"
+    code, out, err = run_moviegenre(monkeypatch, capsys, "train", tiny_table_csv, "--model", "fusion-gmu", "--finetune",
+                                    "--device", "cpu", "--max-epochs", "1", "--min-genre-count", "3",
+                                    "--param", "batch_size=16", "--out", run, "--no-progress")
+    assert code == 0, err
+    assert json.loads((run / "run.json").read_text())["model"] == "fusion-gmu-finetune"
+    assert (run / "finetune" / "checkpoints" / "last.ckpt").exists()  # the end-to-end stage resumes from here
+
+    model = load_model(run)
+    poster, description = model.poster_encoder(), model.description_encoder()
+    assert poster.name.startswith("efficientnet-lite0+ft-") and description.name.startswith("minilm+ft-")
+    assert _changed(image_encoder("efficientnet-lite0").model, poster.model) > 0
+    assert _changed(text_encoder("minilm").model, description.model) > 0
+
+    code, out, err = run_moviegenre(monkeypatch, capsys, "predict", run, "--poster",
+                                    tiny_table_csv.parent / "posters" / "tt0000000.png",
+                                    "--description", "ghost blood night scream", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["used"] == {"poster": True, "description": True}
+    assert all(0 <= p <= 1 for p in result["probabilities"].values())
+
+
+def test_finetune_of_a_model_without_encoders_is_a_one_line_error(monkeypatch, capsys, tiny_table_csv, tmp_path):
+    code, _, err = run_moviegenre(monkeypatch, capsys, "train", tiny_table_csv, "--model", "tfidf-logreg",
+                                  "--finetune", "--out", tmp_path / "run")
+    assert code != 0
+    assert "model 'tfidf-logreg' cannot be fine-tuned (--finetune works with: description-mlp, fusion-concat" in err
+    assert "Traceback" not in err
