@@ -141,3 +141,16 @@ def test_evaluate_writes_the_contract_json_and_a_report(session_tiny_table_csv, 
     report = Path(metrics["report"])
     for name in ("metrics.json", "report.md", "per_genre_f1.png", "confusion_matrices.png", "pr_curves.png"):
         assert (report / name).stat().st_size > 0
+
+
+def test_word_model_is_blended_only_into_rows_with_a_description(tiny):
+    table, labels, genres = tiny
+    model = fast_model("fusion-gmu").fit(table, labels, genres=genres)
+    assert model.words_ is not None
+    features = model.features(table, progress=False)
+    blended = model.predict_from_features(features, table.descriptions)
+    head_only = model.set_params(tfidf_weight=0.0).predict_from_features(features, table.descriptions)
+    with_text = table.has_description
+    np.testing.assert_array_equal(blended[~with_text], head_only[~with_text])
+    assert np.abs(blended[with_text] - head_only[with_text]).min(axis=1).max() > 0
+    assert fast_model("poster-mlp").fit(table, labels, genres=genres).words_ is None  # reads no descriptions

@@ -11,6 +11,7 @@ random (modality dropout) so that the single-input cases are learned from comple
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 
 import numpy as np
@@ -26,6 +27,7 @@ from moviegenre.features.cache import embed_posters, embed_texts
 from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, image_encoder, text_encoder
 from moviegenre.models.base import GenreModel
 from moviegenre.models.registry import register_model
+from moviegenre.models.tfidf import TfidfLogReg
 from moviegenre.training.config import TrainConfig
 from moviegenre.training.lightning import fit_network
 
@@ -160,11 +162,17 @@ class EmbeddingModel(GenreModel):
 
 
 class EmbeddingMLP(EmbeddingModel):
-    """A trained head (``FusionNet``) on frozen poster and/or description embeddings."""
+    """A trained head (``FusionNet``) on frozen poster and/or description embeddings.
+
+    Where there is a description, the head's probabilities are blended with those of a TF-IDF logistic
+    regression (weight ``tfidf_weight``): sparse word features catch what a 384-d sentence embedding smooths
+    away (on three seeded splits other than the reported one, 0.3 raised description-only micro-F1 by
+    0.013-0.021 and left poster + description macro-F1 as it was).
+    """
 
     def __init__(self, fusion: str = "gmu", image_encoder: str = "efficientnet-lite0", text_encoder: str = "minilm",
-                 hidden: int = 128, dropout: float = 0.3, modality_dropout: float = 0.3, ensemble: int = 3,
-                 config: TrainConfig | dict | None = None):
+                 hidden: int = 256, dropout: float = 0.3, modality_dropout: float = 0.3, ensemble: int = 3,
+                 tfidf_weight: float = 0.3, config: TrainConfig | dict | None = None):
         super().__init__(fusion, image_encoder, text_encoder)
         self.hidden = hidden
         self.dropout = dropout
@@ -172,6 +180,7 @@ class EmbeddingMLP(EmbeddingModel):
         # Members trained from different seeds, probabilities averaged: two runs of one member on the same
         # split differed by 0.06 in test macro-F1 (0.49 vs 0.43, thread-order float noise + early stopping).
         self.ensemble = ensemble
+        self.tfidf_weight = tfidf_weight
         self.config = config
 
     def _config(self) -> TrainConfig:
@@ -202,22 +211,42 @@ class EmbeddingMLP(EmbeddingModel):
             member_dir = None if run_dir is None else (run_dir if member == 0 else f"{run_dir}/member{member}")
             self.nets_.append(fit_network(net, FeatureDataset(train, labels), val, member_config,
                                           pos_weight=pos_weight, run_dir=member_dir, resume=resume))
+        self.words_ = TfidfLogReg().fit(movies, labels) if self._blends_words() else None
+
+    def _blends_words(self) -> bool:
+        return self.tfidf_weight > 0 and "description" in self.inputs
 
     @torch.inference_mode()
-    def predict_from_features(self, features: dict[str, np.ndarray]) -> np.ndarray:
+    def predict_from_features(self, features: dict[str, np.ndarray], descriptions: Sequence[str]) -> np.ndarray:
+        """Probabilities from ``features`` rows; ``descriptions`` are the same rows' texts, for the word model."""
         inputs = {k: torch.as_tensor(v) for k, v in features.items()}
-        return np.mean([torch.sigmoid(net.eval()(**inputs)).numpy() for net in self.nets_], axis=0)
+        probabilities = np.mean([torch.sigmoid(net.eval()(**inputs)).numpy() for net in self.nets_], axis=0)
+        rows = features["has_description"] > 0
+        if self.words_ is not None and rows.any():
+            words = self.words_.predict_texts([descriptions[i] for i in np.flatnonzero(rows)])
+            probabilities[rows] = (1 - self.tfidf_weight) * probabilities[rows] + self.tfidf_weight * words
+        return probabilities
 
     def predict_proba(self, movies: MovieTable) -> np.ndarray:
-        return self.predict_from_features(self.features(movies, progress=False))
+        return self.predict_from_features(self.features(movies, progress=False), movies.descriptions)
 
     def _get_state(self):
         arrays = {f"member{i}.{k}": v.detach().cpu().numpy() for i, net in enumerate(self.nets_)
                   for k, v in net.state_dict().items()}
-        return {"dims": self.dims_, "n_genres": len(self.genres_)}, arrays
+        state = {"dims": self.dims_, "n_genres": len(self.genres_)}
+        if self.words_ is not None:
+            words, word_arrays = self.words_._get_state()
+            state["words"] = words
+            arrays.update({f"words.{k}": v for k, v in word_arrays.items()})
+        return state, arrays
 
     def _set_state(self, state, arrays):
         self.dims_ = state["dims"]
+        self.words_ = None
+        if "words" in state:
+            self.words_ = TfidfLogReg()
+            self.words_._set_state(state["words"], {k.removeprefix("words."): v for k, v in arrays.items()
+                                                    if k.startswith("words.")})
         self.nets_ = []
         for member in range(self.ensemble):
             net = self._new_net(state["n_genres"])

@@ -112,10 +112,11 @@ class FinetunedFusion(EmbeddingMLP):
     """A fusion (or single-input) head trained with its encoders, end to end. One network, no ensemble."""
 
     def __init__(self, fusion: str = "gmu", image_encoder: str = "efficientnet-lite0", text_encoder: str = "minilm",
-                 hidden: int = 128, dropout: float = 0.3, modality_dropout: float = 0.3,
+                 hidden: int = 256, dropout: float = 0.3, modality_dropout: float = 0.3, tfidf_weight: float = 0.3,
                  epochs: int = 4, batch_size: int = 32, encoder_lr: float = 3e-5, head_lr: float = 3e-4,
                  max_tokens: int = 128, config: TrainConfig | dict | None = None):
-        super().__init__(fusion, image_encoder, text_encoder, hidden, dropout, modality_dropout, 1, config)
+        super().__init__(fusion, image_encoder, text_encoder, hidden=hidden, dropout=dropout,
+                         modality_dropout=modality_dropout, ensemble=1, tfidf_weight=tfidf_weight, config=config)
         self.epochs = epochs            # end-to-end epochs after the head stage (capped by config.max_epochs)
         self.batch_size = batch_size    # movies per end-to-end step (the head stage uses config.batch_size)
         self.encoder_lr = encoder_lr    # AdamW learning rate of the encoders
@@ -125,7 +126,7 @@ class FinetunedFusion(EmbeddingMLP):
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
         super()._fit(movies, labels, validation, run_dir=run_dir, resume=resume)  # stage 1: head on frozen vectors
         config = self._config()
-        poster, description = self._copies(config.device)
+        poster, description = self.trainable_encoders(config.device)
         net = EndToEndNet(self.nets_[0], poster, description, self.encoder_lr)
         train = RawInputs(movies, labels, poster, description, self.max_tokens, augment=True)
         val = RawInputs(*validation, poster, description, self.max_tokens) \
@@ -143,7 +144,7 @@ class FinetunedFusion(EmbeddingMLP):
         self.modules_ = {"poster": net.poster, "description": net.description}
         self._tuned = {}
 
-    def _copies(self, device: str) -> tuple[ImageEncoder | None, SentenceEncoder | None]:
+    def trainable_encoders(self, device: str) -> tuple[ImageEncoder | None, SentenceEncoder | None]:
         """Trainable copies of the frozen encoders this model reads (the cached originals stay untouched)."""
         poster = description = None
         if "poster" in self.inputs:
@@ -181,10 +182,11 @@ class FinetunedFusion(EmbeddingMLP):
         return {**state, "run_id": self.run_id_}, arrays
 
     def _set_state(self, state, arrays):
-        super()._set_state(state, {k: v for k, v in arrays.items() if k.startswith("member")})
+        super()._set_state(state, {k: v for k, v in arrays.items()
+                                   if not k.startswith(("poster_encoder.", "description_encoder."))})
         self.run_id_ = state["run_id"]
         self.modules_, self._tuned = {}, {}
-        poster, description = self._copies("cpu")
+        poster, description = self.trainable_encoders("cpu")
         for modality, encoder in (("poster", poster), ("description", description)):
             if encoder is not None:
                 prefix = f"{modality}_encoder."

@@ -46,9 +46,12 @@ class TfidfLogReg(GenreModel):
         out = np.tile(self.prior_, (len(movies), 1))
         rows = movies.has_description
         if rows.any():
-            x = self.vectorizer_.transform(list(np.asarray(movies.descriptions)[rows]))
-            out[rows] = expit(x @ self.coef_.T + self.intercept_)
+            out[rows] = self.predict_texts(list(np.asarray(movies.descriptions)[rows]))
         return out
+
+    def predict_texts(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), genres) probabilities of non-empty descriptions."""
+        return expit(self.vectorizer_.transform(texts) @ self.coef_.T + self.intercept_)
 
     def _get_state(self):
         terms = sorted(self.vectorizer_.vocabulary_, key=self.vectorizer_.vocabulary_.get)

@@ -183,7 +183,7 @@ class Batcher:
         if with_text:
             description = np.zeros((n, scorer.model.dims_["description"]), np.float32)
             description[with_text] = scorer.description_vectors([batch[i].description for i in with_text])
-        return scorer.probabilities(poster, description, n)
+        return scorer.probabilities(poster, description, [job.description for job in batch])
 
 
 def _resolve(future: asyncio.Future, value, error: Exception | None) -> None:

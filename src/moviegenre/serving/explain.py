@@ -81,8 +81,10 @@ class Scorer:
         with self._text_lock:
             return self.text.encode_texts(texts, progress=False)
 
-    def probabilities(self, poster: np.ndarray | None, description: np.ndarray | None, n: int) -> np.ndarray:
-        """(n, genres) probabilities from embedding rows; None (or a row of zeros) is a missing input."""
+    def probabilities(self, poster: np.ndarray | None, description: np.ndarray | None, texts: list[str]) -> np.ndarray:
+        """(n, genres) probabilities from embedding rows and the n rows' description texts (the model's word
+        features read them); None (or a row of zeros) is a missing input."""
+        n = len(texts)
         dims = self.model.dims_
 
         def rows(vectors: np.ndarray | None, dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -94,7 +96,8 @@ class Scorer:
         poster_rows, has_poster = rows(poster, dims["poster"])
         description_rows, has_description = rows(description, dims["description"])
         return self.model.predict_from_features({"poster": poster_rows, "has_poster": has_poster,
-                                                 "description": description_rows, "has_description": has_description})
+                                                 "description": description_rows, "has_description": has_description},
+                                                texts)
 
     def result(self, probabilities: np.ndarray, used: dict[str, bool]) -> dict:
         """The same dictionary ``Predictor.predict`` returns."""
@@ -160,7 +163,7 @@ class Explainer:
         image, tensor = scorer.decode(poster) if used["poster"] else (None, None)
         poster_vector = scorer.poster_vectors(tensor[None]) if used["poster"] else None
         description_vector = scorer.description_vectors([description]) if used["description"] else None
-        probabilities = scorer.probabilities(poster_vector, description_vector, 1)[0]
+        probabilities = scorer.probabilities(poster_vector, description_vector, [description])[0]
         prediction = scorer.result(probabilities, used)
         names = scorer.predictor.genres
         unknown = [g for g in genres or [] if g not in names]
@@ -170,20 +173,21 @@ class Explainer:
         explanation = Explanation(prediction, chosen, poster=image)
         columns = [names.index(g) for g in chosen]
         if used["poster"]:
-            drops = self._poster_drops(tensor, description_vector)
+            drops = self._poster_drops(tensor, description_vector, description)
             explanation.heat = {g: drops[c] for g, c in zip(chosen, columns)}
         if used["description"]:
             explanation.words, drops = self._word_drops(description, poster_vector, probabilities)
             explanation.word_scores = {g: drops[:, c] for g, c in zip(chosen, columns)}
         return explanation
 
-    def _poster_drops(self, tensor: torch.Tensor, description_vector: np.ndarray | None) -> np.ndarray:
+    def _poster_drops(self, tensor: torch.Tensor, description_vector: np.ndarray | None,
+                      description: str) -> np.ndarray:
         """(genres, H, W): how much each genre's probability drops when the region around a pixel is greyed."""
         scorer = self.scorer
 
         def forward(batch: torch.Tensor) -> torch.Tensor:
             vectors = scorer.poster_vectors(batch)
-            return torch.from_numpy(scorer.probabilities(vectors, description_vector, len(batch)))
+            return torch.from_numpy(scorer.probabilities(vectors, description_vector, [description] * len(batch)))
 
         # Zero is mid-grey in the encoder's normalised input: the occluded square carries no content.
         attribution = Occlusion(forward).attribute(
@@ -205,5 +209,5 @@ class Explainer:
         kept = [i for i, text in enumerate(texts) if WORD.search(text)]
         if kept:
             vectors[kept] = self.scorer.description_vectors([texts[i] for i in kept])
-        drops = probabilities[None, :] - self.scorer.probabilities(poster_vector, vectors, len(texts))
+        drops = probabilities[None, :] - self.scorer.probabilities(poster_vector, vectors, texts)
         return words, np.repeat(drops, [len(g) for g in groups], axis=0)[: len(words)]
