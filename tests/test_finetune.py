@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from conftest import run_moviegenre
 from moviegenre.features.encoders import image_encoder, text_encoder
 from moviegenre.models import load_model
+from moviegenre.serving.explain import Explainer
+from moviegenre.serving.predictor import Predictor
 
 
 def _changed(pretrained: torch.nn.Module, tuned: torch.nn.Module) -> int:
@@ -39,6 +42,11 @@ def test_finetune_trains_both_encoders_on_cpu_and_predicts(monkeypatch, capsys, 
     result = json.loads(out)
     assert result["used"] == {"poster": True, "description": True}
     assert all(0 <= p <= 1 for p in result["probabilities"].values())
+
+    # The web service and the explanations read the fine-tuned encoders too (through their ONNX twins).
+    poster_bytes = (tiny_table_csv.parent / "posters" / "tt0000000.png").read_bytes()
+    explained = Explainer(Predictor(run)).explain(poster=poster_bytes, description="ghost blood night scream", top=1)
+    assert explained.prediction["probabilities"] == pytest.approx(result["probabilities"], abs=1e-3)
 
 
 def test_finetune_of_a_model_without_encoders_is_a_one_line_error(monkeypatch, capsys, tiny_table_csv, tmp_path):

@@ -93,6 +93,13 @@ def test_unknown_encoder_name_is_a_loud_error(tiny):
         model.fit(table, labels, genres=genres)
 
 
+def test_device_auto_means_the_cpu_without_a_gpu():
+    from moviegenre.features.encoders import image_encoder
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert image_encoder("efficientnet-lite0", "auto").device.type == expected
+
+
 def test_a_folder_that_is_not_a_run_is_a_loud_error(tmp_path):
     with pytest.raises(ConfigError, match="not a model folder"):
         Predictor(tmp_path)

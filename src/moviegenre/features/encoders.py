@@ -188,9 +188,15 @@ TEXT_ENCODERS: dict[str, Callable[[str], SentenceEncoder]] = {
 }
 
 
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` where there is a GPU, else ``cpu``; other names unchanged."""
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+
+
 @lru_cache(maxsize=4)
 def image_encoder(name: str, device: str = "cpu") -> ImageEncoder:
     """The one factory for image encoders: a registered name, or ``clip:<local folder>``."""
+    device = resolve_device(device)
     if name.startswith("clip:"):
         return ClipImage(name.removeprefix("clip:"), device)
     if name not in IMAGE_ENCODERS:
@@ -201,6 +207,7 @@ def image_encoder(name: str, device: str = "cpu") -> ImageEncoder:
 @lru_cache(maxsize=4)
 def text_encoder(name: str, device: str = "cpu") -> SentenceEncoder:
     """The one factory for text encoders: a registered name, or ``st:<local sentence-transformers folder>``."""
+    device = resolve_device(device)
     if name.startswith("st:"):
         return SentenceEncoder(name, name.removeprefix("st:"), device)
     if name not in TEXT_ENCODERS:

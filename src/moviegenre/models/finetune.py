@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 
 from moviegenre.data.images import load_image
 from moviegenre.data.table import MovieTable
-from moviegenre.features.encoders import ImageEncoder, SentenceEncoder
+from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, resolve_device
 from moviegenre.models.embedding import EmbeddingMLP, FusionNet, negative_positive_ratio
 from moviegenre.models.registry import FINETUNED_SUFFIX, register_model
 from moviegenre.training.config import TrainConfig
@@ -131,7 +131,7 @@ class FinetunedFusion(EmbeddingMLP):
         train = RawInputs(movies, labels, poster, description, self.max_tokens, augment=True)
         val = RawInputs(*validation, poster, description, self.max_tokens) \
             if validation is not None and len(validation[0]) else None
-        on_gpu = config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
+        on_gpu = resolve_device(config.device) == "cuda"
         stage = replace(config, max_epochs=min(config.max_epochs, self.epochs), batch_size=self.batch_size,
                         lr=self.head_lr, precision="bf16-mixed" if on_gpu and config.precision == "32-true"
                         else config.precision,
