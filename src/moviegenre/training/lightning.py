@@ -14,6 +14,7 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
+import pandas as pd
 import torch
 import torch.distributed as dist
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
@@ -21,6 +22,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
+from moviegenre.data.table import atomic_write_text
 from moviegenre.evaluation.metrics import best_global_threshold
 from moviegenre.training.config import TrainConfig
 from moviegenre.training.losses import make_loss
@@ -106,7 +108,12 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
             # Batched datasets shard themselves (see _RankShare); Lightning's wrapper would deal out whole batches.
             use_distributed_sampler=not batched)
         last = root / "checkpoints" / "last.ckpt"
-        trainer.fit(task, train_loader, val_loader, ckpt_path=str(last) if resume and last.exists() else None)
+        resuming = resume and last.exists()
+        log = root / "logs" / "metrics.csv"
+        earlier = pd.read_csv(log) if resuming and log.exists() else None  # the CSV logger starts a new file
+        trainer.fit(task, train_loader, val_loader, ckpt_path=str(last) if resuming else None)
+        if earlier is not None and trainer.is_global_zero and log.exists():  # one learning curve across resumes
+            atomic_write_text(log, pd.concat([earlier, pd.read_csv(log)], ignore_index=True).to_csv(index=False))
         best = checkpoint.best_model_path
         if validation is not None and best:
             state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
