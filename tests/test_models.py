@@ -162,3 +162,15 @@ def test_word_model_is_blended_only_into_rows_with_a_description(tiny):
     np.testing.assert_array_equal(blended[~with_text], head_only[~with_text])
     assert np.abs(blended[with_text] - head_only[with_text]).min(axis=1).max() > 0
     assert fast_model("poster-mlp").fit(table, labels, genres=genres).words_ is None  # reads no descriptions
+
+
+def test_run_json_records_the_configuration_the_network_was_trained_with(session_tiny_table_csv, tmp_path):
+    import json
+
+    from moviegenre.models.seed_cnn import SeedPosterCNN
+    from moviegenre.training.pipeline import train
+
+    train(session_tiny_table_csv, "seed-poster-cnn", tmp_path, min_genre_count=3, max_epochs=1, progress=False)
+    config = json.loads((tmp_path / "run.json").read_text())["config"]
+    assert config["max_epochs"] == 1  # the run's own choice ...
+    assert {k: config[k] for k in SeedPosterCNN.design} == SeedPosterCNN.design  # ... under the original's design

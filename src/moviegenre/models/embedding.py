@@ -183,7 +183,8 @@ class EmbeddingMLP(EmbeddingModel):
         self.tfidf_weight = tfidf_weight
         self.config = config
 
-    def _config(self) -> TrainConfig:
+    def train_config(self) -> TrainConfig:
+        """The configuration the networks are trained with."""
         if isinstance(self.config, TrainConfig):
             return self.config
         return TrainConfig(**(self.config or {}))
@@ -193,7 +194,7 @@ class EmbeddingMLP(EmbeddingModel):
                          self.dropout, self.modality_dropout)
 
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
-        config = self._config()
+        config = self.train_config()
         train = self.features(movies, config.device, config.progress)
         self.dims_ = {"poster": train["poster"].shape[1], "description": train["description"].shape[1]}
         val = FeatureDataset(self.features(validation[0], config.device, config.progress), validation[1]) \

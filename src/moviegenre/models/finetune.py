@@ -125,7 +125,7 @@ class FinetunedFusion(EmbeddingMLP):
 
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
         super()._fit(movies, labels, validation, run_dir=run_dir, resume=resume)  # stage 1: head on frozen vectors
-        config = self._config()
+        config = self.train_config()
         poster, description = self.trainable_encoders(config.device)
         net = EndToEndNet(self.nets_[0], poster, description, self.encoder_lr)
         train = RawInputs(movies, labels, poster, description, self.max_tokens, augment=True)

@@ -59,7 +59,8 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
            "rows": {name: int(((splits == name) & labelled).sum()) for name in ("train", "validation", "test")},
            "rows_without_kept_genre": int((~labelled).sum()),
            "train_seconds": round(time.perf_counter() - started, 2),
-           "config": asdict(estimator.config) if isinstance(getattr(estimator, "config", None), TrainConfig) else None}
+           # What the networks were trained with (a baseline's fixed design included); None without networks.
+           "config": asdict(estimator.train_config()) if hasattr(estimator, "train_config") else None}
     atomic_write_text(out / RUN_JSON, json.dumps(run, indent=2) + "\n")
     return estimator
 
