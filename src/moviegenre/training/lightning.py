@@ -8,6 +8,7 @@ drives early stopping, the LR schedule and checkpoint selection.
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -89,6 +90,8 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
     task.train()  # Lightning keeps modules in whatever mode they come in; parts of ``net`` may have been fitted
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(run_dir) if run_dir else Path(scratch)
+        if not resume:  # a fresh run in an old run's folder: its checkpoints would be taken for this run's
+            shutil.rmtree(root / "checkpoints", ignore_errors=True)
         checkpoint = ModelCheckpoint(dirpath=root / "checkpoints", filename="best", monitor=MONITOR if validation else None,
                                      mode="max", save_last=True)
         callbacks = [checkpoint]
