@@ -16,7 +16,7 @@ from moviegenre.serving.predictor import Predictor
 
 def _changed(pretrained: torch.nn.Module, tuned: torch.nn.Module) -> int:
     before, after = pretrained.state_dict(), tuned.state_dict()
-    return sum(not torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point())
+    return sum(not torch.equal(before[k], after[k]) for k in after if after[k].is_floating_point())
 
 
 def test_finetune_trains_both_encoders_on_cpu_and_predicts(monkeypatch, capsys, tiny_table_csv, tmp_path):
@@ -55,3 +55,20 @@ def test_finetune_of_a_model_without_encoders_is_a_one_line_error(monkeypatch, c
     assert code != 0
     assert "model 'tfidf-logreg' cannot be fine-tuned (--finetune works with: description-mlp, fusion-concat" in err
     assert "Traceback" not in err
+
+
+def test_every_end_to_end_parameter_gets_a_gradient():
+    from moviegenre.models import create_model
+    from moviegenre.models.embedding import FusionNet
+    from moviegenre.models.finetune import EndToEndNet
+
+    torch.manual_seed(0)
+    poster, description = create_model("fusion-gmu-finetune").trainable_encoders("cpu")
+    net = EndToEndNet(FusionNet(poster.dim, description.dim, 3, hidden=8), poster, description, 1e-5).train()
+    tokens = description.model.tokenizer(["a ghost at night", "love in paris", "a heist", "war"], padding=True,
+                                         return_tensors="pt")
+    logits = net(torch.randn(4, 3, 224, 224), torch.ones(4), torch.ones(4), **tokens)
+    logits.sum().backward()
+    missing = [name for name, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing
+    assert all(m.training is False for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))

@@ -149,10 +149,10 @@ class FinetunedFusion(EmbeddingMLP):
         poster = description = None
         if "poster" in self.inputs:
             poster = copy.copy(super().poster_encoder(device))
-            poster.model = copy.deepcopy(poster.model)
+            poster.model = _without_unused_heads(copy.deepcopy(poster.model))
         if "description" in self.inputs:
             description = copy.copy(super().description_encoder(device))
-            description.model = copy.deepcopy(description.model)
+            description.model = _without_unused_heads(copy.deepcopy(description.model))
         return poster, description
 
     def _encoder(self, modality: str, base, device: str):
@@ -193,6 +193,17 @@ class FinetunedFusion(EmbeddingMLP):
                 encoder.model.load_state_dict({k.removeprefix(prefix): torch.as_tensor(v) for k, v in arrays.items()
                                                if k.startswith(prefix)})
             self.modules_[modality] = encoder.model.eval() if encoder is not None else None
+
+
+def _without_unused_heads(module: nn.Module) -> nn.Module:
+    """Drop the layers the pooled embeddings never pass through (EfficientNet's ImageNet classifier, BERT's
+    pooler): they would get no gradient, stall DDP's all-reduce and weigh down the saved run."""
+    if isinstance(getattr(module, "_fc", None), nn.Linear):
+        module._fc = nn.Identity()
+    for child in module.modules():
+        if getattr(child, "pooler", None) is not None and hasattr(child, "config"):
+            child.pooler = None
+    return module
 
 
 def _finetuned(fusion: str):
