@@ -212,10 +212,8 @@ class EmbeddingMLP(EmbeddingModel):
             member_dir = None if run_dir is None else (run_dir if member == 0 else f"{run_dir}/member{member}")
             self.nets_.append(fit_network(net, FeatureDataset(train, labels), val, member_config,
                                           pos_weight=pos_weight, run_dir=member_dir, resume=resume))
-        self.words_ = TfidfLogReg().fit(movies, labels) if self._blends_words() else None
-
-    def _blends_words(self) -> bool:
-        return self.tfidf_weight > 0 and "description" in self.inputs
+        blends = self.tfidf_weight > 0 and "description" in self.inputs
+        self.words_ = TfidfLogReg().fit(movies, labels) if blends else None
 
     @torch.inference_mode()
     def predict_from_features(self, features: dict[str, np.ndarray], descriptions: Sequence[str]) -> np.ndarray:
