@@ -174,3 +174,13 @@ def test_run_json_records_the_configuration_the_network_was_trained_with(session
     config = json.loads((tmp_path / "run.json").read_text())["config"]
     assert config["max_epochs"] == 1  # the run's own choice ...
     assert {k: config[k] for k in SeedPosterCNN.design} == SeedPosterCNN.design  # ... under the original's design
+
+
+def test_models_command_lists_every_registered_model_one_line_each(monkeypatch, capsys):
+    from conftest import run_moviegenre
+
+    code, out, _ = run_moviegenre(monkeypatch, capsys, "models")
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == [spec.name for spec in list_models()]
+    assert all(len(line.split(maxsplit=1)) == 2 for line in lines)  # a name, then what it is

@@ -23,8 +23,10 @@ def models() -> None:
     """List the registered models."""
     from moviegenre.models.registry import list_models
 
-    for spec in list_models():
-        console.print(f"{spec.name:<22} {spec.summary}", markup=False, highlight=False, soft_wrap=True)
+    specs = list_models()
+    width = max(len(spec.name) for spec in specs)
+    for spec in specs:
+        console.print(f"{spec.name:<{width}}  {spec.summary}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("train")

@@ -300,11 +300,11 @@ def _mlp(fusion: str):
 
 
 register_model("poster-mlp", "MLP head on frozen poster embeddings (EfficientNet-Lite0)")(_mlp("poster"))
-register_model("description-mlp", "MLP head on frozen description embeddings (all-MiniLM-L6-v2)")(
+register_model("description-mlp", "MLP head on frozen description embeddings (all-MiniLM-L6-v2) + TF-IDF words")(
     _mlp("description"))
-register_model("fusion-concat", "concatenation fusion of poster + description embeddings; any input")(
+register_model("fusion-concat", "concatenation fusion of poster + description embeddings (+ TF-IDF words); any input")(
     _mlp("concat"))
-register_model("fusion-gmu", "gated multimodal unit fusion (Arevalo et al. 2017); any input; the default")(
+register_model("fusion-gmu", "gated multimodal unit fusion (Arevalo et al. 2017) (+ TF-IDF words); any input; the default")(
     _mlp("gmu"))
 register_model("embedding-logreg", "one-vs-rest logistic regression on frozen poster + description embeddings")(
     lambda **params: EmbeddingLogReg(**params))
