@@ -5,6 +5,9 @@ gradients, so with dropout off the 2-process run takes exactly the 1-process ste
 float32 additions differs (the mean of two half-batch gradient means vs one full-batch mean). Measured
 differences are ~1e-7; the tolerance, 1e-5, leaves 100x margin and is still far below what a single
 different batch or learning-rate decision would cause (~1e-2 on these weights).
+
+Fine-tuning is also run under DDP once (through the CLI): its encoders skip batches that lack their input,
+which DDP must tolerate, and only rank 0 may write the run.
 """
 
 from __future__ import annotations
@@ -40,3 +43,24 @@ def test_two_gloo_processes_train_like_one(tmp_path):
     assert one.keys() == two.keys()
     for name in one:
         np.testing.assert_allclose(two[name], one[name], atol=TOLERANCE, rtol=0, err_msg=name)
+
+
+@pytest.mark.slow
+def test_fine_tuning_runs_under_ddp_and_rank_zero_writes_the_run(tmp_path):
+    """Two gloo processes fine-tune both encoders (which skip batches without their input) through the CLI."""
+    pytest.importorskip("torch.distributed")
+    from conftest import make_tiny_table
+    from moviegenre.data.readers import read_table
+    from moviegenre.models import load_model
+
+    table = make_tiny_table(tmp_path / "data")
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "MOVIEGENRE_CACHE": str(tmp_path / "cache")}
+    command = [str(Path(sys.executable).with_name("moviegenre")), "train", str(table), "--model", "fusion-gmu",
+               "--finetune", "--device", "cpu", "--devices", "2", "--max-epochs", "1", "--min-genre-count", "3",
+               "--param", "batch_size=8", "--out", str(run), "--no-progress"]
+    done = subprocess.run(command, check=False, env=env, timeout=400, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.stdout.count("trained fusion-gmu-finetune") == 1  # reported once, by rank 0
+    probabilities = load_model(run).predict_proba(read_table(table))
+    assert np.isfinite(probabilities).all()

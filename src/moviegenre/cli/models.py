@@ -50,6 +50,7 @@ def train(data: Annotated[Path, typer.Argument(help="Movie table: shared CSV, te
           progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True) -> None:
     """Train a model on DATA and save it in a run folder."""
     from moviegenre.models.registry import finetuned_name
+    from moviegenre.training.lightning import is_main_process
     from moviegenre.training.pipeline import train as train_run
 
     if finetune:
@@ -60,6 +61,8 @@ def train(data: Annotated[Path, typer.Argument(help="Movie table: shared CSV, te
     estimator = train_run(data, model, out, seed=seed, min_genre_count=min_genre_count,
                           drop_genres=parse_genre_list(drop_genres), validation=validation, test=test,
                           split_file=split, resume=resume, params=_parse_params(param or []), **options)
+    if not is_main_process():  # DDP: rank 0 writes the run and reports it
+        return
     run = json.loads((out / "run.json").read_text())
     console.print(f"trained {estimator.name} on {run['rows']['train']:,} movies "
                   f"({len(estimator.genres_)} genres) in {run['train_seconds']:.1f} s -> {out}")

@@ -99,15 +99,18 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
             callbacks.append(EarlyStopping(monitor=MONITOR, mode="max", patience=config.patience, min_delta=1e-4))
         train_loader = _loader(train, config.batch_size, config, shuffle=True)
         val_loader = _loader(validation, 1024, config, shuffle=False) if validation is not None else None
-        multi = config.devices * config.num_nodes > 1
+        world = config.devices * config.num_nodes
+        multi = world > 1
         batched = getattr(train, "batched", False)
+        # Batched sets: every process steps through all global batches; others are dealt out by DDP's sampler.
+        steps_per_epoch = len(train_loader) // (1 if batched else world)
         trainer = L.Trainer(
             accelerator=config.device if config.device != "auto" else "auto", devices=config.devices,
             num_nodes=config.num_nodes, strategy=_strategy(net) if multi else "auto", max_epochs=config.max_epochs,
             gradient_clip_val=config.grad_clip, precision=config.precision, callbacks=callbacks,
             logger=CSVLogger(root, name="logs", version="") if run_dir else False,
             enable_progress_bar=config.progress, enable_model_summary=False, deterministic=True,
-            num_sanity_val_steps=0, log_every_n_steps=max(1, min(10, len(train_loader))),
+            num_sanity_val_steps=0, log_every_n_steps=max(1, min(10, steps_per_epoch)),
             # Batched datasets shard themselves (see _RankShare); Lightning's wrapper would deal out whole batches.
             use_distributed_sampler=not batched)
         last = root / "checkpoints" / "last.ckpt"
@@ -123,6 +126,11 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
             net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
         trainer.strategy.barrier()  # DDP: rank 0 must not delete its scratch checkpoints before the others read them
     return net.cpu().eval()
+
+
+def is_main_process() -> bool:
+    """False in the extra processes of a DDP run, which must leave writing the run to rank 0."""
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def _loader(dataset: Dataset, batch_size: int, config: TrainConfig, *, shuffle: bool) -> DataLoader:
