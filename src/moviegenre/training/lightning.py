@@ -31,6 +31,9 @@ from moviegenre.training.losses import make_loss
 MONITOR = "val_micro_f1"
 # Lightning 2.6 warns about its own use of a torch 2.13 pytree API on every fit; nothing for users to act on.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+# --resume continues in the run's own folders on purpose, and fit_network keeps the earlier log rows.
+warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
+warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 # Fine-tuning keeps the image encoder's batch norms in eval mode on purpose (see models/finetune.py).
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
