@@ -98,11 +98,8 @@ def load_model(directory: str | Path) -> GenreModel:
     from moviegenre.models.registry import create_model
 
     directory = Path(directory)
-    if not (directory / MODEL_JSON).exists() or not (directory / MODEL_WEIGHTS).exists():
-        raise ConfigError(f"{directory}: not a model folder (no {MODEL_JSON} + {MODEL_WEIGHTS}; "
-                          "give a run folder made by 'moviegenre train')")
+    meta = model_meta(directory)
     try:
-        meta = json.loads((directory / MODEL_JSON).read_text(encoding="utf-8"))
         arrays = {k: v.astype(np.float32) if v.dtype == np.float16 else v
                   for k, v in load_file(str(directory / MODEL_WEIGHTS)).items()}
     except (OSError, ValueError) as error:
@@ -114,11 +111,28 @@ def load_model(directory: str | Path) -> GenreModel:
     return model
 
 
-def load_run_model(run_dir: str | Path | None) -> tuple[GenreModel, Path]:
-    """The model of a run folder, or the packaged default model when ``run_dir`` is None."""
+def model_meta(directory: Path) -> dict:
+    """A model folder's ``model.json`` (name, parameters, genres, small state), without loading the weights."""
+    if not (directory / MODEL_JSON).exists() or not (directory / MODEL_WEIGHTS).exists():
+        raise ConfigError(f"{directory}: not a model folder (no {MODEL_JSON} + {MODEL_WEIGHTS}; "
+                          "give a run folder made by 'moviegenre train')")
+    try:
+        return json.loads((directory / MODEL_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{directory}: damaged model files ({error}); retrain or restore the run") from None
+
+
+def run_model_dir(run_dir: str | Path | None) -> Path:
+    """The model folder of a run, or the packaged default model's when ``run_dir`` is None."""
     directory = Path(run_dir) if run_dir is not None else DEFAULT_MODEL_DIR
     if run_dir is not None and not directory.is_dir():
         raise ConfigError(f"{directory}: no such run folder (make one with 'moviegenre train')")
+    return directory
+
+
+def load_run_model(run_dir: str | Path | None) -> tuple[GenreModel, Path]:
+    """The model of a run folder, or the packaged default model when ``run_dir`` is None."""
+    directory = run_model_dir(run_dir)
     return load_model(directory), directory
 
 

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from moviegenre.data.readers import _from_shared_csv, read_table
 from moviegenre.data.table import MovieTable
 from moviegenre.errors import ConfigError, DataError
-from moviegenre.models.base import load_run_model
+from moviegenre.models.base import model_meta, run_model_dir
 from moviegenre.serving.predictor import Predictor
 
 ENGINES = ("local", "ray")
@@ -212,7 +212,7 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False))
     else:
         raise ConfigError(f"{table}: --engine ray reads the shared CSV or Parquet format (with an imdb_id column)")
-    model, model_dir = load_run_model(run_dir)
+    model_dir = run_model_dir(run_dir)  # the actors load the model; the driver needs only its folder and genres
     parts = _parts_folder(table, out, model_dir, batch_size, restart, "ray")
     written = sorted(parts.glob("part-*.parquet"))
     if written:  # resume: leave out the movies whose predictions are already in a part
@@ -227,6 +227,6 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
         if len(frame):
             _write_atomic(parts / f"part-{index:06d}.parquet", lambda tmp, f=frame: f.to_parquet(tmp, index=False))
             index += 1
-    _join(sorted(parts.glob("part-*.parquet")), out, model.genres_)
+    _join(sorted(parts.glob("part-*.parquet")), out, model_meta(model_dir)["genres"])
     shutil.rmtree(parts)
     return out
