@@ -1,6 +1,6 @@
 """How the packaged model's head settings were chosen: variants of fusion-gmu on splits other than the reported one.
 
-    python benchmarks/head_selection.py                              # the chosen head vs the earlier one
+    python benchmarks/head_selection.py                              # the chosen heads vs the earlier one
     python benchmarks/head_selection.py --variant h512='{"hidden": 512}' --seeds 1,2,3
 
 The packaged model is scored on the test rows of the seed-0 split (scripts/build_default_model.py), so its
@@ -29,7 +29,8 @@ from moviegenre.training.config import TrainConfig
 DATA = Path(os.environ.get("MOVIEGENRE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 USES = ("both", "poster", "description")
 VARIANTS = {"earlier (hidden 128, no words)": {"hidden": 128, "tfidf_weight": 0.0},
-            "packaged (hidden 256, words 0.3)": {}}
+            "fusion-gmu (3 members)": {},
+            "packaged (1 member)": {"ensemble": 1}}
 
 
 def main() -> None:

@@ -62,13 +62,12 @@ class GenreEncoder:
         return [[self.classes_[i] for i in np.flatnonzero(row)] for row in np.asarray(matrix) > 0.5]
 
     def class_weights(self) -> np.ndarray:
-        """``W_i = n_max / n_i``: the original design's weights (rarest genre weighs most)."""
-        return (self.counts_.max() / np.maximum(self.counts_, 1)).astype(np.float32)
+        """``W_i = n_max / n_i`` over the table the encoder was fitted on (see :func:`class_weights`)."""
+        return class_weights(self.counts_)
 
     def pos_weight(self) -> np.ndarray:
-        """BCE ``pos_weight = n_negative / n_positive`` per genre."""
-        positives = np.maximum(self.counts_, 1)
-        return ((self.n_samples_ - positives) / positives).astype(np.float32)
+        """``n_negative / n_positive`` over the table the encoder was fitted on (see :func:`pos_weight`)."""
+        return pos_weight(self.counts_, self.n_samples_)
 
     # -- persistence ----------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -87,3 +86,15 @@ class GenreEncoder:
             raise ConfigError(f"{path}: not a genre vocabulary file ({error})") from None
         encoder.min_count, encoder.drop = data.get("min_count", 0), tuple(data.get("drop", ()))
         return encoder
+
+
+def class_weights(counts: np.ndarray) -> np.ndarray:
+    """``W_i = n_max / n_i`` from per-genre positive counts: the original design's weights (rarest weighs most)."""
+    counts = np.maximum(counts, 1)
+    return (counts.max() / counts).astype(np.float32)
+
+
+def pos_weight(counts: np.ndarray, n: int) -> np.ndarray:
+    """BCE ``pos_weight = n_negative / n_positive`` per genre, from positive counts among ``n`` movies."""
+    positives = np.maximum(counts, 1)
+    return ((n - positives) / positives).astype(np.float32)

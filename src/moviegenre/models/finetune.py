@@ -24,10 +24,11 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from moviegenre.data.genres import pos_weight
 from moviegenre.data.images import load_image
 from moviegenre.data.table import MovieTable
 from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, resolve_device
-from moviegenre.models.embedding import EmbeddingMLP, FusionNet, negative_positive_ratio
+from moviegenre.models.embedding import EmbeddingMLP, FusionNet
 from moviegenre.models.registry import FINETUNED_SUFFIX, register_model
 from moviegenre.training.config import TrainConfig
 from moviegenre.training.lightning import fit_network
@@ -113,10 +114,11 @@ class FinetunedFusion(EmbeddingMLP):
 
     def __init__(self, fusion: str = "gmu", image_encoder: str = "efficientnet-lite0", text_encoder: str = "minilm",
                  hidden: int = 256, dropout: float = 0.3, modality_dropout: float = 0.3, tfidf_weight: float = 0.3,
-                 epochs: int = 4, batch_size: int = 32, encoder_lr: float = 3e-5, head_lr: float = 3e-4,
+                 tfidf_terms: int | None = 10_000, epochs: int = 4, batch_size: int = 32, encoder_lr: float = 3e-5, head_lr: float = 3e-4,
                  max_tokens: int = 128, config: TrainConfig | dict | None = None):
         super().__init__(fusion, image_encoder, text_encoder, hidden=hidden, dropout=dropout,
-                         modality_dropout=modality_dropout, ensemble=1, tfidf_weight=tfidf_weight, config=config)
+                         modality_dropout=modality_dropout, ensemble=1, tfidf_weight=tfidf_weight,
+                         tfidf_terms=tfidf_terms, config=config)
         self.epochs = epochs            # end-to-end epochs after the head stage (capped by config.max_epochs)
         self.batch_size = batch_size    # movies per end-to-end step (the head stage uses config.batch_size)
         self.encoder_lr = encoder_lr    # AdamW learning rate of the encoders
@@ -137,7 +139,7 @@ class FinetunedFusion(EmbeddingMLP):
                         else config.precision,
                         # Decoding posters is what a GPU waits for; on a CPU the workers would compete with it.
                         num_workers=config.num_workers or (min(8, os.cpu_count() or 1) if on_gpu else 0))
-        fit_network(net, train, val, stage, pos_weight=negative_positive_ratio(labels),
+        fit_network(net, train, val, stage, pos_weight=pos_weight(labels.sum(0), len(labels)),
                     run_dir=None if run_dir is None else f"{run_dir}/finetune", resume=resume)
         self.nets_ = [net.head]
         self.run_id_ = uuid.uuid4().hex[:12]

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from moviegenre.data.genres import class_weights
 from moviegenre.data.images import load_image
 from moviegenre.data.table import MovieTable
 from moviegenre.models.base import GenreModel
@@ -170,10 +171,8 @@ class SeedPosterCNN(SeedNetworkModel):
             val_rows = validation[0].has_poster
             val = PosterDataset(list(np.asarray(validation[0].posters)[val_rows]), validation[1][val_rows])
         # The original's class weights W_i = n_max / n_i, on each genre's positives (pos_weight_power 1).
-        counts = labels[rows].sum(0).clip(min=1)
-        pos_weight = (counts.max() / counts).astype(np.float32)
         self.net_ = fit_network(self.seeded_net(labels.shape[1]), train, val, self.train_config(),
-                                pos_weight=pos_weight, run_dir=run_dir, resume=resume)
+                                pos_weight=class_weights(labels[rows].sum(0)), run_dir=run_dir, resume=resume)
 
     def predict_present(self, movies: MovieTable) -> np.ndarray:
         return self.predict_batches(PosterDataset(movies.posters))

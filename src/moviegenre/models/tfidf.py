@@ -17,12 +17,14 @@ class TfidfLogReg(GenreModel):
 
     inputs = ("description",)
 
-    def __init__(self, C: float = 4.0, min_df: int = 2):
+    def __init__(self, C: float = 4.0, min_df: int = 2, max_terms: int | None = None):
         self.C = C
         self.min_df = min_df  # terms in fewer training descriptions are noise and bloat the model
+        self.max_terms = max_terms  # keep only the most frequent terms (None: all): bounds the model's size
 
     def _vectorizer(self, vocabulary: list[str] | None = None) -> TfidfVectorizer:
         return TfidfVectorizer(ngram_range=(1, 2), min_df=self.min_df if vocabulary is None else 1,
+                               max_features=self.max_terms if vocabulary is None else None,
                                sublinear_tf=True, strip_accents="unicode", vocabulary=vocabulary)
 
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
