@@ -184,3 +184,31 @@ def test_models_command_lists_every_registered_model_one_line_each(monkeypatch, 
     lines = out.strip().splitlines()
     assert [line.split()[0] for line in lines] == [spec.name for spec in list_models()]
     assert all(len(line.split(maxsplit=1)) == 2 for line in lines)  # a name, then what it is
+
+
+def test_cross_fitted_members_tune_thresholds_on_rows_they_never_trained_on(tiny, monkeypatch):
+    import moviegenre.models.base as base
+    import moviegenre.models.embedding as embedding
+
+    table, labels, genres = tiny
+    train, val = np.arange(0, 45), np.arange(45, len(table))
+    seen = []  # (training rows, early-stopping rows) of each member, identified by their label rows
+    fit_network = embedding.fit_network
+
+    def spy(net, train_set, val_set, config, **options):
+        seen.append((train_set.labels.numpy(), val_set.labels.numpy()))
+        return fit_network(net, train_set, val_set, config, **options)
+
+    monkeypatch.setattr(embedding, "fit_network", spy)
+    tuned = {}
+    monkeypatch.setattr(base, "tune_thresholds", lambda y, p: tuned.update(y=y, p=p) or np.full(len(genres), .5))
+    model = fast_model("fusion-gmu").set_params(ensemble=3, cross_fit=True)
+    model.fit(table.subset(train), labels[train], validation=(table.subset(val), labels[val]), genres=genres)
+
+    assert len(model.nets_) == 3 and len(seen) == 3
+    # The folds partition the pooled rows; each member trains on the other two folds only.
+    assert sum(len(held) for _, held in seen) == len(table)
+    assert all(len(trained) + len(held) == len(table) for trained, held in seen)
+    # Thresholds are tuned on every pooled row's out-of-fold probability, not on the validation rows alone.
+    assert tuned["y"].shape == (len(table), len(genres)) and np.isfinite(tuned["p"]).all()
+    np.testing.assert_array_equal(np.sort(tuned["y"], axis=0), np.sort(labels, axis=0))

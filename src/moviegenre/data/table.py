@@ -98,6 +98,10 @@ class MovieTable:
         picked = self.frame[rows] if rows.dtype == bool else self.frame.iloc[rows]
         return MovieTable(picked.reset_index(drop=True), self.source)
 
+    def concat(self, other: MovieTable) -> MovieTable:
+        """This table's rows followed by ``other``'s."""
+        return MovieTable(pd.concat([self.frame, other.frame], ignore_index=True), self.source)
+
     def with_inputs(self, use: str) -> MovieTable:
         """Keep only the inputs ``use`` names: poster, description, both or any (what each row has)."""
         if use not in ("poster", "description", "both", "any"):

@@ -42,11 +42,16 @@ class GenreModel:
         labels = np.asarray(labels, dtype=np.float32)
         self.genres_ = list(genres) if genres is not None else [f"genre_{i}" for i in range(labels.shape[1])]
         self._fit(movies, labels, validation, run_dir=run_dir, resume=resume)
-        if validation is not None and len(validation[0]):
-            self.thresholds_ = tune_thresholds(validation[1], self.predict_proba(validation[0]))
-        else:
-            self.thresholds_ = np.full(labels.shape[1], 0.5, dtype=np.float32)
+        tuning = self._tuning_rows(validation)
+        self.thresholds_ = tune_thresholds(*tuning) if tuning is not None \
+            else np.full(labels.shape[1], 0.5, dtype=np.float32)
         return self
+
+    def _tuning_rows(self, validation) -> tuple[np.ndarray, np.ndarray] | None:
+        """(labels, probabilities) the thresholds are tuned on: the validation rows' (None: no rows)."""
+        if validation is None or not len(validation[0]):
+            return None
+        return validation[1], self.predict_proba(validation[0])
 
     def predict_proba(self, movies: MovieTable) -> np.ndarray:
         raise NotImplementedError
