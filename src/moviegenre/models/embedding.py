@@ -16,6 +16,7 @@ from dataclasses import asdict
 
 import numpy as np
 import torch
+from scipy.special import expit, logit
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from torch import nn
@@ -23,6 +24,7 @@ from torch.utils.data import Dataset
 
 from moviegenre.data.genres import pos_weight
 from moviegenre.data.splits import iterative_stratification
+from moviegenre.evaluation.metrics import tune_thresholds
 from moviegenre.data.table import MovieTable
 from moviegenre.errors import ConfigError
 from moviegenre.features.cache import embed_posters, embed_texts
@@ -34,6 +36,7 @@ from moviegenre.training.config import TrainConfig
 from moviegenre.training.lightning import fit_network
 
 FUSIONS = ("gmu", "concat", "poster", "description")
+INPUT_VIEWS = ("poster", "description", "both")  # the input combinations a movie is scored with
 
 
 class FusionNet(nn.Module):
@@ -168,7 +171,7 @@ class EmbeddingMLP(EmbeddingModel):
 
     def __init__(self, fusion: str = "gmu", image_encoder: str = "efficientnet-lite0", text_encoder: str = "minilm",
                  hidden: int = 256, dropout: float = 0.3, modality_dropout: float = 0.3, ensemble: int = 3,
-                 cross_fit: bool = False, tfidf_weight: float = 0.3, tfidf_terms: int | None = 10_000,
+                 cross_fit: bool = False, input_thresholds: bool = False, tfidf_weight: float = 0.3, tfidf_terms: int | None = 10_000,
                  config: TrainConfig | dict | None = None):
         super().__init__(fusion, image_encoder, text_encoder)
         self.hidden = hidden
@@ -181,6 +184,10 @@ class EmbeddingMLP(EmbeddingModel):
         # member k trains on the others and early-stops on fold k, and the thresholds are tuned on every pooled
         # row's out-of-fold probability (~9x more rows than the validation split alone).
         self.cross_fit = cross_fit
+        # Thresholds per input combination (a poster only, a description only, both): a poster alone gives flatter
+        # probabilities than both inputs, so one threshold per genre over-predicts it. Kept as a logit shift per
+        # (combination, genre) that puts each combination's tuned threshold where the genre's one threshold is.
+        self.input_thresholds = input_thresholds
         self.tfidf_weight = tfidf_weight
         self.tfidf_terms = tfidf_terms  # the word model's vocabulary size (its coefficients: genres x terms)
         self.config = config
@@ -198,25 +205,28 @@ class EmbeddingMLP(EmbeddingModel):
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
         config = self.train_config()
         has_validation = validation is not None and len(validation[0])
-        if self.cross_fit and has_validation:
+        cross_fit = self.cross_fit and has_validation
+        if cross_fit:
             movies, labels = movies.concat(validation[0]), np.concatenate([labels, validation[1]])
         rows = self.features(movies, config.device, config.progress)
         self.dims_ = {"poster": rows["poster"].shape[1], "description": rows["description"].shape[1]}
+        self.input_shift_ = np.zeros((len(INPUT_VIEWS), labels.shape[1]), dtype=np.float32)
         weights = pos_weight(labels.sum(0), len(labels))
         blends = self.tfidf_weight > 0 and "description" in self.inputs
-        if self.cross_fit and has_validation:
+        if cross_fit:
             folds = iterative_stratification(labels, (1.0,) * self.ensemble, seed=config.seed)
             members = [(folds != k, folds == k) for k in range(self.ensemble)]
         else:
-            everything = np.ones(len(labels), dtype=bool)
-            members = [(everything, None)] * self.ensemble
+            members = [(np.ones(len(labels), dtype=bool), None)] * self.ensemble
             if has_validation:
                 validation_rows = self.features(validation[0], config.device, config.progress)
-        self.nets_, out_of_fold = [], np.zeros(labels.shape, dtype=np.float32)
+        # Rows scored by members that never trained on them: every row as given, and per input combination.
+        self.nets_, out_of_fold, views = [], np.zeros(labels.shape, dtype=np.float32), []
         for member, (train, held_out) in enumerate(members):
             part = {k: v[train] for k, v in rows.items()}
             if held_out is not None:
-                val = FeatureDataset({k: v[held_out] for k, v in rows.items()}, labels[held_out])
+                held = {k: v[held_out] for k, v in rows.items()}
+                val = FeatureDataset(held, labels[held_out])
             else:
                 val = FeatureDataset(validation_rows, validation[1]) if has_validation else None
             # Seed the initialisation too (fit_network seeds only what follows it): a run must not depend on
@@ -232,18 +242,44 @@ class EmbeddingMLP(EmbeddingModel):
             if held_out is not None:
                 words = TfidfLogReg(max_terms=self.tfidf_terms).fit(movies.subset(train), labels[train]) \
                     if blends else None
-                out_of_fold[held_out] = self._blend([net], words, {k: v[held_out] for k, v in rows.items()},
-                                                    movies.subset(held_out).descriptions)
+                texts = movies.subset(held_out).descriptions
+                out_of_fold[held_out] = self._blend([net], words, held, texts)
+                views.append(self._score_views([net], words, held, texts, labels[held_out]))
         self.words_ = TfidfLogReg(max_terms=self.tfidf_terms).fit(movies, labels) if blends else None
-        self._out_of_fold = (labels, out_of_fold) if self.cross_fit and has_validation else None
+        if not cross_fit and has_validation:
+            views.append(self._score_views(self.nets_, self.words_, validation_rows, validation[0].descriptions,
+                                           validation[1]))
+        if self.input_thresholds:
+            for i, view in enumerate(INPUT_VIEWS):
+                scored = [part[view] for part in views if len(part[view][0])]
+                if scored:
+                    threshold = tune_thresholds(*map(np.concatenate, zip(*scored)))
+                    self.input_shift_[i] = -logit(np.clip(threshold, 1e-3, 1 - 1e-3))
+        self._out_of_fold = (labels, self._shifted(out_of_fold, rows)) if cross_fit else None
+
+    def _score_views(self, nets, words, features, texts, labels) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """(labels, probabilities) of the rows that can be scored with each input combination, given only it."""
+        has_poster, has_description = features["has_poster"] > 0, features["has_description"] > 0
+        given = {"poster": (has_poster, {**features, "has_description": np.zeros_like(features["has_description"])}),
+                 "description": (has_description, {**features, "has_poster": np.zeros_like(features["has_poster"])}),
+                 "both": (has_poster & has_description, features)}
+        return {view: (labels[where], self._blend(nets, words, {k: v[where] for k, v in inputs.items()},
+                                                  [t for t, keep in zip(texts, where) if keep]))
+                for view, (where, inputs) in given.items()}
 
     def _tuning_rows(self, validation):
         out_of_fold = getattr(self, "_out_of_fold", None)  # set by a cross-fitted _fit
         return out_of_fold if out_of_fold is not None else super()._tuning_rows(validation)
 
+    def _shifted(self, probabilities: np.ndarray, features: dict[str, np.ndarray]) -> np.ndarray:
+        """Each row's probabilities moved by its input combination's logit shift (zero unless input_thresholds)."""
+        view = (features["has_poster"] > 0) * 1 + (features["has_description"] > 0) * 2 - 1  # -1: no input
+        shift = np.vstack([self.input_shift_, np.zeros((1, probabilities.shape[1]), np.float32)])[view]
+        return expit(logit(np.clip(probabilities, 1e-6, 1 - 1e-6)) + shift).astype(np.float32)
+
     def predict_from_features(self, features: dict[str, np.ndarray], descriptions: Sequence[str]) -> np.ndarray:
         """Probabilities from ``features`` rows; ``descriptions`` are the same rows' texts, for the word model."""
-        return self._blend(self.nets_, self.words_, features, descriptions)
+        return self._shifted(self._blend(self.nets_, self.words_, features, descriptions), features)
 
     @torch.inference_mode()
     def _blend(self, nets: list[FusionNet], words: TfidfLogReg | None, features: dict[str, np.ndarray],
@@ -264,6 +300,7 @@ class EmbeddingMLP(EmbeddingModel):
     def _get_state(self):
         arrays = {f"member{i}.{k}": v.detach().cpu().numpy() for i, net in enumerate(self.nets_)
                   for k, v in net.state_dict().items()}
+        arrays["input_shift_"] = self.input_shift_
         state = {"dims": self.dims_, "n_genres": len(self.genres_)}
         if self.words_ is not None:
             words, word_arrays = self.words_._get_state()
@@ -273,6 +310,8 @@ class EmbeddingMLP(EmbeddingModel):
 
     def _set_state(self, state, arrays):
         self.dims_ = state["dims"]
+        # Runs saved before input_thresholds existed have no shift: zero is what they predicted with.
+        self.input_shift_ = arrays.pop("input_shift_", np.zeros((len(INPUT_VIEWS), state["n_genres"]), np.float32))
         self.words_ = None
         if "words" in state:
             self.words_ = TfidfLogReg()

@@ -13,14 +13,22 @@ from moviegenre.models.registry import register_model
 
 
 class TfidfLogReg(GenreModel):
-    """One-vs-rest logistic regression on sublinear TF-IDF of word unigrams and bigrams of the description."""
+    """One-vs-rest logistic regression on sublinear TF-IDF of word unigrams and bigrams of the description
+    (or of another text column: the fusion heads keep one on titles)."""
 
     inputs = ("description",)
 
-    def __init__(self, C: float = 4.0, min_df: int = 2, max_terms: int | None = None):
+    def __init__(self, C: float = 4.0, min_df: int = 2, max_terms: int | None = None, column: str = "description"):
         self.C = C
-        self.min_df = min_df  # terms in fewer training descriptions are noise and bloat the model
+        self.min_df = min_df  # terms in fewer training texts are noise and bloat the model
         self.max_terms = max_terms  # keep only the most frequent terms (None: all): bounds the model's size
+        self.column = column  # "description" or "title"
+
+    def _texts(self, movies: MovieTable) -> tuple[np.ndarray, list[str]]:
+        """The rows that have the column's text, and those texts."""
+        texts = np.asarray(movies.frame[self.column].tolist(), dtype=object)
+        rows = texts != ""
+        return rows, list(texts[rows])
 
     def _vectorizer(self, vocabulary: list[str] | None = None) -> TfidfVectorizer:
         return TfidfVectorizer(ngram_range=(1, 2), min_df=self.min_df if vocabulary is None else 1,
@@ -29,8 +37,7 @@ class TfidfLogReg(GenreModel):
 
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
         self.prior_ = labels.mean(0).astype(np.float32)
-        rows = movies.has_description
-        texts = list(np.asarray(movies.descriptions)[rows])
+        rows, texts = self._texts(movies)
         self.vectorizer_ = self._vectorizer()
         x = self.vectorizer_.fit_transform(texts)
         coef = np.zeros((labels.shape[1], x.shape[1]), dtype=np.float32)
@@ -44,15 +51,15 @@ class TfidfLogReg(GenreModel):
         self.coef_, self.intercept_ = coef, intercept
 
     def predict_proba(self, movies: MovieTable) -> np.ndarray:
-        # Without a description the model knows only how common each genre was in training.
+        # Without the text the model knows only how common each genre was in training.
         out = np.tile(self.prior_, (len(movies), 1))
-        rows = movies.has_description
+        rows, texts = self._texts(movies)
         if rows.any():
-            out[rows] = self.predict_texts(list(np.asarray(movies.descriptions)[rows]))
+            out[rows] = self.predict_texts(texts)
         return out
 
     def predict_texts(self, texts: list[str]) -> np.ndarray:
-        """(len(texts), genres) probabilities of non-empty descriptions."""
+        """(len(texts), genres) probabilities of non-empty texts."""
         return expit(self.vectorizer_.transform(texts) @ self.coef_.T + self.intercept_)
 
     def _get_state(self):
