@@ -212,3 +212,21 @@ def test_cross_fitted_members_tune_thresholds_on_rows_they_never_trained_on(tiny
     # Thresholds are tuned on every pooled row's out-of-fold probability, not on the validation rows alone.
     assert tuned["y"].shape == (len(table), len(genres)) and np.isfinite(tuned["p"]).all()
     np.testing.assert_array_equal(np.sort(tuned["y"], axis=0), np.sort(labels, axis=0))
+
+
+def test_title_words_are_read_only_where_a_row_has_a_title_and_never_for_a_use_other_than_any(tiny, tmp_path):
+    table, labels, genres = tiny
+    model = fast_model("fusion-gmu").set_params(title_weight=0.3).fit(table, labels, genres=genres)
+    assert model.title_words_ is not None
+    untitled = table.subset(np.arange(len(table)))
+    untitled.frame.loc[::2, "title"] = ""
+    titled, partly = model.predict_proba(table), model.predict_proba(untitled)
+    head_only = model.set_params(title_weight=0.0).predict_proba(table)
+    model.set_params(title_weight=0.3)
+    np.testing.assert_array_equal(partly[::2], head_only[::2])  # no title: the title model is not read
+    np.testing.assert_array_equal(partly[1::2], titled[1::2])
+    assert np.abs(titled - head_only).max() > 0
+    for use in ("poster", "description", "both"):
+        assert not table.with_inputs(use).has_title.any()
+    assert table.with_inputs("any").has_title.all()
+    np.testing.assert_allclose(load_model(model.save(tmp_path / "run")).predict_proba(table), titled, atol=1e-5)

@@ -171,8 +171,8 @@ class EmbeddingMLP(EmbeddingModel):
 
     def __init__(self, fusion: str = "gmu", image_encoder: str = "efficientnet-lite0", text_encoder: str = "minilm",
                  hidden: int = 256, dropout: float = 0.3, modality_dropout: float = 0.3, ensemble: int = 3,
-                 cross_fit: bool = False, input_thresholds: bool = False, tfidf_weight: float = 0.3, tfidf_terms: int | None = 10_000,
-                 config: TrainConfig | dict | None = None):
+                 cross_fit: bool = False, input_thresholds: bool = False, tfidf_weight: float = 0.3,
+                 tfidf_terms: int | None = 10_000, title_weight: float = 0.0, config: TrainConfig | dict | None = None):
         super().__init__(fusion, image_encoder, text_encoder)
         self.hidden = hidden
         self.dropout = dropout
@@ -190,6 +190,9 @@ class EmbeddingMLP(EmbeddingModel):
         self.input_thresholds = input_thresholds
         self.tfidf_weight = tfidf_weight
         self.tfidf_terms = tfidf_terms  # the word model's vocabulary size (its coefficients: genres x terms)
+        # A title is optional and read only where a row has one (--use any, predict --title): a TF-IDF word model
+        # of titles is blended in with this weight.
+        self.title_weight = title_weight
         self.config = config
 
     def train_config(self) -> TrainConfig:
@@ -212,7 +215,6 @@ class EmbeddingMLP(EmbeddingModel):
         self.dims_ = {"poster": rows["poster"].shape[1], "description": rows["description"].shape[1]}
         self.input_shift_ = np.zeros((len(INPUT_VIEWS), labels.shape[1]), dtype=np.float32)
         weights = pos_weight(labels.sum(0), len(labels))
-        blends = self.tfidf_weight > 0 and "description" in self.inputs
         if cross_fit:
             folds = iterative_stratification(labels, (1.0,) * self.ensemble, seed=config.seed)
             members = [(folds != k, folds == k) for k in range(self.ensemble)]
@@ -240,15 +242,14 @@ class EmbeddingMLP(EmbeddingModel):
             self.nets_.append(fit_network(net, FeatureDataset(part, labels[train]), val, member_config,
                                           pos_weight=weights, run_dir=member_dir, resume=resume))
             if held_out is not None:
-                words = TfidfLogReg(max_terms=self.tfidf_terms).fit(movies.subset(train), labels[train]) \
-                    if blends else None
-                texts = movies.subset(held_out).descriptions
-                out_of_fold[held_out] = self._blend([net], words, held, texts)
-                views.append(self._score_views([net], words, held, texts, labels[held_out]))
-        self.words_ = TfidfLogReg(max_terms=self.tfidf_terms).fit(movies, labels) if blends else None
+                words = self._fit_words(movies.subset(train), labels[train])
+                held_movies = movies.subset(held_out)
+                out_of_fold[held_out] = self._blend([net], words, held, _texts(held_movies))
+                views.append(self._score_views([net], words, held, held_movies, labels[held_out]))
+        self.words_, self.title_words_ = self._fit_words(movies, labels)
         if not cross_fit and has_validation:
-            views.append(self._score_views(self.nets_, self.words_, validation_rows, validation[0].descriptions,
-                                           validation[1]))
+            views.append(self._score_views(self.nets_, (self.words_, self.title_words_), validation_rows,
+                                           validation[0], validation[1]))
         if self.input_thresholds:
             for i, view in enumerate(INPUT_VIEWS):
                 scored = [part[view] for part in views if len(part[view][0])]
@@ -257,14 +258,22 @@ class EmbeddingMLP(EmbeddingModel):
                     self.input_shift_[i] = -logit(np.clip(threshold, 1e-3, 1 - 1e-3))
         self._out_of_fold = (labels, self._shifted(out_of_fold, rows)) if cross_fit else None
 
-    def _score_views(self, nets, words, features, texts, labels) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """(labels, probabilities) of the rows that can be scored with each input combination, given only it."""
+    def _fit_words(self, movies: MovieTable, labels: np.ndarray) -> tuple[TfidfLogReg | None, TfidfLogReg | None]:
+        """The word models blended into the head: descriptions' and titles' (None where unused)."""
+        describes = self.tfidf_weight > 0 and "description" in self.inputs
+        titled = self.title_weight > 0 and movies.has_title.any()
+        return (TfidfLogReg(max_terms=self.tfidf_terms).fit(movies, labels) if describes else None,
+                TfidfLogReg(max_terms=self.tfidf_terms, column="title").fit(movies, labels) if titled else None)
+
+    def _score_views(self, nets, words, features, movies, labels) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """(labels, probabilities) of the rows that can be scored with each input combination, given only it
+        (never the title: --use poster, description and both do not read one)."""
         has_poster, has_description = features["has_poster"] > 0, features["has_description"] > 0
         given = {"poster": (has_poster, {**features, "has_description": np.zeros_like(features["has_description"])}),
                  "description": (has_description, {**features, "has_poster": np.zeros_like(features["has_poster"])}),
                  "both": (has_poster & has_description, features)}
         return {view: (labels[where], self._blend(nets, words, {k: v[where] for k, v in inputs.items()},
-                                                  [t for t, keep in zip(texts, where) if keep]))
+                                                  {"description": list(np.asarray(movies.descriptions)[where])}))
                 for view, (where, inputs) in given.items()}
 
     def _tuning_rows(self, validation):
@@ -277,46 +286,50 @@ class EmbeddingMLP(EmbeddingModel):
         shift = np.vstack([self.input_shift_, np.zeros((1, probabilities.shape[1]), np.float32)])[view]
         return expit(logit(np.clip(probabilities, 1e-6, 1 - 1e-6)) + shift).astype(np.float32)
 
-    def predict_from_features(self, features: dict[str, np.ndarray], descriptions: Sequence[str]) -> np.ndarray:
-        """Probabilities from ``features`` rows; ``descriptions`` are the same rows' texts, for the word model."""
-        return self._shifted(self._blend(self.nets_, self.words_, features, descriptions), features)
+    def predict_from_features(self, features: dict[str, np.ndarray], descriptions: Sequence[str],
+                              titles: Sequence[str] | None = None) -> np.ndarray:
+        """Probabilities from ``features`` rows; ``descriptions`` and ``titles`` ("" or None: none) are the same
+        rows' texts, for the word models."""
+        texts = {"description": descriptions, "title": titles}
+        return self._shifted(self._blend(self.nets_, (self.words_, self.title_words_), features, texts), features)
 
     @torch.inference_mode()
-    def _blend(self, nets: list[FusionNet], words: TfidfLogReg | None, features: dict[str, np.ndarray],
-               descriptions: Sequence[str]) -> np.ndarray:
+    def _blend(self, nets: list[FusionNet], words: tuple[TfidfLogReg | None, TfidfLogReg | None],
+               features: dict[str, np.ndarray], texts: dict[str, Sequence[str] | None]) -> np.ndarray:
         inputs = {k: torch.as_tensor(v) for k, v in features.items()}
         probabilities = np.mean([torch.sigmoid(net.eval()(**inputs)).numpy() for net in nets], axis=0)
-        rows = features["has_description"] > 0
-        if words is not None and rows.any():
-            # Explanations score one text many times over (one row per occluded square): vectorise each once.
-            texts, where = np.unique([descriptions[i] for i in np.flatnonzero(rows)], return_inverse=True)
-            word_probabilities = words.predict_texts(list(texts))[where]
-            probabilities[rows] = (1 - self.tfidf_weight) * probabilities[rows] + self.tfidf_weight * word_probabilities
+        for model, weight, column, rows in ((words[0], self.tfidf_weight, "description", features["has_description"] > 0),
+                                            (words[1], self.title_weight, "title", None)):
+            given = texts.get(column)
+            if model is None or given is None:
+                continue
+            rows = np.array([bool(text) for text in given]) if rows is None else rows
+            if rows.any():
+                # Explanations score one text many times over (one row per occluded square): vectorise each once.
+                unique, where = np.unique([given[i] for i in np.flatnonzero(rows)], return_inverse=True)
+                probabilities[rows] = (1 - weight) * probabilities[rows] + weight * model.predict_texts(list(unique))[where]
         return probabilities
 
     def predict_proba(self, movies: MovieTable) -> np.ndarray:
-        return self.predict_from_features(self.features(movies, progress=False), movies.descriptions)
+        return self.predict_from_features(self.features(movies, progress=False), movies.descriptions, movies.titles)
 
     def _get_state(self):
         arrays = {f"member{i}.{k}": v.detach().cpu().numpy() for i, net in enumerate(self.nets_)
                   for k, v in net.state_dict().items()}
         arrays["input_shift_"] = self.input_shift_
         state = {"dims": self.dims_, "n_genres": len(self.genres_)}
-        if self.words_ is not None:
-            words, word_arrays = self.words_._get_state()
-            state["words"] = words
-            arrays.update({f"words.{k}": v for k, v in word_arrays.items()})
+        for key, words in (("words", self.words_), ("title_words", self.title_words_)):
+            if words is not None:
+                state[key], word_arrays = words._get_state()
+                arrays.update({f"{key}.{k}": v for k, v in word_arrays.items()})
         return state, arrays
 
     def _set_state(self, state, arrays):
         self.dims_ = state["dims"]
         # Runs saved before input_thresholds existed have no shift: zero is what they predicted with.
         self.input_shift_ = arrays.pop("input_shift_", np.zeros((len(INPUT_VIEWS), state["n_genres"]), np.float32))
-        self.words_ = None
-        if "words" in state:
-            self.words_ = TfidfLogReg()
-            self.words_._set_state(state["words"], {k.removeprefix("words."): v for k, v in arrays.items()
-                                                    if k.startswith("words.")})
+        self.words_, self.title_words_ = (self._load_words(state, arrays, key, column)
+                                          for key, column in (("words", "description"), ("title_words", "title")))
         self.nets_ = []
         for member in range(self.ensemble):
             net = self._new_net(state["n_genres"])
@@ -324,6 +337,15 @@ class EmbeddingMLP(EmbeddingModel):
             net.load_state_dict({k.removeprefix(prefix): torch.as_tensor(v) for k, v in arrays.items()
                                  if k.startswith(prefix)})
             self.nets_.append(net.eval())
+
+    @staticmethod
+    def _load_words(state: dict, arrays: dict[str, np.ndarray], key: str, column: str) -> TfidfLogReg | None:
+        if key not in state:
+            return None
+        words = TfidfLogReg(column=column)
+        words._set_state(state[key], {k.removeprefix(f"{key}."): v for k, v in arrays.items()
+                                      if k.startswith(f"{key}.")})
+        return words
 
 
 class EmbeddingLogReg(EmbeddingModel):
@@ -379,3 +401,7 @@ register_model("fusion-gmu", "gated multimodal unit fusion (Arevalo et al. 2017)
     _mlp("gmu"))
 register_model("embedding-logreg", "one-vs-rest logistic regression on frozen poster + description embeddings")(
     lambda **params: EmbeddingLogReg(**params))
+
+
+def _texts(movies: MovieTable) -> dict[str, list[str]]:
+    return {"description": movies.descriptions, "title": movies.titles}
