@@ -187,8 +187,7 @@ def test_models_command_lists_every_registered_model_one_line_each(monkeypatch, 
 
 
 def test_cross_fitted_members_tune_thresholds_on_rows_they_never_trained_on(tiny, monkeypatch):
-    import moviegenre.models.base as base
-    import moviegenre.models.embedding as embedding
+    from moviegenre.models import base, embedding
 
     table, labels, genres = tiny
     train, val = np.arange(0, 45), np.arange(45, len(table))

@@ -24,9 +24,9 @@ from torch.utils.data import Dataset
 
 from moviegenre.data.genres import pos_weight
 from moviegenre.data.splits import iterative_stratification
-from moviegenre.evaluation.metrics import tune_thresholds
 from moviegenre.data.table import MovieTable
 from moviegenre.errors import ConfigError
+from moviegenre.evaluation.metrics import tune_thresholds
 from moviegenre.features.cache import embed_posters, embed_texts
 from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, image_encoder, text_encoder
 from moviegenre.models.base import GenreModel

@@ -1,0 +1,131 @@
+"""Which view of a poster reads best: fusion-gmu (one member) on poster features from different views, splits 1-3.
+
+    python benchmarks/poster_views.py                                    # squash, letterbox, squash+mirror
+    python benchmarks/poster_views.py --views squash,top,middle,bottom --combine concat --seeds 1
+
+A 2:3 poster reaches EfficientNet-Lite0 as a 224x224 square. The views tried: ``squash`` (the whole poster
+resized to the square: what the packaged encoder does), ``letterbox`` (aspect kept, black bars), ``flip`` (the
+mirror image, squashed), ``top``/``middle``/``bottom`` (square crops). Each view's vectors are computed once
+through the ONNX fast path and kept in ``--work`` (one .npy per view); a variant reads the mean (or the
+concatenation) of its views' vectors. Descriptions use the project's cached MiniLM vectors, so only the poster
+side changes. Prints micro/macro-F1 with both inputs, a poster only and a description only, per split and the
+mean. ``squash+flip`` (mean) is what the ``efficientnet-lite0+flip`` encoder computes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from moviegenre.data.genres import GenreEncoder
+from moviegenre.data.images import load_image
+from moviegenre.data.readers import read_table
+from moviegenre.data.splits import split_for
+from moviegenre.evaluation.evaluate import score
+from moviegenre.features.cache import embed_texts
+from moviegenre.features.encoders import image_encoder, text_encoder
+from moviegenre.features.fast import FastImageEncoder
+from moviegenre.models import create_model
+from moviegenre.training.config import TrainConfig
+
+DATA = Path(os.environ.get("MOVIEGENRE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+USES = ("both", "poster", "description")
+
+
+def view(image: Image.Image, kind: str, size: int) -> Image.Image:
+    if kind == "squash":
+        return image  # the encoder's own resize squashes it
+    if kind == "letterbox":
+        return ImageOps.pad(image, (size, size), Image.Resampling.BILINEAR, color=(0, 0, 0))
+    if kind == "flip":
+        return ImageOps.mirror(image)
+    width, height = image.size
+    side = min(width, height)
+    top = {"top": 0, "middle": (height - side) // 2, "bottom": height - side}[kind]
+    left = (width - side) // 2
+    return image.crop((left, top, left + side, top + side)) if height >= width else image.crop((left, 0, left + side, height))
+
+
+class ViewEncoder(FastImageEncoder):
+    def __init__(self, plain, kind: str) -> None:
+        super().__init__(plain)
+        self.kind = kind
+
+    def _pixels(self, path: str) -> np.ndarray:
+        return self.plain.to_tensor(view(load_image(path), self.kind, self.plain.image_size)).numpy()
+
+
+def view_vectors(table, kind: str, work: Path) -> np.ndarray:
+    """(movies, 1280) vectors of one view; zero rows without a poster."""
+    path = work / f"efficientnet-lite0.{kind}.npy"
+    rows = np.flatnonzero(table.has_poster)
+    if not path.exists():
+        started = time.perf_counter()
+        vectors = ViewEncoder(image_encoder("efficientnet-lite0"), kind).encode_files(
+            [table.posters[i] for i in rows], progress=True)
+        np.save(path, vectors)
+        print(f"view {kind}: {len(rows)} posters in {time.perf_counter() - started:.0f} s", flush=True)
+    out = np.zeros((len(table), 1280), np.float32)
+    out[rows] = np.load(path)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", default="squash,letterbox,squash+flip",
+                        help="comma-separated variants, each a '+'-joined list of views")
+    parser.add_argument("--combine", choices=("mean", "concat"), default="mean")
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--work", default="runs/poster-views", help="where the views' vectors are kept")
+    args = parser.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+
+    table = read_table(DATA / "movies.csv")
+    row_of = {movie: row for row, movie in enumerate(table.ids)}
+    encoder = GenreEncoder().fit(table.genres)
+    labels = encoder.transform(table.genres)
+    labelled = labels.sum(1) > 0
+    descriptions = embed_texts(table.descriptions, text_encoder("minilm"), progress=True)
+    variants = args.variants.split(",")
+    views = {kind: view_vectors(table, kind, work) for v in variants for kind in v.split("+")}
+
+    def features_of(variant: str):
+        parts = [views[kind] for kind in variant.split("+")]
+        posters = np.mean(parts, axis=0) if args.combine == "mean" else np.hstack(parts)
+
+        def features(movies, device="cpu", progress=True):
+            rows = np.array([row_of[movie] for movie in movies.ids])
+            has_poster, has_description = (movies.has_poster.astype(np.float32),
+                                           movies.has_description.astype(np.float32))
+            return {"poster": posters[rows] * has_poster[:, None], "has_poster": has_poster,
+                    "description": descriptions[rows] * has_description[:, None], "has_description": has_description}
+        return features
+
+    results: dict[str, list[np.ndarray]] = {variant: [] for variant in variants}
+    for seed in map(int, args.seeds.split(",")):
+        splits = split_for(table, labels, seed=seed)
+        train, validation = (splits == "train") & labelled, (splits == "validation") & labelled
+        test = table.subset(splits == "test")
+        for variant in variants:
+            model = create_model("fusion-gmu", ensemble=1, config=TrainConfig(seed=seed, progress=False))
+            model.features = features_of(variant)  # the view's vectors instead of the encoder's
+            model.fit(table.subset(train), labels[train], genres=encoder.classes_,
+                      validation=(table.subset(validation), labels[validation]))
+            row = np.array([[m["micro_f1"], m["macro_f1"]] for m in (score(model, test, use)[0] for use in USES)])
+            results[variant].append(row)
+            print(f"seed {seed}  {variant:<24} " + "  ".join(f"{u} {r[0]:.3f}/{r[1]:.3f}" for u, r in zip(USES, row)),
+                  flush=True)
+    print("\nmean over splits (micro/macro-F1):")
+    for variant, rows in results.items():
+        mean = np.mean(rows, axis=0)
+        print(f"  {variant:<24} " + "  ".join(f"{u} {m[0]:.3f}/{m[1]:.3f}" for u, m in zip(USES, mean)))
+
+
+if __name__ == "__main__":
+    main()
