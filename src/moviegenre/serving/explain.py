@@ -60,14 +60,7 @@ class Scorer:
 
     def used(self, has_poster: bool, has_description: bool) -> dict[str, bool]:
         """Which inputs the model will read; an error naming the fix when it would read none."""
-        if not has_poster and not has_description:
-            raise DataError("input", "nothing to predict from", hint="give a poster, a description, or both")
-        used = {"poster": has_poster and self.image is not None,
-                "description": has_description and self.text is not None}
-        if not any(used.values()):
-            raise DataError("input", f"model '{self.model.name}' reads only {', '.join(self.model.inputs)}",
-                            hint="give that input")
-        return used
+        return self.predictor.used(has_poster, has_description)
 
     def decode(self, poster: bytes, name: str = "poster") -> tuple[Image.Image, torch.Tensor]:
         """The safe loader's RGB image and the encoder's input tensor (CHW)."""
