@@ -114,7 +114,10 @@ def write_report(result: dict, out: str | Path, predictor: Predictor, sheet_max:
         explainer = Explainer(predictor)
     tiles = [_tile(result, index, place + 1, explainer) for place, index in enumerate(order)]
     sheet = io.BytesIO()
-    _sheet(tiles).save(sheet, format="PNG", optimize=True)
+    header = (f"Ranked for {', '.join(result['intended'])}: mean (probability - threshold) of the intended genres "
+              "minus the strongest other genre's. Heat: poster regions that raise the genre."
+              if result["intended"] else f"{len(result['variants'])} variants, in the order given.")
+    _sheet(tiles, header).save(sheet, format="PNG", optimize=True)
     atomic_write_bytes(out / CONTACT_SHEET, sheet.getvalue())
     atomic_write_text(out / "compare.md", _markdown(result, len(order)))
     return [out / "compare.md", out / CONTACT_SHEET]
@@ -158,7 +161,7 @@ def _cell(text: str) -> str:
     return textwrap.shorten(text.replace("|", "/").replace("\n", " "), 80, placeholder="…")
 
 
-TILE_WIDTH, IMAGE_WIDTH, IMAGE_HEIGHT, PAD = 360, 168, 250, 10
+IMAGE_WIDTH, IMAGE_HEIGHT, TEXT_WIDTH, PAD, LINE = 168, 250, 200, 10, 17
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -166,7 +169,7 @@ def _font(size: int) -> ImageFont.ImageFont:
 
 
 def _tile(result: dict, index: int, place: int, explainer) -> Image.Image:
-    """One variant: rank and score, the poster (with each intended genre's heat map), its genres."""
+    """One variant: the poster (with each intended genre's heat map over it), then its rank, score and genres."""
     variant, intended = result["variants"][index], result["intended"]
     shown = intended[:2] or [None]
     if explainer is None:
@@ -176,36 +179,39 @@ def _tile(result: dict, index: int, place: int, explainer) -> Image.Image:
         posters = [explanation.overlay(genre, width=IMAGE_WIDTH).convert("RGB") for genre in shown]
     lines = []
     if intended:
-        lines.append(", ".join(f"{g} {variant['probabilities'][g]:.2f} (thr {result['thresholds'][g]:.2f})"
-                               for g in intended))
+        lines += [f"{g} {variant['probabilities'][g]:.2f} (threshold {result['thresholds'][g]:.2f})" for g in intended]
         other = variant["strongest_unintended"]
         if other:
             lines.append(f"strongest other: {other} {variant['probabilities'][other]:.2f}")
-    lines += [f"top: {_top(variant)}", textwrap.shorten(Path(variant["poster"]).name, 48, placeholder="…")]
+    lines += ["top genres:", *(f"  {genre} {p:.2f}" for genre, p in list(variant["probabilities"].items())[:3]),
+              textwrap.shorten(Path(variant["poster"]).name, 30, placeholder="…")]
     if variant["description"]:
-        lines.append(textwrap.shorten(f"“{variant['description']}”", 52, placeholder="…”"))
-    tile = Image.new("RGB", (TILE_WIDTH, 34 + IMAGE_HEIGHT + 18 + 18 * len(lines) + PAD), "white")
+        lines += textwrap.wrap(textwrap.shorten(f"“{variant['description']}”", 90, placeholder="…”"), 30)
+    images_width = len(posters) * (IMAGE_WIDTH + PAD)
+    tile = Image.new("RGB", (PAD + images_width + TEXT_WIDTH, max(IMAGE_HEIGHT, 40 + LINE * len(lines)) + 2 * PAD),
+                     "white")
     draw = ImageDraw.Draw(tile)
-    score = result["scores"][index] if result["scores"] else None
-    draw.text((PAD, 8), f"#{place}" + (f"   score {score:+.3f}" if score is not None else ""), fill="#1d1d24",
-              font=_font(18))
-    x = PAD
-    for poster, genre in zip(posters, shown):
-        poster.thumbnail((IMAGE_WIDTH, IMAGE_HEIGHT))
-        tile.paste(poster, (x, 34))
+    for i, (poster, genre) in enumerate(zip(posters, shown)):
+        poster.thumbnail((IMAGE_WIDTH, IMAGE_HEIGHT - (LINE if genre else 0)))
+        tile.paste(poster, (PAD + i * (IMAGE_WIDTH + PAD), PAD))
         if genre:
-            draw.text((x, 34 + IMAGE_HEIGHT + 2), f"heat: {genre}", fill="#d9480f", font=_font(13))
-        x += IMAGE_WIDTH + 4
+            draw.text((PAD + i * (IMAGE_WIDTH + PAD), PAD + poster.height + 2), f"heat: {genre}", fill="#d9480f",
+                      font=_font(13))
+    left = PAD + images_width
+    score = f"   {result['scores'][index]:+.3f}" if result["scores"] else ""
+    draw.text((left, PAD), f"#{place}{score}", fill="#1d1d24", font=_font(20))
     for row, line in enumerate(lines):
-        draw.text((PAD, 34 + IMAGE_HEIGHT + 20 + 18 * row), line, fill="#1d1d24", font=_font(13))
+        draw.text((left, PAD + 34 + LINE * row), line, fill="#1d1d24", font=_font(13))
     return tile
 
 
-def _sheet(tiles: list[Image.Image], columns: int = 4) -> Image.Image:
+def _sheet(tiles: list[Image.Image], header: str, columns: int = 3) -> Image.Image:
+    """The tiles in rank order, ``columns`` to a row, under a one-line header."""
     columns = min(columns, len(tiles))
-    height = max(tile.height for tile in tiles)
+    width, height = max(t.width for t in tiles), max(t.height for t in tiles)
     rows = -(-len(tiles) // columns)
-    sheet = Image.new("RGB", (columns * (TILE_WIDTH + PAD) + PAD, rows * (height + PAD) + PAD), "#dedee6")
+    sheet = Image.new("RGB", (columns * (width + PAD) + PAD, 30 + rows * (height + PAD) + PAD), "#dedee6")
+    ImageDraw.Draw(sheet).text((PAD, 8), header, fill="#1d1d24", font=_font(14))
     for i, tile in enumerate(tiles):
-        sheet.paste(tile, (PAD + (i % columns) * (TILE_WIDTH + PAD), PAD + (i // columns) * (height + PAD)))
+        sheet.paste(tile, (PAD + (i % columns) * (width + PAD), 30 + (i // columns) * (height + PAD)))
     return sheet
