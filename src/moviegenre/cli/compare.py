@@ -19,7 +19,7 @@ SCORE_HELP = ("Ranks by: mean over the intended genres of (probability - thresho
 @app.command("compare", help="Compare poster variants (and blurb variants): each one's genres side by side, "
                              "ranked with --genre by how strongly they say the intended genres. " + SCORE_HELP)
 def compare(posters: Annotated[list[Path], typer.Argument(help="Poster variants (JPEG, PNG or WebP).",
-                                                          show_default=False)],
+                                                          metavar="POSTER", show_default=False)],
             description: Annotated[list[str] | None, typer.Option(
                 help="Blurb (repeatable: several are compared, each with every poster).")] = None,
             genre: Annotated[list[str] | None, typer.Option(
@@ -65,7 +65,7 @@ def _print_table(result: dict) -> None:
         table.add_column(name, justify="right" if name in columns or name in ("#", "score") else "left",
                          overflow="fold" if name == "poster" else "ellipsis")
     names = [Path(v["poster"]).name for v in variants]
-    if len(set(names)) < len(set(v["poster"] for v in variants)):  # same names in different folders
+    if len(set(names)) < len({v["poster"] for v in variants}):  # same names in different folders
         names = [v["poster"] for v in variants]
     for place, index in enumerate(result["ranking"], 1):
         variant = variants[index]

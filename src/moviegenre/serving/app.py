@@ -1,7 +1,8 @@
 """The web service and page: ``create_app(run_dir)`` builds a FastAPI app around one loaded model.
 
 Endpoints: ``POST /predict`` (multipart poster and/or description), ``POST /predict/batch`` (JSON, base64
-posters), ``POST /explain`` (heat maps and word scores), ``GET /health``, ``GET /model``, the page at ``/``
+posters), ``POST /explain`` (heat maps and word scores), ``POST /compare`` (poster variants ranked for intended
+genres, serving/compare.py), ``GET /health``, ``GET /model``, the page at ``/``
 and the OpenAPI docs at ``/docs``. Every client mistake is a 4xx JSON ``{"detail": "<one line>"}``:
 413 too large, 415 not an image type, 422 unusable content, 400 nothing to predict from.
 
