@@ -11,11 +11,28 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from conftest import draw_poster, run_moviegenre
-from moviegenre.serving.app import MAX_COMPARE_POSTERS
+from moviegenre.serving.app import MAX_COMPARE_POSTERS, create_app
 from moviegenre.serving.compare import comparison, score
-from test_serving import DESCRIPTION, client, one_torch_thread, poster_bytes, tiny_run  # noqa: F401  (fixtures)
+from moviegenre.serving.predictor import Predictor
+from test_serving import DESCRIPTION, build_tiny_run, one_torch_thread  # noqa: F401  (autouse)
 
 OTHER_DESCRIPTION = "Funny friends laugh at a silly joke."
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_run(tmp_path_factory.getbasetemp() / "tiny-serving-run")  # the serving tests' run
+
+
+@pytest.fixture(scope="module")
+def client(tiny_run: Path):
+    with TestClient(create_app(tiny_run, workers=2)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def poster_bytes(tmp_path: Path) -> bytes:
+    return draw_poster(tmp_path / "p.png", seed=3, size=(120, 180)).read_bytes()
 
 
 @pytest.fixture
@@ -101,12 +118,15 @@ def test_cli_reports_a_bad_file_and_compares_the_others(monkeypatch, capsys, tin
 
 
 def test_cli_errors_are_one_line(monkeypatch, capsys, tiny_run: Path, posters: list[Path], tmp_path: Path) -> None:
-    code, out, err = run_moviegenre(monkeypatch, capsys, "compare", posters[0], "--genre", "Horor", "--run", tiny_run)
+    with monkeypatch.context() as patch:  # an unknown genre is caught before the model loads
+        patch.setattr(Predictor, "__init__", lambda *args: pytest.fail("the model was loaded"))
+        code, _, err = run_moviegenre(monkeypatch, capsys, "compare", posters[0], "--genre", "Horor", "--run",
+                                      tiny_run)
     assert code == 2 and err.startswith("error: --genre: unknown genre 'Horor' (known: Action, Comedy, Drama, ")
     assert len(err.strip().splitlines()) == 1
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"nope")
-    code, out, err = run_moviegenre(monkeypatch, capsys, "compare", bad, "--run", tiny_run)
+    code, _, err = run_moviegenre(monkeypatch, capsys, "compare", bad, "--run", tiny_run)
     assert code == 2 and err.strip() == f"error: {bad}: not an image (give a JPEG, PNG or WebP poster)"
 
 
