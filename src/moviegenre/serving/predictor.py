@@ -21,6 +21,18 @@ from moviegenre.errors import DataError, MovieGenreError
 from moviegenre.models.base import load_run_model
 
 
+def used_inputs(model, has_poster: bool, has_description: bool) -> dict[str, bool]:
+    """Which inputs ``model`` will read; an error naming the fix when it would read none."""
+    if not has_poster and not has_description:
+        raise DataError("input", "nothing to predict from", hint="give a poster, a description, or both")
+    used = {"poster": has_poster and "poster" in model.inputs,
+            "description": has_description and "description" in model.inputs}
+    if not any(used.values()):
+        raise DataError("input", f"model '{model.name}' reads only {', '.join(model.inputs)}",
+                        hint="give that input")
+    return used
+
+
 class Predictor:
     """A fitted model loaded once, ready for single and batch predictions."""
 
@@ -54,7 +66,7 @@ class Predictor:
             for index, (poster, description) in enumerate(items):
                 description = (description or "").strip()
                 try:
-                    used = self.used(poster is not None, bool(description))
+                    used = used_inputs(self.model, poster is not None, bool(description))
                     path = self._png(poster, Path(scratch) / f"poster{index}.png", written) if used["poster"] else ""
                 except MovieGenreError as error:
                     if not return_exceptions:
@@ -88,17 +100,6 @@ class Predictor:
         if progress and hasattr(model, "predict_from_features"):  # predict_proba, with the embedding bars
             return model.predict_from_features(model.features(table, progress=True), table.descriptions)
         return model.predict_proba(table)
-
-    def used(self, has_poster: bool, has_description: bool) -> dict[str, bool]:
-        """Which inputs the model will read; an error naming the fix when it would read none."""
-        if not has_poster and not has_description:
-            raise DataError("input", "nothing to predict from", hint="give a poster, a description, or both")
-        used = {"poster": has_poster and "poster" in self.model.inputs,
-                "description": has_description and "description" in self.model.inputs}
-        if not any(used.values()):
-            raise DataError("input", f"model '{self.model.name}' reads only {', '.join(self.model.inputs)}",
-                            hint="give that input")
-        return used
 
     def result(self, probabilities: np.ndarray, used: dict) -> dict:
         """The prediction for one movie from its genre probabilities and the inputs used."""
