@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from moviegenre.data.images import load_image
 from moviegenre.data.table import MovieTable
@@ -53,13 +52,13 @@ class Predictor:
         """
         return self.predict_many([(poster, description)])[0]
 
-    def predict_many(self, items: Sequence[tuple[str | Path | bytes | Image.Image | None, str | None]],
+    def predict_many(self, items: Sequence[tuple[str | Path | bytes | None, str | None]],
                      progress: bool = False, return_exceptions: bool = False) -> list[dict | MovieGenreError]:
         """``predict`` for each (poster, description) pair, embedded in one batch (the fast path for hundreds).
 
-        A poster may also be an image already decoded by ``load_image``; a poster in several pairs is decoded
-        once. Each result equals what ``predict`` returns for that pair. With ``return_exceptions``, a pair that
-        cannot be predicted (a bad poster) gets its error in place of a result instead of stopping the others.
+        A poster in several pairs is decoded once. Each result equals what ``predict`` returns for that pair.
+        With ``return_exceptions``, a pair that cannot be predicted (a bad poster) gets its error in place of a
+        result instead of stopping the others.
         """
         with tempfile.TemporaryDirectory() as scratch:
             records, uses, written = [], [], {}
@@ -79,21 +78,18 @@ class Predictor:
             rows = iter(self._probabilities(MovieTable.from_records(records), progress) if records else [])
         return [used if isinstance(used, MovieGenreError) else self.result(next(rows), used) for used in uses]
 
-    def _png(self, poster: str | Path | bytes | Image.Image, path: Path, written: dict) -> str:
+    def _png(self, poster: str | Path | bytes, path: Path, written: dict) -> str:
         """The poster decoded by the safe loader and saved as a PNG at ``path``, once per poster."""
-        key = id(poster) if isinstance(poster, Image.Image) else poster
-        if key not in written:
+        if poster not in written:
             try:
-                image = poster if isinstance(poster, Image.Image) else load_image(
-                    poster if isinstance(poster, bytes) else Path(poster),
-                    name=None if isinstance(poster, bytes) else str(poster))
-                image.save(path)
-                written[key] = str(path)
+                load_image(poster if isinstance(poster, bytes) else Path(poster),
+                           name=None if isinstance(poster, bytes) else str(poster)).save(path)
+                written[poster] = str(path)
             except MovieGenreError as error:
-                written[key] = error
-        if isinstance(written[key], MovieGenreError):
-            raise written[key]
-        return written[key]
+                written[poster] = error
+        if isinstance(written[poster], MovieGenreError):
+            raise written[poster]
+        return written[poster]
 
     def _probabilities(self, table: MovieTable, progress: bool) -> np.ndarray:
         model = self.model
