@@ -120,3 +120,37 @@ def test_a_bad_file_shows_a_readable_error(page) -> None:
 def test_nothing_given_asks_for_an_input(page) -> None:
     page.click("#predict")
     assert page.text_content("#error") == "Give a poster, a description, or both."
+
+
+def test_compare_mode_ranks_variants_with_heat_maps_and_names_a_bad_file(page, tmp_path: Path) -> None:
+    posters = [{"name": f"variant{i}.png", "mimeType": "image/png",  # paths and buffers cannot be mixed
+                "buffer": draw_poster(tmp_path / f"variant{i}.png", seed=20 + i, size=(120, 180)).read_bytes()}
+               for i in range(3)]
+    page.click("#mode-compare")
+    assert page.locator("#single").is_hidden() and page.url.endswith("#compare")
+    page.set_input_files("#compare-input", [*posters, {"name": "notes.png", "mimeType": "image/png",
+                                                       "buffer": b"not a poster"}])
+    assert page.text_content("#compare-count") == "4 posters"
+    page.check("#genre-picks input[value=Horror]")
+    page.fill("#compare-description", DESCRIPTION)
+    page.click("#compare-run")
+    page.wait_for_function("document.querySelectorAll('.variant .heat:not([hidden])').length === 3")
+    cards = page.locator(".variant")
+    assert cards.count() == 3
+    scores = [float(text.rsplit("score ", 1)[1]) for text in cards.locator(".head").all_text_contents()]
+    assert scores == sorted(scores, reverse=True)  # best first, by the score the service computed
+    assert cards.first.locator(".bar").first.get_attribute("data-genre") == "Horror"
+    assert all(src.startswith("data:image/png;base64,")
+               for src in cards.locator(".heat").evaluate_all("(els) => els.map((e) => e.src)"))
+    assert page.text_content("#compare-skipped") == "notes.png: poster: not a JPEG, PNG or WebP image"
+    # The single-movie page is one click away and untouched.
+    page.click("#mode-single")
+    assert page.locator("#compare").is_hidden() and page.locator("#single").is_visible()
+
+
+def test_compare_mode_asks_for_two_posters(page, tmp_path: Path) -> None:
+    page.goto(page.url.split("#")[0] + "#compare")
+    page.wait_for_selector("#genre-picks input")
+    page.set_input_files("#compare-input", str(draw_poster(tmp_path / "one.png", seed=1)))
+    page.click("#compare-run")
+    assert page.text_content("#compare-error") == "Add two or more poster variants."

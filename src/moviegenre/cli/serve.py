@@ -20,7 +20,7 @@ def serve(run_dir: RunDir = None,
           port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
           workers: Annotated[int | None, typer.Option(help="Model worker threads (default: one per core).")] = None
           ) -> None:
-    """Serve the page at / and the API (/predict, /predict/batch, /explain, /model, /health, /docs)."""
+    """Serve the page at / and the API (/predict, /predict/batch, /explain, /compare, /model, /health, /docs)."""
     import torch
     import uvicorn
 

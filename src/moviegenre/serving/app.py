@@ -1,7 +1,8 @@
 """The web service and page: ``create_app(run_dir)`` builds a FastAPI app around one loaded model.
 
 Endpoints: ``POST /predict`` (multipart poster and/or description), ``POST /predict/batch`` (JSON, base64
-posters), ``POST /explain`` (heat maps and word scores), ``GET /health``, ``GET /model``, the page at ``/``
+posters), ``POST /explain`` (heat maps and word scores), ``POST /compare`` (poster variants ranked for intended
+genres, serving/compare.py), ``GET /health``, ``GET /model``, the page at ``/``
 and the OpenAPI docs at ``/docs``. Every client mistake is a 4xx JSON ``{"detail": "<one line>"}``:
 413 too large, 415 not an image type, 422 unusable content, 400 nothing to predict from.
 
@@ -37,6 +38,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from moviegenre.errors import MovieGenreError
+from moviegenre.serving.compare import SCORE, comparison, resolve_genres
 from moviegenre.serving.explain import Explainer, Scorer, png_bytes
 from moviegenre.serving.predictor import Predictor
 
@@ -44,6 +46,7 @@ MAX_POSTER_BYTES = 8 * 1024 * 1024
 MAX_REQUEST_BYTES = 24 * 1024 * 1024  # a full batch of posters in base64
 MAX_DESCRIPTION_CHARS = 2000
 MAX_BATCH_ITEMS = 16
+MAX_COMPARE_POSTERS = 16
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 STATIC = files("moviegenre") / "serving" / "static"
@@ -104,6 +107,33 @@ class BatchResult(BaseModel):
 
 class BatchResponse(BaseModel):
     results: list[BatchResult]
+
+
+class CompareVariant(BaseModel):
+    poster: str = Field(description="The uploaded file's name.")
+    description: str | None
+    genres: list[str]
+    probabilities: dict[str, float] = Field(description="As /predict returns for this poster and description.")
+    strongest_unintended: str | None = Field(None, description="The other genre with the largest probability "
+                                                               "minus threshold (with intended genres).")
+
+
+class CompareError(BaseModel):
+    poster: str
+    status: int
+    error: str
+
+
+class CompareResult(BaseModel):
+    variants: list[CompareVariant] = Field(description="One per usable poster, in upload order.")
+    intended: list[str]
+    ranking: list[int] = Field(description="Variant indices, best first (upload order without intended genres).")
+    scores: list[float] | None = Field(description="Per variant (null without intended genres): " + SCORE + ".")
+    thresholds: dict[str, float]
+    model: str
+    model_version: str
+    score: str | None = Field(description="How the score is computed.")
+    errors: list[CompareError] = Field(description="Posters that could not be compared, each with its error.")
 
 
 class Health(BaseModel):
@@ -257,11 +287,13 @@ class Service:
         probabilities = await self.batcher.probabilities(tensor, description if used["description"] else "")
         return Prediction(**self.scorer.result(probabilities, used), model_version=self.version)
 
-    def explain(self, poster: bytes | None, description: str | None, top: int) -> ExplainResult:
+    def explain(self, poster: bytes | None, description: str | None, top: int,
+                genres: list[str] | None = None) -> ExplainResult:
         used, description = self.check(poster, description)
         try:
             explanation = self.explainer.explain(poster if used["poster"] else None,
-                                                 description if used["description"] else None, top=top)
+                                                 description if used["description"] else None, top=top,
+                                                 genres=genres or None)
         except MovieGenreError as error:
             raise ClientError(422, str(error)) from None
         heatmaps = {g: "data:image/png;base64," + base64.b64encode(png_bytes(explanation.heat_layer(g))).decode()
@@ -389,14 +421,56 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
                       poster: Annotated[UploadFile | None, File(description="JPEG, PNG or WebP poster.")] = None,
                       description: Annotated[str | None, Form(description="The movie's short description.")] = None,
                       top: Annotated[int, Form(ge=1, le=50, description="Explain this many most probable genres.")]
-                      = 3) -> ExplainResult:
+                      = 3,
+                      genre: Annotated[list[str] | None, Form(description="Explain these genres instead (repeat the "
+                                                                          "field for several).")] = None
+                      ) -> ExplainResult:
         """Heat maps over the poster and word scores in the description for the most probable genres."""
         _require_form(request)
         poster_bytes = await _read_poster(poster)
         return await asyncio.get_running_loop().run_in_executor(service.explain_pool, service.explain, poster_bytes,
-                                                                 description, top)
+                                                                 description, top, genre)
+
+    @app.post("/compare", response_model=CompareResult, responses=ERRORS)
+    async def compare(request: Request,
+                      posters: Annotated[list[UploadFile], File(description=f"Poster variants (JPEG, PNG or WebP; "
+                                                                            f"up to {MAX_COMPARE_POSTERS}).")],
+                      description: Annotated[str | None, Form(description="The movie's short description.")] = None,
+                      genre: Annotated[list[str] | None, Form(description="An intended genre (repeat the field "
+                                                                          "for several).")] = None) -> CompareResult:
+        """Poster variants side by side, ranked for the intended genres; a bad poster is listed in ``errors``
+        and the others are still compared."""
+        _require_form(request)
+        if len(posters) > MAX_COMPARE_POSTERS:
+            raise ClientError(413, f"posters: {len(posters)} files, over the {MAX_COMPARE_POSTERS} limit "
+                                   "(compare fewer at once)")
+        try:
+            intended = resolve_genres(genre or [], service.predictor.genres, where="genre")
+        except MovieGenreError as error:
+            raise ClientError(422, str(error)) from None
+
+        async def one(upload: UploadFile) -> Prediction | ClientError:
+            try:
+                return await service.predict(await _read_poster(upload), description)
+            except ClientError as error:  # this poster's own error; the others are still compared
+                return ClientError(error.status_code, f"{_name(upload)}: {error.detail}")
+
+        outcomes = await asyncio.gather(*(one(upload) for upload in posters))
+        scored = [(_name(upload), (description or "").strip() or None, outcome.model_dump())
+                  for upload, outcome in zip(posters, outcomes) if isinstance(outcome, Prediction)]
+        failed = [(_name(upload), outcome) for upload, outcome in zip(posters, outcomes)
+                  if isinstance(outcome, ClientError)]
+        if not scored:
+            raise failed[0][1]
+        result = comparison(scored, intended, [{"poster": name, "status": error.status_code, "error": error.detail}
+                                               for name, error in failed])
+        return CompareResult(**result, model_version=service.version)
 
     return app
+
+
+def _name(upload: UploadFile) -> str:
+    return (upload.filename or "poster")[:200]
 
 
 def _base64(text: str, where: str) -> bytes:

@@ -32,7 +32,7 @@ from PIL import Image
 from moviegenre.data.images import load_image
 from moviegenre.errors import ConfigError, DataError
 from moviegenre.features.fast import fast_encoder
-from moviegenre.serving.predictor import Predictor
+from moviegenre.serving.predictor import Predictor, used_inputs
 
 # 56-pixel squares moved 28 pixels on the 224-pixel input: 49 occlusions, about a poster's face or title line.
 OCCLUSION_WINDOW, OCCLUSION_STRIDE = 56, 28
@@ -60,14 +60,7 @@ class Scorer:
 
     def used(self, has_poster: bool, has_description: bool) -> dict[str, bool]:
         """Which inputs the model will read; an error naming the fix when it would read none."""
-        if not has_poster and not has_description:
-            raise DataError("input", "nothing to predict from", hint="give a poster, a description, or both")
-        used = {"poster": has_poster and self.image is not None,
-                "description": has_description and self.text is not None}
-        if not any(used.values()):
-            raise DataError("input", f"model '{self.model.name}' reads only {', '.join(self.model.inputs)}",
-                            hint="give that input")
-        return used
+        return used_inputs(self.model, has_poster, has_description)
 
     def decode(self, poster: bytes, name: str = "poster") -> tuple[Image.Image, torch.Tensor]:
         """The safe loader's RGB image and the encoder's input tensor (CHW)."""

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +16,20 @@ import pandas as pd
 
 from moviegenre.data.images import load_image
 from moviegenre.data.table import MovieTable
-from moviegenre.errors import DataError
+from moviegenre.errors import DataError, MovieGenreError
 from moviegenre.models.base import load_run_model
+
+
+def used_inputs(model, has_poster: bool, has_description: bool) -> dict[str, bool]:
+    """Which inputs ``model`` will read; an error naming the fix when it would read none."""
+    if not has_poster and not has_description:
+        raise DataError("input", "nothing to predict from", hint="give a poster, a description, or both")
+    used = {"poster": has_poster and "poster" in model.inputs,
+            "description": has_description and "description" in model.inputs}
+    if not any(used.values()):
+        raise DataError("input", f"model '{model.name}' reads only {', '.join(model.inputs)}",
+                        hint="give that input")
+    return used
 
 
 class Predictor:
@@ -38,24 +50,52 @@ class Predictor:
         ``poster`` is a path or the image's bytes; it is decoded (and rejected with a clear error) by the
         project's one safe image loader before the model sees it.
         """
-        description = (description or "").strip()
-        if poster is None and not description:
-            raise DataError("input", "nothing to predict from", hint="give a poster, a description, or both")
-        used = {"poster": poster is not None and "poster" in self.model.inputs,
-                "description": bool(description) and "description" in self.model.inputs}
-        if not any(used.values()):
-            raise DataError("input", f"model '{self.model.name}' reads only {', '.join(self.model.inputs)}",
-                            hint="give that input")
+        return self.predict_many([(poster, description)])[0]
+
+    def predict_many(self, items: Sequence[tuple[str | Path | bytes | None, str | None]],
+                     progress: bool = False, return_exceptions: bool = False) -> list[dict | MovieGenreError]:
+        """``predict`` for each (poster, description) pair, embedded in one batch (the fast path for hundreds).
+
+        A poster in several pairs is decoded once. Each result equals what ``predict`` returns for that pair.
+        With ``return_exceptions``, a pair that cannot be predicted (a bad poster) gets its error in place of a
+        result instead of stopping the others.
+        """
         with tempfile.TemporaryDirectory() as scratch:
-            poster_path = ""
-            if used["poster"]:
-                poster_path = str(Path(scratch) / "poster.png")
+            records, uses, written = [], [], {}
+            for index, (poster, description) in enumerate(items):
+                description = (description or "").strip()
+                try:
+                    used = used_inputs(self.model, poster is not None, bool(description))
+                    path = self._png(poster, Path(scratch) / f"poster{index}.png", written) if used["poster"] else ""
+                except MovieGenreError as error:
+                    if not return_exceptions:
+                        raise
+                    uses.append(error)
+                    continue
+                records.append({"imdb_id": f"input{index}", "poster": path,
+                                "description": description if used["description"] else ""})
+                uses.append(used)
+            rows = iter(self._probabilities(MovieTable.from_records(records), progress) if records else [])
+        return [used if isinstance(used, MovieGenreError) else self.result(next(rows), used) for used in uses]
+
+    def _png(self, poster: str | Path | bytes, path: Path, written: dict) -> str:
+        """The poster decoded by the safe loader and saved as a PNG at ``path``, once per poster."""
+        if poster not in written:
+            try:
                 load_image(poster if isinstance(poster, bytes) else Path(poster),
-                           name=None if isinstance(poster, bytes) else str(poster)).save(poster_path)
-            table = MovieTable.from_records([{"imdb_id": "input", "description": description if used["description"]
-                                              else "", "poster": poster_path}])
-            probabilities = self.model.predict_proba(table)[0]
-        return self.result(probabilities, used)
+                           name=None if isinstance(poster, bytes) else str(poster)).save(path)
+                written[poster] = str(path)
+            except MovieGenreError as error:
+                written[poster] = error
+        if isinstance(written[poster], MovieGenreError):
+            raise written[poster]
+        return written[poster]
+
+    def _probabilities(self, table: MovieTable, progress: bool) -> np.ndarray:
+        model = self.model
+        if progress and hasattr(model, "predict_from_features"):  # predict_proba, with the embedding bars
+            return model.predict_from_features(model.features(table, progress=True), table.descriptions)
+        return model.predict_proba(table)
 
     def result(self, probabilities: np.ndarray, used: dict) -> dict:
         """The prediction for one movie from its genre probabilities and the inputs used."""

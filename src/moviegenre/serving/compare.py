@@ -1,0 +1,217 @@
+"""Compare poster (and blurb) variants of one movie: which says the intended genres, and what in it does.
+
+    >>> from moviegenre.serving.compare import compare, write_report
+    >>> result = compare(Predictor(), ["a.jpg", "b.jpg"], intended=["Horror"])
+    >>> result["ranking"], result["scores"]                       # best variant first; one score per variant
+    >>> write_report(result, "review/", Predictor())            # compare.md + contact-sheet.png
+
+Every variant's probabilities are ``Predictor.predict``'s for the same poster and description (the variants
+are embedded in one batch: the fast path for hundreds of posters). The ranking score is
+:func:`score`: how far above their thresholds the intended genres are on average, minus how far the strongest
+other genre is (see ``SCORE``).
+"""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from moviegenre.data.images import load_image
+from moviegenre.data.table import atomic_write_bytes, atomic_write_text
+from moviegenre.errors import DataError, MovieGenreError
+from moviegenre.serving.predictor import Predictor
+
+SCORE = ("score = mean over the intended genres of (probability - threshold), minus the largest "
+         "(probability - threshold) among the other genres; higher is better: above 0, the intended genres "
+         "clear their thresholds, on average, by more than any other genre clears its own")
+SHEET_MAX = 24  # variants on the contact sheet (each heat map costs ~50 forward passes); compare.md lists all
+CONTACT_SHEET = "contact-sheet.png"
+
+
+def resolve_genres(names: Sequence[str], known: Sequence[str], where: str = "--genre") -> list[str]:
+    """The model's spelling of each name (case-insensitive), in order, without repeats; one-line error otherwise."""
+    lookup = {genre.lower(): genre for genre in known}
+    resolved = []
+    for name in names:
+        genre = lookup.get(name.strip().lower())
+        if genre is None:
+            raise DataError(where, f"unknown genre '{name}'", hint=f"known: {', '.join(known)}")
+        if genre not in resolved:
+            resolved.append(genre)
+    return resolved
+
+
+def score(probabilities: dict[str, float], thresholds: dict[str, float], intended: Sequence[str]
+          ) -> tuple[float, str | None]:
+    """``SCORE`` of one variant, and the strongest genre that is not intended (None if all are)."""
+    margins = {genre: probabilities[genre] - thresholds[genre] for genre in probabilities}
+    mean = sum(margins[genre] for genre in intended) / len(intended)
+    others = [genre for genre in margins if genre not in intended]
+    if not others:
+        return round(mean, 4), None
+    strongest = max(others, key=margins.__getitem__)
+    return round(mean - margins[strongest], 4), strongest
+
+
+def comparison(scored: Sequence[tuple[str, str | None, dict]], intended: Sequence[str], errors: list[dict]) -> dict:
+    """The comparison's JSON from (poster, description, ``Predictor.predict`` result) per variant: ``ranking``
+    (variant indices, best first; the input order without intended genres) and ``scores`` (per variant; None
+    without intended genres); each variant names its ``strongest_unintended`` genre."""
+    first = scored[0][2]
+    variants = [{"poster": poster, "description": text, "genres": result["genres"],
+                 "probabilities": result["probabilities"]} for poster, text, result in scored]
+    scores = None
+    if intended:
+        scores = []
+        for variant in variants:
+            value, variant["strongest_unintended"] = score(variant["probabilities"], first["thresholds"], intended)
+            scores.append(value)
+    ranking = sorted(range(len(variants)), key=lambda i: -scores[i]) if scores else list(range(len(variants)))
+    return {"variants": variants, "intended": list(intended), "ranking": ranking, "scores": scores,
+            "thresholds": first["thresholds"], "model": first["model"], "score": SCORE if intended else None,
+            "errors": errors}
+
+
+def compare(predictor: Predictor, posters: Sequence[str | Path], descriptions: Sequence[str] | None = None,
+            intended: Sequence[str] | None = None, *, progress: bool = False) -> dict:
+    """Score every poster x description variant and rank them for the ``intended`` genres.
+
+    A poster that cannot be read or decoded is listed in ``errors`` (``{"poster", "error"}``) and the others are
+    still compared; when none is usable, the first error is raised.
+    """
+    intended = resolve_genres(intended or [], predictor.genres)
+    texts = [text.strip() or None for text in descriptions or []] or [None]
+    if not posters:
+        raise DataError("compare", "no poster given", hint="give one or more poster files")
+    pairs = [(Path(poster), text) for poster in posters for text in texts]
+    results = predictor.predict_many(pairs, progress=progress, return_exceptions=True)
+    scored, errors = [], {}
+    for (poster, text), result in zip(pairs, results):
+        if isinstance(result, MovieGenreError):
+            errors.setdefault(str(poster), result)
+        else:
+            scored.append((str(poster), text, result))
+    if not scored:
+        raise next(iter(errors.values()))
+    return comparison(scored, intended, [{"poster": poster, "error": str(error)} for poster, error in errors.items()])
+
+
+# -- the review report --------------------------------------------------------------------------------------
+def write_report(result: dict, out: str | Path, predictor: Predictor, sheet_max: int = SHEET_MAX) -> list[Path]:
+    """``compare.md`` (every variant, in rank order) and ``contact-sheet.png`` (the first ``sheet_max``: each
+    poster with the intended genres' heat maps over it and its top genres) in ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    order = result["ranking"][:sheet_max]
+    explainer = None
+    if result["intended"]:
+        from moviegenre.serving.explain import Explainer
+
+        explainer = Explainer(predictor)
+    tiles = [_tile(result, index, place + 1, explainer) for place, index in enumerate(order)]
+    sheet = io.BytesIO()
+    header = (f"Ranked for {', '.join(result['intended'])}: mean (probability - threshold) of the intended genres "
+              "minus the strongest other genre's. Heat: poster regions that raise the genre."
+              if result["intended"] else f"{len(result['variants'])} variants, in the order given.")
+    _sheet(tiles, header).save(sheet, format="PNG", optimize=True)
+    atomic_write_bytes(out / CONTACT_SHEET, sheet.getvalue())
+    atomic_write_text(out / "compare.md", _markdown(result, len(order)))
+    return [out / "compare.md", out / CONTACT_SHEET]
+
+
+def _top(variant: dict, n: int = 3) -> str:
+    return ", ".join(f"{genre} {p:.2f}" for genre, p in list(variant["probabilities"].items())[:n])
+
+
+def _markdown(result: dict, on_sheet: int) -> str:
+    intended, thresholds = result["intended"], result["thresholds"]
+    lines = ["# Poster variants compared", "",
+             f"Model `{result['model']}`; {len(result['variants'])} variants"
+             + (f"; intended genres: **{', '.join(intended)}**." if intended else "; no intended genre given."), ""]
+    if intended:
+        lines += [f"Ranking {result['score']}.", ""]
+    lines += [f"![contact sheet]({CONTACT_SHEET})" + (f" (the first {on_sheet})" if on_sheet < len(result["variants"])
+                                                    else ""), ""]
+    head = ["rank", "poster", "description"]
+    if intended:
+        head += ["score", *(f"{genre} (threshold {thresholds[genre]:.2f})" for genre in intended),
+                 "strongest other genre"]
+    head += ["predicted genres", "top probabilities"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for place, index in enumerate(result["ranking"], 1):
+        variant = result["variants"][index]
+        cells = [str(place), f"`{variant['poster']}`", _cell(variant["description"] or "")]
+        if intended:
+            other = variant["strongest_unintended"]
+            cells += [f"{result['scores'][index]:+.3f}", *(f"{variant['probabilities'][g]:.3f}" for g in intended),
+                      f"{other} {variant['probabilities'][other]:.3f}" if other else "-"]
+        cells += [", ".join(variant["genres"]) or "(none above threshold)", _top(variant)]
+        lines.append("| " + " | ".join(cells) + " |")
+    if result["errors"]:
+        lines += ["", "## Not compared", ""] + [f"- `{error['poster']}`: {_cell(error['error'])}"
+                                                 for error in result["errors"]]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return textwrap.shorten(text.replace("|", "/").replace("\n", " "), 80, placeholder="…")
+
+
+IMAGE_WIDTH, IMAGE_HEIGHT, TEXT_WIDTH, PAD, LINE = 168, 250, 200, 10, 17
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def _tile(result: dict, index: int, place: int, explainer) -> Image.Image:
+    """One variant: the poster (with each intended genre's heat map over it), then its rank, score and genres."""
+    variant, intended = result["variants"][index], result["intended"]
+    shown = intended[:2] or [None]
+    if explainer is None:
+        posters = [load_image(Path(variant["poster"]), name=variant["poster"])]
+    else:
+        explanation = explainer.explain(Path(variant["poster"]).read_bytes(), variant["description"], genres=shown)
+        posters = [explanation.overlay(genre, width=IMAGE_WIDTH).convert("RGB") for genre in shown]
+    lines = []
+    if intended:
+        lines += [f"{g} {variant['probabilities'][g]:.2f} (threshold {result['thresholds'][g]:.2f})" for g in intended]
+        other = variant["strongest_unintended"]
+        if other:
+            lines.append(f"strongest other: {other} {variant['probabilities'][other]:.2f}")
+    lines += ["top genres:", *(f"  {genre} {p:.2f}" for genre, p in list(variant["probabilities"].items())[:3]),
+              textwrap.shorten(Path(variant["poster"]).name, 30, placeholder="…")]
+    if variant["description"]:
+        lines += textwrap.wrap(textwrap.shorten(f"“{variant['description']}”", 90, placeholder="…”"), 30)
+    images_width = len(posters) * (IMAGE_WIDTH + PAD)
+    tile = Image.new("RGB", (PAD + images_width + TEXT_WIDTH, max(IMAGE_HEIGHT, 40 + LINE * len(lines)) + 2 * PAD),
+                     "white")
+    draw = ImageDraw.Draw(tile)
+    for i, (poster, genre) in enumerate(zip(posters, shown)):
+        poster.thumbnail((IMAGE_WIDTH, IMAGE_HEIGHT - (LINE if genre else 0)))
+        tile.paste(poster, (PAD + i * (IMAGE_WIDTH + PAD), PAD))
+        if genre:
+            draw.text((PAD + i * (IMAGE_WIDTH + PAD), PAD + poster.height + 2), f"heat: {genre}", fill="#d9480f",
+                      font=_font(13))
+    left = PAD + images_width
+    score = f"   {result['scores'][index]:+.3f}" if result["scores"] else ""
+    draw.text((left, PAD), f"#{place}{score}", fill="#1d1d24", font=_font(20))
+    for row, line in enumerate(lines):
+        draw.text((left, PAD + 34 + LINE * row), line, fill="#1d1d24", font=_font(13))
+    return tile
+
+
+def _sheet(tiles: list[Image.Image], header: str, columns: int = 3) -> Image.Image:
+    """The tiles in rank order, ``columns`` to a row, under a one-line header."""
+    columns = min(columns, len(tiles))
+    width, height = max(t.width for t in tiles), max(t.height for t in tiles)
+    rows = -(-len(tiles) // columns)
+    sheet = Image.new("RGB", (columns * (width + PAD) + PAD, 30 + rows * (height + PAD) + PAD), "#dedee6")
+    ImageDraw.Draw(sheet).text((PAD, 8), header, fill="#1d1d24", font=_font(14))
+    for i, tile in enumerate(tiles):
+        sheet.paste(tile, (PAD + (i % columns) * (width + PAD), 30 + (i // columns) * (height + PAD)))
+    return sheet

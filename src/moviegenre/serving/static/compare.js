@@ -1,0 +1,193 @@
+// Compare mode: several poster variants, the intended genres ticked; /compare ranks them, then /explain draws
+// each variant's heat map for the intended genre. Uses `$` and `post` from app.js (loaded first).
+"use strict";
+
+// files: as picked; posters: the file of each variant of the last result; heat: variant index -> {genre: data URL}
+const compare = { files: [], posters: [], result: null, heat: {} };
+
+function setMode(mode) {
+  $("single").hidden = mode !== "single";
+  $("compare").hidden = mode !== "compare";
+  $("mode-single").classList.toggle("on", mode === "single");
+  $("mode-compare").classList.toggle("on", mode === "compare");
+  history.replaceState(null, "", mode === "compare" ? "#compare" : "#");
+}
+
+function addFiles(list) {
+  compare.files.push(...Array.from(list));
+  const box = $("compare-files");
+  box.replaceChildren(...compare.files.map((file, i) => {
+    const item = document.createElement("li");
+    item.textContent = file.name;
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "link";
+    remove.textContent = "×";
+    remove.title = `remove ${file.name}`;
+    remove.addEventListener("click", () => { compare.files.splice(i, 1); addFiles([]); });
+    item.append(" ", remove);
+    return item;
+  }));
+  const n = compare.files.length;
+  $("compare-count").textContent = n ? `${n} poster${n === 1 ? "" : "s"}` : "no posters yet";
+}
+
+function intended() {
+  return Array.from(document.querySelectorAll("#genre-picks input:checked"), (box) => box.value);
+}
+
+// One bar per shown genre: probability fill, threshold tick; intended genres first and marked.
+function bars(variant, result, shown) {
+  const list = document.createElement("ol");
+  list.className = "bars";
+  for (const genre of shown) {
+    const p = variant.probabilities[genre];
+    const t = result.thresholds[genre];
+    const bar = document.createElement("li");
+    bar.className = "bar" + (variant.genres.includes(genre) ? " on" : "") +
+                    (result.intended.includes(genre) ? " intended" : "");
+    bar.dataset.genre = genre;
+    bar.title = `${genre}: probability ${p.toFixed(3)}, threshold ${t.toFixed(3)}`;
+    const name = Object.assign(document.createElement("span"), { className: "name", textContent: genre });
+    const track = Object.assign(document.createElement("span"), { className: "track" });
+    const fill = Object.assign(document.createElement("span"), { className: "fill" });
+    const tick = Object.assign(document.createElement("span"), { className: "tick" });
+    fill.style.width = `${(p * 100).toFixed(1)}%`;
+    tick.style.left = `calc(${(t * 100).toFixed(1)}% - 1px)`;
+    track.append(fill, tick);
+    bar.append(name, track, Object.assign(document.createElement("span"), { className: "value",
+                                                                           textContent: p.toFixed(2) }));
+    list.append(bar);
+  }
+  return list;
+}
+
+function card(result, index, place) {
+  const variant = result.variants[index];
+  const item = document.createElement("li");
+  item.className = "variant";
+  item.dataset.index = index;
+  const head = document.createElement("p");
+  head.className = "head";
+  const score = result.scores ? ` · score ${result.scores[index] >= 0 ? "+" : ""}${result.scores[index].toFixed(3)}` : "";
+  head.textContent = `#${place} ${variant.poster}${score}`;
+  const stage = Object.assign(document.createElement("span"), { className: "stage" });
+  const file = compare.posters[index];
+  const poster = Object.assign(document.createElement("img"), { className: "poster", alt: variant.poster });
+  if (file) poster.src = URL.createObjectURL(file);
+  const heat = Object.assign(document.createElement("img"), { className: "heat", alt: "", hidden: true });
+  stage.append(poster, heat);
+  const others = Object.keys(variant.probabilities).filter((g) => !result.intended.includes(g));
+  const shown = [...result.intended, ...others.slice(0, Math.max(2, 5 - result.intended.length))];
+  const note = document.createElement("p");
+  note.className = "note";
+  note.textContent = variant.strongest_unintended
+    ? `strongest other genre: ${variant.strongest_unintended} ${variant.probabilities[variant.strongest_unintended].toFixed(2)}`
+    : `says: ${variant.genres.join(", ") || "no genre above its threshold"}`;
+  item.append(head, stage, bars(variant, result, shown), note);
+  for (const bar of item.querySelectorAll(".bar.intended")) {
+    bar.addEventListener("click", () => showHeat(item, bar.dataset.genre));
+  }
+  return item;
+}
+
+function showHeat(item, genre) {
+  const maps = compare.heat[item.dataset.index] || {};
+  const heat = item.querySelector(".heat");
+  heat.hidden = !maps[genre];
+  if (maps[genre]) heat.src = maps[genre];
+  for (const bar of item.querySelectorAll(".bar")) bar.classList.toggle("selected", bar.dataset.genre === genre);
+  item.dataset.heat = maps[genre] ? genre : "";
+}
+
+// Heat maps one variant at a time, best first (each is ~50 model passes on the server).
+async function explainAll(result, description) {
+  let done = 0;
+  for (const index of result.ranking) {
+    const file = compare.posters[index];
+    if (!file || compare.result !== result) continue;
+    $("compare-status").textContent = `Drawing heat maps for ${result.intended.join(", ")}… ${done}/${result.ranking.length}`;
+    const data = new FormData();
+    data.append("poster", file);
+    if (description) data.append("description", description);
+    for (const genre of result.intended) data.append("genre", genre);
+    try {
+      compare.heat[index] = (await post("/explain", data)).heatmaps;
+    } catch (error) {
+      compare.heat[index] = {};
+    }
+    showHeat(document.querySelector(`.variant[data-index="${index}"]`), result.intended[0]);
+    done += 1;
+  }
+  if (compare.result === result) $("compare-status").textContent = "";
+}
+
+// Variants come back in upload order, less the files listed in `errors`: pair each with its file by name.
+function variantFiles(result, files) {
+  let at = 0;
+  return result.variants.map((variant) => {
+    while (at < files.length && files[at].name !== variant.poster) at += 1;
+    return files[at++];
+  });
+}
+
+function compareError(message) {
+  $("compare-error").textContent = message;
+  $("compare-error").hidden = !message;
+}
+
+async function runCompare() {
+  const description = $("compare-description").value.trim();
+  if (compare.files.length < 2) { compareError("Add two or more poster variants."); return; }
+  compareError("");
+  const files = [...compare.files];
+  const data = new FormData();
+  for (const file of files) data.append("posters", file);
+  if (description) data.append("description", description);
+  for (const genre of intended()) data.append("genre", genre);
+  $("compare-run").disabled = true;
+  compare.heat = {};
+  try {
+    const result = await post("/compare", data);
+    compare.result = result;
+    compare.posters = variantFiles(result, files);
+    $("compare-how").textContent = result.intended.length
+      ? `for ${result.intended.join(", ")}: mean (probability − threshold) of the intended genres, minus the strongest other genre's`
+      : "tick intended genres to rank them; bar = probability, tick = threshold";
+    $("variants").replaceChildren(...result.ranking.map((index, place) => card(result, index, place + 1)));
+    $("compare-skipped").replaceChildren(...result.errors.map((error) =>
+      Object.assign(document.createElement("li"), { className: "error", textContent: error.error })));
+    $("compare-results").hidden = false;
+    if (result.intended.length) await explainAll(result, description);
+  } catch (error) {
+    compareError(error.message);
+  } finally {
+    $("compare-run").disabled = false;
+  }
+}
+
+function initCompare() {
+  $("mode-single").addEventListener("click", () => setMode("single"));
+  $("mode-compare").addEventListener("click", () => setMode("compare"));
+  $("compare-input").addEventListener("change", (event) => { addFiles(event.target.files); event.target.value = ""; });
+  const drop = $("compare-drop");
+  for (const name of ["dragenter", "dragover"]) {
+    drop.addEventListener(name, (event) => { event.preventDefault(); drop.classList.add("over"); });
+  }
+  for (const name of ["dragleave", "drop"]) drop.addEventListener(name, () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => { event.preventDefault(); addFiles(event.dataTransfer.files); });
+  $("compare-run").addEventListener("click", runCompare);
+  fetch("/model").then((r) => r.json()).then((info) => {
+    $("genre-picks").replaceChildren(...info.genres.map((genre) => {
+      const label = document.createElement("label");
+      const box = Object.assign(document.createElement("input"), { type: "checkbox", value: genre });
+      label.append(box, ` ${genre}`);
+      return label;
+    }));
+  }).catch(() => compareError("model information unavailable"));
+  const fromHash = () => setMode(location.hash === "#compare" ? "compare" : "single");
+  window.addEventListener("hashchange", fromHash);
+  if (location.hash === "#compare") fromHash();
+}
+
+initCompare();

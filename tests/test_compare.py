@@ -1,0 +1,196 @@
+"""Comparing poster variants: the CLI and the API agree with predict, the ranking follows the stated score,
+bad files are reported one by one, and the review report is written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from conftest import draw_poster, run_moviegenre
+from moviegenre.serving.app import MAX_COMPARE_POSTERS, create_app
+from moviegenre.serving.compare import comparison, score
+from moviegenre.serving.predictor import Predictor
+from test_serving import DESCRIPTION, build_tiny_run, one_torch_thread  # noqa: F401  (autouse)
+
+OTHER_DESCRIPTION = "Funny friends laugh at a silly joke."
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_run(tmp_path_factory.getbasetemp() / "tiny-serving-run")  # the serving tests' run
+
+
+@pytest.fixture(scope="module")
+def client(tiny_run: Path):
+    with TestClient(create_app(tiny_run, workers=2)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def poster_bytes(tmp_path: Path) -> bytes:
+    return draw_poster(tmp_path / "p.png", seed=3, size=(120, 180)).read_bytes()
+
+
+@pytest.fixture
+def posters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    monkeypatch.setenv("MOVIEGENRE_CACHE", str(tmp_path / "cache"))  # never the user's cache
+    return [draw_poster(tmp_path / f"variant{i}.png", seed=10 + i, size=(120, 180)) for i in range(3)]
+
+
+def compare_json(monkeypatch, capsys, *args) -> dict:
+    code, out, err = run_moviegenre(monkeypatch, capsys, "compare", *args, "--json", "--no-progress")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_score_is_the_stated_formula() -> None:
+    probabilities = {"Action": 0.8, "Comedy": 0.3, "Drama": 0.6}
+    thresholds = {"Action": 0.5, "Comedy": 0.5, "Drama": 0.4}
+    # margins: Action +0.3, Comedy -0.2, Drama +0.2
+    assert score(probabilities, thresholds, ["Action"]) == (pytest.approx(0.1), "Drama")
+    assert score(probabilities, thresholds, ["Action", "Comedy"]) == (pytest.approx(0.05 - 0.2), "Drama")
+    assert score(probabilities, thresholds, ["Drama"]) == (pytest.approx(0.2 - 0.3), "Action")
+    assert score(probabilities, thresholds, list(probabilities)) == (pytest.approx(0.1), None)
+
+
+def test_ranking_sorts_by_score_and_keeps_ties_in_input_order() -> None:
+    thresholds = {"A": 0.5, "B": 0.5}
+    results = [{"genres": [], "probabilities": {"A": a, "B": b}, "thresholds": thresholds, "model": "m"}
+               for a, b in [(0.2, 0.1), (0.9, 0.1), (0.9, 0.6), (0.9, 0.1)]]
+    result = comparison([(f"p{i}", None, r) for i, r in enumerate(results)], ["A"], [])
+    assert result["scores"] == pytest.approx([0.1, 0.8, 0.3, 0.8])
+    assert result["ranking"] == [1, 3, 2, 0]
+    assert [v["strongest_unintended"] for v in result["variants"]] == ["B"] * 4
+    plain = comparison([(f"p{i}", None, r) for i, r in enumerate(results)], [], [])
+    assert plain["scores"] is None and plain["ranking"] == [0, 1, 2, 3] and plain["score"] is None
+
+
+def test_cli_agrees_with_predict_and_ranks_by_the_score(monkeypatch, capsys, tiny_run: Path,
+                                                        posters: list[Path]) -> None:
+    def predict(poster: Path, description: str) -> dict:
+        code, out, err = run_moviegenre(monkeypatch, capsys, "predict", tiny_run, "--poster", poster,
+                                        "--description", description, "--json")
+        assert code == 0, err
+        return json.loads(out)
+
+    first = predict(posters[0], DESCRIPTION)  # one pair predicted before the comparison, the others after it
+    result = compare_json(monkeypatch, capsys, *posters, "--description", DESCRIPTION, "--description",
+                          OTHER_DESCRIPTION, "--genre", "horror", "--run", tiny_run)
+    assert [(Path(v["poster"]).name, v["description"]) for v in result["variants"]] == \
+        [(p.name, d) for p in posters for d in (DESCRIPTION, OTHER_DESCRIPTION)]
+    assert result["intended"] == ["Horror"] and result["errors"] == []
+    for variant in result["variants"]:
+        expected = first if variant is result["variants"][0] else predict(Path(variant["poster"]),
+                                                                          variant["description"])
+        assert variant["probabilities"] == expected["probabilities"]
+        assert variant["genres"] == expected["genres"]
+        assert result["thresholds"] == expected["thresholds"]
+    # The stated score, recomputed from the printed probabilities and thresholds, orders the variants.
+    margins = [{g: p - result["thresholds"][g] for g, p in v["probabilities"].items()} for v in result["variants"]]
+    expected_scores = [m["Horror"] - max(x for g, x in m.items() if g != "Horror") for m in margins]
+    assert result["scores"] == pytest.approx(expected_scores, abs=1e-4)
+    assert result["ranking"] == sorted(range(6), key=lambda i: -result["scores"][i])
+    assert len(set(result["scores"])) > 1  # the descriptions make a difference: the ordering means something
+    assert all(v["strongest_unintended"] != "Horror" for v in result["variants"])
+
+
+def test_cli_reports_a_bad_file_and_compares_the_others(monkeypatch, capsys, tiny_run: Path, posters: list[Path],
+                                                        tmp_path: Path) -> None:
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not an image at all")
+    missing = tmp_path / "missing.png"
+    result = compare_json(monkeypatch, capsys, posters[0], bad, posters[1], missing, "--run", tiny_run)
+    assert [Path(v["poster"]).name for v in result["variants"]] == [posters[0].name, posters[1].name]
+    assert [Path(e["poster"]).name for e in result["errors"]] == ["broken.png", "missing.png"]
+    assert "broken.png: not an image" in result["errors"][0]["error"]
+    assert "missing.png: cannot read" in result["errors"][1]["error"]
+    assert result["scores"] is None and result["ranking"] == [0, 1] and result["intended"] == []
+    # In the table output the skipped files are named on stderr, one line each.
+    code, out, err = run_moviegenre(monkeypatch, capsys, "compare", posters[0], bad, "--run", tiny_run,
+                                    "--no-progress")
+    assert code == 0 and posters[0].name in out
+    assert [line for line in err.splitlines() if line.startswith("skipped:")] == \
+        [f"skipped: {bad}: not an image (give a JPEG, PNG or WebP poster)"]
+
+
+def test_cli_errors_are_one_line(monkeypatch, capsys, tiny_run: Path, posters: list[Path], tmp_path: Path) -> None:
+    with monkeypatch.context() as patch:  # an unknown genre is caught before the model loads
+        patch.setattr(Predictor, "__init__", lambda *args: pytest.fail("the model was loaded"))
+        code, _, err = run_moviegenre(monkeypatch, capsys, "compare", posters[0], "--genre", "Horor", "--run",
+                                      tiny_run)
+    assert code == 2 and err.startswith("error: --genre: unknown genre 'Horor' (known: Action, Comedy, Drama, ")
+    assert len(err.strip().splitlines()) == 1
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    code, _, err = run_moviegenre(monkeypatch, capsys, "compare", bad, "--run", tiny_run)
+    assert code == 2 and err.strip() == f"error: {bad}: not an image (give a JPEG, PNG or WebP poster)"
+
+
+def test_out_writes_the_review_report(monkeypatch, capsys, tiny_run: Path, posters: list[Path],
+                                      tmp_path: Path) -> None:
+    out = tmp_path / "review"
+    result = compare_json(monkeypatch, capsys, *posters, "--genre", "Horror", "--genre", "Drama", "--run", tiny_run,
+                          "--out", out)
+    markdown = (out / "compare.md").read_text()
+    rows = [line for line in markdown.splitlines() if line.startswith("| ") and "`" in line]
+    assert [row.split("|")[2].strip().strip("`") for row in rows] == \
+        [result["variants"][i]["poster"] for i in result["ranking"]]
+    assert "Horror, Drama" in markdown and "mean over the intended genres" in markdown
+    sheet = Image.open(out / "contact-sheet.png")
+    assert sheet.format == "PNG" and sheet.width > 3 * 360 and sheet.height > 250
+    # The heat maps are there: a tile's poster area is not just the dimmed poster (hot colours are laid over).
+    assert len(set(sheet.crop((20, 50, 170, 280)).getdata())) > 50
+
+
+# -- the API --------------------------------------------------------------------------------------------------
+def test_api_agrees_with_predict_and_reports_bad_files(client: TestClient, posters: list[Path]) -> None:
+    files = [("posters", (p.name, p.read_bytes(), "image/png")) for p in posters]
+    files.insert(1, ("posters", ("notes.png", b"hello", "image/png")))
+    response = client.post("/compare", files=files, data={"description": DESCRIPTION, "genre": ["horror"]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [v["poster"] for v in body["variants"]] == [p.name for p in posters]
+    assert body["errors"] == [{"poster": "notes.png", "status": 415,
+                               "error": "notes.png: poster: not a JPEG, PNG or WebP image"}]
+    assert body["intended"] == ["Horror"] and len(body["scores"]) == 3
+    assert body["ranking"] == sorted(range(3), key=lambda i: -body["scores"][i])
+    for poster, variant in zip(posters, body["variants"]):
+        single = client.post("/predict", files={"poster": (poster.name, poster.read_bytes(), "image/png")},
+                             data={"description": DESCRIPTION}).json()
+        assert variant["genres"] == single["genres"] and variant["description"] == DESCRIPTION
+        assert variant["probabilities"] == single["probabilities"]
+        assert body["thresholds"] == single["thresholds"]
+
+
+@pytest.mark.parametrize("case, status, message", [
+    ("unknown genre", 422, "genre: unknown genre 'Westren' (known: Action, Comedy"),
+    ("too many", 413, f"over the {MAX_COMPARE_POSTERS} limit"),
+    ("all bad", 415, "a.png: poster: not a JPEG, PNG or WebP image"),
+    ("no posters", 422, "posters: Field required"),
+])
+def test_api_errors_are_one_line_4xx(client: TestClient, poster_bytes: bytes, case: str, status: int,
+                                     message: str) -> None:
+    files = [("posters", ("p.png", poster_bytes, "image/png"))]
+    data = {}
+    if case == "unknown genre":
+        data = {"genre": "Westren"}
+    elif case == "too many":
+        files = files * (MAX_COMPARE_POSTERS + 1)
+    elif case == "all bad":
+        files = [("posters", ("a.png", b"plain text", "image/png"))]
+    elif case == "no posters":
+        files, data = None, {"genre": "Horror"}
+    response = client.post("/compare", files=files, data=data)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert message in detail and "\n" not in detail
+
+
+def test_explain_can_name_the_genres(client: TestClient, poster_bytes: bytes) -> None:
+    body = client.post("/explain", files={"poster": ("p.png", poster_bytes, "image/png")},
+                       data={"genre": ["Horror", "Drama"]}).json()
+    assert body["explained"] == ["Horror", "Drama"] and set(body["heatmaps"]) == {"Horror", "Drama"}
