@@ -1,8 +1,9 @@
 """How many planted label errors does ``audit`` find? Corrupt a known, seeded share of the movies (drop one true
 genre or add one false one), audit the corrupted table, and count the changed labels among the top-K suspects
-for K = the number changed and 2x that. Every ranking is computed from the SAME out-of-fold probabilities: the
-simple baseline |label - probability|, cleanlab's per-class label-quality methods with and without its class
-adjustment, cleanlab's confident-learning filter, and the audit's own ``issues.csv``.
+for K = the number changed and 2x that. Every ranking is computed from the SAME out-of-fold probabilities of
+the model: the simple baseline |label - probability|; cleanlab's per-class label-quality methods with and
+without its class adjustment and its confident-learning filter, each on the model's probabilities and on the
+audit's label-aware ones (``context_probabilities``); and the audit's own ``issues.csv``.
 
     MOVIEGENRE_CACHE=/root/.cache/moviegenre python benchmarks/audit_noise.py --out runs/audit-noise
 """
@@ -20,7 +21,7 @@ import pandas as pd
 
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, GenreEncoder
 from moviegenre.data.readers import read_table
-from moviegenre.evaluation.audit import FOLDS_DIR, _label_lists, audit, label_suspicion
+from moviegenre.evaluation.audit import FOLDS_DIR, _label_lists, audit, context_probabilities, label_suspicion
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "movies.csv"
 
@@ -47,20 +48,35 @@ def corrupt(table, genres: list[str], rate: float, seed: int) -> tuple[object, p
     return type(table)(frame, table.source), pd.DataFrame(changes)
 
 
-def out_of_fold(audit_dir: Path, n_movies: int, n_genres: int) -> np.ndarray:
+def out_of_fold(audit_dir: Path, n_movies: int, n_genres: int) -> tuple[np.ndarray, np.ndarray]:
+    """The audit's saved out-of-fold probabilities and each movie's fold (-1: not scored)."""
     probabilities = np.full((n_movies, n_genres), np.nan, dtype=np.float32)
-    for path in sorted((audit_dir / FOLDS_DIR).glob("fold-*.npz")):
+    fold_of = np.full(n_movies, -1)
+    for k, path in enumerate(sorted((audit_dir / FOLDS_DIR).glob("fold-*.npz"))):
         with np.load(path, allow_pickle=False) as fold:
             probabilities[fold["rows"]] = fold["probabilities"]
-    return probabilities
+            fold_of[fold["rows"]] = k
+    return probabilities, fold_of
 
 
 def cleanlab_filter_scores(labels: np.ndarray, probabilities: np.ndarray, filter_by: str) -> np.ndarray:
-    """Confident learning per genre: the labels it flags first (by adjusted self-confidence), then the rest."""
+    """Confident learning per genre: the labels it flags first (by self-confidence), then the rest."""
     from cleanlab.multilabel_classification.filter import find_multilabel_issues_per_class
 
     flagged = np.asarray(find_multilabel_issues_per_class(_label_lists(labels), probabilities, filter_by=filter_by))
-    return flagged + label_suspicion(labels, probabilities, method="self_confidence", adjust=True)
+    return flagged + label_suspicion(labels, probabilities, method="self_confidence", adjust=False)
+
+
+def cleanlab_rankings(labels: np.ndarray, probabilities: np.ndarray, on: str) -> dict[str, np.ndarray]:
+    rankings = {}
+    for method in ("self_confidence", "normalized_margin", "confidence_weighted_entropy"):
+        for adjust in (False, True) if method != "confidence_weighted_entropy" else (False,):  # cleanlab: no adjust
+            name = f"cleanlab {method}" + (", adjusted" if adjust else "") + f" ({on})"
+            rankings[name] = label_suspicion(labels, probabilities, method=method, adjust=adjust)
+    for filter_by in ("prune_by_noise_rate", "both", "confident_learning"):
+        rankings[f"cleanlab filter {filter_by}, then self_confidence ({on})"] = \
+            cleanlab_filter_scores(labels, probabilities, filter_by)
+    return rankings
 
 
 def hits(order_keys: list[tuple[str, str]], changed: set[tuple[str, str]], k: int) -> int:
@@ -90,20 +106,15 @@ def main() -> None:
     noisy = read_table(noisy_csv)
     encoder = GenreEncoder(DEFAULT_MIN_GENRE_COUNT, DEFAULT_DROP_GENRES).fit(noisy.genres)
     labels = encoder.transform(noisy.genres)
-    probabilities = out_of_fold(args.out / "audit", len(noisy), len(encoder.classes_))
+    probabilities, fold_of = out_of_fold(args.out / "audit", len(noisy), len(encoder.classes_))
+    context = context_probabilities(labels, probabilities, fold_of)
     scored = np.flatnonzero(~np.isnan(probabilities).any(1))
-    labels, probabilities = labels[scored], probabilities[scored]
+    labels, probabilities, context = labels[scored], probabilities[scored], context[scored]
     ids = np.asarray(noisy.ids)[scored]
     pairs = [(movie, genre) for movie in ids for genre in encoder.classes_]  # row-major, as ravel() orders
 
-    rankings = {"baseline |label - probability|": np.abs(labels - probabilities)}
-    for method in ("self_confidence", "normalized_margin", "confidence_weighted_entropy"):
-        for adjust in (False, True) if method != "confidence_weighted_entropy" else (False,):  # cleanlab: no adjust
-            name = f"cleanlab {method}" + (", adjusted" if adjust else "")
-            rankings[name] = label_suspicion(labels, probabilities, method=method, adjust=adjust)
-    for filter_by in ("prune_by_noise_rate", "both", "confident_learning"):
-        rankings[f"cleanlab filter {filter_by}, then adjusted self_confidence"] = \
-            cleanlab_filter_scores(labels, probabilities, filter_by)
+    rankings = {"baseline |label - probability| (model)": np.abs(labels - probabilities),
+                **cleanlab_rankings(labels, probabilities, "model"), **cleanlab_rankings(labels, context, "label-aware")}
 
     changed = set(zip(changes["imdb_id"], changes["genre"]))
     n = len(changed)

@@ -2,9 +2,13 @@
 
 Every movie gets genre probabilities from a model that never saw it: the table is cut into K stratified
 folds and, for each fold, a model is trained on the other folds (early stopping and thresholds on a
-validation slice of those folds only) and scores the held-out fold. cleanlab's multi-label label-quality
-scores then rank every (movie, genre) label against these out-of-fold probabilities: ``missing`` (a genre
-the movie lacks but probably has) and ``extra`` (a label it probably should not have).
+validation slice of those folds only) and scores the held-out fold. A second, label-aware stage then
+estimates how likely each genre is given those probabilities AND the movie's other labels (one logistic
+regression per genre, cross-fitted on the same folds): a planted or mistyped genre is often an odd one out
+among the others, and catalogues have habits (IMDb gives at most three genres). cleanlab's multi-label
+label-quality scores rank every (movie, genre) label against these probabilities: ``missing`` (a genre the
+movie lacks but probably has) and ``extra`` (a label it probably should not have); an issue is a label more
+likely wrong than right. ``benchmarks/audit_noise.py`` measures the choices.
 
 Each finished fold is saved as plain arrays (``DIR/folds/fold-<k>.npz``, written atomically), so a killed
 audit started again with the same arguments trains only the folds that are left; other arguments or another
@@ -42,10 +46,12 @@ OUTPUTS = ("issues.csv", "movies.csv", "report.md")
 # probabilities more than it needs each of them a little less noisy.
 AUDIT_PARAMS = {"ensemble": 1}
 INNER_VALIDATION = 0.1
-# cleanlab's per-class label-quality method, and whether it corrects each genre's probabilities for
-# how common the genre is (benchmarks/audit_noise.py measures the choices).
+# cleanlab's per-class label-quality method, and whether it corrects each genre's probabilities for how
+# common the genre is: on the shared movies with 5% planted errors the correction found 4% of them in the
+# top 2K suspects, without it 32% (from the model's probabilities) and 42% (from the label-aware ones).
 METHOD = "self_confidence"
-ADJUST = True
+ADJUST = False
+CONTEXT_C = 1.0  # inverse regularisation of the label-aware stage
 
 
 def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fusion-gmu", folds: int = 5,
@@ -80,9 +86,10 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
              "genres": encoder.classes_, "train_options": train_options}
     fold_of = np.full(len(movies), -1)
     fold_of[readable] = iterative_stratification(labels[readable], (1.0,) * folds, seed)
-    probabilities, thresholds = out_of_fold(movies, labels, encoder.classes_, fold_of, out_dir / FOLDS_DIR, state,
-                                            echo=echo or (lambda line: None))
-    issues, per_movie = rank_issues(movies, labels, probabilities, thresholds, encoder.classes_)
+    probabilities = out_of_fold(movies, labels, encoder.classes_, fold_of, out_dir / FOLDS_DIR, state,
+                                echo=echo or (lambda line: None))
+    issues, per_movie = rank_issues(movies, labels, context_probabilities(labels, probabilities, fold_of),
+                                    encoder.classes_)
     atomic_write_text(out_dir / "issues.csv", issues.to_csv(index=False, lineterminator="\n"))
     atomic_write_text(out_dir / "movies.csv", per_movie.to_csv(index=False, lineterminator="\n"))
     write_audit_report(out_dir, movies, issues, per_movie, model=model, folds=folds,
@@ -91,32 +98,29 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
 
 
 def out_of_fold(movies: MovieTable, labels: np.ndarray, genres: list[str], fold_of: np.ndarray, state_dir: Path,
-                state: dict, *, echo: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities and thresholds per movie from the model of its fold (NaN where ``fold_of`` is -1)."""
+                state: dict, *, echo: Callable[[str], None]) -> np.ndarray:
+    """Probabilities per movie from the model of its fold (NaN where ``fold_of`` is -1)."""
     _claim(state_dir, state)
     folds = state["folds"]
     probabilities = np.full(labels.shape, np.nan, dtype=np.float32)
-    thresholds = np.full(labels.shape, np.nan, dtype=np.float32)
     for k in range(folds):
         held = np.flatnonzero(fold_of == k)
         path = state_dir / f"fold-{k}.npz"
         if path.exists():
-            fold_probabilities, fold_thresholds = read_fold(path, held, len(genres))
+            fold_probabilities = read_fold(path, held, len(genres))
             echo(f"fold {k + 1}/{folds}: done earlier, {len(held):,} movies")
         else:
             started = time.perf_counter()
             trained = (fold_of >= 0) & (fold_of != k)
             estimator = fit_fold(movies, labels, genres, trained, state, seed=state["seed"] + k)
             fold_probabilities = estimator.predict_proba(movies.subset(held)).astype(np.float32)
-            fold_thresholds = np.asarray(estimator.thresholds_, dtype=np.float32)
             buffer = io.BytesIO()
-            np.savez(buffer, rows=held, probabilities=fold_probabilities, thresholds=fold_thresholds)
+            np.savez(buffer, rows=held, probabilities=fold_probabilities)
             atomic_write_bytes(path, buffer.getvalue())
             echo(f"fold {k + 1}/{folds}: trained on {int(trained.sum()):,} movies, scored {len(held):,} "
                  f"in {time.perf_counter() - started:.0f} s")
         probabilities[held] = fold_probabilities
-        thresholds[held] = fold_thresholds
-    return probabilities, thresholds
+    return probabilities
 
 
 def fit_fold(movies: MovieTable, labels: np.ndarray, genres: list[str], rows: np.ndarray, state: dict, *,
@@ -136,18 +140,17 @@ def fit_fold(movies: MovieTable, labels: np.ndarray, genres: list[str], rows: np
                          genres=genres)
 
 
-def read_fold(path: Path, rows: np.ndarray, n_genres: int) -> tuple[np.ndarray, np.ndarray]:
-    """A saved fold's (probabilities, thresholds), checked against the rows it must hold."""
+def read_fold(path: Path, rows: np.ndarray, n_genres: int) -> np.ndarray:
+    """A saved fold's probabilities, checked against the rows it must hold."""
     try:
         with np.load(path, allow_pickle=False) as saved:
-            saved_rows, probabilities, thresholds = saved["rows"], saved["probabilities"], saved["thresholds"]
+            saved_rows, probabilities = saved["rows"], saved["probabilities"]
     except (OSError, ValueError, KeyError) as error:
         raise DataError(path, f"damaged fold file ({error})", hint="delete it; the audit trains that fold again") \
             from None
-    if not np.array_equal(saved_rows, rows) or probabilities.shape != (len(rows), n_genres) \
-            or thresholds.shape != (n_genres,):
+    if not np.array_equal(saved_rows, rows) or probabilities.shape != (len(rows), n_genres):
         raise DataError(path, "fold file does not match this audit", hint="delete it; the audit trains it again")
-    return probabilities, thresholds
+    return probabilities
 
 
 def _claim(state_dir: Path, state: dict) -> None:
@@ -205,14 +208,42 @@ def _label_lists(labels: np.ndarray) -> list[list[int]]:
     return [np.flatnonzero(row).tolist() for row in labels > 0.5]
 
 
-def rank_issues(movies: MovieTable, labels: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray,
+def context_probabilities(labels: np.ndarray, probabilities: np.ndarray, fold_of: np.ndarray) -> np.ndarray:
+    """P(genre | the model's out-of-fold probabilities, the movie's other labels), cross-fitted on the folds.
+
+    Per genre, a logistic regression reads every genre's log-odds from the model, the movie's other labels
+    and how many it has; the one for a fold's movies is fitted on the other folds, so no label is judged by
+    a model that saw it. NaN rows (movies not scored) stay NaN.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    out = np.full(probabilities.shape, np.nan, dtype=np.float32)
+    scored = np.flatnonzero(~np.isnan(probabilities).any(1))
+    clipped = np.clip(probabilities[scored], 1e-4, 1 - 1e-4)
+    log_odds, given = np.log(clipped / (1 - clipped)), labels[scored] > 0.5
+    folds = fold_of[scored]
+    for genre in range(labels.shape[1]):
+        others = given.copy()
+        others[:, genre] = False
+        count = np.eye(5)[np.minimum(others.sum(1), 4)]  # 0, 1, 2, 3, 4+ other genres
+        features, target = np.hstack([log_odds, others, count]), given[:, genre]
+        for k in np.unique(folds):
+            train, held = folds != k, folds == k
+            if target[train].min() == target[train].max():  # nothing to learn: the genre's rate is the answer
+                out[scored[held], genre] = target[train].mean()
+                continue
+            fitted = LogisticRegression(C=CONTEXT_C, max_iter=500).fit(features[train], target[train])
+            out[scored[held], genre] = fitted.predict_proba(features[held])[:, 1]
+    return out
+
+
+def rank_issues(movies: MovieTable, labels: np.ndarray, probabilities: np.ndarray,
                 genres: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(issues, per-movie table). An issue is a label the model of its fold disagrees with at its thresholds."""
+    """(issues, per-movie table). An issue is a label more likely wrong than right (score above 0.5)."""
     scored = np.flatnonzero(~np.isnan(probabilities).any(1))
     given, found = labels[scored] > 0.5, probabilities[scored]
     suspicion = label_suspicion(given, found)
-    predicted = found >= thresholds[scored]
-    row, genre = np.nonzero(predicted != given)
+    row, genre = np.nonzero(suspicion > 0.5)
     issues = pd.DataFrame({
         "imdb_id": np.asarray(movies.ids, dtype=object)[scored[row]],
         "title": movies.frame["title"].to_numpy()[scored[row]],
@@ -225,8 +256,8 @@ def rank_issues(movies: MovieTable, labels: np.ndarray, probabilities: np.ndarra
     quality[scored] = movie_label_quality(given, found)
     suggested = [""] * len(movies)
     for position, movie in enumerate(scored):
-        chosen = np.flatnonzero(predicted[position])
-        # Every movie has a genre: when none clears its threshold, the most probable one is the suggestion.
+        chosen = np.flatnonzero(found[position] >= 0.5)
+        # Every movie has a genre: when none is more likely than not, the most probable one is the suggestion.
         suggested[movie] = "|".join(genres[g] for g in (chosen if len(chosen) else [int(np.argmax(found[position]))]))
     per_movie = pd.DataFrame({"imdb_id": movies.ids, "label_quality": np.round(quality, 4),
                               "suggested_genres": suggested})
