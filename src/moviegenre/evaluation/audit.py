@@ -249,9 +249,10 @@ def rank_issues(movies: MovieTable, labels: np.ndarray, probabilities: np.ndarra
         "title": movies.frame["title"].to_numpy()[scored[row]],
         "genre": np.asarray(genres, dtype=object)[genre],
         "kind": np.where(given[row, genre], "extra", "missing"),
-        "score": np.round(suspicion[row, genre], 4),
-        "probability": np.round(found[row, genre], 4)})
+        "score": suspicion[row, genre],
+        "probability": found[row, genre]})
     issues = issues.sort_values(["score", "imdb_id", "genre"], ascending=[False, True, True], kind="stable")
+    issues[["score", "probability"]] = issues[["score", "probability"]].round(4)  # after sorting: no false ties
     quality = np.full(len(movies), np.nan)
     quality[scored] = movie_label_quality(given, found)
     suggested = [""] * len(movies)
