@@ -86,10 +86,11 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
              "genres": encoder.classes_, "train_options": train_options}
     fold_of = np.full(len(movies), -1)
     fold_of[readable] = iterative_stratification(labels[readable], (1.0,) * folds, seed)
-    probabilities = out_of_fold(movies, labels, encoder.classes_, fold_of, out_dir / FOLDS_DIR, state,
-                                echo=echo or (lambda line: None))
+    probabilities, thresholds = out_of_fold(movies, labels, encoder.classes_, fold_of, out_dir / FOLDS_DIR, state,
+                                            echo=echo or (lambda line: None))
     issues, per_movie = rank_issues(movies, labels, context_probabilities(labels, probabilities, fold_of),
                                     encoder.classes_)
+    per_movie["suggested_genres"] = suggested_genres(probabilities, thresholds, encoder.classes_)
     atomic_write_text(out_dir / "issues.csv", issues.to_csv(index=False, lineterminator="\n"))
     atomic_write_text(out_dir / "movies.csv", per_movie.to_csv(index=False, lineterminator="\n"))
     write_audit_report(out_dir, movies, issues, per_movie, model=model, folds=folds,
@@ -98,29 +99,32 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
 
 
 def out_of_fold(movies: MovieTable, labels: np.ndarray, genres: list[str], fold_of: np.ndarray, state_dir: Path,
-                state: dict, *, echo: Callable[[str], None]) -> np.ndarray:
-    """Probabilities per movie from the model of its fold (NaN where ``fold_of`` is -1)."""
+                state: dict, *, echo: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and thresholds per movie from the model of its fold (NaN where ``fold_of`` is -1)."""
     _claim(state_dir, state)
     folds = state["folds"]
     probabilities = np.full(labels.shape, np.nan, dtype=np.float32)
+    thresholds = np.full(labels.shape, np.nan, dtype=np.float32)
     for k in range(folds):
         held = np.flatnonzero(fold_of == k)
         path = state_dir / f"fold-{k}.npz"
         if path.exists():
-            fold_probabilities = read_fold(path, held, len(genres))
+            fold_probabilities, fold_thresholds = read_fold(path, held, len(genres))
             echo(f"fold {k + 1}/{folds}: done earlier, {len(held):,} movies")
         else:
             started = time.perf_counter()
             trained = (fold_of >= 0) & (fold_of != k)
             estimator = fit_fold(movies, labels, genres, trained, state, seed=state["seed"] + k)
             fold_probabilities = estimator.predict_proba(movies.subset(held)).astype(np.float32)
+            fold_thresholds = np.asarray(estimator.thresholds_, dtype=np.float32)
             buffer = io.BytesIO()
-            np.savez(buffer, rows=held, probabilities=fold_probabilities)
+            np.savez(buffer, rows=held, probabilities=fold_probabilities, thresholds=fold_thresholds)
             atomic_write_bytes(path, buffer.getvalue())
             echo(f"fold {k + 1}/{folds}: trained on {int(trained.sum()):,} movies, scored {len(held):,} "
                  f"in {time.perf_counter() - started:.0f} s")
         probabilities[held] = fold_probabilities
-    return probabilities
+        thresholds[held] = fold_thresholds
+    return probabilities, thresholds
 
 
 def fit_fold(movies: MovieTable, labels: np.ndarray, genres: list[str], rows: np.ndarray, state: dict, *,
@@ -140,17 +144,18 @@ def fit_fold(movies: MovieTable, labels: np.ndarray, genres: list[str], rows: np
                          genres=genres)
 
 
-def read_fold(path: Path, rows: np.ndarray, n_genres: int) -> np.ndarray:
-    """A saved fold's probabilities, checked against the rows it must hold."""
+def read_fold(path: Path, rows: np.ndarray, n_genres: int) -> tuple[np.ndarray, np.ndarray]:
+    """A saved fold's (probabilities, thresholds), checked against the rows it must hold."""
     try:
         with np.load(path, allow_pickle=False) as saved:
-            saved_rows, probabilities = saved["rows"], saved["probabilities"]
+            saved_rows, probabilities, thresholds = saved["rows"], saved["probabilities"], saved["thresholds"]
     except (OSError, ValueError, KeyError) as error:
         raise DataError(path, f"damaged fold file ({error})", hint="delete it; the audit trains that fold again") \
             from None
-    if not np.array_equal(saved_rows, rows) or probabilities.shape != (len(rows), n_genres):
+    if not np.array_equal(saved_rows, rows) or probabilities.shape != (len(rows), n_genres) \
+            or thresholds.shape != (n_genres,):
         raise DataError(path, "fold file does not match this audit", hint="delete it; the audit trains it again")
-    return probabilities
+    return probabilities, thresholds
 
 
 def _claim(state_dir: Path, state: dict) -> None:
@@ -239,7 +244,7 @@ def context_probabilities(labels: np.ndarray, probabilities: np.ndarray, fold_of
 
 def rank_issues(movies: MovieTable, labels: np.ndarray, probabilities: np.ndarray,
                 genres: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(issues, per-movie table). An issue is a label more likely wrong than right (score above 0.5)."""
+    """(issues, per-movie label quality). An issue is a label more likely wrong than right (score above 0.5)."""
     scored = np.flatnonzero(~np.isnan(probabilities).any(1))
     given, found = labels[scored] > 0.5, probabilities[scored]
     suspicion = label_suspicion(given, found)
@@ -255,11 +260,17 @@ def rank_issues(movies: MovieTable, labels: np.ndarray, probabilities: np.ndarra
     issues[["score", "probability"]] = issues[["score", "probability"]].round(4)  # after sorting: no false ties
     quality = np.full(len(movies), np.nan)
     quality[scored] = movie_label_quality(given, found)
-    suggested = [""] * len(movies)
-    for position, movie in enumerate(scored):
-        chosen = np.flatnonzero(found[position] >= 0.5)
-        # Every movie has a genre: when none is more likely than not, the most probable one is the suggestion.
-        suggested[movie] = "|".join(genres[g] for g in (chosen if len(chosen) else [int(np.argmax(found[position]))]))
-    per_movie = pd.DataFrame({"imdb_id": movies.ids, "label_quality": np.round(quality, 4),
-                              "suggested_genres": suggested})
+    per_movie = pd.DataFrame({"imdb_id": movies.ids, "label_quality": np.round(quality, 4)})
     return issues.reset_index(drop=True), per_movie
+
+
+def suggested_genres(probabilities: np.ndarray, thresholds: np.ndarray, genres: list[str]) -> list[str]:
+    """What the poster and description say, at the fold model's thresholds, without the labels' help (the
+    label-aware stage judges labels; it would only echo them back). "" for movies not scored."""
+    suggested = []
+    for row, cut in zip(probabilities, thresholds):
+        chosen = np.flatnonzero(row >= cut)
+        # Every movie has a genre: when none clears its threshold, the most probable one is the suggestion.
+        suggested.append("" if np.isnan(row).any() else
+                         "|".join(genres[g] for g in (chosen if len(chosen) else [int(np.argmax(row))])))
+    return suggested
