@@ -1,0 +1,107 @@
+"""The audit's ``report.md``: counts, the top suspects, and plots (issues per genre, scores, a contact sheet)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from moviegenre.data.images import load_image
+from moviegenre.data.table import MovieTable, atomic_write_text
+from moviegenre.errors import ImageError
+from moviegenre.evaluation.report import _save
+
+TOP = 20
+SHEET = 12  # posters on the contact sheet
+TILE = (150, 222)
+
+
+def write_audit_report(out: Path, movies: MovieTable, issues: pd.DataFrame, per_movie: pd.DataFrame, *,
+                       model: str, folds: int, unread: int) -> Path:
+    plots = [_issues_per_genre(out, issues), _score_distribution(out, issues), _contact_sheet(out, movies, issues)]
+    row_of = {movie_id: row for row, movie_id in enumerate(movies.ids)}
+    suggested = dict(zip(per_movie["imdb_id"], per_movie["suggested_genres"]))
+    kinds = issues["kind"].value_counts()
+    lines = [f"# Label audit of {movies.source}", "",
+             (f"{len(movies) - unread:,} movies scored out of fold by `{model}` ({folds} folds); "
+              f"{unread:,} without an input the model reads were not audited."), "",
+             (f"{len(issues):,} suspected label problems: {kinds.get('missing', 0):,} missing genres, "
+              f"{kinds.get('extra', 0):,} extra genres (`issues.csv`, most suspicious first; one row per movie "
+              "in `movies.csv`)."), "", f"## Top {TOP} suspects", "",
+             "| # | imdb_id | title | genre | kind | score | probability | labels | suggested |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for rank, issue in enumerate(issues.head(TOP).itertuples(index=False), start=1):
+        labels = "\\|".join(movies.frame["genres"].iloc[row_of[issue.imdb_id]])
+        lines.append(f"| {rank} | {issue.imdb_id} | {_cell(issue.title)} | {issue.genre} | {issue.kind} | "
+                     f"{issue.score:.3f} | {issue.probability:.3f} | {labels} | "
+                     f"{suggested[issue.imdb_id].replace('|', chr(92) + '|')} |")
+    lines += [""] + [f"![{p.stem}]({p.name})" for p in plots]
+    atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
+    return out / "report.md"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|") or "-"
+
+
+def _issues_per_genre(out: Path, issues: pd.DataFrame) -> Path:
+    counts = issues.groupby(["genre", "kind"]).size().unstack(fill_value=0).reindex(columns=["missing", "extra"],
+                                                                                    fill_value=0)
+    counts = counts.loc[counts.sum(1).sort_values().index]
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(counts) + 1.2))
+    ax.barh(counts.index, counts["missing"], color="#4c72b0", label="missing")
+    ax.barh(counts.index, counts["extra"], left=counts["missing"], color="#dd8452", label="extra")
+    ax.set_xlabel("suspected label problems")
+    ax.set_title("issues per genre")
+    ax.legend(fontsize=8)
+    return _save(fig, out / "issues_per_genre.png")
+
+
+def _score_distribution(out: Path, issues: pd.DataFrame) -> Path:
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for kind, color in (("missing", "#4c72b0"), ("extra", "#dd8452")):
+        ax.hist(issues.loc[issues["kind"] == kind, "score"], bins=np.linspace(0, 1, 41), alpha=0.6, color=color,
+                label=kind)
+    ax.set_xlabel("score (1 - cleanlab label quality; higher: more suspicious)")
+    ax.set_ylabel("issues")
+    ax.set_yscale("log")
+    ax.set_title("score distribution")
+    ax.legend(fontsize=8)
+    return _save(fig, out / "score_distribution.png")
+
+
+def _contact_sheet(out: Path, movies: MovieTable, issues: pd.DataFrame) -> Path:
+    """The most suspicious movies' posters (or their description where they have none), with the issue."""
+    top = issues.drop_duplicates("imdb_id").head(SHEET)
+    row_of = {movie_id: row for row, movie_id in enumerate(movies.ids)}
+    cols = 6
+    rows = max(1, int(np.ceil(len(top) / cols)))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.9, rows * 3.3))
+    for ax, issue in zip(np.ravel(axes), top.itertuples(index=False)):
+        movie = movies.frame.iloc[row_of[issue.imdb_id]]
+        ax.imshow(_tile(movie["poster"]))
+        if not movie["poster"]:
+            ax.text(TILE[0] / 2, TILE[1] / 2, textwrap.fill(movie["description"][:160], 24), ha="center",
+                    va="center", fontsize=5)
+        sign = "+" if issue.kind == "missing" else "-"
+        ax.set_title(f"{textwrap.shorten(issue.title or issue.imdb_id, 22)}\n{sign}{issue.genre} "
+                     f"({issue.score:.2f})", fontsize=7)
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    fig.suptitle("top suspects: +genre probably missing, -genre probably extra (score)", fontsize=9)
+    return _save(fig, out / "top_suspects.png")
+
+
+def _tile(poster: str) -> np.ndarray:
+    if poster:
+        try:
+            return np.asarray(load_image(poster, size=TILE, policy="pad"))
+        except ImageError:
+            pass
+    return np.full((TILE[1], TILE[0], 3), 235, dtype=np.uint8)

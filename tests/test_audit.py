@@ -1,0 +1,136 @@
+"""``audit``: out-of-fold scoring, resuming a killed audit, the output files, and a planted error found first."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import WORDS, run_moviegenre
+from moviegenre.errors import ConfigError
+from moviegenre.evaluation import audit as audit_module
+from moviegenre.evaluation.audit import ISSUE_COLUMNS, MOVIE_COLUMNS, audit
+from moviegenre.models.base import GenreModel
+
+FAST = {"min_genre_count": 3, "max_epochs": 2}
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path_factory, monkeypatch):
+    """The tests' embeddings stay out of the user's cache (one folder for the session: posters embed once)."""
+    monkeypatch.setenv("MOVIEGENRE_CACHE", str(tmp_path_factory.getbasetemp() / "audit-cache"))
+
+
+class Spy:
+    """Records the movies every fold's model was fitted on (any fit inside it, validation rows included) and
+    the movies it scored afterwards; ``die_at_fold`` kills the process while that fold trains."""
+
+    def __init__(self, monkeypatch, die_at_fold: int | None = None) -> None:
+        self.fitted: dict[int, set[str]] = {}
+        self.scored: list[tuple[int, list[str]]] = []
+        self.folds = 0
+        seen: set[str] = set()
+        fit, fit_fold = GenreModel.fit, audit_module.fit_fold
+        spy = self
+
+        def spying_fit(model, movies, labels, *, validation=None, **kwargs):
+            seen.update(movies.ids, validation[0].ids if validation else ())
+            return fit(model, movies, labels, validation=validation, **kwargs)
+
+        def spying_fit_fold(*args, **kwargs):
+            spy.folds += 1
+            if spy.folds == die_at_fold:
+                raise KeyboardInterrupt
+            seen.clear()
+            model = fit_fold(*args, **kwargs)
+            spy.fitted[id(model)] = set(seen)
+            original = model.predict_proba
+            model.predict_proba = lambda movies: (spy.scored.append((id(model), movies.ids)), original(movies))[1]
+            return model
+
+        monkeypatch.setattr(GenreModel, "fit", spying_fit)
+        monkeypatch.setattr(audit_module, "fit_fold", spying_fit_fold)
+
+
+def test_every_movie_is_scored_by_a_model_that_never_saw_it(monkeypatch, tiny_table_csv, tmp_path):
+    spy = Spy(monkeypatch)
+    audit(tiny_table_csv, tmp_path / "audit", folds=3, **FAST)
+    assert spy.folds == 3 and len(spy.scored) == 3
+    scored = [movie for _, movies in spy.scored for movie in movies]
+    assert sorted(scored) == sorted(pd.read_csv(tiny_table_csv, dtype=str)["imdb_id"])  # each movie once
+    for model, movies in spy.scored:
+        assert not set(movies) & spy.fitted[model]
+        assert len(spy.fitted[model]) == 40  # the two other folds, validation slice included
+
+
+def test_a_killed_audit_trains_only_the_folds_left(monkeypatch, tiny_table_csv, tmp_path):
+    with monkeypatch.context() as patch:
+        Spy(patch, die_at_fold=2)
+        with pytest.raises(KeyboardInterrupt):
+            audit(tiny_table_csv, tmp_path / "audit", folds=3, **FAST)
+    assert sorted(p.name for p in (tmp_path / "audit" / "folds").glob("fold-*")) == ["fold-0.npz"]
+    lines = []
+    spy = Spy(monkeypatch)
+    issues = audit(tiny_table_csv, tmp_path / "audit", folds=3, echo=lines.append, **FAST)
+    assert spy.folds == 2
+    assert lines[0] == "fold 1/3: done earlier, 20 movies" and lines[1].startswith("fold 2/3: trained on 40 movies")
+    assert len(issues) and (tmp_path / "audit" / "issues.csv").exists()
+    with pytest.raises(ConfigError, match="made with other folds, seed"):  # never mixes in another audit's folds
+        audit(tiny_table_csv, tmp_path / "audit", folds=4, seed=1, **FAST)
+    with pytest.raises(ConfigError, match="would overwrite its own table"):
+        audit(tiny_table_csv, tmp_path, **FAST)
+
+
+def test_the_command_writes_the_contract_files(monkeypatch, capsys, tiny_table_csv, tmp_path):
+    out_dir = tmp_path / "audit"
+    code, out, err = run_moviegenre(monkeypatch, capsys, "audit", tiny_table_csv, "--out", out_dir, "--folds", 3,
+                                    "--min-genre-count", 3, "--max-epochs", 2)
+    assert code == 0, err
+    assert [line.split(":")[0] for line in err.splitlines()] == ["fold 1/3", "fold 2/3", "fold 3/3"]
+    issues = pd.read_csv(out_dir / "issues.csv", dtype={"imdb_id": str}, keep_default_na=False)
+    assert tuple(issues.columns) == ISSUE_COLUMNS
+    assert set(issues["kind"]) <= {"missing", "extra"} and len(issues)
+    assert issues["score"].is_monotonic_decreasing and issues["score"].between(0, 1).all()
+    table = pd.read_csv(tiny_table_csv, dtype=str, keep_default_na=False)
+    labelled = {(row.imdb_id, genre) for row in table.itertuples() for genre in row.genres.split("|")}
+    assert all(((m, g) in labelled) == (kind == "extra") for m, g, kind in issues[["imdb_id", "genre", "kind"]].values)
+    movies = pd.read_csv(out_dir / "movies.csv", dtype={"imdb_id": str}, keep_default_na=False)
+    assert tuple(movies.columns) == MOVIE_COLUMNS
+    assert list(movies["imdb_id"]) == list(table["imdb_id"])
+    assert movies["label_quality"].between(0, 1).all()  # every movie, poster-only and description-only ones too
+    assert (movies["suggested_genres"] != "").all()
+    report = (out_dir / "report.md").read_text()
+    for plot in ("issues_per_genre.png", "score_distribution.png", "top_suspects.png"):
+        assert f"]({plot})" in report and (out_dir / plot).stat().st_size > 1000
+    assert f"{len(issues)} suspected label problems" in out
+
+
+def test_a_planted_error_ranks_first(tmp_path):
+    rng = np.random.default_rng(1)
+    genres = list(WORDS)
+    lines = ["imdb_id,title,year,genres,description,poster"]
+    for i in range(80):
+        genre = genres[i % len(genres)]
+        words = " ".join(rng.permutation(WORDS[genre].split() + ["movie", "story", "people"]))
+        labels = "Comedy|Horror" if i == 11 else genre  # movie 11 is a comedy: 'Horror' is the planted error
+        lines.append(f"tt{i:07d},Movie {i},2001,{labels},{words},")
+    (tmp_path / "movies.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    issues = audit(tmp_path / "movies.csv", tmp_path / "audit", "tfidf-logreg", min_genre_count=3)
+    assert issues.iloc[0][["imdb_id", "genre", "kind"]].tolist() == ["tt0000011", "Horror", "extra"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--folds", "1"), "--folds 1: give at least 2 folds"),
+    (("--model", "nope"), "unknown model 'nope'"),
+])
+def test_bad_arguments_are_one_line_errors_before_training(monkeypatch, capsys, tiny_table_csv, tmp_path, args,
+                                                           message):
+    code, _, err = run_moviegenre(monkeypatch, capsys, "audit", tiny_table_csv, "--out", tmp_path / "a",
+                                  "--min-genre-count", 3, *args)
+    assert code == 2 and err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_missing_table_is_a_one_line_error(monkeypatch, capsys, tmp_path):
+    code, _, err = run_moviegenre(monkeypatch, capsys, "audit", tmp_path / "none.csv", "--out", tmp_path / "a")
+    assert code == 2 and "none.csv: no such file or folder" in err
