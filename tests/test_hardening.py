@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 import torch
 
 from conftest import run_moviegenre
+from moviegenre.models.base import DEFAULT_MODEL_DIR
 
 TRAIN = ("--model", "fusion-gmu", "--min-genre-count", "3", "--param", "ensemble=1", "--no-progress")
 
@@ -96,3 +98,46 @@ def test_a_damaged_last_checkpoint_is_one_line_naming_it(run_copy, session_tiny_
     assert err.startswith(f"error: {last}: ")
     assert err.rstrip().endswith("(delete it, or train again without --resume to start afresh)")
     assert len(err.strip().splitlines()) == 1
+
+
+def _damage_model(folder, damage):
+    weights, meta_file = folder / "model.safetensors", folder / "model.json"
+    meta = json.loads(meta_file.read_text())
+    if damage == "truncated":
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    elif damage == "empty":
+        weights.write_bytes(b"")
+    elif damage == "garbage":
+        weights.write_bytes(b"\xff" * 5000)
+    elif damage == "json-list":
+        meta_file.write_text("[1, 2]")
+    elif damage == "hidden-abc":
+        meta_file.write_text(json.dumps({**meta, "params": {**meta["params"], "hidden": "abc"}}))
+    elif damage == "genres-not-list":
+        meta_file.write_text(json.dumps({**meta, "genres": "Drama"}))
+    elif damage == "state-of-other-shape":
+        meta_file.write_text(json.dumps({**meta, "state": {**meta["state"], "dims": {"poster": 7, "description": 3}}}))
+    return weights if damage in ("truncated", "empty", "garbage") else \
+        folder if damage == "state-of-other-shape" else meta_file
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage", "json-list", "hidden-abc", "genres-not-list",
+                                    "state-of-other-shape"])
+@pytest.mark.parametrize("command", ["predict", "evaluate", "serve"])
+def test_broken_model_files_are_one_line_naming_the_file(damage, command, session_tiny_table_csv, tmp_path,
+                                                         monkeypatch, capsys):
+    import uvicorn
+
+    def serve_forever(*args, **kwargs):
+        raise AssertionError("the broken model was served")
+
+    monkeypatch.setattr(uvicorn, "run", serve_forever)
+    folder = shutil.copytree(DEFAULT_MODEL_DIR, tmp_path / "model")
+    named = _damage_model(folder, damage)
+    args = {"predict": ("predict", folder, "--description", "a love story"),
+            "evaluate": ("evaluate", folder, session_tiny_table_csv),
+            "serve": ("serve", folder, "--port", "1")}[command]
+    code, _, err = run_moviegenre(monkeypatch, capsys, *args)
+    assert code == 2
+    assert err.startswith(f"error: {named}: damaged model files (")
+    assert err.rstrip().endswith("; retrain or restore the run") and len(err.strip().splitlines()) == 1
