@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import re
 import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from conftest import run_moviegenre
+from moviegenre.data.images import DECODE_SLOTS, MAX_ASPECT, MAX_IMAGE_BYTES, load_image
+from moviegenre.errors import ImageError
 from moviegenre.models.base import DEFAULT_MODEL_DIR
+from moviegenre.serving.explain import Explanation
+from test_serving import build_tiny_run, one_torch_thread  # noqa: F401  (autouse)
 
 TRAIN = ("--model", "fusion-gmu", "--min-genre-count", "3", "--param", "ensemble=1", "--no-progress")
 
@@ -29,10 +42,29 @@ def trained_run(session_tiny_table_csv, tmp_path_factory):
     """A run trained for 2 epochs, with its checkpoints (copied per test before changing it)."""
     from moviegenre.training.pipeline import train
 
-    run = tmp_path_factory.mktemp("hardening") / "run"
-    train(session_tiny_table_csv, "fusion-gmu", run, min_genre_count=3, max_epochs=2, progress=False,
-          params={"ensemble": 1})
-    return run
+    root = tmp_path_factory.mktemp("hardening")
+    with pytest.MonkeyPatch.context() as patch:  # keep the tests' embeddings out of the user's cache
+        patch.setenv("MOVIEGENRE_CACHE", str(root / "cache"))
+        train(session_tiny_table_csv, "fusion-gmu", root / "run", min_genre_count=3, max_epochs=2, progress=False,
+              params={"ensemble": 1})
+    return root / "run"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The tiny run of the serving tests, and a test client of the service around it."""
+    from fastapi.testclient import TestClient
+
+    from moviegenre.serving.app import create_app
+
+    run = build_tiny_run(tmp_path_factory.getbasetemp() / "tiny-serving-run")
+    with TestClient(create_app(run, workers=2)) as client:
+        yield run, client
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOVIEGENRE_CACHE", str(tmp_path / "cache"))
 
 
 @pytest.fixture
@@ -141,3 +173,114 @@ def test_broken_model_files_are_one_line_naming_the_file(damage, command, sessio
     assert code == 2
     assert err.startswith(f"error: {named}: damaged model files (")
     assert err.rstrip().endswith("; retrain or restore the run") and len(err.strip().splitlines()) == 1
+
+
+# -- images: one safe loader, one policy (defects 3, 7, 9, 12) --------------------------------------------------------
+
+def image_bytes(size: tuple[int, int], fmt: str, mode: str = "RGB") -> bytes:
+    out = io.BytesIO()
+    gradient = np.linspace(0, 255, size[0] * size[1], dtype=np.float32).reshape(size[1], size[0]).astype(np.uint8)
+    Image.fromarray(np.stack([gradient] * 3, axis=-1)).convert(mode).save(out, format=fmt)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("size", [(1, 10_000), (1, 100_000), (30_000, 2)])
+def test_elongated_images_are_refused_before_decoding(size):
+    data = image_bytes(size, "PNG")
+    started = time.monotonic()
+    with pytest.raises(ImageError, match=rf"^<upload>: image is {size[0]}x{size[1]} pixels, more elongated than "
+                                         rf"{MAX_ASPECT}:1 \(crop it to the poster\)$"):
+        load_image(data)
+    assert time.monotonic() - started < 1
+
+
+def test_the_heat_layer_is_bounded_whatever_the_poster():
+    explanation = Explanation({}, ["Horror"], poster=Image.new("RGB", (10, 1000)),
+                              heat={"Horror": np.ones((224, 224), np.float32)})
+    assert explanation.heat_layer("Horror").size == (224, MAX_ASPECT * 224)
+
+
+@pytest.mark.parametrize("fmt, expected", [("JPEG", (1000, 750)), ("PNG", (667, 500))])
+def test_large_images_decode_near_the_size_needed(fmt, expected):
+    data = image_bytes((4000, 3000), fmt)
+    assert load_image(data).size == (4000, 3000)
+    assert load_image(data, draft=448).size == expected  # JPEG: at 1/4 scale; PNG: reduced by 6 at once
+    small = image_bytes((300, 450), fmt)
+    assert np.array_equal(np.asarray(load_image(small, draft=448)), np.asarray(load_image(small)))
+
+
+def test_large_decodes_run_a_few_at_a_time(monkeypatch):
+    from moviegenre.data import images
+
+    running, peak, lock = [0], [0], threading.Lock()
+    decode = images._decode
+
+    def counted(image, draft):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        try:
+            return decode(image, draft)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(images, "_decode", counted)
+    monkeypatch.setattr(images, "LARGE_PIXELS", 100)
+    data = image_bytes((60, 90), "PNG")
+    with ThreadPoolExecutor(8) as pool:
+        assert all(image.size == (60, 90) for image in pool.map(lambda _: load_image(data), range(16)))
+    assert peak[0] == DECODE_SLOTS
+
+
+def test_poster_paths_must_be_regular_files_of_bounded_size(tmp_path, monkeypatch, capsys):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.png"
+    with huge.open("wb") as handle:  # sparse: no disk used
+        handle.truncate(MAX_IMAGE_BYTES + 1)
+    for path, problem in ((Path("/dev/zero"), "not a regular file (a device, pipe or folder)"),
+                          (fifo, "not a regular file (a device, pipe or folder)"),
+                          (tmp_path, "not a regular file (a device, pipe or folder)"),
+                          (huge, f"{MAX_IMAGE_BYTES + 1:,} bytes, over the {MAX_IMAGE_BYTES:,} byte limit")):
+        with pytest.raises(ImageError, match=f"^{re.escape(f'{path}: {problem}')}"):
+            load_image(path)
+    code, _, err = run_moviegenre(monkeypatch, capsys, "predict", "--poster", "/dev/zero")
+    assert code == 2 and err == "error: /dev/zero: not a regular file (a device, pipe or folder) " \
+                                "(give a JPEG, PNG, WebP or GIF poster)\n"
+    code, _, err = run_moviegenre(monkeypatch, capsys, "explain", "--poster", "/dev/zero", "--out", tmp_path / "x")
+    assert code == 2 and err.startswith("error: /dev/zero: not a regular file")
+
+
+def test_a_gif_is_its_first_frame_everywhere_and_a_bmp_is_refused_everywhere(served, tmp_path, monkeypatch, capsys):
+    tiny_run, client = served
+    frames = [Image.new("RGB", (60, 90), colour) for colour in ("red", "blue")]
+    gif = tmp_path / "poster.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:])
+    assert np.asarray(load_image(gif))[0, 0].tolist() == [255, 0, 0]  # the first frame
+    response = client.post("/predict", files={"poster": ("p.gif", gif.read_bytes(), "image/gif")})
+    assert response.status_code == 200, response.text
+    code, out, err = run_moviegenre(monkeypatch, capsys, "predict", tiny_run, "--poster", gif, "--json")
+    assert code == 0, err
+    assert json.loads(out)["probabilities"] == response.json()["probabilities"]
+
+    bmp = tmp_path / "poster.bmp"
+    frames[0].save(bmp)
+    with pytest.raises(ImageError, match=r"poster\.bmp: not an image \(give a JPEG, PNG, WebP or GIF poster\)$"):
+        load_image(bmp)
+    response = client.post("/predict", files={"poster": ("p.bmp", bmp.read_bytes(), "image/bmp")})
+    assert response.status_code == 415
+    response = client.post("/predict", files={"poster": ("p.png", bmp.read_bytes(), "image/png")})
+    assert (response.status_code, response.json()["detail"]) == (415, "poster: not a JPEG, PNG, WebP or GIF image")
+    code, _, err = run_moviegenre(monkeypatch, capsys, "predict", tiny_run, "--poster", bmp)
+    assert code == 2 and "poster.bmp: not an image (give a JPEG, PNG, WebP or GIF poster)" in err
+
+
+def test_explain_on_a_thin_image_is_a_quick_4xx(served):
+    _, client = served
+    started = time.monotonic()
+    response = client.post("/explain", files={"poster": ("p.png", image_bytes((1, 10_000), "PNG"), "image/png")})
+    assert response.status_code == 422
+    assert response.json()["detail"] == "poster: image is 1x10000 pixels, more elongated than 10:1 (crop it to the poster)"
+    assert time.monotonic() - started < 5

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from moviegenre.data.images import load_image
+from moviegenre.data.images import DRAFT_SIDE, load_image
 from moviegenre.data.table import MovieTable
 from moviegenre.errors import DataError
 from moviegenre.models.base import load_run_model
@@ -51,7 +51,7 @@ class Predictor:
             if used["poster"]:
                 poster_path = str(Path(scratch) / "poster.png")
                 load_image(poster if isinstance(poster, bytes) else Path(poster),
-                           name=None if isinstance(poster, bytes) else str(poster)).save(poster_path)
+                           name=None if isinstance(poster, bytes) else str(poster), draft=DRAFT_SIDE).save(poster_path)
             table = MovieTable.from_records([{"imdb_id": "input", "description": description if used["description"]
                                               else "", "poster": poster_path}])
             probabilities = self.model.predict_proba(table)[0]
