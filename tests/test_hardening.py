@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -284,3 +287,35 @@ def test_explain_on_a_thin_image_is_a_quick_4xx(served):
     assert response.status_code == 422
     assert response.json()["detail"] == "poster: image is 1x10000 pixels, more elongated than 10:1 (crop it to the poster)"
     assert time.monotonic() - started < 5
+
+
+# -- text that is not UTF-8 (defects 5, 8) -------------------------------------------------------------------------
+
+def cli(*args: object) -> list[str]:
+    return [sys.executable, "-c", "from moviegenre.cli import run; run()", *map(str, args)]
+
+
+@pytest.mark.parametrize("tail", ["binary", "header then binary", "gzipped header then binary"])
+def test_imdb_basics_on_a_binary_file_is_the_same_line_every_time(tmp_path, tail):
+    rng = np.random.default_rng(0)
+    header = "tconst\ttitleType\tprimaryTitle\toriginalTitle\tisAdult\tstartYear\tendYear\truntimeMinutes\tgenres\n"
+    data = rng.integers(0, 256, 200_000, dtype=np.uint8).tobytes()
+    data = data if tail == "binary" else (header + "tt0000001\tmovie\tA\tA\t0\t1999\t\\N\t90\tDrama\n").encode() + data
+    path = tmp_path / ("basics.tsv.gz" if tail.startswith("gzipped") else "basics.tsv")
+    path.write_bytes(gzip.compress(data) if tail.startswith("gzipped") else data)
+    answers = {(run.returncode, run.stderr) for run in
+               (subprocess.run(cli("imdb", "basics", path, "--out", tmp_path / "out.csv"), check=False,
+                               capture_output=True, text=True, timeout=60) for _ in range(5))}
+    assert len(answers) == 1
+    code, err = answers.pop()
+    assert code == 2 and err.startswith(f"error: {path}: not UTF-8 text (byte ") and err.count("\n") == 1, err
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_description_that_is_not_utf8_is_one_line(served, monkeypatch, capsys):
+    tiny_run, _ = served
+    bad = b"bad \xff\xfe".decode("utf-8", "surrogateescape")  # what Python makes of such a command-line argument
+    for command in ("predict", "explain"):
+        code, _, err = run_moviegenre(monkeypatch, capsys, command, tiny_run, "--description", bad)
+        assert code == 2
+        assert err == "error: description: not UTF-8 text (character 5 is an undecodable byte) (give it in UTF-8)\n"

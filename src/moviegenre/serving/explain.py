@@ -30,7 +30,7 @@ from matplotlib import colormaps
 from PIL import Image
 
 from moviegenre.data.images import DRAFT_SIDE, MAX_ASPECT, load_image
-from moviegenre.errors import ConfigError, DataError
+from moviegenre.errors import ConfigError, DataError, utf8_text
 from moviegenre.features.fast import fast_encoder
 from moviegenre.serving.predictor import Predictor
 
@@ -159,7 +159,7 @@ class Explainer:
                 genres: list[str] | None = None) -> Explanation:
         """Explain ``genres`` (default: the ``top`` most probable) for a poster's bytes and/or a description."""
         scorer = self.scorer
-        description = (description or "").strip()
+        description = utf8_text(description, "description")
         used = scorer.used(poster is not None, bool(description))
         image, tensor = scorer.decode(poster) if used["poster"] else (None, None)
         poster_vector = scorer.poster_vectors(tensor[None]) if used["poster"] else None

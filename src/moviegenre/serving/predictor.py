@@ -16,7 +16,7 @@ import pandas as pd
 
 from moviegenre.data.images import DRAFT_SIDE, load_image
 from moviegenre.data.table import MovieTable
-from moviegenre.errors import DataError
+from moviegenre.errors import DataError, utf8_text
 from moviegenre.models.base import load_run_model
 
 
@@ -38,7 +38,7 @@ class Predictor:
         ``poster`` is a path or the image's bytes; it is decoded (and rejected with a clear error) by the
         project's one safe image loader before the model sees it.
         """
-        description = (description or "").strip()
+        description = utf8_text(description, "description")
         if poster is None and not description:
             raise DataError("input", "nothing to predict from", hint="give a poster, a description, or both")
         used = {"poster": poster is not None and "poster" in self.model.inputs,
