@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import json
@@ -319,3 +320,49 @@ def test_a_description_that_is_not_utf8_is_one_line(served, monkeypatch, capsys)
         code, _, err = run_moviegenre(monkeypatch, capsys, command, tiny_run, "--description", bad)
         assert code == 2
         assert err == "error: description: not UTF-8 text (character 5 is an undecodable byte) (give it in UTF-8)\n"
+
+
+# -- the service under mixed load ------------------------------------------------------------------------------------
+
+def test_mixed_valid_and_hostile_requests_from_16_threads(served, tmp_path):
+    """Valid requests all answer 200 while hostile ones get their 4xx, with never a 5xx, from 16 threads at once."""
+    _, client = served
+    poster = image_bytes((120, 180), "JPEG")
+    gif = image_bytes((60, 90), "GIF")
+    truncated = image_bytes((120, 180), "PNG")[:300]
+    bomb = image_bytes((8000, 5001), "PNG", mode="1")
+    b64 = base64.b64encode(poster).decode()
+    valid = [  # each must answer 200
+        {"files": {"poster": ("p.jpg", poster, "image/jpeg")}, "data": {"description": "a ghost in the night"}},
+        {"data": {"description": "two strangers fall in love in Paris"}},
+        {"files": {"poster": ("p.gif", gif, "image/gif")}},
+        {"path": "/predict/batch", "json": {"items": [{"poster": b64}, {"description": "a heist goes wrong"}]}},
+        {"path": "/predict/batch", "json": {"items": [{"poster": "not base64!"}]}},  # the item gets its own 422
+    ]
+    hostile = [  # each must answer a 4xx
+        {"files": {"poster": ("p.png", b"not an image at all", "image/png")}},
+        {"files": {"poster": ("p.png", truncated, "image/png")}},
+        {"files": {"poster": ("p.png", bomb, "image/png")}},
+        {"files": {"poster": ("p.png", image_bytes((1, 10_000), "PNG"), "image/png")}},
+        {"path": "/explain", "files": {"poster": ("p.png", image_bytes((2, 5_000), "PNG"), "image/png")}},
+        {"data": {"description": "word " * 1000}},
+        {"data": {}},
+        {"json": {"description": "json is not a form"}},
+        {"path": "/predict/batch", "json": {"items": []}},
+    ]
+    undecodable = {"files": {"description": (None, b"bad \xff\xfe bytes")}}  # decoded or refused, never a 5xx
+    requests = [("200", r) for r in valid] * 10 + [("4xx", r) for r in hostile] * 4 + [("no 5xx", undecodable)] * 4
+
+    def send(case: tuple[str, dict]) -> tuple[str, int, str]:
+        expect, request = case
+        request = dict(request)
+        response = client.post(request.pop("path", "/predict"), **request)
+        return expect, response.status_code, response.text[:200]
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(send, requests))
+    assert not [a for a in answers if a[1] >= 500]
+    assert not [a for a in answers if a[0] == "200" and a[1] != 200]
+    assert not [a for a in answers if a[0] == "4xx" and not 400 <= a[1] < 500]
+    assert time.monotonic() - started < 60
