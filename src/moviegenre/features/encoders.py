@@ -104,7 +104,7 @@ class ClipImage(ImageEncoder):
         if not Path(path).is_dir():
             raise ConfigError(f"clip:{path}: no such folder (give a local transformers CLIP model folder)")
         self.name = f"clip:{path}"
-        # safetensors only: a folder given by the user must not get to unpickle (pytorch_model.bin)
+        # safetensors only: a folder given by the user must not run code through a pytorch_model.bin
         model = CLIPModel.from_pretrained(path, local_files_only=True, use_safetensors=True)
         self.model = model.eval().to(self.device)
         self.dim = self.model.config.projection_dim

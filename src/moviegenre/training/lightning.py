@@ -147,7 +147,7 @@ def load_checkpoint(path: str | Path, shapes: dict[str, tuple[int, ...]] | None 
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - whatever parsing a hostile file raises, the answer is the same
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-        if "Weights only load failed" in reason:  # torch's own advice (weights_only=False) is the unsafe one
+        if "Weights only load failed" in reason:  # torch's own advice (turning that check off) is the unsafe one
             reason = "it holds objects other than tensors and plain values, refused as they could run code"
         raise DataError(path, f"unreadable checkpoint ({reason})", hint=hint) from None
     state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
