@@ -432,3 +432,22 @@ def test_a_stopped_crawl_writes_the_table_of_finished_titles(site, tmp_path, sto
     assert process.returncode == 130, err
     assert "asks to wait 3600 s (Retry-After); pausing every request 300 s" in err
     assert read_table(out / "movies.csv").ids == [ids[1], ids[2]]
+
+
+def test_an_unexpected_error_on_one_title_fails_only_that_title(site, tmp_path, monkeypatch):
+    from moviegenre.acquisition import scraper
+
+    ids = add_synthetic(site, 3)
+    parse = scraper.parse_title_page
+
+    def fragile(text: str):
+        if "Movie 2" in text:
+            raise RecursionError("maximum recursion depth exceeded")
+        return parse(text)
+
+    monkeypatch.setattr(scraper, "parse_title_page", fragile)
+    summary = scrape(movies_csv(tmp_path / "in.csv", ids), tmp_path / "out",
+                     ScrapeSettings(base_url=site.base_url, rate=200, **FAST))
+    assert (summary.done, dict(summary.failed)) == (1, {"unexpected error": 1})
+    assert statuses(tmp_path / "out")[ids[2]][:2] == ("failed", "unexpected error")
+    assert read_table(tmp_path / "out" / "movies.csv").ids == [ids[1]]

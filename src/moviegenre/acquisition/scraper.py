@@ -126,7 +126,7 @@ async def _run(titles: list[Wanted], out: Path, state: ScrapeState, settings: Sc
                 try:
                     outcome = await _scrape_one(movie, fetcher, out, settings)
                 except Exception as error:  # noqa: BLE001 - one hostile page must not end a crawl of days
-                    outcome = Outcome("failed", "unreadable page", f"{type(error).__name__}: {error}"[:500])
+                    outcome = Outcome("failed", "unexpected error", f"{type(error).__name__}: {error}"[:500])
                 state.finish(movie.imdb_id, outcome)
                 if progress:
                     progress(movie.imdb_id, outcome)
