@@ -364,7 +364,7 @@ def test_a_deeply_nested_page_fails_its_title_and_the_others_are_written(site, t
 
 
 def test_absurd_json_ld_values_are_validated_deduplicated_and_capped(site, tmp_path):
-    from moviegenre.data.table import MAX_DESCRIPTION_CHARS
+    from moviegenre.acquisition.pages import MAX_DESCRIPTION_CHARS
 
     page = parse_title_page(ld_page({"@type": "Movie", "name": "Fine", "genre": ["Drama"] * 200_000 + ["Crime", 7],
                                      "description": "x" * 50_000, "image": {"url": {"a": 1}}}))
@@ -388,13 +388,13 @@ def test_data_inspect_flags_rows_no_real_movie_has(tmp_path, monkeypatch, capsys
     path.write_text("imdb_id,title,genres,description\n"
                     "tt0000001,Fine,Drama|Crime,A story.\n"
                     f"tt0000002,Twice,{'|'.join(['Drama'] * 1000)},A story.\n"
-                    f"tt0000003,{'T' * 600},Drama,{'word ' * 3000}\n", encoding="utf-8")
+                    f"tt0000003,{'T' * 600},Drama,{'word ' * 21_000}\n", encoding="utf-8")
     code, out, _ = run_moviegenre(monkeypatch, capsys, "data", "inspect", path)
     assert code == 0
     assert f"{path}: row 2, field 'genres': 1,000 genres, over the 30 limit" in out
     assert f"{path}: row 2, field 'genres': a genre is repeated" in out
     assert f"{path}: row 3, field 'title': 600 characters, over the 500 limit" in out
-    assert f"{path}: row 3, field 'description': 14,999 characters, over the 10,000 limit" in out
+    assert f"{path}: row 3, field 'description': 104,999 characters, over the 100,000 limit" in out
     assert "row 1" not in out
 
 

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser
 
-from moviegenre.data.table import MAX_DESCRIPTION_CHARS, MAX_GENRE_CHARS, MAX_GENRES, MAX_TITLE_CHARS
+from moviegenre.data.table import MAX_GENRE_CHARS, MAX_GENRES, MAX_TITLE_CHARS
 
 # What IMDb's __NEXT_DATA__ calls the titles that its JSON-LD marks "@type": "Movie".
 NEXT_DATA_MOVIE_TYPES = ("movie", "tvMovie")
 CONTENT_FIELDS = ("title", "year", "genres", "description", "poster_url")
 MAX_URL_CHARS = 2048
+MAX_DESCRIPTION_CHARS = 10_000  # a title page's short plot is under 1,000 characters
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from moviegenre.errors import DataError
 COLUMNS = ("imdb_id", "title", "year", "genres", "description", "poster")
 GENRE_SEPARATOR = "|"
 SPLITS = ("train", "validation", "test")
-# Far above any real movie (IMDb titles stay under 250 characters, MM-IMDb's longest plots under 10,000, a
-# movie has at most a handful of genres); beyond them a row is a scraping accident, flagged by validate().
+# Far above any real movie (IMDb titles stay under 250 characters, plots under a few thousand, a movie has
+# at most a handful of genres); beyond them a row is a scraping accident, flagged by validate().
 MAX_TITLE_CHARS = 500
-MAX_DESCRIPTION_CHARS = 10_000
+MAX_DESCRIPTION_CHARS = 100_000
 MAX_GENRES = 30
 MAX_GENRE_CHARS = 50
 
