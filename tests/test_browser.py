@@ -113,7 +113,7 @@ def test_a_bad_file_shows_a_readable_error(page) -> None:
     page.set_input_files("#poster-input", {"name": "notes.png", "mimeType": "image/png", "buffer": b"not a poster"})
     page.click("#predict")
     page.wait_for_selector("#error:not([hidden])")
-    assert page.text_content("#error") == "poster: not a JPEG, PNG or WebP image"
+    assert page.text_content("#error") == "poster: not a JPEG, PNG, WebP or GIF image"
     assert page.locator(".bar").count() == 0
 
 

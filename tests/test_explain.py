@@ -136,4 +136,4 @@ def test_explain_command_writes_overlays_and_word_table(tiny_run: Path, tmp_path
 
 def test_explain_command_missing_poster_is_one_line(tiny_run: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["explain", str(tiny_run), "--poster", str(tmp_path / "nope.png")])
-    assert result.exit_code != 0 and "no such file" in str(result.exception)
+    assert result.exit_code != 0 and "nope.png: cannot read (No such file or directory)" in str(result.exception)

@@ -93,8 +93,8 @@ def truncated_jpeg(path: Path) -> None:
 
 
 @pytest.mark.parametrize("make, problem", [
-    (lambda p: p.write_text("<html>not a poster</html>"), "not an image (give a JPEG, PNG or WebP poster)"),
-    (lambda p: p.write_bytes(b""), "empty file (give a JPEG, PNG or WebP poster)"),
+    (lambda p: p.write_text("<html>not a poster</html>"), "not an image (give a JPEG, PNG, WebP or GIF poster)"),
+    (lambda p: p.write_bytes(b""), "empty file (give a JPEG, PNG, WebP or GIF poster)"),
     (truncated_jpeg, "damaged or truncated image (image file is truncated"),
     (lambda p: p.write_bytes(png_header(100_000, 100_000)), "image is too large to decode safely"),
     (lambda p: p.write_bytes(png_header(8_000, 6_000)), f"image is 8000x6000 pixels, over the {MAX_PIXELS:,} limit"),

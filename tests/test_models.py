@@ -122,11 +122,11 @@ def test_training_resumes_from_the_last_checkpoint(session_tiny_table_csv, tmp_p
     options = {"min_genre_count": 3, "progress": False, "params": {"ensemble": 1}}
     last = tmp_path / "checkpoints" / "last.ckpt"
     train(session_tiny_table_csv, "fusion-gmu", tmp_path, max_epochs=2, **options)
-    assert torch.load(last, map_location="cpu", weights_only=False)["epoch"] == 1  # epochs 0-1 done
+    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 1  # epochs 0-1 done
     train(session_tiny_table_csv, "fusion-gmu", tmp_path, max_epochs=4, resume=True, **options)
     epochs = pd.read_csv(tmp_path / "logs" / "metrics.csv")["epoch"].dropna()
     assert sorted(set(epochs)) == [0, 1, 2, 3]  # continued after epoch 1 up to the new cap, one curve throughout
-    assert torch.load(last, map_location="cpu", weights_only=False)["epoch"] == 3
+    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 3
 
 
 @pytest.mark.parametrize("use", ["any", "poster", "description", "both"])

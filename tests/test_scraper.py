@@ -63,6 +63,7 @@ class Site:
         self.robots: str | None = "User-agent: *\nDisallow: /title/tt9000999/\n"  # None: answer 503
         self.log: list[tuple[float, str, int]] = []  # (arrival, "pages/..." or "media/...", status sent)
         self.hits: Counter[str] = Counter()
+        self.answers: dict[str, Response] = {}  # imdb_id -> a fixed answer for its page, whatever FAULTS says
         self.lock = threading.Lock()
         self.servers = {name: HTTPServer(host="127.0.0.1", threaded=True) for name in ("pages", "media")}
         for name, server in self.servers.items():
@@ -116,7 +117,9 @@ class Site:
             self.hits[imdb_id] += 1
             hit = self.hits[imdb_id]
         fault = FAULTS.get(imdb_id)
-        if imdb_id not in self.pages:
+        if imdb_id in self.answers:
+            response = self.answers[imdb_id]
+        elif imdb_id not in self.pages:
             response = Response("not here", status=404)
         elif fault == "500" or (fault == "500-twice" and hit <= 2):
             response = Response("server trouble", status=500)
@@ -341,3 +344,109 @@ def test_options_and_one_line_errors(tmp_path, monkeypatch, capsys):
             run()
         err = capsys.readouterr().err
         assert exit_.value.code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1, err
+
+
+# -- hostile pages and sites (issue 12) ----------------------------------------------------------------------------
+
+def ld_page(data: object) -> str:
+    return f'<html><head><script type="application/ld+json">{json.dumps(data)}</script></head></html>'
+
+
+def test_a_deeply_nested_page_fails_its_title_and_the_others_are_written(site, tmp_path):
+    ids = add_synthetic(site, 3)
+    deep = "[" * 200_000
+    site.add_page("tt9100001", f'<script type="application/ld+json">{deep}</script>')
+    site.add_page("tt9100002", f'<script id="__NEXT_DATA__" type="application/json">{{"props": {deep}</script>')
+    movies = movies_csv(tmp_path / "in.csv", [*ids, "tt9100001", "tt9100002"])
+    summary = scrape(movies, tmp_path / "out", ScrapeSettings(base_url=site.base_url, rate=200, **FAST))
+    assert (summary.done, dict(summary.failed)) == (2, {"no metadata": 2})
+    assert read_table(tmp_path / "out" / "movies.csv").ids == [ids[1], ids[2]]
+
+
+def test_absurd_json_ld_values_are_validated_deduplicated_and_capped(site, tmp_path):
+    from moviegenre.acquisition.pages import MAX_DESCRIPTION_CHARS
+
+    page = parse_title_page(ld_page({"@type": "Movie", "name": "Fine", "genre": ["Drama"] * 200_000 + ["Crime", 7],
+                                     "description": "x" * 50_000, "image": {"url": {"a": 1}}}))
+    assert (page.title, page.genres, page.poster_url) == ("Fine", ("Drama", "Crime"), "")
+    assert len(page.description) == MAX_DESCRIPTION_CHARS
+    assert parse_title_page(ld_page({"@type": "Movie", "name": {"a": 1}, "description": ["a"]})) is None
+    assert parse_title_page(ld_page({"@type": "Movie", "name": "N", "genre": ["G" * 60, "Drama"]})).genres == ("Drama",)
+
+    site.add_page("tt9100003", ld_page({"@type": "Movie", "name": "Many", "genre": ["Drama"] * 2_000_000}))
+    scrape(movies_csv(tmp_path / "in.csv", ["tt9100003"]), tmp_path / "out",
+           ScrapeSettings(base_url=site.base_url, rate=200, **FAST))
+    row = read_table(tmp_path / "out" / "movies.csv").frame.iloc[0]
+    assert (row["title"], row["genres"]) == ("Many", ["Drama"])
+    assert (tmp_path / "out" / "movies.csv").stat().st_size < 1000
+
+
+def test_data_inspect_flags_rows_no_real_movie_has(tmp_path, monkeypatch, capsys):
+    from conftest import run_moviegenre
+
+    path = tmp_path / "movies.csv"
+    path.write_text("imdb_id,title,genres,description\n"
+                    "tt0000001,Fine,Drama|Crime,A story.\n"
+                    f"tt0000002,Twice,{'|'.join(['Drama'] * 1000)},A story.\n"
+                    f"tt0000003,{'T' * 600},Drama,{'word ' * 21_000}\n", encoding="utf-8")
+    code, out, _ = run_moviegenre(monkeypatch, capsys, "data", "inspect", path)
+    assert code == 0
+    assert f"{path}: row 2, field 'genres': 1,000 genres, over the 30 limit" in out
+    assert f"{path}: row 3, field 'title': 600 characters, over the 500 limit" in out
+    assert f"{path}: row 3, field 'description': 104,999 characters, over the 100,000 limit" in out
+    assert "row 1" not in out
+
+
+def test_a_long_retry_after_is_capped_logged_and_fails_the_title(site, tmp_path, caplog):
+    ids = add_synthetic(site, 3)
+    site.answers["tt9100429"] = Response("come back in an hour", status=429, headers={"Retry-After": "3600"})
+    movies = movies_csv(tmp_path / "in.csv", ["tt9100429", *ids])
+    started = time.monotonic()
+    summary = scrape(movies, tmp_path / "out",
+                     ScrapeSettings(base_url=site.base_url, rate=200, concurrency=1, max_retry_after=0.5, **FAST))
+    assert time.monotonic() - started < 10
+    assert (summary.done, dict(summary.failed)) == (2, {"retry-after too long": 1})
+    assert site.requests_for("tt9100429") == 1  # not retried in this run; --retry-failed fetches it later
+    assert "asks to wait 3600 s (Retry-After); pausing every request 0.5 s (--max-retry-after)" in caplog.text
+    refused = next(t for t, _, status in site.log if status == 429)
+    assert min(t for t, _, _ in site.log if t > refused) - refused >= 0.5  # the pause did apply, capped
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_crawl_writes_the_table_of_finished_titles(site, tmp_path, stop):
+    ids = add_synthetic(site, 3)
+    site.answers["tt9100429"] = Response("come back in an hour", status=429, headers={"Retry-After": "3600"})
+    movies = movies_csv(tmp_path / "in.csv", [*ids, "tt9100429", "tt1000010"])
+    out = tmp_path / "out"
+    process = subprocess.Popen(cli("scrape", movies, "--out", out, "--rate", "200/s", "--concurrency", 1,
+                                   "--base-url", site.base_url, "--timeout", FAST["timeout"]),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not any(status == 429 for _, _, status in site.log):  # the crawl now waits (up to 300 s by default)
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.05)
+    time.sleep(0.2)
+    process.send_signal(stop)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert "asks to wait 3600 s (Retry-After); pausing every request 300 s" in err
+    assert read_table(out / "movies.csv").ids == [ids[1], ids[2]]
+
+
+def test_an_unexpected_error_on_one_title_fails_only_that_title(site, tmp_path, monkeypatch):
+    from moviegenre.acquisition import scraper
+
+    ids = add_synthetic(site, 3)
+    parse = scraper.parse_title_page
+
+    def fragile(text: str):
+        if "Movie 2" in text:
+            raise RecursionError("maximum recursion depth exceeded")
+        return parse(text)
+
+    monkeypatch.setattr(scraper, "parse_title_page", fragile)
+    summary = scrape(movies_csv(tmp_path / "in.csv", ids), tmp_path / "out",
+                     ScrapeSettings(base_url=site.base_url, rate=200, **FAST))
+    assert (summary.done, dict(summary.failed)) == (1, {"unexpected error": 1})
+    assert statuses(tmp_path / "out")[ids[2]][:2] == ("failed", "unexpected error")
+    assert read_table(tmp_path / "out" / "movies.csv").ids == [ids[1]]

@@ -165,7 +165,7 @@ BAD_INPUTS = {
     "text file": ({"files": {"poster": ("notes.txt", b"hello", "text/plain")}}, 415,
                   "poster: content type 'text/plain' is not an image"),
     "not an image": ({"files": {"poster": ("p.png", b"hello, not a png", "image/png")}}, 415,
-                     "poster: not a JPEG, PNG or WebP image"),
+                     "poster: not a JPEG, PNG, WebP or GIF image"),
     "empty poster": ({"files": {"poster": ("p.png", b"", "image/png")}}, 422, "poster: empty file"),
     "truncated image": ({"files": {"poster": ("p.png", "truncated", "image/png")}}, 422,
                         "poster: damaged or truncated image"),

@@ -30,3 +30,18 @@ class ImageError(DataError):
 
 class ConfigError(MovieGenreError):
     """An unknown name or an option that cannot be honoured (unknown model, encoder, run folder)."""
+
+
+def utf8_text(text: str | None, field: str) -> str:
+    """``text`` stripped, or a DataError naming ``field`` when it holds bytes that were not UTF-8.
+
+    Python keeps undecodable bytes of command-line arguments as lone surrogates ("\\udcff"); they would
+    only fail later, deep inside a tokenizer, as an encoding traceback.
+    """
+    text = text or ""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise DataError(field, f"not UTF-8 text (character {error.start + 1} is an undecodable byte)",
+                        hint="give it in UTF-8") from None
+    return text.strip()

@@ -7,6 +7,7 @@ the rate limit and robots.txt hold for all of them, not just for title pages.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -23,6 +24,10 @@ MAX_REDIRECTS = 5
 # and with exact spacing a 1-second window there would catch one request more than the rate whenever the
 # first of them came late; the margin absorbs up to 50 ms of such jitter.
 SPACING_MARGIN = 1.05
+# A site's Retry-After longer than this is announced in the log (a shorter one is routine).
+ANNOUNCED_WAIT = 10.0
+
+log = logging.getLogger(__name__)
 
 
 class FetchError(Exception):
@@ -59,8 +64,9 @@ class Fetcher:
     """GET with the crawler's manners; raises :class:`FetchError` for anything but a 2xx answer."""
 
     def __init__(self, *, user_agent: str, rate: float, concurrency: int, timeout: float, max_tries: int,
-                 backoff: float, max_backoff: float, max_bytes: int) -> None:
+                 backoff: float, max_backoff: float, max_bytes: int, max_retry_after: float = 300.0) -> None:
         self.user_agent, self.timeout, self.max_bytes = user_agent, timeout, max_bytes
+        self.max_retry_after = max_retry_after
         self.limiter = RateLimiter(rate)
         self._client = httpx.AsyncClient(headers={"User-Agent": user_agent}, timeout=timeout,
                                          follow_redirects=False,  # each hop is rate-limited and robots-checked
@@ -122,7 +128,17 @@ class Fetcher:
     def _status_error(self, response: httpx.Response, url: str) -> FetchError:
         status = response.status_code
         retry_after = parse_retry_after(response.headers.get("retry-after")) if status in (429, 503) else None
+        if retry_after is not None and retry_after > self.max_retry_after:
+            # Still a pause for the whole crawler (the site asked for one), but a bounded one; this title fails
+            # with the reason and a later --retry-failed run fetches it.
+            log.warning("%s asks to wait %.0f s (Retry-After); pausing every request %g s (--max-retry-after) "
+                        "and failing this title", url, retry_after, self.max_retry_after)
+            self.limiter.defer(self.max_retry_after)
+            return FetchError("retry-after too long", f"{url} asked for {retry_after:.0f} s, over the "
+                              f"--max-retry-after {self.max_retry_after:g} s", status=status)
         if retry_after is not None:
+            if retry_after >= ANNOUNCED_WAIT:
+                log.warning("%s asks to wait %.0f s (Retry-After); pausing every request", url, retry_after)
             self.limiter.defer(retry_after)
         # 429 and 5xx are the server's trouble and pass; 404 and other 4xx will answer the same next time.
         return FetchError(f"http {status}", url, status=status, retryable=status == 429 or status >= 500,

@@ -8,6 +8,8 @@ exactly that. Rows that cannot be read are counted and reported, never dropped s
 
 from __future__ import annotations
 
+import codecs
+import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,8 +99,10 @@ def read_basics(path: str | Path, keep: BasicsFilter = BasicsFilter(),
     with raw:
         gzipped = raw.read(2) == GZIP_MAGIC
         raw.seek(0)
+        _check_start(path, gzipped)
         stream = pa.CompressedInputStream(raw, "gzip") if gzipped else raw
-        reader = _open(stream, path, report)
+        text = _Utf8Only(stream)
+        reader = _open(pa.PythonFile(text, mode="r"), path, report, text)
         kept = []
         while True:
             try:
@@ -106,15 +110,75 @@ def read_basics(path: str | Path, keep: BasicsFilter = BasicsFilter(),
             except StopIteration:
                 break
             except (pa.ArrowInvalid, OSError) as error:
+                text.check(path)
                 raise DataError(path, f"unreadable past row {report.rows}: {_first_line(error)}",
                                 hint="re-download the file; it may be cut short or not UTF-8") from None
             kept.append(_filter(pa.Table.from_batches([batch]), keep, report, path))
             if progress:
                 progress(raw.tell(), total)
+        text.check(path)
     return _to_movie_table(kept, path), report
 
 
-def _open(stream: pa.NativeFile, path: Path, report: BasicsReport) -> pacsv.CSVStreamingReader:
+class _Utf8Only(io.RawIOBase):
+    """The file's bytes up to the first that is not UTF-8, which ends the stream (``bad_byte`` says where).
+
+    Arrow decodes an invalid row's text to hand it to the malformed-row handler; on binary input that decode
+    fails inside Arrow's callback ("Exception ignored", at times an abort), so binary must never get that far.
+    Raising here instead would unwind through Arrow's read-ahead thread, which aborts too: the stream ends
+    cleanly and the reader checks ``bad_byte`` afterwards.
+    """
+
+    def __init__(self, stream: pa.NativeFile) -> None:
+        super().__init__()
+        self.stream, self.offset, self.pending, self.bad_byte = stream, 0, b"", None
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while self.bad_byte is None:
+            data = self.stream.read(size)
+            try:
+                self.decoder.decode(data, final=not data)
+            except UnicodeDecodeError as error:
+                self.bad_byte = self.offset + max(error.start, 0)
+                break
+            # A character cut by the read's end is held back until it is whole, so Arrow only sees valid text.
+            chunk = self.pending + data
+            cut = len(chunk) - len(self.decoder.getstate()[0])
+            out, self.pending = chunk[:cut], chunk[cut:]
+            self.offset += len(out)
+            if out or not data:
+                return out
+        return b""
+
+    def check(self, path: Path) -> None:
+        if self.bad_byte is not None:
+            raise _not_utf8(path, self.bad_byte)
+
+
+def _check_start(path: Path, gzipped: bool) -> None:
+    """A binary file is refused on its first bytes, before Arrow starts reading (and reading ahead) at all."""
+    try:
+        with pa.OSFile(str(path), "rb") as raw:
+            head = (pa.CompressedInputStream(raw, "gzip") if gzipped else raw).read(BLOCK_SIZE)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise DataError(path, f"unreadable: {_first_line(error)}",
+                        hint="re-download the file; it may be cut short") from None
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head)  # a character cut at the end is fine
+    except UnicodeDecodeError as error:
+        raise _not_utf8(path, error.start) from None
+
+
+def _not_utf8(path: Path, byte: int) -> DataError:
+    return DataError(path, f"not UTF-8 text (byte {byte:,} of the uncompressed data)",
+                     hint="give IMDb's title.basics.tsv(.gz) as downloaded")
+
+
+def _open(stream: pa.NativeFile, path: Path, report: BasicsReport, text: _Utf8Only) -> pacsv.CSVStreamingReader:
     def malformed(row: pacsv.InvalidRow) -> str:
         report.rows += 1
         report.add_malformed(DataError(path, f"{row.actual_columns} tab-separated fields instead of "
@@ -133,6 +197,7 @@ def _open(stream: pa.NativeFile, path: Path, report: BasicsReport) -> pacsv.CSVS
                                                  null_values=["\\N"], strings_can_be_null=True),
         )
     except (pa.ArrowInvalid, OSError) as error:
+        text.check(path)
         raise DataError(path, f"not a title.basics TSV: {_first_line(error)}",
                         hint=f"expected a tab-separated header with {', '.join(COLUMNS)}") from None
     missing = [c for c in COLUMNS if c not in reader.schema.names]

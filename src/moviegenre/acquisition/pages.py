@@ -14,9 +14,13 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser
 
+from moviegenre.data.table import MAX_GENRE_CHARS, MAX_GENRES, MAX_TITLE_CHARS
+
 # What IMDb's __NEXT_DATA__ calls the titles that its JSON-LD marks "@type": "Movie".
 NEXT_DATA_MOVIE_TYPES = ("movie", "tvMovie")
 CONTENT_FIELDS = ("title", "year", "genres", "description", "poster_url")
+MAX_URL_CHARS = 2048
+MAX_DESCRIPTION_CHARS = 10_000  # a title page's short plot is under 1,000 characters
 
 
 @dataclass(frozen=True)
@@ -48,17 +52,16 @@ def _from_json_ld(tree: LexborHTMLParser) -> dict | None:
         for item in _objects(_json(node.text())):
             kind = item.get("@type")
             kind = kind[0] if isinstance(kind, list) and kind else kind
-            if isinstance(kind, str) and item.get("name"):
-                name = html.unescape(str(item["name"]))
+            name = _text(item.get("name"), MAX_TITLE_CHARS)
+            if isinstance(kind, str) and name:
                 genres = item.get("genre") or []
                 return {
-                    "kind": kind, "is_movie": kind == "Movie", "title": name,
+                    "kind": kind[:100], "is_movie": kind == "Movie", "title": name,
                     "year": _year(item.get("datePublished")),
-                    "genres": tuple(html.unescape(g) for g in ([genres] if isinstance(genres, str) else genres)
-                                    if isinstance(g, str)),
-                    "description": _strip_cast_lead(html.unescape(str(item.get("description") or "")), name,
+                    "genres": _genres([genres] if isinstance(genres, str) else genres),
+                    "description": _strip_cast_lead(_text(item.get("description"), MAX_DESCRIPTION_CHARS), name,
                                                     _actor_names(item.get("actor"))),
-                    "poster_url": _image_url(item.get("image")),
+                    "poster_url": _text(_image_url(item.get("image")), MAX_URL_CHARS, unescape=False),
                 }
     return None
 
@@ -69,18 +72,35 @@ def _from_next_data(tree: LexborHTMLParser) -> dict | None:
     if not isinstance(fold, dict):
         return None
     # Older builds list genres under "genres" ({"text"}), newer ones under "titleGenres" ({"genre": {"text"}}).
-    genres = [_dig(g, "text") for g in _dig(fold, "genres", "genres") or []]
-    genres += [_dig(g, "genre", "text") for g in _dig(fold, "titleGenres", "genres") or []]
-    type_id = _dig(fold, "titleType", "id") or ""
+    genres = [_dig(g, "text") for g in _list(_dig(fold, "genres", "genres"))]
+    genres += [_dig(g, "genre", "text") for g in _list(_dig(fold, "titleGenres", "genres"))]
+    type_id = _text(_dig(fold, "titleType", "id"), 100)
     return {
-        "kind": _dig(fold, "titleType", "text") or type_id or "unknown",
+        "kind": _text(_dig(fold, "titleType", "text"), 100) or type_id or "unknown",
         "is_movie": type_id in NEXT_DATA_MOVIE_TYPES,
-        "title": _dig(fold, "titleText", "text") or "",
+        "title": _text(_dig(fold, "titleText", "text"), MAX_TITLE_CHARS, unescape=False),
         "year": _year(_dig(fold, "releaseYear", "year")),
-        "genres": tuple(dict.fromkeys(g for g in genres if isinstance(g, str) and g)),
-        "description": _dig(fold, "plot", "plotText", "plainText") or "",
-        "poster_url": _dig(fold, "primaryImage", "url") or "",
+        "genres": _genres(genres, unescape=False),
+        "description": _text(_dig(fold, "plot", "plotText", "plainText"), MAX_DESCRIPTION_CHARS, unescape=False),
+        "poster_url": _text(_dig(fold, "primaryImage", "url"), MAX_URL_CHARS, unescape=False),
     }
+
+
+def _text(value: object, limit: int, *, unescape: bool = True) -> str:
+    """A string field as the table keeps it: only strings count (not ``{'a': 1}`` spelt out), capped in length."""
+    if not isinstance(value, str):
+        return ""
+    return (html.unescape(value) if unescape else value).strip()[:limit]
+
+
+def _genres(values: list, *, unescape: bool = True) -> tuple[str, ...]:
+    """Genre names: strings of a sane length, each once, at most ``MAX_GENRES`` of them."""
+    names = (_text(value, MAX_GENRE_CHARS + 1, unescape=unescape) for value in _list(values))
+    return tuple(dict.fromkeys(n for n in names if n and len(n) <= MAX_GENRE_CHARS))[:MAX_GENRES]
+
+
+def _list(value: object) -> list:
+    return value if isinstance(value, list) else []
 
 
 def _strip_cast_lead(description: str, name: str, actors: list[str]) -> str:
@@ -103,7 +123,7 @@ def _strip_cast_lead(description: str, name: str, actors: list[str]) -> str:
 
 def _actor_names(actors: object) -> list[str]:
     actors = [actors] if isinstance(actors, dict) else actors if isinstance(actors, list) else []
-    return [html.unescape(str(a["name"])) for a in actors if isinstance(a, dict) and a.get("name")]
+    return [html.unescape(a["name"]) for a in actors if isinstance(a, dict) and isinstance(a.get("name"), str)]
 
 
 def _image_url(image: object) -> str:
@@ -128,7 +148,7 @@ def _objects(data: object) -> list[dict]:
 def _json(text: str) -> object:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack ([[[[...)
         return None
 
 
@@ -141,5 +161,5 @@ def _dig(data: object, *keys: str) -> object:
 
 
 def _year(value: object) -> int | None:
-    match = re.match(r"\d{4}", str(value)) if value is not None else None
+    match = re.match(r"\d{4}", str(value)) if isinstance(value, (str, int)) else None
     return int(match[0]) if match else None

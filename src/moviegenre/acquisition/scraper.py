@@ -8,8 +8,11 @@ atomic rename before their row says done). Kill it at any moment and the next ru
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import re
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +37,7 @@ IMDB_ID = re.compile(r"tt\d{7,}")
 POSTER_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif"}
 # setting -> the lowest value it may take, and whether that value itself is allowed
 LIMITS = {"rate": (0, False), "timeout": (0, False), "max_bytes": (0, False), "concurrency": (1, True),
-          "max_tries": (1, True), "backoff": (0, True), "max_backoff": (0, True)}
+          "max_tries": (1, True), "backoff": (0, True), "max_backoff": (0, True), "max_retry_after": (0, True)}
 
 Progress = Callable[[str, Outcome], None]
 
@@ -58,6 +61,7 @@ class ScrapeSettings:
     max_tries: int = 4  # per request, for timeouts, network errors, 429 and 5xx; other 4xx are not retried
     backoff: float = 2.0  # first wait before a retry (s), doubled each time, plus up to this much jitter
     max_backoff: float = 120.0  # longest wait between two tries, unless the site's Retry-After asks for more
+    max_retry_after: float = 300.0  # longest Retry-After honoured (s); a longer one pauses this long, fails the title
     max_bytes: int = 30_000_000  # a page or poster larger than this is refused instead of held in memory
     user_agent: str = DEFAULT_USER_AGENT  # says who is crawling and how; robots.txt rules match its first word
     retry_failed: bool = False  # also fetch titles that failed in earlier runs (done ones are never refetched)
@@ -100,11 +104,10 @@ def scrape(movies: str | Path, out: str | Path, settings: ScrapeSettings = Scrap
         titles = [Wanted(row.imdb_id, row.title, None if pd.isna(row.year) else int(row.year), tuple(row.genres))
                   for row in table.frame.itertuples(index=False) if row.imdb_id in wanted]
         try:
-            asyncio.run(_run(titles, out, state, settings, progress))
-        except KeyboardInterrupt:
-            _write_table(out, state, table)  # what is done so far stays usable; a rerun resumes the rest
-            raise
-        _write_table(out, state, table)
+            with _sigterm_as_interrupt():
+                asyncio.run(_run(titles, out, state, settings, progress))
+        finally:
+            _write_table(out, state, table)  # however the run ends, what is done stays usable; a rerun resumes
         return state.summary(table.ids)
     finally:
         state.close()
@@ -115,11 +118,15 @@ async def _run(titles: list[Wanted], out: Path, state: ScrapeState, settings: Sc
     remaining = iter(titles)  # shared by the workers: next() never awaits, so no title is taken twice
     async with Fetcher(user_agent=settings.user_agent, rate=settings.rate, concurrency=settings.concurrency,
                        timeout=settings.timeout, max_tries=settings.max_tries, backoff=settings.backoff,
-                       max_backoff=settings.max_backoff, max_bytes=settings.max_bytes) as fetcher:
+                       max_backoff=settings.max_backoff, max_bytes=settings.max_bytes,
+                       max_retry_after=settings.max_retry_after) as fetcher:
         async def worker() -> None:
             for movie in remaining:
                 state.start(movie.imdb_id)
-                outcome = await _scrape_one(movie, fetcher, out, settings)
+                try:
+                    outcome = await _scrape_one(movie, fetcher, out, settings)
+                except Exception as error:  # noqa: BLE001 - one hostile page must not end a crawl of days
+                    outcome = Outcome("failed", "unexpected error", f"{type(error).__name__}: {error}"[:500])
                 state.finish(movie.imdb_id, outcome)
                 if progress:
                     progress(movie.imdb_id, outcome)
@@ -159,6 +166,23 @@ async def _download_poster(url: str, imdb_id: str, fetcher: Fetcher, out: Path) 
     relative = f"posters/{imdb_id}{POSTER_SUFFIXES.get(Image.open(io.BytesIO(data)).format, '.img')}"
     await asyncio.to_thread(atomic_write_bytes, out / relative, data)
     return relative
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM stops the run as Ctrl-C does, so that the table of finished titles is written either way."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _record(movie: Wanted, page: TitlePage, poster: str) -> dict:

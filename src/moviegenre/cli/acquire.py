@@ -58,11 +58,14 @@ def scrape_command(
         timeout: Annotated[float, typer.Option(help="Seconds for one whole answer.")] = 30.0,
         max_tries: Annotated[int, typer.Option(help="Tries per request on timeouts, 429 and 5xx.")] = 4,
         backoff: Annotated[float, typer.Option(help="First retry wait in seconds (doubles each try).")] = 2.0,
+        max_retry_after: Annotated[float, typer.Option(help="Longest Retry-After to honour, in seconds; a longer "
+                                                            "one pauses this long and fails the title.")] = 300.0,
         user_agent: Annotated[str, typer.Option(help="User-Agent header; say who you are.")] = DEFAULT_USER_AGENT,
         retry_failed: Annotated[bool, typer.Option(help="Also retry titles that failed before.")] = False) -> None:
     """Fetch each title's page for its poster, short description and genres. Stop it any time; rerun to resume."""
     settings = ScrapeSettings(base_url=base_url, rate=parse_rate(rate), concurrency=concurrency, timeout=timeout,
-                              max_tries=max_tries, backoff=backoff, user_agent=user_agent, retry_failed=retry_failed)
+                              max_tries=max_tries, backoff=backoff, max_retry_after=max_retry_after,
+                              user_agent=user_agent, retry_failed=retry_failed)
     with Progress(TextColumn("scraping"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   TextColumn("{task.fields[last]}"), console=err_console, transient=True,
                   disable=not err_console.is_terminal) as bar:

@@ -11,7 +11,6 @@ from rich.table import Table
 
 from moviegenre.cli.app import app, console
 from moviegenre.cli.models import RunDir
-from moviegenre.errors import DataError
 
 
 @app.command("serve")
@@ -35,19 +34,18 @@ def serve(run_dir: RunDir = None,
 
 @app.command("explain")
 def explain(run_dir: RunDir = None,
-            poster: Annotated[Path | None, typer.Option(help="Poster image (JPEG, PNG or WebP).")] = None,
+            poster: Annotated[Path | None, typer.Option(help="Poster image (JPEG, PNG, WebP or GIF).")] = None,
             description: Annotated[str | None, typer.Option(help="The movie's short description.")] = None,
             top: Annotated[int, typer.Option(help="Explain this many most probable genres.")] = 3,
             out: Annotated[Path, typer.Option(help="Folder for overlay-<genre>.png and words.csv.")] = Path("explain")
             ) -> None:
     """Why the model predicts its top genres: poster heat maps (PNG overlays) and a score per description word."""
+    from moviegenre.data.images import read_image_file
     from moviegenre.serving.explain import Explainer
     from moviegenre.serving.predictor import Predictor
 
-    if poster is not None and not poster.is_file():
-        raise DataError(poster, "no such file", hint="check the path")
-    explanation = Explainer(Predictor(run_dir)).explain(poster.read_bytes() if poster else None, description,
-                                                       top=top)
+    poster_bytes = read_image_file(poster) if poster else None  # before the model loads: a wrong path fails fast
+    explanation = Explainer(Predictor(run_dir)).explain(poster_bytes, description, top=top)
     prediction = explanation.prediction
     console.print(f"genres: {', '.join(prediction['genres']) or '(none above threshold)'}  "
                   f"[model {prediction['model']}]", markup=False, highlight=False)

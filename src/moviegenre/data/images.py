@@ -1,8 +1,16 @@
-"""The one safe image loader: every poster in moviegenre is opened here."""
+"""The one safe image loader: every poster in moviegenre is opened here, whichever way it came in.
+
+One policy for every entry point (CLI, Python API, web service, scraper, training): JPEG, PNG, WebP and
+GIF (its first frame), a regular file of at most ``MAX_IMAGE_BYTES``, at most ``MAX_PIXELS`` pixels and an
+aspect ratio within ``MAX_ASPECT``; large images decode a few at a time, and near the size the caller needs.
+"""
 
 from __future__ import annotations
 
 import io
+import os
+import stat
+import threading
 import warnings
 from pathlib import Path
 
@@ -10,47 +18,116 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from moviegenre.errors import ImageError
 
+# What Pillow may decode (Image.open would try some 40 formats); a GIF or WebP gives its first frame.
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
+ACCEPTED = "a JPEG, PNG, WebP or GIF poster"
 # A real poster is well under 10 MP; 40 MP still admits print-resolution scans but stops bombs.
 MAX_PIXELS = 40_000_000
+# Posters are about 2:3; 10:1 still admits banners, and bounds what a 1-pixel-wide image can cost downstream.
+MAX_ASPECT = 10
+MAX_IMAGE_BYTES = 32 * 1024 * 1024
+# Decodes of images above LARGE_PIXELS take one of DECODE_SLOTS: parallel requests queue for memory, not swap.
+LARGE_PIXELS = 4_000_000
+DECODE_SLOTS = 2
+# The shorter side every caller here is served by (224-260 px encoder inputs, 448 px explanation overlays).
+DRAFT_SIDE = 448
 RESIZE_POLICIES = ("none", "stretch", "pad", "crop")
+
+_large_decodes = threading.BoundedSemaphore(DECODE_SLOTS)
+_MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF87a": "GIF", b"GIF89a": "GIF"}
+
+
+def sniff_format(data: bytes) -> str | None:
+    """One of ``FORMATS`` by the first bytes, None for anything else: other formats never reach a decoder."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return next((kind for magic, kind in _MAGIC.items() if data.startswith(magic)), None)
 
 
 def load_image(source: str | Path | bytes, *, size: tuple[int, int] | int | None = None,
-               policy: str = "stretch", name: str | None = None, max_pixels: int = MAX_PIXELS) -> Image.Image:
+               policy: str = "stretch", name: str | None = None, max_pixels: int = MAX_PIXELS,
+               draft: int | None = None) -> Image.Image:
     """Decode ``source`` (a path or raw bytes) to an RGB image, optionally resized to ``size`` (w, h).
 
     policy: ``stretch`` resizes to size ignoring aspect; ``pad`` keeps aspect and pads with black;
-    ``crop`` keeps aspect and centre-crops; ``none`` returns the decoded image as is.
+    ``crop`` keeps aspect and centre-crops; ``none`` returns the decoded image as is. ``draft``: the caller
+    needs no more than this many pixels on the shorter side, so a larger image is decoded at a reduced scale
+    (JPEG's DCT scaling, otherwise an integer reduction straight after decoding), never below ``draft``.
     Raises :class:`ImageError` (one line, naming the file) for non-images, truncated files and bombs.
     """
     if policy not in RESIZE_POLICIES:
         raise ImageError("resize", f"unknown policy '{policy}'", hint=f"use one of {', '.join(RESIZE_POLICIES)}")
     label = name or (str(source) if not isinstance(source, bytes) else "<upload>")
-    try:
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    except OSError as error:
-        raise ImageError(label, f"cannot read ({error.strerror or error})", hint="check the path") from None
+    data = source if isinstance(source, bytes) else read_image_file(source, name=label)
     if not data:
-        raise ImageError(label, "empty file", hint="give a JPEG, PNG or WebP poster")
+        raise ImageError(label, "empty file", hint=f"give {ACCEPTED}")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageError(label, f"over the {MAX_IMAGE_BYTES:,} byte limit", hint="downscale or recompress it")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageError(label, f"image is {width}x{height} pixels, over the {max_pixels:,} limit",
-                                 hint="downscale it first (possible decompression bomb)")
-            image.load()
-            image = ImageOps.exif_transpose(image).convert("RGB")
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
+            _check_shape(image, label, max_pixels)
+            if image.width * image.height > LARGE_PIXELS:
+                with _large_decodes:
+                    image = _decode(image, draft)
+            else:
+                image = _decode(image, draft)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(label, "image is too large to decode safely", hint="possible decompression bomb") from None
     except UnidentifiedImageError:
-        raise ImageError(label, "not an image", hint="give a JPEG, PNG or WebP poster") from None
+        raise ImageError(label, "not an image", hint=f"give {ACCEPTED}") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(label, f"damaged or truncated image ({error})", hint="re-download or re-export it") from None
     return resize(image, size, policy) if size else image
+
+
+def read_image_file(path: str | Path, *, name: str | None = None) -> bytes:
+    """A poster file's bytes: only a regular file (not /dev/zero, a pipe or a folder), of at most MAX_IMAGE_BYTES."""
+    label = name or str(path)
+    try:
+        # O_NONBLOCK: opening a named pipe must not wait for a writer before fstat can turn it away.
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as error:
+        raise ImageError(label, f"cannot read ({error.strerror or error})", hint="check the path") from None
+    try:
+        info = os.fstat(handle)
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageError(label, "not a regular file (a device, pipe or folder)", hint=f"give {ACCEPTED}")
+        if info.st_size > MAX_IMAGE_BYTES:
+            raise ImageError(label, f"{info.st_size:,} bytes, over the {MAX_IMAGE_BYTES:,} byte limit",
+                             hint="downscale or recompress it")
+        with os.fdopen(handle, "rb", closefd=False) as file:
+            return file.read(MAX_IMAGE_BYTES + 1)  # a file growing while read is caught by the caller's check
+    except OSError as error:
+        raise ImageError(label, f"cannot read ({error.strerror or error})", hint="check the path") from None
+    finally:
+        os.close(handle)
+
+
+def _check_shape(image: Image.Image, label: str, max_pixels: int) -> None:
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageError(label, f"image is {width}x{height} pixels, over the {max_pixels:,} limit",
+                         hint="downscale it first (possible decompression bomb)")
+    if max(width, height) > MAX_ASPECT * max(1, min(width, height)):
+        raise ImageError(label, f"image is {width}x{height} pixels, more elongated than {MAX_ASPECT}:1",
+                         hint="crop it to the poster")
+
+
+def _decode(image: Image.Image, draft: int | None) -> Image.Image:
+    """The first frame in RGB, upright, and (with ``draft``) no larger than needed."""
+    if draft and image.format == "JPEG":
+        image.draft("RGB", (draft, draft))  # decodes at 1/2, 1/4 or 1/8 scale, never below (draft, draft)
+    image.load()
+    factor = min(image.size) // draft if draft else 1
+    if factor >= 2:
+        if image.mode in ("1", "P") or image.mode.startswith("I;"):  # modes Image.reduce does not take
+            image = image.convert("RGB")
+        image = image.reduce(factor)  # frees the full-size pixels right away
+    return ImageOps.exif_transpose(image).convert("RGB")
 
 
 def resize(image: Image.Image, size: tuple[int, int] | int, policy: str = "stretch") -> Image.Image:

@@ -22,6 +22,12 @@ from moviegenre.errors import DataError
 COLUMNS = ("imdb_id", "title", "year", "genres", "description", "poster")
 GENRE_SEPARATOR = "|"
 SPLITS = ("train", "validation", "test")
+# Far above any real movie (IMDb titles stay under 250 characters, plots under a few thousand, a movie has
+# at most a handful of genres); beyond them a row is a scraping accident, flagged by validate().
+MAX_TITLE_CHARS = 500
+MAX_DESCRIPTION_CHARS = 100_000
+MAX_GENRES = 30
+MAX_GENRE_CHARS = 50
 
 
 @dataclass
@@ -146,6 +152,10 @@ class MovieTable:
             for row in np.flatnonzero(frame["genres"].map(len).eq(0).to_numpy()):
                 problems.append(DataError(self.source, "no genres in a labelled table", row=row + 1,
                                           field="genres", hint="give at least one genre, '|'-separated"))
+        for row, (title, genres, description) in enumerate(zip(frame["title"], frame["genres"], frame["description"])):
+            absurd = _absurd_fields(title, genres, description)
+            problems.extend(DataError(self.source, problem, row=row + 1, field=name,
+                                      hint="fix or drop the row (a scraping accident?)") for name, problem in absurd)
         if check_files:
             for row, poster in enumerate(frame["poster"]):
                 if poster and not os.path.isfile(poster):
@@ -174,6 +184,22 @@ class MovieTable:
         out["poster"] = out["poster"].map(lambda p: _relative(p, path.parent) if p else "")
         atomic_write_text(path, out.to_csv(index=False, lineterminator="\n"))
         return path
+
+
+def _absurd_fields(title: str, genres: list[str], description: str) -> list[tuple[str, str]]:
+    """(field, problem) for values no real movie has: oversized fields, too many or oversized genres.
+
+    A genre named twice is not one of them: harmless, and found in real data."""
+    found = []
+    if len(title) > MAX_TITLE_CHARS:
+        found.append(("title", f"{len(title):,} characters, over the {MAX_TITLE_CHARS:,} limit"))
+    if len(description) > MAX_DESCRIPTION_CHARS:
+        found.append(("description", f"{len(description):,} characters, over the {MAX_DESCRIPTION_CHARS:,} limit"))
+    if len(genres) > MAX_GENRES:
+        found.append(("genres", f"{len(genres):,} genres, over the {MAX_GENRES} limit"))
+    if any(len(genre) > MAX_GENRE_CHARS for genre in genres):
+        found.append(("genres", f"a genre name over {MAX_GENRE_CHARS} characters"))
+    return found
 
 
 def split_genres(text: str) -> list[str]:

@@ -115,7 +115,9 @@ class ClipImage(ImageEncoder):
         if not Path(path).is_dir():
             raise ConfigError(f"clip:{path}: no such folder (give a local transformers CLIP model folder)")
         self.name = f"clip:{path}"
-        self.model = CLIPModel.from_pretrained(path, local_files_only=True).eval().to(self.device)
+        # safetensors only: a folder given by the user must not run code through a pytorch_model.bin
+        model = CLIPModel.from_pretrained(path, local_files_only=True, use_safetensors=True)
+        self.model = model.eval().to(self.device)
         self.dim = self.model.config.projection_dim
         self.image_size = self.model.config.vision_config.image_size
         self.mean = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(3, 1, 1) * 255

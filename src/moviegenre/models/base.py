@@ -104,16 +104,43 @@ def load_model(directory: str | Path) -> GenreModel:
 
     directory = Path(directory)
     meta = model_meta(directory)
+    weights = directory / MODEL_WEIGHTS
     try:
-        arrays = {k: v.astype(np.float32) if v.dtype == np.float16 else v
-                  for k, v in load_file(str(directory / MODEL_WEIGHTS)).items()}
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"{directory}: damaged model files ({error}); retrain or restore the run") from None
-    model = create_model(meta["name"], **meta["params"])
-    model.genres_ = meta["genres"]
-    model.thresholds_ = arrays.pop("thresholds_")
-    model._set_state(meta.get("state", {}), arrays)
+        arrays = {k: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in load_file(str(weights)).items()}
+    except Exception as error:  # noqa: BLE001 - safetensors' own error type, OSError, ...: all mean a damaged file
+        raise _damaged(weights, error) from None
+    try:
+        model = create_model(meta["name"], **meta["params"])
+        _check_param_types(model, meta["params"])
+    except (ConfigError, TypeError) as error:
+        raise _damaged(directory / MODEL_JSON, error) from None
+    try:
+        model.genres_ = meta["genres"]
+        model.thresholds_ = arrays.pop("thresholds_")
+        if model.thresholds_.shape != (len(model.genres_),):
+            raise ValueError(f"{len(model.thresholds_)} thresholds for {len(model.genres_)} genres")
+        model._set_state(meta.get("state", {}), arrays)
+    except (ConfigError, KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+        # Both files parse but do not make this model: state of the wrong shape, or weights of other shapes.
+        raise _damaged(directory, error) from None
     return model
+
+
+def _damaged(path: Path, error: Exception) -> ConfigError:
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    return ConfigError(f"{path}: damaged model files ({reason}); retrain or restore the run")
+
+
+def _check_param_types(model: GenreModel, params: dict) -> None:
+    """Each saved parameter has its default's type (None allowed), so that bad values fail here, by name."""
+    defaults = {name: p.default for name, p in inspect.signature(type(model).__init__).parameters.items()}
+    for key, value in params.items():
+        default = defaults.get(key)
+        if value is None or default is None or default is inspect.Parameter.empty:
+            continue
+        expected = (int, float) if type(default) is float else type(default)
+        if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, expected):
+            raise TypeError(f"parameter '{key}' is {value!r}, expected {type(default).__name__}")
 
 
 def model_meta(directory: Path) -> dict:
@@ -121,10 +148,19 @@ def model_meta(directory: Path) -> dict:
     if not (directory / MODEL_JSON).exists() or not (directory / MODEL_WEIGHTS).exists():
         raise ConfigError(f"{directory}: not a model folder (no {MODEL_JSON} + {MODEL_WEIGHTS}; "
                           "give a run folder made by 'moviegenre train')")
+    path = directory / MODEL_JSON
     try:
-        return json.loads((directory / MODEL_JSON).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"{directory}: damaged model files ({error}); retrain or restore the run") from None
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as error:
+        raise _damaged(path, error) from None
+    shape = {"name": str, "params": dict, "genres": list, "state": dict}
+    wrong = [key for key, kind in shape.items()
+             if not isinstance(meta, dict) or not isinstance(meta.get(key, {} if key == "state" else None), kind)]
+    if wrong or not meta["genres"] or not all(isinstance(g, str) for g in meta["genres"]):
+        field = wrong[0] if wrong else "genres"
+        raise _damaged(path, ValueError(f"field '{field}' missing or of the wrong type" if isinstance(meta, dict)
+                                        else f"a JSON {type(meta).__name__}, not an object"))
+    return meta
 
 
 def run_model_dir(run_dir: str | Path | None) -> Path:

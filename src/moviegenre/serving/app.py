@@ -37,6 +37,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from moviegenre.data.images import sniff_format
 from moviegenre.errors import MovieGenreError
 from moviegenre.serving.compare import SCORE, comparison, resolve_genres
 from moviegenre.serving.explain import Explainer, Scorer, png_bytes
@@ -47,7 +48,7 @@ MAX_REQUEST_BYTES = 24 * 1024 * 1024  # a full batch of posters in base64
 MAX_DESCRIPTION_CHARS = 2000
 MAX_BATCH_ITEMS = 16
 MAX_COMPARE_POSTERS = 16
-IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 STATIC = files("moviegenre") / "serving" / "static"
 
@@ -88,7 +89,7 @@ class ExplainResult(Prediction):
 
 class BatchItem(BaseModel):
     description: str | None = None
-    poster: str | None = Field(None, description="Base64 JPEG, PNG or WebP (a data: URL prefix is accepted).")
+    poster: str | None = Field(None, description="Base64 JPEG, PNG, WebP or GIF (a data: URL prefix is accepted).")
 
 
 class BatchRequest(BaseModel):
@@ -269,8 +270,8 @@ class Service:
         if poster is not None and len(poster) > MAX_POSTER_BYTES:
             raise ClientError(413, f"{where}poster: over the {MAX_POSTER_BYTES:,} byte limit "
                                    "(downscale or recompress it)")
-        if poster is not None and poster and not _image_magic(poster):
-            raise ClientError(415, f"{where}poster: not a JPEG, PNG or WebP image")
+        if poster is not None and poster and sniff_format(poster) is None:  # the safe loader's formats only
+            raise ClientError(415, f"{where}poster: not a JPEG, PNG, WebP or GIF image")
         try:
             return self.scorer.used(poster is not None, bool(description)), description
         except MovieGenreError as error:
@@ -305,20 +306,15 @@ class Service:
                                           for g, s in explanation.word_scores.items()})
 
 
-def _image_magic(data: bytes) -> bool:
-    """JPEG, PNG or WebP by their first bytes: other formats never reach the decoder."""
-    return data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
-
-
 async def _read_poster(poster: UploadFile | None) -> bytes | None:
     if poster is None:
         return None
     declared = (poster.content_type or "application/octet-stream").split(";")[0].strip().lower()
     if declared not in (*IMAGE_TYPES, "application/octet-stream"):
-        raise ClientError(415, f"poster: content type '{declared}' is not an image (send JPEG, PNG or WebP)")
+        raise ClientError(415, f"poster: content type '{declared}' is not an image (send JPEG, PNG, WebP or GIF)")
     data = await poster.read(MAX_POSTER_BYTES + 1)
     if not data:
-        raise ClientError(422, "poster: empty file (give a JPEG, PNG or WebP poster)")
+        raise ClientError(422, "poster: empty file (give a JPEG, PNG, WebP or GIF poster)")
     return data
 
 
@@ -396,7 +392,7 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
 
     @app.post("/predict", response_model=Prediction, responses=ERRORS)
     async def predict(request: Request,
-                      poster: Annotated[UploadFile | None, File(description="JPEG, PNG or WebP poster.")] = None,
+                      poster: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP or GIF poster.")] = None,
                       description: Annotated[str | None, Form(description="The movie's short description.")] = None
                       ) -> Prediction:
         """Genres for a poster and/or a description."""
@@ -418,7 +414,7 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
 
     @app.post("/explain", response_model=ExplainResult, responses=ERRORS)
     async def explain(request: Request,
-                      poster: Annotated[UploadFile | None, File(description="JPEG, PNG or WebP poster.")] = None,
+                      poster: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP or GIF poster.")] = None,
                       description: Annotated[str | None, Form(description="The movie's short description.")] = None,
                       top: Annotated[int, Form(ge=1, le=50, description="Explain this many most probable genres.")]
                       = 3,

@@ -29,8 +29,8 @@ from captum.attr import Occlusion
 from matplotlib import colormaps
 from PIL import Image
 
-from moviegenre.data.images import load_image
-from moviegenre.errors import ConfigError, DataError
+from moviegenre.data.images import DRAFT_SIDE, MAX_ASPECT, load_image
+from moviegenre.errors import ConfigError, DataError, utf8_text
 from moviegenre.features.fast import fast_encoder
 from moviegenre.serving.predictor import Predictor, used_inputs
 
@@ -64,7 +64,7 @@ class Scorer:
 
     def decode(self, poster: bytes, name: str = "poster") -> tuple[Image.Image, torch.Tensor]:
         """The safe loader's RGB image and the encoder's input tensor (CHW)."""
-        image = load_image(poster, name=name)
+        image = load_image(poster, name=name, draft=DRAFT_SIDE)
         return image, self.image.to_tensor(image)
 
     def poster_vectors(self, batch: torch.Tensor) -> np.ndarray:
@@ -120,7 +120,8 @@ class Explanation:
         level = np.clip(heat / scale, 0, 1) if scale > 0 else np.zeros_like(heat)
         rgba = (colormaps["inferno"](0.35 + 0.65 * level) * 255).astype(np.uint8)
         rgba[..., 3] = (level ** 0.8 * 200).astype(np.uint8)
-        height = round(width * self.poster.height / self.poster.width)
+        # Bounded whatever the poster: a 1x10000 image must not make a 224x2,240,000 layer.
+        height = min(round(width * self.poster.height / self.poster.width), MAX_ASPECT * width)
         return Image.fromarray(rgba, "RGBA").resize((width, max(1, height)), Image.Resampling.BICUBIC)
 
     def overlay(self, genre: str, width: int = 448) -> Image.Image:
@@ -151,7 +152,7 @@ class Explainer:
                 genres: list[str] | None = None) -> Explanation:
         """Explain ``genres`` (default: the ``top`` most probable) for a poster's bytes and/or a description."""
         scorer = self.scorer
-        description = (description or "").strip()
+        description = utf8_text(description, "description")
         used = scorer.used(poster is not None, bool(description))
         image, tensor = scorer.decode(poster) if used["poster"] else (None, None)
         poster_vector = scorer.poster_vectors(tensor[None]) if used["poster"] else None

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from moviegenre.data.images import load_image
+from moviegenre.data.images import DRAFT_SIDE, load_image
 from moviegenre.data.table import MovieTable
-from moviegenre.errors import DataError, MovieGenreError
+from moviegenre.errors import DataError, MovieGenreError, utf8_text
 from moviegenre.models.base import load_run_model
 
 
@@ -44,35 +44,45 @@ class Predictor:
     def model_name(self) -> str:
         return "default" if self.run_dir.name == "default_model" else self.model.name
 
-    def predict(self, poster: str | Path | bytes | None = None, description: str | None = None) -> dict:
+    @property
+    def reads_titles(self) -> bool:
+        """Whether the model blends in a title word model (an optional input: never required)."""
+        return getattr(self.model, "title_words_", None) is not None
+
+    def predict(self, poster: str | Path | bytes | None = None, description: str | None = None,
+                title: str | None = None) -> dict:
         """Genres above their thresholds, with every genre's probability and threshold.
 
         ``poster`` is a path or the image's bytes; it is decoded (and rejected with a clear error) by the
-        project's one safe image loader before the model sees it.
+        project's one safe image loader before the model sees it. ``title`` is optional; a model that reads
+        titles uses it beside the poster and/or description (``used["title"]`` says so).
         """
-        return self.predict_many([(poster, description)])[0]
+        return self.predict_many([(poster, description, title)])[0]
 
-    def predict_many(self, items: Sequence[tuple[str | Path | bytes | None, str | None]],
-                     progress: bool = False, return_exceptions: bool = False) -> list[dict | MovieGenreError]:
-        """``predict`` for each (poster, description) pair, embedded in one batch (the fast path for hundreds).
+    def predict_many(self, items: Sequence[tuple], progress: bool = False,
+                     return_exceptions: bool = False) -> list[dict | MovieGenreError]:
+        """``predict`` for each (poster, description[, title]) item, embedded in one batch (the fast path for
+        hundreds).
 
-        A poster in several pairs is decoded once. Each result equals what ``predict`` returns for that pair.
-        With ``return_exceptions``, a pair that cannot be predicted (a bad poster) gets its error in place of a
+        A poster in several items is decoded once. Each result equals what ``predict`` returns for that item.
+        With ``return_exceptions``, an item that cannot be predicted (a bad poster) gets its error in place of a
         result instead of stopping the others.
         """
         with tempfile.TemporaryDirectory() as scratch:
             records, uses, written = [], [], {}
-            for index, (poster, description) in enumerate(items):
-                description = (description or "").strip()
+            for index, (poster, description, *title) in enumerate(items):
                 try:
+                    description = utf8_text(description, "description")
+                    title = utf8_text(title[0] if title else None, "title")
                     used = used_inputs(self.model, poster is not None, bool(description))
+                    used["title"] = bool(title) and self.reads_titles
                     path = self._png(poster, Path(scratch) / f"poster{index}.png", written) if used["poster"] else ""
                 except MovieGenreError as error:
                     if not return_exceptions:
                         raise
                     uses.append(error)
                     continue
-                records.append({"imdb_id": f"input{index}", "poster": path,
+                records.append({"imdb_id": f"input{index}", "poster": path, "title": title if used["title"] else "",
                                 "description": description if used["description"] else ""})
                 uses.append(used)
             rows = iter(self._probabilities(MovieTable.from_records(records), progress) if records else [])
@@ -83,7 +93,7 @@ class Predictor:
         if poster not in written:
             try:
                 load_image(poster if isinstance(poster, bytes) else Path(poster),
-                           name=None if isinstance(poster, bytes) else str(poster)).save(path)
+                           name=None if isinstance(poster, bytes) else str(poster), draft=DRAFT_SIDE).save(path)
                 written[poster] = str(path)
             except MovieGenreError as error:
                 written[poster] = error
@@ -94,7 +104,8 @@ class Predictor:
     def _probabilities(self, table: MovieTable, progress: bool) -> np.ndarray:
         model = self.model
         if progress and hasattr(model, "predict_from_features"):  # predict_proba, with the embedding bars
-            return model.predict_from_features(model.features(table, progress=True), table.descriptions)
+            return model.predict_from_features(model.features(table, progress=True), table.descriptions,
+                                               table.titles)
         return model.predict_proba(table)
 
     def result(self, probabilities: np.ndarray, used: dict) -> dict:

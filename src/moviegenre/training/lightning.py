@@ -20,10 +20,12 @@ import torch
 import torch.distributed as dist
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 from moviegenre.data.table import atomic_write_text
+from moviegenre.errors import DataError
 from moviegenre.evaluation.metrics import best_global_threshold
 from moviegenre.training.config import TrainConfig
 from moviegenre.training.losses import make_loss
@@ -95,8 +97,10 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
         root = Path(run_dir) if run_dir else Path(scratch)
         if not resume:  # a fresh run in an old run's folder: its checkpoints would be taken for this run's
             shutil.rmtree(root / "checkpoints", ignore_errors=True)
+        # No version counter: the best weights are always in best.ckpt, so the path never has to be read
+        # back from a checkpoint (whose callback state a hostile file could point anywhere).
         checkpoint = ModelCheckpoint(dirpath=root / "checkpoints", filename="best", monitor=MONITOR if validation else None,
-                                     mode="max", save_last=True)
+                                     mode="max", save_last=True, enable_version_counter=False)
         callbacks = [checkpoint]
         if validation is not None:
             callbacks.append(EarlyStopping(monitor=MONITOR, mode="max", patience=config.patience, min_delta=1e-4))
@@ -115,7 +119,7 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
             enable_progress_bar=config.progress, enable_model_summary=False, deterministic=True,
             num_sanity_val_steps=0, log_every_n_steps=max(1, min(10, steps_per_epoch)),
             # Batched datasets shard themselves (see _RankShare); Lightning's wrapper would deal out whole batches.
-            use_distributed_sampler=not batched)
+            use_distributed_sampler=not batched, plugins=[_SafeCheckpointIO(_shapes(task.state_dict()))])
         last = root / "checkpoints" / "last.ckpt"
         resuming = resume and last.exists()
         log = root / "logs" / "metrics.csv"
@@ -123,12 +127,50 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
         trainer.fit(task, train_loader, val_loader, ckpt_path=str(last) if resuming else None)
         if earlier is not None and trainer.is_global_zero and log.exists():  # one learning curve across resumes
             atomic_write_text(log, pd.concat([earlier, pd.read_csv(log)], ignore_index=True).to_csv(index=False))
-        best = checkpoint.best_model_path
-        if validation is not None and best:
-            state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        best = root / "checkpoints" / "best.ckpt"
+        if validation is not None and best.exists():
+            state = load_checkpoint(best, _shapes(task.state_dict()))["state_dict"]
             net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
         trainer.strategy.barrier()  # DDP: rank 0 must not delete its scratch checkpoints before the others read them
     return net.cpu().eval()
+
+
+def load_checkpoint(path: str | Path, shapes: dict[str, tuple[int, ...]] | None = None) -> dict:
+    """A Lightning checkpoint of ours, read without unpickling anything but tensors and plain containers.
+
+    Our checkpoints only hold tensors, numbers, strings, lists and (ordered) dicts, all of which torch's
+    ``weights_only`` reader allows as they are: nothing more is allow-listed. A damaged file, one holding any
+    other type, or one whose weights differ from ``shapes`` (another model or settings) is one line.
+    """
+    hint = "delete it, or train again without --resume to start afresh"
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - whatever parsing a hostile file raises, the answer is the same
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        if "Weights only load failed" in reason:  # torch's own advice (turning that check off) is the unsafe one
+            reason = "it holds objects other than tensors and plain values, refused as they could run code"
+        raise DataError(path, f"unreadable checkpoint ({reason})", hint=hint) from None
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise DataError(path, "not a training checkpoint (no state_dict of tensors)", hint=hint)
+    if shapes is not None and _shapes(state) != shapes:
+        raise DataError(path, "written for another model or other settings than this run's", hint=hint)
+    return checkpoint
+
+
+def _shapes(state: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
+    return {key: tuple(value.shape) for key, value in state.items()}
+
+
+class _SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint reader for ``--resume``, replaced by :func:`load_checkpoint`."""
+
+    def __init__(self, shapes: dict[str, tuple[int, ...]]) -> None:
+        super().__init__()
+        self.shapes = shapes
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
+        return load_checkpoint(path, self.shapes)
 
 
 def is_main_process() -> bool:
