@@ -1,9 +1,10 @@
 """Which view of a poster reads best: fusion-gmu (one member) on poster features from different views, splits 1-3.
 
     python benchmarks/poster_views.py                                    # squash, letterbox, squash+mirror
-    python benchmarks/poster_views.py --views squash,top,middle,bottom --combine concat --seeds 1
+    python benchmarks/poster_views.py --variants squash,top+middle+bottom --seeds 1
+    python benchmarks/poster_views.py --encoder efficientnet-lite2 --variants squash,squash+flip
 
-A 2:3 poster reaches EfficientNet-Lite0 as a 224x224 square. The views tried: ``squash`` (the whole poster
+A 2:3 poster reaches EfficientNet-Lite0 as a 224x224 square (Lite2: 260x260). The views tried: ``squash`` (the whole poster
 resized to the square: what the packaged encoder does), ``letterbox`` (aspect kept, black bars), ``flip`` (the
 mirror image, squashed), ``top``/``middle``/``bottom`` (square crops). Each view's vectors are computed once
 through the ONNX fast path and kept in ``--work`` (one .npy per view); a variant reads the mean (or the
@@ -60,18 +61,18 @@ class ViewEncoder(FastImageEncoder):
         return self.plain.to_tensor(view(load_image(path), self.kind, self.plain.image_size)).numpy()
 
 
-def view_vectors(table, kind: str, work: Path) -> np.ndarray:
-    """(movies, 1280) vectors of one view; zero rows without a poster."""
-    path = work / f"efficientnet-lite0.{kind}.npy"
+def view_vectors(table, encoder: str, kind: str, work: Path) -> np.ndarray:
+    """(movies, dim) vectors of one view; zero rows without a poster."""
+    path = work / f"{encoder}.{kind}.npy"
     rows = np.flatnonzero(table.has_poster)
     if not path.exists():
         started = time.perf_counter()
-        vectors = ViewEncoder(image_encoder("efficientnet-lite0"), kind).encode_files(
-            [table.posters[i] for i in rows], progress=True)
+        vectors = ViewEncoder(image_encoder(encoder), kind).encode_files([table.posters[i] for i in rows], progress=True)
         np.save(path, vectors)
-        print(f"view {kind}: {len(rows)} posters in {time.perf_counter() - started:.0f} s", flush=True)
-    out = np.zeros((len(table), 1280), np.float32)
-    out[rows] = np.load(path)
+        print(f"{encoder} view {kind}: {len(rows)} posters in {time.perf_counter() - started:.0f} s", flush=True)
+    vectors = np.load(path)
+    out = np.zeros((len(table), vectors.shape[1]), np.float32)
+    out[rows] = vectors
     return out
 
 
@@ -80,6 +81,7 @@ def main() -> None:
     parser.add_argument("--variants", default="squash,letterbox,squash+flip",
                         help="comma-separated variants, each a '+'-joined list of views")
     parser.add_argument("--combine", choices=("mean", "concat"), default="mean")
+    parser.add_argument("--encoder", default="efficientnet-lite0", help="efficientnet-lite0 or efficientnet-lite2")
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--work", default="runs/poster-views", help="where the views' vectors are kept")
     args = parser.parse_args()
@@ -93,7 +95,7 @@ def main() -> None:
     labelled = labels.sum(1) > 0
     descriptions = embed_texts(table.descriptions, text_encoder("minilm"), progress=True)
     variants = args.variants.split(",")
-    views = {kind: view_vectors(table, kind, work) for v in variants for kind in v.split("+")}
+    views = {kind: view_vectors(table, args.encoder, kind, work) for v in variants for kind in v.split("+")}
 
     def features_of(variant: str):
         parts = [views[kind] for kind in variant.split("+")]
@@ -119,12 +121,12 @@ def main() -> None:
                       validation=(table.subset(validation), labels[validation]))
             row = np.array([[m["micro_f1"], m["macro_f1"]] for m in (score(model, test, use)[0] for use in USES)])
             results[variant].append(row)
-            print(f"seed {seed}  {variant:<24} " + "  ".join(f"{u} {r[0]:.3f}/{r[1]:.3f}" for u, r in zip(USES, row)),
+            print(f"seed {seed}  {args.encoder} {variant:<24} " + "  ".join(f"{u} {r[0]:.3f}/{r[1]:.3f}" for u, r in zip(USES, row)),
                   flush=True)
     print("\nmean over splits (micro/macro-F1):")
     for variant, rows in results.items():
         mean = np.mean(rows, axis=0)
-        print(f"  {variant:<24} " + "  ".join(f"{u} {m[0]:.3f}/{m[1]:.3f}" for u, m in zip(USES, mean)))
+        print(f"  {args.encoder} {variant:<24} " + "  ".join(f"{u} {m[0]:.3f}/{m[1]:.3f}" for u, m in zip(USES, mean)))
 
 
 if __name__ == "__main__":
