@@ -142,7 +142,7 @@ def test_compare_mode_ranks_variants_with_heat_maps_and_names_a_bad_file(page, t
     assert cards.first.locator(".bar").first.get_attribute("data-genre") == "Horror"
     assert all(src.startswith("data:image/png;base64,")
                for src in cards.locator(".heat").evaluate_all("(els) => els.map((e) => e.src)"))
-    assert page.text_content("#compare-skipped") == "notes.png: poster: not a JPEG, PNG or WebP image"
+    assert page.text_content("#compare-skipped") == "notes.png: poster: not a JPEG, PNG, WebP or GIF image"
     # The single-movie page is one click away and untouched.
     page.click("#mode-single")
     assert page.locator("#compare").is_hidden() and page.locator("#single").is_visible()

@@ -114,7 +114,7 @@ def test_cli_reports_a_bad_file_and_compares_the_others(monkeypatch, capsys, tin
                                     "--no-progress")
     assert code == 0 and posters[0].name in out
     assert [line for line in err.splitlines() if line.startswith("skipped:")] == \
-        [f"skipped: {bad}: not an image (give a JPEG, PNG or WebP poster)"]
+        [f"skipped: {bad}: not an image (give a JPEG, PNG, WebP or GIF poster)"]
 
 
 def test_cli_errors_are_one_line(monkeypatch, capsys, tiny_run: Path, posters: list[Path], tmp_path: Path) -> None:
@@ -127,7 +127,7 @@ def test_cli_errors_are_one_line(monkeypatch, capsys, tiny_run: Path, posters: l
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"nope")
     code, _, err = run_moviegenre(monkeypatch, capsys, "compare", bad, "--run", tiny_run)
-    assert code == 2 and err.strip() == f"error: {bad}: not an image (give a JPEG, PNG or WebP poster)"
+    assert code == 2 and err.strip() == f"error: {bad}: not an image (give a JPEG, PNG, WebP or GIF poster)"
 
 
 def test_out_writes_the_review_report(monkeypatch, capsys, tiny_run: Path, posters: list[Path],
@@ -155,7 +155,7 @@ def test_api_agrees_with_predict_and_reports_bad_files(client: TestClient, poste
     body = response.json()
     assert [v["poster"] for v in body["variants"]] == [p.name for p in posters]
     assert body["errors"] == [{"poster": "notes.png", "status": 415,
-                               "error": "notes.png: poster: not a JPEG, PNG or WebP image"}]
+                               "error": "notes.png: poster: not a JPEG, PNG, WebP or GIF image"}]
     assert body["intended"] == ["Horror"] and len(body["scores"]) == 3
     assert body["ranking"] == sorted(range(3), key=lambda i: -body["scores"][i])
     for poster, variant in zip(posters, body["variants"]):
@@ -169,7 +169,7 @@ def test_api_agrees_with_predict_and_reports_bad_files(client: TestClient, poste
 @pytest.mark.parametrize("case, status, message", [
     ("unknown genre", 422, "genre: unknown genre 'Westren' (known: Action, Comedy"),
     ("too many", 413, f"over the {MAX_COMPARE_POSTERS} limit"),
-    ("all bad", 415, "a.png: poster: not a JPEG, PNG or WebP image"),
+    ("all bad", 415, "a.png: poster: not a JPEG, PNG, WebP or GIF image"),
     ("no posters", 422, "posters: Field required"),
 ])
 def test_api_errors_are_one_line_4xx(client: TestClient, poster_bytes: bytes, case: str, status: int,

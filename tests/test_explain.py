@@ -28,7 +28,7 @@ class BrightCornerScorer(Scorer):
         self.image = self.text = object()
         self.model = type("Model", (), {"dims_": {"poster": 1, "description": 1}, "name": "fake",
                                         "inputs": ("poster", "description")})()
-        self.predictor = type("P", (), {"genres": ["Comedy", "Horror"]})()
+        self.predictor = type("P", (), {"genres": ["Comedy", "Horror"], "reads_titles": False})()
         self.size = 224
 
     def decode(self, poster: bytes, name: str = "poster"):
@@ -42,7 +42,7 @@ class BrightCornerScorer(Scorer):
     def description_vectors(self, texts: list[str]) -> np.ndarray:
         return np.array([[1.0 + 2.0 * ("ghost" in text.split())] for text in texts], np.float32)
 
-    def probabilities(self, poster, description, texts):
+    def probabilities(self, poster, description, texts, titles=None):
         n = len(texts)
         poster = np.zeros((n, 1)) if poster is None else np.broadcast_to(poster, (n, 1))
         description = np.zeros((n, 1)) if description is None else np.broadcast_to(description, (n, 1))

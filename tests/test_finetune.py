@@ -40,7 +40,7 @@ def test_finetune_trains_both_encoders_on_cpu_and_predicts(monkeypatch, capsys, 
                                     "--description", "ghost blood night scream", "--json")
     assert code == 0, err
     result = json.loads(out)
-    assert result["used"] == {"poster": True, "description": True}
+    assert result["used"] == {"poster": True, "description": True, "title": False}
     assert all(0 <= p <= 1 for p in result["probabilities"].values())
 
     # The web service and the explanations read the fine-tuned encoders too (through their ONNX twins).

@@ -76,7 +76,7 @@ def test_predict_matches_the_predictor(client: TestClient, tiny_run: Path, poste
     assert response.status_code == 200, response.text
     body = response.json()
     expected = Predictor(tiny_run).predict(poster=poster_bytes, description=DESCRIPTION)
-    assert body["used"] == {"poster": True, "description": True}
+    assert body["used"] == {"poster": True, "description": True, "title": False}
     assert body["genres"] == expected["genres"]
     assert set(body["probabilities"]) == set(body["thresholds"]) == set(expected["probabilities"])
     for genre, probability in expected["probabilities"].items():
@@ -84,12 +84,30 @@ def test_predict_matches_the_predictor(client: TestClient, tiny_run: Path, poste
     assert body["model"] == "fusion-gmu" and len(body["model_version"]) == 12
 
 
+def test_an_optional_title_is_read_beside_the_inputs_as_the_predictor_reads_it(client: TestClient, tiny_run: Path,
+                                                                                 poster_bytes: bytes) -> None:
+    files = {"poster": ("p.png", poster_bytes, "image/png")}
+    titled = client.post("/predict", files=files, data={"description": DESCRIPTION, "title": "Movie 7"}).json()
+    untitled = client.post("/predict", files=files, data={"description": DESCRIPTION}).json()
+    expected = Predictor(tiny_run).predict(poster=poster_bytes, description=DESCRIPTION, title="Movie 7")
+    assert titled["used"] == expected["used"] == {"poster": True, "description": True, "title": True}
+    for genre, probability in expected["probabilities"].items():
+        assert titled["probabilities"][genre] == pytest.approx(probability, abs=2e-4)
+    assert titled["probabilities"] != untitled["probabilities"]
+    batch = client.post("/predict/batch", json={"items": [{"description": DESCRIPTION, "title": "Movie 7"}]}).json()
+    assert batch["results"][0]["prediction"]["used"]["title"] is True
+    explained = client.post("/explain", files=files, data={"description": DESCRIPTION, "title": "Movie 7"}).json()
+    assert explained["probabilities"] == titled["probabilities"]
+    too_long = client.post("/predict", data={"description": DESCRIPTION, "title": "x" * 301})
+    assert too_long.status_code == 422 and "title: 301 characters" in too_long.json()["detail"]
+
+
 @pytest.mark.parametrize("fields", [{"files": "poster"}, {"data": "description"}])
 def test_either_input_alone(client: TestClient, poster_bytes: bytes, fields: dict) -> None:
     kwargs = {"files": {"poster": ("p.png", poster_bytes, "image/png")}} if "files" in fields \
         else {"data": {"description": DESCRIPTION}}
     body = client.post("/predict", **kwargs).json()
-    assert body["used"] == {"poster": "files" in fields, "description": "data" in fields}
+    assert body["used"] == {"poster": "files" in fields, "description": "data" in fields, "title": False}
     assert all(body["probabilities"][g] >= body["thresholds"][g] for g in body["genres"])
 
 
@@ -97,8 +115,8 @@ def test_batch_gives_each_item_its_prediction_or_its_error(client: TestClient, p
     items = [{"description": DESCRIPTION}, {"poster": base64.b64encode(poster_bytes).decode()},
              {"poster": "not base64!"}, {}]
     results = client.post("/predict/batch", json={"items": items}).json()["results"]
-    assert results[0]["prediction"]["used"] == {"poster": False, "description": True}
-    assert results[1]["prediction"]["used"] == {"poster": True, "description": False}
+    assert results[0]["prediction"]["used"] == {"poster": False, "description": True, "title": False}
+    assert results[1]["prediction"]["used"] == {"poster": True, "description": False, "title": False}
     assert results[2]["error"] == {"status": 422, "detail": "items[2].poster: not valid base64"}
     assert results[3]["error"]["status"] == 400 and "items[3].input: nothing to predict from" in results[3]["error"]["detail"]
 
@@ -132,7 +150,7 @@ def test_health_and_model_info(client: TestClient) -> None:
     assert client.get("/health").json()["status"] == "ok"
     info = client.get("/model").json()
     assert info["genres"] == sorted(GENRES) and set(info["thresholds"]) == set(GENRES)
-    assert info["encoders"] == {"image": "efficientnet-lite0", "text": "minilm"}
+    assert info["encoders"] == {"image": "efficientnet-lite0+flip", "text": "minilm"}
     assert info["training"]["data"] == "movies.csv" and info["training"]["rows"]["train"] > 0
     assert "/predict" in client.get("/openapi.json").json()["paths"]
 

@@ -18,7 +18,7 @@ SCORE_HELP = ("Ranks by: mean over the intended genres of (probability - thresho
 
 @app.command("compare", help="Compare poster variants (and blurb variants): each one's genres side by side, "
                              "ranked with --genre by how strongly they say the intended genres. " + SCORE_HELP)
-def compare(posters: Annotated[list[Path], typer.Argument(help="Poster variants (JPEG, PNG or WebP).",
+def compare(posters: Annotated[list[Path], typer.Argument(help="Poster variants (JPEG, PNG, WebP or GIF).",
                                                           metavar="POSTER", show_default=False)],
             description: Annotated[list[str] | None, typer.Option(
                 help="Blurb (repeatable: several are compared, each with every poster).")] = None,

@@ -46,6 +46,7 @@ from moviegenre.serving.predictor import Predictor
 MAX_POSTER_BYTES = 8 * 1024 * 1024
 MAX_REQUEST_BYTES = 24 * 1024 * 1024  # a full batch of posters in base64
 MAX_DESCRIPTION_CHARS = 2000
+MAX_TITLE_CHARS = 300
 MAX_BATCH_ITEMS = 16
 MAX_COMPARE_POSTERS = 16
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
@@ -59,6 +60,7 @@ class ClientError(HTTPException):
 
 # -- response schemas (the OpenAPI docs show these) ----------------------------------------------------------
 class Used(BaseModel):
+    title: bool = Field(False, description="Whether the model read the title (optional; never required).")
     poster: bool
     description: bool
 
@@ -89,6 +91,7 @@ class ExplainResult(Prediction):
 
 class BatchItem(BaseModel):
     description: str | None = None
+    title: str | None = Field(None, description="The movie's title (optional).")
     poster: str | None = Field(None, description="Base64 JPEG, PNG, WebP or GIF (a data: URL prefix is accepted).")
 
 
@@ -165,6 +168,7 @@ ERRORS = {code: {"model": ErrorBody} for code in (400, 413, 415, 422)}
 class _Job:
     tensor: torch.Tensor | None
     description: str
+    title: str
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
 
@@ -180,9 +184,9 @@ class Batcher:
         for i in range(workers):
             threading.Thread(target=self._work, name=f"moviegenre-batcher-{i}", daemon=True).start()
 
-    async def probabilities(self, tensor: torch.Tensor | None, description: str) -> np.ndarray:
+    async def probabilities(self, tensor: torch.Tensor | None, description: str, title: str = "") -> np.ndarray:
         loop = asyncio.get_running_loop()
-        job = _Job(tensor, description, loop.create_future(), loop)
+        job = _Job(tensor, description, title, loop.create_future(), loop)
         self.jobs.put(job)
         return await job.future
 
@@ -214,7 +218,8 @@ class Batcher:
         if with_text:
             description = np.zeros((n, scorer.model.dims_["description"]), np.float32)
             description[with_text] = scorer.description_vectors([batch[i].description for i in with_text])
-        return scorer.probabilities(poster, description, [job.description for job in batch])
+        return scorer.probabilities(poster, description, [job.description for job in batch],
+                                    [job.title for job in batch])
 
 
 def _resolve(future: asyncio.Future, value, error: Exception | None) -> None:
@@ -261,9 +266,12 @@ class Service:
                                    "text": self.scorer.text.name if self.scorer.text else None},
                          training=training)
 
-    def check(self, poster: bytes | None, description: str | None, where: str = "") -> tuple[dict, str]:
-        """The inputs the model will read and the cleaned description; ClientError otherwise."""
-        description = (description or "").strip()
+    def check(self, poster: bytes | None, description: str | None, where: str = "",
+              title: str | None = None) -> tuple[dict, str, str]:
+        """The inputs the model will read and the cleaned description and title; ClientError otherwise."""
+        description, title = (description or "").strip(), (title or "").strip()
+        if len(title) > MAX_TITLE_CHARS:
+            raise ClientError(422, f"{where}title: {len(title):,} characters, over the {MAX_TITLE_CHARS} limit")
         if len(description) > MAX_DESCRIPTION_CHARS:
             raise ClientError(422, f"{where}description: {len(description):,} characters, over the "
                                    f"{MAX_DESCRIPTION_CHARS:,} limit (shorten it)")
@@ -273,28 +281,30 @@ class Service:
         if poster is not None and poster and sniff_format(poster) is None:  # the safe loader's formats only
             raise ClientError(415, f"{where}poster: not a JPEG, PNG, WebP or GIF image")
         try:
-            return self.scorer.used(poster is not None, bool(description)), description
+            used = self.scorer.used(poster is not None, bool(description), bool(title))
+            return used, description, title if used["title"] else ""
         except MovieGenreError as error:
             raise ClientError(400, f"{where}{error}") from None
 
-    async def predict(self, poster: bytes | None, description: str | None, where: str = "") -> Prediction:
-        used, description = self.check(poster, description, where)
+    async def predict(self, poster: bytes | None, description: str | None, where: str = "",
+                      title: str | None = None) -> Prediction:
+        used, description, title = self.check(poster, description, where, title)
         tensor = None
         if used["poster"]:
             try:
                 _, tensor = await run_in_threadpool(self.scorer.decode, poster, f"{where}poster")
             except MovieGenreError as error:
                 raise ClientError(422, str(error)) from None
-        probabilities = await self.batcher.probabilities(tensor, description if used["description"] else "")
+        probabilities = await self.batcher.probabilities(tensor, description if used["description"] else "", title)
         return Prediction(**self.scorer.result(probabilities, used), model_version=self.version)
 
     def explain(self, poster: bytes | None, description: str | None, top: int,
-                genres: list[str] | None = None) -> ExplainResult:
-        used, description = self.check(poster, description)
+                genres: list[str] | None = None, title: str | None = None) -> ExplainResult:
+        used, description, title = self.check(poster, description, title=title)
         try:
             explanation = self.explainer.explain(poster if used["poster"] else None,
                                                  description if used["description"] else None, top=top,
-                                                 genres=genres or None)
+                                                 genres=genres or None, title=title)
         except MovieGenreError as error:
             raise ClientError(422, str(error)) from None
         heatmaps = {g: "data:image/png;base64," + base64.b64encode(png_bytes(explanation.heat_layer(g))).decode()
@@ -393,11 +403,12 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
     @app.post("/predict", response_model=Prediction, responses=ERRORS)
     async def predict(request: Request,
                       poster: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP or GIF poster.")] = None,
-                      description: Annotated[str | None, Form(description="The movie's short description.")] = None
+                      description: Annotated[str | None, Form(description="The movie's short description.")] = None,
+                      title: Annotated[str | None, Form(description="The movie's title (optional).")] = None
                       ) -> Prediction:
-        """Genres for a poster and/or a description."""
+        """Genres for a poster and/or a description (and, optionally, the title beside them)."""
         _require_form(request)
-        return await service.predict(await _read_poster(poster), description)
+        return await service.predict(await _read_poster(poster), description, title=title)
 
     @app.post("/predict/batch", response_model=BatchResponse, responses=ERRORS)
     async def predict_batch(batch: BatchRequest) -> BatchResponse:
@@ -406,7 +417,7 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
             where = f"items[{index}]."
             try:
                 poster = _base64(item.poster, where) if item.poster is not None else None
-                return BatchResult(prediction=await service.predict(poster, item.description, where))
+                return BatchResult(prediction=await service.predict(poster, item.description, where, item.title))
             except ClientError as error:
                 return BatchResult(error=ItemError(status=error.status_code, detail=error.detail))
 
@@ -419,17 +430,18 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
                       top: Annotated[int, Form(ge=1, le=50, description="Explain this many most probable genres.")]
                       = 3,
                       genre: Annotated[list[str] | None, Form(description="Explain these genres instead (repeat the "
-                                                                          "field for several).")] = None
+                                                                          "field for several).")] = None,
+                      title: Annotated[str | None, Form(description="The movie's title (optional).")] = None
                       ) -> ExplainResult:
         """Heat maps over the poster and word scores in the description for the most probable genres."""
         _require_form(request)
         poster_bytes = await _read_poster(poster)
         return await asyncio.get_running_loop().run_in_executor(service.explain_pool, service.explain, poster_bytes,
-                                                                 description, top, genre)
+                                                                 description, top, genre, title)
 
     @app.post("/compare", response_model=CompareResult, responses=ERRORS)
     async def compare(request: Request,
-                      posters: Annotated[list[UploadFile], File(description=f"Poster variants (JPEG, PNG or WebP; "
+                      posters: Annotated[list[UploadFile], File(description=f"Poster variants (JPEG, PNG, WebP or GIF; "
                                                                             f"up to {MAX_COMPARE_POSTERS}).")],
                       description: Annotated[str | None, Form(description="The movie's short description.")] = None,
                       genre: Annotated[list[str] | None, Form(description="An intended genre (repeat the field "

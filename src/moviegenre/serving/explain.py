@@ -58,9 +58,11 @@ class Scorer:
         # threads share it; the image encoder has no such state and runs in parallel.
         self._text_lock = threading.Lock()
 
-    def used(self, has_poster: bool, has_description: bool) -> dict[str, bool]:
-        """Which inputs the model will read; an error naming the fix when it would read none."""
-        return used_inputs(self.model, has_poster, has_description)
+    def used(self, has_poster: bool, has_description: bool, has_title: bool = False) -> dict[str, bool]:
+        """Which inputs the model will read; an error naming the fix when it would read none (a title alone is
+        not enough: it is read beside a poster or a description)."""
+        return {**used_inputs(self.model, has_poster, has_description),
+                "title": has_title and self.predictor.reads_titles}
 
     def decode(self, poster: bytes, name: str = "poster") -> tuple[Image.Image, torch.Tensor]:
         """The safe loader's RGB image and the encoder's input tensor (CHW)."""
@@ -74,9 +76,10 @@ class Scorer:
         with self._text_lock:
             return self.text.encode_texts(texts, progress=False)
 
-    def probabilities(self, poster: np.ndarray | None, description: np.ndarray | None, texts: list[str]) -> np.ndarray:
-        """(n, genres) probabilities from embedding rows and the n rows' description texts (the model's word
-        features read them); None (or a row of zeros) is a missing input."""
+    def probabilities(self, poster: np.ndarray | None, description: np.ndarray | None, texts: list[str],
+                      titles: list[str] | None = None) -> np.ndarray:
+        """(n, genres) probabilities from embedding rows and the n rows' description texts and titles (the model's
+        word features read them); None (or a row of zeros, an empty title) is a missing input."""
         n = len(texts)
         dims = self.model.dims_
 
@@ -90,7 +93,7 @@ class Scorer:
         description_rows, has_description = rows(description, dims["description"])
         return self.model.predict_from_features({"poster": poster_rows, "has_poster": has_poster,
                                                  "description": description_rows, "has_description": has_description},
-                                                texts)
+                                                texts, titles)
 
     def result(self, probabilities: np.ndarray, used: dict[str, bool]) -> dict:
         """The same dictionary ``Predictor.predict`` returns."""
@@ -149,15 +152,17 @@ class Explainer:
         self.scorer = predictor if isinstance(predictor, Scorer) else Scorer(predictor)
 
     def explain(self, poster: bytes | None = None, description: str | None = None, *, top: int = 3,
-                genres: list[str] | None = None) -> Explanation:
-        """Explain ``genres`` (default: the ``top`` most probable) for a poster's bytes and/or a description."""
+                genres: list[str] | None = None, title: str | None = None) -> Explanation:
+        """Explain ``genres`` (default: the ``top`` most probable) for a poster's bytes and/or a description (an
+        optional title is read as context, as ``predict`` reads it, and not explained)."""
         scorer = self.scorer
-        description = utf8_text(description, "description")
-        used = scorer.used(poster is not None, bool(description))
+        description, title = utf8_text(description, "description"), utf8_text(title, "title")
+        used = scorer.used(poster is not None, bool(description), bool(title))
+        title = title if used["title"] else ""
         image, tensor = scorer.decode(poster) if used["poster"] else (None, None)
         poster_vector = scorer.poster_vectors(tensor[None]) if used["poster"] else None
         description_vector = scorer.description_vectors([description]) if used["description"] else None
-        probabilities = scorer.probabilities(poster_vector, description_vector, [description])[0]
+        probabilities = scorer.probabilities(poster_vector, description_vector, [description], [title])[0]
         prediction = scorer.result(probabilities, used)
         names = scorer.predictor.genres
         unknown = [g for g in genres or [] if g not in names]
@@ -167,21 +172,22 @@ class Explainer:
         explanation = Explanation(prediction, chosen, poster=image)
         columns = [names.index(g) for g in chosen]
         if used["poster"]:
-            drops = self._poster_drops(tensor, description_vector, description)
+            drops = self._poster_drops(tensor, description_vector, description, title)
             explanation.heat = {g: drops[c] for g, c in zip(chosen, columns)}
         if used["description"]:
-            explanation.words, drops = self._word_drops(description, poster_vector, probabilities)
+            explanation.words, drops = self._word_drops(description, poster_vector, probabilities, title)
             explanation.word_scores = {g: drops[:, c] for g, c in zip(chosen, columns)}
         return explanation
 
     def _poster_drops(self, tensor: torch.Tensor, description_vector: np.ndarray | None,
-                      description: str) -> np.ndarray:
+                      description: str, title: str) -> np.ndarray:
         """(genres, H, W): how much each genre's probability drops when the region around a pixel is greyed."""
         scorer = self.scorer
 
         def forward(batch: torch.Tensor) -> torch.Tensor:
             vectors = scorer.poster_vectors(batch)
-            return torch.from_numpy(scorer.probabilities(vectors, description_vector, [description] * len(batch)))
+            return torch.from_numpy(scorer.probabilities(vectors, description_vector, [description] * len(batch),
+                                                         [title] * len(batch)))
 
         # Zero is mid-grey in the encoder's normalised input: the occluded square carries no content.
         attribution = Occlusion(forward).attribute(
@@ -189,8 +195,8 @@ class Explainer:
             strides=(3, OCCLUSION_STRIDE, OCCLUSION_STRIDE), baselines=0.0, perturbations_per_eval=16)
         return attribution[:, 0].numpy()  # the same for every channel
 
-    def _word_drops(self, description: str, poster_vector: np.ndarray | None,
-                    probabilities: np.ndarray) -> tuple[list[tuple[str, int, int]], np.ndarray]:
+    def _word_drops(self, description: str, poster_vector: np.ndarray | None, probabilities: np.ndarray,
+                    title: str) -> tuple[list[tuple[str, int, int]], np.ndarray]:
         """The description's words and (words, genres) probability drops when each word (or its run) is deleted."""
         words = [(m.group(), m.start(), m.end()) for m in WORD.finditer(description)]
         if not words:
@@ -203,5 +209,6 @@ class Explainer:
         kept = [i for i, text in enumerate(texts) if WORD.search(text)]
         if kept:
             vectors[kept] = self.scorer.description_vectors([texts[i] for i in kept])
-        drops = probabilities[None, :] - self.scorer.probabilities(poster_vector, vectors, texts)
+        drops = probabilities[None, :] - self.scorer.probabilities(poster_vector, vectors, texts,
+                                                                   [title] * len(texts))
         return words, np.repeat(drops, [len(g) for g in groups], axis=0)[: len(words)]
