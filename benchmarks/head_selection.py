@@ -2,11 +2,13 @@
 
     python benchmarks/head_selection.py                              # the chosen heads vs the earlier one
     python benchmarks/head_selection.py --variant h512='{"hidden": 512}' --seeds 1,2,3
+    python benchmarks/head_selection.py --variant no-title='{"title_weight": 0}' --variant cross-fit='{"cross_fit": true}'
 
 The packaged model is scored on the test rows of the seed-0 split (scripts/build_default_model.py), so its
 settings are chosen on the test rows of seeded splits 1, 2, 3 instead: each variant is trained on a split's
-train rows (thresholds tuned on its validation rows) and scored with both inputs, a poster only and a
-description only. Prints micro/macro-F1 per split and the mean over splits.
+train rows (thresholds tuned on its validation rows) and scored with both inputs, a poster only, a
+description only and ``any`` (all a row has, its title included: the only slice a title changes). Prints
+micro/macro-F1 per split and the mean over splits.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from moviegenre.models import create_model
 from moviegenre.training.config import TrainConfig
 
 DATA = Path(os.environ.get("MOVIEGENRE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-USES = ("both", "poster", "description")
-VARIANTS = {"earlier (hidden 128, no words)": {"hidden": 128, "tfidf_weight": 0.0},
-            "fusion-gmu (3 members)": {},
-            "packaged (1 member)": {"ensemble": 1}}
+USES = ("both", "poster", "description", "any")
+VARIANTS = {"squashed poster, no title (fusion-gmu-squash)": {"image_encoder": "efficientnet-lite0",
+                                                                "title_weight": 0.0},
+            "fusion-gmu (3 members)": {}}
 
 
 def main() -> None:
