@@ -21,10 +21,8 @@ def tiny_run(session_tiny_table_csv: Path, tmp_path_factory: pytest.TempPathFact
     from moviegenre.training.pipeline import train
 
     out = tmp_path_factory.mktemp("batch-run")
-    with pytest.MonkeyPatch.context() as patch:  # keep the tests' embeddings out of the user's cache
-        patch.setenv("MOVIEGENRE_CACHE", str(out / "cache"))
-        train(session_tiny_table_csv, "fusion-gmu", out / "run", min_genre_count=5, max_epochs=2, progress=False)
-        yield out / "run"
+    train(session_tiny_table_csv, "fusion-gmu", out / "run", min_genre_count=5, max_epochs=2, progress=False)
+    return out / "run"
 
 
 @pytest.fixture(scope="module")

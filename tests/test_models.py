@@ -38,9 +38,7 @@ def fast_model(name: str):
 
 
 @pytest.mark.parametrize("name", [spec.name for spec in list_models()])
-def test_every_registered_model_fits_predicts_saves_and_loads(name, tiny, tmp_path, monkeypatch):
-    if name.endswith("-finetune"):  # fine-tuned encoders cache vectors under their run id: not in the user's cache
-        monkeypatch.setenv("MOVIEGENRE_CACHE", str(tmp_path / "cache"))
+def test_every_registered_model_fits_predicts_saves_and_loads(name, tiny, tmp_path):
     table, labels, genres = tiny
     train, val = np.arange(0, 45), np.arange(45, len(table))
     model = fast_model(name).fit(table.subset(train), labels[train], validation=(table.subset(val), labels[val]),
