@@ -2,8 +2,9 @@
 
 Every reader produces a :class:`MovieTable`; every model, split and report consumes one. Rows hold
 ``imdb_id``, ``title``, ``year``, ``genres`` (list of names), ``description`` ("" when unknown) and
-``poster`` (absolute path, "" when none). An optional ``split`` column carries a split that came with
-the data (MM-IMDb ``split.json``) so that it can be used as is.
+``poster`` (absolute path, "" when none; or the image file's bytes in a table built in memory for one
+prediction). An optional ``split`` column carries a split that came with the data (MM-IMDb ``split.json``)
+so that it can be used as is.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class MovieTable:
     def from_records(cls, records: Iterable[dict], source: str = "<memory>") -> MovieTable:
         rows = []
         for record in records:
-            genres = record.get("genres") or []
+            genres, poster = record.get("genres") or [], record.get("poster") or ""
             if isinstance(genres, str):
                 genres = split_genres(genres)
             rows.append({
@@ -46,7 +47,7 @@ class MovieTable:
                 "year": _year(record.get("year")),
                 "genres": list(genres),
                 "description": str(record.get("description") or "").strip(),
-                "poster": str(record.get("poster") or ""),
+                "poster": poster if isinstance(poster, bytes) else str(poster),
                 **({"split": record.get("split") or ""} if "split" in record else {}),
             })
         has_split = any("split" in row for row in rows)

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from moviegenre.errors import ImageError
-from moviegenre.features.fast import fast_encoder
 
 # Bump when preprocessing changes, so stale vectors are never mixed with new ones.
 CACHE_VERSION = 1
@@ -75,6 +74,8 @@ def _cached(keys: list[str], encoder, cache: FeatureCache | None, compute, chunk
     found = cache.get_many([k for k in keys if k]) if cache is not None else {}
     todo = list(dict.fromkeys(k for k in keys if k and k not in found))
     if len(todo) >= FAST_PATH_MIN_ITEMS:
+        from moviegenre.features.fast import fast_encoder  # torch and ONNX Runtime: only when encoding
+
         encoder = fast_encoder(encoder)
     for start in range(0, len(todo), chunk):
         batch = todo[start: start + chunk]
@@ -89,15 +90,16 @@ def _cached(keys: list[str], encoder, cache: FeatureCache | None, compute, chunk
     return out
 
 
-def embed_posters(paths: Sequence[str], encoder, *, use_cache: bool = True, progress: bool = True) -> np.ndarray:
-    """(n, dim) poster embeddings; rows whose path is "" stay zero."""
+def embed_posters(paths: Sequence[str | bytes], encoder, *, use_cache: bool = True, progress: bool = True
+                  ) -> np.ndarray:
+    """(n, dim) poster embeddings of image files (paths, or their bytes); rows whose path is "" stay zero."""
     keys, path_of = [], {}
     for path in paths:
         if not path:
             keys.append("")
             continue
         try:
-            key = content_key(Path(path).read_bytes())
+            key = content_key(path if isinstance(path, bytes) else Path(path).read_bytes())
         except OSError as error:
             raise ImageError(path, f"cannot read ({error.strerror or error})", hint="check the path") from None
         path_of.setdefault(key, path)

@@ -16,8 +16,6 @@ from dataclasses import asdict
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -30,7 +28,6 @@ from moviegenre.models.base import GenreModel
 from moviegenre.models.registry import register_model
 from moviegenre.models.tfidf import TfidfLogReg
 from moviegenre.training.config import TrainConfig
-from moviegenre.training.lightning import fit_network
 
 FUSIONS = ("gmu", "concat", "poster", "description")
 
@@ -191,6 +188,8 @@ class EmbeddingMLP(EmbeddingModel):
                          self.dropout, self.modality_dropout)
 
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
+        from moviegenre.training.lightning import fit_network  # Lightning: only when training
+
         config = self.train_config()
         train = self.features(movies, config.device, config.progress)
         self.dims_ = {"poster": train["poster"].shape[1], "description": train["description"].shape[1]}
@@ -267,6 +266,9 @@ class EmbeddingLogReg(EmbeddingModel):
                           features["description"], features["has_description"][:, None]])
 
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+
         features = self.features(movies)
         self.dims_ = {"poster": features["poster"].shape[1], "description": features["description"].shape[1]}
         x = self._matrix(features)
@@ -298,12 +300,8 @@ def _mlp(fusion: str):
     return lambda **params: EmbeddingMLP(**{"fusion": fusion, **params})
 
 
-register_model("poster-mlp", "MLP head on frozen poster embeddings (EfficientNet-Lite0)")(_mlp("poster"))
-register_model("description-mlp", "MLP head on frozen description embeddings (all-MiniLM-L6-v2) + TF-IDF words")(
-    _mlp("description"))
-register_model("fusion-concat", "concatenation fusion of poster + description embeddings (+ TF-IDF words); any input")(
-    _mlp("concat"))
-register_model("fusion-gmu", "gated multimodal unit fusion (Arevalo et al. 2017) (+ TF-IDF words); any input; the default")(
-    _mlp("gmu"))
-register_model("embedding-logreg", "one-vs-rest logistic regression on frozen poster + description embeddings")(
-    lambda **params: EmbeddingLogReg(**params))
+register_model("poster-mlp")(_mlp("poster"))
+register_model("description-mlp")(_mlp("description"))
+register_model("fusion-concat")(_mlp("concat"))
+register_model("fusion-gmu")(_mlp("gmu"))
+register_model("embedding-logreg")(lambda **params: EmbeddingLogReg(**params))

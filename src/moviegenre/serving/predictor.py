@@ -7,8 +7,8 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -17,45 +17,53 @@ import pandas as pd
 from moviegenre.data.images import load_image
 from moviegenre.data.table import MovieTable
 from moviegenre.errors import DataError
-from moviegenre.models.base import load_run_model
+from moviegenre.models.base import GenreModel, load_model, model_meta, run_model_dir
 
 
 class Predictor:
-    """A fitted model loaded once, ready for single and batch predictions."""
+    """A fitted model, ready for single and batch predictions.
+
+    The run folder is checked at once; the model (and torch with it) loads on first use, so that bad input is
+    reported before that wait.
+    """
 
     def __init__(self, run_dir: str | Path | None = None) -> None:
-        self.model, self.run_dir = load_run_model(run_dir)
-        self.genres = list(self.model.genres_)
-        self.thresholds = np.asarray(self.model.thresholds_, dtype=np.float32)
+        self.run_dir = run_model_dir(run_dir)
+        self.meta = model_meta(self.run_dir)
+        self.genres = list(self.meta["genres"])
+
+    @cached_property
+    def model(self) -> GenreModel:
+        return load_model(self.run_dir)
+
+    @cached_property
+    def thresholds(self) -> np.ndarray:
+        return np.asarray(self.model.thresholds_, dtype=np.float32)
 
     @property
     def model_name(self) -> str:
-        return "default" if self.run_dir.name == "default_model" else self.model.name
+        return "default" if self.run_dir.name == "default_model" else self.meta["name"]
 
     def predict(self, poster: str | Path | bytes | None = None, description: str | None = None) -> dict:
         """Genres above their thresholds, with every genre's probability and threshold.
 
         ``poster`` is a path or the image's bytes; it is decoded (and rejected with a clear error) by the
-        project's one safe image loader before the model sees it.
+        project's one safe image loader before the model is loaded, and its bytes go to the model as they are.
         """
         description = (description or "").strip()
         if poster is None and not description:
             raise DataError("input", "nothing to predict from", hint="give a poster, a description, or both")
+        if poster is not None:
+            load_image(poster)  # a missing file, a non-image or a bomb fails here, naming the file
+            poster = poster if isinstance(poster, bytes) else Path(poster).read_bytes()
         used = {"poster": poster is not None and "poster" in self.model.inputs,
                 "description": bool(description) and "description" in self.model.inputs}
         if not any(used.values()):
             raise DataError("input", f"model '{self.model.name}' reads only {', '.join(self.model.inputs)}",
                             hint="give that input")
-        with tempfile.TemporaryDirectory() as scratch:
-            poster_path = ""
-            if used["poster"]:
-                poster_path = str(Path(scratch) / "poster.png")
-                load_image(poster if isinstance(poster, bytes) else Path(poster),
-                           name=None if isinstance(poster, bytes) else str(poster)).save(poster_path)
-            table = MovieTable.from_records([{"imdb_id": "input", "description": description if used["description"]
-                                              else "", "poster": poster_path}])
-            probabilities = self.model.predict_proba(table)[0]
-        return self.result(probabilities, used)
+        table = MovieTable.from_records([{"imdb_id": "input", "description": description if used["description"]
+                                          else "", "poster": poster if used["poster"] else ""}])
+        return self.result(self.model.predict_proba(table)[0], used)
 
     def result(self, probabilities: np.ndarray, used: dict) -> dict:
         """The prediction for one movie from its genre probabilities and the inputs used."""
