@@ -20,8 +20,8 @@ try:
     run()
 except SystemExit as exit_:
     code = exit_.code
-print(json.dumps({"code": code, "heavy": sorted(m for m in %r if m in sys.modules)}))
-""" % (HEAVY,)
+print(json.dumps({"code": code, "heavy": sorted(m for m in HEAVY if m in sys.modules)}))
+""".replace("HEAVY", repr(HEAVY))
 
 
 def probe(*args: str) -> tuple[dict, str]:

@@ -17,6 +17,7 @@ from moviegenre.data.summary import summarize
 
 MinGenreCount = Annotated[int, typer.Option(help="Drop genres with fewer movies than this.")]
 DropGenres = Annotated[str, typer.Option(help="Comma-separated genres to drop ('' for none).")]
+DROP_GENRES = ",".join(DEFAULT_DROP_GENRES)
 
 
 def parse_genre_list(text: str) -> tuple[str, ...]:
@@ -26,7 +27,7 @@ def parse_genre_list(text: str) -> tuple[str, ...]:
 @data_app.command("inspect")
 def inspect(path: Annotated[Path, typer.Argument(help="Movie table: CSV or MM-IMDb folder.")],
             min_genre_count: MinGenreCount = DEFAULT_MIN_GENRE_COUNT,
-            drop_genres: DropGenres = ",".join(DEFAULT_DROP_GENRES),
+            drop_genres: DropGenres = DROP_GENRES,
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
             max_problems: Annotated[int, typer.Option(help="How many problems to list.")] = 20) -> None:
     """Counts per modality and genre, and every problem found."""
@@ -72,7 +73,7 @@ def split(path: Annotated[Path, typer.Argument(help="Movie table: CSV or MM-IMDb
           validation: Annotated[float, typer.Option(help="Validation share.")] = 0.1,
           test: Annotated[float, typer.Option(help="Test share.")] = 0.1,
           min_genre_count: MinGenreCount = DEFAULT_MIN_GENRE_COUNT,
-          drop_genres: DropGenres = ",".join(DEFAULT_DROP_GENRES)) -> None:
+          drop_genres: DropGenres = DROP_GENRES) -> None:
     """Seeded multi-label stratified train/validation/test split (or the table's own split.json)."""
     table = read_table(path)
     _, splits, proportions = split_table(

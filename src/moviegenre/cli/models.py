@@ -12,8 +12,8 @@ import typer
 from rich.table import Table
 
 from moviegenre.cli.app import app, console
-from moviegenre.cli.data import DropGenres, MinGenreCount, parse_genre_list
-from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT
+from moviegenre.cli.data import DROP_GENRES, DropGenres, MinGenreCount, parse_genre_list
+from moviegenre.data.genres import DEFAULT_MIN_GENRE_COUNT
 from moviegenre.data.table import atomic_write_text
 from moviegenre.errors import ConfigError
 
@@ -37,7 +37,7 @@ def train(data: Annotated[Path, typer.Argument(help="Movie table: shared CSV, te
           out: Annotated[Path, typer.Option("--out", help="Run folder to write.")] = Path("runs/latest"),
           seed: Annotated[int, typer.Option(help="Seed for the split, initialisation and shuffling.")] = 0,
           min_genre_count: MinGenreCount = DEFAULT_MIN_GENRE_COUNT,
-          drop_genres: DropGenres = ",".join(DEFAULT_DROP_GENRES),
+          drop_genres: DropGenres = DROP_GENRES,
           device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
           devices: Annotated[int, typer.Option(help="Devices per node (>1: DDP).")] = 1,
           num_nodes: Annotated[int, typer.Option(help="Machines (DDP; torchrun-compatible).")] = 1,
