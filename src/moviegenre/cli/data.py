@@ -14,6 +14,7 @@ from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT
 from moviegenre.data.readers import read_table
 from moviegenre.data.splits import split_table
 from moviegenre.data.summary import summarize
+from moviegenre.data.table import plural
 
 MinGenreCount = Annotated[int, typer.Option(help="Drop genres with fewer movies than this.")]
 DropGenres = Annotated[str, typer.Option(help="Comma-separated genres to drop ('' for none).")]
@@ -29,15 +30,17 @@ def inspect(path: Annotated[Path, typer.Argument(help="Movie table: CSV or MM-IM
             min_genre_count: MinGenreCount = DEFAULT_MIN_GENRE_COUNT,
             drop_genres: DropGenres = DROP_GENRES,
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+            images: Annotated[bool, typer.Option("--images", help="Also decode every poster (slow) and report "
+                                                                  "those that are not usable images.")] = False,
             max_problems: Annotated[int, typer.Option(help="How many problems to list.")] = 20) -> None:
-    """Counts per modality and genre, and every problem found."""
-    table = read_table(path, strict=False, labelled=False)
+    """Counts per modality and genre, and every problem 'train' would meet, in row order."""
+    table = read_table(path, strict=False, labelled=None, images=images, usable=True)
     summary = summarize(table, min_genre_count=min_genre_count, drop_genres=parse_genre_list(drop_genres))
     if as_json:
         console.print_json(json.dumps(summary.to_dict()))
         return
     n = summary.n_movies
-    console.print(f"{path}: {n:,} movies", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"{path}: {plural(n, 'movie')}", markup=False, highlight=False, soft_wrap=True)
     modality = Table()
     modality.add_column("input")
     modality.add_column("movies", justify="right")
@@ -59,9 +62,12 @@ def inspect(path: Annotated[Path, typer.Argument(help="Movie table: CSV or MM-IM
     console.print(genres)
     console.print("genres per movie: " + ", ".join(f"{k}: {v:,}" for k, v in summary.genres_per_movie.items()))
     if summary.problems:
-        console.print(f"[bold red]{len(summary.problems)} problems[/]")
+        console.print(f"[bold red]{plural(len(summary.problems), 'problem')}[/]")
         for problem in summary.problems[:max_problems]:
             console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)  # one line each
+        if len(summary.problems) > max_problems:
+            console.print(f"  ... and {plural(len(summary.problems) - max_problems, 'more problem')} "
+                          "(--max-problems lists more)", markup=False, highlight=False)
     else:
         console.print("no problems found")
 

@@ -34,7 +34,7 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     """
     started = time.perf_counter()
     out = Path(out)
-    table = read_table(data)
+    table = read_table(data, usable=True)  # as 'data inspect' checks it
     encoder = GenreEncoder(min_genre_count, drop_genres).fit(table.genres)
     labels = encoder.transform(table.genres)
     splits = load_split(split_file, table) if split_file else split_for(
