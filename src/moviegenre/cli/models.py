@@ -49,14 +49,16 @@ def train(data: Annotated[Path, typer.Argument(help="Movie table: shared CSV, te
           finetune: Annotated[bool, typer.Option(help="Fine-tune the encoders end to end with the head "
                                                  "(MODEL-finetune; meant for --device cuda).")] = False,
           resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = False,
-          progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True) -> None:
+          progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+          verbose: Annotated[bool, typer.Option("--verbose", help="Also show Lightning's own messages and bars.")]
+          = False) -> None:
     """Train a model on DATA and save it in a run folder."""
     from moviegenre.models.registry import finetuned_name
     from moviegenre.training.pipeline import train as train_run
 
     if finetune:
         model = finetuned_name(model)
-    options = {"device": device, "devices": devices, "num_nodes": num_nodes, "progress": progress}
+    options = {"device": device, "devices": devices, "num_nodes": num_nodes, "progress": progress, "verbose": verbose}
     if max_epochs is not None:
         options["max_epochs"] = max_epochs
     estimator = train_run(data, model, out, seed=seed, min_genre_count=min_genre_count,
@@ -99,7 +101,8 @@ def evaluate(run_dir: Annotated[Path, typer.Argument(help="Run folder from 'trai
     metrics = evaluate_run(run_dir, data, use=use, split=split, report_dir=report)
     if json_out:
         atomic_write_text(json_out, json.dumps(metrics, indent=2) + "\n")
-    summary = Table(title=f"{metrics['model']} on {metrics['data']} --use {use}", title_justify="left")
+    console.print(f"{metrics['model']} on {metrics['data']} --use {use}", markup=False, highlight=False)
+    summary = Table()
     summary.add_column("metric")
     summary.add_column("value", justify="right")
     for key in SUMMARY_KEYS:

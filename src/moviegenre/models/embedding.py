@@ -207,7 +207,8 @@ class EmbeddingMLP(EmbeddingModel):
             member_config = TrainConfig(**{**asdict(config), "seed": config.seed + member})
             member_dir = None if run_dir is None else (run_dir if member == 0 else f"{run_dir}/member{member}")
             self.nets_.append(fit_network(net, FeatureDataset(train, labels), val, member_config,
-                                          pos_weight=weights, run_dir=member_dir, resume=resume))
+                                          pos_weight=weights, run_dir=member_dir, resume=resume,
+                                          label=f"member {member + 1}/{self.ensemble}"))
         blends = self.tfidf_weight > 0 and "description" in self.inputs
         self.words_ = TfidfLogReg(max_terms=self.tfidf_terms).fit(movies, labels) if blends else None
 

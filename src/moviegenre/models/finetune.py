@@ -141,7 +141,7 @@ class FinetunedFusion(EmbeddingMLP):
                         # Decoding posters is what a GPU waits for; on a CPU the workers would compete with it.
                         num_workers=config.num_workers or (min(8, os.cpu_count() or 1) if on_gpu else 0))
         fit_network(net, train, val, stage, pos_weight=pos_weight(labels.sum(0), len(labels)),
-                    run_dir=None if run_dir is None else f"{run_dir}/finetune", resume=resume)
+                    run_dir=None if run_dir is None else f"{run_dir}/finetune", resume=resume, label="fine-tuning")
         self.nets_ = [net.head]
         self.run_id_ = uuid.uuid4().hex[:12]
         self.modules_ = {"poster": net.poster, "description": net.description}
