@@ -24,6 +24,8 @@ def run() -> None:
     Typer runs in standalone mode, so it reports its own usage errors (exit 2), prints help and turns
     ``typer.Exit``/``typer.Abort`` into exit codes; only our errors need handling here.
     """
+    # Piped output goes to programs and files: no line is broken at a guessed width of 80 columns.
+    console.soft_wrap = not console.is_terminal
     try:
         app()
     except MovieGenreError as error:

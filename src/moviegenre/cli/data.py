@@ -86,8 +86,8 @@ def split(path: Annotated[Path, typer.Argument(help="Movie table: CSV or MM-IMDb
         table, out, min_genre_count=min_genre_count, drop_genres=parse_genre_list(drop_genres),
         validation=validation, test=test, seed=seed)
     sizes = {name: int((splits == name).sum()) for name in ("train", "validation", "test")}
-    report = Table(title=f"{len(table):,} movies -> " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()),
-                   title_justify="left")
+    console.print(f"{len(table):,} movies -> " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()), highlight=False)
+    report = Table()
     for column in proportions.columns:
         report.add_column(column, justify="left" if column == "genre" else "right")
     for row in proportions.itertuples(index=False):

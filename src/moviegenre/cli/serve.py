@@ -62,7 +62,8 @@ def explain(run_dir: RunDir = None,
             writer = csv.DictWriter(handle, fieldnames=["word", *explanation.genres])
             writer.writeheader()
             writer.writerows(rows)
-        table = Table("word", *explanation.genres, title="probability drop when the word is deleted")
+        console.print("probability drop when the word is deleted:")
+        table = Table("word", *explanation.genres)
         for row in rows:
             table.add_row(row["word"], *(f"{row[g]:+.3f}" for g in explanation.genres))
         console.print(table)
