@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -120,3 +121,26 @@ def test_a_bad_file_shows_a_readable_error(page) -> None:
 def test_nothing_given_asks_for_an_input(page) -> None:
     page.click("#predict")
     assert page.text_content("#error") == "Give a poster, a description, or both."
+
+
+def test_api_docs_load_with_the_network_blocked(browser, server: str) -> None:
+    """/docs draws Swagger UI from files the service itself serves: every request elsewhere is refused."""
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    refused = []
+
+    def local_only(route) -> None:
+        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", local_only)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server + "/docs")
+    page.wait_for_selector(".swagger-ui .opblock")
+    paths = page.locator(".opblock-summary-path").all_text_contents()
+    assert {"/predict", "/explain", "/health"} <= {path.strip() for path in paths}
+    assert refused == []
+    context.close()
