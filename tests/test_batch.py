@@ -52,6 +52,11 @@ def test_local_batches_equal_predict_table(tiny_run, session_tiny_table_csv, exp
     assert not (tmp_path / "p.parquet.parts").exists()
 
 
+def test_the_progress_bar_knows_the_total(tiny_run, session_tiny_table_csv, tmp_path, capsys):
+    predict_file(session_tiny_table_csv, tmp_path / "p.parquet", tiny_run, batch_size=16)
+    assert "60/60 [" in capsys.readouterr().err  # movies done of all, then elapsed<remaining
+
+
 def test_a_killed_run_resumes_where_it_stopped(tiny_run, session_tiny_table_csv, expected, tmp_path):
     out = tmp_path / "p.parquet"
     with pytest.raises(KeyboardInterrupt):

@@ -1,8 +1,10 @@
-"""Output read through a pipe is not wrapped at a guessed 80 columns; --json stays the machine format."""
+"""What commands print: not wrapped at a guessed 80 columns when piped (--json stays the machine format), help
+without value types for flags, a request log from serve."""
 
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -42,3 +44,33 @@ def test_predict_json_is_unchanged(monkeypatch, capsys, long_prediction):
     code, out, _ = run_moviegenre(monkeypatch, capsys, "predict", "--description", "A plot.", "--json")
     assert code == 0
     assert json.loads(out) == LongPrediction().predict()
+
+
+@pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["data", "inspect", "--help"], ["serve", "--help"],
+                                  ["predict", "--help"], ["predict-table", "--help"]])
+def test_help_gives_flags_no_type(monkeypatch, capsys, args):
+    code, out, _ = run_moviegenre(monkeypatch, capsys, *args)
+    assert code == 0 and "--help" in out
+    assert "<bool>" not in out
+
+
+@pytest.mark.parametrize(("args", "logged"), [([], True), (["--no-access-log"], False)])
+def test_serve_logs_each_request_unless_told_not_to(monkeypatch, capsys, args, logged):
+    import torch
+    import uvicorn
+
+    from moviegenre.serving import app as app_module
+
+    # What 'serve' reads of the app it starts.
+    service = SimpleNamespace(state=SimpleNamespace(service=SimpleNamespace(predictor=SimpleNamespace(
+        model_name="default"))))
+    calls = []
+    monkeypatch.setattr(app_module, "create_app", lambda run_dir, workers: service)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append(options))
+    monkeypatch.setattr(torch, "set_num_threads", lambda threads: None)
+    code, out, _ = run_moviegenre(monkeypatch, capsys, "serve", "--port", "8123", *args)
+    assert code == 0 and "serving default on http://127.0.0.1:8123/" in out
+    options = calls[0]
+    assert options["access_log"] is logged
+    assert options["log_config"]["loggers"]["uvicorn.access"]["level"] == "INFO"  # a line per request
+    assert options["log_config"]["loggers"]["uvicorn.error"]["level"] == "WARNING"  # no start-up chatter

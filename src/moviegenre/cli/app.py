@@ -5,9 +5,14 @@ from __future__ import annotations
 import sys
 
 import typer
+import typer.core
 from rich.console import Console
 
 from moviegenre.errors import MovieGenreError
+
+# Typer's help labels flags '<bool>' as if they took a value: a flag (--json, --help) shows no type.
+_display_type = typer.core.TyperOption.display_type_rich
+typer.core.TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else _display_type(self, ctx)
 
 app = typer.Typer(help="Predict a movie's genres from its poster, its description, or both.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
