@@ -61,7 +61,8 @@ def explain(run_dir: RunDir = None,
     for genre in explanation.heat:
         path = out / f"overlay-{genre}.png"
         explanation.overlay(genre).convert("RGB").save(path)
-        console.print(f"{genre}: p={prediction['probabilities'][genre]:.3f}  heat map -> {path}", markup=False)
+        console.print(f"{genre}: p={prediction['probabilities'][genre]:.3f}  heat map -> {path} (greying out its "
+                      f"hottest region lowers p by {explanation.levels(genre)[1]:.3f})", markup=False)
     rows = explanation.word_table()
     if rows:
         with (out / "words.csv").open("w", newline="", encoding="utf-8") as handle:
