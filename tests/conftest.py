@@ -20,10 +20,12 @@ SHARED_DATA = Path(os.environ.get("MOVIEGENRE_SHARED_DATA",
 
 # Where the caches of the user running the tests are: the tests must leave them as they found them.
 USER_CACHE = cache_root()
-# Caches that default to folders under $HOME: ours, then those of libraries we call (the Hugging Face hub,
-# torch hub, matplotlib's font list; XDG covers the rest).
+# Caches that default to folders under $HOME: ours, those of libraries we call (the Hugging Face hub, torch
+# hub, matplotlib's font list, XDG), and HOME itself for those that write there directly (ONNX Runtime's
+# device id, Ray's auth token, Chromium's crash reports).
 CACHE_VARIABLES = {"MOVIEGENRE_CACHE": "moviegenre", "HF_HOME": "huggingface", "TORCH_HOME": "torch",
-                   "MPLCONFIGDIR": "matplotlib", "XDG_CACHE_HOME": "xdg"}
+                   "MPLCONFIGDIR": "matplotlib", "XDG_CACHE_HOME": "xdg-cache", "XDG_CONFIG_HOME": "xdg-config",
+                   "HOME": "home"}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -35,6 +37,7 @@ def private_caches(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("caches")
     with pytest.MonkeyPatch.context() as patch:
         for variable, folder in CACHE_VARIABLES.items():
+            (root / folder).mkdir()
             patch.setenv(variable, str(root / folder))
         yield root
 

@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from captum.attr import Occlusion
-from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
 
 from moviegenre.data.images import load_image
@@ -165,6 +163,8 @@ class Explanation:
 def heat_colours(level: np.ndarray) -> np.ndarray:
     """RGBA bytes for heat levels in [0, 1]: clear where a region does not matter, opaque and bright where it
     raises the genre most (inferno from 0.25 up; the page's colour scale in style.css draws the same ramp)."""
+    from matplotlib import colormaps  # matplotlib (and captum) load only when something is explained
+
     rgba = (colormaps["inferno"](0.25 + 0.75 * level) * 255).astype(np.uint8)
     rgba[..., 3] = (level ** 0.6 * 235).astype(np.uint8)
     return rgba
@@ -218,6 +218,8 @@ class Explainer:
             return torch.from_numpy(scorer.probabilities(vectors, description_vector, [description] * len(batch)))
 
         # Zero is mid-grey in the encoder's normalised input: the occluded square carries no content.
+        from captum.attr import Occlusion
+
         attribution = Occlusion(forward).attribute(
             tensor[None], sliding_window_shapes=(3, OCCLUSION_WINDOW, OCCLUSION_WINDOW),
             strides=(3, OCCLUSION_STRIDE, OCCLUSION_STRIDE), baselines=0.0, perturbations_per_eval=16)
