@@ -64,7 +64,7 @@ def train(data: Annotated[Path, typer.Argument(help="Movie table: shared CSV, te
     estimator = train_run(data, model, out, seed=seed, min_genre_count=min_genre_count,
                           drop_genres=parse_genre_list(drop_genres), validation=validation, test=test,
                           split_file=split, resume=resume, params=_parse_params(param or []), **options)
-    from moviegenre.training.lightning import is_main_process
+    from moviegenre.training.lightning import is_main_process  # here: a bad table fails before Lightning loads
 
     if not is_main_process():  # DDP: rank 0 writes the run and reports it
         return
