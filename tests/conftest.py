@@ -1,5 +1,6 @@
 """Shared fixtures. Tests on the real data in ../shared/data skip when it is absent, and fail instead
-when MOVIEGENRE_REQUIRE_SHARED=1 (CI sets it), so that they can never skip silently there."""
+when MOVIEGENRE_REQUIRE_SHARED=1 (CI sets it), so that they can never skip silently there. Every cache the
+code under test writes lives in a temporary folder for the whole run (``private_caches``)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,33 @@ import pytest
 from PIL import Image
 
 from moviegenre.cli import run
+from moviegenre.features.cache import cache_root
 
 SHARED_DATA = Path(os.environ.get("MOVIEGENRE_SHARED_DATA",
                                   Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+
+# Where the caches of the user running the tests are: the tests must leave them as they found them.
+USER_CACHE = cache_root()
+# Caches that default to folders under $HOME: ours, those of libraries we call (the Hugging Face hub, torch
+# hub, matplotlib's font list, XDG), and HOME itself for those that write there directly (ONNX Runtime's
+# device id, Ray's auth token, Chromium's crash reports).
+CACHE_VARIABLES = {"MOVIEGENRE_CACHE": "moviegenre", "HF_HOME": "huggingface", "TORCH_HOME": "torch",
+                   "MPLCONFIGDIR": "matplotlib", "XDG_CACHE_HOME": "xdg-cache", "XDG_CONFIG_HOME": "xdg-config",
+                   "HOME": "home"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_caches(tmp_path_factory) -> Path:
+    """Point every cache at a temporary folder for the whole run.
+
+    Set in ``os.environ``, so that the processes tests start (the CLI, DDP ranks, Ray workers) inherit it.
+    """
+    root = tmp_path_factory.mktemp("caches")
+    with pytest.MonkeyPatch.context() as patch:
+        for variable, folder in CACHE_VARIABLES.items():
+            (root / folder).mkdir()
+            patch.setenv(variable, str(root / folder))
+        yield root
 
 
 @pytest.fixture(scope="session")

@@ -21,10 +21,8 @@ def tiny_run(session_tiny_table_csv: Path, tmp_path_factory: pytest.TempPathFact
     from moviegenre.training.pipeline import train
 
     out = tmp_path_factory.mktemp("batch-run")
-    with pytest.MonkeyPatch.context() as patch:  # keep the tests' embeddings out of the user's cache
-        patch.setenv("MOVIEGENRE_CACHE", str(out / "cache"))
-        train(session_tiny_table_csv, "fusion-gmu", out / "run", min_genre_count=5, max_epochs=2, progress=False)
-        yield out / "run"
+    train(session_tiny_table_csv, "fusion-gmu", out / "run", min_genre_count=5, max_epochs=2, progress=False)
+    return out / "run"
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +50,11 @@ def test_local_batches_equal_predict_table(tiny_run, session_tiny_table_csv, exp
     out = predict_file(session_tiny_table_csv, tmp_path / "p.parquet", tiny_run, batch_size=16, progress=False)
     pd.testing.assert_frame_equal(pd.read_parquet(out), expected)
     assert not (tmp_path / "p.parquet.parts").exists()
+
+
+def test_the_progress_bar_knows_the_total(tiny_run, session_tiny_table_csv, tmp_path, capsys):
+    predict_file(session_tiny_table_csv, tmp_path / "p.parquet", tiny_run, batch_size=16)
+    assert "60/60 [" in capsys.readouterr().err  # movies done of all, then elapsed<remaining
 
 
 def test_a_killed_run_resumes_where_it_stopped(tiny_run, session_tiny_table_csv, expected, tmp_path):

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -154,3 +155,26 @@ def test_compare_mode_asks_for_two_posters(page, tmp_path: Path) -> None:
     page.set_input_files("#compare-input", str(draw_poster(tmp_path / "one.png", seed=1)))
     page.click("#compare-run")
     assert page.text_content("#compare-error") == "Add two or more poster variants."
+
+
+def test_api_docs_load_with_the_network_blocked(browser, server: str) -> None:
+    """/docs draws Swagger UI from files the service itself serves: every request elsewhere is refused."""
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    refused = []
+
+    def local_only(route) -> None:
+        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", local_only)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server + "/docs")
+    page.wait_for_selector(".swagger-ui .opblock")
+    paths = page.locator(".opblock-summary-path").all_text_contents()
+    assert {"/predict", "/explain", "/health"} <= {path.strip() for path in paths}
+    assert refused == []
+    context.close()

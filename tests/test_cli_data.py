@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conftest import draw_poster
 from conftest import run_moviegenre as moviegenre
 from moviegenre.cli import app
 
@@ -59,6 +60,50 @@ def test_inspect_lists_problems_instead_of_failing(monkeypatch, capsys, tmp_path
     assert "2 problems" in out
     assert f"{path}: row 2, field 'imdb_id': duplicate id 'tt1' (first seen in row 1)" in out
     assert f"{path}: row 2, field 'poster': poster file" in out
+
+
+def test_inspect_lists_in_row_order_what_train_refuses(monkeypatch, capsys, tmp_path):
+    """Row 2's poster is missing, row 3 has no genres, row 4's poster is a text file named .jpg."""
+    write(tmp_path / "posters" / "fake.jpg", "not a picture")
+    draw_poster(tmp_path / "posters" / "real.png")
+    path = write(tmp_path / "m.csv", f"{HEADER}\ntt1,A,,Drama,A plot.,posters/real.png\n"
+                                     "tt2,B,,Drama,,posters/gone.jpg\ntt3,C,,,Another plot.,\n"
+                                     "tt4,D,,Comedy,,posters/fake.jpg\n")
+    code, out, _ = moviegenre(monkeypatch, capsys, "data", "inspect", path)
+    assert code == 0
+    assert "2 problems" in out and "no problems found" not in out
+    assert out.index("row 2, field 'poster'") < out.index("row 3, field 'genres': no genres")
+    code, out, _ = moviegenre(monkeypatch, capsys, "data", "inspect", path, "--images")
+    assert "3 problems" in out
+    assert f"{path}: row 4, field 'poster': poster file '{tmp_path / 'posters' / 'fake.jpg'}': not an image" in out
+    assert out.index("row 3, field 'genres'") < out.index("row 4, field 'poster'")
+    code, _, err = moviegenre(monkeypatch, capsys, "train", path, "--out", tmp_path / "run")
+    assert code == 2
+    assert err.startswith(f"error: {path}: row 2, field 'poster'")  # the first problem inspect lists
+    assert err.rstrip().endswith("1 more problem: 'moviegenre data inspect' lists it)")
+
+
+def test_inspect_says_one_problem(monkeypatch, capsys, tmp_path):
+    path = write(tmp_path / "m.csv", f"{HEADER}\ntt1,A,,Drama,A plot.,\ntt2,B,,,Another plot.,\n")
+    out = moviegenre(monkeypatch, capsys, "data", "inspect", path)[1]
+    assert "\n1 problem\n" in out and "2 movies" in out
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    (f"{HEADER}\n", "the table has no movies (add rows below the header)"),
+    # what 'moviegenre imdb basics' writes: titles with IMDb's genres, before any scraping
+    ("imdb_id,title,year,genres\ntt1,A,2001,Drama\ntt2,B,2002,Comedy|Drama\n",
+     ("no movie has a poster or a description (fill the poster or description column; a table from 'imdb basics' "
+      "needs 'moviegenre scrape' first)")),
+    (f"{HEADER}\ntt1,A,,,A plot.,\n", "no movie has genres (fill the genres column, '|'-separated)"),
+])
+def test_a_table_without_a_usable_movie_is_reported_as_such(monkeypatch, capsys, tmp_path, text, problem):
+    path = write(tmp_path / "m.csv", text)
+    code, out, _ = moviegenre(monkeypatch, capsys, "data", "inspect", path)
+    assert code == 0
+    assert f"  {path}: {problem}" in out and "no problems found" not in out
+    code, _, err = moviegenre(monkeypatch, capsys, "train", path, "--out", tmp_path / "run")
+    assert (code, err.startswith(f"error: {path}: {problem.split(' (')[0]} (")) == (2, True)
 
 
 def test_split_writes_files_and_reports_proportions(monkeypatch, capsys, tiny_table_csv, tmp_path):

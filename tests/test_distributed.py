@@ -55,7 +55,7 @@ def test_fine_tuning_runs_under_ddp_and_rank_zero_writes_the_run(tmp_path):
 
     table = make_tiny_table(tmp_path / "data")
     run = tmp_path / "run"
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "MOVIEGENRE_CACHE": str(tmp_path / "cache")}
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     command = [str(Path(sys.executable).with_name("moviegenre")), "train", str(table), "--model", "fusion-gmu",
                "--finetune", "--device", "cpu", "--devices", "2", "--max-epochs", "1", "--min-genre-count", "3",
                "--param", "batch_size=8", "--out", str(run), "--no-progress"]

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from moviegenre.cli import app
 from moviegenre.errors import DataError
-from moviegenre.serving.explain import MAX_WORD_GROUPS, Explainer, Scorer
+from moviegenre.serving.explain import MAX_WORD_GROUPS, SCALE_HEIGHT, Explainer, Scorer
 from moviegenre.serving.predictor import Predictor
 from test_serving import DESCRIPTION, build_tiny_run, one_torch_thread  # noqa: F401  (autouse)
 
@@ -73,6 +73,14 @@ def test_occlusion_points_at_the_region_that_raises_the_genre() -> None:
     assert layer[:100, :80, 3].mean() > 4 * layer[220:, 150:, 3].mean()  # opaque where it matters
 
 
+def test_overlays_carry_their_colour_scale() -> None:
+    explanation = Explainer(BrightCornerScorer()).explain(bright_corner_poster(), genres=["Horror"])
+    overlay = np.asarray(explanation.overlay("Horror", width=300).convert("RGB")).astype(int)
+    ramp = overlay[-SCALE_HEIGHT + 12]  # a row through the colour scale under the poster
+    assert ramp[12].sum() < 150 and ramp[-12].sum() > 600  # dark at 'no effect', bright at the strongest drop
+    assert explanation.levels("Horror")[1] == pytest.approx(explanation.heat["Horror"].max(), rel=0.3)
+
+
 def test_words_are_scored_by_deleting_them() -> None:
     text = "A ghost walks at night"
     explanation = Explainer(BrightCornerScorer()).explain(description=text, genres=["Horror"])
@@ -117,7 +125,7 @@ def test_real_model_explanation_agrees_with_the_predictor(tiny_run: Path, tmp_pa
     expected = predictor.predict(poster=poster, description=DESCRIPTION)
     assert explanation.genres == list(expected["probabilities"])[:2]
     assert explanation.prediction["probabilities"] == pytest.approx(expected["probabilities"], abs=2e-4)
-    assert explanation.overlay(explanation.genres[0]).size == (448, 672)
+    assert explanation.overlay(explanation.genres[0]).size == (448, 672 + SCALE_HEIGHT)  # the colour scale below
 
 
 def test_explain_command_writes_overlays_and_word_table(tiny_run: Path, tmp_path: Path) -> None:
@@ -128,7 +136,7 @@ def test_explain_command_writes_overlays_and_word_table(tiny_run: Path, tmp_path
                                       DESCRIPTION, "--top", "2", "--out", str(tmp_path / "why")])
     assert result.exit_code == 0, result.output
     overlays = sorted((tmp_path / "why").glob("overlay-*.png"))
-    assert len(overlays) == 2 and Image.open(overlays[0]).size == (448, 672)
+    assert len(overlays) == 2 and Image.open(overlays[0]).size == (448, 672 + SCALE_HEIGHT)
     rows = list(csv.DictReader((tmp_path / "why" / "words.csv").open()))
     assert rows[1]["word"] == "ghost" and len(rows[0]) == 3
     assert "heat map ->" in result.output

@@ -7,11 +7,16 @@ import pytest
 
 from conftest import GENRES, WORDS, draw_poster
 from moviegenre.features.encoders import image_encoder, text_encoder
-
-pytest.importorskip("onnxruntime", reason="the fast path needs onnxruntime")
 from moviegenre.features.fast import FastImageEncoder, FastTextEncoder, fast_encoder
 
 MIN_COSINE = 0.999
+
+
+@pytest.fixture(autouse=True)
+def onnxruntime():
+    # Imported once the tests run, not while they are collected: onnxruntime writes a device id under $HOME
+    # on import, and only then does conftest's private_caches point HOME at a temporary folder.
+    return pytest.importorskip("onnxruntime", reason="the fast path needs onnxruntime")
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -20,7 +20,6 @@ def _changed(pretrained: torch.nn.Module, tuned: torch.nn.Module) -> int:
 
 
 def test_finetune_trains_both_encoders_on_cpu_and_predicts(monkeypatch, capsys, tiny_table_csv, tmp_path):
-    monkeypatch.setenv("MOVIEGENRE_CACHE", str(tmp_path / "cache"))  # fine-tuned vectors stay out of the user's cache
     run = tmp_path / "run"
     code, out, err = run_moviegenre(monkeypatch, capsys, "train", tiny_table_csv, "--model", "fusion-gmu", "--finetune",
                                     "--device", "cpu", "--max-epochs", "1", "--min-genre-count", "3",

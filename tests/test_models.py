@@ -38,9 +38,7 @@ def fast_model(name: str):
 
 
 @pytest.mark.parametrize("name", [spec.name for spec in list_models()])
-def test_every_registered_model_fits_predicts_saves_and_loads(name, tiny, tmp_path, monkeypatch):
-    if name.endswith("-finetune"):  # fine-tuned encoders cache vectors under their run id: not in the user's cache
-        monkeypatch.setenv("MOVIEGENRE_CACHE", str(tmp_path / "cache"))
+def test_every_registered_model_fits_predicts_saves_and_loads(name, tiny, tmp_path):
     table, labels, genres = tiny
     train, val = np.arange(0, 45), np.arange(45, len(table))
     model = fast_model(name).fit(table.subset(train), labels[train], validation=(table.subset(val), labels[val]),
@@ -114,6 +112,25 @@ def test_a_poster_that_is_not_an_image_is_a_loud_error(tiny, tmp_path):
     bogus.write_text("not a picture")
     with pytest.raises(ImageError, match="poster.jpg: not an image"):
         Predictor(tmp_path / "run").predict(poster=bogus, description="a love story")
+
+
+def test_predict_hands_the_model_the_posters_bytes_and_loads_it_only_for_valid_input(tiny, tmp_path, monkeypatch):
+    table, labels, genres = tiny
+    model = fast_model("fusion-gmu").fit(table, labels, genres=genres)
+    model.save(tmp_path / "run")
+    predictor = Predictor(tmp_path / "run")
+    with pytest.raises(ImageError, match="missing.jpg: cannot read"):
+        predictor.predict(poster=tmp_path / "missing.jpg")
+    assert "model" not in vars(predictor)  # bad input is reported before the model loads
+    row = int(np.flatnonzero(table.has_poster & table.has_description)[0])
+    poster, description = table.posters[row], table.descriptions[row]
+    expected = model.predict_proba(table.subset([row]))[0]
+    seen = []
+    predict_proba = predictor.model.predict_proba
+    monkeypatch.setattr(predictor.model, "predict_proba", lambda movies: seen.append(movies) or predict_proba(movies))
+    result = predictor.predict(poster=poster, description=description)
+    assert seen[0].posters == [Path(poster).read_bytes()]  # no copy through a temporary file
+    np.testing.assert_allclose([result["probabilities"][g] for g in genres], expected, atol=1e-4)
 
 
 def test_training_resumes_from_the_last_checkpoint(session_tiny_table_csv, tmp_path):

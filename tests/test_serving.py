@@ -32,9 +32,7 @@ def build_tiny_run(root: Path) -> Path:
     from moviegenre.training.pipeline import train
 
     table = make_tiny_table(root)
-    with pytest.MonkeyPatch.context() as patch:  # keep the tests' embeddings out of the user's cache
-        patch.setenv("MOVIEGENRE_CACHE", str(root / "cache"))
-        train(table, "fusion-gmu", root / "run", min_genre_count=5, max_epochs=3, progress=False)
+    train(table, "fusion-gmu", root / "run", min_genre_count=5, max_epochs=3, progress=False)
     return root / "run"
 
 

@@ -107,14 +107,17 @@ def test_validate_finds_every_problem(tmp_path):
     assert len(table.validate(labelled=False, check_files=False)) == 2
 
 
-def test_check_raises_the_first_problem_with_a_count():
-    table = MovieTable.from_records([{"imdb_id": "tt1", "genres": ""}, {"imdb_id": "tt1", "genres": ""}],
+def test_check_raises_the_first_problem_in_row_order_with_a_count():
+    table = MovieTable.from_records([{"imdb_id": "tt1", "genres": "Drama"}, {"imdb_id": "tt1", "genres": ""}],
                                     source="m.csv")
     with pytest.raises(DataError) as caught:
         table.check()
     assert str(caught.value) == ("m.csv: row 2, field 'imdb_id': duplicate id 'tt1' (first seen in row 1) "
-                                 "(remove or merge the duplicate row; 2 more problems: 'moviegenre data inspect' lists them)")
+                                 "(remove or merge the duplicate row; 1 more problem: 'moviegenre data inspect' lists it)")
     assert (caught.value.row, caught.value.field) == (2, "imdb_id")
+    problems = MovieTable.from_records([{"imdb_id": "", "genres": "Drama"}, {"imdb_id": "tt1", "genres": ""},
+                                        {"imdb_id": "", "genres": ""}], source="m.csv").validate()
+    assert [(p.row, p.field) for p in problems] == [(1, "imdb_id"), (2, "genres"), (3, "imdb_id"), (3, "genres")]
 
 
 def test_check_returns_the_table_when_clean(tmp_path):

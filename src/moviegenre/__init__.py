@@ -1,28 +1,20 @@
 """moviegenre: predict a movie's genres from its poster, its short description, or both."""
 
-from moviegenre.data import GenreEncoder, MovieTable, load_image, read_table
-from moviegenre.errors import ConfigError, DataError, ImageError, MovieGenreError
+from moviegenre._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ConfigError",
-    "DataError",
-    "GenreEncoder",
-    "ImageError",
-    "MovieGenreError",
-    "MovieTable",
-    "Predictor",
-    "__version__",
-    "load_image",
-    "read_table",
-]
-
-
-def __getattr__(name: str):
-    # Predictor pulls in torch and the encoders: import it only when asked for.
-    if name == "Predictor":
-        from moviegenre.serving.predictor import Predictor
-
-        return Predictor
-    raise AttributeError(f"module 'moviegenre' has no attribute '{name}'")
+# Imported when first used: `import moviegenre` (and every command) must not pay for pandas or torch up front.
+_WHERE = {
+    "ConfigError": "moviegenre.errors",
+    "DataError": "moviegenre.errors",
+    "GenreEncoder": "moviegenre.data.genres",
+    "ImageError": "moviegenre.errors",
+    "MovieGenreError": "moviegenre.errors",
+    "MovieTable": "moviegenre.data.table",
+    "Predictor": "moviegenre.serving.predictor",
+    "load_image": "moviegenre.data.images",
+    "read_table": "moviegenre.data.readers",
+}
+__all__ = list(_WHERE) + ["__version__"]
+__getattr__ = lazy_attributes(__name__, _WHERE)

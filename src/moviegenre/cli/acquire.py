@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from moviegenre.acquisition.imdb_basics import BasicsFilter, parse_types, parse_years, read_basics
 from moviegenre.acquisition.scraper import DEFAULT_BASE_URL, DEFAULT_USER_AGENT, ScrapeSettings, parse_rate, scrape
 from moviegenre.acquisition.state import Outcome
 from moviegenre.cli.app import app, console, err_console
@@ -28,6 +27,8 @@ def basics(title_basics: Annotated[Path, typer.Argument(help="IMDb's title.basic
            exclude_genres: Annotated[str, typer.Option(help="Comma-separated genres to drop, e.g. Short.")] = "",
            include_adult: Annotated[bool, typer.Option(help="Keep isAdult=1 titles.")] = False) -> None:
     """Filter IMDb's title list (streamed; ~12M rows in bounded memory) into the titles to scrape."""
+    from moviegenre.acquisition.imdb_basics import BasicsFilter, parse_types, parse_years, read_basics
+
     keep = BasicsFilter(years=parse_years(years), types=parse_types(types), min_runtime=min_runtime,
                         exclude_genres=tuple(g.strip() for g in exclude_genres.split(",") if g.strip()),
                         include_adult=include_adult)

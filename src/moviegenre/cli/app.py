@@ -5,9 +5,14 @@ from __future__ import annotations
 import sys
 
 import typer
+import typer.core
 from rich.console import Console
 
 from moviegenre.errors import MovieGenreError
+
+# Typer's help labels flags '<bool>' as if they took a value: a flag (--json, --help) shows no type.
+_display_type = typer.core.TyperOption.display_type_rich
+typer.core.TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else _display_type(self, ctx)
 
 app = typer.Typer(help="Predict a movie's genres from its poster, its description, or both.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -24,6 +29,8 @@ def run() -> None:
     Typer runs in standalone mode, so it reports its own usage errors (exit 2), prints help and turns
     ``typer.Exit``/``typer.Abort`` into exit codes; only our errors need handling here.
     """
+    # Piped output goes to programs and files: no line is broken at a guessed width of 80 columns.
+    console.soft_wrap = not console.is_terminal
     try:
         app()
     except MovieGenreError as error:

@@ -14,9 +14,11 @@ from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT
 from moviegenre.data.readers import read_table
 from moviegenre.data.splits import split_table
 from moviegenre.data.summary import summarize
+from moviegenre.data.table import plural
 
 MinGenreCount = Annotated[int, typer.Option(help="Drop genres with fewer movies than this.")]
 DropGenres = Annotated[str, typer.Option(help="Comma-separated genres to drop ('' for none).")]
+DROP_GENRES = ",".join(DEFAULT_DROP_GENRES)
 
 
 def parse_genre_list(text: str) -> tuple[str, ...]:
@@ -26,17 +28,19 @@ def parse_genre_list(text: str) -> tuple[str, ...]:
 @data_app.command("inspect")
 def inspect(path: Annotated[Path, typer.Argument(help="Movie table: CSV or MM-IMDb folder.")],
             min_genre_count: MinGenreCount = DEFAULT_MIN_GENRE_COUNT,
-            drop_genres: DropGenres = ",".join(DEFAULT_DROP_GENRES),
+            drop_genres: DropGenres = DROP_GENRES,
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+            images: Annotated[bool, typer.Option("--images", help="Also decode every poster (slow) and report "
+                                                                  "those that are not usable images.")] = False,
             max_problems: Annotated[int, typer.Option(help="How many problems to list.")] = 20) -> None:
-    """Counts per modality and genre, and every problem found."""
-    table = read_table(path, strict=False, labelled=False)
+    """Counts per modality and genre, and every problem 'train' would meet, in row order."""
+    table = read_table(path, strict=False, labelled=None, images=images, usable=True)
     summary = summarize(table, min_genre_count=min_genre_count, drop_genres=parse_genre_list(drop_genres))
     if as_json:
         console.print_json(json.dumps(summary.to_dict()))
         return
     n = summary.n_movies
-    console.print(f"{path}: {n:,} movies", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"{path}: {plural(n, 'movie')}", markup=False, highlight=False, soft_wrap=True)
     modality = Table()
     modality.add_column("input")
     modality.add_column("movies", justify="right")
@@ -58,9 +62,12 @@ def inspect(path: Annotated[Path, typer.Argument(help="Movie table: CSV or MM-IM
     console.print(genres)
     console.print("genres per movie: " + ", ".join(f"{k}: {v:,}" for k, v in summary.genres_per_movie.items()))
     if summary.problems:
-        console.print(f"[bold red]{len(summary.problems)} problems[/]")
+        console.print(f"[bold red]{plural(len(summary.problems), 'problem')}[/]")
         for problem in summary.problems[:max_problems]:
             console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)  # one line each
+        if len(summary.problems) > max_problems:
+            console.print(f"  ... and {plural(len(summary.problems) - max_problems, 'more problem')} "
+                          "(--max-problems lists more)", markup=False, highlight=False)
     else:
         console.print("no problems found")
 
@@ -72,15 +79,15 @@ def split(path: Annotated[Path, typer.Argument(help="Movie table: CSV or MM-IMDb
           validation: Annotated[float, typer.Option(help="Validation share.")] = 0.1,
           test: Annotated[float, typer.Option(help="Test share.")] = 0.1,
           min_genre_count: MinGenreCount = DEFAULT_MIN_GENRE_COUNT,
-          drop_genres: DropGenres = ",".join(DEFAULT_DROP_GENRES)) -> None:
+          drop_genres: DropGenres = DROP_GENRES) -> None:
     """Seeded multi-label stratified train/validation/test split (or the table's own split.json)."""
     table = read_table(path)
     _, splits, proportions = split_table(
         table, out, min_genre_count=min_genre_count, drop_genres=parse_genre_list(drop_genres),
         validation=validation, test=test, seed=seed)
     sizes = {name: int((splits == name).sum()) for name in ("train", "validation", "test")}
-    report = Table(title=f"{len(table):,} movies -> " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()),
-                   title_justify="left")
+    console.print(f"{len(table):,} movies -> " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()), highlight=False)
+    report = Table()
     for column in proportions.columns:
         report.add_column(column, justify="left" if column == "genre" else "right")
     for row in proportions.itertuples(index=False):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 from pathlib import Path
 from typing import Annotated
@@ -17,11 +18,13 @@ from moviegenre.cli.models import RunDir
 def serve(run_dir: RunDir = None,
           host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-          workers: Annotated[int | None, typer.Option(help="Model worker threads (default: one per core).")] = None
-          ) -> None:
+          workers: Annotated[int | None, typer.Option(help="Model worker threads (default: one per core).")] = None,
+          access_log: Annotated[bool, typer.Option(help="Print a line per request (client, method, path, "
+                                                        "status).")] = True) -> None:
     """Serve the page at / and the API (/predict, /predict/batch, /explain, /compare, /model, /health, /docs)."""
     import torch
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from moviegenre.serving.app import create_app
 
@@ -29,7 +32,10 @@ def serve(run_dir: RunDir = None,
     torch.set_num_threads(1)
     service = create_app(run_dir, workers)
     console.print(f"serving {service.state.service.predictor.model_name} on http://{host}:{port}/ (API docs: /docs)")
-    uvicorn.run(service, host=host, port=port, log_level="warning")
+    # Uvicorn's start-up lines stay quiet (the line above says where it serves); requests are logged.
+    logs = copy.deepcopy(LOGGING_CONFIG)
+    logs["loggers"]["uvicorn.error"]["level"] = "WARNING"
+    uvicorn.run(service, host=host, port=port, log_config=logs, log_level=None, access_log=access_log)
 
 
 @app.command("explain")
@@ -53,14 +59,16 @@ def explain(run_dir: RunDir = None,
     for genre in explanation.heat:
         path = out / f"overlay-{genre}.png"
         explanation.overlay(genre).convert("RGB").save(path)
-        console.print(f"{genre}: p={prediction['probabilities'][genre]:.3f}  heat map -> {path}", markup=False)
+        console.print(f"{genre}: p={prediction['probabilities'][genre]:.3f}  heat map -> {path} (greying out its "
+                      f"hottest region lowers p by {explanation.levels(genre)[1]:.3f})", markup=False)
     rows = explanation.word_table()
     if rows:
         with (out / "words.csv").open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=["word", *explanation.genres])
             writer.writeheader()
             writer.writerows(rows)
-        table = Table("word", *explanation.genres, title="probability drop when the word is deleted")
+        console.print("probability drop when the word is deleted:")
+        table = Table("word", *explanation.genres)
         for row in rows:
             table.add_row(row["word"], *(f"{row[g]:+.3f}" for g in explanation.genres))
         console.print(table)

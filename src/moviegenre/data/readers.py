@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from moviegenre.data.table import MovieTable, split_genres
+from moviegenre.data.table import MovieTable, raise_first, split_genres
 from moviegenre.errors import DataError
 
 SHARED_COLUMNS = ("imdb_id", "genres")
@@ -28,13 +28,20 @@ MMIMDB_SPLITS = {"train": "train", "dev": "validation", "val": "validation", "va
                  "test": "test"}
 
 
-def read_table(path: str | Path, *, labelled: bool = True, strict: bool = True,
-               posters: str | Path | None = None) -> MovieTable:
+def read_table(path: str | Path, *, labelled: bool | None = True, strict: bool = True,
+               posters: str | Path | None = None, images: bool = False, usable: bool = False) -> MovieTable:
     """Read any supported movie table. ``strict`` raises the first problem; otherwise problems are kept
-    on ``table.problems`` (what ``data inspect`` lists). ``posters`` overrides the one-hot poster folder."""
+    on ``table.problems`` (what ``data inspect`` lists). ``posters`` overrides the one-hot poster folder.
+
+    ``labelled`` True: genres required; None: checked as labelled if the table has genres (``data inspect``);
+    False: any table of movies (to scrape or predict). ``images`` decodes every poster (see
+    ``MovieTable.validate``). ``usable`` also requires one movie to learn from (``train``, ``data inspect``):
+    when there is none, that comes before the problems of single rows.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(path, "no such file or folder", hint="check the path")
+    columns = {"genres"}  # MM-IMDb folders and one-hot tables always hold genres
     if path.is_dir():
         table = read_mmimdb(path)
     elif path.suffix.lower() in (".csv", ".tsv", ".txt"):
@@ -52,13 +59,19 @@ def read_table(path: str | Path, *, labelled: bool = True, strict: bool = True,
     elif path.suffix.lower() == ".parquet":
         frame = pd.read_parquet(path)
         frame = frame.astype(object).where(frame.notna(), "").astype(str)  # nulls -> "", not "nan"/"None"
+        columns = set(frame.columns)
         table = _from_shared_csv(path, frame, labelled)
     else:
         raise DataError(path, f"unsupported file type '{path.suffix}'",
                         hint="give a .csv movie table, a .parquet table or an MM-IMDb folder")
-    table.problems = table.validate(labelled=labelled)
+    # A table that has a genres column (or genres anywhere) is one to train on: checked as 'train' checks it.
+    with_genres = (table.is_labelled or "genres" in columns) if labelled is None else labelled
+    table.problems = table.validate(labelled=with_genres, images=images)
+    unusable = table.unusable(labelled=with_genres) if usable else None
+    if unusable:
+        table.problems.insert(0, unusable)
     if strict:
-        table.check(labelled=labelled)
+        raise_first(table.problems)
     return table
 
 

@@ -2,8 +2,9 @@
 
 Every reader produces a :class:`MovieTable`; every model, split and report consumes one. Rows hold
 ``imdb_id``, ``title``, ``year``, ``genres`` (list of names), ``description`` ("" when unknown) and
-``poster`` (absolute path, "" when none). An optional ``split`` column carries a split that came with
-the data (MM-IMDb ``split.json``) so that it can be used as is.
+``poster`` (absolute path, "" when none; or the image file's bytes in a table built in memory for one
+prediction). An optional ``split`` column carries a split that came with the data (MM-IMDb ``split.json``)
+so that it can be used as is.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from moviegenre.errors import DataError
+from moviegenre.data.images import load_image
+from moviegenre.errors import DataError, ImageError
 
 COLUMNS = ("imdb_id", "title", "year", "genres", "description", "poster")
 GENRE_SEPARATOR = "|"
@@ -43,7 +45,7 @@ class MovieTable:
     def from_records(cls, records: Iterable[dict], source: str = "<memory>") -> MovieTable:
         rows = []
         for record in records:
-            genres = record.get("genres") or []
+            genres, poster = record.get("genres") or [], record.get("poster") or ""
             if isinstance(genres, str):
                 genres = split_genres(genres)
             rows.append({
@@ -52,7 +54,7 @@ class MovieTable:
                 "year": _year(record.get("year")),
                 "genres": list(genres),
                 "description": str(record.get("description") or "").strip(),
-                "poster": str(record.get("poster") or ""),
+                "poster": poster if isinstance(poster, bytes) else str(poster),
                 **({"split": record.get("split") or ""} if "split" in record else {}),
             })
         has_split = any("split" in row for row in rows)
@@ -135,8 +137,11 @@ class MovieTable:
         return table
 
     # -- validation -----------------------------------------------------------------------------
-    def validate(self, *, labelled: bool = True, check_files: bool = True) -> list[DataError]:
-        """Every problem found, each naming the file, the row (1-based data row) and the field."""
+    def validate(self, *, labelled: bool = True, check_files: bool = True, images: bool = False) -> list[DataError]:
+        """Every problem found, in row order, each naming the file, the row (1-based data row) and the field.
+
+        ``images`` also decodes every poster with the safe loader, as training will (slow on a big table).
+        """
         problems: list[DataError] = []
         frame = self.frame
         ids = frame["imdb_id"]
@@ -161,17 +166,35 @@ class MovieTable:
                 if poster and not os.path.isfile(poster):
                     problems.append(DataError(self.source, f"poster file '{poster}' does not exist", row=row + 1,
                                               field="poster", hint="fix the path or leave the field empty"))
-        return problems
+                elif poster and images:
+                    try:
+                        load_image(poster)
+                    except ImageError as error:
+                        problems.append(DataError(self.source, f"poster file '{poster}': {error.problem}",
+                                                  row=row + 1, field="poster", hint=error.hint))
+        return sorted(problems, key=lambda problem: problem.row)  # stable: a row's problems keep their order
+
+    def unusable(self, *, labelled: bool = True) -> DataError | None:
+        """Why no movie of the table can be learnt from (``labelled=False``: predicted for), or None."""
+        inputs = self.has_poster | self.has_description
+        genres = self.frame["genres"].map(len).gt(0).to_numpy()
+        if not len(self):
+            problem, hint = "the table has no movies", "add rows below the header"
+        elif not inputs.any():
+            problem, hint = "no movie has a poster or a description", \
+                "fill the poster or description column; a table from 'imdb basics' needs 'moviegenre scrape' first"
+        elif labelled and not genres.any():
+            problem, hint = "no movie has genres", "fill the genres column, '|'-separated"
+        elif labelled and not (inputs & genres).any():
+            problem, hint = "no movie has both genres and a poster or a description", \
+                "a movie teaches the model only with both"
+        else:
+            return None
+        return DataError(self.source, problem, hint=hint)
 
     def check(self, *, labelled: bool = True, check_files: bool = True) -> MovieTable:
         """Raise the first problem (with a count of the rest); return self when there is none."""
-        problems = self.validate(labelled=labelled, check_files=check_files)
-        if problems:
-            first = problems[0]
-            more = f"; {len(problems) - 1} more problems: 'moviegenre data inspect' lists them" \
-                if len(problems) > 1 else ""
-            raise DataError(first.source, first.problem, row=first.row, field=first.field,
-                            hint=(first.hint + more).lstrip("; "))
+        raise_first(self.validate(labelled=labelled, check_files=check_files))
         return self
 
     # -- saving ---------------------------------------------------------------------------------
@@ -200,6 +223,21 @@ def _absurd_fields(title: str, genres: list[str], description: str) -> list[tupl
     if any(len(genre) > MAX_GENRE_CHARS for genre in genres):
         found.append(("genres", f"a genre name over {MAX_GENRE_CHARS} characters"))
     return found
+
+
+def raise_first(problems: Sequence[DataError]) -> None:
+    """Raise the first of ``problems``, with a count of the rest, if there are any."""
+    if problems:
+        first, rest = problems[0], len(problems) - 1
+        more = f"; {plural(rest, 'more problem')}: 'moviegenre data inspect' lists {'it' if rest == 1 else 'them'}" \
+            if rest else ""
+        raise DataError(first.source, first.problem, row=first.row, field=first.field,
+                        hint=(first.hint + more).lstrip("; "))
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 movie``, ``2 movies``, ``1,204 problems``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def split_genres(text: str) -> list[str]:

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from moviegenre.errors import ImageError
-from moviegenre.features.fast import fast_encoder
 
 # Bump when preprocessing changes, so stale vectors are never mixed with new ones.
 CACHE_VERSION = 1
@@ -66,45 +66,52 @@ class FeatureCache:
         return self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
 
 
-def _cached(keys: list[str], encoder, cache: FeatureCache | None, compute, chunk: int = 512) -> np.ndarray:
+def _cached(keys: list[str], encoder, cache: FeatureCache | None, compute, *, what: str, progress: bool,
+            chunk: int = 512) -> np.ndarray:
     """Vectors for ``keys`` ("" = missing input -> zeros): cached ones read, the rest computed and stored.
 
-    ``compute(encoder, keys)`` encodes a chunk of keys.
+    ``compute(encoder, keys)`` encodes a chunk of keys (without a bar of its own: the step has one, ``what``).
     """
     out = np.zeros((len(keys), encoder.dim), dtype=np.float32)
     found = cache.get_many([k for k in keys if k]) if cache is not None else {}
     todo = list(dict.fromkeys(k for k in keys if k and k not in found))
     if len(todo) >= FAST_PATH_MIN_ITEMS:
+        from moviegenre.features.fast import fast_encoder  # torch and ONNX Runtime: only when encoding
+
         encoder = fast_encoder(encoder)
-    for start in range(0, len(todo), chunk):
-        batch = todo[start: start + chunk]
-        vectors = compute(encoder, batch)
-        new = dict(zip(batch, vectors))
-        if cache is not None:
-            cache.put_many(new)
-        found.update(new)
+    with tqdm(total=len(todo), desc=f"embedding {what}s ({encoder.name})", unit=what,
+              disable=not progress or not todo) as bar:
+        for start in range(0, len(todo), chunk):
+            batch = todo[start: start + chunk]
+            vectors = compute(encoder, batch)
+            new = dict(zip(batch, vectors))
+            if cache is not None:
+                cache.put_many(new)
+            found.update(new)
+            bar.update(len(batch))
     for row, key in enumerate(keys):
         if key:
             out[row] = found[key]
     return out
 
 
-def embed_posters(paths: Sequence[str], encoder, *, use_cache: bool = True, progress: bool = True) -> np.ndarray:
-    """(n, dim) poster embeddings; rows whose path is "" stay zero."""
+def embed_posters(paths: Sequence[str | bytes], encoder, *, use_cache: bool = True, progress: bool = True
+                  ) -> np.ndarray:
+    """(n, dim) poster embeddings of image files (paths, or their bytes); rows whose path is "" stay zero."""
     keys, path_of = [], {}
     for path in paths:
         if not path:
             keys.append("")
             continue
         try:
-            key = content_key(Path(path).read_bytes())
+            key = content_key(path if isinstance(path, bytes) else Path(path).read_bytes())
         except OSError as error:
             raise ImageError(path, f"cannot read ({error.strerror or error})", hint="check the path") from None
         path_of.setdefault(key, path)
         keys.append(key)
     cache = FeatureCache(encoder.name) if use_cache else None
-    return _cached(keys, encoder, cache,
-                   lambda enc, batch: enc.encode_files([path_of[k] for k in batch], progress=progress))
+    return _cached(keys, encoder, cache, lambda enc, batch: enc.encode_files([path_of[k] for k in batch], progress=False),
+                   what="poster", progress=progress)
 
 
 def embed_texts(texts: Sequence[str], encoder, *, use_cache: bool = True, progress: bool = True) -> np.ndarray:
@@ -115,5 +122,5 @@ def embed_texts(texts: Sequence[str], encoder, *, use_cache: bool = True, progre
         text_of.setdefault(key, text)
         keys.append(key)
     cache = FeatureCache(encoder.name) if use_cache else None
-    return _cached(keys, encoder, cache,
-                   lambda enc, batch: enc.encode_texts([text_of[k] for k in batch], progress=progress))
+    return _cached(keys, encoder, cache, lambda enc, batch: enc.encode_texts([text_of[k] for k in batch], progress=False),
+                   what="description", progress=progress)

@@ -19,7 +19,6 @@ from safetensors.numpy import load_file, save
 
 from moviegenre.data.table import MovieTable, atomic_write_bytes, atomic_write_text
 from moviegenre.errors import ConfigError
-from moviegenre.evaluation.metrics import tune_thresholds
 
 # The model shipped inside the package: what `predict` uses when no run folder is given.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
@@ -39,6 +38,8 @@ class GenreModel:
     def fit(self, movies: MovieTable, labels: np.ndarray, *, validation: tuple[MovieTable, np.ndarray] | None = None,
             genres: list[str] | None = None, run_dir: str | Path | None = None, resume: bool = False) -> GenreModel:
         """Learn from ``movies``/``labels`` (0/1 matrix); early-stop and tune thresholds on ``validation``."""
+        from moviegenre.evaluation.metrics import tune_thresholds  # scikit-learn: only when fitting
+
         labels = np.asarray(labels, dtype=np.float32)
         self.genres_ = list(genres) if genres is not None else [f"genre_{i}" for i in range(labels.shape[1])]
         self._fit(movies, labels, validation, run_dir=run_dir, resume=resume)

@@ -31,7 +31,6 @@ from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, resolve_
 from moviegenre.models.embedding import EmbeddingMLP, FusionNet
 from moviegenre.models.registry import FINETUNED_SUFFIX, register_model
 from moviegenre.training.config import TrainConfig
-from moviegenre.training.lightning import fit_network
 
 
 class EndToEndNet(nn.Module):
@@ -126,6 +125,8 @@ class FinetunedFusion(EmbeddingMLP):
         self.max_tokens = max_tokens    # descriptions are cut to this many tokens (the frozen path keeps 256)
 
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
+        from moviegenre.training.lightning import fit_network  # Lightning: only when training
+
         super()._fit(movies, labels, validation, run_dir=run_dir, resume=resume)  # stage 1: head on frozen vectors
         config = self.train_config()
         poster, description = self.trainable_encoders(config.device)
@@ -140,7 +141,7 @@ class FinetunedFusion(EmbeddingMLP):
                         # Decoding posters is what a GPU waits for; on a CPU the workers would compete with it.
                         num_workers=config.num_workers or (min(8, os.cpu_count() or 1) if on_gpu else 0))
         fit_network(net, train, val, stage, pos_weight=pos_weight(labels.sum(0), len(labels)),
-                    run_dir=None if run_dir is None else f"{run_dir}/finetune", resume=resume)
+                    run_dir=None if run_dir is None else f"{run_dir}/finetune", resume=resume, label="fine-tuning")
         self.nets_ = [net.head]
         self.run_id_ = uuid.uuid4().hex[:12]
         self.modules_ = {"poster": net.poster, "description": net.description}
@@ -214,5 +215,4 @@ def _finetuned(fusion: str):
 
 for _fusion, _name in (("gmu", "fusion-gmu"), ("concat", "fusion-concat"), ("poster", "poster-mlp"),
                        ("description", "description-mlp")):
-    register_model(_name + FINETUNED_SUFFIX, f"{_name} with its encoders fine-tuned end to end (GPU; train --finetune)")(
-        _finetuned(_fusion))
+    register_model(_name + FINETUNED_SUFFIX)(_finetuned(_fusion))

@@ -1,43 +1,80 @@
-"""Models registered by name and built through one factory (as timm does)."""
+"""Models registered by name and built through one factory (as timm does).
+
+The built-in models are declared here, name, summary and module, so that listing them imports none of the
+libraries they train with (torch, Lightning, transformers): a model's module is imported, and its
+``@register_model`` factory registered, only when ``create_model`` builds that model.
+"""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from moviegenre.errors import ConfigError
-from moviegenre.models.base import GenreModel
+
+if TYPE_CHECKING:
+    from moviegenre.models.base import GenreModel
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
     summary: str
-    factory: Callable[..., GenreModel]
+    module: str  # the module whose import registers the factory
 
 
-_REGISTRY: dict[str, ModelSpec] = {}
 FINETUNED_SUFFIX = "-finetune"
+_EMBEDDING, _FINETUNE = "moviegenre.models.embedding", "moviegenre.models.finetune"
+_TUNABLE = ("fusion-gmu", "fusion-concat", "poster-mlp", "description-mlp")
+_SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in [
+    ModelSpec("poster-mlp", "MLP head on frozen poster embeddings (EfficientNet-Lite0, poster + mirror image)",
+              _EMBEDDING),
+    ModelSpec("description-mlp", "MLP head on frozen description embeddings (all-MiniLM-L6-v2) + TF-IDF words",
+              _EMBEDDING),
+    ModelSpec("fusion-concat", "concatenation fusion of poster + description embeddings (+ TF-IDF words, title); "
+              "any input", _EMBEDDING),
+    ModelSpec("fusion-gmu", "gated multimodal unit fusion (Arevalo et al. 2017) (+ TF-IDF words, title); any input; "
+              "the default", _EMBEDDING),
+    ModelSpec("fusion-gmu-squash", "fusion-gmu as it was: the poster squashed once (no mirror image), no title",
+              _EMBEDDING),
+    ModelSpec("embedding-logreg", "one-vs-rest logistic regression on frozen poster + description embeddings",
+              _EMBEDDING),
+    *(ModelSpec(name + FINETUNED_SUFFIX, f"{name} with its encoders fine-tuned end to end (GPU; train --finetune)",
+                _FINETUNE) for name in _TUNABLE),
+    ModelSpec("seed-poster-cnn", "the original design's 4-block poster CNN trained from scratch (224x224, 2.5M "
+              "parameters)", "moviegenre.models.seed_cnn"),
+    ModelSpec("seed-text-cnn-lstm", "the original design's description model: stemmed words, frozen GloVe, "
+              "Conv1D + BiLSTM", "moviegenre.models.seed_text"),
+    ModelSpec("tfidf-logreg", "TF-IDF word 1-2-grams + one-vs-rest logistic regression on the description",
+              "moviegenre.models.tfidf"),
+]}
+_FACTORIES: dict[str, Callable[..., GenreModel]] = {}
 
 
-def register_model(name: str, summary: str):
-    """Decorator for a factory ``(**params) -> GenreModel`` under ``name``."""
+def register_model(name: str, summary: str | None = None):
+    """Decorator for a factory ``(**params) -> GenreModel`` under ``name``; a built-in name has its summary here."""
     def decorate(factory: Callable[..., GenreModel]) -> Callable[..., GenreModel]:
-        if name in _REGISTRY:
+        if name in _FACTORIES:
             raise ValueError(f"model '{name}' is registered twice")
-        _REGISTRY[name] = ModelSpec(name, summary, factory)
+        if name not in _SPECS:
+            if not summary:
+                raise ValueError(f"model '{name}' needs a summary for 'moviegenre models'")
+            _SPECS[name] = ModelSpec(name, summary, factory.__module__)
+        _FACTORIES[name] = factory
         return factory
     return decorate
 
 
 def create_model(name: str, **params) -> GenreModel:
     """Build a registered model; unknown names fail loudly with the list of known ones."""
-    _load_builtin_models()
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown model '{name}' (known: {', '.join(sorted(_REGISTRY))}; see 'moviegenre models')")
+    if name not in _SPECS:
+        raise ConfigError(f"unknown model '{name}' (known: {', '.join(sorted(_SPECS))}; see 'moviegenre models')")
+    if name not in _FACTORIES:
+        importlib.import_module(_SPECS[name].module)
     try:
-        model = _REGISTRY[name].factory(**params)
+        model = _FACTORIES[name](**params)
     except TypeError as error:
         raise ConfigError(f"model '{name}': {error}") from None
     model.name = name
@@ -46,25 +83,13 @@ def create_model(name: str, **params) -> GenreModel:
 
 def finetuned_name(name: str) -> str:
     """The registered end-to-end twin of a model on frozen embeddings (``train --finetune``)."""
-    _load_builtin_models()
-    if name.endswith(FINETUNED_SUFFIX) and name in _REGISTRY:
+    if name.endswith(FINETUNED_SUFFIX) and name in _SPECS:
         return name
-    if name + FINETUNED_SUFFIX not in _REGISTRY:
-        tunable = sorted(n.removesuffix(FINETUNED_SUFFIX) for n in _REGISTRY if n.endswith(FINETUNED_SUFFIX))
+    if name + FINETUNED_SUFFIX not in _SPECS:
+        tunable = sorted(n.removesuffix(FINETUNED_SUFFIX) for n in _SPECS if n.endswith(FINETUNED_SUFFIX))
         raise ConfigError(f"model '{name}' cannot be fine-tuned (--finetune works with: {', '.join(tunable)})")
     return name + FINETUNED_SUFFIX
 
 
 def list_models() -> list[ModelSpec]:
-    _load_builtin_models()
-    return [_REGISTRY[name] for name in sorted(_REGISTRY)]
-
-
-# Modules whose import registers models (their @register_model calls run on import).
-BUILTIN_MODEL_MODULES = ("moviegenre.models.embedding", "moviegenre.models.finetune", "moviegenre.models.seed_cnn",
-                         "moviegenre.models.seed_text", "moviegenre.models.tfidf")
-
-
-def _load_builtin_models() -> None:
-    for module in BUILTIN_MODEL_MODULES:
-        importlib.import_module(module)
+    return [_SPECS[name] for name in sorted(_SPECS)]

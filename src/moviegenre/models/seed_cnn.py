@@ -29,7 +29,6 @@ from moviegenre.data.table import MovieTable
 from moviegenre.models.base import GenreModel
 from moviegenre.models.registry import register_model
 from moviegenre.training.config import TrainConfig
-from moviegenre.training.lightning import fit_network
 
 IMAGE_SIZE = 224
 BATCH = 100  # the original streamed posters from disk in batches of 100
@@ -163,6 +162,8 @@ class SeedPosterCNN(SeedNetworkModel):
         return SeedPosterNet(n_genres)
 
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
+        from moviegenre.training.lightning import fit_network  # Lightning: only when training
+
         self.prior_ = labels.mean(0).astype(np.float32)
         rows = movies.has_poster
         train = PosterDataset(list(np.asarray(movies.posters)[rows]), labels[rows])
@@ -178,5 +179,4 @@ class SeedPosterCNN(SeedNetworkModel):
         return self.predict_batches(PosterDataset(movies.posters))
 
 
-register_model("seed-poster-cnn", "the original design's 4-block poster CNN trained from scratch (224x224, 2.5M "
-               "parameters)")(lambda **params: SeedPosterCNN(**params))
+register_model("seed-poster-cnn")(lambda **params: SeedPosterCNN(**params))

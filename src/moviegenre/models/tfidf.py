@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, logit
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
 from moviegenre.data.table import MovieTable
 from moviegenre.models.base import GenreModel
@@ -36,6 +35,8 @@ class TfidfLogReg(GenreModel):
                                sublinear_tf=True, strip_accents="unicode", vocabulary=vocabulary)
 
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
+        from sklearn.linear_model import LogisticRegression
+
         self.prior_ = labels.mean(0).astype(np.float32)
         rows, texts = self._texts(movies)
         self.vectorizer_ = self._vectorizer()
@@ -73,5 +74,4 @@ class TfidfLogReg(GenreModel):
         self.coef_, self.intercept_, self.prior_ = arrays["coef_"], arrays["intercept_"], arrays["prior_"]
 
 
-register_model("tfidf-logreg", "TF-IDF word 1-2-grams + one-vs-rest logistic regression on the description")(
-    lambda **params: TfidfLogReg(**params))
+register_model("tfidf-logreg")(lambda **params: TfidfLogReg(**params))

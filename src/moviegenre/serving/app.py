@@ -34,6 +34,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -373,8 +374,9 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
     """The service for the model in ``run_dir`` (default: the packaged model), loaded now, once."""
     service = Service(run_dir, workers or os.cpu_count() or 1)
 
-    app = FastAPI(title="moviegenre", summary="Movie genres from a poster and/or a description, and why.",
-                  version=service.version)
+    # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from the installed package, not from a CDN.
+    app = FastAPIOffline(title="moviegenre", summary="Movie genres from a poster and/or a description, and why.",
+                         version=service.version)
     app.state.service = service
     app.add_middleware(BodyLimit, limit=MAX_REQUEST_BYTES)
 

@@ -13,6 +13,7 @@ are joined into ``out``. The rows and columns are those of :meth:`Predictor.pred
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -111,8 +112,16 @@ def _csv_header(path: Path) -> list[str]:
 
 
 def _row_count(path: Path) -> int | None:
-    """Rows, where known without reading the table (Parquet metadata); the bar shows a rate otherwise."""
-    return pq.ParquetFile(path).metadata.num_rows if path.suffix.lower() == ".parquet" else None
+    """Rows, for the bar's total and time left: Parquet's metadata, or one streamed pass over a CSV's records
+    (a quoted description may span lines); None for a folder, where the bar shows a rate."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return pq.ParquetFile(path).metadata.num_rows
+    if suffix in (".csv", ".tsv", ".txt"):
+        with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+            records = sum(1 for record in csv.reader(handle, delimiter="\t" if suffix == ".tsv" else ",") if record)
+        return max(records - 1, 0)  # the header
+    return None
 
 
 def _parts_folder(table: Path, out: Path, run_dir: Path, batch_size: int, restart: bool, engine: str) -> Path:

@@ -25,9 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from captum.attr import Occlusion
-from matplotlib import colormaps
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from moviegenre.data.images import DRAFT_SIDE, MAX_ASPECT, load_image
 from moviegenre.errors import ConfigError, DataError, utf8_text
@@ -40,6 +38,8 @@ OCCLUSION_WINDOW, OCCLUSION_STRIDE = 56, 28
 MAX_WORD_GROUPS = 48
 WORD = re.compile(r"\w+(?:['’]\w+)*")
 HEAT_WIDTH = 224  # the heat layer's width: the map has 8x8 cells, finer pixels add nothing
+DIM = 0.45  # how much overlays darken the poster, so that the heat stands out (the page: style.css)
+SCALE_HEIGHT, SCALE_BACKGROUND = 40, (24, 24, 24, 255)
 
 
 class Scorer:
@@ -111,8 +111,9 @@ class Explanation:
     words: list[tuple[str, int, int]] = field(default_factory=list)  # (word, start, end) in the description
     word_scores: dict[str, np.ndarray] = field(default_factory=dict)  # genre -> probability drop per word
 
-    def heat_layer(self, genre: str, width: int = HEAT_WIDTH) -> Image.Image:
-        """A transparent RGBA layer, the poster's shape: hot and opaque where the region raises ``genre``."""
+    def levels(self, genre: str) -> tuple[np.ndarray, float]:
+        """``genre``'s map smoothed and scaled to [0, 1] by its strongest region, and that region's drop in
+        probability when it is greyed out (what 1 on the colour scale means)."""
         # Overlapping occlusions make a map of stride-sized cells; smooth those cells instead of drawing blocks.
         cells = self.heat[genre].shape[0] // OCCLUSION_STRIDE
         heat = np.asarray(Image.fromarray(self.heat[genre].astype(np.float32), "F")
@@ -120,23 +121,50 @@ class Explanation:
                           .resize((HEAT_WIDTH, HEAT_WIDTH), Image.Resampling.BICUBIC))
         scale = float(heat.max())
         # Scaled per genre so the strongest region always shows; regions that lower the genre stay clear.
-        level = np.clip(heat / scale, 0, 1) if scale > 0 else np.zeros_like(heat)
-        rgba = (colormaps["inferno"](0.35 + 0.65 * level) * 255).astype(np.uint8)
-        rgba[..., 3] = (level ** 0.8 * 200).astype(np.uint8)
+        return (np.clip(heat / scale, 0, 1) if scale > 0 else np.zeros_like(heat)), max(scale, 0.0)
+
+    def heat_layer(self, genre: str, width: int = HEAT_WIDTH) -> Image.Image:
+        """A transparent RGBA layer, the poster's shape: hot and opaque where the region raises ``genre``."""
         # Bounded whatever the poster: a 1x10000 image must not make a 224x2,240,000 layer.
         height = min(round(width * self.poster.height / self.poster.width), MAX_ASPECT * width)
-        return Image.fromarray(rgba, "RGBA").resize((width, max(1, height)), Image.Resampling.BICUBIC)
+        return Image.fromarray(heat_colours(self.levels(genre)[0]), "RGBA").resize((width, max(1, height)),
+                                                                                  Image.Resampling.BICUBIC)
 
     def overlay(self, genre: str, width: int = 448) -> Image.Image:
-        """The poster (``width`` wide), dimmed, with ``genre``'s heat layer on top."""
+        """The poster (``width`` wide), dimmed, with ``genre``'s heat layer on top and its colour scale below."""
         poster = self.poster.resize((width, round(width * self.poster.height / self.poster.width)))
-        base = Image.blend(poster, Image.new("RGB", poster.size), 0.35).convert("RGBA")
-        return Image.alpha_composite(base, self.heat_layer(genre).resize(poster.size, Image.Resampling.BICUBIC))
+        base = Image.blend(poster, Image.new("RGB", poster.size), DIM).convert("RGBA")
+        out = Image.new("RGBA", (width, poster.height + SCALE_HEIGHT), SCALE_BACKGROUND)
+        out.paste(Image.alpha_composite(base, self.heat_layer(genre).resize(poster.size, Image.Resampling.BICUBIC)))
+        out.alpha_composite(self.scale_bar(genre, width), (0, poster.height))
+        return out
+
+    def scale_bar(self, genre: str, width: int) -> Image.Image:
+        """The colour scale under an overlay: from no effect to the strongest region's probability drop."""
+        bar = Image.new("RGBA", (width, SCALE_HEIGHT), SCALE_BACKGROUND)
+        margin = 8
+        ramp = heat_colours(np.tile(np.linspace(0, 1, width - 2 * margin), (12, 1)))
+        bar.alpha_composite(Image.fromarray(ramp, "RGBA"), (margin, 6))
+        draw, font = ImageDraw.Draw(bar), ImageFont.load_default()
+        right = f"greying it out lowers p({genre}) by {self.levels(genre)[1]:.3f}"
+        draw.text((margin, 22), "no effect", fill="white", font=font)
+        draw.text((width - margin - draw.textlength(right, font=font), 22), right, fill="white", font=font)
+        return bar
 
     def word_table(self) -> list[dict]:
         """One row per word: the word and its score for each explained genre."""
         return [{"word": word, **{g: round(float(self.word_scores[g][i]), 4) for g in self.genres}}
                 for i, (word, _, _) in enumerate(self.words)]
+
+
+def heat_colours(level: np.ndarray) -> np.ndarray:
+    """RGBA bytes for heat levels in [0, 1]: clear where a region does not matter, opaque and bright where it
+    raises the genre most (inferno from 0.25 up; the page's colour scale in style.css draws the same ramp)."""
+    from matplotlib import colormaps  # matplotlib (and captum) load only when something is explained
+
+    rgba = (colormaps["inferno"](0.25 + 0.75 * level) * 255).astype(np.uint8)
+    rgba[..., 3] = (level ** 0.6 * 235).astype(np.uint8)
+    return rgba
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -190,6 +218,8 @@ class Explainer:
                                                          [title] * len(batch)))
 
         # Zero is mid-grey in the encoder's normalised input: the occluded square carries no content.
+        from captum.attr import Occlusion
+
         attribution = Occlusion(forward).attribute(
             tensor[None], sliding_window_shapes=(3, OCCLUSION_WINDOW, OCCLUSION_WINDOW),
             strides=(3, OCCLUSION_STRIDE, OCCLUSION_STRIDE), baselines=0.0, perturbations_per_eval=16)

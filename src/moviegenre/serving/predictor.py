@@ -7,8 +7,8 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator, Sequence
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import pandas as pd
 from moviegenre.data.images import DRAFT_SIDE, load_image
 from moviegenre.data.table import MovieTable
 from moviegenre.errors import DataError, MovieGenreError, utf8_text
-from moviegenre.models.base import load_run_model
+from moviegenre.models.base import GenreModel, load_model, model_meta, run_model_dir
 
 
 def used_inputs(model, has_poster: bool, has_description: bool) -> dict[str, bool]:
@@ -33,16 +33,28 @@ def used_inputs(model, has_poster: bool, has_description: bool) -> dict[str, boo
 
 
 class Predictor:
-    """A fitted model loaded once, ready for single and batch predictions."""
+    """A fitted model, ready for single and batch predictions.
+
+    The run folder is checked at once; the model (and torch with it) loads on first use, so that bad input is
+    reported before that wait.
+    """
 
     def __init__(self, run_dir: str | Path | None = None) -> None:
-        self.model, self.run_dir = load_run_model(run_dir)
-        self.genres = list(self.model.genres_)
-        self.thresholds = np.asarray(self.model.thresholds_, dtype=np.float32)
+        self.run_dir = run_model_dir(run_dir)
+        self.meta = model_meta(self.run_dir)
+        self.genres = list(self.meta["genres"])
+
+    @cached_property
+    def model(self) -> GenreModel:
+        return load_model(self.run_dir)
+
+    @cached_property
+    def thresholds(self) -> np.ndarray:
+        return np.asarray(self.model.thresholds_, dtype=np.float32)
 
     @property
     def model_name(self) -> str:
-        return "default" if self.run_dir.name == "default_model" else self.model.name
+        return "default" if self.run_dir.name == "default_model" else self.meta["name"]
 
     @property
     def reads_titles(self) -> bool:
@@ -54,8 +66,9 @@ class Predictor:
         """Genres above their thresholds, with every genre's probability and threshold.
 
         ``poster`` is a path or the image's bytes; it is decoded (and rejected with a clear error) by the
-        project's one safe image loader before the model sees it. ``title`` is optional; a model that reads
-        titles uses it beside the poster and/or description (``used["title"]`` says so).
+        project's one safe image loader before the model is loaded, and its bytes go to the model as they are.
+        ``title`` is optional; a model that reads titles uses it beside the poster and/or description
+        (``used["title"]`` says so).
         """
         return self.predict_many([(poster, description, title)])[0]
 
@@ -64,42 +77,44 @@ class Predictor:
         """``predict`` for each (poster, description[, title]) item, embedded in one batch (the fast path for
         hundreds).
 
-        A poster in several items is decoded once. Each result equals what ``predict`` returns for that item.
+        A poster in several items is read once. Each result equals what ``predict`` returns for that item.
         With ``return_exceptions``, an item that cannot be predicted (a bad poster) gets its error in place of a
         result instead of stopping the others.
         """
-        with tempfile.TemporaryDirectory() as scratch:
-            records, uses, written = [], [], {}
-            for index, (poster, description, *title) in enumerate(items):
-                try:
-                    description = utf8_text(description, "description")
-                    title = utf8_text(title[0] if title else None, "title")
-                    used = used_inputs(self.model, poster is not None, bool(description))
-                    used["title"] = bool(title) and self.reads_titles
-                    path = self._png(poster, Path(scratch) / f"poster{index}.png", written) if used["poster"] else ""
-                except MovieGenreError as error:
-                    if not return_exceptions:
-                        raise
-                    uses.append(error)
-                    continue
-                records.append({"imdb_id": f"input{index}", "poster": path, "title": title if used["title"] else "",
-                                "description": description if used["description"] else ""})
-                uses.append(used)
-            rows = iter(self._probabilities(MovieTable.from_records(records), progress) if records else [])
+        records, uses, read = [], [], {}
+        for index, (poster, description, *title) in enumerate(items):
+            try:
+                description = utf8_text(description, "description")
+                title = utf8_text(title[0] if title else None, "title")
+                poster_bytes = self._poster_bytes(poster, read) if poster is not None else None
+                used = used_inputs(self.model, poster is not None, bool(description))
+                used["title"] = bool(title) and self.reads_titles
+            except MovieGenreError as error:
+                if not return_exceptions:
+                    raise
+                uses.append(error)
+                continue
+            records.append({"imdb_id": f"input{index}", "poster": poster_bytes if used["poster"] else "",
+                            "title": title if used["title"] else "",
+                            "description": description if used["description"] else ""})
+            uses.append(used)
+        rows = iter(self._probabilities(MovieTable.from_records(records), progress) if records else [])
         return [used if isinstance(used, MovieGenreError) else self.result(next(rows), used) for used in uses]
 
-    def _png(self, poster: str | Path | bytes, path: Path, written: dict) -> str:
-        """The poster decoded by the safe loader and saved as a PNG at ``path``, once per poster."""
-        if poster not in written:
+    @staticmethod
+    def _poster_bytes(poster: str | Path | bytes, read: dict) -> bytes:
+        """The poster's bytes, once checked by the safe loader (a missing file, a non-image or a bomb fails
+        here, naming the file); read once per poster."""
+        if poster not in read:
             try:
                 load_image(poster if isinstance(poster, bytes) else Path(poster),
-                           name=None if isinstance(poster, bytes) else str(poster), draft=DRAFT_SIDE).save(path)
-                written[poster] = str(path)
+                           name=None if isinstance(poster, bytes) else str(poster), draft=DRAFT_SIDE)
+                read[poster] = poster if isinstance(poster, bytes) else Path(poster).read_bytes()
             except MovieGenreError as error:
-                written[poster] = error
-        if isinstance(written[poster], MovieGenreError):
-            raise written[poster]
-        return written[poster]
+                read[poster] = error
+        if isinstance(read[poster], MovieGenreError):
+            raise read[poster]
+        return read[poster]
 
     def _probabilities(self, table: MovieTable, progress: bool) -> np.ndarray:
         model = self.model

@@ -25,4 +25,5 @@ class TrainConfig:
     num_nodes: int = 1
     precision: str = "32-true"     # "bf16-mixed" on a GPU for fine-tuning
     num_workers: int = 0           # DataLoader workers (0: load in the main process)
-    progress: bool = True          # progress bars
+    progress: bool = True          # a progress bar per network trained
+    verbose: bool = False          # Lightning's own messages and bars too

@@ -29,6 +29,7 @@ from moviegenre.errors import DataError
 from moviegenre.evaluation.metrics import best_global_threshold
 from moviegenre.training.config import TrainConfig
 from moviegenre.training.losses import make_loss
+from moviegenre.training.progress import EpochBar
 
 MONITOR = "val_micro_f1"
 # Lightning 2.6 warns about its own use of a torch 2.13 pytree API on every fit; nothing for users to act on.
@@ -84,11 +85,14 @@ class GenreTask(L.LightningModule):
 
 def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, config: TrainConfig, *,
                 pos_weight: np.ndarray | None = None, run_dir: str | Path | None = None,
-                resume: bool = False) -> nn.Module:
-    """Train ``net`` in place and leave it holding the best validation weights; return it."""
+                resume: bool = False, label: str = "training") -> nn.Module:
+    """Train ``net`` in place and leave it holding the best validation weights; return it.
+
+    ``label`` names the network on its progress bar (``member 2/3``).
+    """
     L.seed_everything(config.seed, workers=True, verbose=False)
-    if not config.progress:
-        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    # Lightning's info lines (accelerators found, advertising tips, why fitting stopped): only when verbose.
+    logging.getLogger("lightning.pytorch").setLevel(logging.INFO if config.verbose else logging.WARNING)
     loss = make_loss(config.loss, torch.as_tensor(pos_weight) if pos_weight is not None else None,
                      config.pos_weight_power)
     task = GenreTask(net, loss, config, validated=validation is not None)
@@ -104,6 +108,8 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
         callbacks = [checkpoint]
         if validation is not None:
             callbacks.append(EarlyStopping(monitor=MONITOR, mode="max", patience=config.patience, min_delta=1e-4))
+        if config.progress and not config.verbose:
+            callbacks.append(EpochBar(label))
         train_loader = _loader(train, config.batch_size, config, shuffle=True)
         val_loader = _loader(validation, 1024, config, shuffle=False) if validation is not None else None
         world = config.devices * config.num_nodes
@@ -116,7 +122,7 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
             num_nodes=config.num_nodes, strategy=_strategy(net) if multi else "auto", max_epochs=config.max_epochs,
             gradient_clip_val=config.grad_clip, precision=config.precision, callbacks=callbacks,
             logger=CSVLogger(root, name="logs", version="") if run_dir else False,
-            enable_progress_bar=config.progress, enable_model_summary=False, deterministic=True,
+            enable_progress_bar=config.progress and config.verbose, enable_model_summary=False, deterministic=True,
             num_sanity_val_steps=0, log_every_n_steps=max(1, min(10, steps_per_epoch)),
             # Batched datasets shard themselves (see _RankShare); Lightning's wrapper would deal out whole batches.
             use_distributed_sampler=not batched, plugins=[_SafeCheckpointIO(_shapes(task.state_dict()))])

@@ -16,7 +16,6 @@ from moviegenre.data.table import atomic_write_text
 from moviegenre.models.base import GenreModel
 from moviegenre.models.registry import create_model
 from moviegenre.training.config import TrainConfig
-from moviegenre.training.lightning import is_main_process
 
 RUN_JSON = "run.json"
 SPLIT_CSV = "split.csv"
@@ -35,7 +34,7 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     """
     started = time.perf_counter()
     out = Path(out)
-    table = read_table(data)
+    table = read_table(data, usable=True)  # as 'data inspect' checks it
     encoder = GenreEncoder(min_genre_count, drop_genres).fit(table.genres)
     labels = encoder.transform(table.genres)
     splits = load_split(split_file, table) if split_file else split_for(
@@ -54,6 +53,8 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     estimator.fit(table.subset(train_rows), labels[train_rows],
                   validation=(table.subset(val_rows), labels[val_rows]) if val_rows.any() else None,
                   genres=encoder.classes_, run_dir=out, resume=resume)
+    from moviegenre.training.lightning import is_main_process  # Lightning: only once there is a table to train on
+
     if not is_main_process():  # DDP: every process holds the same model; rank 0 writes it
         return estimator
     estimator.save(out)

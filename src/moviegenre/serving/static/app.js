@@ -28,7 +28,7 @@ function setPoster(file) {
   $("stage").hidden = !file;
   $("drop-hint").hidden = !!file;
   $("clear-poster").hidden = !file;
-  $("heat").hidden = true;
+  showHeat(null);
   $("drop-hint").innerHTML = HINT;  // back from a "no preview" note
   if (file) $("poster-preview").src = URL.createObjectURL(file);
 }
@@ -94,14 +94,21 @@ function renderWords(genre) {
   $("why").hidden = false;
 }
 
+// The heat layer over the dimmed poster, with its colour scale below; none: the plain poster.
+function showHeat(src) {
+  $("heat").hidden = !src;
+  $("heat-scale").hidden = !src;
+  $("stage").classList.toggle("heated", !!src);
+  if (src) $("heat").src = src;
+}
+
 function select(genre) {
   state.selected = genre;
   for (const bar of document.querySelectorAll(".bar")) bar.classList.toggle("selected", bar.dataset.genre === genre);
   const explanation = state.explanation;
   if (!explanation) return;
   const heat = explanation.heatmaps[genre];
-  $("heat").hidden = !heat;
-  if (heat) $("heat").src = heat;
+  showHeat(heat);
   $("why-title").textContent = `Why ${genre}?` + (heat ? " The hot regions of the poster raise it." : "");
   renderWords(genre);
 }
@@ -112,7 +119,7 @@ async function run() {
   showError("");
   $("predict").disabled = true;
   $("why").hidden = true;
-  $("heat").hidden = true;
+  showHeat(null);
   state.explanation = null;
   try {
     state.prediction = await post("/predict", form());

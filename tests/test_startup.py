@@ -1,0 +1,50 @@
+"""Commands start fast: importing moviegenre, --help, `models` and bad input load none of the heavy libraries
+(each costs seconds on a 2-core machine; benchmarks/startup.py times the commands)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("torch", "lightning", "transformers", "sentence_transformers", "onnxruntime", "ray", "matplotlib",
+         "sklearn", "captum")
+# Runs the console script's entry point, then prints which heavy modules the process had imported.
+PROBE = """
+import json, sys
+from moviegenre.cli import run
+sys.argv = ["moviegenre", *sys.argv[1:]]
+try:
+    run()
+except SystemExit as exit_:
+    code = exit_.code
+print(json.dumps({"code": code, "heavy": sorted(m for m in HEAVY if m in sys.modules)}))
+""".replace("HEAVY", repr(HEAVY))
+
+
+def probe(*args: str) -> tuple[dict, str]:
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120,
+                          check=False)
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stdout + done.stderr
+
+
+def test_import_moviegenre_loads_no_heavy_library():
+    code = f"import json, sys, moviegenre; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(done.stdout) == []
+
+
+@pytest.mark.parametrize(("args", "expected_code", "says"), [
+    (("--help",), 0, "Predict a movie's genres"),
+    (("models",), 0, "fusion-gmu"),
+    (("predict", "--poster", "missing.jpg", "--description", "x"), 2, "error: missing.jpg: cannot read"),
+    (("predict",), 2, "error: input: nothing to predict from"),
+    (("train", "missing.csv"), 2, "error:"),
+])
+def test_commands_answer_without_loading_heavy_libraries(args, expected_code, says):
+    result, output = probe(*args)
+    assert result["code"] in ((expected_code,) if expected_code else (0, None)), output
+    assert says in output
+    assert result["heavy"] == [], output

@@ -1,0 +1,33 @@
+"""A normal training run shows one progress bar per step the user waits for, and nothing else."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import make_tiny_table
+
+NOISE = ("GPU available", "TPU available", "litlogger", "Batches:", "Epoch 0", "`Trainer.fit` stopped")
+
+
+def test_training_shows_one_bar_per_step_and_no_library_noise(tmp_path):
+    table = make_tiny_table(tmp_path / "data")
+    moviegenre = Path(sys.executable).with_name("moviegenre")
+    # A cache of its own: every embedding step runs (and shows its bar) whatever other tests embedded.
+    env = {**os.environ, "MOVIEGENRE_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run([str(moviegenre), "train", str(table), "--model", "fusion-gmu", "--out", str(tmp_path / "run"),
+                           "--max-epochs", "2", "--min-genre-count", "3", "--param", "ensemble=2"],
+                          capture_output=True, text=True, timeout=600, check=False, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("trained fusion-gmu on ") and done.stdout.count("\n") == 1
+    shown = done.stderr
+    for step in ("embedding posters (efficientnet-lite0)", "embedding descriptions (minilm)", "member 1/2",
+                 "member 2/2"):
+        assert step in shown
+    assert "epoch 2/2" in shown and "val F1=" in shown
+    assert not [noise for noise in NOISE if noise in shown], shown[-3000:]
+    # Every line the user keeps on screen is one of those bars (tqdm redraws a bar in place with \r).
+    kept = [line.split("\r")[-1] or line.split("\r")[-2] for line in shown.splitlines() if line.strip()]
+    assert all(line.startswith(("embedding ", "member ")) for line in kept), kept
