@@ -18,7 +18,7 @@ import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from conftest import GENRES, WORDS, draw_poster, make_tiny_table
+from conftest import GENRES, WORDS, draw_poster, make_tiny_table, run_moviegenre
 from moviegenre.serving import app as app_module
 from moviegenre.serving.app import MAX_BATCH_ITEMS, MAX_POSTER_BYTES, MAX_REQUEST_BYTES, create_app
 from moviegenre.serving.predictor import Predictor
@@ -98,6 +98,19 @@ def test_an_optional_title_is_read_beside_the_inputs_as_the_predictor_reads_it(c
     assert explained["probabilities"] == titled["probabilities"]
     too_long = client.post("/predict", data={"description": DESCRIPTION, "title": "x" * 301})
     assert too_long.status_code == 422 and "title: 301 characters" in too_long.json()["detail"]
+
+
+def test_the_predict_command_takes_an_optional_title(monkeypatch, capsys, tiny_run: Path) -> None:
+    import json
+
+    code, out, _ = run_moviegenre(monkeypatch, capsys, "predict", tiny_run, "--description", DESCRIPTION,
+                                  "--title", "Movie 7", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result == Predictor(tiny_run).predict(description=DESCRIPTION, title="Movie 7")
+    assert result["used"] == {"poster": False, "description": True, "title": True}
+    code, out, _ = run_moviegenre(monkeypatch, capsys, "predict", tiny_run, "--description", DESCRIPTION, "--json")
+    assert code == 0 and json.loads(out)["used"]["title"] is False
 
 
 @pytest.mark.parametrize("fields", [{"files": "poster"}, {"data": "description"}])

@@ -116,15 +116,17 @@ def evaluate(run_dir: Annotated[Path, typer.Argument(help="Run folder from 'trai
 def predict(run_dir: RunDir = None,
             poster: Annotated[Path | None, typer.Option(help="Poster image file.")] = None,
             description: Annotated[str | None, typer.Option(help="Short plot description.")] = None,
+            title: Annotated[str | None, typer.Option(help="The movie's title (optional; read beside the poster "
+                                                           "and/or description by models that read titles).")] = None,
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Predict one movie's genres from a poster, a description, or both."""
+    """Predict one movie's genres from a poster, a description, or both (and, optionally, its title)."""
     from moviegenre.serving.predictor import Predictor
 
     if "torch" not in sys.modules:  # torch reads it when it loads; a user's own setting wins
         # One movie is too small to share out over threads: on a busy machine they mostly wait for each
         # other (the packaged model: 2.5 s less CPU and wall time with one).
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-    result = Predictor(run_dir).predict(poster=poster, description=description)
+    result = Predictor(run_dir).predict(poster=poster, description=description, title=title)
     if as_json:
         console.print_json(json.dumps(result))
         return
