@@ -95,6 +95,17 @@ def test_poster_and_description_show_bars_heat_map_and_words(page, tmp_path: Pat
     assert page.text_content("#why-title").startswith(f"Why {genre}?")
 
 
+def test_an_optional_title_goes_with_the_inputs(page) -> None:
+    page.fill("#title", "Movie 7")
+    page.fill("#description", DESCRIPTION)
+    with page.expect_response("**/predict") as answer:
+        page.click("#predict")
+    assert 'name="title"' in answer.value.request.post_data and "Movie 7" in answer.value.request.post_data
+    assert answer.value.json()["used"] == {"poster": False, "description": True, "title": True}
+    page.wait_for_selector("#words .word")
+    assert page.locator(".bar").count() == 5
+
+
 def test_description_alone_shows_bars_and_words_but_no_heat_map(page) -> None:
     page.fill("#description", DESCRIPTION)
     page.click("#predict")

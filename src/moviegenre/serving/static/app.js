@@ -45,6 +45,7 @@ function form() {
   const data = new FormData();
   if (state.file) data.append("poster", state.file);
   if (state.text) data.append("description", state.text);
+  if (state.title) data.append("title", state.title);
   return data;
 }
 
@@ -115,6 +116,7 @@ function select(genre) {
 
 async function run() {
   state.text = $("description").value.trim();
+  state.title = $("title").value.trim();
   if (!state.file && !state.text) { showError("Give a poster, a description, or both."); return; }
   showError("");
   $("predict").disabled = true;

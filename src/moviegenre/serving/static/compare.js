@@ -86,12 +86,12 @@ function card(result, index, place) {
     : `says: ${variant.genres.join(", ") || "no genre above its threshold"}`;
   item.append(head, stage, bars(variant, result, shown), note);
   for (const bar of item.querySelectorAll(".bar.intended")) {
-    bar.addEventListener("click", () => showHeat(item, bar.dataset.genre));
+    bar.addEventListener("click", () => showVariantHeat(item, bar.dataset.genre));
   }
   return item;
 }
 
-function showHeat(item, genre) {
+function showVariantHeat(item, genre) {
   const maps = compare.heat[item.dataset.index] || {};
   const heat = item.querySelector(".heat");
   heat.hidden = !maps[genre];
@@ -116,7 +116,7 @@ async function explainAll(result, description) {
     } catch (error) {
       compare.heat[index] = {};
     }
-    showHeat(document.querySelector(`.variant[data-index="${index}"]`), result.intended[0]);
+    showVariantHeat(document.querySelector(`.variant[data-index="${index}"]`), result.intended[0]);
     done += 1;
   }
   if (compare.result === result) $("compare-status").textContent = "";
