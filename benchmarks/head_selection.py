@@ -44,31 +44,38 @@ def main() -> None:
     variants = dict(VARIANTS)
     if args.variant:
         variants = {name: json.loads(params) for name, params in (v.split("=", 1) for v in args.variant)}
-
     table = read_table(DATA / "movies.csv")
+    compare_on_splits(table, {name: (lambda seed, params=params: create_model("fusion-gmu", **params).set_params(
+        config=TrainConfig(seed=seed, progress=False))) for name, params in variants.items()},
+        seeds=[int(seed) for seed in args.seeds.split(",")])
+
+
+def compare_on_splits(table, variants: dict, seeds: list[int], uses: tuple[str, ...] = USES) -> None:
+    """Fit each ``variants[name](seed)`` model on each seeded split's train rows (validation rows for early
+    stopping and thresholds), score its test rows with each of ``uses``; print per split and the mean."""
     encoder = GenreEncoder().fit(table.genres)
     labels = encoder.transform(table.genres)
     labelled = labels.sum(1) > 0
     results: dict[str, list[np.ndarray]] = {name: [] for name in variants}
-    for seed in map(int, args.seeds.split(",")):
+    for seed in seeds:
         splits = split_for(table, labels, seed=seed)
         train, validation = (splits == "train") & labelled, (splits == "validation") & labelled
         test = table.subset(splits == "test")
-        for name, params in variants.items():
-            model = create_model("fusion-gmu", **params).set_params(config=TrainConfig(seed=seed, progress=False))
+        for name, build in variants.items():
+            model = build(seed)
             started = time.perf_counter()
             model.fit(table.subset(train), labels[train], genres=encoder.classes_,
                       validation=(table.subset(validation), labels[validation]))
             seconds = time.perf_counter() - started
             row = np.array([[metrics["micro_f1"], metrics["macro_f1"]]
-                            for metrics in (score(model, test, use)[0] for use in USES)])
+                            for metrics in (score(model, test, use)[0] for use in uses)])
             results[name].append(row)
-            print(f"seed {seed}  {name:<34} " + "  ".join(f"{use} {r[0]:.3f}/{r[1]:.3f}" for use, r in zip(USES, row))
+            print(f"seed {seed}  {name:<34} " + "  ".join(f"{use} {r[0]:.3f}/{r[1]:.3f}" for use, r in zip(uses, row))
                   + f"  ({seconds:.0f} s)", flush=True)
     print("\nmean over splits (micro/macro-F1):")
     for name, rows in results.items():
         mean = np.mean(rows, axis=0)
-        print(f"  {name:<34} " + "  ".join(f"{use} {m[0]:.3f}/{m[1]:.3f}" for use, m in zip(USES, mean)))
+        print(f"  {name:<34} " + "  ".join(f"{use} {m[0]:.3f}/{m[1]:.3f}" for use, m in zip(uses, mean)))
 
 
 if __name__ == "__main__":

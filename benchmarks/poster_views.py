@@ -21,13 +21,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from head_selection import compare_on_splits  # benchmarks/ is on the path when this runs as a script
 from PIL import Image, ImageOps
 
-from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.images import load_image
 from moviegenre.data.readers import read_table
-from moviegenre.data.splits import split_for
-from moviegenre.evaluation.evaluate import score
 from moviegenre.features.cache import embed_texts
 from moviegenre.features.encoders import image_encoder, text_encoder
 from moviegenre.features.fast import FastImageEncoder
@@ -90,9 +88,6 @@ def main() -> None:
 
     table = read_table(DATA / "movies.csv")
     row_of = {movie: row for row, movie in enumerate(table.ids)}
-    encoder = GenreEncoder().fit(table.genres)
-    labels = encoder.transform(table.genres)
-    labelled = labels.sum(1) > 0
     descriptions = embed_texts(table.descriptions, text_encoder("minilm"), progress=True)
     variants = args.variants.split(",")
     views = {kind: view_vectors(table, args.encoder, kind, work) for v in variants for kind in v.split("+")}
@@ -109,24 +104,16 @@ def main() -> None:
                     "description": descriptions[rows] * has_description[:, None], "has_description": has_description}
         return features
 
-    results: dict[str, list[np.ndarray]] = {variant: [] for variant in variants}
-    for seed in map(int, args.seeds.split(",")):
-        splits = split_for(table, labels, seed=seed)
-        train, validation = (splits == "train") & labelled, (splits == "validation") & labelled
-        test = table.subset(splits == "test")
-        for variant in variants:
-            model = create_model("fusion-gmu", ensemble=1, config=TrainConfig(seed=seed, progress=False))
+    def build(variant: str):
+        def model(seed: int):
+            model = create_model("fusion-gmu", ensemble=1, title_weight=0.0,
+                                 config=TrainConfig(seed=seed, progress=False))
             model.features = features_of(variant)  # the view's vectors instead of the encoder's
-            model.fit(table.subset(train), labels[train], genres=encoder.classes_,
-                      validation=(table.subset(validation), labels[validation]))
-            row = np.array([[m["micro_f1"], m["macro_f1"]] for m in (score(model, test, use)[0] for use in USES)])
-            results[variant].append(row)
-            print(f"seed {seed}  {args.encoder} {variant:<24} " + "  ".join(f"{u} {r[0]:.3f}/{r[1]:.3f}" for u, r in zip(USES, row)),
-                  flush=True)
-    print("\nmean over splits (micro/macro-F1):")
-    for variant, rows in results.items():
-        mean = np.mean(rows, axis=0)
-        print(f"  {args.encoder} {variant:<24} " + "  ".join(f"{u} {m[0]:.3f}/{m[1]:.3f}" for u, m in zip(USES, mean)))
+            return model
+        return model
+
+    compare_on_splits(table, {f"{args.encoder} {variant}": build(variant) for variant in variants},
+                      seeds=[int(seed) for seed in args.seeds.split(",")], uses=USES)
 
 
 if __name__ == "__main__":
