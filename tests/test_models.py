@@ -124,7 +124,7 @@ def test_predict_hands_the_model_the_posters_bytes_and_loads_it_only_for_valid_i
     assert "model" not in vars(predictor)  # bad input is reported before the model loads
     row = int(np.flatnonzero(table.has_poster & table.has_description)[0])
     poster, description = table.posters[row], table.descriptions[row]
-    expected = model.predict_proba(table.subset([row]))[0]
+    expected = model.predict_proba(table.subset([row]).with_inputs("both"))[0]  # no title given below
     seen = []
     predict_proba = predictor.model.predict_proba
     monkeypatch.setattr(predictor.model, "predict_proba", lambda movies: seen.append(movies) or predict_proba(movies))
@@ -204,20 +204,21 @@ def test_models_command_lists_every_registered_model_one_line_each(monkeypatch, 
 
 
 def test_cross_fitted_members_tune_thresholds_on_rows_they_never_trained_on(tiny, monkeypatch):
-    from moviegenre.models import base, embedding
+    from moviegenre.evaluation import metrics
+    from moviegenre.training import lightning
 
     table, labels, genres = tiny
     train, val = np.arange(0, 45), np.arange(45, len(table))
     seen = []  # (training rows, early-stopping rows) of each member, identified by their label rows
-    fit_network = embedding.fit_network
+    fit_network = lightning.fit_network
 
     def spy(net, train_set, val_set, config, **options):
         seen.append((train_set.labels.numpy(), val_set.labels.numpy()))
         return fit_network(net, train_set, val_set, config, **options)
 
-    monkeypatch.setattr(embedding, "fit_network", spy)
+    monkeypatch.setattr(lightning, "fit_network", spy)  # imported by _fit when it trains
     tuned = {}
-    monkeypatch.setattr(base, "tune_thresholds", lambda y, p: tuned.update(y=y, p=p) or np.full(len(genres), .5))
+    monkeypatch.setattr(metrics, "tune_thresholds", lambda y, p: tuned.update(y=y, p=p) or np.full(len(genres), .5))
     model = fast_model("fusion-gmu").set_params(ensemble=3, cross_fit=True)
     model.fit(table.subset(train), labels[train], validation=(table.subset(val), labels[val]), genres=genres)
 

@@ -20,7 +20,7 @@ class LongPrediction:
     def __init__(self, run_dir=None) -> None:
         pass
 
-    def predict(self, poster=None, description=None) -> dict:
+    def predict(self, poster=None, description=None, title=None) -> dict:
         return {"genres": GENRES, "probabilities": {g: 0.9 - i / 10 for i, g in enumerate(GENRES)},
                 "thresholds": dict.fromkeys(GENRES, 0.2), "used": {"poster": False, "description": True},
                 "model": "a-model-with-a-rather-long-name"}

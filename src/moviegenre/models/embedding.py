@@ -24,7 +24,6 @@ from moviegenre.data.genres import pos_weight
 from moviegenre.data.splits import iterative_stratification
 from moviegenre.data.table import MovieTable
 from moviegenre.errors import ConfigError
-from moviegenre.evaluation.metrics import tune_thresholds
 from moviegenre.features.cache import embed_posters, embed_texts
 from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, image_encoder, text_encoder
 from moviegenre.models.base import GenreModel
@@ -203,6 +202,7 @@ class EmbeddingMLP(EmbeddingModel):
                          self.dropout, self.modality_dropout)
 
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
+        from moviegenre.evaluation.metrics import tune_thresholds  # scikit-learn: only when training
         from moviegenre.training.lightning import fit_network  # Lightning: only when training
 
         config = self.train_config()

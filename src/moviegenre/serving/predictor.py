@@ -20,10 +20,15 @@ from moviegenre.errors import DataError, MovieGenreError, utf8_text
 from moviegenre.models.base import GenreModel, load_model, model_meta, run_model_dir
 
 
-def used_inputs(model, has_poster: bool, has_description: bool) -> dict[str, bool]:
-    """Which inputs ``model`` will read; an error naming the fix when it would read none."""
+def require_input(has_poster: bool, has_description: bool) -> None:
+    """An error naming the fix when neither input is given (checked before any model loads)."""
     if not has_poster and not has_description:
         raise DataError("input", "nothing to predict from", hint="give a poster, a description, or both")
+
+
+def used_inputs(model, has_poster: bool, has_description: bool) -> dict[str, bool]:
+    """Which inputs ``model`` will read; an error naming the fix when it would read none."""
+    require_input(has_poster, has_description)
     used = {"poster": has_poster and "poster" in model.inputs,
             "description": has_description and "description" in model.inputs}
     if not any(used.values()):
@@ -86,6 +91,7 @@ class Predictor:
             try:
                 description = utf8_text(description, "description")
                 title = utf8_text(title[0] if title else None, "title")
+                require_input(poster is not None, bool(description))
                 poster_bytes = self._poster_bytes(poster, read) if poster is not None else None
                 used = used_inputs(self.model, poster is not None, bool(description))
                 used["title"] = bool(title) and self.reads_titles
