@@ -16,7 +16,6 @@ from dataclasses import asdict
 
 import numpy as np
 import torch
-from scipy.special import expit, logit
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -32,7 +31,6 @@ from moviegenre.models.tfidf import TfidfLogReg
 from moviegenre.training.config import TrainConfig
 
 FUSIONS = ("gmu", "concat", "poster", "description")
-INPUT_VIEWS = ("poster", "description", "both")  # the input combinations a movie is scored with
 
 
 class FusionNet(nn.Module):
@@ -167,7 +165,7 @@ class EmbeddingMLP(EmbeddingModel):
 
     def __init__(self, fusion: str = "gmu", image_encoder: str = "efficientnet-lite0+flip", text_encoder: str = "minilm",
                  hidden: int = 256, dropout: float = 0.3, modality_dropout: float = 0.3, ensemble: int = 3,
-                 cross_fit: bool = False, input_thresholds: bool = False, tfidf_weight: float = 0.3,
+                 cross_fit: bool = False, tfidf_weight: float = 0.3,
                  tfidf_terms: int | None = 10_000, title_weight: float = 0.0, config: TrainConfig | dict | None = None):
         super().__init__(fusion, image_encoder, text_encoder)
         self.hidden = hidden
@@ -180,10 +178,6 @@ class EmbeddingMLP(EmbeddingModel):
         # member k trains on the others and early-stops on fold k, and the thresholds are tuned on every pooled
         # row's out-of-fold probability (~9x more rows than the validation split alone).
         self.cross_fit = cross_fit
-        # Thresholds per input combination (a poster only, a description only, both): a poster alone gives flatter
-        # probabilities than both inputs, so one threshold per genre over-predicts it. Kept as a logit shift per
-        # (combination, genre) that puts each combination's tuned threshold where the genre's one threshold is.
-        self.input_thresholds = input_thresholds
         self.tfidf_weight = tfidf_weight
         self.tfidf_terms = tfidf_terms  # the word model's vocabulary size (its coefficients: genres x terms)
         # A title is optional and read only where a row has one (--use any, predict --title): a TF-IDF word model
@@ -202,7 +196,6 @@ class EmbeddingMLP(EmbeddingModel):
                          self.dropout, self.modality_dropout)
 
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
-        from moviegenre.evaluation.metrics import tune_thresholds  # scikit-learn: only when training
         from moviegenre.training.lightning import fit_network  # Lightning: only when training
 
         config = self.train_config()
@@ -212,7 +205,6 @@ class EmbeddingMLP(EmbeddingModel):
             movies, labels = movies.concat(validation[0]), np.concatenate([labels, validation[1]])
         rows = self.features(movies, config.device, config.progress)
         self.dims_ = {"poster": rows["poster"].shape[1], "description": rows["description"].shape[1]}
-        self.input_shift_ = np.zeros((len(INPUT_VIEWS), labels.shape[1]), dtype=np.float32)
         weights = pos_weight(labels.sum(0), len(labels))
         if cross_fit:
             folds = iterative_stratification(labels, (1.0,) * self.ensemble, seed=config.seed)
@@ -221,8 +213,8 @@ class EmbeddingMLP(EmbeddingModel):
             members = [(np.ones(len(labels), dtype=bool), None)] * self.ensemble
             if has_validation:
                 validation_rows = self.features(validation[0], config.device, config.progress)
-        # Rows scored by members that never trained on them: every row as given, and per input combination.
-        self.nets_, out_of_fold, views = [], np.zeros(labels.shape, dtype=np.float32), []
+        # With cross-fitting, every row is scored by the member that never trained on it.
+        self.nets_, out_of_fold = [], np.zeros(labels.shape, dtype=np.float32)
         for member, (train, held_out) in enumerate(members):
             part = {k: v[train] for k, v in rows.items()}
             if held_out is not None:
@@ -245,18 +237,8 @@ class EmbeddingMLP(EmbeddingModel):
                 words = self._fit_words(movies.subset(train), labels[train])
                 held_movies = movies.subset(held_out)
                 out_of_fold[held_out] = self._blend([net], words, held, _texts(held_movies))
-                views.append(self._score_views([net], words, held, held_movies, labels[held_out]))
         self.words_, self.title_words_ = self._fit_words(movies, labels)
-        if not cross_fit and has_validation:
-            views.append(self._score_views(self.nets_, (self.words_, self.title_words_), validation_rows,
-                                           validation[0], validation[1]))
-        if self.input_thresholds:
-            for i, view in enumerate(INPUT_VIEWS):
-                scored = [part[view] for part in views if len(part[view][0])]
-                if scored:
-                    threshold = tune_thresholds(*map(np.concatenate, zip(*scored)))
-                    self.input_shift_[i] = -logit(np.clip(threshold, 1e-3, 1 - 1e-3))
-        self._out_of_fold = (labels, self._shifted(out_of_fold, rows)) if cross_fit else None
+        self._out_of_fold = (labels, out_of_fold) if cross_fit else None
 
     def _fit_words(self, movies: MovieTable, labels: np.ndarray) -> tuple[TfidfLogReg | None, TfidfLogReg | None]:
         """The word models blended into the head: descriptions' and titles' (None where unused)."""
@@ -265,33 +247,16 @@ class EmbeddingMLP(EmbeddingModel):
         return (TfidfLogReg(max_terms=self.tfidf_terms).fit(movies, labels) if describes else None,
                 TfidfLogReg(max_terms=self.tfidf_terms, column="title").fit(movies, labels) if titled else None)
 
-    def _score_views(self, nets, words, features, movies, labels) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """(labels, probabilities) of the rows that can be scored with each input combination, given only it
-        (never the title: --use poster, description and both do not read one)."""
-        has_poster, has_description = features["has_poster"] > 0, features["has_description"] > 0
-        given = {"poster": (has_poster, {**features, "has_description": np.zeros_like(features["has_description"])}),
-                 "description": (has_description, {**features, "has_poster": np.zeros_like(features["has_poster"])}),
-                 "both": (has_poster & has_description, features)}
-        return {view: (labels[where], self._blend(nets, words, {k: v[where] for k, v in inputs.items()},
-                                                  {"description": list(np.asarray(movies.descriptions)[where])}))
-                for view, (where, inputs) in given.items()}
-
     def _tuning_rows(self, validation):
         out_of_fold = getattr(self, "_out_of_fold", None)  # set by a cross-fitted _fit
         return out_of_fold if out_of_fold is not None else super()._tuning_rows(validation)
-
-    def _shifted(self, probabilities: np.ndarray, features: dict[str, np.ndarray]) -> np.ndarray:
-        """Each row's probabilities moved by its input combination's logit shift (zero unless input_thresholds)."""
-        view = (features["has_poster"] > 0) * 1 + (features["has_description"] > 0) * 2 - 1  # -1: no input
-        shift = np.vstack([self.input_shift_, np.zeros((1, probabilities.shape[1]), np.float32)])[view]
-        return expit(logit(np.clip(probabilities, 1e-6, 1 - 1e-6)) + shift).astype(np.float32)
 
     def predict_from_features(self, features: dict[str, np.ndarray], descriptions: Sequence[str],
                               titles: Sequence[str] | None = None) -> np.ndarray:
         """Probabilities from ``features`` rows; ``descriptions`` and ``titles`` ("" or None: none) are the same
         rows' texts, for the word models."""
         texts = {"description": descriptions, "title": titles}
-        return self._shifted(self._blend(self.nets_, (self.words_, self.title_words_), features, texts), features)
+        return self._blend(self.nets_, (self.words_, self.title_words_), features, texts)
 
     @torch.inference_mode()
     def _blend(self, nets: list[FusionNet], words: tuple[TfidfLogReg | None, TfidfLogReg | None],
@@ -316,7 +281,6 @@ class EmbeddingMLP(EmbeddingModel):
     def _get_state(self):
         arrays = {f"member{i}.{k}": v.detach().cpu().numpy() for i, net in enumerate(self.nets_)
                   for k, v in net.state_dict().items()}
-        arrays["input_shift_"] = self.input_shift_
         state = {"dims": self.dims_, "n_genres": len(self.genres_)}
         for key, words in (("words", self.words_), ("title_words", self.title_words_)):
             if words is not None:
@@ -326,8 +290,6 @@ class EmbeddingMLP(EmbeddingModel):
 
     def _set_state(self, state, arrays):
         self.dims_ = state["dims"]
-        # Runs saved before input_thresholds existed have no shift: zero is what they predicted with.
-        self.input_shift_ = arrays.pop("input_shift_", np.zeros((len(INPUT_VIEWS), state["n_genres"]), np.float32))
         self.words_, self.title_words_ = (self._load_words(state, arrays, key, column)
                                           for key, column in (("words", "description"), ("title_words", "title")))
         self.nets_ = []
