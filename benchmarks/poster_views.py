@@ -28,7 +28,7 @@ from moviegenre.data.images import load_image
 from moviegenre.data.readers import read_table
 from moviegenre.features.cache import embed_texts
 from moviegenre.features.encoders import image_encoder, text_encoder
-from moviegenre.features.fast import FastImageEncoder
+from moviegenre.features.fast import FastImageEncoder, fast_encoder
 from moviegenre.models import create_model
 from moviegenre.training.config import TrainConfig
 
@@ -51,12 +51,14 @@ def view(image: Image.Image, kind: str, size: int) -> Image.Image:
 
 
 class ViewEncoder(FastImageEncoder):
-    def __init__(self, plain, kind: str) -> None:
-        super().__init__(plain)
+    """The fast encoder's network on one view of each poster."""
+
+    def __init__(self, fast: FastImageEncoder, kind: str) -> None:
+        vars(self).update(vars(fast))
         self.kind = kind
 
     def _pixels(self, path: str) -> np.ndarray:
-        return self.plain.to_tensor(view(load_image(path), self.kind, self.plain.image_size)).numpy()
+        return self.to_array(view(load_image(path), self.kind, self.image_size))
 
 
 def view_vectors(table, encoder: str, kind: str, work: Path) -> np.ndarray:
@@ -65,7 +67,7 @@ def view_vectors(table, encoder: str, kind: str, work: Path) -> np.ndarray:
     rows = np.flatnonzero(table.has_poster)
     if not path.exists():
         started = time.perf_counter()
-        vectors = ViewEncoder(image_encoder(encoder), kind).encode_files([table.posters[i] for i in rows], progress=True)
+        vectors = ViewEncoder(fast_encoder(image_encoder(encoder)), kind).encode_files([table.posters[i] for i in rows], progress=True)
         np.save(path, vectors)
         print(f"{encoder} view {kind}: {len(rows)} posters in {time.perf_counter() - started:.0f} s", flush=True)
     vectors = np.load(path)

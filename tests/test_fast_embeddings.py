@@ -62,3 +62,47 @@ def test_the_mirrored_view_encoder_averages_a_poster_and_its_mirror_image(tmp_pa
     np.testing.assert_allclose(mirrored.encode_images([image])[0], views.mean(0), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(mirrored.encode_images([ImageOps.mirror(image)]), mirrored.encode_images([image]),
                                rtol=1e-4, atol=1e-5)  # ... and the average is the same for both
+
+
+def test_an_export_is_written_once_and_loaded_by_name_without_pytorch(tmp_path):
+    """A later process loads the ONNX export from the cache by the encoder's name: no torch, transformers or
+    sentence-transformers import, and the encoder is never built (what makes a one-off ``predict`` fast)."""
+    import json
+    import subprocess
+    import sys
+
+    from moviegenre.features.fast import _export_folder
+
+    texts = ["A detective hunts a killer.", "Two friends fall in love in Paris."]
+    expected = fast_encoder(text_encoder("minilm")).encode_texts(texts, progress=False)
+    assert (_export_folder("minilm") / "encoder.json").exists()
+    code = f"""
+import json, sys
+from moviegenre.features.fast import EncoderRef, fast_encoder
+def never():
+    raise AssertionError("the encoder was built")
+vectors = fast_encoder(EncoderRef("minilm", 384, never)).encode_texts({texts!r}, progress=False)
+heavy = [m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules]
+print(json.dumps({{"vectors": vectors.tolist(), "heavy": heavy}}))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["heavy"] == []
+    np.testing.assert_allclose(np.array(result["vectors"], np.float32), expected, atol=1e-5)
+
+
+def test_a_half_written_export_is_never_loaded(tmp_path, monkeypatch):
+    """An export interrupted before its rename leaves no folder under the final name: the next run exports again."""
+    from moviegenre.features import fast
+
+    monkeypatch.setattr(fast, "EXPORT_VERSION", "test-interrupted")
+    folder = fast._export_folder("efficientnet-lite0")
+
+    def interrupted(plain, scratch):
+        (scratch / "model.onnx").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fast, "_export_image", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fast._export(image_encoder("efficientnet-lite0"), folder)
+    assert not folder.exists() and not list(folder.parent.glob(".partial-*"))

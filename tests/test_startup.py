@@ -48,3 +48,15 @@ def test_commands_answer_without_loading_heavy_libraries(args, expected_code, sa
     assert result["code"] in ((expected_code,) if expected_code else (0, None)), output
     assert says in output
     assert result["heavy"] == [], output
+
+
+def test_predict_with_the_packaged_model_imports_no_transformers_once_the_encoders_are_exported(tmp_path):
+    """The first ``predict`` exports the encoders to ONNX in the cache; later ones load those exports and never
+    import transformers or sentence-transformers (seconds of a one-off prediction's wait)."""
+    from conftest import draw_poster
+
+    poster = str(draw_poster(tmp_path / "p.png", seed=1))
+    runs = [probe("predict", "--poster", poster, "--description", f"A detective hunts a killer, take {take}.")
+            for take in (1, 2)]
+    assert all(result["code"] in (0, None) for result, _ in runs), runs
+    assert not {"transformers", "sentence_transformers"} & set(runs[1][0]["heavy"]), runs[1][1]

@@ -14,6 +14,7 @@ import threading
 import warnings
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from moviegenre.errors import ImageError
@@ -139,3 +140,12 @@ def resize(image: Image.Image, size: tuple[int, int] | int, policy: str = "stret
     if policy == "pad":
         return ImageOps.pad(image, size, Image.Resampling.BILINEAR, color=(0, 0, 0))
     return ImageOps.fit(image, size, Image.Resampling.BILINEAR)
+
+
+def to_pixels(image: Image.Image, size: int, mean, std) -> np.ndarray:
+    """An RGB image squashed to ``size`` x ``size`` -> a normalised (3, size, size) float32 array: an encoder's input.
+
+    ``mean`` and ``std`` are on the 0-255 scale, one number or one per channel.
+    """
+    array = np.asarray(image.resize((size, size)), dtype=np.float32).transpose(2, 0, 1)
+    return (array - np.asarray(mean, np.float32).reshape(-1, 1, 1)) / np.asarray(std, np.float32).reshape(-1, 1, 1)

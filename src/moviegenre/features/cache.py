@@ -21,9 +21,6 @@ from moviegenre.errors import ImageError
 
 # Bump when preprocessing changes, so stale vectors are never mixed with new ones.
 CACHE_VERSION = 1
-# From this many uncached items on, encode through ONNX Runtime (features/fast.py: same vectors, cosine
-# >= 0.999, several times faster on posters); below it the export (~5 s) would cost more than it saves.
-FAST_PATH_MIN_ITEMS = 256
 
 
 def cache_root() -> Path:
@@ -70,13 +67,15 @@ def _cached(keys: list[str], encoder, cache: FeatureCache | None, compute, *, wh
             chunk: int = 512) -> np.ndarray:
     """Vectors for ``keys`` ("" = missing input -> zeros): cached ones read, the rest computed and stored.
 
-    ``compute(encoder, keys)`` encodes a chunk of keys (without a bar of its own: the step has one, ``what``).
+    ``encoder`` may be an ``EncoderRef``: it is built (or its ONNX export loaded) only when something is left to
+    encode. ``compute(encoder, keys)`` encodes a chunk of keys (without a bar of its own: the step has one, ``what``).
     """
     out = np.zeros((len(keys), encoder.dim), dtype=np.float32)
     found = cache.get_many([k for k in keys if k]) if cache is not None else {}
     todo = list(dict.fromkeys(k for k in keys if k and k not in found))
-    if len(todo) >= FAST_PATH_MIN_ITEMS:
-        from moviegenre.features.fast import fast_encoder  # torch and ONNX Runtime: only when encoding
+    if todo:
+        # ONNX Runtime on a CPU (same vectors, cosine >= 0.999, several times faster; exported once per machine).
+        from moviegenre.features.fast import fast_encoder
 
         encoder = fast_encoder(encoder)
     with tqdm(total=len(todo), desc=f"embedding {what}s ({encoder.name})", unit=what,

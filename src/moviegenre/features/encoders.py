@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from moviegenre.data.images import load_image
+from moviegenre.data.images import load_image, to_pixels
 from moviegenre.errors import ConfigError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
@@ -26,19 +26,21 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 class ImageEncoder:
-    """Poster -> vector. Subclasses set ``name``, ``dim``, ``image_size`` and implement ``pooled``."""
+    """Poster -> vector. Subclasses set ``name``, ``dim``, ``image_size``, the input normalisation
+    (``pixel_mean``, ``pixel_std``: 0-255 scale, one number or one per channel) and implement ``pooled``."""
 
     name: str
     dim: int
     image_size: int = 224
+    pixel_mean: float | tuple[float, ...] = 0.0
+    pixel_std: float | tuple[float, ...] = 1.0
 
     def __init__(self, device: str = "cpu") -> None:
         self.device = torch.device(device)
 
     def to_tensor(self, image) -> torch.Tensor:
-        """A resized RGB PIL image -> normalised CHW float tensor."""
-        array = np.asarray(image.resize((self.image_size, self.image_size)), dtype=np.float32)
-        return torch.from_numpy(array).permute(2, 0, 1)
+        """An RGB PIL image -> the network's normalised CHW float tensor."""
+        return torch.from_numpy(to_pixels(image, self.image_size, self.pixel_mean, self.pixel_std))
 
     def pooled(self, batch: torch.Tensor) -> torch.Tensor:
         """The network on a batch of ``to_tensor`` outputs, with gradients (fine-tuning calls it directly)."""
@@ -75,6 +77,7 @@ class EfficientNetLite(ImageEncoder):
     """
 
     dim = 1280
+    pixel_mean, pixel_std = 127.0, 128.0  # the Lite models were trained in TF on (pixel - 127) / 128 inputs
 
     def __init__(self, variant: str = "lite0", device: str = "cpu", mirror: bool = False) -> None:
         super().__init__(device)
@@ -92,10 +95,6 @@ class EfficientNetLite(ImageEncoder):
         weights = getattr(package, f"EfficientnetLite{variant[-1]}ModelFile").get_model_file_path()
         with contextlib.redirect_stdout(io.StringIO()):  # the library prints on load
             self.model = EfficientNet.from_pretrained(f"efficientnet-{variant}", weights_path=weights).eval().to(self.device)
-
-    def to_tensor(self, image) -> torch.Tensor:
-        # The Lite models were trained in TF on (pixel - 127) / 128 inputs.
-        return (super().to_tensor(image) - 127.0) / 128.0
 
     def pooled(self, batch: torch.Tensor) -> torch.Tensor:
         if self.mirror:
@@ -120,11 +119,8 @@ class ClipImage(ImageEncoder):
         self.model = model.eval().to(self.device)
         self.dim = self.model.config.projection_dim
         self.image_size = self.model.config.vision_config.image_size
-        self.mean = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(3, 1, 1) * 255
-        self.std = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(3, 1, 1) * 255
-
-    def to_tensor(self, image) -> torch.Tensor:
-        return (super().to_tensor(image) - self.mean) / self.std
+        self.pixel_mean = tuple(255 * m for m in (0.48145466, 0.4578275, 0.40821073))
+        self.pixel_std = tuple(255 * s for s in (0.26862954, 0.26130258, 0.27577711))
 
     def pooled(self, batch: torch.Tensor) -> torch.Tensor:
         return self.model.get_image_features(pixel_values=batch)

@@ -1,14 +1,20 @@
-"""Faster CPU embeddings: the registered encoders' networks exported to ONNX Runtime, same outputs.
+"""Faster CPU embeddings: the encoders' networks exported once to ONNX Runtime, same outputs.
 
     >>> from moviegenre.features.fast import fast_encoder
     >>> posters = fast_encoder(image_encoder("efficientnet-lite0")).encode_files(paths)
     >>> texts = fast_encoder(text_encoder("minilm")).encode_texts(descriptions)
 
+An export is written once per encoder into the cache folder (``onnx/``: the network, its input settings and,
+for text, the tokenizer) and loaded from there by later processes with ONNX Runtime and ``tokenizers`` alone:
+no torch, transformers or sentence-transformers import, which is most of a one-off ``predict``'s wait.
+:class:`EncoderRef` names an encoder without building it, so a run whose vectors are all cached, or whose
+encoder is already exported, never builds the PyTorch one.
+
 What was measured (benchmarks/embed_speed.py) and kept:
 
 - posters: the network runs in ONNX Runtime (fp32; it fuses batch norms into the convolutions and runs the
   depthwise convolutions far faster than PyTorch eager), on batches of 16, while threads decode and
-  preprocess the next batch exactly as the plain encoder does (its own ``to_tensor``);
+  preprocess the next batch exactly as the plain encoder does;
 - descriptions: the transformer runs in ONNX Runtime with its attention, LayerNorm and GELU fused
   (``onnxruntime.transformers``), on batches of 8 texts of similar length (measured 108/s against 79/s for
   batches of 32, less padding; two one-thread sessions side by side were no faster); mean pooling and
@@ -17,55 +23,180 @@ What was measured (benchmarks/embed_speed.py) and kept:
 Rejected: int8 (dynamic quantisation of MiniLM: ~2x faster, but cosine to the plain path down to 0.985),
 bf16 autocast (cosine 0.99998 but only ~1.2x) and channels_last in PyTorch (~1.05x).
 
-The wrappers keep the plain encoder's ``name`` and ``dim``: outputs agree to cosine >= 0.999 on every item
+The fast encoders keep the plain encoder's ``name`` and ``dim``: outputs agree to cosine >= 0.999 on every item
 (tests/test_fast_embeddings.py), so the embedding cache is shared by both paths.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
+import sys
 import tempfile
+import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 from tqdm.auto import tqdm
 
-from moviegenre.data.images import load_image
-from moviegenre.features.encoders import ImageEncoder, SentenceEncoder
+from moviegenre.data.images import load_image, to_pixels
+from moviegenre.features.cache import cache_root
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Bump when what an export holds or how it is made changes: old exports are then ignored, not misread.
+EXPORT_VERSION = 1
 
 
-def fast_encoder(encoder: ImageEncoder | SentenceEncoder) -> ImageEncoder | SentenceEncoder | FastImageEncoder \
-        | FastTextEncoder:
-    """The fast twin of a CPU encoder (built once per encoder); the encoder itself where there is none
-    (a GPU, where PyTorch is the fast path, or a text model not mean-pooled like sentence-transformers')."""
+@dataclass(frozen=True)
+class EncoderRef:
+    """An encoder named but not built: ``make()`` builds the plain (PyTorch) one when it is needed at all."""
+
+    name: str
+    dim: int
+    make: Callable[[], object]
+    device: str = "cpu"
+
+
+def fast_encoder(encoder):
+    """The fast twin of a CPU encoder (or :class:`EncoderRef`), loaded from its export or exported now; the plain
+    encoder where there is none (no onnxruntime, a GPU, or a text model not mean-pooled like sentence-transformers')."""
+    if isinstance(encoder, FastImageEncoder | FastTextEncoder):
+        return encoder
+    ref = encoder if isinstance(encoder, EncoderRef) else None
+    device = ref.device if ref else str(encoder.device if hasattr(encoder, "device") else encoder.model.device)
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
-        return encoder
-    return _fast(encoder)
+        return ref.make() if ref else encoder
+    if not device.startswith("cpu"):
+        return ref.make() if ref else encoder
+    with _lock:
+        if encoder.name not in _loaded:
+            folder = _export_folder(encoder.name)
+            if not (folder / "encoder.json").exists():
+                plain = ref.make() if ref else encoder
+                if not _exportable(plain):
+                    return plain
+                _export(plain, folder)
+            _loaded[encoder.name] = _load(folder)
+        return _loaded[encoder.name]
 
 
-@lru_cache(maxsize=8)
-def _fast(encoder):
-    if isinstance(encoder, ImageEncoder) and encoder.device.type == "cpu":
-        return FastImageEncoder(encoder)
-    if isinstance(encoder, SentenceEncoder) and encoder.model.device.type == "cpu" and _mean_pooled(encoder):
-        return FastTextEncoder(encoder)
-    return encoder
+_lock = threading.Lock()
+_loaded: dict[str, FastImageEncoder | FastTextEncoder] = {}
 
 
-def _export(module: nn.Module, inputs: tuple, path: Path, names: list[str], dynamic: dict) -> None:
+def _export_folder(name: str) -> Path:
+    import re
+
+    key = f"{name}|{EXPORT_VERSION}"
+    for prefix in ("clip:", "st:"):  # a local model folder may be replaced under the same name
+        if name.startswith(prefix):
+            folder = Path(name.removeprefix(prefix).split("+ft-")[0])
+            key += "|" + "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(folder.rglob("*"))
+                                  if p.is_file())
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[-60:]
+    return cache_root() / "onnx" / f"{slug}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+
+
+def _exportable(plain) -> bool:
+    from moviegenre.features.encoders import ImageEncoder
+
+    return isinstance(plain, ImageEncoder) or _mean_pooled(plain)
+
+
+def _mean_pooled(encoder) -> bool:
+    """Transformer -> mean pooling (-> normalisation): the sentence-transformers layout we reproduce."""
+    kinds = [type(module).__name__ for module in encoder.model]
+    return kinds[:2] == ["Transformer", "Pooling"] and kinds[2:] in ([], ["Normalize"]) \
+        and getattr(encoder.model[1], "pooling_mode", None) == "mean"
+
+
+def _export(plain, folder: Path) -> None:
+    """Write ``plain``'s network and settings into ``folder`` whole or not at all (a scratch folder, renamed)."""
+    from moviegenre.features.encoders import ImageEncoder
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".partial-"))
+    try:
+        settings = _export_image(plain, scratch) if isinstance(plain, ImageEncoder) else _export_text(plain, scratch)
+        (scratch / "encoder.json").write_text(json.dumps({"name": plain.name, "dim": plain.dim, **settings}))
+        try:
+            scratch.rename(folder)
+        except OSError:  # another process exported it first: theirs is as good
+            pass
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _onnx_export(module, inputs: tuple, path: Path, names: list[str], dynamic: dict) -> None:
+    import torch
+
+    class Traced(torch.nn.Module):  # any callable over a module, as a module the exporter can trace
+        def __init__(self, call) -> None:
+            super().__init__()
+            self.module, self.call = module, call
+
+        def forward(self, *args):
+            return self.call(*args)
+
     # The tracer warns about Python-level shape branches it freezes; outputs on other batch sizes and lengths
     # are checked against the plain path (tests/test_fast_embeddings.py, benchmarks/embed_speed.py).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), inputs, str(path), dynamo=False, opset_version=17, input_names=names[:-1],
-                          output_names=names[-1:], dynamic_axes=dynamic)
+        torch.onnx.export(Traced(inputs[0]).eval(), inputs[1], str(path), dynamo=False, opset_version=17,
+                          input_names=names[:-1], output_names=names[-1:], dynamic_axes=dynamic)
+
+
+def _export_image(plain, scratch: Path) -> dict:
+    import torch
+
+    example = torch.zeros(1, 3, plain.image_size, plain.image_size)
+    _onnx_export(plain.model, (plain.pooled, (example,)), scratch / "model.onnx", ["pixels", "embedding"],
+                 {"pixels": {0: "batch"}, "embedding": {0: "batch"}})
+    return {"kind": "image", "image_size": plain.image_size, "pixel_mean": plain.pixel_mean,
+            "pixel_std": plain.pixel_std}
+
+
+def _export_text(plain, scratch: Path) -> dict:
+    model = plain.model
+    tokenizer, network = model[0].tokenizer, model[0].auto_model.eval()
+    inputs = list(tokenizer.model_input_names)
+    example = tokenizer(["a b", "a"], padding=True, return_tensors="pt")
+    _onnx_export(network, (lambda *ids: network(**dict(zip(inputs, ids))).last_hidden_state,
+                           tuple(example[name] for name in inputs)),
+                 scratch / "model.onnx", [*inputs, "tokens"],
+                 {name: {0: "batch", 1: "length"} for name in [*inputs, "tokens"]})
+    if network.config.model_type == "bert":  # fuse attention, LayerNorm, GELU: ORT does not by itself
+        from onnxruntime.transformers.optimizer import optimize_model
+
+        path = str(scratch / "model.onnx")
+        optimize_model(path, model_type="bert", num_heads=network.config.num_attention_heads,
+                       hidden_size=network.config.hidden_size).save_model_to_file(path)
+    tokenizer.backend_tokenizer.save(str(scratch / "tokenizer.json"))
+    return {"kind": "text", "inputs": inputs, "max_length": model.max_seq_length,
+            "normalize": type(model[-1]).__name__ == "Normalize",
+            "pad_id": tokenizer.pad_token_id, "pad_token": tokenizer.pad_token}
+
+
+def _load(folder: Path):
+    settings = json.loads((folder / "encoder.json").read_text())
+    session = _session(folder / "model.onnx")
+    if settings["kind"] == "image":
+        return FastImageEncoder(session, settings)
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    # What ``tokenizer(texts, padding=True, truncation=True, max_length=...)`` sets on each call, set once.
+    tokenizer.enable_truncation(settings["max_length"])
+    tokenizer.enable_padding(pad_id=settings["pad_id"], pad_token=settings["pad_token"])
+    return FastTextEncoder(session, tokenizer, settings)
 
 
 def _session(path: Path):
@@ -73,43 +204,39 @@ def _session(path: Path):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
+    torch = sys.modules.get("torch")  # PyTorch is not imported for this; where it is, follow its setting
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    options.intra_op_num_threads = torch.get_num_threads() if torch else int(threads) if threads.isdigit() else 0
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-class _Traced(nn.Module):
-    """Any callable over a module, as a module the ONNX exporter can trace."""
-
-    def __init__(self, module: nn.Module, forward) -> None:
-        super().__init__()
-        self.module, self.call = module, forward
-
-    def forward(self, *inputs):
-        return self.call(*inputs)
 
 
 class FastImageEncoder:
     """``ImageEncoder.encode_files`` with the network in ONNX Runtime and decoding overlapped with it."""
 
-    def __init__(self, plain: ImageEncoder, batch_size: int = 16) -> None:
-        self.plain, self.name, self.dim, self.batch_size = plain, plain.name, plain.dim, batch_size
-        with tempfile.TemporaryDirectory() as scratch:
-            path = Path(scratch) / "image.onnx"
-            example = torch.zeros(1, 3, plain.image_size, plain.image_size)
-            _export(_Traced(plain.model, plain.pooled), (example,), path, ["pixels", "embedding"],
-                    {"pixels": {0: "batch"}, "embedding": {0: "batch"}})
-            self.session = _session(path)
+    def __init__(self, session, settings: dict, batch_size: int = 16) -> None:
+        self.session, self.batch_size = session, batch_size
+        self.name, self.dim, self.image_size = settings["name"], settings["dim"], settings["image_size"]
+        self.pixel_mean, self.pixel_std = settings["pixel_mean"], settings["pixel_std"]
 
-    def to_tensor(self, image) -> torch.Tensor:
-        return self.plain.to_tensor(image)
+    def to_array(self, image) -> np.ndarray:
+        """The plain encoder's own preprocessing (``ImageEncoder.to_tensor``), as an array."""
+        return to_pixels(image, self.image_size, self.pixel_mean, self.pixel_std)
 
-    def encode_pixels(self, pixels: torch.Tensor | np.ndarray) -> np.ndarray:
+    def to_tensor(self, image):
+        import torch
+
+        return torch.from_numpy(self.to_array(image))
+
+    def encode_pixels(self, pixels) -> np.ndarray:
         """As ``ImageEncoder.encode_pixels``, in ONNX Runtime."""
         return self.session.run(None, {"pixels": np.asarray(pixels, dtype=np.float32)})[0]
 
+    def encode_images(self, images: Sequence) -> np.ndarray:
+        return self.encode_pixels(np.stack([self.to_array(image) for image in images]))
+
     def _pixels(self, path: str) -> np.ndarray:
-        return self.plain.to_tensor(load_image(path)).numpy()  # the plain path's own preprocessing
+        return self.to_array(load_image(path))
 
     def _batches(self, paths: Sequence[str], batch_size: int, pool: ThreadPoolExecutor) -> Iterator[np.ndarray]:
         """Input arrays batch by batch; the next batch is decoded in the threads while this one runs."""
@@ -133,35 +260,18 @@ class FastImageEncoder:
         return out
 
 
-def _mean_pooled(encoder: SentenceEncoder) -> bool:
-    """Transformer -> mean pooling (-> normalisation): the sentence-transformers layout we reproduce."""
-    kinds = [type(module).__name__ for module in encoder.model]
-    return kinds[:2] == ["Transformer", "Pooling"] and kinds[2:] in ([], ["Normalize"]) \
-        and getattr(encoder.model[1], "pooling_mode", None) == "mean"
-
-
 class FastTextEncoder:
     """``SentenceEncoder.encode_texts`` with the transformer in ONNX Runtime, fused, on length-sorted batches."""
 
-    def __init__(self, plain: SentenceEncoder, batch_size: int = 8) -> None:
-        self.plain, self.name, self.dim, self.batch_size = plain, plain.name, plain.dim, batch_size
-        model = plain.model
-        self.tokenizer, self.max_length = model[0].tokenizer, model.max_seq_length
-        self.normalize = type(model[-1]).__name__ == "Normalize"
-        network = model[0].auto_model.eval()
-        self.inputs = list(self.tokenizer.model_input_names)
-        example = self.tokenizer(["a b", "a"], padding=True, return_tensors="pt")
-        with tempfile.TemporaryDirectory() as scratch:
-            path = Path(scratch) / "text.onnx"
-            _export(_Traced(network, lambda *ids: network(**dict(zip(self.inputs, ids))).last_hidden_state),
-                    tuple(example[name] for name in self.inputs), path, [*self.inputs, "tokens"],
-                    {name: {0: "batch", 1: "length"} for name in [*self.inputs, "tokens"]})
-            if network.config.model_type == "bert":  # fuse attention, LayerNorm, GELU: ORT does not by itself
-                from onnxruntime.transformers.optimizer import optimize_model
+    def __init__(self, session, tokenizer, settings: dict, batch_size: int = 8) -> None:
+        self.session, self.tokenizer, self.batch_size = session, tokenizer, batch_size
+        self.name, self.dim, self.inputs = settings["name"], settings["dim"], settings["inputs"]
+        self.normalize = settings["normalize"]
 
-                optimize_model(str(path), model_type="bert", num_heads=network.config.num_attention_heads,
-                               hidden_size=network.config.hidden_size).save_model_to_file(str(path))
-            self.session = _session(path)
+    def _encoded(self, texts: list[str]) -> dict[str, np.ndarray]:
+        encodings = self.tokenizer.encode_batch(texts)
+        fields = {"input_ids": "ids", "token_type_ids": "type_ids", "attention_mask": "attention_mask"}
+        return {name: np.array([getattr(e, fields[name]) for e in encodings], dtype=np.int64) for name in self.inputs}
 
     def encode_texts(self, texts: Sequence[str], batch_size: int | None = None, progress: bool = True) -> np.ndarray:
         batch_size = batch_size or self.batch_size
@@ -171,9 +281,8 @@ class FastTextEncoder:
                   disable=not progress) as bar:
             for start in range(0, len(texts), batch_size):
                 rows = order[start: start + batch_size]
-                encoded = self.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
-                                         max_length=self.max_length, return_tensors="np")
-                tokens = self.session.run(None, {name: encoded[name].astype(np.int64) for name in self.inputs})[0]
+                encoded = self._encoded([texts[i] for i in rows])
+                tokens = self.session.run(None, encoded)[0]
                 mask = encoded["attention_mask"][..., None].astype(np.float32)
                 vectors = (tokens * mask).sum(1) / np.clip(mask.sum(1), 1e-9, None)
                 if self.normalize:

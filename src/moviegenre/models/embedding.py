@@ -25,6 +25,7 @@ from moviegenre.data.table import MovieTable
 from moviegenre.errors import ConfigError
 from moviegenre.features.cache import embed_posters, embed_texts
 from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, image_encoder, text_encoder
+from moviegenre.features.fast import EncoderRef
 from moviegenre.models.base import GenreModel
 from moviegenre.models.registry import register_model
 from moviegenre.models.tfidf import TfidfLogReg
@@ -131,20 +132,24 @@ class EmbeddingModel(GenreModel):
         has_poster = movies.has_poster & use_poster
         has_description = movies.has_description & use_description
         poster = embed_posters([p if use_poster else "" for p in movies.posters],
-                               self.poster_encoder(device), progress=progress) \
-            if has_poster.any() else np.zeros((n, self._dim("poster", device)), np.float32)
+                               self.encoder_ref("poster", device), progress=progress) \
+            if has_poster.any() else np.zeros((n, self.encoder_ref("poster", device).dim), np.float32)
         description = embed_texts([d if use_description else "" for d in movies.descriptions],
-                                  self.description_encoder(device), progress=progress) \
-            if has_description.any() else np.zeros((n, self._dim("description", device)), np.float32)
+                                  self.encoder_ref("description", device), progress=progress) \
+            if has_description.any() else np.zeros((n, self.encoder_ref("description", device).dim), np.float32)
         return {"poster": poster, "has_poster": has_poster.astype(np.float32),
                 "description": description, "has_description": has_description.astype(np.float32)}
 
-    def _dim(self, modality: str, device: str) -> int:
+    def encoder_name(self, modality: str) -> str:
+        """The name of the encoder whose vectors this model reads for ``modality`` (its feature cache's name)."""
+        return self.image_encoder if modality == "poster" else self.text_encoder
+
+    def encoder_ref(self, modality: str, device: str = "cpu") -> EncoderRef | ImageEncoder | SentenceEncoder:
+        """A fitted model's encoder, named but not built (features/fast.py builds it only if it must); an unfitted
+        model's encoder itself (its dimension is not known yet)."""
+        make = (lambda: self.poster_encoder(device)) if modality == "poster" else lambda: self.description_encoder(device)
         known = getattr(self, "dims_", None)
-        if known:
-            return known[modality]
-        encoder = self.poster_encoder(device) if modality == "poster" else self.description_encoder(device)
-        return encoder.dim
+        return EncoderRef(self.encoder_name(modality), known[modality], make, device) if known else make()
 
     def poster_encoder(self, device: str = "cpu") -> ImageEncoder:
         """The encoder whose vectors this model reads (a fine-tuned model returns its own)."""

@@ -166,9 +166,14 @@ class FinetunedFusion(EmbeddingMLP):
         if key not in self._tuned:
             tuned = copy.copy(base)
             tuned.model = modules[modality].to(device).eval()
-            tuned.name = f"{base.name}+ft-{self.run_id_}"  # its own feature cache
+            tuned.name = self.encoder_name(modality)
             self._tuned[key] = tuned
         return self._tuned[key]
+
+    def encoder_name(self, modality: str) -> str:
+        name = super().encoder_name(modality)
+        tuned = getattr(self, "modules_", {}).get(modality) is not None
+        return f"{name}+ft-{self.run_id_}" if tuned else name  # its own feature cache and ONNX export
 
     def poster_encoder(self, device: str = "cpu") -> ImageEncoder:
         return self._encoder("poster", super().poster_encoder(device), device)

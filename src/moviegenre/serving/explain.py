@@ -52,8 +52,8 @@ class Scorer:
                               "use a run of an -mlp or fusion- model")
         self.predictor, self.model = predictor, model
         # The ONNX Runtime twins (same vectors, cosine >= 0.999): EfficientNet is most of a request's CPU time.
-        self.image = fast_encoder(model.poster_encoder()) if "poster" in model.inputs else None
-        self.text = fast_encoder(model.description_encoder()) if "description" in model.inputs else None
+        self.image = fast_encoder(model.encoder_ref("poster")) if "poster" in model.inputs else None
+        self.text = fast_encoder(model.encoder_ref("description")) if "description" in model.inputs else None
         # A fast (Rust) tokenizer re-configures itself on every call and fails ("Already borrowed") when two
         # threads share it; the image encoder has no such state and runs in parallel.
         self._text_lock = threading.Lock()
