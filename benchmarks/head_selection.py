@@ -3,6 +3,8 @@
     python benchmarks/head_selection.py                              # the chosen heads vs the earlier one
     python benchmarks/head_selection.py --variant h512='{"hidden": 512}' --seeds 1,2,3
     python benchmarks/head_selection.py --variant no-title='{"title_weight": 0}' --variant cross-fit='{"cross_fit": true}'
+    python benchmarks/head_selection.py --variant asl='{"config": {"loss": "asl"}}'
+    python benchmarks/head_selection.py --data ../shared/data/mmimdb_dev_text.csv --uses description
 
 The packaged model is scored on the test rows of the seed-0 split (scripts/build_default_model.py), so its
 settings are chosen on the test rows of seeded splits 1, 2, 3 instead: each variant is trained on a split's
@@ -38,16 +40,20 @@ VARIANTS = {"squashed poster, no title (fusion-gmu-squash)": {"image_encoder": "
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--data", default=str(DATA / "movies.csv"),
+                        help="the table (e.g. ../shared/data/mmimdb_dev_text.csv with --uses description)")
+    parser.add_argument("--uses", default=",".join(USES), help="the slices to score, comma-separated")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=JSON",
                         help="fusion-gmu parameters to try (replaces the default pair)")
     args = parser.parse_args()
     variants = dict(VARIANTS)
     if args.variant:
         variants = {name: json.loads(params) for name, params in (v.split("=", 1) for v in args.variant)}
-    table = read_table(DATA / "movies.csv")
+    table = read_table(args.data)
     compare_on_splits(table, {name: (lambda seed, params=params: create_model("fusion-gmu", **params).set_params(
-        config=TrainConfig(seed=seed, progress=False))) for name, params in variants.items()},
-        seeds=[int(seed) for seed in args.seeds.split(",")])
+        config=TrainConfig(**{**params.get("config", {}), "seed": seed, "progress": False})))
+        for name, params in variants.items()},
+        seeds=[int(seed) for seed in args.seeds.split(",")], uses=tuple(args.uses.split(",")))
 
 
 def compare_on_splits(table, variants: dict, seeds: list[int], uses: tuple[str, ...] = USES) -> None:
