@@ -35,11 +35,12 @@ def test_fast_posters_match_plain(tmp_path, name):
     assert cosines(got, expected).min() >= MIN_COSINE
 
 
-def test_fast_descriptions_match_plain():
+@pytest.mark.parametrize("name", ["minilm", "mpnet"])
+def test_fast_descriptions_match_plain(name):
     rng = np.random.default_rng(0)
     texts = [" ".join(rng.choice(" ".join(WORDS[g] for g in GENRES).split(), size=n)) for n in range(1, 17)]
-    texts[-1] = "A long one. " * 200  # past the model's 256-token limit: both paths must truncate alike
-    plain = text_encoder("minilm")
+    texts[-1] = "A long one. " * 200  # past the models' 256/384-token limits: both paths must truncate alike
+    plain = text_encoder(name)
     fast = fast_encoder(plain)
     assert isinstance(fast, FastTextEncoder) and (fast.name, fast.dim) == (plain.name, plain.dim)
     expected = plain.encode_texts(texts, progress=False)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from conftest import make_tiny_table
+from moviegenre.features.cache import cache_root
 
 NOISE = ("GPU available", "TPU available", "litlogger", "Batches:", "Epoch 0", "`Trainer.fit` stopped")
 
@@ -15,15 +16,21 @@ NOISE = ("GPU available", "TPU available", "litlogger", "Batches:", "Epoch 0", "
 def test_training_shows_one_bar_per_step_and_no_library_noise(tmp_path):
     table = make_tiny_table(tmp_path / "data")
     moviegenre = Path(sys.executable).with_name("moviegenre")
-    # A cache of its own: every embedding step runs (and shows its bar) whatever other tests embedded.
-    env = {**os.environ, "MOVIEGENRE_CACHE": str(tmp_path / "cache")}
+    # A cache of its own: every embedding step runs (and shows its bar) whatever other tests embedded. The unpacked
+    # weights and the encoders' exports are shared with the other tests: this test does not watch them being made.
+    cache = tmp_path / "cache"
+    for shared in ("models", "onnx"):
+        (cache_root() / shared).mkdir(parents=True, exist_ok=True)
+        (cache / shared).parent.mkdir(exist_ok=True)
+        (cache / shared).symlink_to(cache_root() / shared)
+    env = {**os.environ, "MOVIEGENRE_CACHE": str(cache)}
     done = subprocess.run([str(moviegenre), "train", str(table), "--model", "fusion-gmu", "--out", str(tmp_path / "run"),
                            "--max-epochs", "2", "--min-genre-count", "3", "--param", "ensemble=2"],
                           capture_output=True, text=True, timeout=600, check=False, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.startswith("trained fusion-gmu on ") and done.stdout.count("\n") == 1
     shown = done.stderr
-    for step in ("embedding posters (efficientnet-lite0+flip)", "embedding descriptions (minilm)", "member 1/2",
+    for step in ("embedding posters (efficientnet-lite0+flip)", "embedding descriptions (mpnet)", "member 1/2",
                  "member 2/2"):
         assert step in shown
     assert "epoch 2/2" in shown and "val F1=" in shown

