@@ -32,9 +32,11 @@ def content_key(data: bytes | str) -> str:
 
 
 class FeatureCache:
-    """A persistent ``key -> float32 vector`` store for one encoder."""
+    """A persistent ``key -> float32 vector`` store for one encoder (``text``: ``key -> str``, for text read off
+    posters)."""
 
-    def __init__(self, encoder_name: str, root: Path | None = None) -> None:
+    def __init__(self, encoder_name: str, root: Path | None = None, text: bool = False) -> None:
+        self.text = text
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", encoder_name)[-60:]
         if slug != encoder_name:  # local-path encoders: keep names unique after slugging
             slug += "-" + content_key(encoder_name)[:8]
@@ -51,13 +53,15 @@ class FeatureCache:
             chunk = unique[start: start + 900]
             rows = self._db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({','.join('?' * len(chunk))})",
                                     chunk)
-            found.update((key, np.frombuffer(blob, dtype=np.float32)) for key, blob in rows)
+            found.update((key, blob.decode() if self.text else np.frombuffer(blob, dtype=np.float32))
+                         for key, blob in rows)
         return found
 
-    def put_many(self, items: dict[str, np.ndarray]) -> None:
+    def put_many(self, items: dict[str, np.ndarray | str]) -> None:
         with self._db:
             self._db.executemany("INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)",
-                                 [(k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()])
+                                 [(k, v.encode() if self.text else np.asarray(v, dtype=np.float32).tobytes())
+                                  for k, v in items.items()])
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]

@@ -32,6 +32,9 @@ from moviegenre.models.tfidf import TfidfLogReg
 from moviegenre.training.config import TrainConfig
 
 FUSIONS = ("gmu", "concat", "poster", "description")
+# The word models an EmbeddingMLP may blend in, by their key in the saved state: what each reads, and how.
+WORD_MODELS = {"words": {"column": "description"}, "title_words": {"column": "title"},
+               "poster_words": {"column": "poster_text", "analyzer": "char"}}
 
 
 class FusionNet(nn.Module):
@@ -171,7 +174,8 @@ class EmbeddingMLP(EmbeddingModel):
     def __init__(self, fusion: str = "gmu", image_encoder: str = "efficientnet-lite0+flip", text_encoder: str = "mpnet",
                  hidden: int = 256, dropout: float = 0.3, modality_dropout: float = 0.3, ensemble: int = 3,
                  cross_fit: bool = False, tfidf_weight: float = 0.3,
-                 tfidf_terms: int | None = 10_000, title_weight: float = 0.0, config: TrainConfig | dict | None = None):
+                 tfidf_terms: int | None = 10_000, title_weight: float = 0.0, poster_text_weight: float = 0.0,
+                 config: TrainConfig | dict | None = None):
         super().__init__(fusion, image_encoder, text_encoder)
         self.hidden = hidden
         self.dropout = dropout
@@ -188,6 +192,9 @@ class EmbeddingMLP(EmbeddingModel):
         # A title is optional and read only where a row has one (--use any, predict --title): a TF-IDF word model
         # of titles is blended in with this weight.
         self.title_weight = title_weight
+        # Text read off the poster (OCR, features/poster_text.py), a character n-gram word model blended with this
+        # weight where the poster is the only input (where a description is given, it lowered macro-F1).
+        self.poster_text_weight = poster_text_weight
         self.config = config
 
     def train_config(self) -> TrainConfig:
@@ -240,40 +247,64 @@ class EmbeddingMLP(EmbeddingModel):
                                           label=f"member {member + 1}/{self.ensemble}"))
             if held_out is not None:
                 words = self._fit_words(movies.subset(train), labels[train])
-                held_movies = movies.subset(held_out)
-                out_of_fold[held_out] = self._blend([net], words, held, _texts(held_movies))
-        self.words_, self.title_words_ = self._fit_words(movies, labels)
+                out_of_fold[held_out] = self._blend([net], words, held, self.texts(movies.subset(held_out)))
+        self.words_, self.title_words_, self.poster_words_ = self._fit_words(movies, labels)
         self._out_of_fold = (labels, out_of_fold) if cross_fit else None
 
-    def _fit_words(self, movies: MovieTable, labels: np.ndarray) -> tuple[TfidfLogReg | None, TfidfLogReg | None]:
-        """The word models blended into the head: descriptions' and titles' (None where unused)."""
+    def _fit_words(self, movies: MovieTable, labels: np.ndarray) -> tuple[TfidfLogReg | None, ...]:
+        """The word models blended into the head: descriptions', titles' and poster texts' (None where unused)."""
         describes = self.tfidf_weight > 0 and "description" in self.inputs
         titled = self.title_weight > 0 and movies.has_title.any()
+        poster_texts = self.texts(movies, progress=self.train_config().progress).get("poster_text")
+        read = poster_texts is not None and any(poster_texts)
+        with_text = MovieTable(movies.frame.assign(poster_text=poster_texts), movies.source) if read else None
         return (TfidfLogReg(max_terms=self.tfidf_terms).fit(movies, labels) if describes else None,
-                TfidfLogReg(max_terms=self.tfidf_terms, column="title").fit(movies, labels) if titled else None)
+                TfidfLogReg(max_terms=self.tfidf_terms, column="title").fit(movies, labels) if titled else None,
+                TfidfLogReg(max_terms=self.tfidf_terms, **WORD_MODELS["poster_words"]).fit(with_text, labels)
+                if read else None)
+
+    def texts(self, movies: MovieTable, progress: bool = False) -> dict[str, list[str]]:
+        """The rows' texts the word models read; the text on their posters only if the model reads it."""
+        texts = {"description": movies.descriptions, "title": movies.titles}
+        if self.poster_text_weight > 0 and "poster" in self.inputs:
+            from moviegenre.features.poster_text import read_poster_texts  # OCR: only for models that read it
+
+            texts["poster_text"] = read_poster_texts(movies.posters, progress=progress)
+        return texts
 
     def _tuning_rows(self, validation):
         out_of_fold = getattr(self, "_out_of_fold", None)  # set by a cross-fitted _fit
         return out_of_fold if out_of_fold is not None else super()._tuning_rows(validation)
 
     def predict_from_features(self, features: dict[str, np.ndarray], descriptions: Sequence[str],
-                              titles: Sequence[str] | None = None) -> np.ndarray:
-        """Probabilities from ``features`` rows; ``descriptions`` and ``titles`` ("" or None: none) are the same
-        rows' texts, for the word models."""
-        texts = {"description": descriptions, "title": titles}
-        return self._blend(self.nets_, (self.words_, self.title_words_), features, texts)
+                              titles: Sequence[str] | None = None, poster_texts: Sequence[str] | None = None
+                              ) -> np.ndarray:
+        """Probabilities from ``features`` rows; ``descriptions``, ``titles`` and ``poster_texts`` ("" or None:
+        none) are the same rows' texts, for the word models."""
+        texts = {"description": descriptions, "title": titles, "poster_text": poster_texts}
+        return self._blend(self.nets_, self.word_models, features, texts)
+
+    @property
+    def word_models(self) -> tuple[TfidfLogReg | None, ...]:
+        return self.words_, self.title_words_, getattr(self, "poster_words_", None)
+
+    @property
+    def reads_poster_text(self) -> bool:
+        return getattr(self, "poster_words_", None) is not None
 
     @torch.inference_mode()
-    def _blend(self, nets: list[FusionNet], words: tuple[TfidfLogReg | None, TfidfLogReg | None],
+    def _blend(self, nets: list[FusionNet], words: tuple[TfidfLogReg | None, ...],
                features: dict[str, np.ndarray], texts: dict[str, Sequence[str] | None]) -> np.ndarray:
         inputs = {k: torch.as_tensor(v) for k, v in features.items()}
         probabilities = np.mean([torch.sigmoid(net.eval()(**inputs)).numpy() for net in nets], axis=0)
+        poster_only = (features["has_poster"] > 0) & (features["has_description"] == 0)
         for model, weight, column, rows in ((words[0], self.tfidf_weight, "description", features["has_description"] > 0),
-                                            (words[1], self.title_weight, "title", None)):
+                                            (words[1], self.title_weight, "title", None),
+                                            (words[2], self.poster_text_weight, "poster_text", poster_only)):
             given = texts.get(column)
             if model is None or given is None:
                 continue
-            rows = np.array([bool(text) for text in given]) if rows is None else rows
+            rows = np.array([bool(text) for text in given]) & (True if rows is None else rows)
             if rows.any():
                 # Explanations score one text many times over (one row per occluded square): vectorise each once.
                 unique, where = np.unique([given[i] for i in np.flatnonzero(rows)], return_inverse=True)
@@ -281,13 +312,13 @@ class EmbeddingMLP(EmbeddingModel):
         return probabilities
 
     def predict_proba(self, movies: MovieTable) -> np.ndarray:
-        return self.predict_from_features(self.features(movies, progress=False), movies.descriptions, movies.titles)
+        return self._blend(self.nets_, self.word_models, self.features(movies, progress=False), self.texts(movies))
 
     def _get_state(self):
         arrays = {f"member{i}.{k}": v.detach().cpu().numpy() for i, net in enumerate(self.nets_)
                   for k, v in net.state_dict().items()}
         state = {"dims": self.dims_, "n_genres": len(self.genres_)}
-        for key, words in (("words", self.words_), ("title_words", self.title_words_)):
+        for key, words in zip(WORD_MODELS, self.word_models):
             if words is not None:
                 state[key], word_arrays = words._get_state()
                 arrays.update({f"{key}.{k}": v for k, v in word_arrays.items()})
@@ -295,8 +326,7 @@ class EmbeddingMLP(EmbeddingModel):
 
     def _set_state(self, state, arrays):
         self.dims_ = state["dims"]
-        self.words_, self.title_words_ = (self._load_words(state, arrays, key, column)
-                                          for key, column in (("words", "description"), ("title_words", "title")))
+        self.words_, self.title_words_, self.poster_words_ = (self._load_words(state, arrays, key) for key in WORD_MODELS)
         self.nets_ = []
         for member in range(self.ensemble):
             net = self._new_net(state["n_genres"])
@@ -306,10 +336,10 @@ class EmbeddingMLP(EmbeddingModel):
             self.nets_.append(net.eval())
 
     @staticmethod
-    def _load_words(state: dict, arrays: dict[str, np.ndarray], key: str, column: str) -> TfidfLogReg | None:
+    def _load_words(state: dict, arrays: dict[str, np.ndarray], key: str) -> TfidfLogReg | None:
         if key not in state:
             return None
-        words = TfidfLogReg(column=column)
+        words = TfidfLogReg(**WORD_MODELS[key])
         words._set_state(state[key], {k.removeprefix(f"{key}."): v for k, v in arrays.items()
                                       if k.startswith(f"{key}.")})
         return words
@@ -369,10 +399,8 @@ register_model("poster-mlp")(_mlp("poster"))
 register_model("description-mlp")(_mlp("description"))
 register_model("fusion-concat")(_mlp("concat", **TITLED))
 register_model("fusion-gmu")(_mlp("gmu", **TITLED))
+register_model("fusion-gmu-ocr")(_mlp("gmu", poster_text_weight=0.3, **TITLED))
 register_model("fusion-gmu-minilm")(_mlp("gmu", text_encoder="minilm", **TITLED))
 register_model("fusion-gmu-squash")(_mlp("gmu", image_encoder="efficientnet-lite0", text_encoder="minilm"))
 register_model("embedding-logreg")(lambda **params: EmbeddingLogReg(**params))
 
-
-def _texts(movies: MovieTable) -> dict[str, list[str]]:
-    return {"description": movies.descriptions, "title": movies.titles}

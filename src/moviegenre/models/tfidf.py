@@ -7,6 +7,7 @@ from scipy.special import expit, logit
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from moviegenre.data.table import MovieTable
+from moviegenre.errors import ConfigError
 from moviegenre.models.base import GenreModel
 from moviegenre.models.registry import register_model
 
@@ -17,11 +18,15 @@ class TfidfLogReg(GenreModel):
 
     inputs = ("description",)
 
-    def __init__(self, C: float = 4.0, min_df: int = 2, max_terms: int | None = None, column: str = "description"):
+    def __init__(self, C: float = 4.0, min_df: int = 2, max_terms: int | None = None, column: str = "description",
+                 analyzer: str = "word"):
         self.C = C
         self.min_df = min_df  # terms in fewer training texts are noise and bloat the model
         self.max_terms = max_terms  # keep only the most frequent terms (None: all): bounds the model's size
-        self.column = column  # "description" or "title"
+        self.column = column  # "description", "title" or "poster_text"
+        # "word": word 1-2-grams; "char": character 3-5-grams within words, for text read off posters, where OCR
+        # runs words together ("WILLIAMHURT") and misreads letters.
+        self.analyzer = analyzer
 
     def _texts(self, movies: MovieTable) -> tuple[np.ndarray, list[str]]:
         """The rows that have the column's text, and those texts."""
@@ -30,7 +35,11 @@ class TfidfLogReg(GenreModel):
         return rows, list(texts[rows])
 
     def _vectorizer(self, vocabulary: list[str] | None = None) -> TfidfVectorizer:
-        return TfidfVectorizer(ngram_range=(1, 2), min_df=self.min_df if vocabulary is None else 1,
+        if self.analyzer not in ("word", "char"):
+            raise ConfigError(f"unknown analyzer '{self.analyzer}' (known: word, char)")
+        grams = {"analyzer": "word", "ngram_range": (1, 2)} if self.analyzer == "word" \
+            else {"analyzer": "char_wb", "ngram_range": (3, 5)}
+        return TfidfVectorizer(**grams, min_df=self.min_df if vocabulary is None else 1,
                                max_features=self.max_terms if vocabulary is None else None,
                                sublinear_tf=True, strip_accents="unicode", vocabulary=vocabulary)
 

@@ -170,6 +170,7 @@ class _Job:
     tensor: torch.Tensor | None
     description: str
     title: str
+    poster_text: str
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
 
@@ -185,9 +186,10 @@ class Batcher:
         for i in range(workers):
             threading.Thread(target=self._work, name=f"moviegenre-batcher-{i}", daemon=True).start()
 
-    async def probabilities(self, tensor: torch.Tensor | None, description: str, title: str = "") -> np.ndarray:
+    async def probabilities(self, tensor: torch.Tensor | None, description: str, title: str = "",
+                            poster_text: str = "") -> np.ndarray:
         loop = asyncio.get_running_loop()
-        job = _Job(tensor, description, title, loop.create_future(), loop)
+        job = _Job(tensor, description, title, poster_text, loop.create_future(), loop)
         self.jobs.put(job)
         return await job.future
 
@@ -220,7 +222,7 @@ class Batcher:
             description = np.zeros((n, scorer.model.dims_["description"]), np.float32)
             description[with_text] = scorer.description_vectors([batch[i].description for i in with_text])
         return scorer.probabilities(poster, description, [job.description for job in batch],
-                                    [job.title for job in batch])
+                                    [job.title for job in batch], [job.poster_text for job in batch])
 
 
 def _resolve(future: asyncio.Future, value, error: Exception | None) -> None:
@@ -290,13 +292,15 @@ class Service:
     async def predict(self, poster: bytes | None, description: str | None, where: str = "",
                       title: str | None = None) -> Prediction:
         used, description, title = self.check(poster, description, where, title)
-        tensor = None
+        tensor, poster_text = None, ""
         if used["poster"]:
             try:
-                _, tensor = await run_in_threadpool(self.scorer.decode, poster, f"{where}poster")
+                image, tensor = await run_in_threadpool(self.scorer.decode, poster, f"{where}poster")
             except MovieGenreError as error:
                 raise ClientError(422, str(error)) from None
-        probabilities = await self.batcher.probabilities(tensor, description if used["description"] else "", title)
+            poster_text = await run_in_threadpool(self.scorer.poster_text, image)
+        probabilities = await self.batcher.probabilities(tensor, description if used["description"] else "", title,
+                                                         poster_text)
         return Prediction(**self.scorer.result(probabilities, used), model_version=self.version)
 
     def explain(self, poster: bytes | None, description: str | None, top: int,

@@ -72,14 +72,23 @@ class Scorer:
     def poster_vectors(self, batch: torch.Tensor) -> np.ndarray:
         return self.image.encode_pixels(batch)
 
+    def poster_text(self, image: Image.Image) -> str:
+        """The text on a decoded poster, for a model that reads it ("" otherwise); never cached: an upload leaves
+        no trace."""
+        if not getattr(self.model, "reads_poster_text", False):
+            return ""
+        from moviegenre.features.poster_text import poster_text_reader
+
+        return poster_text_reader().read(image)
+
     def description_vectors(self, texts: list[str]) -> np.ndarray:
         with self._text_lock:
             return self.text.encode_texts(texts, progress=False)
 
     def probabilities(self, poster: np.ndarray | None, description: np.ndarray | None, texts: list[str],
-                      titles: list[str] | None = None) -> np.ndarray:
-        """(n, genres) probabilities from embedding rows and the n rows' description texts and titles (the model's
-        word features read them); None (or a row of zeros, an empty title) is a missing input."""
+                      titles: list[str] | None = None, poster_texts: list[str] | None = None) -> np.ndarray:
+        """(n, genres) probabilities from embedding rows and the n rows' description texts, titles and poster texts
+        (the model's word features read them); None (or a row of zeros, an empty text) is a missing input."""
         n = len(texts)
         dims = self.model.dims_
 
@@ -93,7 +102,7 @@ class Scorer:
         description_rows, has_description = rows(description, dims["description"])
         return self.model.predict_from_features({"poster": poster_rows, "has_poster": has_poster,
                                                  "description": description_rows, "has_description": has_description},
-                                                texts, titles)
+                                                texts, titles, poster_texts)
 
     def result(self, probabilities: np.ndarray, used: dict[str, bool]) -> dict:
         """The same dictionary ``Predictor.predict`` returns."""
@@ -188,9 +197,11 @@ class Explainer:
         used = scorer.used(poster is not None, bool(description), bool(title))
         title = title if used["title"] else ""
         image, tensor = scorer.decode(poster) if used["poster"] else (None, None)
+        # The text read off the poster stays as read while regions are greyed: the heat shows the image's part.
+        poster_text = scorer.poster_text(image) if used["poster"] else ""
         poster_vector = scorer.poster_vectors(tensor[None]) if used["poster"] else None
         description_vector = scorer.description_vectors([description]) if used["description"] else None
-        probabilities = scorer.probabilities(poster_vector, description_vector, [description], [title])[0]
+        probabilities = self._probabilities(poster_vector, description_vector, [description], title, poster_text)[0]
         prediction = scorer.result(probabilities, used)
         names = scorer.predictor.genres
         unknown = [g for g in genres or [] if g not in names]
@@ -200,22 +211,28 @@ class Explainer:
         explanation = Explanation(prediction, chosen, poster=image)
         columns = [names.index(g) for g in chosen]
         if used["poster"]:
-            drops = self._poster_drops(tensor, description_vector, description, title)
+            drops = self._poster_drops(tensor, description_vector, description, title, poster_text)
             explanation.heat = {g: drops[c] for g, c in zip(chosen, columns)}
         if used["description"]:
-            explanation.words, drops = self._word_drops(description, poster_vector, probabilities, title)
+            explanation.words, drops = self._word_drops(description, poster_vector, probabilities, title, poster_text)
             explanation.word_scores = {g: drops[:, c] for g, c in zip(chosen, columns)}
         return explanation
 
+    def _probabilities(self, poster: np.ndarray | None, description: np.ndarray | None, texts: list[str],
+                       title: str, poster_text: str) -> np.ndarray:
+        """The scorer's probabilities for rows that share one title and one poster text."""
+        n = len(texts)
+        return self.scorer.probabilities(poster, description, texts, [title] * n, [poster_text] * n)
+
     def _poster_drops(self, tensor: torch.Tensor, description_vector: np.ndarray | None,
-                      description: str, title: str) -> np.ndarray:
+                      description: str, title: str, poster_text: str) -> np.ndarray:
         """(genres, H, W): how much each genre's probability drops when the region around a pixel is greyed."""
         scorer = self.scorer
 
         def forward(batch: torch.Tensor) -> torch.Tensor:
             vectors = scorer.poster_vectors(batch)
-            return torch.from_numpy(scorer.probabilities(vectors, description_vector, [description] * len(batch),
-                                                         [title] * len(batch)))
+            return torch.from_numpy(self._probabilities(vectors, description_vector, [description] * len(batch),
+                                                        title, poster_text))
 
         # Zero is mid-grey in the encoder's normalised input: the occluded square carries no content.
         from captum.attr import Occlusion
@@ -226,7 +243,7 @@ class Explainer:
         return attribution[:, 0].numpy()  # the same for every channel
 
     def _word_drops(self, description: str, poster_vector: np.ndarray | None, probabilities: np.ndarray,
-                    title: str) -> tuple[list[tuple[str, int, int]], np.ndarray]:
+                    title: str, poster_text: str) -> tuple[list[tuple[str, int, int]], np.ndarray]:
         """The description's words and (words, genres) probability drops when each word (or its run) is deleted."""
         words = [(m.group(), m.start(), m.end()) for m in WORD.finditer(description)]
         if not words:
@@ -239,6 +256,5 @@ class Explainer:
         kept = [i for i, text in enumerate(texts) if WORD.search(text)]
         if kept:
             vectors[kept] = self.scorer.description_vectors([texts[i] for i in kept])
-        drops = probabilities[None, :] - self.scorer.probabilities(poster_vector, vectors, texts,
-                                                                   [title] * len(texts))
+        drops = probabilities[None, :] - self._probabilities(poster_vector, vectors, texts, title, poster_text)
         return words, np.repeat(drops, [len(g) for g in groups], axis=0)[: len(words)]

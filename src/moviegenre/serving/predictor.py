@@ -125,8 +125,9 @@ class Predictor:
     def _probabilities(self, table: MovieTable, progress: bool) -> np.ndarray:
         model = self.model
         if progress and hasattr(model, "predict_from_features"):  # predict_proba, with the embedding bars
-            return model.predict_from_features(model.features(table, progress=True), table.descriptions,
-                                               table.titles)
+            texts = model.texts(table, progress=True)
+            return model.predict_from_features(model.features(table, progress=True), texts["description"],
+                                               texts["title"], texts.get("poster_text"))
         return model.predict_proba(table)
 
     def result(self, probabilities: np.ndarray, used: dict) -> dict:

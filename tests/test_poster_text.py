@@ -1,0 +1,92 @@
+"""Text read off posters (OCR): read from a poster drawn with known words, cached per poster content, and blended
+into fusion-gmu-ocr only where the poster is the only input, the same way in every path (API, service, explainer)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from conftest import GENRES, WORDS
+from moviegenre.data.genres import GenreEncoder
+from moviegenre.data.readers import read_table
+from moviegenre.features import poster_text
+from moviegenre.models import create_model
+from moviegenre.models.base import load_model
+from moviegenre.training.config import TrainConfig
+
+pytest.importorskip("rapidocr_onnxruntime", reason="reading poster text needs rapidocr-onnxruntime")
+
+
+def draw_titled_poster(path, lines: list[str]) -> str:
+    image = Image.new("RGB", (300, 450), (245, 240, 230))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=44)
+    for row, line in enumerate(lines):
+        draw.text((20, 120 + 70 * row), line, fill=(10, 10, 10), font=font)
+    image.save(path)
+    return str(path)
+
+
+def test_the_words_on_a_drawn_poster_are_read_and_cached_per_content(tmp_path, monkeypatch):
+    poster = draw_titled_poster(tmp_path / "p.png", ["NIGHT OF", "THE DEAD"])
+    text = poster_text.read_poster_texts([poster, ""])
+    assert text[1] == ""
+    read = text[0].upper().replace(" ", "")
+    assert "NIGHT" in read and "DEAD" in read, text
+    # The same content under another name, or as bytes, is not read again.
+    copy = tmp_path / "renamed.png"
+    copy.write_bytes((tmp_path / "p.png").read_bytes())
+    monkeypatch.setattr(poster_text.PosterTextReader, "read", lambda self, image: pytest.fail("read again"))
+    assert poster_text.read_poster_texts([str(copy), copy.read_bytes()]) == [text[0], text[0]]
+
+
+@pytest.fixture
+def ocr_reads_genre_words(monkeypatch, session_tiny_table_csv):
+    """OCR that 'reads' each tiny poster's first genre's words (the tiny posters are drawn without text)."""
+    table = read_table(session_tiny_table_csv)
+    words = {open(p, "rb").read(): WORDS[g[0]] for p, g in zip(table.posters, table.genres) if p and g and g[0] in GENRES}
+
+    def read_poster_texts(posters, use_cache=True, progress=False):
+        return [words.get(p if isinstance(p, bytes) else open(p, "rb").read(), "") if p else "" for p in posters]
+
+    monkeypatch.setattr(poster_text, "read_poster_texts", read_poster_texts)
+    monkeypatch.setattr(poster_text.PosterTextReader, "read", lambda self, image: "")
+    return table
+
+
+def test_poster_text_is_blended_only_where_the_poster_is_the_only_input(ocr_reads_genre_words, tmp_path):
+    table = ocr_reads_genre_words
+    encoder = GenreEncoder(min_count=3).fit(table.genres)
+    labels, genres = encoder.transform(table.genres), encoder.classes_
+    model = create_model("fusion-gmu-ocr", ensemble=1, config=TrainConfig(max_epochs=2, progress=False))
+    model.fit(table, labels, genres=genres)
+    assert model.reads_poster_text and model.poster_words_.analyzer == "char"
+    with_text = {use: model.predict_proba(table.with_inputs(use)) for use in ("poster", "both", "description")}
+    model.set_params(poster_text_weight=0.0)
+    without = {use: model.predict_proba(table.with_inputs(use)) for use in ("poster", "both", "description")}
+    model.set_params(poster_text_weight=0.3)
+    assert np.abs(with_text["poster"] - without["poster"]).max() > 0.01
+    np.testing.assert_array_equal(with_text["both"], without["both"])
+    np.testing.assert_array_equal(with_text["description"], without["description"])
+    loaded = load_model(model.save(tmp_path / "run"))
+    np.testing.assert_allclose(loaded.predict_proba(table.with_inputs("poster")), with_text["poster"], atol=1e-5)
+
+
+def test_the_service_and_the_explainer_read_poster_text_as_predict_does(ocr_reads_genre_words, tmp_path, monkeypatch):
+    from moviegenre.serving.explain import Explainer
+    from moviegenre.serving.predictor import Predictor
+
+    table = ocr_reads_genre_words
+    encoder = GenreEncoder(min_count=3).fit(table.genres)
+    model = create_model("fusion-gmu-ocr", ensemble=1, config=TrainConfig(max_epochs=2, progress=False))
+    model.fit(table, encoder.transform(table.genres), genres=encoder.classes_)
+    model.save(tmp_path / "run")
+    row = int(np.flatnonzero(table.has_poster)[0])
+    poster = open(table.posters[row], "rb").read()
+    read = poster_text.read_poster_texts([poster])[0]
+    assert read
+    monkeypatch.setattr(poster_text.PosterTextReader, "read", lambda self, image: read)  # what the service reads
+    predicted = Predictor(tmp_path / "run").predict(poster=poster)
+    explained = Explainer(Predictor(tmp_path / "run")).explain(poster=poster, top=1).prediction
+    assert predicted["probabilities"] == pytest.approx(explained["probabilities"], abs=1e-4)
