@@ -3,6 +3,8 @@ into fusion-gmu-ocr only where the poster is the only input, the same way in eve
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -45,10 +47,10 @@ def test_the_words_on_a_drawn_poster_are_read_and_cached_per_content(tmp_path, m
 def ocr_reads_genre_words(monkeypatch, session_tiny_table_csv):
     """OCR that 'reads' each tiny poster's first genre's words (the tiny posters are drawn without text)."""
     table = read_table(session_tiny_table_csv)
-    words = {open(p, "rb").read(): WORDS[g[0]] for p, g in zip(table.posters, table.genres) if p and g and g[0] in GENRES}
+    words = {Path(p).read_bytes(): WORDS[g[0]] for p, g in zip(table.posters, table.genres) if p and g and g[0] in GENRES}
 
     def read_poster_texts(posters, use_cache=True, progress=False):
-        return [words.get(p if isinstance(p, bytes) else open(p, "rb").read(), "") if p else "" for p in posters]
+        return [words.get(p if isinstance(p, bytes) else Path(p).read_bytes(), "") if p else "" for p in posters]
 
     monkeypatch.setattr(poster_text, "read_poster_texts", read_poster_texts)
     monkeypatch.setattr(poster_text.PosterTextReader, "read", lambda self, image: "")
@@ -83,7 +85,7 @@ def test_the_service_and_the_explainer_read_poster_text_as_predict_does(ocr_read
     model.fit(table, encoder.transform(table.genres), genres=encoder.classes_)
     model.save(tmp_path / "run")
     row = int(np.flatnonzero(table.has_poster)[0])
-    poster = open(table.posters[row], "rb").read()
+    poster = Path(table.posters[row]).read_bytes()
     read = poster_text.read_poster_texts([poster])[0]
     assert read
     monkeypatch.setattr(poster_text.PosterTextReader, "read", lambda self, image: read)  # what the service reads

@@ -255,7 +255,7 @@ class EmbeddingMLP(EmbeddingModel):
         """The word models blended into the head: descriptions', titles' and poster texts' (None where unused)."""
         describes = self.tfidf_weight > 0 and "description" in self.inputs
         titled = self.title_weight > 0 and movies.has_title.any()
-        poster_texts = self.texts(movies, progress=self.train_config().progress).get("poster_text")
+        poster_texts = self.texts(movies, progress=self.train_config().progress, every_poster=True).get("poster_text")
         read = poster_texts is not None and any(poster_texts)
         with_text = MovieTable(movies.frame.assign(poster_text=poster_texts), movies.source) if read else None
         return (TfidfLogReg(max_terms=self.tfidf_terms).fit(movies, labels) if describes else None,
@@ -263,13 +263,16 @@ class EmbeddingMLP(EmbeddingModel):
                 TfidfLogReg(max_terms=self.tfidf_terms, **WORD_MODELS["poster_words"]).fit(with_text, labels)
                 if read else None)
 
-    def texts(self, movies: MovieTable, progress: bool = False) -> dict[str, list[str]]:
-        """The rows' texts the word models read; the text on their posters only if the model reads it."""
+    def texts(self, movies: MovieTable, progress: bool = False, every_poster: bool = False) -> dict[str, list[str]]:
+        """The rows' texts the word models read; the text on their posters only if the model reads it, and (unless
+        ``every_poster``, for training the word model) only where the poster is the only input."""
         texts = {"description": movies.descriptions, "title": movies.titles}
         if self.poster_text_weight > 0 and "poster" in self.inputs:
             from moviegenre.features.poster_text import read_poster_texts  # OCR: only for models that read it
 
-            texts["poster_text"] = read_poster_texts(movies.posters, progress=progress)
+            posters = movies.posters if every_poster else \
+                [poster if not description else "" for poster, description in zip(movies.posters, movies.descriptions)]
+            texts["poster_text"] = read_poster_texts(posters, progress=progress)
         return texts
 
     def _tuning_rows(self, validation):

@@ -298,7 +298,8 @@ class Service:
                 image, tensor = await run_in_threadpool(self.scorer.decode, poster, f"{where}poster")
             except MovieGenreError as error:
                 raise ClientError(422, str(error)) from None
-            poster_text = await run_in_threadpool(self.scorer.poster_text, image)
+            if not used["description"]:  # poster text is read only where the poster is the only input
+                poster_text = await run_in_threadpool(self.scorer.poster_text, image)
         probabilities = await self.batcher.probabilities(tensor, description if used["description"] else "", title,
                                                          poster_text)
         return Prediction(**self.scorer.result(probabilities, used), model_version=self.version)

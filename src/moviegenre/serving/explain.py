@@ -198,7 +198,7 @@ class Explainer:
         title = title if used["title"] else ""
         image, tensor = scorer.decode(poster) if used["poster"] else (None, None)
         # The text read off the poster stays as read while regions are greyed: the heat shows the image's part.
-        poster_text = scorer.poster_text(image) if used["poster"] else ""
+        poster_text = scorer.poster_text(image) if used["poster"] and not used["description"] else ""
         poster_vector = scorer.poster_vectors(tensor[None]) if used["poster"] else None
         description_vector = scorer.description_vectors([description]) if used["description"] else None
         probabilities = self._probabilities(poster_vector, description_vector, [description], title, poster_text)[0]
