@@ -3,6 +3,7 @@
     python benchmarks/compare.py                  # CPU (the default): shortened CNN schedules, < 45 min on 2 cores
     python benchmarks/compare.py --device cuda    # every model on its full schedule, on a GPU
     python benchmarks/compare.py --models tfidf-logreg,seed-text-cnn-lstm --docs /tmp/partial   # a subset
+    python benchmarks/compare.py --models fusion-gmu --update   # re-run one model, keep the others' rows
 
 Each model is trained through ``moviegenre.training.pipeline.train`` on ``movies.csv`` with one ``split.csv``
 made once (seeded, stratified 80/10/10), loaded back from its run folder and scored on the test rows with
@@ -312,6 +313,16 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def updated(old: dict, new: dict, models: str) -> dict:
+    """``old`` results with the rows of the models ``new`` re-ran replaced (the same split: same seed and data)."""
+    if (old["seed"], old["splits"]) != (new["seed"], new["splits"]):
+        raise SystemExit("--update: the existing results.json was made on another split; re-run everything")
+    rerun = {row["model"] for row in new["results"]}
+    return {**new, "command": f"{old['command']} ({old['generated']}); then {new['command']} --update --models {models}",
+            "wall_seconds": old["wall_seconds"] + new["wall_seconds"],
+            "results": [row for row in old["results"] if row["model"] not in rerun] + new["results"]}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu (short CNN schedules) or cuda (full schedules)")
@@ -320,8 +331,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=DATA, help="the shared data folder")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "compare", help="run folders go here")
     parser.add_argument("--docs", type=Path, default=ROOT / "docs", help="where results.md/.json are written")
+    parser.add_argument("--update", action="store_true",
+                        help="re-run only --models and keep every other model's rows from the existing results.json")
     args = parser.parse_args(argv)
+    if args.update and not (args.models and (args.docs / "results.json").exists()):
+        parser.error("--update needs --models and an existing results.json in --docs")
     results = run(args)
+    if args.update:
+        results = updated(json.loads((args.docs / "results.json").read_text(encoding="utf-8")), results, args.models)
     args.docs.mkdir(parents=True, exist_ok=True)
     (args.docs / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     (args.docs / "results.md").write_text(markdown(results), encoding="utf-8")

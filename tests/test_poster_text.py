@@ -1,5 +1,5 @@
 """Text read off posters (OCR): read from a poster drawn with known words, cached per poster content, and blended
-into fusion-gmu-ocr only where the poster is the only input, the same way in every path (API, service, explainer)."""
+into fusion-gmu only where the poster is the only input, the same way in every path (API, service, explainer)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def test_poster_text_is_blended_only_where_the_poster_is_the_only_input(ocr_read
     table = ocr_reads_genre_words
     encoder = GenreEncoder(min_count=3).fit(table.genres)
     labels, genres = encoder.transform(table.genres), encoder.classes_
-    model = create_model("fusion-gmu-ocr", ensemble=1, config=TrainConfig(max_epochs=2, progress=False))
+    model = create_model("fusion-gmu", ensemble=1, config=TrainConfig(max_epochs=2, progress=False))
     model.fit(table, labels, genres=genres)
     assert model.reads_poster_text and model.poster_words_.analyzer == "char"
     with_text = {use: model.predict_proba(table.with_inputs(use)) for use in ("poster", "both", "description")}
@@ -81,7 +81,7 @@ def test_the_service_and_the_explainer_read_poster_text_as_predict_does(ocr_read
 
     table = ocr_reads_genre_words
     encoder = GenreEncoder(min_count=3).fit(table.genres)
-    model = create_model("fusion-gmu-ocr", ensemble=1, config=TrainConfig(max_epochs=2, progress=False))
+    model = create_model("fusion-gmu", ensemble=1, config=TrainConfig(max_epochs=2, progress=False))
     model.fit(table, encoder.transform(table.genres), genres=encoder.classes_)
     model.save(tmp_path / "run")
     row = int(np.flatnonzero(table.has_poster)[0])
