@@ -20,8 +20,8 @@ from moviegenre.models.base import DEFAULT_MODEL_DIR
 from moviegenre.training.pipeline import GENRES_JSON, RUN_JSON, split_of_run, train
 
 MODEL = "fusion-gmu"
-# One member, not the registry's three: the weights live in the repository and must stay under 2 MB (three members in
-# float16 are 4.4 MB). A single member's scores move more from seed to seed than an ensemble's.
+# One member, not the registry's three: the weights live in the repository and must stay small (three members in
+# float16 would be over 5 MB). A single member's scores move more from seed to seed than an ensemble's.
 PARAMS = {"ensemble": 1}
 
 
