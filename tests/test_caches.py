@@ -39,7 +39,7 @@ def test_predictions_in_process_and_in_a_subprocess_leave_the_users_cache_alone(
     done = subprocess.run([str(moviegenre), "predict", "--description", there, "--json"], capture_output=True,
                           text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
-    ours = FeatureCache("minilm").path
+    ours = FeatureCache(Predictor().model.text_encoder).path  # the packaged model's description encoder
     users = USER_CACHE / "features" / ours.name
     for text in (here, there):
         assert holds(ours, content_key(text))

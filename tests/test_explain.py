@@ -42,7 +42,7 @@ class BrightCornerScorer(Scorer):
     def description_vectors(self, texts: list[str]) -> np.ndarray:
         return np.array([[1.0 + 2.0 * ("ghost" in text.split())] for text in texts], np.float32)
 
-    def probabilities(self, poster, description, texts, titles=None):
+    def probabilities(self, poster, description, texts, titles=None, poster_texts=None):
         n = len(texts)
         poster = np.zeros((n, 1)) if poster is None else np.broadcast_to(poster, (n, 1))
         description = np.zeros((n, 1)) if description is None else np.broadcast_to(description, (n, 1))
