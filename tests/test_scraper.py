@@ -418,9 +418,15 @@ def test_a_stopped_crawl_writes_the_table_of_finished_titles(site, tmp_path, sto
     site.answers["tt9100429"] = Response("come back in an hour", status=429, headers={"Retry-After": "3600"})
     movies = movies_csv(tmp_path / "in.csv", [*ids, "tt9100429", "tt1000010"])
     out = tmp_path / "out"
-    process = subprocess.Popen(cli("scrape", movies, "--out", out, "--rate", "200/s", "--concurrency", 1,
-                                   "--base-url", site.base_url, "--timeout", FAST["timeout"]),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # A test run started in the background (`pytest &`) ignores SIGINT, and a crawl it starts would inherit that:
+    # the crawl gets Ctrl-C's default, as from a terminal (a handler, unlike SIG_IGN, is not inherited).
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(cli("scrape", movies, "--out", out, "--rate", "200/s", "--concurrency", 1,
+                                       "--base-url", site.base_url, "--timeout", FAST["timeout"]),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, ignored)
     deadline = time.monotonic() + 30
     while not any(status == 429 for _, _, status in site.log):  # the crawl now waits (up to 300 s by default)
         assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
