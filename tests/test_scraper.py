@@ -195,7 +195,8 @@ def test_real_pages_with_faults_end_done_failed_or_skipped(shared_data, site, tm
                                "</script></head><body></body></html>")
     site.add_faults("tt0110912")
     ids = [*REAL_MOVIES, *REAL_OTHERS, "tt9000001", *FAULTS]
-    settings = ScrapeSettings(base_url=site.base_url, rate=100, concurrency=4, **FAST)
+    # A second of timeout, still short of the slow fault's 1.5 s: on a busy machine a real page once took over 0.5 s.
+    settings = ScrapeSettings(base_url=site.base_url, rate=100, concurrency=4, **{**FAST, "timeout": 1.0})
     summary = scrape(movies_csv(tmp_path / "in.csv", ids), tmp_path / "out", settings)
 
     done = [*REAL_MOVIES, "tt9000001", "tt9000501", "tt9000429"]
