@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -93,8 +94,6 @@ _loaded: dict[str, FastImageEncoder | FastTextEncoder] = {}
 
 
 def _export_folder(name: str) -> Path:
-    import re
-
     key = f"{name}|{EXPORT_VERSION}"
     for prefix in ("clip:", "st:"):  # a local model folder may be replaced under the same name
         if name.startswith(prefix):
