@@ -4,6 +4,7 @@
     python benchmarks/head_selection.py --variant h512='{"hidden": 512}' --seeds 1,2,3
     python benchmarks/head_selection.py --variant no-title='{"title_weight": 0}' --variant cross-fit='{"cross_fit": true}'
     python benchmarks/head_selection.py --variant asl='{"config": {"loss": "asl"}}'
+    python benchmarks/head_selection.py --variant fusion-gmu='{}' --variant no-poster-net='{"poster_net_weight": 0}'
     python benchmarks/head_selection.py --data ../shared/data/mmimdb_dev_text.csv --uses description
 
 The packaged model is scored on the test rows of the seed-0 split (scripts/build_default_model.py), so its

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -213,7 +214,8 @@ def test_cross_fitted_members_tune_thresholds_on_rows_they_never_trained_on(tiny
     fit_network = lightning.fit_network
 
     def spy(net, train_set, val_set, config, **options):
-        seen.append((train_set.labels.numpy(), val_set.labels.numpy()))
+        if net.fusion == "gmu":  # the poster network's members (fusion "poster") train on the same folds' posters
+            seen.append((train_set.labels.numpy(), val_set.labels.numpy()))
         return fit_network(net, train_set, val_set, config, **options)
 
     monkeypatch.setattr(lightning, "fit_network", spy)  # imported by _fit when it trains
@@ -222,7 +224,7 @@ def test_cross_fitted_members_tune_thresholds_on_rows_they_never_trained_on(tiny
     model = fast_model("fusion-gmu").set_params(ensemble=3, cross_fit=True)
     model.fit(table.subset(train), labels[train], validation=(table.subset(val), labels[val]), genres=genres)
 
-    assert len(model.nets_) == 3 and len(seen) == 3
+    assert len(model.nets_) == 3 and len(seen) == 3 and len(model.poster_nets_) == 3
     # The folds partition the pooled rows; each member trains on the other two folds only.
     assert sum(len(held) for _, held in seen) == len(table)
     assert all(len(trained) + len(held) == len(table) for trained, held in seen)
@@ -247,3 +249,29 @@ def test_title_words_are_read_only_where_a_row_has_a_title_and_never_for_a_use_o
         assert not table.with_inputs(use).has_title.any()
     assert table.with_inputs("any").has_title.all()
     np.testing.assert_allclose(load_model(model.save(tmp_path / "run")).predict_proba(table), titled, atol=1e-5)
+
+
+def test_int8_weights_are_a_quarter_of_the_size_and_predict_alike(tiny, tmp_path):
+    table, labels, genres = tiny
+    model = fast_model("fusion-gmu").set_params(ensemble=1).fit(table, labels, genres=genres)
+    probabilities = model.predict_proba(table)
+    sizes = {}
+    for precision in ("float32", "float16", "int8"):
+        folder = model.save(tmp_path / precision, precision=precision)
+        sizes[precision] = (folder / "model.safetensors").stat().st_size
+        np.testing.assert_allclose(load_model(folder).predict_proba(table), probabilities, atol=0.02)
+    assert sizes["int8"] < 0.3 * sizes["float32"] and sizes["int8"] < 0.6 * sizes["float16"]
+    with pytest.raises(ConfigError, match="unknown precision 'int4'"):
+        model.save(tmp_path / "int4", precision="int4")
+
+
+def test_a_run_saved_before_a_parameter_existed_loads_with_it_off(tiny, tmp_path):
+    table, labels, genres = tiny
+    model = fast_model("fusion-gmu").set_params(ensemble=1, poster_net_weight=0.0).fit(table, labels, genres=genres)
+    folder = model.save(tmp_path / "run")
+    meta = json.loads((folder / "model.json").read_text())
+    del meta["params"]["poster_net_weight"]  # as written before the poster network (fusion-gmu's preset: 0.5)
+    (folder / "model.json").write_text(json.dumps(meta))
+    loaded = load_model(folder)
+    assert loaded.poster_net_weight == 0.0 and loaded.poster_nets_ == []
+    np.testing.assert_allclose(loaded.predict_proba(table), model.predict_proba(table), atol=1e-5)

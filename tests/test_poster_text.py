@@ -1,5 +1,6 @@
-"""Text read off posters (OCR): read from a poster drawn with known words, cached per poster content, and blended
-into fusion-gmu only where the poster is the only input, the same way in every path (API, service, explainer)."""
+"""Text read off posters (OCR): read from a poster drawn with known words, cached per poster content, and read by
+fusion-gmu (a character word model and a poster network) only where the poster is the only input, the same way in
+every path (API, service, explainer)."""
 
 from __future__ import annotations
 
@@ -63,12 +64,16 @@ def test_poster_text_is_blended_only_where_the_poster_is_the_only_input(ocr_read
     labels, genres = encoder.transform(table.genres), encoder.classes_
     model = create_model("fusion-gmu", ensemble=1, config=TrainConfig(max_epochs=2, progress=False))
     model.fit(table, labels, genres=genres)
-    assert model.reads_poster_text and model.poster_words_.analyzer == "char"
+    assert model.reads_poster_text and model.poster_words_.analyzer == "char" and len(model.poster_nets_) == 1
     with_text = {use: model.predict_proba(table.with_inputs(use)) for use in ("poster", "both", "description")}
     model.set_params(poster_text_weight=0.0)
+    without_words = model.predict_proba(table.with_inputs("poster"))
+    model.set_params(poster_net_weight=0.0)
     without = {use: model.predict_proba(table.with_inputs(use)) for use in ("poster", "both", "description")}
-    model.set_params(poster_text_weight=0.3)
-    assert np.abs(with_text["poster"] - without["poster"]).max() > 0.01
+    model.set_params(poster_text_weight=0.3, poster_net_weight=0.5)
+    # The word model and the poster network each move the poster-only probabilities, and nothing else.
+    assert np.abs(with_text["poster"] - without_words).max() > 0.01
+    assert np.abs(without_words - without["poster"]).max() > 0.01
     np.testing.assert_array_equal(with_text["both"], without["both"])
     np.testing.assert_array_equal(with_text["description"], without["description"])
     loaded = load_model(model.save(tmp_path / "run"))

@@ -117,8 +117,10 @@ def embed_posters(paths: Sequence[str | bytes], encoder, *, use_cache: bool = Tr
                    what="poster", progress=progress)
 
 
-def embed_texts(texts: Sequence[str], encoder, *, use_cache: bool = True, progress: bool = True) -> np.ndarray:
-    """(n, dim) description embeddings; rows whose text is "" stay zero."""
+def embed_texts(texts: Sequence[str], encoder, *, use_cache: bool = True, progress: bool = True,
+                what: str = "description") -> np.ndarray:
+    """(n, dim) embeddings of descriptions (or of other texts, ``what``: the progress bar's word); rows whose text is
+    "" stay zero."""
     keys, text_of = [], {}
     for text in texts:
         key = content_key(text) if text else ""
@@ -126,4 +128,4 @@ def embed_texts(texts: Sequence[str], encoder, *, use_cache: bool = True, progre
         keys.append(key)
     cache = FeatureCache(encoder.name) if use_cache else None
     return _cached(keys, encoder, cache, lambda enc, batch: enc.encode_texts([text_of[k] for k in batch], progress=False),
-                   what="description", progress=progress)
+                   what=what, progress=progress)

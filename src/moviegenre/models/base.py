@@ -25,6 +25,9 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
 MODEL_JSON = "model.json"
 MODEL_WEIGHTS = "model.safetensors"
 INPUTS = ("poster", "description")
+PRECISIONS = ("float32", "float16", "int8")
+INT8_SCALE = ".int8_scale"  # the suffix of an int8 matrix's per-row scales
+INT8_MIN_SIZE = 4096  # smaller arrays (biases, standardisation statistics) stay float16: they are a few kB in all
 
 
 class GenreModel:
@@ -85,13 +88,16 @@ class GenreModel:
     def _set_state(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
         pass
 
-    def save(self, directory: str | Path, *, half: bool = False) -> Path:
-        """Write the model; ``half`` stores float arrays as float16 (half the size, as for the packaged model)."""
+    def save(self, directory: str | Path, *, precision: str = "float32") -> Path:
+        """Write the model. ``precision`` "float16" halves the float arrays; "int8" (the packaged model's) also stores
+        each weight matrix as int8 with one float32 scale per row (absmax), a quarter of float32's size."""
+        if precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision '{precision}' (known: {', '.join(PRECISIONS)})")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state, arrays = self._get_state()
-        arrays = {k: np.ascontiguousarray(v.astype(np.float16) if half and v.dtype == np.float32 else v)
-                  for k, v in arrays.items()}
+        arrays = {name: np.ascontiguousarray(array) for key, value in arrays.items()
+                  for name, array in _stored(key, value, precision).items()}
         arrays["thresholds_"] = np.asarray(self.thresholds_, dtype=np.float32)
         atomic_write_bytes(directory / MODEL_WEIGHTS, save(arrays))
         meta = {"name": self.name, "params": _jsonable(self.get_params()), "genres": self.genres_, "state": state}
@@ -107,12 +113,17 @@ def load_model(directory: str | Path) -> GenreModel:
     meta = model_meta(directory)
     weights = directory / MODEL_WEIGHTS
     try:
-        arrays = {k: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in load_file(str(weights)).items()}
+        arrays = _restored(load_file(str(weights)))
     except Exception as error:  # noqa: BLE001 - safetensors' own error type, OSError, ...: all mean a damaged file
         raise _damaged(weights, error) from None
     try:
         model = create_model(meta["name"], **meta["params"])
         _check_param_types(model, meta["params"])
+        # A parameter added since the run was saved takes its class default (off), not the registry's preset: the run
+        # was trained without it.
+        signature = inspect.signature(type(model).__init__).parameters
+        model.set_params(**{name: signature[name].default for name in model.get_params()
+                            if name not in meta["params"] and signature[name].default is not inspect.Parameter.empty})
     except (ConfigError, TypeError) as error:
         raise _damaged(directory / MODEL_JSON, error) from None
     try:
@@ -125,6 +136,32 @@ def load_model(directory: str | Path) -> GenreModel:
         # Both files parse but do not make this model: state of the wrong shape, or weights of other shapes.
         raise _damaged(directory, error) from None
     return model
+
+
+def _stored(key: str, array: np.ndarray, precision: str) -> dict[str, np.ndarray]:
+    """``array`` as saved at ``precision``: int8 rows and their scales (``key`` + INT8_SCALE) for a weight matrix."""
+    if array.dtype != np.float32 or precision == "float32":
+        return {key: array}
+    if precision == "int8" and array.ndim == 2 and array.size >= INT8_MIN_SIZE:
+        scale = np.abs(array).max(axis=1, keepdims=True) / 127
+        scale[scale == 0] = 1
+        return {key: np.round(array / scale).astype(np.int8), key + INT8_SCALE: scale.astype(np.float32)}
+    return {key: array.astype(np.float16)}
+
+
+def _restored(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """float32 arrays back from ``_stored``'s."""
+    scales = {k.removesuffix(INT8_SCALE): arrays[k] for k in arrays if k.endswith(INT8_SCALE)}
+    restored = {}
+    for key, array in arrays.items():
+        if key.endswith(INT8_SCALE):
+            continue
+        if key in scales:
+            if array.dtype != np.int8 or scales[key].shape != (len(array), 1):
+                raise ValueError(f"array '{key}' and its scale do not match")
+            array = array.astype(np.float32) * scales[key]
+        restored[key] = array.astype(np.float32) if array.dtype == np.float16 else array
+    return restored
 
 
 def _damaged(path: Path, error: Exception) -> ConfigError:

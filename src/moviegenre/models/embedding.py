@@ -6,7 +6,9 @@ branches mixed by a sigmoid gate; our gate reads the two projections rather than
 dimensions, which costs a third of the compute for the same validation score), and a small MLP maps the
 fused vector to one logit per genre. A missing modality is masked out, so a fusion
 model accepts a poster, a description, or both; training drops one modality of a complete movie at
-random (modality dropout) so that the single-input cases are learned from complete movies too.
+random (modality dropout) so that the single-input cases are learned from complete movies too. Where the poster
+is the only input, a second network reads it beside the text on it (OCR, as a sentence embedding) and is blended in
+(``EmbeddingMLP.poster_net_weight``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from moviegenre.models.tfidf import TfidfLogReg
 from moviegenre.training.config import TrainConfig
 
 FUSIONS = ("gmu", "concat", "poster", "description")
+NET_INPUTS = ("poster", "has_poster", "description", "has_description")  # FusionNet.forward's arguments
 # The word models an EmbeddingMLP may blend in, by their key in the saved state: what each reads, and how.
 WORD_MODELS = {"words": {"column": "description"}, "title_words": {"column": "title"},
                "poster_words": {"column": "poster_text", "analyzer": "char"}}
@@ -175,7 +178,7 @@ class EmbeddingMLP(EmbeddingModel):
                  hidden: int = 256, dropout: float = 0.3, modality_dropout: float = 0.3, ensemble: int = 3,
                  cross_fit: bool = False, tfidf_weight: float = 0.3,
                  tfidf_terms: int | None = 10_000, title_weight: float = 0.0, poster_text_weight: float = 0.0,
-                 config: TrainConfig | dict | None = None):
+                 poster_net_weight: float = 0.0, config: TrainConfig | dict | None = None):
         super().__init__(fusion, image_encoder, text_encoder)
         self.hidden = hidden
         self.dropout = dropout
@@ -195,6 +198,10 @@ class EmbeddingMLP(EmbeddingModel):
         # Text read off the poster (OCR, features/poster_text.py), a character n-gram word model blended with this
         # weight where the poster is the only input (where a description is given, it lowered macro-F1).
         self.poster_text_weight = poster_text_weight
+        # A poster network: members that read the poster's embedding beside the sentence embedding (the text
+        # encoder's) of the text read off it, trained on every poster, blended with this weight where the poster is
+        # the only input. The fusion head learns posters mostly beside a description; this one learns them alone.
+        self.poster_net_weight = poster_net_weight
         self.config = config
 
     def train_config(self) -> TrainConfig:
@@ -207,6 +214,14 @@ class EmbeddingMLP(EmbeddingModel):
         return FusionNet(self.dims_["poster"], self.dims_["description"], n_genres, self.fusion, self.hidden,
                          self.dropout, self.modality_dropout)
 
+    def _new_poster_net(self, n_genres: int) -> FusionNet:
+        return FusionNet(self.dims_["poster"] + self.dims_["description"], 1, n_genres, "poster", self.hidden,
+                         self.dropout)
+
+    @property
+    def _has_poster_net(self) -> bool:
+        return self.poster_net_weight > 0 and "poster" in self.inputs
+
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
         from moviegenre.training.lightning import fit_network  # Lightning: only when training
 
@@ -217,6 +232,9 @@ class EmbeddingMLP(EmbeddingModel):
             movies, labels = movies.concat(validation[0]), np.concatenate([labels, validation[1]])
         rows = self.features(movies, config.device, config.progress)
         self.dims_ = {"poster": rows["poster"].shape[1], "description": rows["description"].shape[1]}
+        if self._has_poster_net:
+            rows["poster_text"] = self.poster_text_vectors(self.texts(movies, config.progress, every_poster=True)
+                                                           ["poster_text"], config.progress)
         weights = pos_weight(labels.sum(0), len(labels))
         if cross_fit:
             folds = iterative_stratification(labels, (1.0,) * self.ensemble, seed=config.seed)
@@ -225,31 +243,62 @@ class EmbeddingMLP(EmbeddingModel):
             members = [(np.ones(len(labels), dtype=bool), None)] * self.ensemble
             if has_validation:
                 validation_rows = self.features(validation[0], config.device, config.progress)
+                if self._has_poster_net:
+                    validation_rows["poster_text"] = self.poster_text_vectors(self.texts(
+                        validation[0], config.progress, every_poster=True)["poster_text"], config.progress)
+
+        def fit(net, train_rows, train_labels, val, member, kind, directory):
+            # Seed the initialisation too (fit_network seeds only what follows it): a run must not depend on
+            # what drew random numbers before it in the process.
+            torch.manual_seed(config.seed + member)
+            net.set_input_stats(train_rows["poster"][train_rows["has_poster"] > 0],
+                                train_rows["description"][train_rows["has_description"] > 0])
+            member_config = TrainConfig(**{**asdict(config), "seed": config.seed + member})
+            return fit_network(net, FeatureDataset(train_rows, train_labels), val, member_config, pos_weight=weights,
+                               run_dir=directory, resume=resume, label=f"{kind} {member + 1}/{self.ensemble}")
+
         # With cross-fitting, every row is scored by the member that never trained on it.
-        self.nets_, out_of_fold = [], np.zeros(labels.shape, dtype=np.float32)
+        self.nets_, self.poster_nets_, out_of_fold = [], [], np.zeros(labels.shape, dtype=np.float32)
         for member, (train, held_out) in enumerate(members):
             part = {k: v[train] for k, v in rows.items()}
             if held_out is not None:
                 held = {k: v[held_out] for k, v in rows.items()}
-                val = FeatureDataset(held, labels[held_out])
+                val, val_labels = held, labels[held_out]
             else:
-                val = FeatureDataset(validation_rows, validation[1]) if has_validation else None
-            # Seed the initialisation too (fit_network seeds only what follows it): a run must not depend on
-            # what drew random numbers before it in the process.
-            torch.manual_seed(config.seed + member)
-            net = self._new_net(labels.shape[1])
-            net.set_input_stats(part["poster"][part["has_poster"] > 0],
-                                part["description"][part["has_description"] > 0])
-            member_config = TrainConfig(**{**asdict(config), "seed": config.seed + member})
+                val, val_labels = (validation_rows, validation[1]) if has_validation else (None, None)
             member_dir = None if run_dir is None else (run_dir if member == 0 else f"{run_dir}/member{member}")
-            self.nets_.append(fit_network(net, FeatureDataset(part, labels[train]), val, member_config,
-                                          pos_weight=weights, run_dir=member_dir, resume=resume,
-                                          label=f"member {member + 1}/{self.ensemble}"))
+            self.nets_.append(fit(self._new_net(labels.shape[1]), _net_inputs(part), labels[train],
+                                  FeatureDataset(_net_inputs(val), val_labels) if val is not None else None, member,
+                                  "member", member_dir))
+            if self._has_poster_net:
+                # Every poster alone: the description, where there is one, is left out.
+                with_poster = part["has_poster"] > 0
+                val_posters = None if val is None else FeatureDataset(
+                    self._poster_net_inputs({k: v[val["has_poster"] > 0] for k, v in val.items()}),
+                    val_labels[val["has_poster"] > 0])
+                self.poster_nets_.append(fit(
+                    self._new_poster_net(labels.shape[1]),
+                    self._poster_net_inputs({k: v[with_poster] for k, v in part.items()}), labels[train][with_poster],
+                    val_posters, member, "poster member", None if run_dir is None else f"{run_dir}/poster{member}"))
             if held_out is not None:
                 words = self._fit_words(movies.subset(train), labels[train])
-                out_of_fold[held_out] = self._blend([net], words, held, self.texts(movies.subset(held_out)))
+                out_of_fold[held_out] = self._blend([self.nets_[-1]], self.poster_nets_[-1:], words, held,
+                                                    self.texts(movies.subset(held_out)))
         self.words_, self.title_words_, self.poster_words_ = self._fit_words(movies, labels)
         self._out_of_fold = (labels, out_of_fold) if cross_fit else None
+
+    @staticmethod
+    def _poster_net_inputs(features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The poster network's rows: the poster's vector and its text's side by side, no description."""
+        n = len(features["poster"])
+        return {"poster": np.hstack([features["poster"], features["poster_text"]]), "has_poster": features["has_poster"],
+                "description": np.zeros((n, 1), np.float32), "has_description": np.zeros(n, np.float32)}
+
+    def poster_text_vectors(self, poster_texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        """Sentence vectors of the texts read off posters, by the model's text encoder (cached per text; "": zeros)."""
+        if not any(poster_texts):
+            return np.zeros((len(poster_texts), self.dims_["description"]), np.float32)
+        return embed_texts(list(poster_texts), self.encoder_ref("description"), progress=progress, what="poster text")
 
     def _fit_words(self, movies: MovieTable, labels: np.ndarray) -> tuple[TfidfLogReg | None, ...]:
         """The word models blended into the head: descriptions', titles' and poster texts' (None where unused)."""
@@ -267,7 +316,7 @@ class EmbeddingMLP(EmbeddingModel):
         """The rows' texts the word models read; the text on their posters only if the model reads it, and (unless
         ``every_poster``, for training the word model) only where the poster is the only input."""
         texts = {"description": movies.descriptions, "title": movies.titles}
-        if self.poster_text_weight > 0 and "poster" in self.inputs:
+        if (self.poster_text_weight > 0 or self.poster_net_weight > 0) and "poster" in self.inputs:
             from moviegenre.features.poster_text import read_poster_texts  # OCR: only for models that read it
 
             posters = movies.posters if every_poster else \
@@ -283,9 +332,12 @@ class EmbeddingMLP(EmbeddingModel):
                               titles: Sequence[str] | None = None, poster_texts: Sequence[str] | None = None
                               ) -> np.ndarray:
         """Probabilities from ``features`` rows; ``descriptions``, ``titles`` and ``poster_texts`` ("" or None:
-        none) are the same rows' texts, for the word models."""
+        none) are the same rows' texts, for the word models. The poster network reads ``features["poster_text"]``,
+        the sentence vectors of ``poster_texts``, embedded (and cached) here when the caller did not."""
+        if self.poster_nets_ and "poster_text" not in features and poster_texts is not None:
+            features = {**features, "poster_text": self.poster_text_vectors(poster_texts)}
         texts = {"description": descriptions, "title": titles, "poster_text": poster_texts}
-        return self._blend(self.nets_, self.word_models, features, texts)
+        return self._blend(self.nets_, self.poster_nets_, self.word_models, features, texts)
 
     @property
     def word_models(self) -> tuple[TfidfLogReg | None, ...]:
@@ -293,13 +345,12 @@ class EmbeddingMLP(EmbeddingModel):
 
     @property
     def reads_poster_text(self) -> bool:
-        return getattr(self, "poster_words_", None) is not None
+        return getattr(self, "poster_words_", None) is not None or bool(getattr(self, "poster_nets_", None))
 
     @torch.inference_mode()
-    def _blend(self, nets: list[FusionNet], words: tuple[TfidfLogReg | None, ...],
+    def _blend(self, nets: list[FusionNet], poster_nets: list[FusionNet], words: tuple[TfidfLogReg | None, ...],
                features: dict[str, np.ndarray], texts: dict[str, Sequence[str] | None]) -> np.ndarray:
-        inputs = {k: torch.as_tensor(v) for k, v in features.items()}
-        probabilities = np.mean([torch.sigmoid(net.eval()(**inputs)).numpy() for net in nets], axis=0)
+        probabilities = _mean_probability(nets, _net_inputs(features))
         poster_only = (features["has_poster"] > 0) & (features["has_description"] == 0)
         for model, weight, column, rows in ((words[0], self.tfidf_weight, "description", features["has_description"] > 0),
                                             (words[1], self.title_weight, "title", None),
@@ -312,14 +363,22 @@ class EmbeddingMLP(EmbeddingModel):
                 # Explanations score one text many times over (one row per occluded square): vectorise each once.
                 unique, where = np.unique([given[i] for i in np.flatnonzero(rows)], return_inverse=True)
                 probabilities[rows] = (1 - weight) * probabilities[rows] + weight * model.predict_texts(list(unique))[where]
+        if poster_nets and poster_only.any() and "poster_text" in features:
+            alone = self._poster_net_inputs({k: features[k][poster_only] for k in ("poster", "has_poster", "poster_text")})
+            probabilities[poster_only] = ((1 - self.poster_net_weight) * probabilities[poster_only]
+                                          + self.poster_net_weight * _mean_probability(poster_nets, alone))
         return probabilities
 
     def predict_proba(self, movies: MovieTable) -> np.ndarray:
-        return self._blend(self.nets_, self.word_models, self.features(movies, progress=False), self.texts(movies))
+        features, texts = self.features(movies, progress=False), self.texts(movies)
+        if self.poster_nets_ and texts.get("poster_text") is not None:
+            features["poster_text"] = self.poster_text_vectors(texts["poster_text"])
+        return self._blend(self.nets_, self.poster_nets_, self.word_models, features, texts)
 
     def _get_state(self):
-        arrays = {f"member{i}.{k}": v.detach().cpu().numpy() for i, net in enumerate(self.nets_)
-                  for k, v in net.state_dict().items()}
+        arrays = {f"{kind}{i}.{k}": v.detach().cpu().numpy()
+                  for kind, nets in (("member", self.nets_), ("poster", self.poster_nets_))
+                  for i, net in enumerate(nets) for k, v in net.state_dict().items()}
         state = {"dims": self.dims_, "n_genres": len(self.genres_)}
         for key, words in zip(WORD_MODELS, self.word_models):
             if words is not None:
@@ -330,13 +389,16 @@ class EmbeddingMLP(EmbeddingModel):
     def _set_state(self, state, arrays):
         self.dims_ = state["dims"]
         self.words_, self.title_words_, self.poster_words_ = (self._load_words(state, arrays, key) for key in WORD_MODELS)
-        self.nets_ = []
-        for member in range(self.ensemble):
-            net = self._new_net(state["n_genres"])
-            prefix = f"member{member}."
-            net.load_state_dict({k.removeprefix(prefix): torch.as_tensor(v) for k, v in arrays.items()
-                                 if k.startswith(prefix)})
-            self.nets_.append(net.eval())
+        self.nets_ = [self._load_net(self._new_net(state["n_genres"]), arrays, f"member{member}.")
+                      for member in range(self.ensemble)]
+        self.poster_nets_ = [self._load_net(self._new_poster_net(state["n_genres"]), arrays, f"poster{member}.")
+                             for member in range(self.ensemble)] if self._has_poster_net else []
+
+    @staticmethod
+    def _load_net(net: FusionNet, arrays: dict[str, np.ndarray], prefix: str) -> FusionNet:
+        net.load_state_dict({k.removeprefix(prefix): torch.as_tensor(v) for k, v in arrays.items()
+                             if k.startswith(prefix)})
+        return net.eval()
 
     @staticmethod
     def _load_words(state: dict, arrays: dict[str, np.ndarray], key: str) -> TfidfLogReg | None:
@@ -346,6 +408,15 @@ class EmbeddingMLP(EmbeddingModel):
         words._set_state(state[key], {k.removeprefix(f"{key}."): v for k, v in arrays.items()
                                       if k.startswith(f"{key}.")})
         return words
+
+
+def _net_inputs(features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: features[k] for k in NET_INPUTS}
+
+
+def _mean_probability(nets: list[FusionNet], features: dict[str, np.ndarray]) -> np.ndarray:
+    inputs = {k: torch.as_tensor(v) for k, v in features.items()}
+    return np.mean([torch.sigmoid(net.eval()(**inputs)).numpy() for net in nets], axis=0)
 
 
 class EmbeddingLogReg(EmbeddingModel):
@@ -401,7 +472,8 @@ TITLED = {"title_weight": 0.2}
 register_model("poster-mlp")(_mlp("poster"))
 register_model("description-mlp")(_mlp("description"))
 register_model("fusion-concat")(_mlp("concat", **TITLED))
-register_model("fusion-gmu")(_mlp("gmu", poster_text_weight=0.3, **TITLED))
+register_model("fusion-gmu")(_mlp("gmu", poster_text_weight=0.3, poster_net_weight=0.5, **TITLED))
+register_model("fusion-gmu-ocr-chars")(_mlp("gmu", poster_text_weight=0.3, **TITLED))
 register_model("fusion-gmu-no-ocr")(_mlp("gmu", **TITLED))
 register_model("fusion-gmu-minilm")(_mlp("gmu", text_encoder="minilm", **TITLED))
 register_model("fusion-gmu-squash")(_mlp("gmu", image_encoder="efficientnet-lite0", text_encoder="minilm"))

@@ -36,8 +36,10 @@ _SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in [
     ModelSpec("fusion-concat", "concatenation fusion of poster + description embeddings (+ TF-IDF words, title); "
               "any input", _EMBEDDING),
     ModelSpec("fusion-gmu", "gated multimodal unit fusion (Arevalo et al. 2017) of EfficientNet-Lite0 poster and "
-              "all-mpnet-base-v2 description embeddings (+ TF-IDF words, title, and the text on the poster where it "
-              "is the only input); any input; the default", _EMBEDDING),
+              "all-mpnet-base-v2 description embeddings (+ TF-IDF words, title); where the poster is the only input, "
+              "a poster network that also reads the text on it (OCR); any input; the default", _EMBEDDING),
+    ModelSpec("fusion-gmu-ocr-chars", "fusion-gmu reading the text on a lone poster only as character n-grams (no "
+              "poster network): the default before", _EMBEDDING),
     ModelSpec("fusion-gmu-no-ocr", "fusion-gmu without the poster's text (no OCR: ~0.2 s less for a new poster "
               "given alone)", _EMBEDDING),
     ModelSpec("fusion-gmu-minilm", "fusion-gmu reading descriptions with all-MiniLM-L6-v2 (384-d, ~5x faster "

@@ -53,7 +53,8 @@ class Scorer:
         self.predictor, self.model = predictor, model
         # The ONNX Runtime twins (same vectors, cosine >= 0.999): EfficientNet is most of a request's CPU time.
         self.image = fast_encoder(model.encoder_ref("poster")) if "poster" in model.inputs else None
-        self.text = fast_encoder(model.encoder_ref("description")) if "description" in model.inputs else None
+        reads_text = "description" in model.inputs or getattr(model, "poster_nets_", None)  # or the poster's text
+        self.text = fast_encoder(model.encoder_ref("description")) if reads_text else None
         # A fast (Rust) tokenizer re-configures itself on every call and fails ("Already borrowed") when two
         # threads share it; the image encoder has no such state and runs in parallel.
         self._text_lock = threading.Lock()
@@ -100,9 +101,21 @@ class Scorer:
 
         poster_rows, has_poster = rows(poster, dims["poster"])
         description_rows, has_description = rows(description, dims["description"])
-        return self.model.predict_from_features({"poster": poster_rows, "has_poster": has_poster,
-                                                 "description": description_rows, "has_description": has_description},
-                                                texts, titles, poster_texts)
+        features = {"poster": poster_rows, "has_poster": has_poster, "description": description_rows,
+                    "has_description": has_description}
+        if getattr(self.model, "poster_nets_", None) and poster_texts is not None:
+            features["poster_text"] = self.poster_text_vectors(poster_texts)
+        return self.model.predict_from_features(features, texts, titles, poster_texts)
+
+    def poster_text_vectors(self, poster_texts: list[str]) -> np.ndarray:
+        """Sentence vectors of the texts read off posters (each distinct text encoded once, never cached: an
+        explanation repeats one text per occluded square, and an upload leaves no trace)."""
+        unique, where = np.unique(poster_texts, return_inverse=True)
+        vectors = np.zeros((len(unique), self.model.dims_["description"]), np.float32)
+        given = [i for i, text in enumerate(unique) if text]
+        if given:
+            vectors[given] = self.description_vectors([str(unique[i]) for i in given])
+        return vectors[where.reshape(-1)]
 
     def result(self, probabilities: np.ndarray, used: dict[str, bool]) -> dict:
         """The same dictionary ``Predictor.predict`` returns."""
