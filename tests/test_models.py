@@ -182,6 +182,20 @@ def test_word_model_is_blended_only_into_rows_with_a_description(tiny):
     assert fast_model("poster-mlp").fit(table, labels, genres=genres).words_ is None  # reads no descriptions
 
 
+@pytest.mark.parametrize("modality", ["poster", "description"])
+def test_a_single_input_network_moves_only_the_rows_that_have_its_input_alone(tiny, modality):
+    table, labels, genres = tiny
+    weights = {"poster_net_weight": 0.0, "description_net_weight": 0.0, f"{modality}_net_weight": 0.5}
+    model = fast_model("fusion-gmu").set_params(ensemble=2, **weights).fit(table, labels, genres=genres)
+    assert list(model.alone_nets_) == [modality] and len(model.alone_nets_[modality]) == 2
+    with_net = {use: model.predict_proba(table.with_inputs(use)) for use in ("poster", "description", "both")}
+    model.set_params(**{f"{modality}_net_weight": 0.0})
+    without = {use: model.predict_proba(table.with_inputs(use)) for use in ("poster", "description", "both")}
+    other = "description" if modality == "poster" else "poster"
+    assert np.abs(with_net[modality] - without[modality]).max() > 0.01
+    np.testing.assert_array_equal(with_net[other], without[other])
+    np.testing.assert_array_equal(with_net["both"], without["both"])
+
 def test_run_json_records_the_configuration_the_network_was_trained_with(session_tiny_table_csv, tmp_path):
     import json
 
@@ -224,7 +238,7 @@ def test_cross_fitted_members_tune_thresholds_on_rows_they_never_trained_on(tiny
     model = fast_model("fusion-gmu").set_params(ensemble=3, cross_fit=True)
     model.fit(table.subset(train), labels[train], validation=(table.subset(val), labels[val]), genres=genres)
 
-    assert len(model.nets_) == 3 and len(seen) == 3 and len(model.poster_nets_) == 3
+    assert len(model.nets_) == 3 and len(seen) == 3 and len(model.alone_nets_["poster"]) == 3
     # The folds partition the pooled rows; each member trains on the other two folds only.
     assert sum(len(held) for _, held in seen) == len(table)
     assert all(len(trained) + len(held) == len(table) for trained, held in seen)
@@ -273,5 +287,13 @@ def test_a_run_saved_before_a_parameter_existed_loads_with_it_off(tiny, tmp_path
     del meta["params"]["poster_net_weight"]  # as written before the poster network (fusion-gmu's preset: 0.5)
     (folder / "model.json").write_text(json.dumps(meta))
     loaded = load_model(folder)
-    assert loaded.poster_net_weight == 0.0 and loaded.poster_nets_ == []
+    assert loaded.poster_net_weight == 0.0 and "poster" not in loaded.alone_nets_
     np.testing.assert_allclose(loaded.predict_proba(table), model.predict_proba(table), atol=1e-5)
+
+
+def test_fusion_gmu_is_reproducible_whatever_drew_random_numbers_before(tiny):
+    table, labels, genres = tiny
+    first = fast_model("fusion-gmu").set_params(ensemble=2).fit(table, labels, genres=genres).predict_proba(table)
+    torch.rand(1000)
+    again = fast_model("fusion-gmu").set_params(ensemble=2).fit(table, labels, genres=genres).predict_proba(table)
+    np.testing.assert_array_equal(first, again)

@@ -64,7 +64,7 @@ def test_poster_text_is_blended_only_where_the_poster_is_the_only_input(ocr_read
     labels, genres = encoder.transform(table.genres), encoder.classes_
     model = create_model("fusion-gmu", ensemble=1, config=TrainConfig(max_epochs=2, progress=False))
     model.fit(table, labels, genres=genres)
-    assert model.reads_poster_text and model.poster_words_.analyzer == "char" and len(model.poster_nets_) == 1
+    assert model.reads_poster_text and model.poster_words_.analyzer == "char" and len(model.alone_nets_["poster"]) == 1
     with_text = {use: model.predict_proba(table.with_inputs(use)) for use in ("poster", "both", "description")}
     model.set_params(poster_text_weight=0.0)
     without_words = model.predict_proba(table.with_inputs("poster"))

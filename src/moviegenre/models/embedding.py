@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
+from functools import partial
 
 import numpy as np
 import torch
@@ -35,6 +36,7 @@ from moviegenre.training.config import TrainConfig
 
 FUSIONS = ("gmu", "concat", "poster", "description")
 NET_INPUTS = ("poster", "has_poster", "description", "has_description")  # FusionNet.forward's arguments
+ALONE = ("poster", "description")  # the inputs a single-input network may read alone, beside the fusion head
 # The word models an EmbeddingMLP may blend in, by their key in the saved state: what each reads, and how.
 WORD_MODELS = {"words": {"column": "description"}, "title_words": {"column": "title"},
                "poster_words": {"column": "poster_text", "analyzer": "char"}}
@@ -178,7 +180,8 @@ class EmbeddingMLP(EmbeddingModel):
                  hidden: int = 256, dropout: float = 0.3, modality_dropout: float = 0.3, ensemble: int = 3,
                  cross_fit: bool = False, tfidf_weight: float = 0.3,
                  tfidf_terms: int | None = 10_000, title_weight: float = 0.0, poster_text_weight: float = 0.0,
-                 poster_net_weight: float = 0.0, config: TrainConfig | dict | None = None):
+                 poster_net_weight: float = 0.0, description_net_weight: float = 0.0,
+                 config: TrainConfig | dict | None = None):
         super().__init__(fusion, image_encoder, text_encoder)
         self.hidden = hidden
         self.dropout = dropout
@@ -198,10 +201,12 @@ class EmbeddingMLP(EmbeddingModel):
         # Text read off the poster (OCR, features/poster_text.py), a character n-gram word model blended with this
         # weight where the poster is the only input (where a description is given, it lowered macro-F1).
         self.poster_text_weight = poster_text_weight
-        # A poster network: members that read the poster's embedding beside the sentence embedding (the text
-        # encoder's) of the text read off it, trained on every poster, blended with this weight where the poster is
-        # the only input. The fusion head learns posters mostly beside a description; this one learns them alone.
+        # Single-input networks, blended with these weights where their input is the only one: the poster network
+        # reads the poster's embedding beside the sentence embedding (the text encoder's) of the text read off it,
+        # the description network the description's. Each is trained on every row that has its input, given alone:
+        # the fusion head learns posters and descriptions partly beside each other, these learn them alone.
         self.poster_net_weight = poster_net_weight
+        self.description_net_weight = description_net_weight
         self.config = config
 
     def train_config(self) -> TrainConfig:
@@ -214,13 +219,20 @@ class EmbeddingMLP(EmbeddingModel):
         return FusionNet(self.dims_["poster"], self.dims_["description"], n_genres, self.fusion, self.hidden,
                          self.dropout, self.modality_dropout)
 
-    def _new_poster_net(self, n_genres: int) -> FusionNet:
-        return FusionNet(self.dims_["poster"] + self.dims_["description"], 1, n_genres, "poster", self.hidden,
-                         self.dropout)
+    def _new_alone_net(self, modality: str, n_genres: int) -> FusionNet:
+        if modality == "poster":
+            return FusionNet(self.dims_["poster"] + self.dims_["description"], 1, n_genres, "poster", self.hidden,
+                             self.dropout)
+        return FusionNet(1, self.dims_["description"], n_genres, "description", self.hidden, self.dropout)
+
+    def _alone_weight(self, modality: str) -> float:
+        """The blend weight of the single-input network for ``modality`` (0: none)."""
+        weight = self.poster_net_weight if modality == "poster" else self.description_net_weight
+        return weight if modality in self.inputs else 0.0
 
     @property
     def _has_poster_net(self) -> bool:
-        return self.poster_net_weight > 0 and "poster" in self.inputs
+        return self._alone_weight("poster") > 0
 
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
         from moviegenre.training.lightning import fit_network  # Lightning: only when training
@@ -247,10 +259,11 @@ class EmbeddingMLP(EmbeddingModel):
                     validation_rows["poster_text"] = self.poster_text_vectors(self.texts(
                         validation[0], config.progress, every_poster=True)["poster_text"], config.progress)
 
-        def fit(net, train_rows, train_labels, val, member, kind, directory):
+        def fit(new_net, train_rows, train_labels, val, member, kind, directory):
             # Seed the initialisation too (fit_network seeds only what follows it): a run must not depend on
             # what drew random numbers before it in the process.
             torch.manual_seed(config.seed + member)
+            net = new_net(labels.shape[1])
             net.set_input_stats(train_rows["poster"][train_rows["has_poster"] > 0],
                                 train_rows["description"][train_rows["has_description"] > 0])
             member_config = TrainConfig(**{**asdict(config), "seed": config.seed + member})
@@ -258,7 +271,8 @@ class EmbeddingMLP(EmbeddingModel):
                                run_dir=directory, resume=resume, label=f"{kind} {member + 1}/{self.ensemble}")
 
         # With cross-fitting, every row is scored by the member that never trained on it.
-        self.nets_, self.poster_nets_, out_of_fold = [], [], np.zeros(labels.shape, dtype=np.float32)
+        self.nets_, out_of_fold = [], np.zeros(labels.shape, dtype=np.float32)
+        self.alone_nets_ = {modality: [] for modality in ALONE if self._alone_weight(modality) > 0}
         for member, (train, held_out) in enumerate(members):
             part = {k: v[train] for k, v in rows.items()}
             if held_out is not None:
@@ -267,32 +281,37 @@ class EmbeddingMLP(EmbeddingModel):
             else:
                 val, val_labels = (validation_rows, validation[1]) if has_validation else (None, None)
             member_dir = None if run_dir is None else (run_dir if member == 0 else f"{run_dir}/member{member}")
-            self.nets_.append(fit(self._new_net(labels.shape[1]), _net_inputs(part), labels[train],
+            self.nets_.append(fit(self._new_net, _net_inputs(part), labels[train],
                                   FeatureDataset(_net_inputs(val), val_labels) if val is not None else None, member,
                                   "member", member_dir))
-            if self._has_poster_net:
-                # Every poster alone: the description, where there is one, is left out.
-                with_poster = part["has_poster"] > 0
-                val_posters = None if val is None else FeatureDataset(
-                    self._poster_net_inputs({k: v[val["has_poster"] > 0] for k, v in val.items()}),
-                    val_labels[val["has_poster"] > 0])
-                self.poster_nets_.append(fit(
-                    self._new_poster_net(labels.shape[1]),
-                    self._poster_net_inputs({k: v[with_poster] for k, v in part.items()}), labels[train][with_poster],
-                    val_posters, member, "poster member", None if run_dir is None else f"{run_dir}/poster{member}"))
+            for modality, nets in self.alone_nets_.items():
+                # Every row with this input, given alone: the other input, where there is one, is left out.
+                given = part[f"has_{modality}"] > 0
+                val_given = None if val is None else FeatureDataset(
+                    self._alone_inputs(modality, _rows(val, val[f"has_{modality}"] > 0)),
+                    val_labels[val[f"has_{modality}"] > 0])
+                nets.append(fit(partial(self._new_alone_net, modality),
+                                self._alone_inputs(modality, _rows(part, given)), labels[train][given], val_given,
+                                member, f"{modality} member",
+                                None if run_dir is None else f"{run_dir}/{modality}{member}"))
             if held_out is not None:
                 words = self._fit_words(movies.subset(train), labels[train])
-                out_of_fold[held_out] = self._blend([self.nets_[-1]], self.poster_nets_[-1:], words, held,
-                                                    self.texts(movies.subset(held_out)))
+                out_of_fold[held_out] = self._blend([self.nets_[-1]], {m: nets[-1:] for m, nets in self.alone_nets_.items()},
+                                                    words, held, self.texts(movies.subset(held_out)))
         self.words_, self.title_words_, self.poster_words_ = self._fit_words(movies, labels)
         self._out_of_fold = (labels, out_of_fold) if cross_fit else None
 
     @staticmethod
-    def _poster_net_inputs(features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The poster network's rows: the poster's vector and its text's side by side, no description."""
-        n = len(features["poster"])
-        return {"poster": np.hstack([features["poster"], features["poster_text"]]), "has_poster": features["has_poster"],
-                "description": np.zeros((n, 1), np.float32), "has_description": np.zeros(n, np.float32)}
+    def _alone_inputs(modality: str, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A single-input network's rows: the poster's vector beside its text's, or the description's; the other
+        input absent."""
+        n = len(features["has_poster"])
+        absent = np.zeros((n, 1), np.float32), np.zeros(n, np.float32)
+        if modality == "poster":
+            return {"poster": np.hstack([features["poster"], features["poster_text"]]),
+                    "has_poster": features["has_poster"], "description": absent[0], "has_description": absent[1]}
+        return {"poster": absent[0], "has_poster": absent[1], "description": features["description"],
+                "has_description": features["has_description"]}
 
     def poster_text_vectors(self, poster_texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Sentence vectors of the texts read off posters, by the model's text encoder (cached per text; "": zeros)."""
@@ -334,22 +353,28 @@ class EmbeddingMLP(EmbeddingModel):
         """Probabilities from ``features`` rows; ``descriptions``, ``titles`` and ``poster_texts`` ("" or None:
         none) are the same rows' texts, for the word models. The poster network reads ``features["poster_text"]``,
         the sentence vectors of ``poster_texts``, embedded (and cached) here when the caller did not."""
-        if self.poster_nets_ and "poster_text" not in features and poster_texts is not None:
+        if self.embeds_poster_text and "poster_text" not in features and poster_texts is not None:
             features = {**features, "poster_text": self.poster_text_vectors(poster_texts)}
         texts = {"description": descriptions, "title": titles, "poster_text": poster_texts}
-        return self._blend(self.nets_, self.poster_nets_, self.word_models, features, texts)
+        return self._blend(self.nets_, self.alone_nets_, self.word_models, features, texts)
 
     @property
     def word_models(self) -> tuple[TfidfLogReg | None, ...]:
         return self.words_, self.title_words_, getattr(self, "poster_words_", None)
 
     @property
+    def embeds_poster_text(self) -> bool:
+        """Whether the model reads sentence vectors of poster texts (``features["poster_text"]``): its poster network."""
+        return bool(getattr(self, "alone_nets_", {}).get("poster"))
+
+    @property
     def reads_poster_text(self) -> bool:
-        return getattr(self, "poster_words_", None) is not None or bool(getattr(self, "poster_nets_", None))
+        return getattr(self, "poster_words_", None) is not None or self.embeds_poster_text
 
     @torch.inference_mode()
-    def _blend(self, nets: list[FusionNet], poster_nets: list[FusionNet], words: tuple[TfidfLogReg | None, ...],
-               features: dict[str, np.ndarray], texts: dict[str, Sequence[str] | None]) -> np.ndarray:
+    def _blend(self, nets: list[FusionNet], alone_nets: dict[str, list[FusionNet]],
+               words: tuple[TfidfLogReg | None, ...], features: dict[str, np.ndarray],
+               texts: dict[str, Sequence[str] | None]) -> np.ndarray:
         probabilities = _mean_probability(nets, _net_inputs(features))
         poster_only = (features["has_poster"] > 0) & (features["has_description"] == 0)
         for model, weight, column, rows in ((words[0], self.tfidf_weight, "description", features["has_description"] > 0),
@@ -363,21 +388,23 @@ class EmbeddingMLP(EmbeddingModel):
                 # Explanations score one text many times over (one row per occluded square): vectorise each once.
                 unique, where = np.unique([given[i] for i in np.flatnonzero(rows)], return_inverse=True)
                 probabilities[rows] = (1 - weight) * probabilities[rows] + weight * model.predict_texts(list(unique))[where]
-        if poster_nets and poster_only.any() and "poster_text" in features:
-            alone = self._poster_net_inputs({k: features[k][poster_only] for k in ("poster", "has_poster", "poster_text")})
-            probabilities[poster_only] = ((1 - self.poster_net_weight) * probabilities[poster_only]
-                                          + self.poster_net_weight * _mean_probability(poster_nets, alone))
+        alone = {"poster": poster_only, "description": (features["has_description"] > 0) & (features["has_poster"] == 0)}
+        for modality, modality_nets in alone_nets.items():
+            rows, weight = alone[modality], self._alone_weight(modality)
+            if modality_nets and rows.any() and (modality != "poster" or "poster_text" in features):
+                inputs = self._alone_inputs(modality, _rows(features, rows))
+                probabilities[rows] = (1 - weight) * probabilities[rows] + weight * _mean_probability(modality_nets, inputs)
         return probabilities
 
     def predict_proba(self, movies: MovieTable) -> np.ndarray:
         features, texts = self.features(movies, progress=False), self.texts(movies)
-        if self.poster_nets_ and texts.get("poster_text") is not None:
+        if self.embeds_poster_text and texts.get("poster_text") is not None:
             features["poster_text"] = self.poster_text_vectors(texts["poster_text"])
-        return self._blend(self.nets_, self.poster_nets_, self.word_models, features, texts)
+        return self._blend(self.nets_, self.alone_nets_, self.word_models, features, texts)
 
     def _get_state(self):
         arrays = {f"{kind}{i}.{k}": v.detach().cpu().numpy()
-                  for kind, nets in (("member", self.nets_), ("poster", self.poster_nets_))
+                  for kind, nets in (("member", self.nets_), *self.alone_nets_.items())
                   for i, net in enumerate(nets) for k, v in net.state_dict().items()}
         state = {"dims": self.dims_, "n_genres": len(self.genres_)}
         for key, words in zip(WORD_MODELS, self.word_models):
@@ -391,8 +418,9 @@ class EmbeddingMLP(EmbeddingModel):
         self.words_, self.title_words_, self.poster_words_ = (self._load_words(state, arrays, key) for key in WORD_MODELS)
         self.nets_ = [self._load_net(self._new_net(state["n_genres"]), arrays, f"member{member}.")
                       for member in range(self.ensemble)]
-        self.poster_nets_ = [self._load_net(self._new_poster_net(state["n_genres"]), arrays, f"poster{member}.")
-                             for member in range(self.ensemble)] if self._has_poster_net else []
+        self.alone_nets_ = {modality: [self._load_net(self._new_alone_net(modality, state["n_genres"]), arrays,
+                                                      f"{modality}{member}.") for member in range(self.ensemble)]
+                            for modality in ALONE if self._alone_weight(modality) > 0}
 
     @staticmethod
     def _load_net(net: FusionNet, arrays: dict[str, np.ndarray], prefix: str) -> FusionNet:
@@ -412,6 +440,10 @@ class EmbeddingMLP(EmbeddingModel):
 
 def _net_inputs(features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: features[k] for k in NET_INPUTS}
+
+
+def _rows(features: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[rows] for k, v in features.items()}
 
 
 def _mean_probability(nets: list[FusionNet], features: dict[str, np.ndarray]) -> np.ndarray:

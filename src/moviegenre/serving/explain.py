@@ -53,7 +53,7 @@ class Scorer:
         self.predictor, self.model = predictor, model
         # The ONNX Runtime twins (same vectors, cosine >= 0.999): EfficientNet is most of a request's CPU time.
         self.image = fast_encoder(model.encoder_ref("poster")) if "poster" in model.inputs else None
-        reads_text = "description" in model.inputs or getattr(model, "poster_nets_", None)  # or the poster's text
+        reads_text = "description" in model.inputs or getattr(model, "embeds_poster_text", False)
         self.text = fast_encoder(model.encoder_ref("description")) if reads_text else None
         # A fast (Rust) tokenizer re-configures itself on every call and fails ("Already borrowed") when two
         # threads share it; the image encoder has no such state and runs in parallel.
@@ -103,7 +103,7 @@ class Scorer:
         description_rows, has_description = rows(description, dims["description"])
         features = {"poster": poster_rows, "has_poster": has_poster, "description": description_rows,
                     "has_description": has_description}
-        if getattr(self.model, "poster_nets_", None) and poster_texts is not None:
+        if getattr(self.model, "embeds_poster_text", False) and poster_texts is not None:
             features["poster_text"] = self.poster_text_vectors(poster_texts)
         return self.model.predict_from_features(features, texts, titles, poster_texts)
 
