@@ -275,6 +275,15 @@ def test_int8_weights_are_a_quarter_of_the_size_and_predict_alike(tiny, tmp_path
         sizes[precision] = (folder / "model.safetensors").stat().st_size
         np.testing.assert_allclose(load_model(folder).predict_proba(table), probabilities, atol=0.02)
     assert sizes["int8"] < 0.3 * sizes["float32"] and sizes["int8"] < 0.6 * sizes["float16"]
+    # A scale that does not fit its matrix is a damaged file, reported as such.
+    from safetensors.numpy import load_file, save_file
+
+    weights = tmp_path / "int8" / "model.safetensors"
+    arrays = load_file(str(weights))
+    scale = next(k for k in arrays if k.endswith(".int8_scale"))
+    save_file({**arrays, scale: arrays[scale][:1]}, str(weights))
+    with pytest.raises(ConfigError, match="damaged model files"):
+        load_model(tmp_path / "int8")
     with pytest.raises(ConfigError, match="unknown precision 'int4'"):
         model.save(tmp_path / "int4", precision="int4")
 
