@@ -306,3 +306,14 @@ def test_fusion_gmu_is_reproducible_whatever_drew_random_numbers_before(tiny):
     torch.rand(1000)
     again = fast_model("fusion-gmu").set_params(ensemble=2).fit(table, labels, genres=genres).predict_proba(table)
     np.testing.assert_array_equal(first, again)
+
+
+def test_a_text_only_table_trains_no_poster_network_and_loads_back(tiny, tmp_path):
+    table, labels, genres = tiny
+    text_only = table.with_inputs("description")
+    rows = table.has_description
+    model = fast_model("fusion-gmu").set_params(ensemble=1).fit(text_only, labels[rows], genres=genres)
+    assert model.poster_net_weight > 0 and "poster" not in model.alone_nets_ and not model.reads_poster_text
+    loaded = load_model(model.save(tmp_path / "run"))
+    assert loaded.alone_nets_ == {}
+    np.testing.assert_allclose(loaded.predict_proba(table), model.predict_proba(table), atol=1e-5)

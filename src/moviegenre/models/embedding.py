@@ -272,7 +272,9 @@ class EmbeddingMLP(EmbeddingModel):
 
         # With cross-fitting, every row is scored by the member that never trained on it.
         self.nets_, out_of_fold = [], np.zeros(labels.shape, dtype=np.float32)
-        self.alone_nets_ = {modality: [] for modality in ALONE if self._alone_weight(modality) > 0}
+        # (none for an input that no training row has: a text-only table trains no poster network)
+        self.alone_nets_ = {modality: [] for modality in ALONE
+                            if self._alone_weight(modality) > 0 and (rows[f"has_{modality}"] > 0).any()}
         for member, (train, held_out) in enumerate(members):
             part = {k: v[train] for k, v in rows.items()}
             if held_out is not None:
@@ -406,7 +408,7 @@ class EmbeddingMLP(EmbeddingModel):
         arrays = {f"{kind}{i}.{k}": v.detach().cpu().numpy()
                   for kind, nets in (("member", self.nets_), *self.alone_nets_.items())
                   for i, net in enumerate(nets) for k, v in net.state_dict().items()}
-        state = {"dims": self.dims_, "n_genres": len(self.genres_)}
+        state = {"dims": self.dims_, "n_genres": len(self.genres_), "alone_nets": list(self.alone_nets_)}
         for key, words in zip(WORD_MODELS, self.word_models):
             if words is not None:
                 state[key], word_arrays = words._get_state()
@@ -420,7 +422,7 @@ class EmbeddingMLP(EmbeddingModel):
                       for member in range(self.ensemble)]
         self.alone_nets_ = {modality: [self._load_net(self._new_alone_net(modality, state["n_genres"]), arrays,
                                                       f"{modality}{member}.") for member in range(self.ensemble)]
-                            for modality in ALONE if self._alone_weight(modality) > 0}
+                            for modality in state.get("alone_nets", []) if modality in ALONE}
 
     @staticmethod
     def _load_net(net: FusionNet, arrays: dict[str, np.ndarray], prefix: str) -> FusionNet:
