@@ -32,8 +32,7 @@ def main() -> None:
     parser.add_argument("--run", default="runs/default")
     args = parser.parse_args()
 
-    train(args.data, MODEL, args.run, seed=0, progress=False, params=PARAMS)
-    load_model(args.run).save(DEFAULT_MODEL_DIR, precision="int8")
+    train(args.data, MODEL, args.run, seed=0, progress=False, params=PARAMS).save(DEFAULT_MODEL_DIR, precision="int8")
     for name in (GENRES_JSON, RUN_JSON):
         shutil.copy(Path(args.run) / name, DEFAULT_MODEL_DIR / name)
     model = load_model(DEFAULT_MODEL_DIR)  # scored as shipped: int8 weights

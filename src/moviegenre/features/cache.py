@@ -7,6 +7,7 @@ run loses at most the batch in flight and never leaves a half-written vector.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -67,40 +68,47 @@ class FeatureCache:
         return self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
 
 
-def _cached(keys: list[str], encoder, cache: FeatureCache | None, compute, *, what: str, progress: bool,
-            chunk: int = 512) -> np.ndarray:
+def cached_values(keys: Sequence[str], cache: FeatureCache | None, compute, *, desc: str, unit: str,
+                  progress: bool, chunk: int = 512) -> dict:
+    """Each distinct non-empty key's value: cached ones read, the rest computed (``compute(keys) -> values``) a chunk
+    at a time and stored after each chunk (an interrupted run keeps what it finished)."""
+    found = cache.get_many([k for k in keys if k]) if cache is not None else {}
+    todo = list(dict.fromkeys(k for k in keys if k and k not in found))
+    with tqdm(total=len(todo), desc=desc, unit=unit, disable=not progress or not todo) as bar:
+        for start in range(0, len(todo), chunk):
+            batch = todo[start: start + chunk]
+            new = dict(zip(batch, compute(batch)))
+            if cache is not None:
+                cache.put_many(new)
+            found.update(new)
+            bar.update(len(batch))
+    return found
+
+
+def _cached(keys: list[str], encoder, cache: FeatureCache | None, compute, *, what: str, progress: bool) -> np.ndarray:
     """Vectors for ``keys`` ("" = missing input -> zeros): cached ones read, the rest computed and stored.
 
     ``encoder`` may be an ``EncoderRef``: it is built (or its ONNX export loaded) only when something is left to
     encode. ``compute(encoder, keys)`` encodes a chunk of keys (without a bar of its own: the step has one, ``what``).
     """
-    out = np.zeros((len(keys), encoder.dim), dtype=np.float32)
-    found = cache.get_many([k for k in keys if k]) if cache is not None else {}
-    todo = list(dict.fromkeys(k for k in keys if k and k not in found))
-    if todo:
+    @functools.cache
+    def fast():
         # ONNX Runtime on a CPU (same vectors, cosine >= 0.999, several times faster; exported once per machine).
         from moviegenre.features.fast import fast_encoder
 
-        encoder = fast_encoder(encoder)
-    with tqdm(total=len(todo), desc=f"embedding {what}s ({encoder.name})", unit=what,
-              disable=not progress or not todo) as bar:
-        for start in range(0, len(todo), chunk):
-            batch = todo[start: start + chunk]
-            vectors = compute(encoder, batch)
-            new = dict(zip(batch, vectors))
-            if cache is not None:
-                cache.put_many(new)
-            found.update(new)
-            bar.update(len(batch))
+        return fast_encoder(encoder)
+
+    found = cached_values(keys, cache, lambda batch: compute(fast(), batch), desc=f"embedding {what}s ({encoder.name})",
+                          unit=what, progress=progress)
+    out = np.zeros((len(keys), encoder.dim), dtype=np.float32)
     for row, key in enumerate(keys):
         if key:
             out[row] = found[key]
     return out
 
 
-def embed_posters(paths: Sequence[str | bytes], encoder, *, use_cache: bool = True, progress: bool = True
-                  ) -> np.ndarray:
-    """(n, dim) poster embeddings of image files (paths, or their bytes); rows whose path is "" stay zero."""
+def file_keys(paths: Sequence[str | bytes]) -> tuple[list[str], dict[str, str | bytes]]:
+    """Each poster's content key ("" for none) and, per key, one of the posters (a path or bytes) that has it."""
     keys, path_of = [], {}
     for path in paths:
         if not path:
@@ -112,6 +120,13 @@ def embed_posters(paths: Sequence[str | bytes], encoder, *, use_cache: bool = Tr
             raise ImageError(path, f"cannot read ({error.strerror or error})", hint="check the path") from None
         path_of.setdefault(key, path)
         keys.append(key)
+    return keys, path_of
+
+
+def embed_posters(paths: Sequence[str | bytes], encoder, *, use_cache: bool = True, progress: bool = True
+                  ) -> np.ndarray:
+    """(n, dim) poster embeddings of image files (paths, or their bytes); rows whose path is "" stay zero."""
+    keys, path_of = file_keys(paths)
     cache = FeatureCache(encoder.name) if use_cache else None
     return _cached(keys, encoder, cache, lambda enc, batch: enc.encode_files([path_of[k] for k in batch], progress=False),
                    what="poster", progress=progress)

@@ -17,13 +17,10 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from pathlib import Path
-
-from tqdm.auto import tqdm
 
 from moviegenre.data.images import load_image
 from moviegenre.errors import ConfigError
-from moviegenre.features.cache import FeatureCache, content_key
+from moviegenre.features.cache import FeatureCache, cached_values, file_keys
 
 # The cache's name: change it when the reader's settings change, so that old texts are not mixed with new ones.
 READER = "rapidocr-max480"
@@ -62,30 +59,15 @@ def poster_text_reader() -> PosterTextReader:
 
 def read_poster_texts(posters: Sequence[str | bytes], *, use_cache: bool = True, progress: bool = False) -> list[str]:
     """The text on each poster (a path or the image's bytes; "" for none), read once per poster content."""
-    keys, source = [], {}
-    for poster in posters:
-        if not poster:
-            keys.append("")
-            continue
-        key = content_key(poster if isinstance(poster, bytes) else Path(poster).read_bytes())
-        source.setdefault(key, poster)
-        keys.append(key)
-    cache = FeatureCache(READER, text=True) if use_cache else None
-    found = cache.get_many([k for k in keys if k]) if cache is not None else {}
-    todo = [k for k in dict.fromkeys(keys) if k and k not in found]
+    keys, source = file_keys(posters)
     reader = poster_text_reader()
 
     def read(key: str) -> str:
         poster = source[key]
         return reader.read(load_image(poster, name=None if isinstance(poster, bytes) else str(poster)))
 
-    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool, \
-            tqdm(total=len(todo), desc="reading poster text", unit="poster", disable=not progress or not todo) as bar:
-        for start in range(0, len(todo), 64):
-            chunk = todo[start: start + 64]
-            new = dict(zip(chunk, pool.map(read, chunk)))
-            if cache is not None:
-                cache.put_many(new)
-            found.update(new)
-            bar.update(len(chunk))
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        found = cached_values(keys, FeatureCache(READER, text=True) if use_cache else None,
+                              lambda batch: list(pool.map(read, batch)), desc="reading poster text", unit="poster",
+                              progress=progress, chunk=64)
     return [found[key] if key else "" for key in keys]

@@ -244,9 +244,12 @@ class EmbeddingMLP(EmbeddingModel):
             movies, labels = movies.concat(validation[0]), np.concatenate([labels, validation[1]])
         rows = self.features(movies, config.device, config.progress)
         self.dims_ = {"poster": rows["poster"].shape[1], "description": rows["description"].shape[1]}
+        # The text on every poster (OCR, cached), read once: the poster word model and the poster network learn it.
+        poster_texts = self.texts(movies, config.progress, every_poster=True).get("poster_text")
+        if poster_texts is not None:
+            poster_texts = np.asarray(poster_texts, dtype=object)
         if self._has_poster_net:
-            rows["poster_text"] = self.poster_text_vectors(self.texts(movies, config.progress, every_poster=True)
-                                                           ["poster_text"], config.progress)
+            rows["poster_text"] = self.poster_text_vectors(poster_texts, config.progress)
         weights = pos_weight(labels.sum(0), len(labels))
         if cross_fit:
             folds = iterative_stratification(labels, (1.0,) * self.ensemble, seed=config.seed)
@@ -297,10 +300,11 @@ class EmbeddingMLP(EmbeddingModel):
                                 member, f"{modality} member",
                                 None if run_dir is None else f"{run_dir}/{modality}{member}"))
             if held_out is not None:
-                words = self._fit_words(movies.subset(train), labels[train])
+                words = self._fit_words(movies.subset(train), labels[train],
+                                        None if poster_texts is None else poster_texts[train])
                 out_of_fold[held_out] = self._blend([self.nets_[-1]], {m: nets[-1:] for m, nets in self.alone_nets_.items()},
                                                     words, held, self.texts(movies.subset(held_out)))
-        self.words_, self.title_words_, self.poster_words_ = self._fit_words(movies, labels)
+        self.words_, self.title_words_, self.poster_words_ = self._fit_words(movies, labels, poster_texts)
         self._out_of_fold = (labels, out_of_fold) if cross_fit else None
 
     @staticmethod
@@ -317,17 +321,16 @@ class EmbeddingMLP(EmbeddingModel):
 
     def poster_text_vectors(self, poster_texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Sentence vectors of the texts read off posters, by the model's text encoder (cached per text; "": zeros)."""
-        if not any(poster_texts):
-            return np.zeros((len(poster_texts), self.dims_["description"]), np.float32)
         return embed_texts(list(poster_texts), self.encoder_ref("description"), progress=progress, what="poster text")
 
-    def _fit_words(self, movies: MovieTable, labels: np.ndarray) -> tuple[TfidfLogReg | None, ...]:
-        """The word models blended into the head: descriptions', titles' and poster texts' (None where unused)."""
+    def _fit_words(self, movies: MovieTable, labels: np.ndarray, poster_texts: np.ndarray | None
+                   ) -> tuple[TfidfLogReg | None, ...]:
+        """The word models blended into the head: descriptions', titles' and poster texts' (None where unused);
+        ``poster_texts``: the text on each row's poster (None: the model reads none)."""
         describes = self.tfidf_weight > 0 and "description" in self.inputs
         titled = self.title_weight > 0 and movies.has_title.any()
-        poster_texts = self.texts(movies, progress=self.train_config().progress, every_poster=True).get("poster_text")
-        read = poster_texts is not None and any(poster_texts)
-        with_text = MovieTable(movies.frame.assign(poster_text=poster_texts), movies.source) if read else None
+        read = self.poster_text_weight > 0 and poster_texts is not None and any(poster_texts)
+        with_text = MovieTable(movies.frame.assign(poster_text=list(poster_texts)), movies.source) if read else None
         return (TfidfLogReg(max_terms=self.tfidf_terms).fit(movies, labels) if describes else None,
                 TfidfLogReg(max_terms=self.tfidf_terms, column="title").fit(movies, labels) if titled else None,
                 TfidfLogReg(max_terms=self.tfidf_terms, **WORD_MODELS["poster_words"]).fit(with_text, labels)
@@ -399,10 +402,9 @@ class EmbeddingMLP(EmbeddingModel):
         return probabilities
 
     def predict_proba(self, movies: MovieTable) -> np.ndarray:
-        features, texts = self.features(movies, progress=False), self.texts(movies)
-        if self.embeds_poster_text and texts.get("poster_text") is not None:
-            features["poster_text"] = self.poster_text_vectors(texts["poster_text"])
-        return self._blend(self.nets_, self.alone_nets_, self.word_models, features, texts)
+        texts = self.texts(movies)
+        return self.predict_from_features(self.features(movies, progress=False), texts["description"], texts["title"],
+                                          texts.get("poster_text"))
 
     def _get_state(self):
         arrays = {f"{kind}{i}.{k}": v.detach().cpu().numpy()

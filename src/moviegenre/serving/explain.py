@@ -29,6 +29,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from moviegenre.data.images import DRAFT_SIDE, MAX_ASPECT, load_image
 from moviegenre.errors import ConfigError, DataError, utf8_text
+from moviegenre.features.cache import embed_texts
 from moviegenre.features.fast import fast_encoder
 from moviegenre.serving.predictor import Predictor, used_inputs
 
@@ -110,12 +111,8 @@ class Scorer:
     def poster_text_vectors(self, poster_texts: list[str]) -> np.ndarray:
         """Sentence vectors of the texts read off posters (each distinct text encoded once, never cached: an
         explanation repeats one text per occluded square, and an upload leaves no trace)."""
-        unique, where = np.unique(poster_texts, return_inverse=True)
-        vectors = np.zeros((len(unique), self.model.dims_["description"]), np.float32)
-        given = [i for i, text in enumerate(unique) if text]
-        if given:
-            vectors[given] = self.description_vectors([str(unique[i]) for i in given])
-        return vectors[where.reshape(-1)]
+        with self._text_lock:
+            return embed_texts(poster_texts, self.text, use_cache=False, progress=False)
 
     def result(self, probabilities: np.ndarray, used: dict[str, bool]) -> dict:
         """The same dictionary ``Predictor.predict`` returns."""
@@ -227,12 +224,12 @@ class Explainer:
             drops = self._poster_drops(tensor, description_vector, description, title, poster_text)
             explanation.heat = {g: drops[c] for g, c in zip(chosen, columns)}
         if used["description"]:
-            explanation.words, drops = self._word_drops(description, poster_vector, probabilities, title, poster_text)
+            explanation.words, drops = self._word_drops(description, poster_vector, probabilities, title)
             explanation.word_scores = {g: drops[:, c] for g, c in zip(chosen, columns)}
         return explanation
 
     def _probabilities(self, poster: np.ndarray | None, description: np.ndarray | None, texts: list[str],
-                       title: str, poster_text: str) -> np.ndarray:
+                       title: str, poster_text: str = "") -> np.ndarray:
         """The scorer's probabilities for rows that share one title and one poster text."""
         n = len(texts)
         return self.scorer.probabilities(poster, description, texts, [title] * n, [poster_text] * n)
@@ -256,8 +253,9 @@ class Explainer:
         return attribution[:, 0].numpy()  # the same for every channel
 
     def _word_drops(self, description: str, poster_vector: np.ndarray | None, probabilities: np.ndarray,
-                    title: str, poster_text: str) -> tuple[list[tuple[str, int, int]], np.ndarray]:
-        """The description's words and (words, genres) probability drops when each word (or its run) is deleted."""
+                    title: str) -> tuple[list[tuple[str, int, int]], np.ndarray]:
+        """The description's words and (words, genres) probability drops when each word (or its run) is deleted (a
+        description is given, so the poster's text is not read)."""
         words = [(m.group(), m.start(), m.end()) for m in WORD.finditer(description)]
         if not words:
             return [], np.zeros((0, len(probabilities)), np.float32)
@@ -269,5 +267,5 @@ class Explainer:
         kept = [i for i, text in enumerate(texts) if WORD.search(text)]
         if kept:
             vectors[kept] = self.scorer.description_vectors([texts[i] for i in kept])
-        drops = probabilities[None, :] - self._probabilities(poster_vector, vectors, texts, title, poster_text)
+        drops = probabilities[None, :] - self._probabilities(poster_vector, vectors, texts, title)
         return words, np.repeat(drops, [len(g) for g in groups], axis=0)[: len(words)]
