@@ -35,7 +35,7 @@ def test_fast_posters_match_plain(tmp_path, name):
     assert cosines(got, expected).min() >= MIN_COSINE
 
 
-@pytest.mark.parametrize("name", ["minilm", "mpnet"])
+@pytest.mark.parametrize("name", ["minilm", "mpnet", "mpnet-l11"])
 def test_fast_descriptions_match_plain(name):
     rng = np.random.default_rng(0)
     texts = [" ".join(rng.choice(" ".join(WORDS[g] for g in GENRES).split(), size=n)) for n in range(1, 17)]
@@ -47,6 +47,23 @@ def test_fast_descriptions_match_plain(name):
     got = fast.encode_texts(texts, batch_size=5, progress=False)
     assert got.shape == expected.shape and got.dtype == np.float32
     assert cosines(got, expected).min() >= MIN_COSINE
+
+
+def test_a_truncated_text_encoder_pools_the_layer_under_the_last():
+    import torch
+
+    texts = ["A sheriff faces an outlaw gang at noon.", "Two rival boxers train for the title fight of their lives."]
+    full, cut = text_encoder("mpnet"), text_encoder("mpnet-l11")
+    transformer = full.model[0]
+    batch = transformer.tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = transformer.auto_model(**batch, output_hidden_states=True).hidden_states[11]
+    mask = batch["attention_mask"][..., None].float()
+    expected = ((hidden * mask).sum(1) / mask.sum(1)).numpy()
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(cut.encode_texts(texts, progress=False), expected, atol=1e-4)
+    assert cosines(full.encode_texts(texts, progress=False), expected).max() < 0.99  # a different vector ...
+    assert len(transformer.auto_model.encoder.layer) == 12  # ... and the full encoder keeps all its layers
 
 
 def test_the_mirrored_view_encoder_averages_a_poster_and_its_mirror_image(tmp_path):

