@@ -27,7 +27,7 @@ from moviegenre.evaluation.evaluate import score
 from moviegenre.models import create_model
 from moviegenre.models.embedding import FusionNet
 from moviegenre.models.finetune import EndToEndNet, RawInputs
-from moviegenre.training.config import TrainConfig
+from moviegenre.training.config import configure
 
 DATA = Path(os.environ.get("MOVIEGENRE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -93,9 +93,9 @@ def main() -> None:
     labelled = labels.sum(1) > 0
     train, validation = (splits == "train") & labelled, (splits == "validation") & labelled
     test = table.subset(splits == "test")
-    config = TrainConfig(device=args.device, progress=False)
     for name in ("fusion-gmu", "fusion-gmu-finetune"):
-        model = create_model(name).set_params(config=config)
+        model = create_model(name)
+        configure(model, 0, {"device": args.device, "progress": False})
         if "epochs" in model.get_params():
             model.set_params(epochs=args.epochs, batch_size=args.batch_size)
         started = time.perf_counter()

@@ -29,7 +29,7 @@ from moviegenre.data.readers import read_table
 from moviegenre.data.splits import split_for
 from moviegenre.evaluation.evaluate import score
 from moviegenre.models import create_model
-from moviegenre.training.config import TrainConfig
+from moviegenre.training.config import configure
 
 DATA = Path(os.environ.get("MOVIEGENRE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 USES = ("both", "poster", "description", "any")
@@ -51,10 +51,15 @@ def main() -> None:
     if args.variant:
         variants = {name: json.loads(params) for name, params in (v.split("=", 1) for v in args.variant)}
     table = read_table(args.data)
-    compare_on_splits(table, {name: (lambda seed, params=params: create_model("fusion-gmu", **params).set_params(
-        config=TrainConfig(**{**params.get("config", {}), "seed": seed, "progress": False})))
-        for name, params in variants.items()},
-        seeds=[int(seed) for seed in args.seeds.split(",")], uses=tuple(args.uses.split(",")))
+    compare_on_splits(table, {name: (lambda seed, params=params: variant(params, seed)) for name, params in variants.items()},
+                      seeds=[int(seed) for seed in args.seeds.split(",")], uses=tuple(args.uses.split(",")))
+
+
+def variant(params: dict, seed: int):
+    """fusion-gmu with ``params``; their ``config`` fields override the registered model's training settings."""
+    model = create_model("fusion-gmu", **{k: v for k, v in params.items() if k != "config"})
+    configure(model, seed, {**params.get("config", {}), "progress": False})
+    return model
 
 
 def compare_on_splits(table, variants: dict, seeds: list[int], uses: tuple[str, ...] = USES) -> None:

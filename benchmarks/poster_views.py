@@ -30,7 +30,7 @@ from moviegenre.features.cache import embed_texts
 from moviegenre.features.encoders import image_encoder, text_encoder
 from moviegenre.features.fast import FastImageEncoder, fast_encoder
 from moviegenre.models import create_model
-from moviegenre.training.config import TrainConfig
+from moviegenre.training.config import configure
 
 DATA = Path(os.environ.get("MOVIEGENRE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 USES = ("both", "poster", "description")
@@ -108,8 +108,8 @@ def main() -> None:
 
     def build(variant: str):
         def model(seed: int):
-            model = create_model("fusion-gmu", ensemble=1, title_weight=0.0,
-                                 config=TrainConfig(seed=seed, progress=False))
+            model = create_model("fusion-gmu", ensemble=1, title_weight=0.0)
+            configure(model, seed, {"progress": False})
             model.features = features_of(variant)  # the view's vectors instead of the encoder's
             return model
         return model

@@ -30,11 +30,13 @@ def test_training_shows_one_bar_per_step_and_no_library_noise(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.startswith("trained fusion-gmu on ") and done.stdout.count("\n") == 1
     shown = done.stderr
-    for step in ("embedding posters (efficientnet-lite0+flip)", "embedding descriptions (mpnet)", "reading poster text",
-                 "member 1/2", "member 2/2", "poster member 1/2", "poster member 2/2"):
+    for step in ("embedding posters (efficientnet-lite0+flip)", "embedding descriptions (mpnet-l11)", "reading poster text",
+                 "member 1/2", "member 2/2", "poster member 1/2", "poster member 2/2", "description member 1/2",
+                 "description member 2/2"):
         assert step in shown
     assert "epoch 2/2" in shown and "val F1=" in shown
     assert not [noise for noise in NOISE if noise in shown], shown[-3000:]
     # Every line the user keeps on screen is one of those bars (tqdm redraws a bar in place with \r).
     kept = [line.split("\r")[-1] or line.split("\r")[-2] for line in shown.splitlines() if line.strip()]
-    assert all(line.startswith(("embedding ", "reading poster text", "member ", "poster member ")) for line in kept), kept
+    assert all(line.startswith(("embedding ", "reading poster text", "member ", "poster member ",
+                                             "description member ")) for line in kept), kept

@@ -22,7 +22,6 @@ import io
 import json
 import time
 from collections.abc import Callable
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ from moviegenre.data.table import MovieTable, atomic_write_bytes, atomic_write_t
 from moviegenre.errors import ConfigError, DataError
 from moviegenre.models.base import GenreModel
 from moviegenre.models.registry import create_model
-from moviegenre.training.config import TrainConfig
+from moviegenre.training.config import configure
 
 FOLDS_DIR = "folds"
 STATE_JSON = "audit.json"
@@ -134,10 +133,7 @@ def fit_fold(movies: MovieTable, labels: np.ndarray, genres: list[str], rows: np
              seed: int) -> GenreModel:
     """A model fitted on ``rows`` only: a stratified slice of them drives early stopping and thresholds."""
     estimator = create_model(state["model"], **state["params"])
-    if "config" in estimator.get_params():
-        known = {f.name for f in fields(TrainConfig)}
-        options = {"progress": False, **{k: v for k, v in state["train_options"].items() if k in known}}
-        estimator.set_params(config=TrainConfig(**{**options, "seed": seed}))
+    configure(estimator, seed, {"progress": False, **state["train_options"]})
     # As in ``train``: a movie none of whose genres the vocabulary keeps teaches nothing.
     rows = np.flatnonzero(rows & (labels.sum(1) > 0))
     inner = iterative_stratification(labels[rows], (1 - INNER_VALIDATION, INNER_VALIDATION), seed)

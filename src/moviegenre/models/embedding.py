@@ -508,7 +508,10 @@ TITLED = {"title_weight": 0.2}
 register_model("poster-mlp")(_mlp("poster"))
 register_model("description-mlp")(_mlp("description"))
 register_model("fusion-concat")(_mlp("concat", **TITLED))
-register_model("fusion-gmu")(_mlp("gmu", poster_text_weight=0.3, poster_net_weight=0.5, **TITLED))
+POSTER_NET = {"poster_text_weight": 0.3, "poster_net_weight": 0.5}
+register_model("fusion-gmu")(_mlp("gmu", text_encoder="mpnet-l11", description_net_weight=0.25,
+                                  config={"pos_weight_power": 0.35}, **POSTER_NET, **TITLED))
+register_model("fusion-gmu-full-mpnet")(_mlp("gmu", **POSTER_NET, **TITLED))
 register_model("fusion-gmu-ocr-chars")(_mlp("gmu", poster_text_weight=0.3, **TITLED))
 register_model("fusion-gmu-no-ocr")(_mlp("gmu", **TITLED))
 register_model("fusion-gmu-minilm")(_mlp("gmu", text_encoder="minilm", **TITLED))

@@ -36,15 +36,18 @@ _SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in [
     ModelSpec("fusion-concat", "concatenation fusion of poster + description embeddings (+ TF-IDF words, title); "
               "any input", _EMBEDDING),
     ModelSpec("fusion-gmu", "gated multimodal unit fusion (Arevalo et al. 2017) of EfficientNet-Lite0 poster and "
-              "all-mpnet-base-v2 description embeddings (+ TF-IDF words, title); where the poster is the only input, "
-              "a poster network that also reads the text on it (OCR); any input; the default", _EMBEDDING),
-    ModelSpec("fusion-gmu-ocr-chars", "fusion-gmu reading the text on a lone poster only as character n-grams (no "
-              "poster network): the default before", _EMBEDDING),
-    ModelSpec("fusion-gmu-no-ocr", "fusion-gmu without the poster's text (no OCR: ~0.2 s less for a new poster "
-              "given alone)", _EMBEDDING),
-    ModelSpec("fusion-gmu-minilm", "fusion-gmu reading descriptions with all-MiniLM-L6-v2 (384-d, ~5x faster "
-              "than mpnet): the default before mpnet", _EMBEDDING),
-    ModelSpec("fusion-gmu-squash", "fusion-gmu as it was before: MiniLM, the poster squashed once (no mirror "
+              "all-mpnet-base-v2 description embeddings (its layer 11; + TF-IDF words, title); where one input is "
+              "given alone, a network for it (the poster's also reads the text on it, by OCR); any input; the default",
+              _EMBEDDING),
+    ModelSpec("fusion-gmu-full-mpnet", "fusion-gmu reading mpnet's last layer, no description network, positives "
+              "weighted (n_neg/n_pos)^0.25: the default before", _EMBEDDING),
+    ModelSpec("fusion-gmu-ocr-chars", "fusion-gmu-full-mpnet reading the text on a lone poster only as character "
+              "n-grams (no poster network)", _EMBEDDING),
+    ModelSpec("fusion-gmu-no-ocr", "fusion-gmu-full-mpnet without the poster's text (no OCR, no poster network: "
+              "~0.2 s less for a new poster given alone)", _EMBEDDING),
+    ModelSpec("fusion-gmu-minilm", "fusion-gmu-no-ocr reading descriptions with all-MiniLM-L6-v2 (384-d, ~5x "
+              "faster than mpnet): the default before mpnet", _EMBEDDING),
+    ModelSpec("fusion-gmu-squash", "fusion-gmu-minilm as it was before: the poster squashed once (no mirror "
               "image), no title", _EMBEDDING),
     ModelSpec("embedding-logreg", "one-vs-rest logistic regression on frozen poster + description embeddings",
               _EMBEDDING),

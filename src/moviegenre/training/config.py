@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 
 @dataclass
@@ -27,3 +27,12 @@ class TrainConfig:
     num_workers: int = 0           # DataLoader workers (0: load in the main process)
     progress: bool = True          # a progress bar per network trained
     verbose: bool = False          # Lightning's own messages and bars too
+
+
+def configure(estimator, seed: int, options: dict) -> None:
+    """Set a network model's training configuration: its own (a registered model may preset fields, e.g.
+    ``pos_weight_power``), overridden by ``options`` (TrainConfig fields; others are ignored) and ``seed``."""
+    if "config" in estimator.get_params():
+        known = {f.name for f in fields(TrainConfig)}
+        chosen = {k: v for k, v in options.items() if k in known}
+        estimator.set_params(config=replace(estimator.train_config(), **{**chosen, "seed": seed}))

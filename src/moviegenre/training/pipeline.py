@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ from moviegenre.data.splits import load_split, save_split, split_for
 from moviegenre.data.table import atomic_write_text
 from moviegenre.models.base import GenreModel
 from moviegenre.models.registry import create_model
-from moviegenre.training.config import TrainConfig
+from moviegenre.training.config import configure
 
 RUN_JSON = "run.json"
 SPLIT_CSV = "split.csv"
@@ -44,9 +44,7 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     encoder.save(out / GENRES_JSON)
 
     estimator = create_model(model, **(params or {}))
-    if "config" in estimator.get_params():
-        known = {f.name for f in fields(TrainConfig)}
-        estimator.set_params(config=TrainConfig(seed=seed, **{k: v for k, v in train_options.items() if k in known}))
+    configure(estimator, seed, train_options)
     # A movie none of whose genres survived the genre policy teaches nothing: leave it out of fitting.
     labelled = labels.sum(1) > 0
     train_rows, val_rows = (splits == "train") & labelled, (splits == "validation") & labelled
