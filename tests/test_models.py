@@ -323,7 +323,7 @@ def test_fusion_gmu_is_reproducible_whatever_drew_random_numbers_before(tiny):
     np.testing.assert_array_equal(first, again)
 
 
-def test_a_text_only_table_trains_no_poster_network_and_loads_back(tiny, tmp_path):
+def test_a_text_only_table_trains_no_poster_network_and_loads_back(tiny, tmp_path, monkeypatch):
     table, labels, genres = tiny
     text_only = table.with_inputs("description")
     rows = table.has_description
@@ -332,3 +332,11 @@ def test_a_text_only_table_trains_no_poster_network_and_loads_back(tiny, tmp_pat
     loaded = load_model(model.save(tmp_path / "run"))
     assert set(loaded.alone_nets_) == {"description"}  # its description network only
     np.testing.assert_allclose(loaded.predict_proba(table), model.predict_proba(table), atol=1e-5)
+    # It never learned the text on posters, so a poster given alone is not read by OCR for nothing.
+    from moviegenre.features import poster_text
+
+    def no_ocr(*args, **kwargs):
+        raise AssertionError("OCR ran for a model that does not read poster text")
+
+    monkeypatch.setattr(poster_text, "read_poster_texts", no_ocr)
+    assert np.isfinite(loaded.predict_proba(table.with_inputs("poster"))).all()

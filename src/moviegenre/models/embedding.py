@@ -245,9 +245,7 @@ class EmbeddingMLP(EmbeddingModel):
         rows = self.features(movies, config.device, config.progress)
         self.dims_ = {"poster": rows["poster"].shape[1], "description": rows["description"].shape[1]}
         # The text on every poster (OCR, cached), read once: the poster word model and the poster network learn it.
-        poster_texts = self.texts(movies, config.progress, every_poster=True).get("poster_text")
-        if poster_texts is not None:
-            poster_texts = np.asarray(poster_texts, dtype=object)
+        poster_texts = self._training_poster_texts(movies, config.progress)
         if self._has_poster_net:
             rows["poster_text"] = self.poster_text_vectors(poster_texts, config.progress)
         weights = pos_weight(labels.sum(0), len(labels))
@@ -259,8 +257,8 @@ class EmbeddingMLP(EmbeddingModel):
             if has_validation:
                 validation_rows = self.features(validation[0], config.device, config.progress)
                 if self._has_poster_net:
-                    validation_rows["poster_text"] = self.poster_text_vectors(self.texts(
-                        validation[0], config.progress, every_poster=True)["poster_text"], config.progress)
+                    validation_rows["poster_text"] = self.poster_text_vectors(
+                        self._training_poster_texts(validation[0], config.progress), config.progress)
 
         def fit(new_net, train_rows, train_labels, val, member, kind, directory):
             # Seed the initialisation too (fit_network seeds only what follows it): a run must not depend on
@@ -302,8 +300,12 @@ class EmbeddingMLP(EmbeddingModel):
             if held_out is not None:
                 words = self._fit_words(movies.subset(train), labels[train],
                                         None if poster_texts is None else poster_texts[train])
+                held_movies = movies.subset(held_out)
+                held_texts = {"description": held_movies.descriptions, "title": held_movies.titles,
+                              "poster_text": None if poster_texts is None
+                              else _alone_posters(poster_texts[held_out], held_movies.descriptions)}
                 out_of_fold[held_out] = self._blend([self.nets_[-1]], {m: nets[-1:] for m, nets in self.alone_nets_.items()},
-                                                    words, held, self.texts(movies.subset(held_out)))
+                                                    words, held, held_texts)
         self.words_, self.title_words_, self.poster_words_ = self._fit_words(movies, labels, poster_texts)
         self._out_of_fold = (labels, out_of_fold) if cross_fit else None
 
@@ -336,17 +338,24 @@ class EmbeddingMLP(EmbeddingModel):
                 TfidfLogReg(max_terms=self.tfidf_terms, **WORD_MODELS["poster_words"]).fit(with_text, labels)
                 if read else None)
 
-    def texts(self, movies: MovieTable, progress: bool = False, every_poster: bool = False) -> dict[str, list[str]]:
-        """The rows' texts the word models read; the text on their posters only if the model reads it, and (unless
-        ``every_poster``, for training the word model) only where the poster is the only input."""
+    def texts(self, movies: MovieTable, progress: bool = False) -> dict[str, list[str]]:
+        """The rows' texts a fitted model reads: descriptions, titles and, if it learned to read them (a text-only
+        table teaches it nothing), the text on each poster that is its row's only input."""
         texts = {"description": movies.descriptions, "title": movies.titles}
-        if (self.poster_text_weight > 0 or self.poster_net_weight > 0) and "poster" in self.inputs:
+        if self.reads_poster_text:
             from moviegenre.features.poster_text import read_poster_texts  # OCR: only for models that read it
 
-            posters = movies.posters if every_poster else \
-                [poster if not description else "" for poster, description in zip(movies.posters, movies.descriptions)]
-            texts["poster_text"] = read_poster_texts(posters, progress=progress)
+            texts["poster_text"] = read_poster_texts(_alone_posters(movies.posters, movies.descriptions),
+                                                     progress=progress)
         return texts
+
+    def _training_poster_texts(self, movies: MovieTable, progress: bool) -> np.ndarray | None:
+        """The text on every poster (OCR, cached) if the parameters ask the model to learn it, else None."""
+        if (self.poster_text_weight > 0 or self.poster_net_weight > 0) and "poster" in self.inputs:
+            from moviegenre.features.poster_text import read_poster_texts
+
+            return np.asarray(read_poster_texts(movies.posters, progress=progress), dtype=object)
+        return None
 
     def _tuning_rows(self, validation):
         out_of_fold = getattr(self, "_out_of_fold", None)  # set by a cross-fitted _fit
@@ -496,6 +505,11 @@ class EmbeddingLogReg(EmbeddingModel):
         self.dims_ = state["dims"]
         for name in ("mean_", "scale_", "coef_", "intercept_"):
             setattr(self, name, arrays[name])
+
+
+def _alone_posters(posters: Sequence, descriptions: Sequence[str]) -> list:
+    """Each row's poster (or the text read off it) where the poster is the row's only input, else ""."""
+    return [poster if not description else "" for poster, description in zip(posters, descriptions)]
 
 
 def _mlp(fusion: str, **defaults):
