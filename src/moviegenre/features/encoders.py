@@ -131,7 +131,8 @@ class SentenceEncoder:
 
     ``layers`` keeps only the first that many transformer layers, mean-pooled as before. A sentence model's last
     layer is trained for sentence similarity; the layer under it keeps more of what a text is about (mpnet's
-    layer 11 against 12, MLP probes on movies.csv descriptions, splits 1-3: micro-F1 0.597 against 0.589).
+    layer 11 against 12, the same MLP on movies.csv descriptions, seeded splits 1-5: micro/macro-F1 0.592/0.483
+    against 0.589/0.475).
     """
 
     def __init__(self, name: str, path: str | Path, device: str = "cpu", layers: int | None = None) -> None:
