@@ -196,9 +196,8 @@ def test_a_single_input_network_moves_only_the_rows_that_have_its_input_alone(ti
     np.testing.assert_array_equal(with_net[other], without[other])
     np.testing.assert_array_equal(with_net["both"], without["both"])
 
-def test_run_json_records_the_configuration_the_network_was_trained_with(session_tiny_table_csv, tmp_path):
-    import json
 
+def test_run_json_records_the_configuration_the_network_was_trained_with(session_tiny_table_csv, tmp_path):
     from moviegenre.models.seed_cnn import SeedPosterCNN
     from moviegenre.training.pipeline import train
 

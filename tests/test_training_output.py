@@ -38,5 +38,5 @@ def test_training_shows_one_bar_per_step_and_no_library_noise(tmp_path):
     assert not [noise for noise in NOISE if noise in shown], shown[-3000:]
     # Every line the user keeps on screen is one of those bars (tqdm redraws a bar in place with \r).
     kept = [line.split("\r")[-1] or line.split("\r")[-2] for line in shown.splitlines() if line.strip()]
-    assert all(line.startswith(("embedding ", "reading poster text", "member ", "poster member ",
-                                             "description member ")) for line in kept), kept
+    bars = ("embedding ", "reading poster text", "member ", "poster member ", "description member ")
+    assert all(line.startswith(bars) for line in kept), kept

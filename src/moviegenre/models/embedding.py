@@ -301,9 +301,8 @@ class EmbeddingMLP(EmbeddingModel):
                 words = self._fit_words(movies.subset(train), labels[train],
                                         None if poster_texts is None else poster_texts[train])
                 held_movies = movies.subset(held_out)
-                held_texts = {"description": held_movies.descriptions, "title": held_movies.titles,
-                              "poster_text": None if poster_texts is None
-                              else _alone_posters(poster_texts[held_out], held_movies.descriptions)}
+                held_texts = _row_texts(held_movies, None if poster_texts is None
+                                        else _alone_posters(poster_texts[held_out], held_movies.descriptions))
                 out_of_fold[held_out] = self._blend([self.nets_[-1]], {m: nets[-1:] for m, nets in self.alone_nets_.items()},
                                                     words, held, held_texts)
         self.words_, self.title_words_, self.poster_words_ = self._fit_words(movies, labels, poster_texts)
@@ -321,9 +320,12 @@ class EmbeddingMLP(EmbeddingModel):
         return {"poster": absent[0], "has_poster": absent[1], "description": features["description"],
                 "has_description": features["has_description"]}
 
-    def poster_text_vectors(self, poster_texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        """Sentence vectors of the texts read off posters, by the model's text encoder (cached per text; "": zeros)."""
-        return embed_texts(list(poster_texts), self.encoder_ref("description"), progress=progress, what="poster text")
+    def poster_text_vectors(self, poster_texts: Sequence[str], progress: bool = False, *, encoder=None,
+                            use_cache: bool = True) -> np.ndarray:
+        """Sentence vectors of the texts read off posters, by the model's text encoder (or ``encoder``, its loaded
+        twin); each distinct text encoded once, cached unless ``use_cache`` is False; "": zeros."""
+        return embed_texts(list(poster_texts), encoder or self.encoder_ref("description"), use_cache=use_cache,
+                           progress=progress, what="poster text")
 
     def _fit_words(self, movies: MovieTable, labels: np.ndarray, poster_texts: np.ndarray | None
                    ) -> tuple[TfidfLogReg | None, ...]:
@@ -338,20 +340,19 @@ class EmbeddingMLP(EmbeddingModel):
                 TfidfLogReg(max_terms=self.tfidf_terms, **WORD_MODELS["poster_words"]).fit(with_text, labels)
                 if read else None)
 
-    def texts(self, movies: MovieTable, progress: bool = False) -> dict[str, list[str]]:
+    def texts(self, movies: MovieTable, progress: bool = False) -> dict[str, list[str] | None]:
         """The rows' texts a fitted model reads: descriptions, titles and, if it learned to read them (a text-only
-        table teaches it nothing), the text on each poster that is its row's only input."""
-        texts = {"description": movies.descriptions, "title": movies.titles}
-        if self.reads_poster_text:
-            from moviegenre.features.poster_text import read_poster_texts  # OCR: only for models that read it
+        table teaches it nothing), the text on each poster that is its row's only input (else None)."""
+        if not self.reads_poster_text:
+            return _row_texts(movies, None)
+        from moviegenre.features.poster_text import read_poster_texts  # OCR: only for models that read it
 
-            texts["poster_text"] = read_poster_texts(_alone_posters(movies.posters, movies.descriptions),
-                                                     progress=progress)
-        return texts
+        return _row_texts(movies, read_poster_texts(_alone_posters(movies.posters, movies.descriptions),
+                                                    progress=progress))
 
     def _training_poster_texts(self, movies: MovieTable, progress: bool) -> np.ndarray | None:
         """The text on every poster (OCR, cached) if the parameters ask the model to learn it, else None."""
-        if (self.poster_text_weight > 0 or self.poster_net_weight > 0) and "poster" in self.inputs:
+        if self._has_poster_net or (self.poster_text_weight > 0 and "poster" in self.inputs):
             from moviegenre.features.poster_text import read_poster_texts
 
             return np.asarray(read_poster_texts(movies.posters, progress=progress), dtype=object)
@@ -413,7 +414,7 @@ class EmbeddingMLP(EmbeddingModel):
     def predict_proba(self, movies: MovieTable) -> np.ndarray:
         texts = self.texts(movies)
         return self.predict_from_features(self.features(movies, progress=False), texts["description"], texts["title"],
-                                          texts.get("poster_text"))
+                                          texts["poster_text"])
 
     def _get_state(self):
         arrays = {f"{kind}{i}.{k}": v.detach().cpu().numpy()
@@ -505,6 +506,11 @@ class EmbeddingLogReg(EmbeddingModel):
         self.dims_ = state["dims"]
         for name in ("mean_", "scale_", "coef_", "intercept_"):
             setattr(self, name, arrays[name])
+
+
+def _row_texts(movies: MovieTable, poster_texts: Sequence[str] | None) -> dict[str, Sequence[str] | None]:
+    """The texts the word models read, by column: the rows' descriptions and titles, and their poster texts."""
+    return {"description": movies.descriptions, "title": movies.titles, "poster_text": poster_texts}
 
 
 def _alone_posters(posters: Sequence, descriptions: Sequence[str]) -> list:

@@ -29,7 +29,6 @@ from PIL import Image, ImageDraw, ImageFont
 
 from moviegenre.data.images import DRAFT_SIDE, MAX_ASPECT, load_image
 from moviegenre.errors import ConfigError, DataError, utf8_text
-from moviegenre.features.cache import embed_texts
 from moviegenre.features.fast import fast_encoder
 from moviegenre.serving.predictor import Predictor, used_inputs
 
@@ -105,14 +104,12 @@ class Scorer:
         features = {"poster": poster_rows, "has_poster": has_poster, "description": description_rows,
                     "has_description": has_description}
         if getattr(self.model, "embeds_poster_text", False) and poster_texts is not None:
-            features["poster_text"] = self.poster_text_vectors(poster_texts)
+            # By the loaded encoder and never cached (an upload leaves no trace); an explanation repeats one text per
+            # occluded square, encoded once.
+            with self._text_lock:
+                features["poster_text"] = self.model.poster_text_vectors(poster_texts, encoder=self.text,
+                                                                         use_cache=False)
         return self.model.predict_from_features(features, texts, titles, poster_texts)
-
-    def poster_text_vectors(self, poster_texts: list[str]) -> np.ndarray:
-        """Sentence vectors of the texts read off posters (each distinct text encoded once, never cached: an
-        explanation repeats one text per occluded square, and an upload leaves no trace)."""
-        with self._text_lock:
-            return embed_texts(poster_texts, self.text, use_cache=False, progress=False)
 
     def result(self, probabilities: np.ndarray, used: dict[str, bool]) -> dict:
         """The same dictionary ``Predictor.predict`` returns."""

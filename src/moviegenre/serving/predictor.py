@@ -127,7 +127,7 @@ class Predictor:
         if progress and hasattr(model, "predict_from_features"):  # predict_proba, with the embedding bars
             texts = model.texts(table, progress=True)
             return model.predict_from_features(model.features(table, progress=True), texts["description"],
-                                               texts["title"], texts.get("poster_text"))
+                                               texts["title"], texts["poster_text"])
         return model.predict_proba(table)
 
     def result(self, probabilities: np.ndarray, used: dict) -> dict:
