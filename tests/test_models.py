@@ -185,7 +185,8 @@ def test_word_model_is_blended_only_into_rows_with_a_description(tiny):
 @pytest.mark.parametrize("modality", ["poster", "description"])
 def test_a_single_input_network_moves_only_the_rows_that_have_its_input_alone(tiny, modality):
     table, labels, genres = tiny
-    weights = {"poster_net_weight": 0.0, "description_net_weight": 0.0, f"{modality}_net_weight": 0.5}
+    weights = {"poster_net_weight": 0.0, "description_net_weight": 0.0, "description_net_weight_with_poster": 0.0,
+               f"{modality}_net_weight": 0.5}
     model = fast_model("fusion-gmu").set_params(ensemble=2, **weights).fit(table, labels, genres=genres)
     assert list(model.alone_nets_) == [modality] and len(model.alone_nets_[modality]) == 2
     with_net = {use: model.predict_proba(table.with_inputs(use)) for use in ("poster", "description", "both")}
@@ -195,6 +196,21 @@ def test_a_single_input_network_moves_only_the_rows_that_have_its_input_alone(ti
     assert np.abs(with_net[modality] - without[modality]).max() > 0.01
     np.testing.assert_array_equal(with_net[other], without[other])
     np.testing.assert_array_equal(with_net["both"], without["both"])
+
+
+def test_the_description_network_blended_where_a_poster_is_given_too_moves_only_those_rows(tiny):
+    table, labels, genres = tiny
+    model = fast_model("fusion-gmu").set_params(ensemble=1, poster_net_weight=0.0, description_net_weight=0.0,
+                                                description_net_weight_with_poster=0.5)
+    model.fit(table, labels, genres=genres)
+    assert list(model.alone_nets_) == ["description"]  # trained for the rows with both inputs alone
+    uses = ("poster", "description", "both")
+    blended = {use: model.predict_proba(table.with_inputs(use)) for use in uses}
+    model.set_params(description_net_weight_with_poster=0.0)
+    without = {use: model.predict_proba(table.with_inputs(use)) for use in uses}
+    assert np.abs(blended["both"] - without["both"]).max() > 0.01
+    for use in ("poster", "description"):
+        np.testing.assert_array_equal(blended[use], without[use])
 
 
 def test_run_json_records_the_configuration_the_network_was_trained_with(session_tiny_table_csv, tmp_path):

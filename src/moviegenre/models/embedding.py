@@ -181,7 +181,7 @@ class EmbeddingMLP(EmbeddingModel):
                  cross_fit: bool = False, tfidf_weight: float = 0.3,
                  tfidf_terms: int | None = 10_000, title_weight: float = 0.0, poster_text_weight: float = 0.0,
                  poster_net_weight: float = 0.0, description_net_weight: float = 0.0,
-                 config: TrainConfig | dict | None = None):
+                 description_net_weight_with_poster: float = 0.0, config: TrainConfig | dict | None = None):
         super().__init__(fusion, image_encoder, text_encoder)
         self.hidden = hidden
         self.dropout = dropout
@@ -207,6 +207,11 @@ class EmbeddingMLP(EmbeddingModel):
         # the fusion head learns posters and descriptions partly beside each other, these learn them alone.
         self.poster_net_weight = poster_net_weight
         self.description_net_weight = description_net_weight
+        # The description network is also blended, with this weight, where a poster is given too: the fusion head
+        # leans on the poster there, the network that learnt descriptions alone steadies the genres the text
+        # carries (seeded splits 1-3, poster + description: 0.665/0.549 at 0.15 against 0.660/0.534 without; its
+        # micro-F1 rose on five splits of six, its macro-F1 on four).
+        self.description_net_weight_with_poster = description_net_weight_with_poster
         self.config = config
 
     def train_config(self) -> TrainConfig:
@@ -225,14 +230,21 @@ class EmbeddingMLP(EmbeddingModel):
                              self.dropout)
         return FusionNet(1, self.dims_["description"], n_genres, "description", self.hidden, self.dropout)
 
-    def _alone_weight(self, modality: str) -> float:
-        """The blend weight of the single-input network for ``modality`` (0: none)."""
-        weight = self.poster_net_weight if modality == "poster" else self.description_net_weight
-        return weight if modality in self.inputs else 0.0
+    def _alone_weight(self, modality: str, with_other: bool = False) -> float:
+        """The blend weight of the single-input network for ``modality`` where its input is alone (``with_other``:
+        where the other input is given too); 0: none."""
+        if modality not in self.inputs:
+            return 0.0
+        if modality == "poster":
+            return 0.0 if with_other else self.poster_net_weight
+        return self.description_net_weight_with_poster if with_other else self.description_net_weight
+
+    def _trains_alone_net(self, modality: str) -> bool:
+        return max(self._alone_weight(modality), self._alone_weight(modality, with_other=True)) > 0
 
     @property
     def _has_poster_net(self) -> bool:
-        return self._alone_weight("poster") > 0
+        return self._trains_alone_net("poster")
 
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
         from moviegenre.training.lightning import fit_network  # Lightning: only when training
@@ -275,7 +287,7 @@ class EmbeddingMLP(EmbeddingModel):
         self.nets_, out_of_fold = [], np.zeros(labels.shape, dtype=np.float32)
         # (none for an input that no training row has: a text-only table trains no poster network)
         self.alone_nets_ = {modality: [] for modality in ALONE
-                            if self._alone_weight(modality) > 0 and (rows[f"has_{modality}"] > 0).any()}
+                            if self._trains_alone_net(modality) and (rows[f"has_{modality}"] > 0).any()}
         for member, (train, held_out) in enumerate(members):
             part = {k: v[train] for k, v in rows.items()}
             if held_out is not None:
@@ -404,11 +416,16 @@ class EmbeddingMLP(EmbeddingModel):
                 unique, where = np.unique([given[i] for i in np.flatnonzero(rows)], return_inverse=True)
                 probabilities[rows] = (1 - weight) * probabilities[rows] + weight * model.predict_texts(list(unique))[where]
         alone = {"poster": poster_only, "description": (features["has_description"] > 0) & (features["has_poster"] == 0)}
+        both = (features["has_poster"] > 0) & (features["has_description"] > 0)
         for modality, modality_nets in alone_nets.items():
-            rows, weight = alone[modality], self._alone_weight(modality)
-            if modality_nets and rows.any() and (modality != "poster" or "poster_text" in features):
-                inputs = self._alone_inputs(modality, _rows(features, rows))
-                probabilities[rows] = (1 - weight) * probabilities[rows] + weight * _mean_probability(modality_nets, inputs)
+            if not modality_nets or (modality == "poster" and "poster_text" not in features):
+                continue
+            for rows, weight in ((alone[modality], self._alone_weight(modality)),
+                                 (both, self._alone_weight(modality, with_other=True))):
+                if weight > 0 and rows.any():
+                    inputs = self._alone_inputs(modality, _rows(features, rows))
+                    probabilities[rows] = ((1 - weight) * probabilities[rows]
+                                           + weight * _mean_probability(modality_nets, inputs))
         return probabilities
 
     def predict_proba(self, movies: MovieTable) -> np.ndarray:
@@ -529,8 +546,9 @@ register_model("poster-mlp")(_mlp("poster"))
 register_model("description-mlp")(_mlp("description"))
 register_model("fusion-concat")(_mlp("concat", **TITLED))
 POSTER_NET = {"poster_text_weight": 0.3, "poster_net_weight": 0.5}
-register_model("fusion-gmu")(_mlp("gmu", text_encoder="mpnet-l11", description_net_weight=0.25,
-                                  config={"pos_weight_power": 0.35}, **POSTER_NET, **TITLED))
+LAYER_11 = {"text_encoder": "mpnet-l11", "description_net_weight": 0.25, "config": {"pos_weight_power": 0.35}}
+register_model("fusion-gmu")(_mlp("gmu", description_net_weight_with_poster=0.15, **LAYER_11, **POSTER_NET, **TITLED))
+register_model("fusion-gmu-description-net-alone")(_mlp("gmu", **LAYER_11, **POSTER_NET, **TITLED))
 register_model("fusion-gmu-full-mpnet")(_mlp("gmu", **POSTER_NET, **TITLED))
 register_model("fusion-gmu-ocr-chars")(_mlp("gmu", poster_text_weight=0.3, **TITLED))
 register_model("fusion-gmu-no-ocr")(_mlp("gmu", **TITLED))

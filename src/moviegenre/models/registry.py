@@ -37,10 +37,12 @@ _SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in [
               "any input", _EMBEDDING),
     ModelSpec("fusion-gmu", "gated multimodal unit fusion (Arevalo et al. 2017) of EfficientNet-Lite0 poster and "
               "all-mpnet-base-v2 description embeddings (its layer 11; + TF-IDF words, title); where one input is "
-              "given alone, a network for it (the poster's also reads the text on it, by OCR); any input; the default",
-              _EMBEDDING),
+              "given alone, a network for it (the poster's also reads the text on it, by OCR), the description's "
+              "also blended in where both are given; any input; the default", _EMBEDDING),
+    ModelSpec("fusion-gmu-description-net-alone", "fusion-gmu with its description network blended in only where "
+              "the description is given alone: the default before", _EMBEDDING),
     ModelSpec("fusion-gmu-full-mpnet", "fusion-gmu reading mpnet's last layer, no description network, positives "
-              "weighted (n_neg/n_pos)^0.25: the default before", _EMBEDDING),
+              "weighted (n_neg/n_pos)^0.25: the default before mpnet's layer 11", _EMBEDDING),
     ModelSpec("fusion-gmu-ocr-chars", "fusion-gmu-full-mpnet reading the text on a lone poster only as character "
               "n-grams (no poster network)", _EMBEDDING),
     ModelSpec("fusion-gmu-no-ocr", "fusion-gmu-full-mpnet without the poster's text (no OCR, no poster network: "
