@@ -203,7 +203,7 @@ def test_the_description_network_blended_where_a_poster_is_given_too_moves_only_
     model = fast_model("fusion-gmu").set_params(ensemble=1, poster_net_weight=0.0, description_net_weight=0.0,
                                                 description_net_weight_with_poster=0.5)
     model.fit(table, labels, genres=genres)
-    assert list(model.alone_nets_) == ["description"]  # trained for the rows with both inputs alone
+    assert list(model.alone_nets_) == ["description"]  # trained for its weight on both-input rows alone
     uses = ("poster", "description", "both")
     blended = {use: model.predict_proba(table.with_inputs(use)) for use in uses}
     model.set_params(description_net_weight_with_poster=0.0)
@@ -320,13 +320,16 @@ def test_int8_weights_are_a_quarter_of_the_size_and_predict_alike(tiny, tmp_path
 
 def test_a_run_saved_before_a_parameter_existed_loads_with_it_off(tiny, tmp_path):
     table, labels, genres = tiny
-    model = fast_model("fusion-gmu").set_params(ensemble=1, poster_net_weight=0.0).fit(table, labels, genres=genres)
+    model = fast_model("fusion-gmu").set_params(ensemble=1, poster_net_weight=0.0,
+                                                description_net_weight_with_poster=0.0).fit(table, labels, genres=genres)
     folder = model.save(tmp_path / "run")
     meta = json.loads((folder / "model.json").read_text())
-    del meta["params"]["poster_net_weight"]  # as written before the poster network (fusion-gmu's preset: 0.5)
+    # as written before these parameters existed (fusion-gmu's presets: 0.5, 0.15)
+    del meta["params"]["poster_net_weight"], meta["params"]["description_net_weight_with_poster"]
     (folder / "model.json").write_text(json.dumps(meta))
     loaded = load_model(folder)
     assert loaded.poster_net_weight == 0.0 and "poster" not in loaded.alone_nets_
+    assert loaded.description_net_weight_with_poster == 0.0
     np.testing.assert_allclose(loaded.predict_proba(table), model.predict_proba(table), atol=1e-5)
 
 

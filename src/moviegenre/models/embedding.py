@@ -230,21 +230,18 @@ class EmbeddingMLP(EmbeddingModel):
                              self.dropout)
         return FusionNet(1, self.dims_["description"], n_genres, "description", self.hidden, self.dropout)
 
-    def _alone_weight(self, modality: str, with_other: bool = False) -> float:
-        """The blend weight of the single-input network for ``modality`` where its input is alone (``with_other``:
-        where the other input is given too); 0: none."""
+    def _net_weights(self, modality: str) -> tuple[float, float]:
+        """The blend weights of the single-input network for ``modality``: where its input is alone, and where the
+        other input is given too (0: not blended there; both 0: no such network)."""
         if modality not in self.inputs:
-            return 0.0
+            return 0.0, 0.0
         if modality == "poster":
-            return 0.0 if with_other else self.poster_net_weight
-        return self.description_net_weight_with_poster if with_other else self.description_net_weight
-
-    def _trains_alone_net(self, modality: str) -> bool:
-        return max(self._alone_weight(modality), self._alone_weight(modality, with_other=True)) > 0
+            return self.poster_net_weight, 0.0
+        return self.description_net_weight, self.description_net_weight_with_poster
 
     @property
     def _has_poster_net(self) -> bool:
-        return self._trains_alone_net("poster")
+        return max(self._net_weights("poster")) > 0
 
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
         from moviegenre.training.lightning import fit_network  # Lightning: only when training
@@ -287,7 +284,7 @@ class EmbeddingMLP(EmbeddingModel):
         self.nets_, out_of_fold = [], np.zeros(labels.shape, dtype=np.float32)
         # (none for an input that no training row has: a text-only table trains no poster network)
         self.alone_nets_ = {modality: [] for modality in ALONE
-                            if self._trains_alone_net(modality) and (rows[f"has_{modality}"] > 0).any()}
+                            if max(self._net_weights(modality)) > 0 and (rows[f"has_{modality}"] > 0).any()}
         for member, (train, held_out) in enumerate(members):
             part = {k: v[train] for k, v in rows.items()}
             if held_out is not None:
@@ -420,8 +417,7 @@ class EmbeddingMLP(EmbeddingModel):
         for modality, modality_nets in alone_nets.items():
             if not modality_nets or (modality == "poster" and "poster_text" not in features):
                 continue
-            for rows, weight in ((alone[modality], self._alone_weight(modality)),
-                                 (both, self._alone_weight(modality, with_other=True))):
+            for rows, weight in zip((alone[modality], both), self._net_weights(modality)):
                 if weight > 0 and rows.any():
                     inputs = self._alone_inputs(modality, _rows(features, rows))
                     probabilities[rows] = ((1 - weight) * probabilities[rows]
@@ -546,9 +542,10 @@ register_model("poster-mlp")(_mlp("poster"))
 register_model("description-mlp")(_mlp("description"))
 register_model("fusion-concat")(_mlp("concat", **TITLED))
 POSTER_NET = {"poster_text_weight": 0.3, "poster_net_weight": 0.5}
-LAYER_11 = {"text_encoder": "mpnet-l11", "description_net_weight": 0.25, "config": {"pos_weight_power": 0.35}}
-register_model("fusion-gmu")(_mlp("gmu", description_net_weight_with_poster=0.15, **LAYER_11, **POSTER_NET, **TITLED))
-register_model("fusion-gmu-description-net-alone")(_mlp("gmu", **LAYER_11, **POSTER_NET, **TITLED))
+DESCRIPTION_NET_ALONE = {"text_encoder": "mpnet-l11", "description_net_weight": 0.25,
+                         "config": {"pos_weight_power": 0.35}, **POSTER_NET, **TITLED}
+register_model("fusion-gmu")(_mlp("gmu", description_net_weight_with_poster=0.15, **DESCRIPTION_NET_ALONE))
+register_model("fusion-gmu-description-net-alone")(_mlp("gmu", **DESCRIPTION_NET_ALONE))
 register_model("fusion-gmu-full-mpnet")(_mlp("gmu", **POSTER_NET, **TITLED))
 register_model("fusion-gmu-ocr-chars")(_mlp("gmu", poster_text_weight=0.3, **TITLED))
 register_model("fusion-gmu-no-ocr")(_mlp("gmu", **TITLED))

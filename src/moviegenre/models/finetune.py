@@ -2,9 +2,9 @@
 
 Two stages, as in LP-FT (Kumar et al. 2022): the head is first trained on frozen, cached embeddings of the
 encoders it will fine-tune (EfficientNet-Lite0 and MiniLM by default, one member), as an ``EmbeddingMLP`` head
-is, so that the first fine-tuning steps follow a sensible head instead of wrecking the pretrained features; then the image encoder, the text encoder and the
-head are trained together on decoded posters and tokenised descriptions, the encoders at a far lower
-learning rate. On a GPU this runs under bf16 autocast; on a CPU in float32, which is slow and meant for tests
+is, so that the first fine-tuning steps follow a sensible head instead of wrecking the pretrained features;
+then the image encoder, the text encoder and the head are trained together on decoded posters and tokenised
+descriptions, the encoders at a far lower learning rate. On a GPU this runs under bf16 autocast; on a CPU in float32, which is slow and meant for tests
 and small tables.
 
 A fine-tuned encoder is an ordinary ``ImageEncoder`` / ``SentenceEncoder`` holding the new weights under a
