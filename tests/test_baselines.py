@@ -39,6 +39,16 @@ def test_seed_poster_cnn_loss_weighs_positives_by_n_max_over_n_i():
     assert torch.equal(make_loss(config.loss, weights, config.pos_weight_power).pos_weight, weights)
 
 
+def test_focal_loss_keeps_the_positive_weights_and_quiets_only_the_movies_already_right():
+    weights = torch.tensor([1.0, 4.0])
+    targets = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    right, wrong = 4 * (2 * targets - 1), -4 * (2 * targets - 1)  # logits: confident, on either side
+    bce, focal = make_loss("weighted-bce", weights, 1.0), make_loss("weighted-focal", weights, 1.0)
+    assert torch.equal(focal.pos_weight, weights)
+    assert focal(right, targets) < 0.01 * bce(right, targets)  # (1 - 0.98)^2 of each term
+    assert focal(wrong, targets) > 0.9 * bce(wrong, targets)
+
+
 @pytest.mark.parametrize("text, tokens", [
     ("The hero's journey: he RUNS 3 races!", ["hero", "journey", "run", "race"]),
     ("<b>Families</b> don't fight", ["famili", "dont", "fight"]),

@@ -16,7 +16,8 @@ class TrainConfig:
     lr_factor: float = 0.3         # ReduceLROnPlateau: LR multiplier on a plateau
     grad_clip: float = 1.0         # gradient-norm clipping
     # "weighted-bce": BCE with pos_weight = (n_neg/n_pos) ** pos_weight_power, so rare genres are found
-    # more often (higher macro-F1); "bce" (plain) or "asl" (asymmetric loss) are the alternatives.
+    # more often (higher macro-F1); "weighted-focal" (the same weights, focal gamma 2), "bce" (plain) or "asl"
+    # (asymmetric loss) are the alternatives.
     loss: str = "weighted-bce"
     pos_weight_power: float = 0.25  # 1 = the full class ratio (swamps the gradient), 0 = plain BCE
     seed: int = 0
