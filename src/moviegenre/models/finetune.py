@@ -206,9 +206,9 @@ class FinetunedFusion(EmbeddingMLP):
 def _without_unused_heads(module: nn.Module) -> nn.Module:
     """Drop the layers the pooled embeddings never pass through (EfficientNet's ImageNet classifier, BERT's
     pooler): they would get no gradient, stall DDP's all-reduce and weigh down the saved run."""
-    if isinstance(getattr(module, "_fc", None), nn.Linear):
-        module._fc = nn.Identity()
     for child in module.modules():
+        if isinstance(getattr(child, "_fc", None), nn.Linear):
+            child._fc = nn.Identity()
         if getattr(child, "pooler", None) is not None and hasattr(child, "config"):
             child.pooler = None
     return module
