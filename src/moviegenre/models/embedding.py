@@ -544,7 +544,9 @@ register_model("fusion-concat")(_mlp("concat", **TITLED))
 POSTER_NET = {"poster_text_weight": 0.3, "poster_net_weight": 0.5}
 DESCRIPTION_NET_ALONE = {"text_encoder": "mpnet-l11", "description_net_weight": 0.25,
                          "config": {"pos_weight_power": 0.35}, **POSTER_NET, **TITLED}
-register_model("fusion-gmu")(_mlp("gmu", description_net_weight_with_poster=0.15, **DESCRIPTION_NET_ALONE))
+DESCRIPTION_NET = {"description_net_weight_with_poster": 0.15, **DESCRIPTION_NET_ALONE}
+register_model("fusion-gmu")(_mlp("gmu", image_encoder="efficientnet-lite0+lite2+flip", **DESCRIPTION_NET))
+register_model("fusion-gmu-lite0")(_mlp("gmu", **DESCRIPTION_NET))
 register_model("fusion-gmu-description-net-alone")(_mlp("gmu", **DESCRIPTION_NET_ALONE))
 register_model("fusion-gmu-full-mpnet")(_mlp("gmu", **POSTER_NET, **TITLED))
 register_model("fusion-gmu-ocr-chars")(_mlp("gmu", poster_text_weight=0.3, **TITLED))
