@@ -6,6 +6,7 @@
     python benchmarks/head_selection.py --variant asl='{"config": {"loss": "asl"}}'
     python benchmarks/head_selection.py --variant fusion-gmu='{}' --variant no-poster-net='{"poster_net_weight": 0}'
     python benchmarks/head_selection.py --data ../shared/data/mmimdb_dev_text.csv --uses description
+    python benchmarks/head_selection.py --model tfidf-nb-logreg --variant C2='{"C": 2.0}' --uses description
 
 The packaged model is scored on the test rows of the seed-0 split (scripts/build_default_model.py), so its
 settings are chosen on the test rows of seeded splits 1, 2, 3 instead: each variant is trained on a split's
@@ -44,20 +45,22 @@ def main() -> None:
     parser.add_argument("--data", default=str(DATA / "movies.csv"),
                         help="the table (e.g. ../shared/data/mmimdb_dev_text.csv with --uses description)")
     parser.add_argument("--uses", default=",".join(USES), help="the slices to score, comma-separated")
+    parser.add_argument("--model", default="fusion-gmu", help="the registered model the variants change")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=JSON",
-                        help="fusion-gmu parameters to try (replaces the default pair)")
+                        help="the model's parameters to try (replaces the default pair)")
     args = parser.parse_args()
     variants = dict(VARIANTS)
     if args.variant:
         variants = {name: json.loads(params) for name, params in (v.split("=", 1) for v in args.variant)}
     table = read_table(args.data)
-    compare_on_splits(table, {name: (lambda seed, params=params: variant(params, seed)) for name, params in variants.items()},
+    compare_on_splits(table, {name: (lambda seed, params=params: variant(params, seed, args.model))
+                              for name, params in variants.items()},
                       seeds=[int(seed) for seed in args.seeds.split(",")], uses=tuple(args.uses.split(",")))
 
 
-def variant(params: dict, seed: int):
-    """fusion-gmu with ``params``; their ``config`` fields override the registered model's training settings."""
-    model = create_model("fusion-gmu", **{k: v for k, v in params.items() if k != "config"})
+def variant(params: dict, seed: int, name: str = "fusion-gmu"):
+    """The registered model ``name`` with ``params``; their ``config`` fields override its training settings."""
+    model = create_model(name, **{k: v for k, v in params.items() if k != "config"})
     configure(model, seed, {**params.get("config", {}), "progress": False})
     return model
 

@@ -87,7 +87,7 @@ def tiny(tiny_table_csv):
 
 
 @pytest.mark.parametrize("name, params", [("seed-poster-cnn", FAST), ("seed-text-cnn-lstm", FAST),
-                                          ("tfidf-logreg", {})])
+                                          ("tfidf-logreg", {}), ("tfidf-nb-logreg", {})])
 def test_model_fits_saves_and_loads_with_the_same_predictions(tiny, tmp_path, name, params):
     table, labels, genres = tiny
     train, validation = np.arange(45), np.arange(45, 60)
@@ -113,9 +113,20 @@ def test_seed_models_are_reproducible_whatever_ran_before(tiny, name):
     np.testing.assert_array_equal(first, second)
 
 
-def test_tfidf_logreg_learns_genre_words(tiny):
+@pytest.mark.parametrize("name", ["tfidf-logreg", "tfidf-nb-logreg"])
+def test_tfidf_logreg_learns_genre_words(tiny, name):
     table, labels, genres = tiny
-    model = create_model("tfidf-logreg").fit(table, labels, genres=genres)
+    model = create_model(name).fit(table, labels, genres=genres)
     probe = table.subset([0]).with_inputs("any")
     probe.frame.loc[0, "description"] = "a silly joke and a laugh"
     assert genres[int(np.argmax(model.predict_proba(probe)[0]))] == "Comedy"
+
+
+def test_character_ngrams_read_words_spelt_as_no_training_text_spelt_them(tiny):
+    table, labels, genres = tiny
+    words = create_model("tfidf-logreg").fit(table, labels, genres=genres)
+    characters = create_model("tfidf-nb-logreg").fit(table, labels, genres=genres)
+    probe = table.subset([0]).with_inputs("any")
+    probe.frame.loc[0, "description"] = "sillyjokes laughing"
+    assert not words.vectorizers_[0].transform(probe.descriptions).nnz  # no word of it was seen in training
+    assert genres[int(np.argmax(characters.predict_proba(probe)[0]))] == "Comedy"

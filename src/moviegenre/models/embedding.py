@@ -179,7 +179,8 @@ class EmbeddingMLP(EmbeddingModel):
     def __init__(self, fusion: str = "gmu", image_encoder: str = "efficientnet-lite0+flip", text_encoder: str = "mpnet",
                  hidden: int = 256, dropout: float = 0.3, modality_dropout: float = 0.3, ensemble: int = 3,
                  cross_fit: bool = False, tfidf_weight: float = 0.3,
-                 tfidf_terms: int | None = 10_000, title_weight: float = 0.0, poster_text_weight: float = 0.0,
+                 tfidf_terms: int | None = 10_000, description_words: dict | None = None,
+                 title_weight: float = 0.0, poster_text_weight: float = 0.0,
                  poster_net_weight: float = 0.0, description_net_weight: float = 0.0,
                  description_net_weight_with_poster: float = 0.0, config: TrainConfig | dict | None = None):
         super().__init__(fusion, image_encoder, text_encoder)
@@ -195,6 +196,9 @@ class EmbeddingMLP(EmbeddingModel):
         self.cross_fit = cross_fit
         self.tfidf_weight = tfidf_weight
         self.tfidf_terms = tfidf_terms  # the word model's vocabulary size (its coefficients: genres x terms)
+        # How the description's word model reads (TfidfLogReg settings, e.g. {"analyzer": "word+char", "nb": true};
+        # None: word 1-2-grams).
+        self.description_words = description_words
         # A title is optional and read only where a row has one (--use any, predict --title): a TF-IDF word model
         # of titles is blended in with this weight.
         self.title_weight = title_weight
@@ -344,10 +348,9 @@ class EmbeddingMLP(EmbeddingModel):
         titled = self.title_weight > 0 and movies.has_title.any()
         read = self.poster_text_weight > 0 and poster_texts is not None and any(poster_texts)
         with_text = MovieTable(movies.frame.assign(poster_text=list(poster_texts)), movies.source) if read else None
-        return (TfidfLogReg(max_terms=self.tfidf_terms).fit(movies, labels) if describes else None,
-                TfidfLogReg(max_terms=self.tfidf_terms, column="title").fit(movies, labels) if titled else None,
-                TfidfLogReg(max_terms=self.tfidf_terms, **WORD_MODELS["poster_words"]).fit(with_text, labels)
-                if read else None)
+        return (TfidfLogReg(**self._word_settings("words")).fit(movies, labels) if describes else None,
+                TfidfLogReg(**self._word_settings("title_words")).fit(movies, labels) if titled else None,
+                TfidfLogReg(**self._word_settings("poster_words")).fit(with_text, labels) if read else None)
 
     def texts(self, movies: MovieTable, progress: bool = False) -> dict[str, list[str] | None]:
         """The rows' texts a fitted model reads: descriptions, titles and, if it learned to read them (a text-only
@@ -449,17 +452,21 @@ class EmbeddingMLP(EmbeddingModel):
                                                       f"{modality}{member}.") for member in range(self.ensemble)]
                             for modality in state.get("alone_nets", []) if modality in ALONE}
 
+    def _word_settings(self, key: str) -> dict:
+        """The TfidfLogReg settings of the word model saved under ``key``."""
+        own = self.description_words if key == "words" else None
+        return {"max_terms": self.tfidf_terms, **WORD_MODELS[key], **(own or {})}
+
     @staticmethod
     def _load_net(net: FusionNet, arrays: dict[str, np.ndarray], prefix: str) -> FusionNet:
         net.load_state_dict({k.removeprefix(prefix): torch.as_tensor(v) for k, v in arrays.items()
                              if k.startswith(prefix)})
         return net.eval()
 
-    @staticmethod
-    def _load_words(state: dict, arrays: dict[str, np.ndarray], key: str) -> TfidfLogReg | None:
+    def _load_words(self, state: dict, arrays: dict[str, np.ndarray], key: str) -> TfidfLogReg | None:
         if key not in state:
             return None
-        words = TfidfLogReg(**WORD_MODELS[key])
+        words = TfidfLogReg(**self._word_settings(key))
         words._set_state(state[key], {k.removeprefix(f"{key}."): v for k, v in arrays.items()
                                       if k.startswith(f"{key}.")})
         return words
