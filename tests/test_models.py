@@ -182,6 +182,17 @@ def test_word_model_is_blended_only_into_rows_with_a_description(tiny):
     assert fast_model("poster-mlp").fit(table, labels, genres=genres).words_ is None  # reads no descriptions
 
 
+def test_the_description_word_model_takes_its_own_settings_and_keeps_them_when_saved(tiny, tmp_path):
+    table, labels, genres = tiny
+    words = {"analyzer": "word+char", "nb": True, "C": 1.0}
+    model = fast_model("description-mlp")
+    model.set_params(ensemble=1, description_words=words).fit(table, labels, genres=genres)
+    assert (model.words_.analyzer, model.words_.nb, len(model.words_.vectorizers_)) == ("word+char", True, 2)
+    loaded = load_model(model.save(tmp_path / "run"))
+    assert loaded.words_.analyzer == "word+char" and len(loaded.words_.vectorizers_) == 2
+    np.testing.assert_allclose(loaded.predict_proba(table), model.predict_proba(table), atol=1e-5)
+
+
 @pytest.mark.parametrize("modality", ["poster", "description"])
 def test_a_single_input_network_moves_only_the_rows_that_have_its_input_alone(tiny, modality):
     table, labels, genres = tiny
