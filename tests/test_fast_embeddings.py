@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import GENRES, WORDS, draw_poster
-from moviegenre.features.encoders import image_encoder, text_encoder
+from moviegenre.features.encoders import EfficientNetLite, image_encoder, text_encoder
 from moviegenre.features.fast import FastImageEncoder, FastTextEncoder, fast_encoder
 
 MIN_COSINE = 0.999
@@ -23,7 +23,7 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
 
-@pytest.mark.parametrize("name", ["efficientnet-lite0", "efficientnet-lite0+flip", "efficientnet-lite0+lite2+flip"])
+@pytest.mark.parametrize("name", ["efficientnet-lite0", "efficientnet-lite0+flip", "efficientnet-lite0+lite1+lite2+flip"])
 def test_fast_posters_match_plain(tmp_path, name):
     paths = [str(draw_poster(tmp_path / f"p{i}.png", seed=i, size=(64 + 40 * i, 96 + 13 * i))) for i in range(8)]
     plain = image_encoder(name)
@@ -82,19 +82,19 @@ def test_the_mirrored_view_encoder_averages_a_poster_and_its_mirror_image(tmp_pa
                                rtol=1e-4, atol=1e-5)  # ... and the average is the same for both
 
 
-def test_two_networks_read_the_same_poster_and_their_vectors_are_concatenated(tmp_path):
+def test_several_networks_read_the_same_poster_and_their_vectors_are_concatenated(tmp_path):
     from moviegenre.data.images import load_image
 
     image = load_image(draw_poster(tmp_path / "p.png", seed=5, size=(80, 120)))
-    both, lite2 = image_encoder("efficientnet-lite0+lite2+flip"), image_encoder("efficientnet-lite2+flip")
-    assert (both.dim, both.image_size, len(both.model)) == (2560, 260, 2)
-    pixels = both.to_tensor(image)[None]
-    assert pixels.shape == (1, 3, 260, 260)  # the larger network's input; Lite0 reads it too
-    vector = both.encode_pixels(pixels)
-    assert vector.shape == (1, 2560)
-    np.testing.assert_allclose(vector[:, 1280:], lite2.encode_pixels(pixels), rtol=1e-4, atol=1e-5)
-    lite0 = image_encoder("efficientnet-lite0+flip")
-    np.testing.assert_allclose(vector[:, :1280], lite0.encode_pixels(pixels), rtol=1e-4, atol=1e-5)
+    together = image_encoder("efficientnet-lite0+lite1+lite2+flip")
+    assert (together.dim, together.image_size, len(together.model)) == (3840, 260, 3)
+    pixels = together.to_tensor(image)[None]
+    assert pixels.shape == (1, 3, 260, 260)  # the largest network's input; the others read it too
+    vector = together.encode_pixels(pixels)
+    assert vector.shape == (1, 3840)
+    for block, alone in enumerate(("lite0", "lite1", "lite2")):
+        np.testing.assert_allclose(vector[:, 1280 * block: 1280 * (block + 1)],
+                                   EfficientNetLite(alone, mirror=True).encode_pixels(pixels), rtol=1e-4, atol=1e-5)
 
 
 def test_an_export_is_written_once_and_loaded_by_name_without_pytorch(tmp_path):

@@ -161,7 +161,7 @@ def test_health_and_model_info(client: TestClient) -> None:
     assert client.get("/health").json()["status"] == "ok"
     info = client.get("/model").json()
     assert info["genres"] == sorted(GENRES) and set(info["thresholds"]) == set(GENRES)
-    assert info["encoders"] == {"image": "efficientnet-lite0+lite2+flip", "text": "mpnet-l11"}
+    assert info["encoders"] == {"image": "efficientnet-lite0+lite1+lite2+flip", "text": "mpnet-l11"}
     assert info["training"]["data"] == "movies.csv" and info["training"]["rows"]["train"] > 0
     assert "/predict" in client.get("/openapi.json").json()["paths"]
 

@@ -30,7 +30,7 @@ def test_training_shows_one_bar_per_step_and_no_library_noise(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.startswith("trained fusion-gmu on ") and done.stdout.count("\n") == 1
     shown = done.stderr
-    for step in ("embedding posters (efficientnet-lite0+lite2+flip)", "embedding descriptions (mpnet-l11)", "reading poster text",
+    for step in ("embedding posters (efficientnet-lite0+lite1+lite2+flip)", "embedding descriptions (mpnet-l11)", "reading poster text",
                  "member 1/2", "member 2/2", "poster member 1/2", "poster member 2/2", "description member 1/2",
                  "description member 2/2"):
         assert step in shown

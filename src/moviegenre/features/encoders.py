@@ -73,8 +73,8 @@ class EfficientNetLite(ImageEncoder):
     ``mirror`` averages the features of the poster and of its mirror image (``efficientnet-lite0+flip``): the
     network is not mirror-invariant, a poster's genre is, and the average is a steadier vector (see
     benchmarks/poster_views.py). Several ``variants`` read the same input (the largest one's size) and their
-    vectors are concatenated (``efficientnet-lite0+lite2+flip``: two networks trained apart see different things in
-    a poster). All of it runs inside ``pooled``, so the fast path, fine-tuning and the occlusion explanations see
+    vectors are concatenated (``efficientnet-lite0+lite1+lite2+flip``: networks trained apart see different things
+    in a poster). All of it runs inside ``pooled``, so the fast path, fine-tuning and the occlusion explanations see
     one poster in, one vector out.
     """
 
@@ -88,7 +88,7 @@ class EfficientNetLite(ImageEncoder):
         self.mirror = mirror
         self.name = "efficientnet-" + "+".join(variants) + ("+flip" if mirror else "")
         self.dim = 1280 * len(variants)
-        self.image_size = max({"lite0": 224, "lite2": 260}[v] for v in variants)
+        self.image_size = max({"lite0": 224, "lite1": 240, "lite2": 260}[v] for v in variants)
         models = []
         for v in variants:
             try:
@@ -220,6 +220,8 @@ IMAGE_ENCODERS: dict[str, Callable[[str], ImageEncoder]] = {
     "efficientnet-lite2": lambda device: EfficientNetLite("lite2", device),
     "efficientnet-lite2+flip": lambda device: EfficientNetLite("lite2", device, mirror=True),
     "efficientnet-lite0+lite2+flip": lambda device: EfficientNetLite(("lite0", "lite2"), device, mirror=True),
+    "efficientnet-lite0+lite1+lite2+flip": lambda device: EfficientNetLite(("lite0", "lite1", "lite2"), device,
+                                                                           mirror=True),
 }
 TEXT_ENCODERS: dict[str, Callable[[str], SentenceEncoder]] = {
     "minilm": lambda device: SentenceEncoder("minilm", _minilm_path(), device),

@@ -552,7 +552,8 @@ POSTER_NET = {"poster_text_weight": 0.3, "poster_net_weight": 0.5}
 DESCRIPTION_NET_ALONE = {"text_encoder": "mpnet-l11", "description_net_weight": 0.25,
                          "config": {"pos_weight_power": 0.35}, **POSTER_NET, **TITLED}
 DESCRIPTION_NET = {"description_net_weight_with_poster": 0.15, **DESCRIPTION_NET_ALONE}
-register_model("fusion-gmu")(_mlp("gmu", image_encoder="efficientnet-lite0+lite2+flip", **DESCRIPTION_NET))
+register_model("fusion-gmu")(_mlp("gmu", image_encoder="efficientnet-lite0+lite1+lite2+flip", **DESCRIPTION_NET))
+register_model("fusion-gmu-lite02")(_mlp("gmu", image_encoder="efficientnet-lite0+lite2+flip", **DESCRIPTION_NET))
 register_model("fusion-gmu-lite0")(_mlp("gmu", **DESCRIPTION_NET))
 register_model("fusion-gmu-description-net-alone")(_mlp("gmu", **DESCRIPTION_NET_ALONE))
 register_model("fusion-gmu-full-mpnet")(_mlp("gmu", **POSTER_NET, **TITLED))

@@ -36,12 +36,14 @@ _SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in [
     ModelSpec("fusion-concat", "concatenation fusion of poster + description embeddings (+ TF-IDF words, title); "
               "any input", _EMBEDDING),
     ModelSpec("fusion-gmu", "gated multimodal unit fusion (Arevalo et al. 2017) of poster embeddings (EfficientNet-"
-              "Lite0 and Lite2, concatenated) and all-mpnet-base-v2 description embeddings (its layer 11; + TF-IDF "
+              "Lite0, Lite1 and Lite2, concatenated) and all-mpnet-base-v2 description embeddings (its layer 11; + TF-IDF "
               "words, title); where one input is given alone, a network for it (the poster's also reads the text on "
               "it, by OCR), the description's also blended in where both are given; any input; the default",
               _EMBEDDING),
-    ModelSpec("fusion-gmu-lite0", "fusion-gmu reading posters with EfficientNet-Lite0 alone: the default before",
-              _EMBEDDING),
+    ModelSpec("fusion-gmu-lite02", "fusion-gmu reading posters with EfficientNet-Lite0 and Lite2 (no Lite1): the "
+              "default before, and the packaged model's encoders", _EMBEDDING),
+    ModelSpec("fusion-gmu-lite0", "fusion-gmu reading posters with EfficientNet-Lite0 alone: the default before "
+              "fusion-gmu-lite02", _EMBEDDING),
     ModelSpec("fusion-gmu-description-net-alone", "fusion-gmu-lite0 with its description network blended in only "
               "where the description is given alone", _EMBEDDING),
     ModelSpec("fusion-gmu-full-mpnet", "fusion-gmu reading mpnet's last layer, no description network, positives "

@@ -1,4 +1,4 @@
-"""``tfidf-logreg``: TF-IDF word 1-2-grams and one logistic regression per genre, the classic text baseline."""
+"""``tfidf-logreg`` and ``tfidf-nb-logreg``: TF-IDF n-grams and one logistic regression per genre, the classic text baseline."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from moviegenre.data.table import MovieTable
 from moviegenre.errors import ConfigError
 from moviegenre.models.base import GenreModel
 from moviegenre.models.registry import register_model
-
 
 # The blocks of terms each analyzer reads, as TfidfVectorizer settings.
 ANALYZERS = {"word": [{"analyzer": "word", "ngram_range": (1, 2)}],
