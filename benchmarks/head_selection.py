@@ -1,4 +1,4 @@
-"""How the packaged model's head settings were chosen: variants of fusion-gmu on splits other than the reported one.
+"""How the packaged model's settings were chosen: variants of a model (fusion-gmu) on splits other than the reported one.
 
     python benchmarks/head_selection.py                              # the chosen heads vs the earlier one
     python benchmarks/head_selection.py --variant h512='{"hidden": 512}' --seeds 1,2,3
@@ -58,7 +58,7 @@ def main() -> None:
                       seeds=[int(seed) for seed in args.seeds.split(",")], uses=tuple(args.uses.split(",")))
 
 
-def variant(params: dict, seed: int, name: str = "fusion-gmu"):
+def variant(params: dict, seed: int, name: str):
     """The registered model ``name`` with ``params``; their ``config`` fields override its training settings."""
     model = create_model(name, **{k: v for k, v in params.items() if k != "config"})
     configure(model, seed, {**params.get("config", {}), "progress": False})

@@ -19,8 +19,8 @@ ANALYZERS = {"word": [{"analyzer": "word", "ngram_range": (1, 2)}],
 
 
 class TfidfLogReg(GenreModel):
-    """One-vs-rest logistic regression on sublinear TF-IDF of word unigrams and bigrams of the description
-    (or of another text column: the fusion heads keep one on titles)."""
+    """One-vs-rest logistic regression on sublinear TF-IDF n-grams of the description (or of another text column: the
+    fusion heads keep one on titles and one on the text read off posters)."""
 
     inputs = ("description",)
 
@@ -68,14 +68,16 @@ class TfidfLogReg(GenreModel):
         x = self._matrix(texts, fit=True)
         coef = np.zeros((labels.shape[1], x.shape[1]), dtype=np.float32)
         intercept = np.zeros(labels.shape[1], dtype=np.float32)
+        ratios = _nb_ratios(x, labels[rows]) if self.nb else None
         for genre, y in enumerate(labels[rows].T):
             if y.min() == y.max():  # a genre always (or never) present: its rate is all there is to learn
                 intercept[genre] = logit(np.clip(y.mean(), 1e-3, 1 - 1e-3))
                 continue
-            ratio = _nb_ratio(x, y) if self.nb else np.ones(x.shape[1])
-            classifier = LogisticRegression(C=self.C, solver="liblinear").fit(x.multiply(ratio).tocsr(), y)
+            scaled = x if ratios is None else x.multiply(ratios[genre]).tocsr()
+            classifier = LogisticRegression(C=self.C, solver="liblinear").fit(scaled, y)
             # w . (x * r) = (w * r) . x: the ratios fold into the coefficients, nothing more to store.
-            coef[genre], intercept[genre] = classifier.coef_[0] * ratio, classifier.intercept_[0]
+            coef[genre] = classifier.coef_[0] * (1 if ratios is None else ratios[genre])
+            intercept[genre] = classifier.intercept_[0]
         self.coef_, self.intercept_ = coef, intercept
 
     def predict_proba(self, movies: MovieTable) -> np.ndarray:
@@ -106,11 +108,13 @@ class TfidfLogReg(GenreModel):
         self.coef_, self.intercept_, self.prior_ = arrays["coef_"], arrays["intercept_"], arrays["prior_"]
 
 
-def _nb_ratio(x, y: np.ndarray) -> np.ndarray:
-    """Each term's log ratio of its (smoothed) mean weight in the genre's texts to that in the others."""
-    positive = (np.asarray(x[y == 1].sum(0)).ravel() + 1) / ((y == 1).sum() + 1)
-    negative = (np.asarray(x[y == 0].sum(0)).ravel() + 1) / ((y == 0).sum() + 1)
-    return np.log(positive / negative)
+def _nb_ratios(x, labels: np.ndarray) -> np.ndarray:
+    """(genres, terms): each term's log ratio of its (smoothed) mean weight in a genre's texts to that in the others."""
+    labels = labels.astype(np.float64)
+    with_genre = np.asarray((x.T @ labels).T)  # summed term weights of each genre's texts, all genres in one product
+    without_genre = np.asarray(x.sum(0)) - with_genre
+    n_with = labels.sum(0)[:, None]
+    return np.log(((with_genre + 1) / (n_with + 1)) / ((without_genre + 1) / (len(labels) - n_with + 1)))
 
 
 register_model("tfidf-logreg")(lambda **params: TfidfLogReg(**params))
