@@ -224,6 +224,34 @@ def test_the_description_network_blended_where_a_poster_is_given_too_moves_only_
         np.testing.assert_array_equal(blended[use], without[use])
 
 
+def test_a_description_given_alone_is_judged_by_thresholds_tuned_on_descriptions_given_alone(tiny, tmp_path):
+    from moviegenre.evaluation.metrics import tune_thresholds
+
+    table, labels, genres = tiny
+    train, val = np.arange(0, 45), np.arange(45, len(table))
+    validation = table.subset(val)
+    model = fast_model("fusion-gmu").set_params(ensemble=1).fit(
+        table.subset(train), labels[train], validation=(validation, labels[val]), genres=genres)
+    shift = model.description_shift_
+    assert model.description_thresholds and shift.shape == (len(genres),) and np.abs(shift).max() > 0
+    uses = ("poster", "description", "both")
+    shifted = {use: model.predict_proba(table.with_inputs(use)) for use in uses}
+    model.description_shift_ = None
+    shared = {use: model.predict_proba(table.with_inputs(use)) for use in uses}
+    for use in ("poster", "both"):  # a row with a poster keeps the shared thresholds
+        np.testing.assert_array_equal(shifted[use], shared[use])
+    # A description alone clears the shared threshold exactly where it clears its own, tuned on the validation
+    # rows' descriptions given alone.
+    described = validation.has_description
+    own = tune_thresholds(labels[val][described], model.predict_proba(validation.with_inputs("description")))
+    np.testing.assert_array_equal(shifted["description"] >= model.thresholds_ - 1e-6, shared["description"] >= own)
+    model.description_shift_ = shift
+    loaded = load_model(model.save(tmp_path / "run"))
+    np.testing.assert_allclose(loaded.description_shift_, shift)
+    np.testing.assert_allclose(loaded.predict_proba(table.with_inputs("description")), shifted["description"],
+                               atol=1e-5)
+
+
 def test_run_json_records_the_configuration_the_network_was_trained_with(session_tiny_table_csv, tmp_path):
     from moviegenre.models.seed_cnn import SeedPosterCNN
     from moviegenre.training.pipeline import train

@@ -41,15 +41,19 @@ class GenreModel:
     def fit(self, movies: MovieTable, labels: np.ndarray, *, validation: tuple[MovieTable, np.ndarray] | None = None,
             genres: list[str] | None = None, run_dir: str | Path | None = None, resume: bool = False) -> GenreModel:
         """Learn from ``movies``/``labels`` (0/1 matrix); early-stop and tune thresholds on ``validation``."""
-        from moviegenre.evaluation.metrics import tune_thresholds  # scikit-learn: only when fitting
-
         labels = np.asarray(labels, dtype=np.float32)
         self.genres_ = list(genres) if genres is not None else [f"genre_{i}" for i in range(labels.shape[1])]
         self._fit(movies, labels, validation, run_dir=run_dir, resume=resume)
+        self._tune_thresholds(validation)
+        return self
+
+    def _tune_thresholds(self, validation) -> None:
+        """Set ``thresholds_`` from the tuning rows (0.5 for every genre without any)."""
+        from moviegenre.evaluation.metrics import tune_thresholds  # scikit-learn: only when fitting
+
         tuning = self._tuning_rows(validation)
         self.thresholds_ = tune_thresholds(*tuning) if tuning is not None \
-            else np.full(labels.shape[1], 0.5, dtype=np.float32)
-        return self
+            else np.full(len(self.genres_), 0.5, dtype=np.float32)
 
     def _tuning_rows(self, validation) -> tuple[np.ndarray, np.ndarray] | None:
         """(labels, probabilities) the thresholds are tuned on: the validation rows' (None: no rows)."""
