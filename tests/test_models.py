@@ -238,7 +238,13 @@ def test_a_description_given_alone_is_judged_by_thresholds_tuned_on_descriptions
     shifted = {use: model.predict_proba(table.with_inputs(use)) for use in uses}
     model.description_shift_ = None
     shared = {use: model.predict_proba(table.with_inputs(use)) for use in uses}
-    for use in ("poster", "both"):  # a row with a poster keeps the shared thresholds
+    titled = table.with_inputs("description")
+    titled.frame["title"] = "The Long Night"
+    shared["titled"] = model.predict_proba(titled)
+    model.description_shift_ = shift
+    shifted["titled"] = model.predict_proba(titled)
+    model.description_shift_ = None
+    for use in ("poster", "both", "titled"):  # a row with a poster, or a title the model reads, keeps the shared ones
         np.testing.assert_array_equal(shifted[use], shared[use])
     # A description alone clears the shared threshold exactly where it clears its own, tuned on the validation
     # rows' descriptions given alone.

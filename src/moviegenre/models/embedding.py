@@ -217,11 +217,11 @@ class EmbeddingMLP(EmbeddingModel):
         # carries (seeded splits 1-3, poster + description: 0.665/0.549 at 0.15 against 0.660/0.534 without; its
         # micro-F1 rose on five splits of six, its macro-F1 on four).
         self.description_net_weight_with_poster = description_net_weight_with_poster
-        # A description given alone is judged by thresholds of its own, tuned on the validation rows' descriptions
-        # given alone, and applied as a per-genre logit shift of its probabilities (``description_shift_``), so that
-        # ``thresholds_`` stay one per genre for every input (seeded splits 1-5, description only: micro-F1 up on
-        # each; the poster's and both inputs' own thresholds lost on their fewer validation rows). Not with cross_fit:
-        # its validation rows are training rows.
+        # A description given alone (no poster, no title) is judged by thresholds of its own, tuned on the validation
+        # rows' descriptions given alone, and applied as a per-genre logit shift of its probabilities
+        # (``description_shift_``), so that ``thresholds_`` stay one per genre for every input (seeded splits 1-5,
+        # description only: micro-F1 up on each; the poster's and both inputs' own thresholds lost on their fewer
+        # validation rows). Not with cross_fit: its validation rows are training rows.
         self.description_thresholds = description_thresholds
         self.config = config
 
@@ -446,8 +446,10 @@ class EmbeddingMLP(EmbeddingModel):
                     probabilities[rows] = ((1 - weight) * probabilities[rows]
                                            + weight * _mean_probability(modality_nets, inputs))
         shift = getattr(self, "description_shift_", None)
-        if shift is not None and alone["description"].any():
-            probabilities[alone["description"]] = _sigmoid(_logit(probabilities[alone["description"]]) + shift)
+        titles = texts.get("title") if words[1] is not None else None  # a title the model reads is an input too
+        alone_text = alone["description"] & (True if titles is None else ~np.array([bool(title) for title in titles]))
+        if shift is not None and alone_text.any():
+            probabilities[alone_text] = _sigmoid(_logit(probabilities[alone_text]) + shift)
         return probabilities
 
     def predict_proba(self, movies: MovieTable) -> np.ndarray:
