@@ -224,9 +224,12 @@ def test_the_description_network_blended_where_a_poster_is_given_too_moves_only_
         np.testing.assert_array_equal(blended[use], without[use])
 
 
-def test_a_description_given_alone_is_judged_by_thresholds_tuned_on_descriptions_given_alone(tiny, tmp_path):
-    from moviegenre.evaluation.metrics import tune_thresholds
+def test_a_description_given_alone_is_judged_by_thresholds_tuned_on_descriptions_given_alone(tiny, tmp_path,
+                                                                                            monkeypatch):
+    from moviegenre.evaluation import metrics
+    from moviegenre.evaluation.metrics import best_global_threshold, tune_thresholds
 
+    monkeypatch.setattr(metrics, "MIN_POSITIVES_FOR_OWN_THRESHOLD", 2)  # the tiny table's genres are all rare
     table, labels, genres = tiny
     train, val = np.arange(0, 45), np.arange(45, len(table))
     validation = table.subset(val)
@@ -246,10 +249,12 @@ def test_a_description_given_alone_is_judged_by_thresholds_tuned_on_descriptions
     model.description_shift_ = None
     for use in ("poster", "both", "titled"):  # a row with a poster, or a title the model reads, keeps the shared ones
         np.testing.assert_array_equal(shifted[use], shared[use])
-    # A description alone clears the shared threshold exactly where it clears its own, tuned on the validation
-    # rows' descriptions given alone.
+    # A description alone clears the shared threshold exactly where it clears its own: each genre's best on the
+    # validation rows' descriptions given alone, averaged with the global threshold of all validation rows.
     described = validation.has_description
-    own = tune_thresholds(labels[val][described], model.predict_proba(validation.with_inputs("description")))
+    own = tune_thresholds(labels[val][described], model.predict_proba(validation.with_inputs("description")),
+                          global_threshold=best_global_threshold(labels[val], model.predict_proba(validation))[0],
+                          fallback=model.thresholds_)
     np.testing.assert_array_equal(shifted["description"] >= model.thresholds_ - 1e-6, shared["description"] >= own)
     model.description_shift_ = shift
     loaded = load_model(model.save(tmp_path / "run"))

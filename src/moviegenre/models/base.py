@@ -47,13 +47,14 @@ class GenreModel:
         self._tune_thresholds(validation)
         return self
 
-    def _tune_thresholds(self, validation) -> None:
-        """Set ``thresholds_`` from the tuning rows (0.5 for every genre without any)."""
+    def _tune_thresholds(self, validation) -> tuple[np.ndarray, np.ndarray] | None:
+        """Set ``thresholds_`` from the tuning rows (0.5 for every genre without any); returns those rows."""
         from moviegenre.evaluation.metrics import tune_thresholds  # scikit-learn: only when fitting
 
         tuning = self._tuning_rows(validation)
         self.thresholds_ = tune_thresholds(*tuning) if tuning is not None \
             else np.full(len(self.genres_), 0.5, dtype=np.float32)
+        return tuning
 
     def _tuning_rows(self, validation) -> tuple[np.ndarray, np.ndarray] | None:
         """(labels, probabilities) the thresholds are tuned on: the validation rows' (None: no rows)."""

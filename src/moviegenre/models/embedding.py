@@ -377,18 +377,24 @@ class EmbeddingMLP(EmbeddingModel):
             return np.asarray(read_poster_texts(movies.posters, progress=progress), dtype=object)
         return None
 
-    def _tune_thresholds(self, validation) -> None:
-        from moviegenre.evaluation.metrics import tune_thresholds
+    def _tune_thresholds(self, validation):
+        from moviegenre.evaluation.metrics import best_global_threshold, tune_thresholds
 
         self.description_shift_ = None  # the shared thresholds are tuned on unshifted probabilities
-        super()._tune_thresholds(validation)
-        if not self.description_thresholds or self.cross_fit or validation is None or "description" not in self.inputs:
-            return
+        tuning = super()._tune_thresholds(validation)
+        if not self.description_thresholds or self.cross_fit or tuning is None or "description" not in self.inputs:
+            return tuning
         movies, labels = validation
-        if not movies.has_description.any():
-            return
-        alone = tune_thresholds(labels[movies.has_description], self.predict_proba(movies.with_inputs("description")))
-        self.description_shift_ = (_logit(self.thresholds_) - _logit(alone)).astype(np.float32)
+        if movies.has_description.any():
+            # Each genre's best threshold on the descriptions alone, averaged with the global threshold of all the
+            # validation rows rather than the descriptions' own (seeds 1-3 description 0.607/0.496 against
+            # 0.605/0.494); a genre with few positives among them keeps its shared threshold.
+            alone = tune_thresholds(labels[movies.has_description],
+                                    self.predict_proba(movies.with_inputs("description")),
+                                    global_threshold=best_global_threshold(tuning[0], tuning[1])[0],
+                                    fallback=self.thresholds_)
+            self.description_shift_ = (_logit(self.thresholds_) - _logit(alone)).astype(np.float32)
+        return tuning
 
     def _tuning_rows(self, validation):
         out_of_fold = getattr(self, "_out_of_fold", None)  # set by a cross-fitted _fit

@@ -1,0 +1,33 @@
+"""Per-genre thresholds: each genre's best F1 threshold averaged with a global one; rare genres fall back."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from moviegenre.evaluation.metrics import best_global_threshold, tune_thresholds
+
+
+def _rows():
+    rng = np.random.default_rng(0)
+    labels = np.zeros((200, 2), dtype=int)
+    labels[:80, 0] = 1  # a common genre
+    labels[:5, 1] = 1  # a rare one: 5 positives, under the 15 a genre needs for a threshold of its own
+    probabilities = np.clip(labels * 0.5 + rng.uniform(0, 0.5, labels.shape), 0, 1)
+    return labels, probabilities
+
+
+def test_a_common_genre_averages_its_best_threshold_with_the_global_one_and_a_rare_genre_takes_the_global():
+    labels, probabilities = _rows()
+    global_threshold, _ = best_global_threshold(labels.astype(bool), probabilities)
+    thresholds = tune_thresholds(labels, probabilities)
+    own = tune_thresholds(labels[:, :1], probabilities[:, :1], global_threshold=0.0)[0] * 2  # its best alone
+    assert thresholds[1] == np.float32(global_threshold)
+    assert np.isclose(thresholds[0], 0.5 * (own + global_threshold))
+
+
+def test_a_given_global_threshold_and_fallback_replace_the_rows_own():
+    labels, probabilities = _rows()
+    thresholds = tune_thresholds(labels, probabilities, global_threshold=0.3, fallback=np.array([0.9, 0.7]))
+    own = tune_thresholds(labels[:, :1], probabilities[:, :1], global_threshold=0.0)[0] * 2
+    assert np.isclose(thresholds[0], 0.5 * (own + 0.3))  # the common genre: its best, averaged with the given one
+    assert np.isclose(thresholds[1], 0.7)  # the rare genre keeps its fallback
