@@ -24,25 +24,22 @@ def best_global_threshold(labels: np.ndarray, probabilities: np.ndarray) -> tupl
     return float(THRESHOLD_GRID[best]), float(scores[best])
 
 
-def tune_thresholds(labels: np.ndarray, probabilities: np.ndarray,
-                    min_positives: int | None = None, global_threshold: float | None = None,
+def tune_thresholds(labels: np.ndarray, probabilities: np.ndarray, global_threshold: float | None = None,
                     fallback: np.ndarray | None = None) -> np.ndarray:
     """Per-genre thresholds maximising each genre's F1 on validation data.
 
-    Genres with fewer than ``min_positives`` (default ``MIN_POSITIVES_FOR_OWN_THRESHOLD``) validation positives
-    fall back to the best global (micro-F1) threshold, and every genre's own choice is averaged with it: the tuned
-    values then carry over to movies not seen.
-    ``global_threshold`` replaces that global threshold, ``fallback`` (one per genre) the thresholds of the genres
-    with few positives: for a subset of rows whose own global one would rest on too few of them.
+    Genres with fewer than ``MIN_POSITIVES_FOR_OWN_THRESHOLD`` validation positives fall back to the best global
+    (micro-F1) threshold, and every genre's own choice is averaged with it: the tuned values then carry over to
+    movies not seen. ``global_threshold`` replaces that global threshold, ``fallback`` (one per genre) the
+    thresholds of the genres with few positives: for a subset of rows whose own global one would rest on too few.
     """
     labels = np.asarray(labels, dtype=bool)
-    min_positives = MIN_POSITIVES_FOR_OWN_THRESHOLD if min_positives is None else min_positives
     if global_threshold is None:
         global_threshold, _ = best_global_threshold(labels, probabilities)
     thresholds = np.full(labels.shape[1], global_threshold, dtype=np.float32)
     for genre in range(labels.shape[1]):
         positives = labels[:, genre]
-        if positives.sum() < min_positives:
+        if positives.sum() < MIN_POSITIVES_FOR_OWN_THRESHOLD:
             if fallback is not None:
                 thresholds[genre] = fallback[genre]
             continue

@@ -382,18 +382,16 @@ class EmbeddingMLP(EmbeddingModel):
 
         self.description_shift_ = None  # the shared thresholds are tuned on unshifted probabilities
         tuning = super()._tune_thresholds(validation)
-        if not self.description_thresholds or self.cross_fit or tuning is None or "description" not in self.inputs:
+        if (not self.description_thresholds or self.cross_fit or tuning is None or "description" not in self.inputs
+                or not validation[0].has_description.any()):
             return tuning
         movies, labels = validation
-        if movies.has_description.any():
-            # Each genre's best threshold on the descriptions alone, averaged with the global threshold of all the
-            # validation rows rather than the descriptions' own (seeds 1-3 description 0.607/0.496 against
-            # 0.605/0.494); a genre with few positives among them keeps its shared threshold.
-            alone = tune_thresholds(labels[movies.has_description],
-                                    self.predict_proba(movies.with_inputs("description")),
-                                    global_threshold=best_global_threshold(tuning[0], tuning[1])[0],
-                                    fallback=self.thresholds_)
-            self.description_shift_ = (_logit(self.thresholds_) - _logit(alone)).astype(np.float32)
+        # Each genre's best threshold on the descriptions alone, averaged with the global threshold of all the
+        # validation rows rather than the descriptions' own (seeds 1-3 description 0.607/0.496 against
+        # 0.605/0.494); a genre with few positives among them keeps its shared threshold.
+        alone = tune_thresholds(labels[movies.has_description], self.predict_proba(movies.with_inputs("description")),
+                                global_threshold=best_global_threshold(*tuning)[0], fallback=self.thresholds_)
+        self.description_shift_ = (_logit(self.thresholds_) - _logit(alone)).astype(np.float32)
         return tuning
 
     def _tuning_rows(self, validation):
