@@ -4,8 +4,9 @@
     python benchmarks/finetune_speed.py --device cpu --movies 1000 --epochs 1 --steps 6   # what a CPU can show
 
 1. Throughput: timed training steps (forward, backward, AdamW) of the end-to-end network (EfficientNet-Lite0 +
-   MiniLM + GMU head) on batches of real movies, decoded by DataLoader workers; bf16 autocast on CUDA. The
-   first steps are warm-up and not timed. Prints posters/s and movies/s.
+   MiniLM + GMU head) on batches of real movies, decoded by DataLoader workers; under bf16 autocast where
+   ``train --finetune`` uses it (CUDA, a CPU with AMX). The first steps are warm-up and not timed. Prints
+   posters/s and movies/s.
 2. Score: ``fusion-gmu`` (frozen encoders) and ``fusion-gmu-finetune`` trained on the same seeded split of the
    first ``--movies`` movies (0: all); test rows scored with both inputs, a poster only, a description only.
 """
@@ -26,7 +27,7 @@ from moviegenre.data.splits import split_for
 from moviegenre.evaluation.evaluate import score
 from moviegenre.models import create_model
 from moviegenre.models.embedding import FusionNet
-from moviegenre.models.finetune import EndToEndNet, RawInputs
+from moviegenre.models.finetune import EndToEndNet, RawInputs, autocast_bf16
 from moviegenre.training.config import configure
 
 DATA = Path(os.environ.get("MOVIEGENRE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -51,7 +52,7 @@ def throughput(table, labels, device: str, batch_size: int, steps: int, warmup: 
                 torch.cuda.synchronize()
             started, posters, movies = time.perf_counter(), 0, 0
         inputs = {k: v.to(device) for k, v in inputs.items()}
-        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda"):
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=autocast_bf16(device)):
             value = loss(net(**inputs).float(), target.to(device))
         optimizer.zero_grad(set_to_none=True)
         value.backward()
@@ -87,7 +88,8 @@ def main() -> None:
 
     rate = throughput(table, labels, args.device, args.batch_size, args.steps, args.warmup)
     print(f"training throughput: {rate['posters_per_s']:.1f} posters/s, {rate['movies_per_s']:.1f} movies/s "
-          f"({rate['steps']} steps of {rate['batch_size']}, {rate['seconds']:.1f} s)")
+          f"({rate['steps']} steps of {rate['batch_size']}, {rate['seconds']:.1f} s, "
+          f"{'bf16 autocast' if autocast_bf16(args.device) else 'float32'})")
 
     splits = split_for(table, labels, seed=0)
     labelled = labels.sum(1) > 0

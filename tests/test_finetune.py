@@ -56,7 +56,8 @@ def test_finetune_of_a_model_without_encoders_is_a_one_line_error(monkeypatch, c
     assert "Traceback" not in err
 
 
-def test_every_end_to_end_parameter_gets_a_gradient():
+@pytest.mark.parametrize("bf16", [False, True], ids=["float32", "bf16-autocast"])
+def test_every_end_to_end_parameter_gets_a_gradient(bf16):
     from moviegenre.models import create_model
     from moviegenre.models.embedding import FusionNet
     from moviegenre.models.finetune import EndToEndNet
@@ -66,8 +67,19 @@ def test_every_end_to_end_parameter_gets_a_gradient():
     net = EndToEndNet(FusionNet(poster.dim, description.dim, 3, hidden=8), poster, description, 1e-5).train()
     tokens = description.model.tokenizer(["a ghost at night", "love in paris", "a heist", "war"], padding=True,
                                          return_tensors="pt")
-    logits = net(torch.randn(4, 3, 224, 224), torch.ones(4), torch.ones(4), **tokens)
-    logits.sum().backward()
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=bf16):
+        logits = net(torch.randn(4, 3, 224, 224), torch.ones(4), torch.ones(4), **tokens)
+    assert torch.isfinite(logits).all()
+    logits.float().sum().backward()
     missing = [name for name, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert not missing
     assert all(m.training is False for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_fine_tuning_autocasts_to_bf16_on_a_gpu_and_on_a_cpu_with_amx_only(monkeypatch):
+    from moviegenre.models.finetune import autocast_bf16
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert autocast_bf16("cuda") and not autocast_bf16("cpu")
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert autocast_bf16("cpu") and not autocast_bf16("mps")

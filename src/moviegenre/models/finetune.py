@@ -4,8 +4,9 @@ Two stages, as in LP-FT (Kumar et al. 2022): the head is first trained on frozen
 encoders it will fine-tune (EfficientNet-Lite0 and MiniLM by default, one member), as an ``EmbeddingMLP`` head
 is, so that the first fine-tuning steps follow a sensible head instead of wrecking the pretrained features;
 then the image encoder, the text encoder and the head are trained together on decoded posters and tokenised
-descriptions, the encoders at a far lower learning rate. On a GPU this runs under bf16 autocast; on a CPU in float32, which is slow and meant for tests
-and small tables.
+descriptions, the encoders at a far lower learning rate. It runs under bf16 autocast on a GPU and on a CPU with
+AMX units (which multiply bf16 matrices in hardware), in float32 on other CPUs; a CPU is slow either way and meant
+for tests and small tables.
 
 A fine-tuned encoder is an ordinary ``ImageEncoder`` / ``SentenceEncoder`` holding the new weights under a
 new name (``efficientnet-lite0+ft-<run id>``), so the feature cache, the ONNX fast path, the web service and
@@ -31,6 +32,15 @@ from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, resolve_
 from moviegenre.models.embedding import EmbeddingMLP, FusionNet
 from moviegenre.models.registry import FINETUNED_SUFFIX, register_model
 from moviegenre.training.config import TrainConfig
+
+
+def autocast_bf16(device: str) -> bool:
+    """Whether fine-tuning on ``device`` runs under bf16 autocast: on a GPU, and on a CPU with AMX tiles, where
+    training steps ran 1.3-1.5x as fast as in float32 (``benchmarks/finetune_speed.py``). Without AMX bf16 gained
+    nothing (AVX512-BF16) or ran 8x slower (AVX2), measured with oneDNN held to those instruction sets."""
+    if device == "cuda":
+        return True
+    return device == "cpu" and getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
 
 
 class EndToEndNet(nn.Module):
@@ -134,9 +144,10 @@ class FinetunedFusion(EmbeddingMLP):
         train = RawInputs(movies, labels, poster, description, self.max_tokens, augment=True)
         val = RawInputs(*validation, poster, description, self.max_tokens) \
             if validation is not None and len(validation[0]) else None
-        on_gpu = resolve_device(config.device) == "cuda"
+        device = resolve_device(config.device)
+        on_gpu = device == "cuda"
         stage = replace(config, max_epochs=min(config.max_epochs, self.epochs), batch_size=self.batch_size,
-                        lr=self.head_lr, precision="bf16-mixed" if on_gpu and config.precision == "32-true"
+                        lr=self.head_lr, precision="bf16-mixed" if autocast_bf16(device) and config.precision == "32-true"
                         else config.precision,
                         # Decoding posters is what a GPU waits for; on a CPU the workers would compete with it.
                         num_workers=config.num_workers or (min(8, os.cpu_count() or 1) if on_gpu else 0))

@@ -24,7 +24,7 @@ class TrainConfig:
     device: str = "cpu"            # "cpu", "cuda" or "auto"
     devices: int = 1               # devices per node; >1 uses Lightning's DDP strategy
     num_nodes: int = 1
-    precision: str = "32-true"     # "bf16-mixed" on a GPU for fine-tuning
+    precision: str = "32-true"     # fine-tuning makes it "bf16-mixed" on a GPU or a CPU with AMX
     num_workers: int = 0           # DataLoader workers (0: load in the main process)
     progress: bool = True          # a progress bar per network trained
     verbose: bool = False          # Lightning's own messages and bars too
