@@ -44,6 +44,7 @@ def throughput(table, labels, device: str, batch_size: int, steps: int, warmup: 
                                          num_workers=workers, generator=torch.Generator().manual_seed(0))
     optimizer = torch.optim.AdamW(net.parameter_groups(), lr=model.head_lr)
     loss = torch.nn.BCEWithLogitsLoss()
+    bf16 = autocast_bf16(device)
     posters = movies = 0
     started = None
     for step, (inputs, target) in enumerate(loader):
@@ -52,7 +53,7 @@ def throughput(table, labels, device: str, batch_size: int, steps: int, warmup: 
                 torch.cuda.synchronize()
             started, posters, movies = time.perf_counter(), 0, 0
         inputs = {k: v.to(device) for k, v in inputs.items()}
-        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=autocast_bf16(device)):
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
             value = loss(net(**inputs).float(), target.to(device))
         optimizer.zero_grad(set_to_none=True)
         value.backward()
@@ -65,7 +66,7 @@ def throughput(table, labels, device: str, batch_size: int, steps: int, warmup: 
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
     return {"posters_per_s": posters / seconds, "movies_per_s": movies / seconds, "steps": steps,
-            "batch_size": batch_size, "seconds": seconds}
+            "batch_size": batch_size, "seconds": seconds, "precision": "bf16 autocast" if bf16 else "float32"}
 
 
 def main() -> None:
@@ -89,7 +90,7 @@ def main() -> None:
     rate = throughput(table, labels, args.device, args.batch_size, args.steps, args.warmup)
     print(f"training throughput: {rate['posters_per_s']:.1f} posters/s, {rate['movies_per_s']:.1f} movies/s "
           f"({rate['steps']} steps of {rate['batch_size']}, {rate['seconds']:.1f} s, "
-          f"{'bf16 autocast' if autocast_bf16(args.device) else 'float32'})")
+          f"{rate['precision']})")
 
     splits = split_for(table, labels, seed=0)
     labelled = labels.sum(1) > 0

@@ -146,9 +146,10 @@ class FinetunedFusion(EmbeddingMLP):
             if validation is not None and len(validation[0]) else None
         device = resolve_device(config.device)
         on_gpu = device == "cuda"
+        # The default precision becomes bf16 where it pays; any other a user set is kept.
+        precision = "bf16-mixed" if autocast_bf16(device) and config.precision == "32-true" else config.precision
         stage = replace(config, max_epochs=min(config.max_epochs, self.epochs), batch_size=self.batch_size,
-                        lr=self.head_lr, precision="bf16-mixed" if autocast_bf16(device) and config.precision == "32-true"
-                        else config.precision,
+                        lr=self.head_lr, precision=precision,
                         # Decoding posters is what a GPU waits for; on a CPU the workers would compete with it.
                         num_workers=config.num_workers or (min(8, os.cpu_count() or 1) if on_gpu else 0))
         fit_network(net, train, val, stage, pos_weight=pos_weight(labels.sum(0), len(labels)),
