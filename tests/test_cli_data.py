@@ -237,7 +237,7 @@ def test_console_script_inspects_the_real_table(shared_data):
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert "13,659 movies" in result.stdout
-    for name, count in [("poster", "6,543"), ("description", "9,411"), ("both", "2,295")]:
+    for name, count in [("poster", "6,543"), ("description", "9,052"), ("both", "2,291")]:  # 359 placeholder plots
         assert re.search(rf"{name}\s+│\s+{count} │", result.stdout)
     assert "no problems found" in result.stdout
 

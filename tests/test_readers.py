@@ -62,8 +62,9 @@ def test_real_movies_csv(shared_data):
     table = read_table(shared_data / "movies.csv")
     assert len(table) == 13_659
     assert int(table.has_poster.sum()) == 6_543
-    assert int(table.has_description.sum()) == 9_411
-    assert int((table.has_poster & table.has_description).sum()) == 2_295
+    # 9,411 descriptions, 359 of them placeholders for a missing plot ("Add a Plot »", "nan", ...): not descriptions
+    assert int(table.has_description.sum()) == 9_052
+    assert int((table.has_poster & table.has_description).sum()) == 2_291
     assert table.problems == []
     assert len(set(table.ids)) == len(table)
     assert all(table.genres)
@@ -119,6 +120,14 @@ def test_shared_csv_split_column_is_used(tmp_path):
     frame.to_csv(path, index=False)
     table = read_table(path)
     assert split_for(table, None).tolist() == ["train", "validation", "test"]
+
+
+def test_placeholders_for_a_missing_plot_are_no_description(tmp_path):
+    path = shared_csv(tmp_path, "tt1,,,Drama,Add a Plot »,", "tt2,,,Drama, n/a ,", "tt3,,,Drama,nan,",
+                      "tt4,,,Drama,Overview Coming Soon...,", "tt5,,,Drama,Add a plot to reach the moon.,")
+    table = read_table(path)
+    assert table.descriptions == ["", "", "", "", "Add a plot to reach the moon."]
+    assert table.has_description.tolist() == [False, False, False, False, True]
 
 
 def test_text_only_csv(tmp_path):

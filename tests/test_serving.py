@@ -190,6 +190,8 @@ BAD_INPUTS = {
     "empty request": ({"data": {}, "headers": {"content-type": "multipart/form-data; boundary=x"},
                        "content": b"--x--\r\n"}, 400, "input: nothing to predict from"),
     "blank description": ({"data": {"description": "   "}}, 400, "input: nothing to predict from"),
+    "a source's placeholder for a missing plot": ({"data": {"description": "Add a Plot »"}}, 400,
+                                                   "input: nothing to predict from"),
     "json instead of a form": ({"json": {"description": "a ghost"}}, 415, "send multipart/form-data"),
     "text file": ({"files": {"poster": ("notes.txt", b"hello", "text/plain")}}, 415,
                   "poster: content type 'text/plain' is not an image"),

@@ -41,6 +41,7 @@ def test_import_moviegenre_loads_no_heavy_library():
     (("models",), 0, "fusion-gmu"),
     (("predict", "--poster", "missing.jpg", "--description", "x"), 2, "error: missing.jpg: cannot read"),
     (("predict",), 2, "error: input: nothing to predict from"),
+    (("predict", "--description", "Add a Plot »"), 2, "error: input: nothing to predict from"),
     (("train", "missing.csv"), 2, "error:"),
 ])
 def test_commands_answer_without_loading_heavy_libraries(args, expected_code, says):

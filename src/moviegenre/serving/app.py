@@ -39,6 +39,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from moviegenre.data.images import sniff_format
+from moviegenre.data.table import clean_description
 from moviegenre.errors import MovieGenreError
 from moviegenre.serving.compare import SCORE, comparison, resolve_genres
 from moviegenre.serving.explain import Explainer, Scorer, png_bytes
@@ -272,7 +273,7 @@ class Service:
     def check(self, poster: bytes | None, description: str | None, where: str = "",
               title: str | None = None) -> tuple[dict, str, str]:
         """The inputs the model will read and the cleaned description and title; ClientError otherwise."""
-        description, title = (description or "").strip(), (title or "").strip()
+        description, title = clean_description(description), (title or "").strip()
         if len(title) > MAX_TITLE_CHARS:
             raise ClientError(422, f"{where}title: {len(title):,} characters, over the {MAX_TITLE_CHARS} limit")
         if len(description) > MAX_DESCRIPTION_CHARS:

@@ -28,6 +28,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from moviegenre.data.images import DRAFT_SIDE, MAX_ASPECT, load_image
+from moviegenre.data.table import clean_description
 from moviegenre.errors import ConfigError, DataError, utf8_text
 from moviegenre.features.fast import fast_encoder
 from moviegenre.serving.predictor import Predictor, used_inputs
@@ -200,7 +201,7 @@ class Explainer:
         """Explain ``genres`` (default: the ``top`` most probable) for a poster's bytes and/or a description (an
         optional title is read as context, as ``predict`` reads it, and not explained)."""
         scorer = self.scorer
-        description, title = utf8_text(description, "description"), utf8_text(title, "title")
+        description, title = clean_description(utf8_text(description, "description")), utf8_text(title, "title")
         used = scorer.used(poster is not None, bool(description), bool(title))
         title = title if used["title"] else ""
         image, tensor = scorer.decode(poster) if used["poster"] else (None, None)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from moviegenre.data.images import DRAFT_SIDE, load_image
-from moviegenre.data.table import MovieTable
+from moviegenre.data.table import MovieTable, clean_description
 from moviegenre.errors import DataError, MovieGenreError, utf8_text
 from moviegenre.models.base import GenreModel, load_model, model_meta, run_model_dir
 
@@ -89,7 +89,7 @@ class Predictor:
         records, uses, read = [], [], {}
         for index, (poster, description, *title) in enumerate(items):
             try:
-                description = utf8_text(description, "description")
+                description = clean_description(utf8_text(description, "description"))
                 title = utf8_text(title[0] if title else None, "title")
                 require_input(poster is not None, bool(description))
                 poster_bytes = self._poster_bytes(poster, read) if poster is not None else None
