@@ -62,6 +62,7 @@ class TunedLayer(nn.Module):
     def __init__(self, network) -> None:
         super().__init__()
         self.layer = copy.deepcopy(network.encoder.layer[10]).requires_grad_(True)
+        self.dim = network.config.hidden_size
         self.position_bias = network.encoder.compute_position_bias  # frozen: the encoder is not a submodule
 
     def forward(self, states: list[torch.Tensor]) -> torch.Tensor:
@@ -74,7 +75,7 @@ class TunedLayer(nn.Module):
 
     def embed_all(self, states, texts: np.ndarray) -> torch.Tensor:
         """Vectors of ``texts`` (indices into ``states``), batched by length, in their given order."""
-        out = torch.zeros(len(texts), 768)
+        out = torch.zeros(len(texts), self.dim)
         with torch.no_grad(), bf16():
             for rows in batches(np.array([len(states[i]) for i in texts]), 128, None):
                 out[torch.from_numpy(rows)] = self([states[i] for i in texts[rows]]).float()
@@ -102,7 +103,7 @@ def fine_tune(network, states, train: tuple[np.ndarray, np.ndarray], val: tuple[
     n_genres = train_labels.shape[1]
     start_vectors = tuned.embed_all(states, train_texts)
     mean, std = start_vectors.mean(0), start_vectors.std(0) + 1e-6
-    head = nn.Sequential(nn.Linear(768, 512), nn.ReLU(), nn.Dropout(0.3), nn.Linear(512, n_genres))
+    head = nn.Sequential(nn.Linear(tuned.dim, 512), nn.ReLU(), nn.Dropout(0.3), nn.Linear(512, n_genres))
     positives = train_labels.sum(0).clip(1)
     pos_weight = torch.tensor(((len(train_labels) - positives) / positives) ** 0.35, dtype=torch.float32)
     optimizer = torch.optim.AdamW([{"params": tuned.layer.parameters(), "lr": 3e-5},
@@ -139,12 +140,12 @@ def fine_tune(network, states, train: tuple[np.ndarray, np.ndarray], val: tuple[
 class LookupEncoder:
     """A text encoder whose vectors were computed beforehand; other texts (poster texts) by the frozen mpnet-l11."""
 
-    dim = 768
     device = "cpu"
     model = ()  # not exportable: features/fast.py uses it as is
 
     def __init__(self, name: str, vectors: dict[str, np.ndarray]) -> None:
         self.name, self.vectors = name, vectors
+        self.dim = len(next(iter(vectors.values())))
 
     def encode_texts(self, texts, batch_size: int = 64, progress: bool = False) -> np.ndarray:
         missing = [t for t in texts if t not in self.vectors]
