@@ -233,7 +233,7 @@ def test_a_description_given_alone_is_judged_by_thresholds_tuned_on_descriptions
     table, labels, genres = tiny
     train, val = np.arange(0, 45), np.arange(45, len(table))
     validation = table.subset(val)
-    model = fast_model("fusion-gmu").set_params(ensemble=1).fit(
+    model = fast_model("fusion-gmu").set_params(ensemble=1, refit=False).fit(  # a refit moves the probabilities
         table.subset(train), labels[train], validation=(validation, labels[val]), genres=genres)
     shift = model.description_shift_
     assert model.description_thresholds and shift.shape == (len(genres),) and np.abs(shift).max() > 0
@@ -325,6 +325,44 @@ def test_cross_fitted_members_tune_thresholds_on_rows_they_never_trained_on(tiny
     # Thresholds are tuned on every pooled row's out-of-fold probability, not on the validation rows alone.
     assert tuned["y"].shape == (len(table), len(genres)) and np.isfinite(tuned["p"]).all()
     np.testing.assert_array_equal(np.sort(tuned["y"], axis=0), np.sort(labels, axis=0))
+
+
+def test_a_refit_trains_every_network_again_on_all_rows_for_its_chosen_epochs_and_keeps_the_thresholds(
+        tiny, monkeypatch):
+    from moviegenre.training import lightning
+
+    table, labels, genres = tiny
+    train, val = np.arange(0, 45), np.arange(45, len(table))
+    trained = []  # (fusion, rows, validated, max_epochs, best_epochs_) of each network, in training order
+    fit_network = lightning.fit_network
+
+    def spy(net, train_set, val_set, config, **options):
+        net = fit_network(net, train_set, val_set, config, **options)
+        trained.append((net.fusion, len(train_set), val_set is not None, config.max_epochs,
+                        getattr(net, "best_epochs_", None)))
+        return net
+
+    monkeypatch.setattr(lightning, "fit_network", spy)
+    config = TrainConfig(max_epochs=4, patience=1, batch_size=16, progress=False)
+
+    def fit(refit: bool):
+        return fast_model("fusion-gmu").set_params(ensemble=2, refit=refit, config=config).fit(
+            table.subset(train), labels[train], validation=(table.subset(val), labels[val]), genres=genres)
+
+    plain = fit(False)
+    first = list(trained)
+    trained.clear()
+    refitted = fit(True)
+    assert trained[:len(first)] == first and len(trained) == 2 * len(first)
+    for (fusion, rows, _, _, best), (again, all_rows, validated, epochs, _) in zip(first, trained[len(first):]):
+        assert again == fusion and not validated and epochs == best and 1 <= best <= 4 and all_rows >= rows
+        if fusion == "gmu":  # the fusion members learn from every row; the single-input networks from theirs
+            assert all_rows == len(table)
+    assert refitted.words_.vectorizers_[0].vocabulary_ != plain.words_.vectorizers_[0].vocabulary_  # the word models too
+    # The thresholds and the description's own shift stay those the validation rows chose.
+    np.testing.assert_array_equal(refitted.thresholds_, plain.thresholds_)
+    np.testing.assert_array_equal(refitted.description_shift_, plain.description_shift_)
+    assert not np.allclose(refitted.predict_proba(table), plain.predict_proba(table))
 
 
 def test_title_words_are_read_only_where_a_row_has_a_title_and_never_for_a_use_other_than_any(tiny, tmp_path):

@@ -32,11 +32,11 @@ def test_training_shows_one_bar_per_step_and_no_library_noise(tmp_path):
     shown = done.stderr
     for step in ("embedding posters (efficientnet-lite0+lite1+lite2+flip)", "embedding descriptions (mpnet-l11)", "reading poster text",
                  "member 1/2", "member 2/2", "poster member 1/2", "poster member 2/2", "description member 1/2",
-                 "description member 2/2"):
+                 "description member 2/2", "refit member 1/2", "refit description member 2/2"):
         assert step in shown
     assert "epoch 2/2" in shown and "val F1=" in shown
     assert not [noise for noise in NOISE if noise in shown], shown[-3000:]
     # Every line the user keeps on screen is one of those bars (tqdm redraws a bar in place with \r).
     kept = [line.split("\r")[-1] or line.split("\r")[-2] for line in shown.splitlines() if line.strip()]
-    bars = ("embedding ", "reading poster text", "member ", "poster member ", "description member ")
+    bars = ("embedding ", "reading poster text", "member ", "poster member ", "description member ", "refit ")
     assert all(line.startswith(bars) for line in kept), kept

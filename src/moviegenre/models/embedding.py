@@ -183,7 +183,7 @@ class EmbeddingMLP(EmbeddingModel):
                  title_weight: float = 0.0, poster_text_weight: float = 0.0,
                  poster_net_weight: float = 0.0, description_net_weight: float = 0.0,
                  description_net_weight_with_poster: float = 0.0, description_thresholds: bool = False,
-                 config: TrainConfig | dict | None = None):
+                 refit: bool = False, config: TrainConfig | dict | None = None):
         super().__init__(fusion, image_encoder, text_encoder)
         self.hidden = hidden
         self.dropout = dropout
@@ -223,6 +223,11 @@ class EmbeddingMLP(EmbeddingModel):
         # description only: micro-F1 up on each; the poster's and both inputs' own thresholds lost on their fewer
         # validation rows). Not with cross_fit: its validation rows are training rows.
         self.description_thresholds = description_thresholds
+        # Once the validation rows have chosen each network's epochs and tuned the thresholds, train the networks and
+        # word models again on the training and validation rows together, each network for its chosen epochs, and
+        # keep the thresholds: 12% more rows to learn from (seeded splits 1-5, mean: macro-F1 up on every slice,
+        # micro-F1 within 0.003). Not with cross_fit, whose members already learn from the validation rows.
+        self.refit = refit
         self.config = config
 
     def train_config(self) -> TrainConfig:
@@ -254,7 +259,18 @@ class EmbeddingMLP(EmbeddingModel):
     def _has_poster_net(self) -> bool:
         return max(self._net_weights("poster")) > 0
 
-    def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
+    def fit(self, movies, labels, *, validation=None, genres=None, run_dir=None, resume=False) -> EmbeddingMLP:
+        super().fit(movies, labels, validation=validation, genres=genres, run_dir=run_dir, resume=resume)
+        if self.refit and not self.cross_fit and validation is not None and len(validation[0]):
+            self._fit(movies.concat(validation[0]),
+                      np.concatenate([labels, validation[1]]).astype(np.float32), None,
+                      run_dir=None if run_dir is None else f"{run_dir}/refit", resume=resume,
+                      epochs=self._best_epochs)
+        return self
+
+    def _fit(self, movies, labels, validation, *, run_dir, resume, epochs: dict | None = None) -> None:
+        """Train the networks and word models; ``epochs``: each network's epochs, by (kind, member), when there are
+        no validation rows to stop on (a refit)."""
         from moviegenre.training.lightning import fit_network  # Lightning: only when training
 
         config = self.train_config()
@@ -287,9 +303,16 @@ class EmbeddingMLP(EmbeddingModel):
             net = new_net(labels.shape[1])
             net.set_input_stats(train_rows["poster"][train_rows["has_poster"] > 0],
                                 train_rows["description"][train_rows["has_description"] > 0])
-            member_config = TrainConfig(**{**asdict(config), "seed": config.seed + member})
-            return fit_network(net, FeatureDataset(train_rows, train_labels), val, member_config, pos_weight=weights,
-                               run_dir=directory, resume=resume, label=f"{kind} {member + 1}/{self.ensemble}")
+            member_config = TrainConfig(**{**asdict(config), "seed": config.seed + member,
+                                           **({"max_epochs": epochs.get((kind, member), config.max_epochs)}
+                                              if epochs else {})})
+            net = fit_network(net, FeatureDataset(train_rows, train_labels), val, member_config, pos_weight=weights,
+                              run_dir=directory, resume=resume,
+                              label=f"{'refit ' if epochs else ''}{kind} {member + 1}/{self.ensemble}")
+            self._best_epochs[kind, member] = getattr(net, "best_epochs_", member_config.max_epochs)
+            return net
+
+        self._best_epochs: dict[tuple[str, int], int] = {}
 
         # With cross-fitting, every row is scored by the member that never trained on it.
         self.nets_, out_of_fold = [], np.zeros(labels.shape, dtype=np.float32)
@@ -594,7 +617,9 @@ DESCRIPTION_NET_ALONE = {"text_encoder": "mpnet-l11", "description_net_weight": 
                          "config": {"pos_weight_power": 0.35}, **POSTER_NET, **TITLED}
 DESCRIPTION_NET = {"description_net_weight_with_poster": 0.15, **DESCRIPTION_NET_ALONE}
 register_model("fusion-gmu")(_mlp("gmu", image_encoder="efficientnet-lite0+lite1+lite2+flip", description_thresholds=True,
-                                  **DESCRIPTION_NET))
+                                  refit=True, **DESCRIPTION_NET))
+register_model("fusion-gmu-no-refit")(_mlp("gmu", image_encoder="efficientnet-lite0+lite1+lite2+flip",
+                                           description_thresholds=True, **DESCRIPTION_NET))
 register_model("fusion-gmu-shared-thresholds")(_mlp("gmu", image_encoder="efficientnet-lite0+lite1+lite2+flip",
                                                     **DESCRIPTION_NET))
 register_model("fusion-gmu-lite02")(_mlp("gmu", image_encoder="efficientnet-lite0+lite2+flip", **DESCRIPTION_NET))

@@ -37,6 +37,8 @@ warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*
 # --resume continues in the run's own folders on purpose, and fit_network keeps the earlier log rows.
 warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+# A network trained without validation rows (a refit for epochs already chosen) has nothing to validate, on purpose.
+warnings.filterwarnings("ignore", message=r"You defined a `validation_step` but have no `val_dataloader`")
 # Fine-tuning keeps the image encoder's batch norms in eval mode on purpose (see models/finetune.py).
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
@@ -88,7 +90,8 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
                 resume: bool = False, label: str = "training") -> nn.Module:
     """Train ``net`` in place and leave it holding the best validation weights; return it.
 
-    ``label`` names the network on its progress bar (``member 2/3``).
+    ``label`` names the network on its progress bar (``member 2/3``). With validation rows, the returned net's
+    ``best_epochs_`` is the number of epochs that reached its weights.
     """
     L.seed_everything(config.seed, workers=True, verbose=False)
     # Lightning's info lines (accelerators found, advertising tips, why fitting stopped): only when verbose.
@@ -139,8 +142,10 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
             atomic_write_text(log, pd.concat([earlier, pd.read_csv(log)], ignore_index=True).to_csv(index=False))
         best = root / "checkpoints" / "best.ckpt"
         if validation is not None and best.exists():
-            state = load_checkpoint(best, _shapes(task.state_dict()))["state_dict"]
-            net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
+            checkpoint = load_checkpoint(best, _shapes(task.state_dict()))
+            net.load_state_dict({k.removeprefix("net."): v for k, v in checkpoint["state_dict"].items()
+                                 if k.startswith("net.")})
+            net.best_epochs_ = int(checkpoint.get("epoch", config.max_epochs - 1)) + 1  # Lightning counts from 0
         trainer.strategy.barrier()  # DDP: rank 0 must not delete its scratch checkpoints before the others read them
     return net.cpu().eval()
 
