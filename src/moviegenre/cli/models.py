@@ -69,7 +69,10 @@ def train(data: Annotated[Path, typer.Argument(help="Movie table: shared CSV, te
     if not is_main_process():  # DDP: rank 0 writes the run and reports it
         return
     run = json.loads((out / "run.json").read_text())
-    console.print(f"trained {estimator.name} on {run['rows']['train']:,} movies "
+    params, validated = estimator.get_params(), run["rows"]["validation"]
+    refit = f" (then with its {validated:,} validation movies too)" \
+        if params.get("refit") and not params.get("cross_fit") and validated else ""
+    console.print(f"trained {estimator.name} on {run['rows']['train']:,} movies{refit} "
                   f"({len(estimator.genres_)} genres) in {run['train_seconds']:.1f} s -> {out}")
 
 
