@@ -193,8 +193,7 @@ the validation rows. Raw numbers: [results.json](results.json).
   precision; exact = exact-match (subset) accuracy. Train time is the whole `train` call; predict time per movie
   is the scoring call over its rows. The embedding models read cached embeddings in both, so their times leave
   out encoding a new poster or description. `--update` keeps the other models' rows as they were: a row whose `n`
-  differs from the rest of its slice was scored on an earlier reading of the table (before a source's placeholder
-  for a missing plot, "Add a Plot »", was read as no description, a slice held those rows too).{schedule}
+  differs from the rest of its slice was scored on an earlier reading of the table.{schedule}
 
 ## `movies.csv` (test split)
 

@@ -69,9 +69,8 @@ def train(data: Annotated[Path, typer.Argument(help="Movie table: shared CSV, te
     if not is_main_process():  # DDP: rank 0 writes the run and reports it
         return
     run = json.loads((out / "run.json").read_text())
-    params, validated = estimator.get_params(), run["rows"]["validation"]
-    refit = f" (then with its {validated:,} validation movies too)" \
-        if params.get("refit") and not params.get("cross_fit") and validated else ""
+    refit_rows = getattr(estimator, "refit_rows_", 0)  # a model that learnt from its validation movies too
+    refit = f" (then with its {refit_rows:,} validation movies too)" if refit_rows else ""
     console.print(f"trained {estimator.name} on {run['rows']['train']:,} movies{refit} "
                   f"({len(estimator.genres_)} genres) in {run['train_seconds']:.1f} s -> {out}")
 

@@ -261,7 +261,10 @@ class EmbeddingMLP(EmbeddingModel):
 
     def fit(self, movies, labels, *, validation=None, genres=None, run_dir=None, resume=False) -> EmbeddingMLP:
         super().fit(movies, labels, validation=validation, genres=genres, run_dir=run_dir, resume=resume)
-        if self.refit and not self.cross_fit and validation is not None and len(validation[0]):
+        refits = self.refit and not self.cross_fit and validation is not None and len(validation[0]) > 0
+        # How many validation movies the networks learnt from too (0: none), for whoever reports the training.
+        self.refit_rows_ = len(validation[0]) if refits else 0
+        if refits:
             self._fit(movies.concat(validation[0]),
                       np.concatenate([labels, validation[1]]).astype(np.float32), None,
                       run_dir=None if run_dir is None else f"{run_dir}/refit", resume=resume,
@@ -309,7 +312,8 @@ class EmbeddingMLP(EmbeddingModel):
             net = fit_network(net, FeatureDataset(train_rows, train_labels), val, member_config, pos_weight=weights,
                               run_dir=directory, resume=resume,
                               label=f"{'refit ' if epochs else ''}{kind} {member + 1}/{self.ensemble}")
-            self._best_epochs[kind, member] = getattr(net, "best_epochs_", member_config.max_epochs)
+            if val is not None:  # the epochs its validation rows chose: a refit trains it again for as many
+                self._best_epochs[kind, member] = getattr(net, "best_epochs_", member_config.max_epochs)
             return net
 
         self._best_epochs: dict[tuple[str, int], int] = {}

@@ -145,7 +145,9 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
             checkpoint = load_checkpoint(best, _shapes(task.state_dict()))
             net.load_state_dict({k.removeprefix("net."): v for k, v in checkpoint["state_dict"].items()
                                  if k.startswith("net.")})
-            net.best_epochs_ = int(checkpoint.get("epoch", config.max_epochs - 1)) + 1  # Lightning counts from 0
+            epoch = checkpoint.get("epoch")  # Lightning counts from 0; a damaged file's value is not trusted
+            net.best_epochs_ = min(max(epoch + 1, 1), config.max_epochs) if isinstance(epoch, int) \
+                else config.max_epochs
         trainer.strategy.barrier()  # DDP: rank 0 must not delete its scratch checkpoints before the others read them
     return net.cpu().eval()
 
