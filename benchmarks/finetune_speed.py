@@ -26,8 +26,8 @@ from moviegenre.data.readers import read_table
 from moviegenre.data.splits import split_for
 from moviegenre.evaluation.evaluate import score
 from moviegenre.models import create_model
-from moviegenre.models.embedding import FusionNet
 from moviegenre.models.finetune import EndToEndNet, RawInputs, autocast_bf16
+from moviegenre.models.fusion_net import FusionNet
 from moviegenre.training.config import configure
 
 DATA = Path(os.environ.get("MOVIEGENRE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

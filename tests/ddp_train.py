@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from moviegenre.models.embedding import FeatureDataset, FusionNet
+from moviegenre.models.fusion_net import FeatureDataset, FusionNet
 from moviegenre.training.config import TrainConfig
 from moviegenre.training.lightning import fit_network
 

@@ -59,8 +59,8 @@ def test_finetune_of_a_model_without_encoders_is_a_one_line_error(monkeypatch, c
 @pytest.mark.parametrize("bf16", [False, True], ids=["float32", "bf16-autocast"])
 def test_every_end_to_end_parameter_gets_a_gradient(bf16):
     from moviegenre.models import create_model
-    from moviegenre.models.embedding import FusionNet
     from moviegenre.models.finetune import EndToEndNet
+    from moviegenre.models.fusion_net import FusionNet
 
     torch.manual_seed(0)
     poster, description = create_model("fusion-gmu-finetune").trainable_encoders("cpu")

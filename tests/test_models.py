@@ -14,7 +14,7 @@ from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
 from moviegenre.errors import ConfigError, ImageError
 from moviegenre.models import create_model, list_models, load_model
-from moviegenre.models.embedding import FUSIONS, FusionNet
+from moviegenre.models.fusion_net import FUSIONS, FusionNet
 from moviegenre.serving.predictor import Predictor
 from moviegenre.training.config import TrainConfig
 

@@ -29,7 +29,8 @@ from moviegenre.data.genres import pos_weight
 from moviegenre.data.images import load_image
 from moviegenre.data.table import MovieTable
 from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, resolve_device
-from moviegenre.models.embedding import EmbeddingMLP, FusionNet
+from moviegenre.models.embedding import EmbeddingMLP
+from moviegenre.models.fusion_net import FusionNet
 from moviegenre.models.registry import FINETUNED_SUFFIX, register_model
 from moviegenre.training.config import TrainConfig
 
