@@ -207,7 +207,8 @@ def main() -> None:
         return variant({"text_encoder": name}, seed, "fusion-gmu")
 
     if args.blend:
-        blend(table, labels, states, network, row_text, described, [int(s) for s in args.seeds.split(",")])
+        blend(table, labels, genre_encoder.classes_, states, network, row_text, described,
+              [int(s) for s in args.seeds.split(",")])
         return
     remove_crossfit_caches()
     try:
@@ -217,29 +218,30 @@ def main() -> None:
         remove_crossfit_caches()
 
 
-def blend(table, labels: np.ndarray, states, network, row_text: np.ndarray, described: np.ndarray, seeds: list[int],
-          weights: tuple[float, ...] = (0.0, 0.15, 0.25, 0.35, 0.5)) -> None:
+def blend(table, labels: np.ndarray, genres: np.ndarray, states, network, row_text: np.ndarray, described: np.ndarray,
+          seeds: list[int], weights: tuple[float, ...] = (0.0, 0.15, 0.25, 0.35, 0.5)) -> None:
     """``--blend``: see the module's docstring."""
     from sklearn.metrics import average_precision_score, f1_score
 
-    from moviegenre.evaluation.evaluate import score
     from moviegenre.evaluation.metrics import micro_f1, tune_thresholds
 
-    genres = GenreEncoder().fit(table.genres)
-    index = {text: i for i, text in enumerate(sorted({d for d in table.descriptions if d}))}
+    labelled = labels.sum(1) > 0
     results: dict[float, list[tuple[float, float, float]]] = {w: [] for w in weights}
     for seed in seeds:
         splits = split_for(table, labels, seed=seed)
-        labelled = labels.sum(1) > 0
         train, validation = (splits == "train") & labelled, (splits == "validation") & labelled
         model = variant({"refit": False}, seed, "fusion-gmu")  # the validation rows must stay unseen
-        model.fit(table.subset(train), genres.transform(table.genres)[train], genres=genres.classes_,
-                  validation=(table.subset(validation), genres.transform(table.genres)[validation]))
-        tuned_rows = [np.flatnonzero(described & (splits == part)) for part in ("train", "validation")]
-        tuned = fine_tune(network, states, *((row_text[rows], labels[rows]) for rows in tuned_rows), seed=seed)
+        model.fit(table.subset(train), labels[train], genres=genres,
+                  validation=(table.subset(validation), labels[validation]))
+        alone = {part: np.flatnonzero(described & (splits == part)) for part in ("train", "validation", "test")}
+        tuned = fine_tune(network, states, *((row_text[alone[part]], labels[alone[part]]) for part in ("train", "validation")),
+                          seed=seed)
+        # The validation and test rows' labels, and the model's and the fine-tuned head's probabilities of their
+        # descriptions given alone.
         (y_val, p_val, q_val), (y_test, p_test, q_test) = (
-            _description_alone(model, tuned, states, index, table.subset(rows), score)
-            for rows in (validation, splits == "test"))
+            (labels[rows], model.predict_proba(table.subset(rows).with_inputs("description")),
+             tuned.predict_proba(states, row_text[rows]))
+            for rows in (alone["validation"], alone["test"]))
         for w in weights:
             thresholds = tune_thresholds(y_val, (1 - w) * p_val + w * q_val, fallback=model.thresholds_)
             blended = (1 - w) * p_test + w * q_test
@@ -252,14 +254,6 @@ def blend(table, labels: np.ndarray, states, network, row_text: np.ndarray, desc
     for w, rows in results.items():
         mean = np.mean(rows, axis=0)
         print(f"  weight {w:.2f}: {mean[0]:.3f}/{mean[1]:.3f}, {mean[2]:.3f}")
-
-
-def _description_alone(model, tuned: TunedLayer, states, index: dict[str, int], movies, score):
-    """Labels, the model's and the fine-tuned head's probabilities of ``movies``' descriptions given alone."""
-    _, y, p = score(model, movies, "description")
-    scored = movies.with_inputs("description")
-    scored = scored.subset(GenreEncoder.from_classes(model.genres_).transform(scored.genres).sum(1) > 0)
-    return y, p, tuned.predict_proba(states, np.array([index[d] for d in scored.descriptions]))
 
 
 def remove_crossfit_caches() -> None:

@@ -1,4 +1,4 @@
-"""The network every model on frozen embeddings trains: :class:`FusionNet`, and the rows it reads.
+"""The network the embedding MLPs train (and fine-tuning puts on its encoders): :class:`FusionNet`, and its rows.
 
 Each present modality is standardised and projected; the projections are fused by concatenation or by a gated
 multimodal unit (Arevalo et al. 2017: tanh branches mixed by a sigmoid gate; our gate reads the two projections
