@@ -11,9 +11,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from conftest import draw_poster, run_moviegenre
-from moviegenre.serving.app import MAX_COMPARE_POSTERS, create_app
+from moviegenre.serving.app import create_app
 from moviegenre.serving.compare import comparison, score
 from moviegenre.serving.predictor import Predictor
+from moviegenre.serving.schemas import MAX_COMPARE_POSTERS
 from test_serving import DESCRIPTION, build_tiny_run, one_torch_thread  # noqa: F401  (autouse)
 
 OTHER_DESCRIPTION = "Funny friends laugh at a silly joke."

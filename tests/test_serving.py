@@ -20,8 +20,9 @@ from PIL import Image
 
 from conftest import GENRES, WORDS, draw_poster, make_tiny_table, run_moviegenre
 from moviegenre.serving import app as app_module
-from moviegenre.serving.app import MAX_BATCH_ITEMS, MAX_POSTER_BYTES, MAX_REQUEST_BYTES, create_app
+from moviegenre.serving.app import create_app
 from moviegenre.serving.predictor import Predictor
+from moviegenre.serving.schemas import MAX_BATCH_ITEMS, MAX_POSTER_BYTES, MAX_REQUEST_BYTES
 
 DESCRIPTION = "A ghost haunts the night; blood and a scream in the dark."
 

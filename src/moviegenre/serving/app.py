@@ -6,8 +6,9 @@ genres, serving/compare.py), ``GET /health``, ``GET /model``, the page at ``/``
 and the OpenAPI docs at ``/docs``. Every client mistake is a 4xx JSON ``{"detail": "<one line>"}``:
 413 too large, 415 not an image type, 422 unusable content, 400 nothing to predict from.
 
-Concurrent predictions are micro-batched: each of ``workers`` threads (default: one per core) takes whatever
-requests queued while it was busy and runs them as one encoder batch. On a small CPU, one torch thread per worker
+Concurrent predictions are micro-batched (serving/batcher.py): each of ``workers`` threads (default: one per core)
+takes whatever requests queued while it was busy and runs them as one encoder batch. Request limits and response
+schemas are in serving/schemas.py. On a small CPU, one torch thread per worker
 beats intra-op threads: ``moviegenre serve`` sets that (see ``cli/serve.py``).
 """
 
@@ -19,38 +20,46 @@ import binascii
 import hashlib
 import json
 import os
-import queue
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
-import torch
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from moviegenre.data.images import sniff_format
 from moviegenre.data.table import clean_description
 from moviegenre.errors import MovieGenreError
-from moviegenre.serving.compare import SCORE, comparison, resolve_genres
+from moviegenre.serving.batcher import Batcher
+from moviegenre.serving.compare import comparison, resolve_genres
 from moviegenre.serving.explain import Explainer, Scorer, png_bytes
 from moviegenre.serving.predictor import Predictor
+from moviegenre.serving.schemas import (
+    ERRORS,
+    MAX_COMPARE_POSTERS,
+    MAX_DESCRIPTION_CHARS,
+    MAX_POSTER_BYTES,
+    MAX_REQUEST_BYTES,
+    MAX_TITLE_CHARS,
+    BatchItem,
+    BatchRequest,
+    BatchResponse,
+    BatchResult,
+    CompareResult,
+    ExplainResult,
+    Health,
+    ItemError,
+    ModelInfo,
+    Prediction,
+    Word,
+)
 
-MAX_POSTER_BYTES = 8 * 1024 * 1024
-MAX_REQUEST_BYTES = 24 * 1024 * 1024  # a full batch of posters in base64
-MAX_DESCRIPTION_CHARS = 2000
-MAX_TITLE_CHARS = 300
-MAX_BATCH_ITEMS = 16
-MAX_COMPARE_POSTERS = 16
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 STATIC = files("moviegenre") / "serving" / "static"
@@ -60,181 +69,7 @@ class ClientError(HTTPException):
     """A 4xx answer with a one-line ``detail``."""
 
 
-# -- response schemas (the OpenAPI docs show these) ----------------------------------------------------------
-class Used(BaseModel):
-    title: bool = Field(False, description="Whether the model read the title (optional; never required).")
-    poster: bool
-    description: bool
-
-
-class Prediction(BaseModel):
-    genres: list[str] = Field(description="Genres at or above their threshold, most probable first.")
-    probabilities: dict[str, float] = Field(description="Every genre's probability, most probable first.")
-    thresholds: dict[str, float] = Field(description="Every genre's decision threshold (tuned on validation).")
-    used: Used = Field(description="Which inputs the model read.")
-    model: str
-    model_version: str = Field(description="Content hash of the model's files.")
-
-
-class Word(BaseModel):
-    text: str
-    start: int = Field(description="Character offset in the (stripped) description.")
-    end: int
-
-
-class ExplainResult(Prediction):
-    explained: list[str] = Field(description="The genres explained below.")
-    heatmaps: dict[str, str] = Field(description="Per genre, a transparent PNG (data URL) the poster's shape: "
-                                                 "lay it over the poster; hot = the region raises the genre.")
-    words: list[Word]
-    word_scores: dict[str, list[float]] = Field(description="Per genre, one score per word: how much deleting "
-                                                            "the word lowers the genre's probability.")
-
-
-class BatchItem(BaseModel):
-    description: str | None = None
-    title: str | None = Field(None, description="The movie's title (optional).")
-    poster: str | None = Field(None, description="Base64 JPEG, PNG, WebP or GIF (a data: URL prefix is accepted).")
-
-
-class BatchRequest(BaseModel):
-    items: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
-
-
-class ItemError(BaseModel):
-    status: int
-    detail: str
-
-
-class BatchResult(BaseModel):
-    prediction: Prediction | None = None
-    error: ItemError | None = None
-
-
-class BatchResponse(BaseModel):
-    results: list[BatchResult]
-
-
-class CompareVariant(BaseModel):
-    poster: str = Field(description="The uploaded file's name.")
-    description: str | None
-    genres: list[str]
-    probabilities: dict[str, float] = Field(description="As /predict returns for this poster and description.")
-    strongest_unintended: str | None = Field(None, description="The other genre with the largest probability "
-                                                               "minus threshold (with intended genres).")
-
-
-class CompareError(BaseModel):
-    poster: str
-    status: int
-    error: str
-
-
-class CompareResult(BaseModel):
-    variants: list[CompareVariant] = Field(description="One per usable poster, in upload order.")
-    intended: list[str]
-    ranking: list[int] = Field(description="Variant indices, best first (upload order without intended genres).")
-    scores: list[float] | None = Field(description="Per variant (null without intended genres): " + SCORE + ".")
-    thresholds: dict[str, float]
-    model: str
-    model_version: str
-    score: str | None = Field(description="How the score is computed.")
-    errors: list[CompareError] = Field(description="Posters that could not be compared, each with its error.")
-
-
-class Health(BaseModel):
-    status: str
-    model: str
-    model_version: str
-
-
-class ModelInfo(BaseModel):
-    name: str
-    version: str
-    inputs: list[str]
-    genres: list[str]
-    thresholds: dict[str, float]
-    encoders: dict[str, str | None]
-    training: dict = Field(description="From the run's run.json: data file, rows per split, genre policy.")
-
-
-class ErrorBody(BaseModel):
-    detail: str
-
-
-ERRORS = {code: {"model": ErrorBody} for code in (400, 413, 415, 422)}
-
-
 # -- the model behind the endpoints --------------------------------------------------------------------------
-@dataclass
-class _Job:
-    tensor: torch.Tensor | None
-    description: str
-    title: str
-    poster_text: str
-    future: asyncio.Future
-    loop: asyncio.AbstractEventLoop
-
-
-class Batcher:
-    """Worker threads that each run whatever requests are queued through the model as one batch."""
-
-    def __init__(self, scorer: Scorer, workers: int = 1, max_batch: int = 8) -> None:
-        self.scorer, self.max_batch = scorer, max_batch
-        self.jobs: queue.Queue[_Job] = queue.Queue()
-        # Daemon threads started here rather than in the app's lifespan: test clients and fuzzers run the
-        # lifespan several times, and an idle worker costs nothing but a blocked queue read.
-        for i in range(workers):
-            threading.Thread(target=self._work, name=f"moviegenre-batcher-{i}", daemon=True).start()
-
-    async def probabilities(self, tensor: torch.Tensor | None, description: str, title: str = "",
-                            poster_text: str = "") -> np.ndarray:
-        loop = asyncio.get_running_loop()
-        job = _Job(tensor, description, title, poster_text, loop.create_future(), loop)
-        self.jobs.put(job)
-        return await job.future
-
-    def _work(self) -> None:
-        while True:
-            # No waiting for company: whatever queued during the last batch forms the next one.
-            batch = [self.jobs.get()]
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(self.jobs.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                rows = self._run(batch)
-                for job, row in zip(batch, rows):
-                    job.loop.call_soon_threadsafe(_resolve, job.future, row, None)
-            except Exception as error:  # noqa: BLE001 - each waiting request fails with it (a 500, logged)
-                for job in batch:
-                    job.loop.call_soon_threadsafe(_resolve, job.future, None, error)
-
-    def _run(self, batch: list[_Job]) -> np.ndarray:
-        scorer, n = self.scorer, len(batch)
-        poster = description = None
-        with_poster = [i for i, job in enumerate(batch) if job.tensor is not None]
-        with_text = [i for i, job in enumerate(batch) if job.description]
-        if with_poster:
-            poster = np.zeros((n, scorer.model.dims_["poster"]), np.float32)
-            poster[with_poster] = scorer.poster_vectors(torch.stack([batch[i].tensor for i in with_poster]))
-        if with_text:
-            description = np.zeros((n, scorer.model.dims_["description"]), np.float32)
-            description[with_text] = scorer.description_vectors([batch[i].description for i in with_text])
-        return scorer.probabilities(poster, description, [job.description for job in batch],
-                                    [job.title for job in batch], [job.poster_text for job in batch])
-
-
-def _resolve(future: asyncio.Future, value, error: Exception | None) -> None:
-    if future.cancelled():  # the client went away
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(value)
-
-
 def model_version(run_dir: Path) -> str:
     digest = hashlib.sha256()
     for name in ("model.json", "model.safetensors"):

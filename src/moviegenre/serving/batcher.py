@@ -1,0 +1,82 @@
+"""Micro-batching for the web service: requests that queue while a worker is busy run through the model together."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from moviegenre.serving.explain import Scorer
+
+
+@dataclass
+class _Job:
+    tensor: torch.Tensor | None
+    description: str
+    title: str
+    poster_text: str
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+
+
+class Batcher:
+    """Worker threads that each run whatever requests are queued through the model as one batch."""
+
+    def __init__(self, scorer: Scorer, workers: int = 1, max_batch: int = 8) -> None:
+        self.scorer, self.max_batch = scorer, max_batch
+        self.jobs: queue.Queue[_Job] = queue.Queue()
+        # Daemon threads started here rather than in the app's lifespan: test clients and fuzzers run the
+        # lifespan several times, and an idle worker costs nothing but a blocked queue read.
+        for i in range(workers):
+            threading.Thread(target=self._work, name=f"moviegenre-batcher-{i}", daemon=True).start()
+
+    async def probabilities(self, tensor: torch.Tensor | None, description: str, title: str = "",
+                            poster_text: str = "") -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        job = _Job(tensor, description, title, poster_text, loop.create_future(), loop)
+        self.jobs.put(job)
+        return await job.future
+
+    def _work(self) -> None:
+        while True:
+            # No waiting for company: whatever queued during the last batch forms the next one.
+            batch = [self.jobs.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self.jobs.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                rows = self._run(batch)
+                for job, row in zip(batch, rows):
+                    job.loop.call_soon_threadsafe(_resolve, job.future, row, None)
+            except Exception as error:  # noqa: BLE001 - each waiting request fails with it (a 500, logged)
+                for job in batch:
+                    job.loop.call_soon_threadsafe(_resolve, job.future, None, error)
+
+    def _run(self, batch: list[_Job]) -> np.ndarray:
+        scorer, n = self.scorer, len(batch)
+        poster = description = None
+        with_poster = [i for i, job in enumerate(batch) if job.tensor is not None]
+        with_text = [i for i, job in enumerate(batch) if job.description]
+        if with_poster:
+            poster = np.zeros((n, scorer.model.dims_["poster"]), np.float32)
+            poster[with_poster] = scorer.poster_vectors(torch.stack([batch[i].tensor for i in with_poster]))
+        if with_text:
+            description = np.zeros((n, scorer.model.dims_["description"]), np.float32)
+            description[with_text] = scorer.description_vectors([batch[i].description for i in with_text])
+        return scorer.probabilities(poster, description, [job.description for job in batch],
+                                    [job.title for job in batch], [job.poster_text for job in batch])
+
+
+def _resolve(future: asyncio.Future, value, error: Exception | None) -> None:
+    if future.cancelled():  # the client went away
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
