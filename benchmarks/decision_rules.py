@@ -14,6 +14,7 @@ import argparse
 
 import numpy as np
 from head_selection import DATA, USES, variant
+from scipy.special import logit
 from sklearn.metrics import f1_score
 
 from moviegenre.data.genres import GenreEncoder
@@ -27,8 +28,7 @@ RULES = {"thresholds": (False, None), "floor": (True, None), "cap 3": (False, 3)
 
 def decide(probabilities: np.ndarray, thresholds: np.ndarray, floor: bool, cap: int | None) -> np.ndarray:
     """Each movie's genres: those over their thresholds, with at least one (``floor``) and at most ``cap``."""
-    clipped = np.clip(probabilities, 1e-6, 1 - 1e-6)
-    margin = np.log(clipped / (1 - clipped)) - np.log(thresholds / (1 - thresholds))[None, :]
+    margin = logit(np.clip(probabilities, 1e-6, 1 - 1e-6)) - logit(thresholds)[None, :]
     chosen = margin >= 0
     if floor:
         empty = np.flatnonzero(~chosen.any(1))

@@ -34,8 +34,7 @@ from moviegenre.training.config import configure
 
 DATA = Path(os.environ.get("MOVIEGENRE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 USES = ("both", "poster", "description", "any")
-VARIANTS = {"squashed poster, no title (fusion-gmu-squash)": {"image_encoder": "efficientnet-lite0",
-                                                                "title_weight": 0.0},
+VARIANTS = {"fusion-gmu, Lite0 only, no title": {"image_encoder": "efficientnet-lite0", "title_weight": 0.0},
             "fusion-gmu (3 members)": {}}
 
 

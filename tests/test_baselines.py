@@ -47,6 +47,8 @@ def test_focal_loss_keeps_the_positive_weights_and_quiets_only_the_movies_alread
     assert torch.equal(focal.pos_weight, weights)
     assert focal(right, targets) < 0.01 * bce(right, targets)  # (1 - 0.98)^2 of each term
     assert focal(wrong, targets) > 0.9 * bce(wrong, targets)
+    with pytest.raises(ConfigError, match="loss 'weighted-focal' needs class weights"):
+        make_loss("weighted-focal", None, 1.0)
 
 
 @pytest.mark.parametrize("text, tokens", [

@@ -12,7 +12,7 @@ import torch
 
 from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
-from moviegenre.errors import ConfigError, ImageError
+from moviegenre.errors import ConfigError, DataError, ImageError
 from moviegenre.models import create_model, list_models, load_model
 from moviegenre.models.fusion_net import FUSIONS, FusionNet
 from moviegenre.serving.predictor import Predictor
@@ -167,6 +167,19 @@ def test_evaluate_writes_the_contract_json_and_a_report(session_tiny_table_csv, 
     report = Path(metrics["report"])
     for name in ("metrics.json", "report.md", "per_genre_f1.png", "confusion_matrices.png", "pr_curves.png"):
         assert (report / name).stat().st_size > 0
+
+
+def test_evaluate_refuses_an_input_the_model_does_not_read_and_an_unknown_split(tiny, session_tiny_table_csv,
+                                                                                  tmp_path):
+    from moviegenre.evaluation.evaluate import evaluate
+
+    table, labels, genres = tiny
+    fast_model("description-mlp").fit(table, labels, genres=genres).save(tmp_path / "run")
+    with pytest.raises(DataError, match="does not read a poster.*--use any, or --use description"):
+        evaluate(tmp_path / "run", session_tiny_table_csv, use="poster", report_dir=tmp_path / "report")
+    with pytest.raises(DataError, match="unknown split 'tset'.*train, validation, test"):
+        evaluate(tmp_path / "missing-run", session_tiny_table_csv, split="tset")  # before the run is read
+    assert not (tmp_path / "report").exists()
 
 
 def test_word_model_is_blended_only_into_rows_with_a_description(tiny):

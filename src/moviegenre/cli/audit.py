@@ -8,10 +8,8 @@ from typing import Annotated
 import typer
 
 from moviegenre.cli.app import app, console, err_console
-from moviegenre.cli.data import DropGenres, MinGenreCount, parse_genre_list
-from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT
-
-DEFAULT_DROP = ",".join(DEFAULT_DROP_GENRES)
+from moviegenre.cli.data import DROP_GENRES, DropGenres, MinGenreCount, parse_genre_list
+from moviegenre.data.genres import DEFAULT_MIN_GENRE_COUNT
 
 
 @app.command("audit")
@@ -22,7 +20,7 @@ def audit(data: Annotated[Path, typer.Argument(help="Labelled movie table: any t
           folds: Annotated[int, typer.Option(help="Folds: every movie is scored by the model of the others.")] = 5,
           seed: Annotated[int, typer.Option(help="Seed for the folds, initialisation and shuffling.")] = 0,
           min_genre_count: MinGenreCount = DEFAULT_MIN_GENRE_COUNT,
-          drop_genres: DropGenres = DEFAULT_DROP,
+          drop_genres: DropGenres = DROP_GENRES,
           max_epochs: Annotated[int | None, typer.Option(help="Cap on epochs per fold.")] = None,
           device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu") -> None:
     """Find the movies whose genre labels are probably wrong or missing; a killed audit continues."""

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from moviegenre.cli.app import app, console, err_console
 
+# serving/compare.py's SCORE in short: importing it would load PIL and the predictor before --help answers.
 SCORE_HELP = ("Ranks by: mean over the intended genres of (probability - threshold), minus the largest "
               "(probability - threshold) among the other genres.")
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit, logit
 
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, GenreEncoder
 from moviegenre.data.readers import read_table
@@ -80,7 +81,7 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
     labels = encoder.transform(movies.genres)
     params = {**(AUDIT_PARAMS if "ensemble" in create_model(model).get_params() else {}), **(params or {})}
     estimator = create_model(model, **params)  # fails here, before any training, on a bad parameter
-    readable = _readable(movies, estimator)
+    readable = estimator.readable(movies)
     if readable.sum() < folds:
         raise DataError(movies.source, f"only {int(readable.sum())} movies have an input '{model}' reads, "
                         f"fewer than --folds {folds}", hint="give more movies or fewer folds")
@@ -180,16 +181,6 @@ def table_fingerprint(movies: MovieTable) -> str:
     return hashlib.sha256(json.dumps(columns, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def _readable(movies: MovieTable, estimator: GenreModel) -> np.ndarray:
-    """Movies with at least one input the model reads (the others cannot be audited)."""
-    readable = np.zeros(len(movies), dtype=bool)
-    if "poster" in estimator.inputs:
-        readable |= movies.has_poster
-    if "description" in estimator.inputs:
-        readable |= movies.has_description
-    return readable
-
-
 def label_suspicion(labels: np.ndarray, probabilities: np.ndarray, *, method: str = METHOD,
                     adjust: bool = ADJUST) -> np.ndarray:
     """(movies, genres) suspicion of each given 0/1 label, in [0, 1]: 1 - cleanlab's per-class label quality."""
@@ -239,13 +230,12 @@ def context_probabilities(labels: np.ndarray, probabilities: np.ndarray, fold_of
             fitted = LogisticRegression(C=CONTEXT_C, max_iter=500).fit(features[train], target[train])
             out[scored[held], genre] = fitted.predict_proba(features[held])[:, 1]
     pooled = CONTEXT_WEIGHT * _log_odds(out[scored]) + (1 - CONTEXT_WEIGHT) * log_odds
-    out[scored] = 1 / (1 + np.exp(-pooled))
+    out[scored] = expit(pooled)
     return out
 
 
 def _log_odds(probabilities: np.ndarray) -> np.ndarray:
-    clipped = np.clip(probabilities, 1e-4, 1 - 1e-4)
-    return np.log(clipped / (1 - clipped))
+    return logit(np.clip(probabilities, 1e-4, 1 - 1e-4))
 
 
 def rank_issues(movies: MovieTable, labels: np.ndarray, probabilities: np.ndarray,

@@ -8,7 +8,7 @@ import numpy as np
 
 from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
-from moviegenre.data.table import MovieTable
+from moviegenre.data.table import SPLITS, MovieTable
 from moviegenre.errors import DataError
 from moviegenre.evaluation.metrics import multilabel_metrics
 from moviegenre.evaluation.report import write_report
@@ -26,12 +26,7 @@ def score(model: GenreModel, table: MovieTable, use: str = "any") -> tuple[dict,
     """
     table = table.with_inputs(use)
     if use == "any":  # a row must have something the model reads
-        readable = np.zeros(len(table), dtype=bool)
-        if "poster" in model.inputs:
-            readable |= table.has_poster
-        if "description" in model.inputs:
-            readable |= table.has_description
-        table = table.subset(readable)
+        table = table.subset(model.readable(table))
     labels = GenreEncoder.from_classes(model.genres_).transform(table.genres)
     known = labels.sum(1) > 0
     table, labels = table.subset(known), labels[known]
@@ -50,7 +45,12 @@ def evaluate(run_dir: str | Path | None, data: str | Path, *, use: str = "any", 
     """Score the run's model on ``data`` (optionally only the rows of the run's ``split``) and write a report."""
     if use not in USES:
         raise DataError("--use", f"unknown value '{use}'", hint=f"use one of {', '.join(USES)}")
+    if split is not None and split not in SPLITS:
+        raise DataError("--split", f"unknown split '{split}'", hint=f"use one of {', '.join(SPLITS)}")
     model, run_path = load_run_model(run_dir)
+    if use in ("poster", "description") and use not in model.inputs:  # every row would be scored on nothing
+        raise DataError("--use", f"model '{model.name}' does not read a {use}",
+                        hint=f"use --use any, or --use {' or '.join(model.inputs)}")
     table = read_table(data)
     if split:
         table = table.subset(split_of_run(run_path, table) == split)

@@ -65,6 +65,10 @@ class GenreModel:
     def predict_proba(self, movies: MovieTable) -> np.ndarray:
         raise NotImplementedError
 
+    def readable(self, movies: MovieTable) -> np.ndarray:
+        """Rows with at least one input this model reads (the others give it nothing to judge)."""
+        return (movies.has_poster & ("poster" in self.inputs)) | (movies.has_description & ("description" in self.inputs))
+
     def predict(self, movies: MovieTable) -> np.ndarray:
         """0/1 matrix using the tuned per-genre thresholds."""
         return (self.predict_proba(movies) >= self.thresholds_[None, :]).astype(np.int8)

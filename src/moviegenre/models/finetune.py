@@ -31,7 +31,7 @@ from moviegenre.data.table import MovieTable
 from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, resolve_device
 from moviegenre.models.embedding import EmbeddingMLP
 from moviegenre.models.fusion_net import FusionNet
-from moviegenre.models.registry import FINETUNED_SUFFIX, register_model
+from moviegenre.models.registry import FINETUNED_SUFFIX, TUNABLE, register_model
 from moviegenre.training.config import TrainConfig
 
 
@@ -231,6 +231,5 @@ def _finetuned(fusion: str):
     return lambda **params: FinetunedFusion(**{"fusion": fusion, **params})
 
 
-for _fusion, _name in (("gmu", "fusion-gmu"), ("concat", "fusion-concat"), ("poster", "poster-mlp"),
-                       ("description", "description-mlp")):
+for _name, _fusion in TUNABLE.items():
     register_model(_name + FINETUNED_SUFFIX)(_finetuned(_fusion))

@@ -2,7 +2,7 @@
 
 Each present modality is standardised and projected; the projections are fused by concatenation or by a gated
 multimodal unit (Arevalo et al. 2017: tanh branches mixed by a sigmoid gate; our gate reads the two projections
-rather than the raw 1,664 input dimensions, which costs a third of the compute for the same validation score), and
+rather than the raw inputs (4,608 dimensions in ``fusion-gmu``), which costs a third of the compute for the same validation score), and
 a small MLP maps the fused vector to one logit per genre. A missing modality is masked out, so a fusion network
 accepts a poster, a description, or both; training drops one modality of a complete movie at random (modality
 dropout) so that the single-input cases are learned from complete movies too.

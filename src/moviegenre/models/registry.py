@@ -27,7 +27,8 @@ class ModelSpec:
 
 FINETUNED_SUFFIX = "-finetune"
 _EMBEDDING, _FINETUNE = "moviegenre.models.embedding", "moviegenre.models.finetune"
-_TUNABLE = ("fusion-gmu", "fusion-concat", "poster-mlp", "description-mlp")
+# The heads with a fine-tuned twin (NAME-finetune), and the fusion each twin puts on its encoders.
+TUNABLE = {"fusion-gmu": "gmu", "fusion-concat": "concat", "poster-mlp": "poster", "description-mlp": "description"}
 _SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in [
     ModelSpec("poster-mlp", "MLP head on frozen poster embeddings (EfficientNet-Lite0, poster + mirror image)",
               _EMBEDDING),
@@ -63,9 +64,9 @@ _SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in [
               "image), no title", _EMBEDDING),
     ModelSpec("embedding-logreg", "one-vs-rest logistic regression on frozen poster + description embeddings",
               _EMBEDDING),
-    *(ModelSpec(name + FINETUNED_SUFFIX, f"{name} with its encoders (EfficientNet-Lite0, MiniLM) fine-tuned end to "
-                "end (GPU; train --finetune)",
-                _FINETUNE) for name in _TUNABLE),
+    *(ModelSpec(name + FINETUNED_SUFFIX, f"{name}'s fusion on EfficientNet-Lite0 and MiniLM, fine-tuned end to end "
+                "with them (GPU; train --finetune)",
+                _FINETUNE) for name in TUNABLE),
     ModelSpec("seed-poster-cnn", "the original design's 4-block poster CNN trained from scratch (224x224, 2.5M "
               "parameters)", "moviegenre.models.seed_cnn"),
     ModelSpec("seed-text-cnn-lstm", "the original design's description model: stemmed words, frozen GloVe, "

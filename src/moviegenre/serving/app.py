@@ -86,7 +86,7 @@ class Service:
         self.explainer = Explainer(self.scorer)
         self.batcher = Batcher(self.scorer, workers)
         self.version = model_version(self.predictor.run_dir)
-        # One explanation at a time (each is ~50 forward passes); the others wait in this pool's queue, not in
+        # One explanation at a time (each is ~64 occluded posters and up to 48 shortened descriptions); the others wait in this pool's queue, not in
         # the request thread pool that /predict needs for decoding.
         self.explain_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="moviegenre-explain")
 

@@ -28,7 +28,7 @@ from moviegenre.serving.predictor import Predictor
 SCORE = ("score = mean over the intended genres of (probability - threshold), minus the largest "
          "(probability - threshold) among the other genres; higher is better: above 0, the intended genres "
          "clear their thresholds, on average, by more than any other genre clears its own")
-SHEET_MAX = 24  # variants on the contact sheet (each heat map costs ~50 forward passes); compare.md lists all
+SHEET_MAX = 24  # variants on the contact sheet (each heat map costs ~64 occluded posters); compare.md lists all
 CONTACT_SHEET = "contact-sheet.png"
 
 

@@ -13,7 +13,7 @@ features spreads over most of the poster, while occlusion singles out a face, a 
 needs only forward passes.
 
 :class:`Scorer` is the in-memory path the web service shares: the predictor's model run on decoded inputs,
-without the temporary files and feature-cache writes of ``Predictor.predict`` (an upload must leave no trace).
+without the feature-cache writes of ``Predictor.predict`` (an upload must leave no trace).
 """
 
 from __future__ import annotations
@@ -33,12 +33,13 @@ from moviegenre.errors import ConfigError, DataError, utf8_text
 from moviegenre.features.fast import fast_encoder
 from moviegenre.serving.predictor import Predictor, used_inputs
 
-# 56-pixel squares moved 28 pixels on the 224-pixel input: 49 occlusions, about a poster's face or title line.
+# 56-pixel squares moved 28 pixels, about a poster's face or title line: 64 occlusions of the 260-pixel input the
+# packaged model's networks read (49 of a 224-pixel one).
 OCCLUSION_WINDOW, OCCLUSION_STRIDE = 56, 28
 # Longer descriptions are deleted in runs of words, so one explanation costs at most this many encodings.
 MAX_WORD_GROUPS = 48
 WORD = re.compile(r"\w+(?:['’]\w+)*")
-HEAT_WIDTH = 224  # the heat layer's width: the map has 8x8 cells, finer pixels add nothing
+HEAT_WIDTH = 224  # the heat layer's width: the map has one cell per stride (9x9 at 260 px), finer pixels add nothing
 DIM = 0.45  # how much overlays darken the poster, so that the heat stands out (the page: style.css)
 SCALE_HEIGHT, SCALE_BACKGROUND = 40, (24, 24, 24, 255)
 
@@ -124,7 +125,7 @@ class Explanation:
     prediction: dict
     genres: list[str]
     poster: Image.Image | None = None
-    heat: dict[str, np.ndarray] = field(default_factory=dict)  # genre -> (224, 224) probability drop
+    heat: dict[str, np.ndarray] = field(default_factory=dict)  # genre -> probability drop per input pixel
     words: list[tuple[str, int, int]] = field(default_factory=list)  # (word, start, end) in the description
     word_scores: dict[str, np.ndarray] = field(default_factory=dict)  # genre -> probability drop per word
 

@@ -41,9 +41,12 @@ class WeightedBCE(nn.Module):
         return (terms * (1 - p_true) ** self.gamma).mean()
 
 
-def make_loss(name: str, pos_weight: torch.Tensor | None = None, power: float = 0.5) -> nn.Module:
+def make_loss(name: str, pos_weight: torch.Tensor | None, power: float) -> nn.Module:
+    """The loss ``name``; the weighted ones weigh each genre's positives ``pos_weight ** power``."""
     if name == "bce":
         return nn.BCEWithLogitsLoss()
+    if name in ("weighted-bce", "weighted-focal") and pos_weight is None:
+        raise ConfigError(f"loss '{name}' needs class weights (train on labelled rows, or use loss 'bce')")
     if name == "weighted-bce":
         # The full n_neg/n_pos ratio (up to ~100 for rare genres) swamps the gradient; a power below 1
         # keeps the rare genres' recall up without flooding every movie with them.
