@@ -20,10 +20,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.numpy import load_file, save_file
 
 from conftest import run_moviegenre
 from moviegenre.data.images import DECODE_SLOTS, MAX_ASPECT, MAX_IMAGE_BYTES, load_image
-from moviegenre.errors import ImageError
+from moviegenre.errors import ConfigError, ImageError
 from moviegenre.models.base import DEFAULT_MODEL_DIR
 from moviegenre.serving.explain import Explanation
 from test_serving import build_tiny_run, one_torch_thread  # noqa: F401  (autouse)
@@ -153,12 +154,20 @@ def _damage_model(folder, damage):
         meta_file.write_text(json.dumps({**meta, "genres": "Drama"}))
     elif damage == "state-of-other-shape":
         meta_file.write_text(json.dumps({**meta, "state": {**meta["state"], "dims": {"poster": 7, "description": 3}}}))
+    elif damage in ("words-of-other-shape", "nan-threshold"):
+        arrays = load_file(weights)
+        if damage == "nan-threshold":
+            arrays["thresholds_"][3] = np.nan
+        else:  # a word model for fewer genres than the model has
+            arrays.update({key: arrays[key][:10] for key in arrays if key.startswith("words.")
+                           and key != "words.idf_"})
+        save_file(arrays, weights)
     return weights if damage in ("truncated", "empty", "garbage") else \
-        folder if damage == "state-of-other-shape" else meta_file
+        folder if damage in ("state-of-other-shape", "words-of-other-shape", "nan-threshold") else meta_file
 
 
 @pytest.mark.parametrize("damage", ["truncated", "empty", "garbage", "json-list", "hidden-abc", "genres-not-list",
-                                    "state-of-other-shape"])
+                                    "state-of-other-shape", "words-of-other-shape", "nan-threshold"])
 @pytest.mark.parametrize("command", ["predict", "evaluate", "serve"])
 def test_broken_model_files_are_one_line_naming_the_file(damage, command, session_tiny_table_csv, tmp_path,
                                                          monkeypatch, capsys):
@@ -178,6 +187,16 @@ def test_broken_model_files_are_one_line_naming_the_file(damage, command, sessio
     assert err.startswith(f"error: {named}: damaged model files (")
     assert err.rstrip().endswith("; retrain or restore the run") and len(err.strip().splitlines()) == 1
 
+
+
+def test_a_local_encoder_folder_that_holds_no_model_is_one_line(tmp_path):
+    from moviegenre.features.encoders import ClipImage, SentenceEncoder
+
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"^text encoder 'st:x': .* is not a sentence-transformers model folder \("):
+        SentenceEncoder("st:x", tmp_path)
+    with pytest.raises(ConfigError, match=r"^clip:.*: not a transformers CLIP model with safetensors weights \("):
+        ClipImage(str(tmp_path))
 
 # -- images: one safe loader, one policy (defects 3, 7, 9, 12) --------------------------------------------------------
 

@@ -122,7 +122,11 @@ class ClipImage(ImageEncoder):
             raise ConfigError(f"clip:{path}: no such folder (give a local transformers CLIP model folder)")
         self.name = f"clip:{path}"
         # safetensors only: a folder given by the user must not run code through a pytorch_model.bin
-        model = CLIPModel.from_pretrained(path, local_files_only=True, use_safetensors=True)
+        try:
+            model = CLIPModel.from_pretrained(path, local_files_only=True, use_safetensors=True)
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"clip:{path}: not a transformers CLIP model with safetensors weights "
+                              f"({_first_line(error)})") from None
         self.model = model.eval().to(self.device)
         self.dim = self.model.config.projection_dim
         self.image_size = self.model.config.vision_config.image_size
@@ -151,7 +155,11 @@ class SentenceEncoder:
         if not Path(path).is_dir():
             raise ConfigError(f"text encoder '{name}': model folder {path} not found")
         self.name = name
-        self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        try:
+            self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"text encoder '{name}': {path} is not a sentence-transformers model folder "
+                              f"({_first_line(error)})") from None
         if layers is not None:
             network = self.model[0].auto_model
             network.encoder.layer = network.encoder.layer[:layers]
@@ -228,6 +236,10 @@ TEXT_ENCODERS: dict[str, Callable[[str], SentenceEncoder]] = {
     "mpnet": lambda device: SentenceEncoder("mpnet", _mpnet_path(), device),
     "mpnet-l11": lambda device: SentenceEncoder("mpnet-l11", _mpnet_path(), device, layers=11),
 }
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 
 def resolve_device(device: str) -> str:

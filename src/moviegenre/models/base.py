@@ -140,6 +140,8 @@ def load_model(directory: str | Path) -> GenreModel:
         model.thresholds_ = arrays.pop("thresholds_")
         if model.thresholds_.shape != (len(model.genres_),):
             raise ValueError(f"{len(model.thresholds_)} thresholds for {len(model.genres_)} genres")
+        if not ((model.thresholds_ >= 0) & (model.thresholds_ <= 1)).all():  # NaN fails too
+            raise ValueError("thresholds outside [0, 1]")
         model._set_state(meta.get("state", {}), arrays)
     except (ConfigError, KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
         # Both files parse but do not make this model: state of the wrong shape, or weights of other shapes.

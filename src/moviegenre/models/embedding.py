@@ -422,6 +422,11 @@ class EmbeddingMLP(EmbeddingModel):
         self.dims_ = state["dims"]
         self.description_shift_ = arrays.get("description_shift_")  # absent: saved without (or before) it
         self.words_, self.title_words_, self.poster_words_ = (self._load_words(state, arrays, key) for key in WORD_MODELS)
+        shapes = [("description_shift_", self.description_shift_)] + [
+            (key, words.intercept_) for key, words in zip(WORD_MODELS, self.word_models) if words is not None]
+        for key, array in shapes:
+            if array is not None and array.shape != (state["n_genres"],):
+                raise ValueError(f"{key} is for {len(array)} genres, not {state['n_genres']}")
         self.nets_ = [self._load_net(self._new_net(state["n_genres"]), arrays, f"member{member}.")
                       for member in range(self.ensemble)]
         self.alone_nets_ = {modality: [self._load_net(self._new_alone_net(modality, state["n_genres"]), arrays,

@@ -106,6 +106,10 @@ class TfidfLogReg(GenreModel):
         for vectorizer, a, b in zip(self.vectorizers_, starts, ends):
             vectorizer.idf_ = arrays["idf_"][a:b]
         self.coef_, self.intercept_, self.prior_ = arrays["coef_"], arrays["intercept_"], arrays["prior_"]
+        n_genres, n_terms = len(self.intercept_), int(ends[-1]) if len(ends) else 0
+        if (self.coef_.shape != (n_genres, n_terms) or arrays["idf_"].shape != (n_terms,)
+                or self.prior_.shape != (n_genres,)):
+            raise ValueError(f"word model of {n_terms} terms and {n_genres} genres with weights of other shapes")
 
 
 def _nb_ratios(x, labels: np.ndarray) -> np.ndarray:
