@@ -154,3 +154,16 @@ def test_atomic_write_replaces_and_leaves_no_temporary_file(tmp_path):
     atomic_write_text(path, "second é")
     assert path.read_text(encoding="utf-8") == "second é"
     assert [p.name for p in path.parent.iterdir()] == ["file.txt"]
+
+
+def test_atomic_write_onto_a_folder_or_under_a_file_is_one_line_and_leaves_nothing(tmp_path):
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(DataError, match=r"folder: cannot write it \(.*\) \(choose another output path: this one is a "
+                                        r"folder\)$"):
+        atomic_write_text(tmp_path / "folder", "text")
+    (tmp_path / "file").write_text("kept")
+    with pytest.raises(DataError, match=r"file/out.json: cannot write it \(.*\) \(choose another output path: .*file is a "
+                                        r"file, not a folder\)$"):
+        atomic_write_text(tmp_path / "file" / "out.json", "text")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"] and not any((tmp_path / "folder").iterdir())
+    assert (tmp_path / "file").read_text() == "kept"
