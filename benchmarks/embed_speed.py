@@ -6,10 +6,13 @@ average beside it). ``plain`` is the loop the speed aim is set against (PyTorch 
 decoded in the main process, texts in the given order); ``library`` is what the plain encoders do themselves
 (threaded decoding; sentence-transformers sorts texts by length); ``fast`` is features/fast.py. Also prints the
 lowest cosine between the fast path's vectors and the others' over all items.
-``--holdout`` also scores the packaged model on the test rows of the seed-0 split twice, once from each
-path's vectors (a few minutes: the plain path is slow), and prints both micro-F1s.
+The encoders timed are EfficientNet-Lite0 and MiniLM unless named (``--image-encoder``, ``--text-encoder``).
+``--holdout`` times the packaged model's encoders instead and also scores that model on the test rows of the
+seed-0 split twice, once from each path's vectors (several minutes: the plain path is slow), and prints both
+micro-F1s.
 
     python benchmarks/embed_speed.py [--posters 256] [--descriptions 512] [--rounds 2] [--holdout]
+    python benchmarks/embed_speed.py --image-encoder efficientnet-lite0+lite2+flip --text-encoder mpnet-l11
 """
 
 from __future__ import annotations
@@ -66,17 +69,27 @@ def main() -> None:
     parser.add_argument("--posters", type=int, default=256)
     parser.add_argument("--descriptions", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--holdout", action="store_true", help="also compare the holdout micro-F1 of both paths")
+    parser.add_argument("--image-encoder", default="efficientnet-lite0")
+    parser.add_argument("--text-encoder", default="minilm")
+    parser.add_argument("--holdout", action="store_true",
+                        help="time the packaged model's encoders and compare its holdout micro-F1 from both paths")
     args = parser.parse_args()
+    model = None
+    if args.holdout:  # its networks read its own encoders' vectors
+        from moviegenre.models.base import load_run_model
+
+        model = load_run_model(None)[0]
+        args.image_encoder, args.text_encoder = model.image_encoder, model.text_encoder
 
     movies = pd.read_csv(DATA / "movies.csv", keep_default_na=False)
     rng = np.random.default_rng(0)
     posters = [str(DATA / p) for p in rng.permutation(movies.poster[movies.poster != ""])[: args.posters]]
     texts = list(rng.permutation(movies.description[movies.description != ""])[: args.descriptions])
 
-    cases = [("posters", image_encoder("efficientnet-lite0"), posters, "encode_files", eager_posters),
-             ("descriptions", text_encoder("minilm"), texts, "encode_texts", eager_texts)]
-    print(f"load average before: {os.getloadavg()[0]:.2f}; torch threads: {torch.get_num_threads()}")
+    cases = [("posters", image_encoder(args.image_encoder), posters, "encode_files", eager_posters),
+             ("descriptions", text_encoder(args.text_encoder), texts, "encode_texts", eager_texts)]
+    print(f"encoders: {args.image_encoder}, {args.text_encoder}; load average before: {os.getloadavg()[0]:.2f}; "
+          f"torch threads: {torch.get_num_threads()}")
     print("plain = a PyTorch eager loop (batches of 64, decoding in the main process, texts in the given order);\n"
           "library = the plain encoder's own method (threaded decode; sentence-transformers sorts texts by length)")
     for label, plain, items, method, eager in cases:
@@ -98,19 +111,17 @@ def main() -> None:
               f"({rates['fast'] / rates['library']:.2f}x the library)  "
               f"min cosine {min(min_cosine(vectors['plain'], vectors['fast']), min_cosine(vectors['library'], vectors['fast'])):.6f}"
               f"  (fast setup {setup:.1f} s; load {os.getloadavg()[0]:.2f})")
-    if args.holdout:
-        holdout([(label, plain, method) for label, plain, _, method, _ in cases])
+    if model is not None:
+        holdout(model, [(label, plain, method) for label, plain, _, method, _ in cases])
 
 
-def holdout(cases: list[tuple[str, object, str]]) -> None:
-    """Micro-F1 of the packaged model on the seed-0 test rows, fed each path's vectors."""
+def holdout(model, cases: list[tuple[str, object, str]]) -> None:
+    """Micro-F1 of the packaged ``model`` on the seed-0 test rows, fed each path's vectors."""
     from moviegenre.data.genres import GenreEncoder
     from moviegenre.data.readers import read_table
     from moviegenre.data.splits import split_for
     from moviegenre.evaluation.metrics import micro_f1
-    from moviegenre.models.base import load_run_model
 
-    model, _ = load_run_model(None)
     table = read_table(DATA / "movies.csv")
     labels = GenreEncoder().fit(table.genres).transform(table.genres)
     test = table.subset(split_for(table, labels, seed=0) == "test")
