@@ -305,7 +305,8 @@ def test_error_invalid_split_json(tmp_path):
 @pytest.mark.parametrize("name, content, problem", [
     ("m.csv", "", "the file is empty (give a CSV with a header row)"),
     ("m.csv", "title,year\nA,2001\n", "unrecognised columns ['title', 'year']"),
-    ("m.csv", 'imdb_id,genres\ntt1,Drama,extra\n"tt2,Drama\n', "not a readable CSV: "),
+    ("m.csv", 'imdb_id,genres\ntt1,Drama\n"tt2,Drama\n', "not a readable CSV: "),
+    ("m.csv", 'imdb_id,genres\ntt1,Drama,extra\n"tt2,Drama\n', "row 1: 3 fields, but the header has 2 "),
     ("m.json", "{}", "unsupported file type '.json'"),
 ])
 def test_error_unusable_file(tmp_path, name, content, problem):

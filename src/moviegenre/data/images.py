@@ -80,7 +80,7 @@ def load_image(source: str | Path | bytes, *, size: tuple[int, int] | int | None
         raise ImageError(label, "image is too large to decode safely", hint="possible decompression bomb") from None
     except UnidentifiedImageError:
         raise ImageError(label, "not an image", hint=f"give {ACCEPTED}") from None
-    except (OSError, SyntaxError, ValueError) as error:
+    except Exception as error:  # noqa: BLE001 - a damaged file or EXIF block fails deep in Pillow, as struct.error too
         raise ImageError(label, f"damaged or truncated image ({error})", hint="re-download or re-export it") from None
     return resize(image, size, policy) if size else image
 

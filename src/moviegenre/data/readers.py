@@ -10,9 +10,10 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +27,8 @@ ONE_HOT_COLUMNS = ("Id", "Genre")
 ONE_HOT_POSTER_FOLDERS = ("Images", "images", "posters", "Posters")
 MMIMDB_SPLITS = {"train": "train", "dev": "validation", "val": "validation", "validation": "validation",
                  "test": "test"}
+# An MM-IMDb <id>.json is a few kB and split.json well under 1 MB: anything far larger is not one.
+MAX_JSON_BYTES = 16 * 1024 * 1024
 
 
 def read_table(path: str | Path, *, labelled: bool | None = True, strict: bool = True,
@@ -57,7 +60,7 @@ def read_table(path: str | Path, *, labelled: bool | None = True, strict: bool =
             raise DataError(path, f"unrecognised columns {sorted(columns)}",
                             hint="expected imdb_id,genres,... or description,genres or Id,Genre,<genre 0/1 columns>")
     elif path.suffix.lower() == ".parquet":
-        frame = pd.read_parquet(path)
+        frame = _read_parquet(path)
         frame = frame.astype(object).where(frame.notna(), "").astype(str)  # nulls -> "", not "nan"/"None"
         columns = set(frame.columns)
         table = _from_shared_csv(path, frame, labelled)
@@ -76,20 +79,78 @@ def read_table(path: str | Path, *, labelled: bool | None = True, strict: bool =
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    raw = path.read_bytes()
+    return next(csv_frames(path))
+
+
+def csv_frames(path: Path, rows: int | None = None) -> Iterator[pd.DataFrame]:
+    """A CSV (TSV: tab-separated) table as DataFrames of ``rows`` rows (None: all in one), every field a string.
+
+    The csv module, not pandas: pandas takes a row with one field too many as an index and shifts every column,
+    and pads a row that is short; here each row's fields are counted, and a stray quote is an error too. Every
+    problem is a one-line DataError naming the file and the row or line, raised where the reading meets it.
+    """
+    tsv = path.suffix.lower() == ".tsv"
+    header, chunk, row, line = None, [], 0, 0
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise DataError(path, f"line {line} is not UTF-8 text (byte 0x{raw[error.start]:02x})",
-                        hint="re-save the file as UTF-8") from None
-    if not text.strip():
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, delimiter="\t" if tsv else ",", strict=True)
+            for fields in reader:
+                line = reader.line_num
+                if len(fields) <= 1 and not "".join(fields).strip():  # blank lines are skipped, as pandas skips them
+                    continue
+                if header is None:
+                    header = _header(path, fields)
+                    continue
+                row += 1
+                if len(fields) != len(header):
+                    hint = (f"put double quotes around values that contain {'tabs' if tsv else 'commas'}"
+                            if len(fields) > len(header) else "give every column a value, even an empty one")
+                    raise DataError(path, f"{len(fields)} fields, but the header has {len(header)}", row=row,
+                                    hint=hint)
+                chunk.append(fields)
+                if rows and len(chunk) == rows:
+                    yield pd.DataFrame(chunk, columns=header, dtype=str)
+                    chunk = []
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    except csv.Error as error:
+        raise DataError(path, f"not a readable CSV: {error}, in the row starting on line {line + 1}",
+                        hint="check quoting") from None
+    except OSError as error:
+        raise DataError(path, f"cannot read ({error.strerror or error})", hint="check the path") from None
+    if header is None:
         raise DataError(path, "the file is empty", hint="give a CSV with a header row")
+    if chunk or not row:
+        yield pd.DataFrame(chunk, columns=header, dtype=str)
+
+
+def _header(path: Path, names: list[str]) -> list[str]:
+    repeated = [name for name, count in Counter(names).items() if count > 1]
+    if repeated:
+        raise DataError(path, f"column '{repeated[0]}' appears more than once in the header", field=repeated[0],
+                        hint="rename or remove the repeated column")
+    return names
+
+
+def _not_utf8(path: Path) -> DataError:
+    """The error naming the first line of ``path`` that is not UTF-8 text (a decoder reading in blocks knows only
+    an offset in one)."""
+    with path.open("rb") as handle:
+        for number, text in enumerate(handle, start=1):
+            try:
+                text.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return DataError(path, f"line {number} is not UTF-8 text (byte 0x{text[error.start]:02x})",
+                                 hint="re-save the file as UTF-8")
+    return DataError(path, "not UTF-8 text", hint="re-save the file as UTF-8")
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
     try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
-                           sep="\t" if path.suffix.lower() == ".tsv" else ",")
-    except (pd.errors.ParserError, csv.Error) as error:
-        raise DataError(path, f"not a readable CSV: {str(error).strip()}", hint="check quoting") from None
+        return pd.read_parquet(path)
+    except Exception as error:  # noqa: BLE001 - pyarrow and pandas' metadata raise a dozen types, all for a damaged file
+        reason = (str(error).strip() or type(error).__name__).splitlines()[0]
+        raise DataError(path, f"not a readable Parquet table ({reason})", hint="re-export it, or give a CSV") from None
 
 
 def _require(path: Path, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
@@ -178,26 +239,26 @@ def read_mmimdb(path: Path) -> MovieTable:
                         hint="give an MM-IMDb folder (dataset/<id>.json + <id>.jpeg) or a CSV table")
     records = []
     for file in json_files:
-        try:
-            info = json.loads(file.read_text(encoding="utf-8"))
-        except UnicodeDecodeError:
-            raise DataError(file, "not UTF-8 text", hint="re-save the file as UTF-8") from None
-        except json.JSONDecodeError as error:
-            raise DataError(file, f"not valid JSON ({error.msg} at line {error.lineno})",
-                            hint="fix or remove the file") from None
+        info = _read_json(file)
         if not isinstance(info, dict):
             raise DataError(file, "expected a JSON object", hint="fix or remove the file")
         plots = info.get("plot") or []
+        plots = [plots] if isinstance(plots, str) else plots
+        if not isinstance(plots, list) or not all(isinstance(p, str) for p in plots):
+            raise DataError(file, "'plot' must be a text or a list of texts", field="plot")
         # IMDbPY appends "::author" to plots; the author is not part of the description.
-        plots = [p.split("::")[0].strip() for p in ([plots] if isinstance(plots, str) else plots)]
+        plots = [p.split("::")[0].strip() for p in plots]
         genres = info.get("genres") or []
-        if not isinstance(genres, list):
+        if not isinstance(genres, list) or not all(isinstance(g, str) for g in genres):
             raise DataError(file, "'genres' must be a list of names", field="genres")
+        title = info.get("title") or ""
+        if not isinstance(title, str):
+            raise DataError(file, "'title' must be a text", field="title")
         poster = file.with_suffix(".jpeg")
         year = info.get("year")
-        records.append({"imdb_id": _mmimdb_id(file.stem), "title": info.get("title") or "",
+        records.append({"imdb_id": _mmimdb_id(file.stem), "title": title,
                         "year": _parse_year(file, 1, str(year)) if year not in (None, "") else None,
-                        "genres": [str(g).strip() for g in genres if str(g).strip()],
+                        "genres": [g.strip() for g in genres if g.strip()],
                         "description": max(plots, key=len) if plots else "",
                         "poster": str(poster.resolve()) if poster.exists() else "", "stem": file.stem})
     split_file = next((f for f in (path / "split.json", dataset / "split.json") if f.exists()), None)
@@ -213,16 +274,34 @@ def _mmimdb_id(stem: str) -> str:
 
 
 def _read_split_json(path: Path) -> dict[str, str]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DataError(path, f"not valid JSON ({error})", hint="fix or remove split.json") from None
+    data = _read_json(path)
     if not isinstance(data, dict):
         raise DataError(path, "expected {\"train\": [...], \"dev\": [...], \"test\": [...]}")
     split_of = {}
     for name, ids in data.items():
         if name not in MMIMDB_SPLITS:
             raise DataError(path, f"unknown split '{name}'", field=name, hint="use train, dev and test")
+        if not isinstance(ids, list):
+            raise DataError(path, f"'{name}' must be a list of ids", field=name, hint="fix or remove the file")
         for movie_id in ids:
             split_of[str(movie_id)] = MMIMDB_SPLITS[name]
     return split_of
+
+
+def _read_json(path: Path) -> object:
+    """A JSON file's value, or a one-line DataError for a folder, a device, a huge, broken or too deeply nested file."""
+    try:
+        if not path.is_file():
+            raise DataError(path, "not a regular file", hint="remove it or give it another name")
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise DataError(path, f"over the {MAX_JSON_BYTES:,} byte limit", hint="fix or remove the file")
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise DataError(path, f"cannot read ({error.strerror or error})", hint="check its permissions") from None
+    except UnicodeDecodeError:
+        raise DataError(path, "not UTF-8 text", hint="re-save the file as UTF-8") from None
+    except json.JSONDecodeError as error:
+        raise DataError(path, f"not valid JSON ({error.msg} at line {error.lineno})",
+                        hint="fix or remove the file") from None
+    except RecursionError:
+        raise DataError(path, "JSON nested too deeply", hint="fix or remove the file") from None

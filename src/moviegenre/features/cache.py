@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from moviegenre.errors import ImageError
+from moviegenre.data.images import read_image_file
 
 # Bump when preprocessing changes, so stale vectors are never mixed with new ones.
 CACHE_VERSION = 1
@@ -114,10 +114,7 @@ def file_keys(paths: Sequence[str | bytes]) -> tuple[list[str], dict[str, str | 
         if not path:
             keys.append("")
             continue
-        try:
-            key = content_key(path if isinstance(path, bytes) else Path(path).read_bytes())
-        except OSError as error:
-            raise ImageError(path, f"cannot read ({error.strerror or error})", hint="check the path") from None
+        key = content_key(path if isinstance(path, bytes) else read_image_file(path))
         path_of.setdefault(key, path)
         keys.append(key)
     return keys, path_of

@@ -1,0 +1,182 @@
+"""Hostile movie tables and posters: each is one line naming the file (and row or field), exit code 2, no traceback.
+
+Covers CSV rows whose field count differs from the header's, damaged Parquet tables, hostile MM-IMDb JSON, JPEGs
+with a malformed EXIF block, and posters over the size limit reaching the feature cache.
+"""
+
+from __future__ import annotations
+
+import io
+import tracemalloc
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from conftest import run_moviegenre
+from moviegenre.data.images import MAX_IMAGE_BYTES, load_image
+from moviegenre.data.readers import MAX_JSON_BYTES, read_table
+from moviegenre.errors import ImageError
+from moviegenre.features.cache import file_keys
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return path
+
+
+def inspect_error(monkeypatch, capsys, path: Path) -> str:
+    """``data inspect``'s error line for ``path``, after checking it failed in one line with exit code 2."""
+    code, out, err = run_moviegenre(monkeypatch, capsys, "data", "inspect", path)
+    assert (code, out, err.count("\n")) == (2, "", 1) and "Traceback" not in err, err
+    return err
+
+
+# -- CSV rows whose field count differs from the header's -------------------------------------------------------------
+
+@pytest.mark.parametrize("name, text, problem", [
+    ("comma.csv", "imdb_id,description\ntt1,A man, with a gun\ntt2,A woman alone\n",
+     "row 1: 3 fields, but the header has 2 (put double quotes around values that contain commas)"),
+    ("later.csv", "imdb_id,genres,description\ntt1,Drama,a plot\n\ntt2,Comedy,b plot,extra\n",
+     "row 2: 4 fields, but the header has 3 (put double quotes around values that contain commas)"),
+    ("short.csv", "imdb_id,genres,description\ntt1,Drama,a plot\ntt2,Comedy\n",
+     "row 2: 2 fields, but the header has 3 (give every column a value, even an empty one)"),
+    ("tab.tsv", "imdb_id\tdescription\ntt1\tA man\twith a gun\n",
+     "row 1: 3 fields, but the header has 2 (put double quotes around values that contain tabs)"),
+    ("twice.csv", "imdb_id,imdb_id,genres\ntt1,tt2,Drama\n",
+     "field 'imdb_id': column 'imdb_id' appears more than once in the header (rename or remove the repeated column)"),
+    ("quote.csv", 'imdb_id,genres\ntt1,Drama\ntt2,"Comedy\n',
+     "not a readable CSV: unexpected end of data, in the row starting on line 3 (check quoting)"),
+], ids=["unquoted comma", "later row", "short row", "tsv", "repeated column", "open quote"])
+def test_a_csv_row_that_does_not_fit_the_header_is_one_line_naming_the_row(monkeypatch, capsys, tmp_path, name, text,
+                                                                           problem):
+    path = write(tmp_path / name, text)
+    assert inspect_error(monkeypatch, capsys, path) == f"error: {path}: {problem}\n"
+
+
+def test_quoted_commas_and_blank_lines_still_read_as_before(tmp_path):
+    path = write(tmp_path / "m.csv", 'imdb_id,genres,description\n\ntt1,Drama,"A man, with a gun"\n\n'
+                                     'tt2,Comedy,"two\nlines"\n\n')
+    frame = read_table(path).frame
+    assert list(frame["imdb_id"]) == ["tt1", "tt2"]
+    assert list(frame["description"]) == ["A man, with a gun", "two\nlines"]
+
+
+# -- damaged Parquet tables ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("damage", ["empty", "not parquet", "truncated"])
+def test_a_damaged_parquet_table_is_one_line_naming_it(monkeypatch, capsys, tmp_path, damage):
+    good = io.BytesIO()
+    pd.DataFrame({"imdb_id": ["tt1", "tt2"], "genres": ["Drama", "Comedy"]}).to_parquet(good)
+    data = {"empty": b"", "not parquet": b"imdb_id,genres\n", "truncated": good.getvalue()[:-20]}[damage]
+    path = write(tmp_path / "movies.parquet", data)
+    err = inspect_error(monkeypatch, capsys, path)
+    assert err.startswith(f"error: {path}: not a readable Parquet table (")
+    assert err.endswith(") (re-export it, or give a CSV)\n")
+
+
+# -- hostile MM-IMDb JSON ----------------------------------------------------------------------------------------------
+
+GOOD_MOVIE = '{"title": "A", "genres": ["Drama"], "plot": "x"}'
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def mmimdb_folder(tmp_path: Path, movie: str | None = GOOD_MOVIE, split: str | None = None) -> Path:
+    root = tmp_path / "mmimdb"
+    (root / "dataset").mkdir(parents=True)
+    if movie is not None:
+        write(root / "dataset" / "0000001.json", movie)
+    if split is not None:
+        write(root / "split.json", split)
+    return root
+
+
+@pytest.mark.parametrize("movie, split, named, problem", [
+    ('{"plot": ' + DEEP + "}", None, "dataset/0000001.json", "JSON nested too deeply (fix or remove the file)"),
+    ('{"genres": ["Drama"], "plot": [1, 2]}', None, "dataset/0000001.json",
+     "field 'plot': 'plot' must be a text or a list of texts"),
+    ('{"genres": ["Drama"], "plot": {"a": 1}}', None, "dataset/0000001.json",
+     "field 'plot': 'plot' must be a text or a list of texts"),
+    ('{"genres": [{"a": 1}]}', None, "dataset/0000001.json", "field 'genres': 'genres' must be a list of names"),
+    ('{"genres": ["Drama"], "title": ["A"]}', None, "dataset/0000001.json", "field 'title': 'title' must be a text"),
+    (GOOD_MOVIE, '{"train": 5}', "split.json",
+     "field 'train': 'train' must be a list of ids (fix or remove the file)"),
+    (GOOD_MOVIE, '{"train": ' + DEEP + "}", "split.json", "JSON nested too deeply (fix or remove the file)"),
+], ids=["deep movie", "plot of numbers", "plot object", "genre object", "title list", "split not a list",
+        "deep split"])
+def test_hostile_mmimdb_json_is_one_line_naming_the_file_and_field(monkeypatch, capsys, tmp_path, movie, split,
+                                                                   named, problem):
+    root = mmimdb_folder(tmp_path, movie, split)
+    assert inspect_error(monkeypatch, capsys, root) == f"error: {root / named}: {problem}\n"
+
+
+def test_a_folder_or_a_huge_file_named_like_an_mmimdb_json_is_one_line_naming_it(monkeypatch, capsys, tmp_path):
+    root = mmimdb_folder(tmp_path, movie=None)
+    folder = root / "dataset" / "0000001.json"
+    folder.mkdir()
+    assert inspect_error(monkeypatch, capsys, root) == (f"error: {folder}: not a regular file "
+                                                        "(remove it or give it another name)\n")
+    folder.rmdir()
+    with folder.open("wb") as handle:  # sparse: no disk used
+        handle.truncate(MAX_JSON_BYTES + 1)
+    assert inspect_error(monkeypatch, capsys, root) == (f"error: {folder}: over the {MAX_JSON_BYTES:,} byte limit "
+                                                        "(fix or remove the file)\n")
+
+
+# -- images: a malformed EXIF block, posters over the size limit ----------------------------------------------------
+
+def jpeg_with_malformed_exif(path: Path) -> Path:
+    """A JPEG whose EXIF says 'rotate' (so it is rewritten on loading) and holds TileOffsets, a number, as text."""
+    def entry(tag: int, kind: int, count: int, value: bytes) -> bytes:
+        return tag.to_bytes(2, "big") + kind.to_bytes(2, "big") + count.to_bytes(4, "big") + value
+
+    tiff = (b"MM\x00\x2a" + (8).to_bytes(4, "big") + (2).to_bytes(2, "big")
+            + entry(0x0144, 2, 4, b"cam\x00")  # TileOffsets: LONGs by the spec, ASCII here
+            + entry(0x0112, 3, 1, (6).to_bytes(2, "big") + b"\x00\x00")  # Orientation: rotate 90 degrees
+            + b"\x00\x00\x00\x00")
+    Image.new("RGB", (60, 90), (200, 30, 40)).save(path, "JPEG", exif=b"Exif\x00\x00" + tiff)
+    return path
+
+
+def test_a_jpeg_with_a_malformed_exif_block_is_one_line_naming_it(monkeypatch, capsys, tmp_path):
+    path = jpeg_with_malformed_exif(tmp_path / "bad_exif.jpg")
+    problem = f"{path}: damaged or truncated image ("
+    with pytest.raises(ImageError) as caught:
+        load_image(path, size=64)
+    assert str(caught.value).startswith(problem) and str(caught.value).endswith("(re-download or re-export it)")
+    code, _, err = run_moviegenre(monkeypatch, capsys, "predict", "--poster", path)
+    assert code == 2 and err.startswith(f"error: {problem}") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_the_project_s_own_image_errors_are_not_reworded(tmp_path):
+    path = tmp_path / "thin.png"
+    Image.new("RGB", (2000, 20)).save(path)
+    with pytest.raises(ImageError, match=r"more elongated than 10:1 \(crop it to the poster\)$"):
+        load_image(path)
+
+
+def test_the_feature_cache_applies_the_size_limit_before_reading_a_poster(tmp_path):
+    huge = tmp_path / "huge.jpg"
+    with huge.open("wb") as handle:  # sparse: no disk used
+        handle.truncate(MAX_IMAGE_BYTES + 1)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageError, match=f"^{huge}: {MAX_IMAGE_BYTES + 1:,} bytes, over the "
+                                             f"{MAX_IMAGE_BYTES:,} byte limit"):
+            file_keys([str(huge)])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < MAX_IMAGE_BYTES // 8  # the file was never read whole
+    with pytest.raises(ImageError, match=f"^{tmp_path}: not a regular file"):
+        file_keys([str(tmp_path)])
+
+
+def test_the_feature_cache_still_keys_posters_by_content(tmp_path):
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    Image.new("RGB", (8, 12), (1, 2, 3)).save(first)
+    second.write_bytes(first.read_bytes())
+    keys, path_of = file_keys([str(first), "", str(second), first.read_bytes()])
+    assert keys[0] == keys[2] == keys[3] and keys[1] == "" and path_of == {keys[0]: str(first)}
