@@ -127,7 +127,7 @@ def load_model(directory: str | Path) -> GenreModel:
         raise _damaged(weights, error) from None
     try:
         model = create_model(meta["name"], **meta["params"])
-        _check_param_types(model, meta["params"])
+        check_param_types(model, meta["params"])
         # A parameter added since the run was saved takes its class default (off), not the registry's preset: the run
         # was trained without it.
         signature = inspect.signature(type(model).__init__).parameters
@@ -180,7 +180,7 @@ def _damaged(path: Path, error: Exception) -> ConfigError:
     return ConfigError(f"{path}: damaged model files ({reason}); retrain or restore the run")
 
 
-def _check_param_types(model: GenreModel, params: dict) -> None:
+def check_param_types(model: GenreModel, params: dict) -> None:
     """Each saved parameter has its default's type (None allowed), so that bad values fail here, by name."""
     defaults = {name: p.default for name, p in inspect.signature(type(model).__init__).parameters.items()}
     for key, value in params.items():

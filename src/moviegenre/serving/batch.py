@@ -13,11 +13,11 @@ are joined into ``out``. The rows and columns are those of :meth:`Predictor.pred
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from moviegenre.data.readers import _from_shared_csv, read_table
-from moviegenre.data.table import MovieTable
+from moviegenre.data.readers import _from_shared_csv, csv_frames, read_table
+from moviegenre.data.table import MovieTable, atomic_write_text
 from moviegenre.errors import ConfigError, DataError
 from moviegenre.models.base import model_meta, run_model_dir
 from moviegenre.serving.predictor import Predictor
@@ -48,14 +48,23 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
         raise ConfigError(f"unknown engine '{engine}' (known: {', '.join(ENGINES)})")
     if out.suffix.lower() not in (".parquet", ".csv"):
         raise ConfigError(f"--out {out}: give a .parquet or .csv file name")
+    if out.is_dir():
+        raise ConfigError(f"--out {out}: is a folder (give a .parquet or .csv file name)")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size {batch_size}: give 1 or more")
+    if not table.exists():
+        raise DataError(table, "no such file or folder", hint="check the path")
     if engine == "ray":
         return _predict_ray(table, out, run_dir, batch_size=batch_size, workers=workers, progress=progress,
                             restart=restart)
+    chunks = iter_tables(table, batch_size)
     predictor = predictor or Predictor(run_dir)
     parts = _parts_folder(table, out, predictor.run_dir, batch_size, restart, engine)
     written = 0
-    with tqdm(desc=f"predict {table.name}", unit="movie", disable=not progress, total=_row_count(table)) as bar:
-        for index, chunk in enumerate(iter_tables(table, batch_size)):
+    # The model loads with the first batch: after the pass that counts the rows has read the whole table.
+    with tqdm(desc=f"predict {table.name}", unit="movie", disable=not progress,
+              total=_row_count(table, batch_size)) as bar:
+        for index, chunk in enumerate(chunks):
             part = parts / f"part-{index:06d}.parquet"
             if not part.exists():  # resume: a part is only ever there complete (written, then renamed)
                 _write_atomic(part, lambda tmp, c=chunk: predict_frame(predictor, c).to_parquet(tmp, index=False))
@@ -73,21 +82,23 @@ def predict_frame(predictor: Predictor, table: MovieTable) -> pd.DataFrame:
 
 def iter_tables(path: Path, rows: int) -> Iterator[MovieTable]:
     """The table in chunks of ``rows``. The shared CSV and Parquet formats are streamed from disk; the other
-    formats (text-only CSVs, MM-IMDb folders) are read whole, then chunked."""
+    formats (text-only CSVs, MM-IMDb folders) are read whole, then chunked. The table is opened at once: a
+    missing, empty or unreadable one fails here, before any model loads."""
     suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        for index, batch in enumerate(pq.ParquetFile(path).iter_batches(batch_size=rows)):
-            yield to_table(path, batch.to_pandas(), first_row=index * rows)
-        return
-    if suffix in (".csv", ".tsv") and "imdb_id" in _csv_header(path):
-        with pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", chunksize=rows,
-                         sep="\t" if suffix == ".tsv" else ",") as reader:
-            for index, frame in enumerate(reader):
-                yield to_table(path, frame, first_row=index * rows)
-        return
-    whole = read_table(path, labelled=False)
-    for start in range(0, len(whole), rows):
-        yield whole.subset(np.arange(start, min(start + rows, len(whole))))
+    if path.is_file() and suffix == ".parquet":
+        with _reading(path):
+            batches = pq.ParquetFile(path).iter_batches(batch_size=rows)
+        return _checked_chunks(path, (batch.to_pandas() for batch in batches), rows)
+    if path.is_file() and suffix in (".csv", ".tsv") and "imdb_id" in _csv_header(path):
+        return _checked_chunks(path, csv_frames(path, rows), rows)
+    whole = read_table(path, labelled=False)  # which also words what is wrong with any other path
+    return (whole.subset(np.arange(start, min(start + rows, len(whole)))) for start in range(0, len(whole), rows))
+
+
+def _checked_chunks(path: Path, frames: Iterable[pd.DataFrame], rows: int) -> Iterator[MovieTable]:
+    with _reading(path):
+        for index, frame in enumerate(frames):
+            yield to_table(path, frame, first_row=index * rows)
 
 
 def to_table(path: Path, frame: pd.DataFrame, first_row: int = 0) -> MovieTable:
@@ -107,21 +118,35 @@ def to_table(path: Path, frame: pd.DataFrame, first_row: int = 0) -> MovieTable:
 
 
 def _csv_header(path: Path) -> list[str]:
-    return list(pd.read_csv(path, dtype=str, nrows=0, encoding="utf-8-sig",
-                            sep="\t" if path.suffix.lower() == ".tsv" else ",").columns)
+    return list(next(csv_frames(path, 1)).columns)
 
 
-def _row_count(path: Path) -> int | None:
-    """Rows, for the bar's total and time left: Parquet's metadata, or one streamed pass over a CSV's records
-    (a quoted description may span lines); None for a folder, where the bar shows a rate."""
+def _row_count(path: Path, rows: int) -> int | None:
+    """Rows, for the bar's total and time left: Parquet's metadata, or one streamed pass over a CSV, parsed as the
+    prediction parses it (a damaged line fails here, not after hours of predictions); None for a folder, where the
+    bar shows a rate."""
     suffix = path.suffix.lower()
-    if suffix == ".parquet":
+    if path.is_file() and suffix == ".parquet":
         return pq.ParquetFile(path).metadata.num_rows
-    if suffix in (".csv", ".tsv", ".txt"):
-        with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-            records = sum(1 for record in csv.reader(handle, delimiter="\t" if suffix == ".tsv" else ",") if record)
-        return max(records - 1, 0)  # the header
+    if path.is_file() and suffix in (".csv", ".tsv", ".txt"):
+        return sum(len(frame) for frame in csv_frames(path, rows))
     return None
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """A damaged Parquet table's Arrow error as one line naming it, worded as ``read_table`` words it."""
+    try:
+        yield
+    except pa.ArrowException as error:
+        raise DataError(path, f"not a readable Parquet table ({_one_line(error)})",
+                        hint="re-export it, or give a CSV") from None
+    except OSError as error:
+        raise DataError(path, f"cannot read ({error.strerror or error})", hint="check its permissions") from None
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
 
 
 def _parts_folder(table: Path, out: Path, run_dir: Path, batch_size: int, restart: bool, engine: str) -> Path:
@@ -134,12 +159,20 @@ def _parts_folder(table: Path, out: Path, run_dir: Path, batch_size: int, restar
     marker = parts / "job.json"
     if restart and parts.exists():
         shutil.rmtree(parts)
-    if marker.exists() and json.loads(marker.read_text()) != job:
+    if marker.exists() and _job_of(marker, parts) != job:
         raise ConfigError(f"{parts} holds an interrupted run of another table, model, batch size or engine; "
                           "pass --restart (or delete it) to start over")
     parts.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps(job))
+    atomic_write_text(marker, json.dumps(job))  # killed while writing it, a run could not be resumed
     return parts
+
+
+def _job_of(marker: Path, parts: Path) -> dict:
+    try:
+        return json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # ValueError: not JSON, not UTF-8
+        raise DataError(marker, f"damaged ({_one_line(error)})",
+                        hint=f"pass --restart, or delete {parts}, to predict the table from the start") from None
 
 
 def _write_atomic(path: Path, write) -> None:

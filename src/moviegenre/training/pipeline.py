@@ -13,13 +13,15 @@ from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT,
 from moviegenre.data.readers import read_table
 from moviegenre.data.splits import load_split, save_split, split_for
 from moviegenre.data.table import atomic_write_text
-from moviegenre.models.base import GenreModel
+from moviegenre.errors import ConfigError
+from moviegenre.models.base import GenreModel, check_param_types
 from moviegenre.models.registry import create_model
 from moviegenre.training.config import configure
 
 RUN_JSON = "run.json"
 SPLIT_CSV = "split.csv"
 GENRES_JSON = "genres.json"
+DEVICES = ("cpu", "cuda", "auto")
 
 
 def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
@@ -34,17 +36,20 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     """
     started = time.perf_counter()
     out = Path(out)
+    check_options(out, train_options)
     table = read_table(data, usable=True)  # as 'data inspect' checks it
+    # Built (and its parameters checked) after the table is read: a bad table is reported without loading torch.
+    estimator = create_model(model, **(params or {}))
+    try:  # a value of the wrong type would only fail deep inside the fit, after the inputs are embedded
+        check_param_types(estimator, params or {})
+    except TypeError as error:
+        raise ConfigError(f"--param: {error} (model '{model}')") from None
+    configure(estimator, seed, train_options)
     encoder = GenreEncoder(min_genre_count, drop_genres).fit(table.genres)
     labels = encoder.transform(table.genres)
     splits = load_split(split_file, table) if split_file else split_for(
         table, labels, validation=validation, test=test, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
-    save_split(out / SPLIT_CSV, table.ids, splits)
-    encoder.save(out / GENRES_JSON)
-
-    estimator = create_model(model, **(params or {}))
-    configure(estimator, seed, train_options)
     # A movie none of whose genres survived the genre policy teaches nothing: leave it out of fitting.
     labelled = labels.sum(1) > 0
     train_rows, val_rows = (splits == "train") & labelled, (splits == "validation") & labelled
@@ -55,6 +60,9 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
 
     if not is_main_process():  # DDP: every process holds the same model; rank 0 writes it
         return estimator
+    # Only now, with a model to go with them: a fit that fails leaves an earlier run in ``out`` whole.
+    save_split(out / SPLIT_CSV, table.ids, splits)
+    encoder.save(out / GENRES_JSON)
     estimator.save(out)
     run = {"model": model, "data": str(Path(data).resolve()), "seed": seed, "min_genre_count": min_genre_count,
            "drop_genres": list(drop_genres), "genres": encoder.classes_,
@@ -65,6 +73,17 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
            "config": asdict(estimator.train_config()) if hasattr(estimator, "train_config") else None}
     atomic_write_text(out / RUN_JSON, json.dumps(run, indent=2) + "\n")
     return estimator
+
+
+def check_options(out: Path, options: dict) -> None:
+    """The run folder and the training options (TrainConfig fields), checked before any data is read."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file (give a run folder)")
+    if options.get("device", "cpu") not in DEVICES:
+        raise ConfigError(f"--device {options['device']}: unknown device (use {', '.join(DEVICES)})")
+    for name in ("devices", "num_nodes", "max_epochs"):
+        if options.get(name, 1) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} {options[name]}: give 1 or more")
 
 
 def split_of_run(run_dir: str | Path, table) -> np.ndarray:

@@ -1,0 +1,175 @@
+"""Bad input to `train` and `predict-table`: one line and exit code 2, before any model loads where it can be,
+and a finished run left as it was."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import run_moviegenre
+from moviegenre.serving import predictor
+
+RUN_FILES = ("split.csv", "genres.json", "model.json", "model.safetensors", "run.json")
+
+
+@pytest.fixture(scope="module")
+def finished_run(session_tiny_table_csv, tmp_path_factory) -> Path:
+    """A run of the quickest model (no network, no encoder), trained once and copied per test before use."""
+    from moviegenre.training.pipeline import train
+
+    out = tmp_path_factory.mktemp("finished") / "run"
+    train(session_tiny_table_csv, "tfidf-logreg", out, min_genre_count=3, progress=False)
+    return out
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path) -> Path:
+    return shutil.copytree(finished_run, tmp_path / "run")
+
+
+def assert_one_line(code: int, err: str, starts: str) -> None:
+    assert code == 2, err
+    assert err.startswith(f"error: {starts}") and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+# -- train ----------------------------------------------------------------------------------------------------
+
+# Another seed and genre policy than the finished run's: had split.csv or genres.json been written, they would differ.
+OTHER_RUN = ("--seed", "1", "--min-genre-count", "5", "--no-progress")
+
+
+@pytest.mark.parametrize(("args", "starts"), [
+    (("--model", "nope"), "unknown model 'nope'"),
+    (("--model", "tfidf-logreg", "--param", "C=abc"), "--param: parameter 'C' is 'abc', expected float (model 'tfidf"),
+    (("--model", "tfidf-logreg", "--param", "nb=1"), "--param: parameter 'nb' is 1, expected bool (model 'tfidf"),
+    (("--model", "tfidf-logreg", "--param", "no_such=1"), "model 'tfidf-logreg': "),
+    (("--model", "tfidf-logreg", "--device", "bogus"), "--device bogus: unknown device"),
+    (("--model", "tfidf-logreg", "--devices", "0"), "--devices 0: give 1 or more"),
+    (("--model", "tfidf-logreg", "--num-nodes", "0"), "--num-nodes 0: give 1 or more"),
+    (("--model", "tfidf-logreg", "--max-epochs", "0"), "--max-epochs 0: give 1 or more"),
+])
+def test_a_bad_model_or_option_leaves_a_finished_run_byte_identical(args, starts, run_copy, session_tiny_table_csv,
+                                                                    monkeypatch, capsys):
+    before = {name: (run_copy / name).read_bytes() for name in RUN_FILES}
+    code, _, err = run_moviegenre(monkeypatch, capsys, "train", session_tiny_table_csv, "--out", run_copy,
+                                  *args, *OTHER_RUN)
+    assert_one_line(code, err, starts)
+    assert {name: (run_copy / name).read_bytes() for name in RUN_FILES} == before
+
+
+def test_a_fit_that_fails_leaves_a_finished_run_byte_identical(run_copy, session_tiny_table_csv, monkeypatch):
+    from moviegenre.models.tfidf import TfidfLogReg
+    from moviegenre.training.pipeline import train
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("the fit failed")
+
+    monkeypatch.setattr(TfidfLogReg, "_fit", fails)
+    before = {name: (run_copy / name).read_bytes() for name in RUN_FILES}
+    with pytest.raises(RuntimeError, match="the fit failed"):
+        train(session_tiny_table_csv, "tfidf-logreg", run_copy, seed=1, min_genre_count=5, progress=False)
+    assert {name: (run_copy / name).read_bytes() for name in RUN_FILES} == before
+
+
+@pytest.mark.parametrize(("option", "value"), [("--device", "bogus"), ("--devices", "0"), ("--num-nodes", "0"),
+                                               ("--max-epochs", "0")])
+def test_train_options_are_checked_before_the_table_is_read(option, value, tmp_path, monkeypatch, capsys):
+    code, _, err = run_moviegenre(monkeypatch, capsys, "train", tmp_path / "missing.csv", "--out", tmp_path / "run",
+                                  option, value)
+    assert_one_line(code, err, f"{option} {value}: ")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_folder_that_is_a_file_is_one_line(session_tiny_table_csv, tmp_path, monkeypatch, capsys):
+    (tmp_path / "run").write_text("notes")
+    code, _, err = run_moviegenre(monkeypatch, capsys, "train", session_tiny_table_csv, "--out", tmp_path / "run")
+    assert_one_line(code, err, f"--out {tmp_path / 'run'}: is a file")
+    assert (tmp_path / "run").read_text() == "notes"
+
+
+# -- predict-table --------------------------------------------------------------------------------------------
+
+HEADER = "imdb_id,title,year,genres,description,poster\n"
+ROWS = "".join(f"tt{i:07d},Movie {i},2001,,funny laugh joke,\n" for i in range(40))
+
+
+def _table(tmp_path: Path, problem: str) -> tuple[Path, str]:
+    """A table with ``problem``, and the start of the error that must name it."""
+    path = tmp_path / "movies.csv"
+    if problem == "latin-1 after 40 rows":
+        path.write_bytes((HEADER + ROWS).encode() + b"tt9,caf\xe9,2000,,x,\n")
+        return path, f"{path}: line 42 is not UTF-8 text (byte 0xe9)"
+    if problem == "unterminated quote":
+        path.write_text(HEADER + ROWS + 'tt9,"unterminated,2000,,x,\n' + ROWS)
+        return path, f"{path}: not a readable CSV: unexpected end of data, in the row starting on line 42"
+    if problem == "too many fields":
+        path.write_text(HEADER + ROWS + "tt9,a,2000,,x,,extra\n")
+        return path, f"{path}: row 41: 7 fields, but the header has 6 (put double quotes around values"
+    if problem == "empty":
+        path.write_bytes(b"")
+        return path, f"{path}: the file is empty"
+    if problem == "missing":
+        return path, f"{path}: no such file or folder"
+    if problem == "folder":
+        path.mkdir()
+        return path, f"{path}: no <id>.json files found"
+    path = tmp_path / "movies.parquet"
+    path.write_bytes(b"PAR1 not really" if problem == "damaged parquet" else b"")
+    return path, f"{path}: not a readable Parquet table ("
+
+
+@pytest.fixture
+def no_model_load(monkeypatch):
+    """The model must not load: every check here comes before it."""
+    def load_model(run_dir):
+        raise AssertionError(f"the model of {run_dir} was loaded")
+
+    monkeypatch.setattr(predictor, "load_model", load_model)
+
+
+@pytest.mark.parametrize("problem", ["latin-1 after 40 rows", "unterminated quote", "too many fields", "empty", "missing",
+                                     "folder", "damaged parquet", "empty parquet"])
+def test_a_bad_table_is_one_line_before_the_model_loads(problem, finished_run, tmp_path, no_model_load,
+                                                        monkeypatch, capsys):
+    path, starts = _table(tmp_path, problem)
+    code, _, err = run_moviegenre(monkeypatch, capsys, "predict-table", path, "--out", tmp_path / "p.csv",
+                                  "--run", finished_run, "--batch-size", "16", "--no-progress")
+    assert_one_line(code, err, starts)
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_missing_table_is_named_before_the_run_folder(tmp_path, monkeypatch, capsys):
+    code, _, err = run_moviegenre(monkeypatch, capsys, "predict-table", tmp_path / "missing.csv",
+                                  "--out", tmp_path / "p.csv", "--run", tmp_path / "no-run")
+    assert_one_line(code, err, f"{tmp_path / 'missing.csv'}: no such file or folder")
+
+
+@pytest.mark.parametrize(("args", "starts"), [(("--batch-size", "0"), "--batch-size 0: give 1 or more"),
+                                              (("--out", "OUT_FOLDER"), "--out OUT_FOLDER: is a folder")])
+def test_bad_options_are_one_line_before_the_model_loads(args, starts, session_tiny_table_csv, finished_run, tmp_path,
+                                                         no_model_load, monkeypatch, capsys):
+    folder = tmp_path / "predictions.csv"
+    folder.mkdir()
+    args, starts = [a.replace("OUT_FOLDER", str(folder)) for a in args], starts.replace("OUT_FOLDER", str(folder))
+    code, _, err = run_moviegenre(monkeypatch, capsys, "predict-table", session_tiny_table_csv,
+                                  "--out", tmp_path / "p.csv", "--run", finished_run, *args)
+    assert_one_line(code, err, starts)
+    assert not (tmp_path / "p.csv.parts").exists() and not any(folder.iterdir())
+
+
+def test_a_damaged_job_file_is_one_line_naming_the_way_out(session_tiny_table_csv, finished_run, tmp_path,
+                                                            monkeypatch, capsys):
+    out, parts = tmp_path / "p.csv", tmp_path / "p.csv.parts"
+    parts.mkdir()
+    (parts / "job.json").write_text('{"table": ')
+    args = ("predict-table", session_tiny_table_csv, "--out", out, "--run", finished_run, "--no-progress")
+    code, _, err = run_moviegenre(monkeypatch, capsys, *args)
+    assert_one_line(code, err, f"{parts / 'job.json'}: damaged (")
+    assert err.rstrip().endswith(f"(pass --restart, or delete {parts}, to predict the table from the start)")
+
+    code, _, err = run_moviegenre(monkeypatch, capsys, *args, "--restart")
+    assert code == 0, err
+    assert len(pd.read_csv(out)) == 60 and not parts.exists()
