@@ -146,9 +146,7 @@ class EmbeddingMLP(EmbeddingModel):
 
     def train_config(self) -> TrainConfig:
         """The configuration the networks are trained with."""
-        if isinstance(self.config, TrainConfig):
-            return self.config
-        return TrainConfig(**(self.config or {}))
+        return TrainConfig.of(self.config)
 
     def _new_net(self, n_genres: int) -> FusionNet:
         return FusionNet(self.dims_["poster"], self.dims_["description"], n_genres, self.fusion, self.hidden,

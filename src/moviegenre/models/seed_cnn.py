@@ -49,8 +49,7 @@ class SeedNetworkModel(GenreModel):
         self.config = config
 
     def train_config(self) -> TrainConfig:
-        base = self.config if isinstance(self.config, TrainConfig) else TrainConfig(**(self.config or {}))
-        return replace(base, **self.design)
+        return replace(TrainConfig.of(self.config), **self.design)
 
     def present(self, movies: MovieTable) -> np.ndarray:
         """Rows holding the one input this model reads."""
@@ -72,6 +71,10 @@ class SeedNetworkModel(GenreModel):
     def predict_present(self, movies: MovieTable) -> np.ndarray:
         """Probabilities for rows that all hold the input."""
         raise NotImplementedError
+
+    def fit(self, movies, labels, **kwargs) -> SeedNetworkModel:
+        self.prior_ = np.asarray(labels, dtype=np.float32).mean(0)  # what a movie without the input is given
+        return super().fit(movies, labels, **kwargs)
 
     def predict_proba(self, movies: MovieTable) -> np.ndarray:
         # Without its input the model knows only how common each genre was in training.
@@ -164,12 +167,11 @@ class SeedPosterCNN(SeedNetworkModel):
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
         from moviegenre.training.lightning import fit_network  # Lightning: only when training
 
-        self.prior_ = labels.mean(0).astype(np.float32)
         rows = movies.has_poster
         train = PosterDataset(list(np.asarray(movies.posters)[rows]), labels[rows])
         val = None
-        if validation is not None and validation[0].has_poster.any():
-            val_rows = validation[0].has_poster
+        if validation is not None and self.present(validation[0]).any():
+            val_rows = self.present(validation[0])
             val = PosterDataset(list(np.asarray(validation[0].posters)[val_rows]), validation[1][val_rows])
         # The original's class weights W_i = n_max / n_i, on each genre's positives (pos_weight_power 1).
         self.net_ = fit_network(self.seeded_net(labels.shape[1]), train, val, self.train_config(),

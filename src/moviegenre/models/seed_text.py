@@ -175,7 +175,6 @@ class SeedTextCNNLSTM(SeedNetworkModel):
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
         from moviegenre.training.lightning import fit_network  # Lightning: only when training
 
-        self.prior_ = labels.mean(0).astype(np.float32)
         rows = movies.has_description
         train = movies.subset(rows)
         documents = [clean_text(text) for text in train.descriptions]

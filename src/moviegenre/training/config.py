@@ -29,6 +29,12 @@ class TrainConfig:
     progress: bool = True          # a progress bar per network trained
     verbose: bool = False          # Lightning's own messages and bars too
 
+    @classmethod
+    def of(cls, config: TrainConfig | dict | None) -> TrainConfig:
+        """A model's ``config`` parameter as a TrainConfig: itself, the fields of a dict (as model.json stores
+        them), or the defaults."""
+        return config if isinstance(config, cls) else cls(**(config or {}))
+
 
 def configure(estimator, seed: int, options: dict) -> None:
     """Set a network model's training configuration: its own (a registered model may preset fields, e.g.
