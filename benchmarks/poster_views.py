@@ -8,8 +8,8 @@ A 2:3 poster reaches EfficientNet-Lite0 as a 224x224 square (Lite2: 260x260). Th
 resized to the square: what the packaged encoder does), ``letterbox`` (aspect kept, black bars), ``flip`` (the
 mirror image, squashed), ``top``/``middle``/``bottom`` (square crops). Each view's vectors are computed once
 through the ONNX fast path and kept in ``--work`` (one .npy per view); a variant reads the mean (or the
-concatenation) of its views' vectors. Descriptions use the project's cached MiniLM vectors, so only the poster
-side changes. Prints micro/macro-F1 with both inputs, a poster only and a description only, per split and the
+concatenation) of its views' vectors. Descriptions (and the text read off posters) use the model's own cached
+vectors, so only the poster side changes. Prints micro/macro-F1 with both inputs, a poster only and a description only, per split and the
 mean. ``squash+flip`` (mean) is what the ``efficientnet-lite0+flip`` encoder computes.
 """
 
@@ -90,7 +90,8 @@ def main() -> None:
 
     table = read_table(DATA / "movies.csv")
     row_of = {movie: row for row, movie in enumerate(table.ids)}
-    descriptions = embed_texts(table.descriptions, text_encoder("minilm"), progress=True)
+    # fusion-gmu's own description vectors: its poster network reads the posters' text through the same encoder
+    descriptions = embed_texts(table.descriptions, text_encoder(create_model("fusion-gmu").text_encoder), progress=True)
     variants = args.variants.split(",")
     views = {kind: view_vectors(table, args.encoder, kind, work) for v in variants for kind in v.split("+")}
 
