@@ -15,9 +15,10 @@ import shutil
 from pathlib import Path
 
 from moviegenre.data.readers import read_table
+from moviegenre.data.splits import GENRES_JSON
 from moviegenre.evaluation.evaluate import score
 from moviegenre.models.base import DEFAULT_MODEL_DIR, load_model
-from moviegenre.training.pipeline import GENRES_JSON, RUN_JSON, split_of_run, train
+from moviegenre.training.pipeline import RUN_JSON, split_of_run, train
 
 MODEL = "fusion-gmu"
 # One member, not the registry's three, hidden size 192, not 256, word models of 3,000 terms, not 10,000, and two

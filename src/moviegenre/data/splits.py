@@ -11,6 +11,9 @@ from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT,
 from moviegenre.data.table import SPLITS, MovieTable, atomic_write_text
 from moviegenre.errors import DataError
 
+SPLIT_CSV = "split.csv"
+GENRES_JSON = "genres.json"
+
 
 def iterative_stratification(labels: np.ndarray, proportions: tuple[float, ...], seed: int = 0) -> np.ndarray:
     """Fold index per row, keeping each label's share in every fold close to ``proportions``.
@@ -113,18 +116,28 @@ def split_proportions(labels: np.ndarray, splits: np.ndarray, genres: list[str])
     return frame
 
 
-def split_table(table: MovieTable, out_dir: str | Path, *, min_genre_count: int | None = None,
-                drop_genres: tuple[str, ...] | None = None, validation: float = 0.1, test: float = 0.1,
-                seed: int = 0) -> tuple[GenreEncoder, np.ndarray, pd.DataFrame]:
-    """Fit the genre policy on ``table``, split it, and save ``split.csv`` + ``genres.json`` in ``out_dir``.
-
-    Returns (encoder, splits, per-genre proportions).
-    """
+def genre_split(table: MovieTable, *, min_genre_count: int | None = None, drop_genres: tuple[str, ...] | None = None,
+                validation: float = 0.1, test: float = 0.1, seed: int = 0,
+                split_file: str | Path | None = None) -> tuple[GenreEncoder, np.ndarray, np.ndarray]:
+    """The genre policy fitted on ``table``, the rows' 0/1 labels under it, and each row's split: seeded, or the
+    one ``split_file`` holds."""
     encoder = GenreEncoder(DEFAULT_MIN_GENRE_COUNT if min_genre_count is None else min_genre_count,
                            DEFAULT_DROP_GENRES if drop_genres is None else drop_genres).fit(table.genres)
     labels = encoder.transform(table.genres)
-    splits = split_for(table, labels, validation=validation, test=test, seed=seed)
-    out_dir = Path(out_dir)
-    save_split(out_dir / "split.csv", table.ids, splits)
-    encoder.save(out_dir / "genres.json")
+    splits = load_split(split_file, table) if split_file else split_for(table, labels, validation=validation,
+                                                                         test=test, seed=seed)
+    return encoder, labels, splits
+
+
+def save_genre_split(out_dir: str | Path, table: MovieTable, encoder: GenreEncoder, splits: np.ndarray) -> None:
+    """``split.csv`` and ``genres.json`` in ``out_dir``: what a run (or 'data split') keeps of its split."""
+    save_split(Path(out_dir) / SPLIT_CSV, table.ids, splits)
+    encoder.save(Path(out_dir) / GENRES_JSON)
+
+
+def split_table(table: MovieTable, out_dir: str | Path, **options) -> tuple[GenreEncoder, np.ndarray, pd.DataFrame]:
+    """``genre_split`` (``options``: its settings) saved in ``out_dir``; returns (encoder, splits, per-genre
+    proportions)."""
+    encoder, labels, splits = genre_split(table, **options)
+    save_genre_split(out_dir, table, encoder, splits)
     return encoder, splits, split_proportions(labels, splits, encoder.classes_)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, GenreEncoder
+from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT
 from moviegenre.data.readers import read_table
-from moviegenre.data.splits import load_split, save_split, split_for
+from moviegenre.data.splits import SPLIT_CSV, genre_split, load_split, save_genre_split
 from moviegenre.data.table import atomic_write_text
 from moviegenre.errors import ConfigError
 from moviegenre.models.base import GenreModel, check_param_types
@@ -19,8 +19,6 @@ from moviegenre.models.registry import create_model
 from moviegenre.training.config import configure
 
 RUN_JSON = "run.json"
-SPLIT_CSV = "split.csv"
-GENRES_JSON = "genres.json"
 DEVICES = ("cpu", "cuda", "auto")
 
 
@@ -45,10 +43,8 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     except TypeError as error:
         raise ConfigError(f"--param: {error} (model '{model}')") from None
     configure(estimator, seed, train_options)
-    encoder = GenreEncoder(min_genre_count, drop_genres).fit(table.genres)
-    labels = encoder.transform(table.genres)
-    splits = load_split(split_file, table) if split_file else split_for(
-        table, labels, validation=validation, test=test, seed=seed)
+    encoder, labels, splits = genre_split(table, min_genre_count=min_genre_count, drop_genres=drop_genres,
+                                          validation=validation, test=test, seed=seed, split_file=split_file)
     out.mkdir(parents=True, exist_ok=True)
     # A movie none of whose genres survived the genre policy teaches nothing: leave it out of fitting.
     labelled = labels.sum(1) > 0
@@ -61,8 +57,7 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     if not is_main_process():  # DDP: every process holds the same model; rank 0 writes it
         return estimator
     # Only now, with a model to go with them: a fit that fails leaves an earlier run in ``out`` whole.
-    save_split(out / SPLIT_CSV, table.ids, splits)
-    encoder.save(out / GENRES_JSON)
+    save_genre_split(out, table, encoder, splits)
     estimator.save(out)
     run = {"model": model, "data": str(Path(data).resolve()), "seed": seed, "min_genre_count": min_genre_count,
            "drop_genres": list(drop_genres), "genres": encoder.classes_,
