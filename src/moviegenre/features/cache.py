@@ -36,12 +36,12 @@ class FeatureCache:
     """A persistent ``key -> float32 vector`` store for one encoder (``text``: ``key -> str``, for text read off
     posters)."""
 
-    def __init__(self, encoder_name: str, root: Path | None = None, text: bool = False) -> None:
+    def __init__(self, encoder_name: str, text: bool = False) -> None:
         self.text = text
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", encoder_name)[-60:]
         if slug != encoder_name:  # local-path encoders: keep names unique after slugging
             slug += "-" + content_key(encoder_name)[:8]
-        self.path = (root or cache_root()) / "features" / f"{slug}.v{CACHE_VERSION}.sqlite"
+        self.path = cache_root() / "features" / f"{slug}.v{CACHE_VERSION}.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=60)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -63,9 +63,6 @@ class FeatureCache:
             self._db.executemany("INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)",
                                  [(k, v.encode() if self.text else np.asarray(v, dtype=np.float32).tobytes())
                                   for k, v in items.items()])
-
-    def __len__(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
 
 
 def cached_values(keys: Sequence[str], cache: FeatureCache | None, compute, *, desc: str, unit: str,
