@@ -3,7 +3,8 @@
 The real file has ~12M rows (~1 GB unpacked). pyarrow's streaming CSV reader parses it in C++ one block at
 a time and every filter runs on whole columns, so memory holds one block plus the rows kept, never the file.
 IMDb's TSV has no quoting (titles contain literal ``"``) and writes nulls as ``\\N``; the reader is set up for
-exactly that. Rows that cannot be read are counted and reported, never dropped silently.
+exactly that. Rows that cannot be read, or that ``scrape`` would refuse (no IMDb id, an id listed twice), are
+counted and reported, never dropped silently.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from moviegenre.acquisition import IMDB_ID
 from moviegenre.data.table import MovieTable
 from moviegenre.errors import DataError
 
@@ -117,7 +119,7 @@ def read_basics(path: str | Path, keep: BasicsFilter = BasicsFilter(),
             if progress:
                 progress(raw.tell(), total)
         text.check(path)
-    return _to_movie_table(kept, path), report
+    return _first_of_each_id(_to_movie_table(kept, path), report), report
 
 
 class _Utf8Only(io.RawIOBase):
@@ -230,7 +232,7 @@ def _filter(table: pa.Table, keep: BasicsFilter, report: BasicsReport, path: Pat
         passes = pc.fill_null(passes, unknown_passes)
         report.dropped[name] = report.dropped.get(name, 0) + (pc.sum(pc.and_not(mask, passes)).as_py() or 0)
         mask = pc.and_(mask, passes)
-    kept = table.filter(mask).select(["tconst", "primaryTitle", "startYear", "genres"])
+    kept = _drop_bad_ids(table.filter(mask).select(["tconst", "primaryTitle", "startYear", "genres"]), report, path)
     report.kept += kept.num_rows
     return kept
 
@@ -249,6 +251,34 @@ def _drop_bad_numbers(table: pa.Table, report: BasicsReport, path: Path) -> pa.T
                                                field=column))
             bad = pc.or_(bad, wrong)
     return table.filter(pc.invert(bad)) if pc.any(bad).as_py() else table
+
+
+def _drop_bad_ids(kept: pa.Table, report: BasicsReport, path: Path) -> pa.Table:
+    """Kept rows without an IMDb id (empty, \\N, not tt + 7 or more digits) are malformed: ``scrape`` would refuse or
+    fail them. Checked after the filters, on the few rows they keep: a row they drop needs no id."""
+    ids = kept["tconst"]
+    bad = pc.invert(pc.fill_null(pc.match_substring_regex(ids, f"^{IMDB_ID.pattern}$"), False))
+    if not pc.any(bad).as_py():
+        return kept
+    for imdb_id, title in zip(pc.fill_null(ids.filter(bad), "\\N").to_pylist(),
+                              pc.fill_null(kept["primaryTitle"].filter(bad), "\\N").to_pylist()):
+        report.add_malformed(DataError(path, f"title '{title}': '{imdb_id}' is not an IMDb id (tt + 7 or more digits); "
+                                             "row skipped", field="tconst"))
+    return kept.filter(pc.invert(bad))
+
+
+def _first_of_each_id(movies: MovieTable, report: BasicsReport) -> MovieTable:
+    """An id listed again is malformed: ``scrape`` refuses a table that names a title twice, so the first kept row
+    wins. Only kept rows are compared (one vectorised pass at the end): remembering every id of ~12M rows would
+    cost more memory than all the rows kept."""
+    repeated = movies.frame["imdb_id"].duplicated().to_numpy()
+    if not repeated.any():
+        return movies
+    for imdb_id in movies.frame["imdb_id"][repeated]:
+        report.add_malformed(DataError(movies.source, f"title {imdb_id}: listed again; row skipped, the first kept",
+                                       field="tconst"))
+    report.kept -= int(repeated.sum())
+    return movies.subset(~repeated)
 
 
 def _to_movie_table(tables: list[pa.Table], path: Path) -> MovieTable:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import logging
 import re
 import signal
 import threading
@@ -22,24 +23,25 @@ import pandas as pd
 from PIL import Image
 
 from moviegenre import __version__
+from moviegenre.acquisition import IMDB_ID
 from moviegenre.acquisition.fetch import Fetcher, FetchError
 from moviegenre.acquisition.pages import TitlePage, parse_title_page
 from moviegenre.acquisition.state import Outcome, ScrapeState, Summary
 from moviegenre.data.images import load_image
 from moviegenre.data.readers import read_table
-from moviegenre.data.table import MovieTable, atomic_write_bytes
+from moviegenre.data.table import MovieTable, atomic_write_bytes, plural
 from moviegenre.errors import ConfigError, ImageError
 
 DEFAULT_BASE_URL = "https://www.imdb.com"
 DEFAULT_USER_AGENT = (f"moviegenre/{__version__} (movie genre research dataset builder; rate-limited; "
                       "honours robots.txt)")
-IMDB_ID = re.compile(r"tt\d{7,}")
 POSTER_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif"}
 # setting -> the lowest value it may take, and whether that value itself is allowed
 LIMITS = {"rate": (0, False), "timeout": (0, False), "max_bytes": (0, False), "concurrency": (1, True),
           "max_tries": (1, True), "backoff": (0, True), "max_backoff": (0, True), "max_retry_after": (0, True)}
 
 Progress = Callable[[str, Outcome], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,11 @@ def scrape(movies: str | Path, out: str | Path, settings: ScrapeSettings = Scrap
     state = ScrapeState(out)
     try:
         _remove_stale_temporaries(out / "posters")
+        damaged = state.requeue_damaged()
+        if damaged:
+            log.warning("%s: %s had a damaged record (%s%s); fetching again", state.path,
+                        plural(len(damaged), "finished title"), ", ".join(damaged[:5]),
+                        ", ..." if len(damaged) > 5 else "")
         state.add(table.ids)
         todo = state.todo(table.ids, retry_failed=settings.retry_failed)
         if on_start:

@@ -28,6 +28,9 @@ CREATE TABLE IF NOT EXISTS titles (
     updated_at  REAL
 )
 """
+COLUMNS = ["imdb_id", "status", "reason", "detail", "attempts", "record", "updated_at"]
+# What ``finish`` stores for a done title (``scraper._record``), and what reading it back relies on.
+RECORD_TYPES = {"title": str, "year": (int, type(None)), "genres": list, "description": str, "poster": str}
 
 
 @dataclass(frozen=True)
@@ -67,15 +70,12 @@ class ScrapeState:
         except BlockingIOError:
             os.close(self._lock)
             raise ConfigError(f"{folder}: another scrape is running on this folder; wait for it or stop it") from None
+        self.path = folder / "state.sqlite"
         try:
-            self.db = sqlite3.connect(folder / "state.sqlite")
-            # WAL + NORMAL: each commit survives a killed process (only a power cut could lose the last ones).
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute(SCHEMA)
+            self.db = _open(self.path)
         except sqlite3.DatabaseError as error:
             os.close(self._lock)
-            raise DataError(folder / "state.sqlite", f"unusable state database ({error})",
+            raise DataError(self.path, f"unusable state database ({error})",
                             hint="move it away to start this folder afresh") from None
 
     def close(self) -> None:
@@ -86,6 +86,16 @@ class ScrapeState:
         """Register titles; those already known keep their status."""
         with self.db:
             self.db.executemany("INSERT OR IGNORE INTO titles (imdb_id) VALUES (?)", ((i,) for i in ids))
+
+    def requeue_damaged(self) -> list[str]:
+        """Put back to pending the done titles whose record no longer reads (a disk error, a hand edit), so that
+        this run fetches them again; their ids. The rest of the state is sound, and days of crawling with it."""
+        done = self.db.execute("SELECT imdb_id, record FROM titles WHERE status = 'done'")
+        damaged = [imdb_id for imdb_id, record in done if not _readable(record)]
+        with self.db:
+            self.db.executemany("UPDATE titles SET status = 'pending', reason = '', detail = '', record = NULL "
+                                "WHERE imdb_id = ?", ((i,) for i in damaged))
+        return damaged
 
     def todo(self, ids: list[str], *, retry_failed: bool) -> list[str]:
         """Of ``ids``, in order, those this run should fetch."""
@@ -126,3 +136,32 @@ class ScrapeState:
             else:
                 summary.pending += 1
         return summary
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    """The state database at ``path``, created if new; a sqlite3.DatabaseError if it is not one this code wrote."""
+    db = sqlite3.connect(path)
+    try:
+        # A 'titles' table made by something else, or damaged pages, would only fail mid-crawl: both are found
+        # here, before any request and before the file is changed (quick_check reads it once: seconds at most).
+        columns = [row[1] for row in db.execute("PRAGMA table_info(titles)")]
+        if columns not in ([], COLUMNS):
+            raise sqlite3.DatabaseError(f"its titles table has the columns {', '.join(columns)}, not a scrape's")
+        if db.execute("PRAGMA quick_check(1)").fetchone() != ("ok",):
+            raise sqlite3.DatabaseError("damaged pages, found by PRAGMA quick_check")
+        # WAL + NORMAL: each commit survives a killed process (only a power cut could lose the last ones).
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(SCHEMA)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _readable(record: str | None) -> bool:
+    try:
+        value = json.loads(record)
+    except (TypeError, ValueError, RecursionError):
+        return False
+    return isinstance(value, dict) and all(isinstance(value.get(k), t) for k, t in RECORD_TYPES.items())

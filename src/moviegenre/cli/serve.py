@@ -46,11 +46,21 @@ def explain(run_dir: RunDir = None,
             out: Annotated[Path, typer.Option(help="Folder for overlay-<genre>.png and words.csv.")] = Path("explain")
             ) -> None:
     """Why the model predicts its top genres: poster heat maps (PNG overlays) and a score per description word."""
-    from moviegenre.data.images import read_image_file
+    from moviegenre.data.images import DRAFT_SIDE, load_image, read_image_file
+    from moviegenre.data.table import clean_description
+    from moviegenre.errors import ConfigError, utf8_text
     from moviegenre.serving.explain import Explainer
-    from moviegenre.serving.predictor import Predictor
+    from moviegenre.serving.predictor import Predictor, require_input
 
-    poster_bytes = read_image_file(poster) if poster else None  # before the model loads: a wrong path fails fast
+    # Every argument is checked before the model loads (seconds): a mistake is reported at once, not after that wait.
+    if top < 1:
+        raise ConfigError(f"--top {top}: give at least 1")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file; give a folder")
+    require_input(poster is not None, bool(clean_description(utf8_text(description, "description"))))
+    poster_bytes = read_image_file(poster) if poster else None
+    if poster_bytes is not None:  # decoded here, so that a non-image or a bomb is named by its file, not "poster"
+        load_image(poster_bytes, name=str(poster), draft=DRAFT_SIDE)
     explanation = Explainer(Predictor(run_dir)).explain(poster_bytes, description, top=top)
     prediction = explanation.prediction
     console.print(f"genres: {', '.join(prediction['genres']) or '(none above threshold)'}  "

@@ -1,0 +1,75 @@
+"""``moviegenre explain`` checks its poster and its other arguments before the model loads: a bad one is a
+one-line error naming the file or option, at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import draw_poster, run_moviegenre
+from moviegenre.data.images import MAX_IMAGE_BYTES
+from moviegenre.serving import predictor
+
+
+@pytest.fixture(autouse=True)
+def no_model_load(monkeypatch):
+    """The model must not load: every check here comes before it."""
+    def load_model(run_dir):
+        raise AssertionError(f"the model of {run_dir} was loaded")
+
+    monkeypatch.setattr(predictor, "load_model", load_model)
+
+
+def bad_poster(tmp_path: Path, kind: str) -> tuple[Path, str]:
+    """A poster file that cannot be used, and what the error must say after naming it."""
+    path = tmp_path / "poster.png"
+    if kind == "missing":
+        return path, "cannot read (No such file or directory)"
+    if kind == "folder":
+        path.mkdir()
+        return path, "not a regular file"
+    if kind == "text":
+        path.write_text("a poster, honestly")
+        return path, "not an image"
+    if kind == "truncated":
+        data = draw_poster(tmp_path / "whole.png", size=(200, 300)).read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+        return path, "damaged or truncated image"
+    if kind == "oversized":
+        with path.open("wb") as handle:  # sparse: no disk used
+            handle.truncate(MAX_IMAGE_BYTES + 1)
+        return path, f"{MAX_IMAGE_BYTES + 1:,} bytes, over the {MAX_IMAGE_BYTES:,} byte limit"
+    Image.new("1", (8000, 8000)).save(path)  # a decompression bomb: 64 MP in a few kB
+    return path, "over the 40,000,000 limit"
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder", "text", "truncated", "oversized", "bomb"])
+def test_a_bad_poster_is_one_line_naming_the_file_before_the_model_loads(kind, tmp_path, monkeypatch, capsys):
+    path, problem = bad_poster(tmp_path, kind)
+    code, out, err = run_moviegenre(monkeypatch, capsys, "explain", "--poster", path, "--out", tmp_path / "why")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {path}: ") and problem in err and err.count("\n") == 1, err
+    assert not (tmp_path / "why").exists()
+
+
+@pytest.mark.parametrize(("args", "starts"), [
+    (["--description", "a ghost", "--top", "0"], "error: --top 0: give at least 1"),
+    ([], "error: input: nothing to predict from"),
+    (["--description", "   "], "error: input: nothing to predict from"),
+    (["--description", "caf\udce9"], "error: description: not UTF-8 text"),
+    (["--description", "a ghost", "--out", "{file}"], "error: --out {file}: is a file; give a folder"),
+])
+def test_other_arguments_are_one_line_before_the_model_loads(args, starts, tmp_path, monkeypatch, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    file = tmp_path / "notes.txt"
+    code, _, err = run_moviegenre(monkeypatch, capsys, "explain", *(a.format(file=file) for a in args))
+    assert code == 2 and err.startswith(starts.format(file=file)) and err.count("\n") == 1, err
+    assert file.read_text() == "mine"
+
+
+def test_a_good_poster_gets_as_far_as_the_model(tmp_path, monkeypatch, capsys):
+    poster = draw_poster(tmp_path / "poster.jpg")
+    with pytest.raises(AssertionError, match="was loaded"):
+        run_moviegenre(monkeypatch, capsys, "explain", "--poster", poster, "--out", tmp_path / "why")
