@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from conftest import run_moviegenre
 from moviegenre.serving import predictor
@@ -50,6 +51,8 @@ OTHER_RUN = ("--seed", "1", "--min-genre-count", "5", "--no-progress")
     (("--model", "tfidf-logreg", "--devices", "0"), "--devices 0: give 1 or more"),
     (("--model", "tfidf-logreg", "--num-nodes", "0"), "--num-nodes 0: give 1 or more"),
     (("--model", "tfidf-logreg", "--max-epochs", "0"), "--max-epochs 0: give 1 or more"),
+    pytest.param(("--model", "tfidf-logreg", "--device", "cuda"), "--device cuda: this machine has no CUDA GPU",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
 ])
 def test_a_bad_model_or_option_leaves_a_finished_run_byte_identical(args, starts, run_copy, session_tiny_table_csv,
                                                                     monkeypatch, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import io
 from pathlib import Path
 from typing import Annotated
 
@@ -47,9 +48,9 @@ def explain(run_dir: RunDir = None,
             ) -> None:
     """Why the model predicts its top genres: poster heat maps (PNG overlays) and a score per description word."""
     from moviegenre.data.images import DRAFT_SIDE, load_image, read_image_file
-    from moviegenre.data.table import clean_description
+    from moviegenre.data.table import atomic_write_bytes, atomic_write_text, clean_description
     from moviegenre.errors import ConfigError, utf8_text
-    from moviegenre.serving.explain import Explainer
+    from moviegenre.serving.explain import Explainer, png_bytes
     from moviegenre.serving.predictor import Predictor, require_input
 
     # Every argument is checked before the model loads (seconds): a mistake is reported at once, not after that wait.
@@ -68,15 +69,16 @@ def explain(run_dir: RunDir = None,
     out.mkdir(parents=True, exist_ok=True)
     for genre in explanation.heat:
         path = out / f"overlay-{genre}.png"
-        explanation.overlay(genre).convert("RGB").save(path)
+        atomic_write_bytes(path, png_bytes(explanation.overlay(genre).convert("RGB")))
         console.print(f"{genre}: p={prediction['probabilities'][genre]:.3f}  heat map -> {path} (greying out its "
                       f"hottest region lowers p by {explanation.levels(genre)[1]:.3f})", markup=False)
     rows = explanation.word_table()
     if rows:
-        with (out / "words.csv").open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=["word", *explanation.genres])
-            writer.writeheader()
-            writer.writerows(rows)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=["word", *explanation.genres])
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(out / "words.csv", text.getvalue())
         console.print("probability drop when the word is deleted:")
         table = Table("word", *explanation.genres)
         for row in rows:

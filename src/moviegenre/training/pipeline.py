@@ -38,6 +38,11 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     table = read_table(data, usable=True)  # as 'data inspect' checks it
     # Built (and its parameters checked) after the table is read: a bad table is reported without loading torch.
     estimator = create_model(model, **(params or {}))
+    if train_options.get("device") == "cuda":  # torch is loaded by now; Lightning would fail deep in the fit
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda: this machine has no CUDA GPU (use --device cpu, or auto)")
     try:  # a value of the wrong type would only fail deep inside the fit, after the inputs are embedded
         check_param_types(estimator, params or {})
     except TypeError as error:
