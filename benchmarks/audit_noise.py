@@ -18,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from shared_data import DATA  # benchmarks/ is on the path when this runs as a script
 
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, GenreEncoder
 from moviegenre.data.readers import read_table
 from moviegenre.evaluation.audit import FOLDS_DIR, _label_lists, audit, context_probabilities, label_suspicion
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "movies.csv"
+SHARED = DATA / "movies.csv"
 
 
 def corrupt(table, genres: list[str], rate: float, seed: int) -> tuple[object, pd.DataFrame]:

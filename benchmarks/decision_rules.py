@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from head_selection import DATA, USES, variant
+from head_selection import USES, variant
 from scipy.special import logit
+from shared_data import DATA
 from sklearn.metrics import f1_score
 
 from moviegenre.data.genres import GenreEncoder

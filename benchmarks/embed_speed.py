@@ -20,17 +20,15 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from shared_data import DATA  # benchmarks/ is on the path when this runs as a script
 
 from moviegenre.data.images import load_image
 from moviegenre.features.encoders import image_encoder, text_encoder
 from moviegenre.features.fast import fast_encoder
-
-DATA = Path(os.environ.get("MOVIEGENRE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def min_cosine(a: np.ndarray, b: np.ndarray) -> float:

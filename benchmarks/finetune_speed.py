@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from shared_data import DATA  # benchmarks/ is on the path when this runs as a script
 
 from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
@@ -29,8 +29,6 @@ from moviegenre.models import create_model
 from moviegenre.models.finetune import EndToEndNet, RawInputs, autocast_bf16
 from moviegenre.models.fusion_net import FusionNet
 from moviegenre.training.config import configure
-
-DATA = Path(os.environ.get("MOVIEGENRE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def throughput(table, labels, device: str, batch_size: int, steps: int, warmup: int) -> dict:

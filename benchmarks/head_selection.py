@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
-from pathlib import Path
 
 import numpy as np
+from shared_data import DATA  # benchmarks/ is on the path when this runs as a script
 
 from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
@@ -32,7 +31,6 @@ from moviegenre.evaluation.evaluate import score
 from moviegenre.models import create_model
 from moviegenre.training.config import configure
 
-DATA = Path(os.environ.get("MOVIEGENRE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 USES = ("both", "poster", "description", "any")
 VARIANTS = {"fusion-gmu, Lite0 only, no title": {"image_encoder": "efficientnet-lite0", "title_weight": 0.0},
             "fusion-gmu (3 members)": {}}

@@ -12,16 +12,14 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import numpy as np
+from shared_data import DATA  # benchmarks/ is on the path when this runs as a script
 
 from moviegenre.data.images import load_image
 from moviegenre.data.readers import read_table
 from moviegenre.features.encoders import image_encoder
 from moviegenre.features.fast import fast_encoder
-
-DATA = Path(os.environ.get("MOVIEGENRE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def main() -> None:

@@ -16,13 +16,13 @@ mean. ``squash+flip`` (mean) is what the ``efficientnet-lite0+flip`` encoder com
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 from head_selection import compare_on_splits  # benchmarks/ is on the path when this runs as a script
 from PIL import Image, ImageOps
+from shared_data import DATA  # benchmarks/ is on the path when this runs as a script
 
 from moviegenre.data.images import load_image
 from moviegenre.data.readers import read_table
@@ -32,7 +32,6 @@ from moviegenre.features.fast import FastImageEncoder, fast_encoder
 from moviegenre.models import create_model
 from moviegenre.training.config import configure
 
-DATA = Path(os.environ.get("MOVIEGENRE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 USES = ("both", "poster", "description")
 
 

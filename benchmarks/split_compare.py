@@ -14,17 +14,16 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 from iterstrat.ml_stratifiers import IterativeStratification
+from shared_data import DATA  # benchmarks/ is on the path when this runs as a script
 
 from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
 from moviegenre.data.splits import iterative_stratification, split_proportions
 from moviegenre.data.table import SPLITS
 
-DATA = Path(os.environ.get("MOVIEGENRE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 SHARES = (0.8, 0.1, 0.1)
 
 

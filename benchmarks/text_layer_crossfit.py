@@ -27,7 +27,8 @@ import time
 
 import numpy as np
 import torch
-from head_selection import DATA, compare_on_splits, variant
+from head_selection import compare_on_splits, variant
+from shared_data import DATA
 from torch import nn
 
 from moviegenre.data.genres import GenreEncoder
