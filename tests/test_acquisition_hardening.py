@@ -155,6 +155,20 @@ def test_empty_null_malformed_and_repeated_ids_are_dropped_and_reported(tmp_path
     assert blocks.frame.equals(table.frame) and block_report.malformed == 6
 
 
+def test_titles_and_genres_over_the_table_limits_are_dropped_and_reported(tmp_path):
+    many = ",".join(f"G{i}" for i in range(31))
+    table, report = read_basics(tsv(tmp_path, "tt0000001\tmovie\tKept\tx\t0\t2001\t\\N\t90\tDrama",
+                                    f"tt0000002\tmovie\t{'T' * 501}\tx\t0\t2001\t\\N\t90\tDrama",
+                                    f"tt0000003\tmovie\tMany\tx\t0\t2001\t\\N\t90\t{many}",
+                                    f"tt0000004\tmovie\tLong genre\tx\t0\t2001\t\\N\t90\tDrama,{'G' * 51}",
+                                    f"tt0000005\tmovie\tAt the limits\tx\t0\t2001\t\\N\t90\t{many[:many.rindex(',')]}"))
+    assert table.ids == ["tt0000001", "tt0000005"] and report.malformed == 3
+    assert [str(problem).split(": ", 1)[1] for problem in report.examples] == [
+        "field 'title': title tt0000002: 501 characters, over the 500 limit; row skipped",
+        "field 'genres': title tt0000003: 31 genres, over the 30 limit; row skipped",
+        "field 'genres': title tt0000004: a genre name over 50 characters; row skipped"]
+
+
 def test_the_written_table_is_one_scrape_accepts(tmp_path, monkeypatch, capsys):
     out = tmp_path / "movies.csv"
     code, stdout, err = run_moviegenre(monkeypatch, capsys, "imdb", "basics", tsv(tmp_path, *ID_ROWS), "--out", out)

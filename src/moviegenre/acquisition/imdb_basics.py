@@ -3,8 +3,8 @@
 The real file has ~12M rows (~1 GB unpacked). pyarrow's streaming CSV reader parses it in C++ one block at
 a time and every filter runs on whole columns, so memory holds one block plus the rows kept, never the file.
 IMDb's TSV has no quoting (titles contain literal ``"``) and writes nulls as ``\\N``; the reader is set up for
-exactly that. Rows that cannot be read, or that ``scrape`` would refuse (no IMDb id, an id listed twice), are
-counted and reported, never dropped silently.
+exactly that. Rows that cannot be read, or that ``scrape`` would refuse (no IMDb id, an id listed twice, a title or
+genres over ``data inspect``'s limits), are counted and reported, never dropped silently.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from moviegenre.acquisition import IMDB_ID
-from moviegenre.data.table import MovieTable
+from moviegenre.data.table import MAX_GENRE_CHARS, MAX_GENRES, MAX_TITLE_CHARS, MovieTable, absurd_fields
 from moviegenre.errors import DataError
 
 COLUMNS = ("tconst", "titleType", "primaryTitle", "originalTitle", "isAdult", "startYear", "endYear",
@@ -232,7 +232,7 @@ def _filter(table: pa.Table, keep: BasicsFilter, report: BasicsReport, path: Pat
         passes = pc.fill_null(passes, unknown_passes)
         report.dropped[name] = report.dropped.get(name, 0) + (pc.sum(pc.and_not(mask, passes)).as_py() or 0)
         mask = pc.and_(mask, passes)
-    kept = _drop_bad_ids(table.filter(mask).select(["tconst", "primaryTitle", "startYear", "genres"]), report, path)
+    kept = _drop_unscrapable(table.filter(mask).select(["tconst", "primaryTitle", "startYear", "genres"]), report, path)
     report.kept += kept.num_rows
     return kept
 
@@ -253,17 +253,26 @@ def _drop_bad_numbers(table: pa.Table, report: BasicsReport, path: Path) -> pa.T
     return table.filter(pc.invert(bad)) if pc.any(bad).as_py() else table
 
 
-def _drop_bad_ids(kept: pa.Table, report: BasicsReport, path: Path) -> pa.Table:
-    """Kept rows without an IMDb id (empty, \\N, not tt + 7 or more digits) are malformed: ``scrape`` would refuse or
-    fail them. Checked after the filters, on the few rows they keep: a row they drop needs no id."""
-    ids = kept["tconst"]
-    bad = pc.invert(pc.fill_null(pc.match_substring_regex(ids, f"^{IMDB_ID.pattern}$"), False))
+def _drop_unscrapable(kept: pa.Table, report: BasicsReport, path: Path) -> pa.Table:
+    """Kept rows ``scrape`` would refuse are malformed: no IMDb id (empty, \\N, not tt + 7 or more digits), or a
+    title or genres no real movie has (the limits ``data inspect`` applies). Checked after the filters, on the few
+    rows they keep, a column at a time."""
+    ids, titles, genres = (pc.fill_null(kept[c], null) for c, null in
+                           (("tconst", "\\N"), ("primaryTitle", "\\N"), ("genres", "")))
+    bad_id = pc.invert(pc.match_substring_regex(ids, f"^{IMDB_ID.pattern}$"))
+    absurd = pc.or_(pc.greater(pc.utf8_length(titles), MAX_TITLE_CHARS),
+                    pc.or_(pc.match_substring_regex(genres, f"([^,]*,){{{MAX_GENRES}}}"),
+                           pc.match_substring_regex(genres, f"[^,]{{{MAX_GENRE_CHARS + 1}}}")))
+    bad = pc.or_(bad_id, absurd)
     if not pc.any(bad).as_py():
         return kept
-    for imdb_id, title in zip(pc.fill_null(ids.filter(bad), "\\N").to_pylist(),
-                              pc.fill_null(kept["primaryTitle"].filter(bad), "\\N").to_pylist()):
-        report.add_malformed(DataError(path, f"title '{title}': '{imdb_id}' is not an IMDb id (tt + 7 or more digits); "
-                                             "row skipped", field="tconst"))
+    for imdb_id, title, names, no_id in zip(*(column.filter(bad).to_pylist() for column in (ids, titles, genres, bad_id))):
+        if no_id:
+            report.add_malformed(DataError(path, f"title '{title[:80]}': '{imdb_id}' is not an IMDb id "
+                                                 "(tt + 7 or more digits); row skipped", field="tconst"))
+        else:
+            field, problem = absurd_fields(title, names.split(",") if names else [], "")[0]
+            report.add_malformed(DataError(path, f"title {imdb_id}: {problem}; row skipped", field=field))
     return kept.filter(pc.invert(bad))
 
 

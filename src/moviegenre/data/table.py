@@ -169,7 +169,7 @@ class MovieTable:
                 problems.append(DataError(self.source, "no genres in a labelled table", row=row + 1,
                                           field="genres", hint="give at least one genre, '|'-separated"))
         for row, (title, genres, description) in enumerate(zip(frame["title"], frame["genres"], frame["description"])):
-            absurd = _absurd_fields(title, genres, description)
+            absurd = absurd_fields(title, genres, description)
             problems.extend(DataError(self.source, problem, row=row + 1, field=name,
                                       hint="fix or drop the row (a scraping accident?)") for name, problem in absurd)
         if check_files:
@@ -220,7 +220,7 @@ class MovieTable:
         return path
 
 
-def _absurd_fields(title: str, genres: list[str], description: str) -> list[tuple[str, str]]:
+def absurd_fields(title: str, genres: list[str], description: str) -> list[tuple[str, str]]:
     """(field, problem) for values no real movie has: oversized fields, too many or oversized genres.
 
     A genre named twice is not one of them: harmless, and found in real data."""
