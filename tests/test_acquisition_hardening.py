@@ -119,6 +119,20 @@ def test_a_table_from_elsewhere_is_named_by_its_columns(tmp_path):
     ScrapeState(tmp_path / "fresh").close()
 
 
+
+def test_a_state_database_failing_mid_crawl_is_one_line_and_keeps_the_last_table(fetched, tmp_path, monkeypatch):
+    movies, out = movies_csv(tmp_path / "in.csv", IDS), tmp_path / "out"
+    scrape(movies, out)
+    written = (out / "movies.csv").read_bytes()
+
+    def disk_error(self, imdb_id, outcome):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(ScrapeState, "finish", disk_error)
+    with pytest.raises(DataError, match=r"state.sqlite: the state database failed during the crawl \(disk I/O error\)"):
+        scrape(movies_csv(tmp_path / "more.csv", [*IDS, "tt0000004"]), out)
+    assert (out / "movies.csv").read_bytes() == written  # the three finished titles, still there
+
 # -- imdb basics: only ids scrape accepts ---------------------------------------------------------------------
 
 ID_ROWS = (

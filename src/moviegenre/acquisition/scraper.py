@@ -13,6 +13,7 @@ import io
 import logging
 import re
 import signal
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from moviegenre.acquisition.state import Outcome, ScrapeState, Summary
 from moviegenre.data.images import load_image
 from moviegenre.data.readers import read_table
 from moviegenre.data.table import MovieTable, atomic_write_bytes, plural
-from moviegenre.errors import ConfigError, ImageError
+from moviegenre.errors import ConfigError, DataError, ImageError
 
 DEFAULT_BASE_URL = "https://www.imdb.com"
 DEFAULT_USER_AGENT = (f"moviegenre/{__version__} (movie genre research dataset builder; rate-limited; "
@@ -116,6 +117,10 @@ def scrape(movies: str | Path, out: str | Path, settings: ScrapeSettings = Scrap
         finally:
             _write_table(out, state, table)  # however the run ends, what is done stays usable; a rerun resumes
         return state.summary(table.ids)
+    except sqlite3.DatabaseError as error:  # a full disk, or the file damaged while the crawl ran
+        raise DataError(state.path, f"the state database failed during the crawl ({error})",
+                        hint="free disk space, or move it away to start afresh; movies.csv keeps what it last held"
+                        ) from None
     finally:
         state.close()
 
