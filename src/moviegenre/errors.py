@@ -32,6 +32,11 @@ class ConfigError(MovieGenreError):
     """An unknown name or an option that cannot be honoured (unknown model, encoder, run folder)."""
 
 
+def first_line(error: Exception) -> str:
+    """A library error's message cut to one line for ours (its type's name when it has none)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
 def utf8_text(text: str | None, field: str) -> str:
     """``text`` stripped, or a DataError naming ``field`` when it holds bytes that were not UTF-8.
 

@@ -23,7 +23,7 @@ import pyarrow.csv as pacsv
 
 from moviegenre.acquisition import IMDB_ID
 from moviegenre.data.table import MAX_GENRE_CHARS, MAX_GENRES, MAX_TITLE_CHARS, MovieTable, absurd_fields
-from moviegenre.errors import DataError
+from moviegenre.errors import DataError, first_line
 
 COLUMNS = ("tconst", "titleType", "primaryTitle", "originalTitle", "isAdult", "startYear", "endYear",
            "runtimeMinutes", "genres")
@@ -113,7 +113,7 @@ def read_basics(path: str | Path, keep: BasicsFilter = BasicsFilter(),
                 break
             except (pa.ArrowInvalid, OSError) as error:
                 text.check(path)
-                raise DataError(path, f"unreadable past row {report.rows}: {_first_line(error)}",
+                raise DataError(path, f"unreadable past row {report.rows}: {first_line(error)}",
                                 hint="re-download the file; it may be cut short or not UTF-8") from None
             kept.append(_filter(pa.Table.from_batches([batch]), keep, report, path))
             if progress:
@@ -167,7 +167,7 @@ def _check_start(path: Path, gzipped: bool) -> None:
         with pa.OSFile(str(path), "rb") as raw:
             head = (pa.CompressedInputStream(raw, "gzip") if gzipped else raw).read(BLOCK_SIZE)
     except (pa.ArrowInvalid, OSError) as error:
-        raise DataError(path, f"unreadable: {_first_line(error)}",
+        raise DataError(path, f"unreadable: {first_line(error)}",
                         hint="re-download the file; it may be cut short") from None
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head)  # a character cut at the end is fine
@@ -200,7 +200,7 @@ def _open(stream: pa.NativeFile, path: Path, report: BasicsReport, text: _Utf8On
         )
     except (pa.ArrowInvalid, OSError) as error:
         text.check(path)
-        raise DataError(path, f"not a title.basics TSV: {_first_line(error)}",
+        raise DataError(path, f"not a title.basics TSV: {first_line(error)}",
                         hint=f"expected a tab-separated header with {', '.join(COLUMNS)}") from None
     missing = [c for c in COLUMNS if c not in reader.schema.names]
     if missing:
@@ -305,7 +305,3 @@ def _to_movie_table(tables: list[pa.Table], path: Path) -> MovieTable:
         "poster": "",
     })
     return MovieTable(frame, str(path))
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

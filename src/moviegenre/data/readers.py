@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from moviegenre.data.table import MovieTable, raise_first, split_genres
-from moviegenre.errors import DataError
+from moviegenre.errors import DataError, first_line
 
 SHARED_COLUMNS = ("imdb_id", "genres")
 TEXT_COLUMNS = ("description", "genres")
@@ -48,7 +48,7 @@ def read_table(path: str | Path, *, labelled: bool | None = True, strict: bool =
     if path.is_dir():
         table = read_mmimdb(path)
     elif path.suffix.lower() in (".csv", ".tsv", ".txt"):
-        frame = _read_csv(path)
+        frame = next(csv_frames(path))
         columns = set(frame.columns)
         if "imdb_id" in columns:
             table = _from_shared_csv(path, frame, labelled)
@@ -78,19 +78,15 @@ def read_table(path: str | Path, *, labelled: bool | None = True, strict: bool =
     return table
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    return next(csv_frames(path))
-
-
-def csv_frames(path: Path, rows: int | None = None) -> Iterator[pd.DataFrame]:
-    """A CSV (TSV: tab-separated) table as DataFrames of ``rows`` rows (None: all in one), every field a string.
+def csv_rows(path: Path) -> Iterator[list[str]]:
+    """A CSV (TSV: tab-separated) table's header, then each of its rows, every field a string.
 
     The csv module, not pandas: pandas takes a row with one field too many as an index and shifts every column,
     and pads a row that is short; here each row's fields are counted, and a stray quote is an error too. Every
     problem is a one-line DataError naming the file and the row or line, raised where the reading meets it.
     """
     tsv = path.suffix.lower() == ".tsv"
-    header, chunk, row, line = None, [], 0, 0
+    header, row, line = None, 0, 0
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle, delimiter="\t" if tsv else ",", strict=True)
@@ -100,6 +96,7 @@ def csv_frames(path: Path, rows: int | None = None) -> Iterator[pd.DataFrame]:
                     continue
                 if header is None:
                     header = _header(path, fields)
+                    yield header
                     continue
                 row += 1
                 if len(fields) != len(header):
@@ -107,10 +104,7 @@ def csv_frames(path: Path, rows: int | None = None) -> Iterator[pd.DataFrame]:
                             if len(fields) > len(header) else "give every column a value, even an empty one")
                     raise DataError(path, f"{len(fields)} fields, but the header has {len(header)}", row=row,
                                     hint=hint)
-                chunk.append(fields)
-                if rows and len(chunk) == rows:
-                    yield pd.DataFrame(chunk, columns=header, dtype=str)
-                    chunk = []
+                yield fields
     except UnicodeDecodeError:
         raise _not_utf8(path) from None
     except csv.Error as error:
@@ -120,7 +114,18 @@ def csv_frames(path: Path, rows: int | None = None) -> Iterator[pd.DataFrame]:
         raise DataError(path, f"cannot read ({error.strerror or error})", hint="check the path") from None
     if header is None:
         raise DataError(path, "the file is empty", hint="give a CSV with a header row")
-    if chunk or not row:
+
+
+def csv_frames(path: Path, rows: int | None = None) -> Iterator[pd.DataFrame]:
+    """``csv_rows`` as DataFrames of ``rows`` rows (None: all in one; a table without rows gives one empty frame)."""
+    records = csv_rows(path)
+    header, chunk, empty = next(records), [], True
+    for fields in records:
+        chunk.append(fields)
+        if rows and len(chunk) == rows:
+            yield pd.DataFrame(chunk, columns=header, dtype=str)
+            chunk, empty = [], False
+    if chunk or empty:
         yield pd.DataFrame(chunk, columns=header, dtype=str)
 
 
@@ -149,8 +154,11 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
     except Exception as error:  # noqa: BLE001 - pyarrow and pandas' metadata raise a dozen types, all for a damaged file
-        reason = (str(error).strip() or type(error).__name__).splitlines()[0]
-        raise DataError(path, f"not a readable Parquet table ({reason})", hint="re-export it, or give a CSV") from None
+        raise unreadable_parquet(path, error) from None
+
+
+def unreadable_parquet(path: Path, error: Exception) -> DataError:
+    return DataError(path, f"not a readable Parquet table ({first_line(error)})", hint="re-export it, or give a CSV")
 
 
 def _require(path: Path, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:

@@ -35,7 +35,7 @@ from moviegenre.data.table import MovieTable, atomic_write_bytes, atomic_write_t
 from moviegenre.errors import ConfigError, DataError
 from moviegenre.models.base import GenreModel
 from moviegenre.models.registry import create_model
-from moviegenre.training.config import configure
+from moviegenre.training.config import check_options, configure
 
 FOLDS_DIR = "folds"
 STATE_JSON = "audit.json"
@@ -71,6 +71,7 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
 
     if folds < 2:
         raise ConfigError(f"--folds {folds}: give at least 2 folds")
+    check_options(train_options)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir}: is a file; give a folder")

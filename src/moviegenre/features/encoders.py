@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from moviegenre.data.images import load_image, to_pixels
-from moviegenre.errors import ConfigError
+from moviegenre.errors import ConfigError, first_line
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -126,7 +126,7 @@ class ClipImage(ImageEncoder):
             model = CLIPModel.from_pretrained(path, local_files_only=True, use_safetensors=True)
         except (OSError, ValueError) as error:
             raise ConfigError(f"clip:{path}: not a transformers CLIP model with safetensors weights "
-                              f"({_first_line(error)})") from None
+                              f"({first_line(error)})") from None
         self.model = model.eval().to(self.device)
         self.dim = self.model.config.projection_dim
         self.image_size = self.model.config.vision_config.image_size
@@ -159,7 +159,7 @@ class SentenceEncoder:
             self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
         except (OSError, ValueError) as error:
             raise ConfigError(f"text encoder '{name}': {path} is not a sentence-transformers model folder "
-                              f"({_first_line(error)})") from None
+                              f"({first_line(error)})") from None
         if layers is not None:
             network = self.model[0].auto_model
             network.encoder.layer = network.encoder.layer[:layers]
@@ -236,10 +236,6 @@ TEXT_ENCODERS: dict[str, Callable[[str], SentenceEncoder]] = {
     "mpnet": lambda device: SentenceEncoder("mpnet", _mpnet_path(), device),
     "mpnet-l11": lambda device: SentenceEncoder("mpnet-l11", _mpnet_path(), device, layers=11),
 }
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 
 def resolve_device(device: str) -> str:

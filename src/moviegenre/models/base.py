@@ -18,7 +18,7 @@ import numpy as np
 from safetensors.numpy import load_file, save
 
 from moviegenre.data.table import MovieTable, atomic_write_bytes, atomic_write_text
-from moviegenre.errors import ConfigError
+from moviegenre.errors import ConfigError, first_line
 
 # The model shipped inside the package: what `predict` uses when no run folder is given.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
@@ -176,8 +176,7 @@ def _restored(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _damaged(path: Path, error: Exception) -> ConfigError:
-    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-    return ConfigError(f"{path}: damaged model files ({reason}); retrain or restore the run")
+    return ConfigError(f"{path}: damaged model files ({first_line(error)}); retrain or restore the run")
 
 
 def check_param_types(model: GenreModel, params: dict) -> None:

@@ -26,9 +26,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from moviegenre.data.readers import _from_shared_csv, csv_frames, read_table
+from moviegenre.data.readers import _from_shared_csv, csv_frames, csv_rows, read_table, unreadable_parquet
 from moviegenre.data.table import MovieTable, atomic_write_text
-from moviegenre.errors import ConfigError, DataError
+from moviegenre.errors import ConfigError, DataError, first_line
 from moviegenre.models.base import model_meta, run_model_dir
 from moviegenre.serving.predictor import Predictor
 
@@ -63,7 +63,7 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
     written = 0
     # The model loads with the first batch: after the pass that counts the rows has read the whole table.
     with tqdm(desc=f"predict {table.name}", unit="movie", disable=not progress,
-              total=_row_count(table, batch_size)) as bar:
+              total=_row_count(table)) as bar:
         for index, chunk in enumerate(chunks):
             part = parts / f"part-{index:06d}.parquet"
             if not part.exists():  # resume: a part is only ever there complete (written, then renamed)
@@ -118,10 +118,10 @@ def to_table(path: Path, frame: pd.DataFrame, first_row: int = 0) -> MovieTable:
 
 
 def _csv_header(path: Path) -> list[str]:
-    return list(next(csv_frames(path, 1)).columns)
+    return next(csv_rows(path))
 
 
-def _row_count(path: Path, rows: int) -> int | None:
+def _row_count(path: Path) -> int | None:
     """Rows, for the bar's total and time left: Parquet's metadata, or one streamed pass over a CSV, parsed as the
     prediction parses it (a damaged line fails here, not after hours of predictions); None for a folder, where the
     bar shows a rate."""
@@ -129,7 +129,7 @@ def _row_count(path: Path, rows: int) -> int | None:
     if path.is_file() and suffix == ".parquet":
         return pq.ParquetFile(path).metadata.num_rows
     if path.is_file() and suffix in (".csv", ".tsv", ".txt"):
-        return sum(len(frame) for frame in csv_frames(path, rows))
+        return sum(1 for _ in csv_rows(path)) - 1  # the header
     return None
 
 
@@ -139,14 +139,9 @@ def _reading(path: Path) -> Iterator[None]:
     try:
         yield
     except pa.ArrowException as error:
-        raise DataError(path, f"not a readable Parquet table ({_one_line(error)})",
-                        hint="re-export it, or give a CSV") from None
+        raise unreadable_parquet(path, error) from None
     except OSError as error:
         raise DataError(path, f"cannot read ({error.strerror or error})", hint="check its permissions") from None
-
-
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())
 
 
 def _parts_folder(table: Path, out: Path, run_dir: Path, batch_size: int, restart: bool, engine: str) -> Path:
@@ -171,7 +166,7 @@ def _job_of(marker: Path, parts: Path) -> dict:
     try:
         return json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:  # ValueError: not JSON, not UTF-8
-        raise DataError(marker, f"damaged ({_one_line(error)})",
+        raise DataError(marker, f"damaged ({first_line(error)})",
                         hint=f"pass --restart, or delete {parts}, to predict the table from the start") from None
 
 

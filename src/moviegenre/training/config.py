@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+from moviegenre.errors import ConfigError
+
+DEVICES = ("cpu", "cuda", "auto")
+
 
 @dataclass
 class TrainConfig:
@@ -34,6 +38,22 @@ class TrainConfig:
         """A model's ``config`` parameter as a TrainConfig: itself, the fields of a dict (as model.json stores
         them), or the defaults."""
         return config if isinstance(config, cls) else cls(**(config or {}))
+
+
+def check_options(options: dict) -> None:
+    """Training options (TrainConfig fields) a run could not honour, as one line, before any data is read: Lightning
+    would only refuse them deep inside the first fit."""
+    device = options.get("device", "cpu")
+    if device not in DEVICES:
+        raise ConfigError(f"--device {device}: unknown device (use {', '.join(DEVICES)})")
+    for name in ("devices", "num_nodes", "max_epochs"):
+        if options.get(name, 1) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} {options[name]}: give 1 or more")
+    if device == "cuda":
+        import torch  # only for a run that asked for a GPU
+
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda: this machine has no CUDA GPU (use --device cpu, or auto)")
 
 
 def configure(estimator, seed: int, options: dict) -> None:

@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 from moviegenre.data.table import atomic_write_text
-from moviegenre.errors import DataError
+from moviegenre.errors import DataError, first_line
 from moviegenre.evaluation.metrics import best_global_threshold
 from moviegenre.training.config import TrainConfig
 from moviegenre.training.losses import make_loss
@@ -163,7 +163,7 @@ def load_checkpoint(path: str | Path, shapes: dict[str, tuple[int, ...]] | None 
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - whatever parsing a hostile file raises, the answer is the same
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        reason = first_line(error)
         if "Weights only load failed" in reason:  # torch's own advice (turning that check off) is the unsafe one
             reason = "it holds objects other than tensors and plain values, refused as they could run code"
         raise DataError(path, f"unreadable checkpoint ({reason})", hint=hint) from None

@@ -16,10 +16,9 @@ from moviegenre.data.table import atomic_write_text
 from moviegenre.errors import ConfigError
 from moviegenre.models.base import GenreModel, check_param_types
 from moviegenre.models.registry import create_model
-from moviegenre.training.config import configure
+from moviegenre.training.config import check_options, configure
 
 RUN_JSON = "run.json"
-DEVICES = ("cpu", "cuda", "auto")
 
 
 def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
@@ -34,15 +33,12 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     """
     started = time.perf_counter()
     out = Path(out)
-    check_options(out, train_options)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file (give a run folder)")
+    check_options(train_options)
     table = read_table(data, usable=True)  # as 'data inspect' checks it
     # Built (and its parameters checked) after the table is read: a bad table is reported without loading torch.
     estimator = create_model(model, **(params or {}))
-    if train_options.get("device") == "cuda":  # torch is loaded by now; Lightning would fail deep in the fit
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda: this machine has no CUDA GPU (use --device cpu, or auto)")
     try:  # a value of the wrong type would only fail deep inside the fit, after the inputs are embedded
         check_param_types(estimator, params or {})
     except TypeError as error:
@@ -73,17 +69,6 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
            "config": asdict(estimator.train_config()) if hasattr(estimator, "train_config") else None}
     atomic_write_text(out / RUN_JSON, json.dumps(run, indent=2) + "\n")
     return estimator
-
-
-def check_options(out: Path, options: dict) -> None:
-    """The run folder and the training options (TrainConfig fields), checked before any data is read."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: is a file (give a run folder)")
-    if options.get("device", "cpu") not in DEVICES:
-        raise ConfigError(f"--device {options['device']}: unknown device (use {', '.join(DEVICES)})")
-    for name in ("devices", "num_nodes", "max_epochs"):
-        if options.get(name, 1) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} {options[name]}: give 1 or more")
 
 
 def split_of_run(run_dir: str | Path, table) -> np.ndarray:
