@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from moviegenre.cli import app
 from moviegenre.data.readers import read_table
-from moviegenre.errors import ConfigError
+from moviegenre.errors import ConfigError, MovieGenreError
 from moviegenre.serving import batch
 from moviegenre.serving.batch import predict_file
 from moviegenre.serving.predictor import Predictor
@@ -109,6 +109,19 @@ def test_ray_engine_equals_local(tiny_run, session_tiny_table_csv, expected, tmp
             patch.setattr(batch, "_write_atomic", again)
             predict_file(session_tiny_table_csv, out, tiny_run, batch_size=16, engine="ray", workers=1, progress=False)
         assert again.rows == len(expected) - rows_done  # parts 0 and 1 were not predicted again
+
+        # A row only a worker reads is damaged: one line, naming the file, the row (by its id: a worker's batch does not
+        # know where it starts in the file) and the field.
+        posters = f",{session_tiny_table_csv.parent}/posters/"
+        lines = session_tiny_table_csv.read_text().replace(",posters/", posters).splitlines()
+        lines[31] = lines[31].replace(",Movie 30,2000,", ",Movie 30,year 2000,")
+        damaged = tmp_path / "damaged.csv"
+        damaged.write_text("\n".join(lines) + "\n")
+        with pytest.raises(MovieGenreError) as caught:
+            predict_file(damaged, tmp_path / "d.parquet", tiny_run, batch_size=16, engine="ray", workers=1,
+                         progress=False)
+        assert str(caught.value) == (f"{damaged}: the row of imdb_id 'tt0000030': field 'year': year 'year 2000' "
+                                     "is not a number (use a 4-digit year or leave it empty)")
     finally:
         ray.shutdown()
     pd.testing.assert_frame_equal(pd.read_parquet(out), expected, check_dtype=False)

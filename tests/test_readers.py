@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -316,6 +317,11 @@ def test_error_unusable_file(tmp_path, name, content, problem):
 
 def test_error_no_such_path(tmp_path):
     assert error_of(tmp_path / "nope.csv") == f"{tmp_path / 'nope.csv'}: no such file or folder (check the path)"
+
+
+def test_error_named_pipe(tmp_path):
+    os.mkfifo(tmp_path / "m.csv")  # read, it would wait for a writer forever
+    assert error_of(tmp_path / "m.csv").startswith(f"{tmp_path / 'm.csv'}: not a regular file or folder")
 
 
 def test_error_empty_folder(tmp_path):

@@ -41,9 +41,7 @@ def read_table(path: str | Path, *, labelled: bool | None = True, strict: bool =
     ``MovieTable.validate``). ``usable`` also requires one movie to learn from (``train``, ``data inspect``):
     when there is none, that comes before the problems of single rows.
     """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(path, "no such file or folder", hint="check the path")
+    path = check_table_path(path)
     columns = {"genres"}  # MM-IMDb folders and one-hot tables always hold genres
     if path.is_dir():
         table = read_mmimdb(path)
@@ -76,6 +74,17 @@ def read_table(path: str | Path, *, labelled: bool | None = True, strict: bool =
     if strict:
         raise_first(table.problems)
     return table
+
+
+def check_table_path(path: str | Path) -> Path:
+    """``path`` as a Path, if it is a file or a folder: reading a named pipe or a device would wait or never end."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "no such file or folder", hint="check the path")
+    if not (path.is_file() or path.is_dir()):
+        raise DataError(path, "not a regular file or folder (a pipe, socket or device)",
+                        hint="give a .csv or .parquet table or an MM-IMDb folder")
+    return path
 
 
 def csv_rows(path: Path) -> Iterator[list[str]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -26,9 +27,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from moviegenre.data.readers import _from_shared_csv, csv_frames, csv_rows, read_table, unreadable_parquet
+from moviegenre.data.readers import (
+    _from_shared_csv,
+    check_table_path,
+    csv_frames,
+    csv_rows,
+    read_table,
+    unreadable_parquet,
+)
 from moviegenre.data.table import MovieTable, atomic_write_text
-from moviegenre.errors import ConfigError, DataError, first_line
+from moviegenre.errors import ConfigError, DataError, MovieGenreError, first_line
 from moviegenre.models.base import model_meta, run_model_dir
 from moviegenre.serving.predictor import Predictor
 
@@ -52,8 +60,7 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
         raise ConfigError(f"--out {out}: is a folder (give a .parquet or .csv file name)")
     if batch_size < 1:
         raise ConfigError(f"--batch-size {batch_size}: give 1 or more")
-    if not table.exists():
-        raise DataError(table, "no such file or folder", hint="check the path")
+    check_table_path(table)
     if engine == "ray":
         return _predict_ray(table, out, run_dir, batch_size=batch_size, workers=workers, progress=progress,
                             restart=restart)
@@ -144,6 +151,14 @@ def _reading(path: Path) -> Iterator[None]:
         raise DataError(path, f"cannot read ({error.strerror or error})", hint="check its permissions") from None
 
 
+def _worker_error(error: Exception) -> MovieGenreError:
+    """A Ray worker's failure in one line. Ray hands the driver a worker's exception only as the text of its
+    traceback: the project's own error (a damaged row, an unreadable poster) is its line there, else Ray's first."""
+    ours = re.findall(r"^moviegenre\.errors\.\w+: (.+)$", str(error), flags=re.MULTILINE)
+    return MovieGenreError(ours[-1] if ours else f"a Ray worker failed: {first_line(error)} (parts written so far "
+                           "are kept; run the same command again to resume)")
+
+
 def _parts_folder(table: Path, out: Path, run_dir: Path, batch_size: int, restart: bool, engine: str) -> Path:
     """``<out>.parts/``, checked to belong to this very job: parts of another table, model, batch size or
     engine would silently mix predictions."""
@@ -209,7 +224,16 @@ class _RayPredict:
         self.predictor, self.source = Predictor(run_dir), Path(source)
 
     def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return predict_frame(self.predictor, to_table(self.source, frame))
+        try:
+            table = to_table(self.source, frame)
+        except DataError as error:
+            if error.row is None:
+                raise
+            # A Ray batch does not know where in the file it starts: the row is named by its id.
+            movie = frame["imdb_id"].iloc[error.row - 1]
+            raise DataError(f"{self.source}: the row of imdb_id '{movie}'", error.problem, field=error.field,
+                            hint=error.hint) from None
+        return predict_frame(self.predictor, table)
 
 
 def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_size: int, workers: int,
@@ -260,10 +284,13 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
                                       batch_size=batch_size, batch_format="pandas", num_cpus=1,
                                       compute=ray.data.ActorPoolStrategy(size=workers))
     index = len(written)
-    for frame in predictions.iter_batches(batch_size=None, batch_format="pandas"):  # in table order
-        if len(frame):
-            _write_atomic(parts / f"part-{index:06d}.parquet", lambda tmp, f=frame: f.to_parquet(tmp, index=False))
-            index += 1
+    try:
+        for frame in predictions.iter_batches(batch_size=None, batch_format="pandas"):  # in table order
+            if len(frame):
+                _write_atomic(parts / f"part-{index:06d}.parquet", lambda tmp, f=frame: f.to_parquet(tmp, index=False))
+                index += 1
+    except ray.exceptions.RayError as error:
+        raise _worker_error(error) from None
     _join(sorted(parts.glob("part-*.parquet")), out, model_meta(model_dir)["genres"])
     shutil.rmtree(parts)
     return out
