@@ -3,6 +3,7 @@ and a finished run left as it was."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -63,6 +64,14 @@ def test_a_bad_model_or_option_leaves_a_finished_run_byte_identical(args, starts
     assert {name: (run_copy / name).read_bytes() for name in RUN_FILES} == before
 
 
+def test_a_negative_seed_leaves_a_finished_run_byte_identical(run_copy, session_tiny_table_csv, monkeypatch, capsys):
+    before = {name: (run_copy / name).read_bytes() for name in RUN_FILES}
+    code, _, err = run_moviegenre(monkeypatch, capsys, "train", session_tiny_table_csv, "--out", run_copy,
+                                  "--model", "tfidf-logreg", "--seed", "-1", "--no-progress")
+    assert_one_line(code, err, "--seed -1: give 0 or more")
+    assert {name: (run_copy / name).read_bytes() for name in RUN_FILES} == before
+
+
 def test_a_fit_that_fails_leaves_a_finished_run_byte_identical(run_copy, session_tiny_table_csv, monkeypatch):
     from moviegenre.models.tfidf import TfidfLogReg
     from moviegenre.training.pipeline import train
@@ -116,6 +125,9 @@ def _table(tmp_path: Path, problem: str) -> tuple[Path, str]:
         return path, f"{path}: the file is empty"
     if problem == "missing":
         return path, f"{path}: no such file or folder"
+    if problem == "named pipe":
+        os.mkfifo(path)  # opening it would wait for a writer forever
+        return path, f"{path}: not a regular file or folder (a pipe, socket or device)"
     if problem == "folder":
         path.mkdir()
         return path, f"{path}: no <id>.json files found"
@@ -134,7 +146,7 @@ def no_model_load(monkeypatch):
 
 
 @pytest.mark.parametrize("problem", ["latin-1 after 40 rows", "unterminated quote", "too many fields", "empty", "missing",
-                                     "folder", "damaged parquet", "empty parquet"])
+                                     "named pipe", "folder", "damaged parquet", "empty parquet"])
 def test_a_bad_table_is_one_line_before_the_model_loads(problem, finished_run, tmp_path, no_model_load,
                                                         monkeypatch, capsys):
     path, starts = _table(tmp_path, problem)

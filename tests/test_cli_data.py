@@ -190,6 +190,7 @@ def test_inspect_unrecognised_columns(monkeypatch, capsys, tmp_path):
     (["data", "split", "{csv}", "--out", "x", "--validation", "0.5", "--test", "0.5",
       "--min-genre-count", "5"],
      "error: split: validation 0.5 + test 0.5 must be below 1 (use fractions such as 0.1)\n"),
+    (["data", "split", "{csv}", "--out", "x", "--seed", "-1", "--min-genre-count", "5"], "error: --seed -1: give 0 or more\n"),
 ])
 def test_other_user_errors(monkeypatch, capsys, tiny_table_csv, args, message):
     args = [a.replace("{csv}", str(tiny_table_csv)) for a in args]

@@ -79,7 +79,8 @@ def _parse_params(items: list[str]) -> dict:
     params = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep:
+        key = key.strip()  # "KEY = VALUE" as the shell passed it
+        if not sep or not key:
             raise ConfigError(f"--param '{item}': expected KEY=VALUE")
         try:
             params[key] = json.loads(value)

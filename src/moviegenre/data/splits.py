@@ -9,7 +9,7 @@ import pandas as pd
 
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, GenreEncoder
 from moviegenre.data.table import SPLITS, MovieTable, atomic_write_text
-from moviegenre.errors import DataError
+from moviegenre.errors import ConfigError, DataError
 
 SPLIT_CSV = "split.csv"
 GENRES_JSON = "genres.json"
@@ -56,9 +56,15 @@ def iterative_stratification(labels: np.ndarray, proportions: tuple[float, ...],
     return fold
 
 
+def check_seed(seed: int) -> None:
+    if seed < 0:  # numpy's generators take no negative seed: it would fail as a traceback
+        raise ConfigError(f"--seed {seed}: give 0 or more")
+
+
 def stratified_split(labels: np.ndarray, *, validation: float = 0.1, test: float = 0.1,
                      seed: int = 0) -> np.ndarray:
     """Split name ("train"/"validation"/"test") per row; a size of 0 leaves that split empty."""
+    check_seed(seed)
     shares = (1.0 - validation - test, validation, test)
     if min(shares) < 0 or shares[0] <= 0:
         raise DataError("split", f"validation {validation} + test {test} must be below 1",

@@ -47,11 +47,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from moviegenre.data.images import load_image, to_pixels
+from moviegenre.errors import DataError, first_line
 from moviegenre.features.cache import cache_root
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Bump when what an export holds or how it is made changes: old exports are then ignored, not misread.
 EXPORT_VERSION = 1
+# A text network's inputs, and the field of a ``tokenizers`` encoding each is read from.
+_TOKEN_FIELDS = {"input_ids": "ids", "token_type_ids": "type_ids", "attention_mask": "attention_mask"}
 
 
 @dataclass(frozen=True)
@@ -80,12 +83,13 @@ def fast_encoder(encoder):
     with _lock:
         if encoder.name not in _loaded:
             folder = _export_folder(encoder.name)
-            if not (folder / "encoder.json").exists():
+            # Exports appear whole (renamed into place): anything at this path is one, checked when loaded.
+            if not folder.exists():
                 plain = ref.make() if ref else encoder
                 if not _exportable(plain):
                     return plain
                 _export(plain, folder)
-            _loaded[encoder.name] = _load(folder)
+            _loaded[encoder.name] = _load(folder, encoder.name, encoder.dim)
         return _loaded[encoder.name]
 
 
@@ -197,18 +201,83 @@ def _preoptimize(path: Path) -> None:
     path.with_suffix(".optimized.onnx").replace(path)
 
 
-def _load(folder: Path):
-    settings = json.loads((folder / "encoder.json").read_text())
-    session = _session(folder / "model.onnx")
+def _load(folder: Path, name: str, dim: int):
+    """The export in ``folder``, checked against the encoder it stands for: a damaged or tampered file is one line."""
+    settings = _settings(folder / "encoder.json", name, dim)
+    tokenizer = _tokenizer(folder / "tokenizer.json", settings) if settings["kind"] == "text" else None
+    path = folder / "model.onnx"
+    try:
+        session = _session(path)
+    except Exception as error:  # noqa: BLE001 - ONNX Runtime's own error types: all mean a damaged file
+        raise _damaged(path, first_line(error)) from None
+    _check_session(session, settings, path)
+    return FastImageEncoder(session, settings) if tokenizer is None else FastTextEncoder(session, tokenizer, settings)
+
+
+def _check_session(session, settings: dict, path: Path) -> None:
+    """The network takes the inputs and gives the width ``encoder.json`` says: else it would fail on every call."""
+    image = settings["kind"] == "image"
+    inputs = session.get_inputs()
+    # (what the graph says, what the settings say) for each size the graph fixes; symbolic sizes are strings
+    sizes = [(session.get_outputs()[0].shape[-1], settings["dim"])]
+    if image:
+        sizes += [(size, settings["image_size"]) for size in inputs[0].shape[2:]]
+    if sorted(i.name for i in inputs) != sorted(["pixels"] if image else settings["inputs"]) or \
+            any(isinstance(got, int) and got != want for got, want in sizes):
+        raise _damaged(path, f"its inputs or outputs differ from those {path.parent / 'encoder.json'} gives")
+
+
+def _settings(path: Path, name: str, dim: int) -> dict:
+    """``encoder.json``, each field of the type and range the fast encoders rely on."""
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as error:  # ValueError: bad JSON or UTF-8
+        raise _damaged(path, first_line(error)) from None
+    if not isinstance(settings, dict) or settings.get("kind") not in ("image", "text"):
+        raise _damaged(path, "field 'kind' missing or not 'image'/'text'")
+    checks = {"name": lambda v: v == name, "dim": lambda v: v == dim and type(v) is int}
     if settings["kind"] == "image":
-        return FastImageEncoder(session, settings)
+        checks |= {"image_size": _count, "pixel_mean": lambda v: _channels(v, lambda x: 0 <= x <= 255),
+                   "pixel_std": lambda v: _channels(v, lambda x: 0 < x <= 255)}
+    else:
+        checks |= {"inputs": lambda v: isinstance(v, list) and "attention_mask" in v
+                   and all(isinstance(x, str) and x in _TOKEN_FIELDS for x in v),
+                   "max_length": _count, "normalize": lambda v: isinstance(v, bool),
+                   "pad_id": lambda v: type(v) is int and 0 <= v < 2**32, "pad_token": lambda v: isinstance(v, str)}
+    wrong = next((key for key, check in checks.items() if not check(settings.get(key))), None)
+    if wrong in ("name", "dim"):
+        raise _damaged(path, f"made for {settings.get('name')!r} ({settings.get('dim')!r}-d), not {name!r} ({dim}-d)")
+    if wrong is not None:
+        raise _damaged(path, f"field '{wrong}' missing or of the wrong type or range")
+    return settings
+
+
+def _count(value) -> bool:
+    return type(value) is int and 0 < value < 2**31
+
+
+def _channels(value, within: Callable[[float], bool]) -> bool:
+    """One number, or one per colour channel, each ``within`` its range (a comparison NaN fails)."""
+    values = value if isinstance(value, list) and len(value) == 3 else [value]
+    return all(type(v) in (int, float) and within(v) for v in values)
+
+
+def _tokenizer(path: Path, settings: dict):
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as error:  # noqa: BLE001 - the tokenizers library raises plain Exceptions
+        raise _damaged(path, first_line(error)) from None
     # What ``tokenizer(texts, padding=True, truncation=True, max_length=...)`` sets on each call, set once.
     tokenizer.enable_truncation(settings["max_length"])
     tokenizer.enable_padding(pad_id=settings["pad_id"], pad_token=settings["pad_token"])
-    return FastTextEncoder(session, tokenizer, settings)
+    return tokenizer
+
+
+def _damaged(path: Path, problem: str) -> DataError:
+    return DataError(path, f"damaged ONNX export ({problem})",
+                     hint=f"delete {path.parent}: it is exported again when next needed")
 
 
 def _session(path: Path):
@@ -282,8 +351,8 @@ class FastTextEncoder:
 
     def _encoded(self, texts: list[str]) -> dict[str, np.ndarray]:
         encodings = self.tokenizer.encode_batch(texts)
-        fields = {"input_ids": "ids", "token_type_ids": "type_ids", "attention_mask": "attention_mask"}
-        return {name: np.array([getattr(e, fields[name]) for e in encodings], dtype=np.int64) for name in self.inputs}
+        return {name: np.array([getattr(e, _TOKEN_FIELDS[name]) for e in encodings], dtype=np.int64)
+                for name in self.inputs}
 
     def encode_texts(self, texts: Sequence[str], batch_size: int | None = None, progress: bool = True) -> np.ndarray:
         batch_size = batch_size or self.batch_size

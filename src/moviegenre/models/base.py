@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -183,12 +183,34 @@ def check_param_types(model: GenreModel, params: dict) -> None:
     """Each saved parameter has its default's type (None allowed), so that bad values fail here, by name."""
     defaults = {name: p.default for name, p in inspect.signature(type(model).__init__).parameters.items()}
     for key, value in params.items():
+        if key == "config" and key in defaults and value is not None:
+            _check_config(value)
+            continue
         default = defaults.get(key)
         if value is None or default is None or default is inspect.Parameter.empty:
             continue
         expected = (int, float) if type(default) is float else type(default)
         if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, expected):
             raise TypeError(f"parameter '{key}' is {value!r}, expected {type(default).__name__}")
+
+
+def _check_config(config) -> None:
+    """A ``config`` parameter (training settings; its default, None, says nothing of its type) holds TrainConfig
+    fields of their types."""
+    from moviegenre.training.config import TrainConfig
+
+    if isinstance(config, TrainConfig):
+        return
+    if not isinstance(config, dict):
+        raise TypeError(f"parameter 'config' is {config!r}, expected an object of training settings")
+    known = {field.name for field in fields(TrainConfig)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise TypeError(f"parameter 'config' has no field '{unknown[0]}' (has: {', '.join(sorted(known))})")
+    try:
+        check_param_types(TrainConfig(), config)
+    except TypeError as error:
+        raise TypeError(f"config: {error}") from None
 
 
 def model_meta(directory: Path) -> dict:

@@ -32,6 +32,7 @@ from moviegenre.training.losses import make_loss
 from moviegenre.training.progress import EpochBar
 
 MONITOR = "val_micro_f1"
+RESUME_HINT = "delete it, or train again without --resume to start afresh"
 # Lightning 2.6 warns about its own use of a torch 2.13 pytree API on every fit; nothing for users to act on.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 # --resume continues in the run's own folders on purpose, and fit_network keeps the earlier log rows.
@@ -136,8 +137,8 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
         last = root / "checkpoints" / "last.ckpt"
         resuming = resume and last.exists()
         log = root / "logs" / "metrics.csv"
-        earlier = pd.read_csv(log) if resuming and log.exists() else None  # the CSV logger starts a new file
-        trainer.fit(task, train_loader, val_loader, ckpt_path=str(last) if resuming else None)
+        earlier = _earlier_log(log) if resuming and log.exists() else None  # the CSV logger starts a new file
+        _fit(trainer, task, train_loader, val_loader, last if resuming else None)
         if earlier is not None and trainer.is_global_zero and log.exists():  # one learning curve across resumes
             atomic_write_text(log, pd.concat([earlier, pd.read_csv(log)], ignore_index=True).to_csv(index=False))
         best = root / "checkpoints" / "best.ckpt"
@@ -152,6 +153,39 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
     return net.cpu().eval()
 
 
+def _fit(trainer: L.Trainer, task: GenreTask, train_loader: DataLoader, val_loader: DataLoader | None,
+         checkpoint: Path | None) -> None:
+    """``trainer.fit``, resuming from ``checkpoint``: one that loads (see :func:`load_checkpoint`) but whose training
+    state Lightning cannot restore (keys missing, optimizer or loop state of another shape) is one line too."""
+    restored = _Started()
+    trainer.callbacks.append(restored)
+    try:
+        trainer.fit(task, train_loader, val_loader, ckpt_path=str(checkpoint) if checkpoint else None)
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError) as error:
+        if checkpoint is None or restored.started:  # a failure of the training itself: not the file's
+            raise
+        raise DataError(checkpoint, f"unusable checkpoint ({type(error).__name__}: {first_line(error)})",
+                        hint=RESUME_HINT) from None
+
+
+class _Started(L.Callback):
+    """Notes that training began: a checkpoint's state was all restored by then."""
+
+    started = False
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.started = True
+
+
+def _earlier_log(path: Path) -> pd.DataFrame:
+    """The learning curve of the epochs a resumed run already trained (kept ahead of the new epochs' rows)."""
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError) as error:  # ValueError: ParserError, EmptyDataError, UnicodeDecodeError
+        raise DataError(path, f"unreadable training log ({first_line(error)})",
+                        hint="delete it to resume without the earlier epochs' learning curve") from None
+
+
 def load_checkpoint(path: str | Path, shapes: dict[str, tuple[int, ...]] | None = None) -> dict:
     """A Lightning checkpoint of ours, read without unpickling anything but tensors and plain containers.
 
@@ -159,19 +193,18 @@ def load_checkpoint(path: str | Path, shapes: dict[str, tuple[int, ...]] | None 
     ``weights_only`` reader allows as they are: nothing more is allow-listed. A damaged file, one holding any
     other type, or one whose weights differ from ``shapes`` (another model or settings) is one line.
     """
-    hint = "delete it, or train again without --resume to start afresh"
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - whatever parsing a hostile file raises, the answer is the same
         reason = first_line(error)
         if "Weights only load failed" in reason:  # torch's own advice (turning that check off) is the unsafe one
             reason = "it holds objects other than tensors and plain values, refused as they could run code"
-        raise DataError(path, f"unreadable checkpoint ({reason})", hint=hint) from None
+        raise DataError(path, f"unreadable checkpoint ({reason})", hint=RESUME_HINT) from None
     state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise DataError(path, "not a training checkpoint (no state_dict of tensors)", hint=hint)
+        raise DataError(path, "not a training checkpoint (no state_dict of tensors)", hint=RESUME_HINT)
     if shapes is not None and _shapes(state) != shapes:
-        raise DataError(path, "written for another model or other settings than this run's", hint=hint)
+        raise DataError(path, "written for another model or other settings than this run's", hint=RESUME_HINT)
     return checkpoint
 
 

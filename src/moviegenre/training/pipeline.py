@@ -14,7 +14,7 @@ from moviegenre.data.readers import read_table
 from moviegenre.data.splits import SPLIT_CSV, genre_split, load_split, save_genre_split
 from moviegenre.data.table import atomic_write_text
 from moviegenre.errors import ConfigError
-from moviegenre.models.base import GenreModel, check_param_types
+from moviegenre.models.base import MODEL_JSON, GenreModel, check_param_types
 from moviegenre.models.registry import create_model
 from moviegenre.training.config import check_options, configure
 
@@ -57,9 +57,13 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
 
     if not is_main_process():  # DDP: every process holds the same model; rank 0 writes it
         return estimator
-    # Only now, with a model to go with them: a fit that fails leaves an earlier run in ``out`` whole.
-    save_genre_split(out, table, encoder, splits)
+    # Only now, with a model to go with them: a fit that fails leaves an earlier run in ``out`` whole. The earlier
+    # run's files go first, so that an interrupted save leaves a plainly incomplete run (no model.json, split.csv or
+    # run.json), never this model beside the earlier split, whose test rows it may have trained on.
+    for name in (RUN_JSON, SPLIT_CSV, MODEL_JSON):
+        (out / name).unlink(missing_ok=True)
     estimator.save(out)
+    save_genre_split(out, table, encoder, splits)
     run = {"model": model, "data": str(Path(data).resolve()), "seed": seed, "min_genre_count": min_genre_count,
            "drop_genres": list(drop_genres), "genres": encoder.classes_,
            "rows": {name: int(((splits == name) & labelled).sum()) for name in ("train", "validation", "test")},
