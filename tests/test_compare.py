@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from conftest import draw_poster, run_moviegenre
+from moviegenre.errors import DataError, ImageError
 from moviegenre.serving.app import create_app
-from moviegenre.serving.compare import comparison, score
+from moviegenre.serving.compare import compare, comparison, score, write_report
 from moviegenre.serving.predictor import Predictor
 from moviegenre.serving.schemas import MAX_COMPARE_POSTERS
 from test_serving import DESCRIPTION, build_tiny_run, one_torch_thread  # noqa: F401  (autouse)
@@ -195,3 +196,45 @@ def test_explain_can_name_the_genres(client: TestClient, poster_bytes: bytes) ->
     body = client.post("/explain", files={"poster": ("p.png", poster_bytes, "image/png")},
                        data={"genre": ["Horror", "Drama"]}).json()
     assert body["explained"] == ["Horror", "Drama"] and set(body["heatmaps"]) == {"Horror", "Drama"}
+
+
+# -- bad arguments and paths ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", ["out is a file", "out below a file", "blurb not UTF-8"])
+def test_bad_arguments_fail_before_the_model_loads(monkeypatch, capsys, tiny_run: Path, posters: list[Path],
+                                                   tmp_path: Path, case: str) -> None:
+    notes = tmp_path / "notes"
+    notes.write_text("a file")
+    args, expected = {
+        "out is a file": (["--out", notes], f"error: --out {notes}: is a file; give a folder"),
+        "out below a file": (["--out", notes / "review"],
+                             f"error: --out {notes / 'review'}: {notes} is a file; give a folder"),
+        # Once listed as an error of every poster (and the posters as not compared); now the blurb is named.
+        "blurb not UTF-8": (["--description", DESCRIPTION, "--description", "bad \udcff"],
+                            ("error: description: not UTF-8 text (character 5 is an undecodable byte) "
+                             "(give it in UTF-8)")),
+    }[case]
+    with monkeypatch.context() as patch:
+        patch.setattr(Predictor, "__init__", lambda *args: pytest.fail("the model was loaded"))
+        code, _, err = run_moviegenre(monkeypatch, capsys, "compare", posters[0], "--genre", "Horror", "--run",
+                                      tiny_run, *args)
+    assert code == 2 and err.strip() == expected
+
+
+def test_the_api_names_a_bad_blurb_not_the_posters(tiny_run: Path, posters: list[Path]) -> None:
+    with pytest.raises(DataError, match="^description: not UTF-8 text"):
+        compare(Predictor(tiny_run), posters[:2], [DESCRIPTION, "bad \udcff"])
+
+
+def test_report_paths_that_cannot_be_written_are_one_line_errors(tiny_run: Path, posters: list[Path],
+                                                                 tmp_path: Path) -> None:
+    predictor = Predictor(tiny_run)
+    plain = compare(predictor, posters[:1])
+    (tmp_path / "notes").write_text("a file")
+    with pytest.raises(DataError, match="notes is a file, not a folder"):  # was FileExistsError from mkdir
+        write_report(plain, tmp_path / "notes", predictor)
+    # A poster replaced by a folder between scoring and the heat maps is read by the project's safe reader.
+    ranked = compare(predictor, posters[1:2], intended=["Horror"])
+    posters[1].unlink()
+    posters[1].mkdir()
+    with pytest.raises(ImageError, match="not a regular file"):  # was IsADirectoryError from read_bytes
+        write_report(ranked, tmp_path / "review", predictor)

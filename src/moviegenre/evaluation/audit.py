@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,10 +31,10 @@ from scipy.special import expit, logit
 
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, GenreEncoder
 from moviegenre.data.readers import read_table
-from moviegenre.data.splits import iterative_stratification
+from moviegenre.data.splits import check_seed, iterative_stratification
 from moviegenre.data.table import MovieTable, atomic_write_bytes, atomic_write_text
 from moviegenre.errors import ConfigError, DataError
-from moviegenre.models.base import GenreModel
+from moviegenre.models.base import GenreModel, check_param_types
 from moviegenre.models.registry import create_model
 from moviegenre.training.config import check_options, configure
 
@@ -71,6 +72,7 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
 
     if folds < 2:
         raise ConfigError(f"--folds {folds}: give at least 2 folds")
+    check_seed(seed)  # before the table is read
     check_options(train_options)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -80,8 +82,15 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
     movies = table if isinstance(table, MovieTable) else read_table(table)
     encoder = GenreEncoder(min_genre_count, drop_genres).fit(movies.genres)
     labels = encoder.transform(movies.genres)
+    if len(encoder.classes_) < 2:  # cleanlab ranks a label against the other genres: one genre leaves nothing to rank
+        raise DataError(movies.source, f"only one genre ({encoder.classes_[0]}) is kept; the audit needs 2 or more",
+                        hint="lower --min-genre-count or give movies of more genres")
     params = {**(AUDIT_PARAMS if "ensemble" in create_model(model).get_params() else {}), **(params or {})}
     estimator = create_model(model, **params)  # fails here, before any training, on a bad parameter
+    try:  # a value of the wrong type would only fail inside the first fold's fit, after its inputs are embedded
+        check_param_types(estimator, params)
+    except TypeError as error:
+        raise ConfigError(f"params: {error} (model '{model}')") from None
     readable = estimator.readable(movies)
     if readable.sum() < folds:
         raise DataError(movies.source, f"only {int(readable.sum())} movies have an input '{model}' reads, "
@@ -150,13 +159,17 @@ def read_fold(path: Path, rows: np.ndarray, n_genres: int) -> tuple[np.ndarray, 
     try:
         with np.load(path, allow_pickle=False) as saved:
             saved_rows, probabilities, thresholds = saved["rows"], saved["probabilities"], saved["thresholds"]
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:  # truncated or corrupt zip
         raise DataError(path, f"damaged fold file ({error})", hint="delete it; the audit trains that fold again") \
             from None
     if not np.array_equal(saved_rows, rows) or probabilities.shape != (len(rows), n_genres) \
-            or thresholds.shape != (n_genres,):
+            or thresholds.shape != (n_genres,) or not all(_finite(array) for array in (probabilities, thresholds)):
         raise DataError(path, "fold file does not match this audit", hint="delete it; the audit trains it again")
     return probabilities, thresholds
+
+
+def _finite(array: np.ndarray) -> bool:
+    return array.dtype.kind == "f" and bool(np.isfinite(array).all())
 
 
 def _claim(state_dir: Path, state: dict) -> None:
@@ -166,8 +179,11 @@ def _claim(state_dir: Path, state: dict) -> None:
     if path.exists():
         try:
             before = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, RecursionError) as error:
             raise DataError(path, f"unreadable ({error})", hint=f"delete {state_dir} to start over") from None
+        if not isinstance(before, dict):
+            raise DataError(path, f"a JSON {type(before).__name__}, not an object",
+                            hint=f"delete {state_dir} to start over")
         if before != json.loads(text):
             changed = sorted(k for k in set(before) | set(state) if before.get(k) != json.loads(text).get(k))
             raise ConfigError(f"{state_dir.parent}: holds an audit made with other {', '.join(changed)}; "
@@ -177,8 +193,8 @@ def _claim(state_dir: Path, state: dict) -> None:
 
 
 def table_fingerprint(movies: MovieTable) -> str:
-    """Changes whenever a row, a label or an input of the table changes."""
-    columns = movies.frame[["imdb_id", "genres", "description", "poster"]].to_numpy().tolist()
+    """Changes whenever a row, a label or an input of the table changes (titles too: fusion models read them)."""
+    columns = movies.frame[["imdb_id", "title", "genres", "description", "poster"]].to_numpy().tolist()
     return hashlib.sha256(json.dumps(columns, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 

@@ -47,13 +47,14 @@ def write_audit_report(out: Path, movies: MovieTable, issues: pd.DataFrame, per_
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|") or "-"
+    # A title may hold line breaks (a quoted CSV field): one would end the markdown table's row.
+    return " ".join(text.split()).replace("|", "\\|") or "-"
 
 
 def _issues_per_genre(out: Path, issues: pd.DataFrame) -> Path:
     counts = issues.groupby(["genre", "kind"]).size().unstack(fill_value=0).reindex(columns=["missing", "extra"],
                                                                                     fill_value=0)
-    counts = counts.loc[counts.sum(1).sort_values().index]
+    counts = counts.loc[counts.sum(axis=1).sort_values().index]
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(counts) + 1.2))
     ax.barh(counts.index, counts["missing"], color="#4c72b0", label="missing")
     ax.barh(counts.index, counts["extra"], left=counts["missing"], color="#dd8452", label="extra")
@@ -70,7 +71,8 @@ def _score_distribution(out: Path, issues: pd.DataFrame) -> Path:
                 label=kind)
     ax.set_xlabel("score (1 - cleanlab label quality; higher: more suspicious)")
     ax.set_ylabel("issues")
-    ax.set_yscale("log")
+    if len(issues):  # a clean catalogue's empty histogram cannot be log-scaled: matplotlib would warn on stderr
+        ax.set_yscale("log")
     ax.set_title("score distribution")
     ax.legend(fontsize=8)
     return _save(fig, out / "score_distribution.png")

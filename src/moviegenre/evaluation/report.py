@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve
 
-from moviegenre.data.table import atomic_write_text
+from moviegenre.data.table import atomic_write_bytes, atomic_write_text
 
 SUMMARY_KEYS = ("n", "micro_f1", "macro_f1", "weighted_f1", "samples_f1", "micro_precision", "micro_recall",
                 "subset_accuracy", "hamming_loss", "map_macro")
@@ -41,9 +42,12 @@ def write_report(out: str | Path, metrics: dict, labels: np.ndarray, probabiliti
 
 
 def _save(fig, path: Path) -> Path:
+    """The figure as a PNG, written atomically: a killed run leaves no half plot, a bad path is one line."""
+    buffer = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from moviegenre.data.images import load_image
+from moviegenre.data.images import load_image, read_image_file
 from moviegenre.data.table import atomic_write_bytes, atomic_write_text
-from moviegenre.errors import DataError, MovieGenreError
+from moviegenre.errors import DataError, MovieGenreError, utf8_text
 from moviegenre.serving.predictor import Predictor
 
 SCORE = ("score = mean over the intended genres of (probability - threshold), minus the largest "
@@ -43,6 +43,14 @@ def resolve_genres(names: Sequence[str], known: Sequence[str], where: str = "--g
         if genre not in resolved:
             resolved.append(genre)
     return resolved
+
+
+def variant_texts(descriptions: Sequence[str] | None) -> list[str | None]:
+    """The blurbs to pair with every poster ([None]: the posters alone); one-line error for one that is not UTF-8.
+
+    Checked here, not per variant: a bad blurb would otherwise be listed as every poster's error.
+    """
+    return [utf8_text(text, "description") or None for text in descriptions or []] or [None]
 
 
 def score(probabilities: dict[str, float], thresholds: dict[str, float], intended: Sequence[str]
@@ -84,7 +92,7 @@ def compare(predictor: Predictor, posters: Sequence[str | Path], descriptions: S
     still compared; when none is usable, the first error is raised.
     """
     intended = resolve_genres(intended or [], predictor.genres)
-    texts = [text.strip() or None for text in descriptions or []] or [None]
+    texts = variant_texts(descriptions)
     if not posters:
         raise DataError("compare", "no poster given", hint="give one or more poster files")
     pairs = [(Path(poster), text) for poster in posters for text in texts]
@@ -104,8 +112,7 @@ def compare(predictor: Predictor, posters: Sequence[str | Path], descriptions: S
 def write_report(result: dict, out: str | Path, predictor: Predictor, sheet_max: int = SHEET_MAX) -> list[Path]:
     """``compare.md`` (every variant, in rank order) and ``contact-sheet.png`` (the first ``sheet_max``: each
     poster with the intended genres' heat maps over it and its top genres) in ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)  # made by the atomic writes, which name a path that cannot be a folder in one line
     order = result["ranking"][:sheet_max]
     explainer = None
     if result["intended"]:
@@ -175,7 +182,7 @@ def _tile(result: dict, index: int, place: int, explainer) -> Image.Image:
     if explainer is None:
         posters = [load_image(Path(variant["poster"]), name=variant["poster"])]
     else:
-        explanation = explainer.explain(Path(variant["poster"]).read_bytes(), variant["description"], genres=shown)
+        explanation = explainer.explain(read_image_file(variant["poster"]), variant["description"], genres=shown)
         posters = [explanation.overlay(genre, width=IMAGE_WIDTH).convert("RGB") for genre in shown]
     lines = []
     if intended:

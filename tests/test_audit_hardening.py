@@ -1,0 +1,133 @@
+"""``audit`` on bad input: damaged resume files, a one-genre table, bad parameters, a changed title, odd report
+paths. Each is one line naming the file or argument, never a traceback or folds silently mixed in."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import WORDS, run_moviegenre
+from moviegenre.data.readers import read_table
+from moviegenre.errors import ConfigError, DataError
+from moviegenre.evaluation.audit import ISSUE_COLUMNS, audit
+from moviegenre.evaluation.audit_report import write_audit_report
+
+FAST = {"model": "tfidf-logreg", "folds": 2, "min_genre_count": 3}
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOVIEGENRE_CACHE", str(tmp_path / "cache"))
+
+
+def text_table(path: Path, titles: dict[int, str] | None = None, genres: list[str] | None = None) -> Path:
+    """40 text-only movies (no encoder needed), ``titles`` overriding some titles."""
+    genres = genres or list(WORDS)
+    lines = ["imdb_id,title,year,genres,description,poster"]
+    for i in range(40):
+        genre = genres[i % len(genres)]
+        title = (titles or {}).get(i, f"Movie {i}").replace('"', '""')
+        lines.append(f'tt{i:07d},"{title}",2001,{genre},{WORDS.get(genre, "plain words")} story {i},')
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> tuple[Path, Path]:
+    """A finished fast audit: (table, out folder), copied by the tests that damage it."""
+    root = tmp_path_factory.mktemp("finished-audit")
+    table = text_table(root / "movies.csv")
+    audit(table, root / "audit", **FAST)
+    return table, root / "audit"
+
+
+def npz(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name, damage, message", [
+    ("fold-0.npz", lambda data: data[: len(data) // 2], "fold-0.npz: damaged fold file (File is not a zip file)"),
+    ("fold-0.npz", lambda data: b"", "fold-0.npz: damaged fold file"),
+    ("fold-0.npz", "strings", "fold-0.npz: fold file does not match this audit"),
+    ("audit.json", lambda data: b"[]", "audit.json: a JSON list, not an object"),
+    ("audit.json", lambda data: b"[" * 100_000 + b"]" * 100_000, "audit.json: unreadable (maximum recursion depth"),
+])
+def test_damaged_resume_files_are_one_line_errors(finished, tmp_path, name, damage, message):
+    table, done = finished
+    out = shutil.copytree(done, tmp_path / "audit")
+    path = out / "folds" / name
+    if damage == "strings":  # the right rows and shape, but text where probabilities belong
+        with np.load(path) as saved:
+            rows, probabilities, thresholds = saved["rows"], saved["probabilities"], saved["thresholds"]
+        path.write_bytes(npz(rows=rows, probabilities=probabilities.astype(str), thresholds=thresholds))
+    else:
+        path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(DataError) as raised:
+        audit(table, out, **FAST)
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_a_changed_title_is_another_table(finished, tmp_path):
+    """fusion models read titles: folds trained with the old titles must not be mixed in."""
+    _, done = finished
+    out = shutil.copytree(done, tmp_path / "audit")
+    retitled = text_table(tmp_path / "movies.csv", titles={3: "A New Title"})
+    with pytest.raises(ConfigError, match="holds an audit made with other table;"):
+        audit(retitled, out, **FAST)
+
+
+def test_a_one_genre_table_is_a_one_line_error(tmp_path):
+    table = text_table(tmp_path / "movies.csv", genres=["Drama"])
+    with pytest.raises(DataError, match=r"movies.csv: only one genre \(Drama\) is kept; the audit needs 2 or more"):
+        audit(table, tmp_path / "audit", **FAST)
+
+
+def test_a_parameter_of_the_wrong_type_fails_before_training(tmp_path):
+    table = text_table(tmp_path / "movies.csv")
+    with pytest.raises(ConfigError, match="params: parameter 'min_df' is 'two', expected int"):
+        audit(table, tmp_path / "audit", params={"min_df": "two"}, **FAST)
+    assert not (tmp_path / "audit").exists()
+
+
+def test_a_negative_seed_is_a_one_line_error(monkeypatch, capsys, tmp_path):
+    table = text_table(tmp_path / "movies.csv")
+    code, _, err = run_moviegenre(monkeypatch, capsys, "audit", table, "--out", tmp_path / "a", "--seed", "-1")
+    assert code == 2 and err.strip() == "error: --seed -1: give 0 or more"
+    assert not (tmp_path / "a").exists()
+
+
+def report_inputs(tmp_path: Path, title: str):
+    movies = read_table(text_table(tmp_path / "movies.csv", titles={0: title}))
+    issues = pd.DataFrame([["tt0000000", title, "Drama", "extra", 0.9, 0.1]], columns=list(ISSUE_COLUMNS))
+    per_movie = pd.DataFrame({"imdb_id": movies.ids, "label_quality": 0.5, "suggested_genres": "Comedy"})
+    return movies, issues, per_movie
+
+
+def test_a_title_with_a_line_break_stays_in_its_report_row(tmp_path):
+    movies, issues, per_movie = report_inputs(tmp_path, "Two\nLines | Here")
+    report = write_audit_report(tmp_path, movies, issues, per_movie, model="m", folds=2, unread=0).read_text()
+    assert "| 1 | tt0000000 | Two Lines \\| Here | Drama | extra | 0.900 |" in report
+
+
+def test_a_folder_in_place_of_a_plot_is_a_one_line_error(tmp_path):
+    movies, issues, per_movie = report_inputs(tmp_path, "Movie 0")
+    (tmp_path / "issues_per_genre.png").mkdir()
+    with pytest.raises(DataError, match="issues_per_genre.png: cannot write it") as raised:
+        write_audit_report(tmp_path, movies, issues, per_movie, model="m", folds=2, unread=0)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_clean_catalogue_reports_without_warnings(tmp_path):
+    movies, issues, per_movie = report_inputs(tmp_path, "Movie 0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "cannot be log-scaled" used to reach the user's stderr
+        report = write_audit_report(tmp_path, movies, issues.iloc[:0], per_movie, model="m", folds=2, unread=0)
+    assert "0 suspected label problems" in report.read_text()
