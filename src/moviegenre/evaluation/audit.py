@@ -87,9 +87,9 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
                         hint="lower --min-genre-count or give movies of more genres")
     params = {**(AUDIT_PARAMS if "ensemble" in create_model(model).get_params() else {}), **(params or {})}
     estimator = create_model(model, **params)  # fails here, before any training, on a bad parameter
-    try:  # a value of the wrong type would only fail inside the first fold's fit, after its inputs are embedded
+    try:  # a wrong type or a value out of range would only fail in the first fold's fit, after its inputs are embedded
         check_param_types(estimator, params)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise ConfigError(f"params: {error} (model '{model}')") from None
     readable = estimator.readable(movies)
     if readable.sum() < folds:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import inspect
 import json
-from dataclasses import asdict, fields, is_dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from numbers import Real
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from safetensors.numpy import load_file, save
@@ -30,6 +32,36 @@ INT8_SCALE = ".int8_scale"  # the suffix of an int8 matrix's per-row scales
 INT8_MIN_SIZE = 4096  # smaller arrays (biases, standardisation statistics) stay float16: they are a few kB in all
 
 
+@dataclass(frozen=True)
+class Interval:
+    """The values a numeric parameter may take (scikit-learn's ``Interval``): ``low`` to ``high`` (None: no upper
+    bound), each end included unless its ``*_open`` flag says otherwise."""
+
+    low: float
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value) -> bool:
+        if not isinstance(value, Real) or isinstance(value, bool):
+            return False
+        # Comparisons that must hold, so that NaN (false against everything) is in no range.
+        above = value > self.low if self.low_open else value >= self.low
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"more than {self.low}" if self.low_open else f"{self.low} or more"
+        return f"in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+
+
+COUNT = Interval(1)  # sizes, counts, epochs
+NON_NEGATIVE = Interval(0)
+POSITIVE = Interval(0, low_open=True)  # learning rates, inverse regularisation strengths
+SHARE = Interval(0, 1)  # blend weights ((1 - w) * p + w * q stays a probability) and drop probabilities
+
+
 class GenreModel:
     """Base class. Subclasses implement ``_fit``, ``predict_proba`` and the two state hooks."""
 
@@ -37,6 +69,8 @@ class GenreModel:
     name: str = ""
     #: which inputs the model reads; ``evaluate --use`` checks against it
     inputs: tuple[str, ...] = INPUTS
+    #: the values each numeric parameter may take, checked before any fit; a subclass's add to its parents'
+    param_ranges: ClassVar[dict[str, Interval]] = {}
 
     def fit(self, movies: MovieTable, labels: np.ndarray, *, validation: tuple[MovieTable, np.ndarray] | None = None,
             genres: list[str] | None = None, run_dir: str | Path | None = None, resume: bool = False) -> GenreModel:
@@ -133,7 +167,7 @@ def load_model(directory: str | Path) -> GenreModel:
         signature = inspect.signature(type(model).__init__).parameters
         model.set_params(**{name: signature[name].default for name in model.get_params()
                             if name not in meta["params"] and signature[name].default is not inspect.Parameter.empty})
-    except (ConfigError, TypeError) as error:
+    except (ConfigError, TypeError, ValueError) as error:
         raise _damaged(directory / MODEL_JSON, error) from None
     try:
         model.genres_ = meta["genres"]
@@ -180,23 +214,34 @@ def _damaged(path: Path, error: Exception) -> ConfigError:
 
 
 def check_param_types(model: GenreModel, params: dict) -> None:
-    """Each saved parameter has its default's type (None allowed), so that bad values fail here, by name."""
+    """Each parameter has its default's type (None allowed) and lies in its range (``param_ranges``), so that bad
+    values fail here, by name (TypeError, ValueError), rather than deep inside a fit."""
     defaults = {name: p.default for name, p in inspect.signature(type(model).__init__).parameters.items()}
+    ranges = _ranges(type(model))
     for key, value in params.items():
         if key == "config" and key in defaults and value is not None:
             _check_config(value)
             continue
         default = defaults.get(key)
-        if value is None or default is None or default is inspect.Parameter.empty:
+        if value is None:
             continue
-        expected = (int, float) if type(default) is float else type(default)
-        if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, expected):
-            raise TypeError(f"parameter '{key}' is {value!r}, expected {type(default).__name__}")
+        if default is not None and default is not inspect.Parameter.empty:
+            expected = (int, float) if type(default) is float else type(default)
+            if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, expected):
+                raise TypeError(f"parameter '{key}' is {value!r}, expected {type(default).__name__}")
+        if key in ranges and value not in ranges[key]:
+            raise ValueError(f"parameter '{key}' is {value!r}, expected {ranges[key]}")
+
+
+def _ranges(cls: type) -> dict[str, Interval]:
+    """The ``param_ranges`` of ``cls`` and of every class it derives from (the nearest declaration wins)."""
+    return {name: interval for klass in reversed(cls.__mro__)
+            for name, interval in vars(klass).get("param_ranges", {}).items()}
 
 
 def _check_config(config) -> None:
     """A ``config`` parameter (training settings; its default, None, says nothing of its type) holds TrainConfig
-    fields of their types."""
+    fields of their types and ranges."""
     from moviegenre.training.config import TrainConfig
 
     if isinstance(config, TrainConfig):
@@ -209,8 +254,8 @@ def _check_config(config) -> None:
         raise TypeError(f"parameter 'config' has no field '{unknown[0]}' (has: {', '.join(sorted(known))})")
     try:
         check_param_types(TrainConfig(), config)
-    except TypeError as error:
-        raise TypeError(f"config: {error}") from None
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"config: {error}") from None
 
 
 def model_meta(directory: Path) -> dict:

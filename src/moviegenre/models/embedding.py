@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict
 from functools import partial
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ from moviegenre.data.table import MovieTable
 from moviegenre.features.cache import embed_posters, embed_texts
 from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, image_encoder, text_encoder
 from moviegenre.features.fast import EncoderRef
-from moviegenre.models.base import GenreModel
+from moviegenre.models.base import COUNT, POSITIVE, SHARE, GenreModel, Interval
 from moviegenre.models.fusion_net import NET_INPUTS, FeatureDataset, FusionNet
 from moviegenre.models.registry import register_model
 from moviegenre.models.tfidf import TfidfLogReg
@@ -89,6 +90,12 @@ class EmbeddingMLP(EmbeddingModel):
     away (on three seeded splits other than the reported one, 0.3 raised description-only micro-F1 by
     0.013-0.021 and left poster + description macro-F1 as it was).
     """
+
+    # A dropout of 1 would drop every unit; a blend weight above 1 would give probabilities outside [0, 1].
+    param_ranges: ClassVar[dict[str, Interval]] = {
+        "hidden": COUNT, "dropout": Interval(0, 1, high_open=True), "modality_dropout": SHARE, "ensemble": COUNT,
+        "tfidf_terms": COUNT, **dict.fromkeys(("tfidf_weight", "title_weight", "poster_text_weight", "poster_net_weight",
+                                               "description_net_weight", "description_net_weight_with_poster"), SHARE)}
 
     def __init__(self, fusion: str = "gmu", image_encoder: str = "efficientnet-lite0+flip", text_encoder: str = "mpnet",
                  hidden: int = 256, dropout: float = 0.3, modality_dropout: float = 0.3, ensemble: int = 3,
@@ -470,6 +477,8 @@ def _mean_probability(nets: list[FusionNet], features: dict[str, np.ndarray]) ->
 
 class EmbeddingLogReg(EmbeddingModel):
     """One-vs-rest logistic regression on standardised frozen embeddings: the reference for scale."""
+
+    param_ranges: ClassVar[dict[str, Interval]] = {"C": POSITIVE}  # scikit-learn's LogisticRegression's
 
     def __init__(self, fusion: str = "concat", image_encoder: str = "efficientnet-lite0", text_encoder: str = "minilm",
                  C: float = 0.05):

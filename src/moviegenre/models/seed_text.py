@@ -29,6 +29,7 @@ from torch.utils.data import TensorDataset
 
 from moviegenre.data.table import MovieTable
 from moviegenre.errors import ConfigError
+from moviegenre.models.base import COUNT, Interval
 from moviegenre.models.registry import register_model
 from moviegenre.models.seed_cnn import SeedNetworkModel
 from moviegenre.training.config import TrainConfig
@@ -153,6 +154,9 @@ class SeedTextCNNLSTM(SeedNetworkModel):
     inputs = ("description",)
     # Adam with Keras' defaults (lr 1e-3, batch 32) on plain binary cross-entropy.
     design: ClassVar[dict] = {"batch_size": 32, "lr": 1e-3, "weight_decay": 0.0, "loss": "bce"}
+    # max_df is the share of training descriptions above which a word is dropped: 0 would drop every word.
+    param_ranges: ClassVar[dict[str, Interval]] = {"num_words": COUNT, "max_df": Interval(0, 1, low_open=True),
+                                                   "max_length": COUNT}
 
     def __init__(self, glove: str = PACKAGED_GLOVE, num_words: int = 120_000, max_df: float = 0.5,
                  max_length: int | None = None, config: TrainConfig | dict | None = None):

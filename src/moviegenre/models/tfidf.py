@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from scipy.sparse import hstack
 from scipy.special import expit, logit
@@ -9,7 +11,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from moviegenre.data.table import MovieTable
 from moviegenre.errors import ConfigError
-from moviegenre.models.base import GenreModel
+from moviegenre.models.base import COUNT, POSITIVE, GenreModel, Interval
 from moviegenre.models.registry import register_model
 
 # The blocks of terms each analyzer reads, as TfidfVectorizer settings.
@@ -23,6 +25,8 @@ class TfidfLogReg(GenreModel):
     fusion heads keep one on titles and one on the text read off posters)."""
 
     inputs = ("description",)
+    # What LogisticRegression and TfidfVectorizer accept (a whole-number min_df counts texts: at least 1).
+    param_ranges: ClassVar[dict[str, Interval]] = {"C": POSITIVE, "min_df": COUNT, "max_terms": COUNT}
 
     def __init__(self, C: float = 4.0, min_df: int = 2, max_terms: int | None = None, column: str = "description",
                  analyzer: str = "word", nb: bool = False):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import ClassVar
 
 from moviegenre.errors import ConfigError
+from moviegenre.models.base import COUNT, NON_NEGATIVE, POSITIVE, Interval
 
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -32,6 +34,14 @@ class TrainConfig:
     num_workers: int = 0           # DataLoader workers (0: load in the main process)
     progress: bool = True          # a progress bar per network trained
     verbose: bool = False          # Lightning's own messages and bars too
+
+    # Outside these a value fails deep inside a fit (AdamW, ReduceLROnPlateau's factor below 1, the DataLoader,
+    # Lightning's seeding) or means nothing (a zero learning rate; a negative patience, clip norm or weight power).
+    param_ranges: ClassVar[dict[str, Interval]] = {
+        "max_epochs": COUNT, "batch_size": COUNT, "lr": POSITIVE, "weight_decay": NON_NEGATIVE,
+        "patience": NON_NEGATIVE, "lr_patience": NON_NEGATIVE, "lr_factor": Interval(0, 1, low_open=True, high_open=True),
+        "grad_clip": NON_NEGATIVE, "pos_weight_power": NON_NEGATIVE, "seed": Interval(0, 2**32 - 1), "devices": COUNT,
+        "num_nodes": COUNT, "num_workers": NON_NEGATIVE}
 
     @classmethod
     def of(cls, config: TrainConfig | dict | None) -> TrainConfig:

@@ -39,9 +39,9 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     table = read_table(data, usable=True)  # as 'data inspect' checks it
     # Built (and its parameters checked) after the table is read: a bad table is reported without loading torch.
     estimator = create_model(model, **(params or {}))
-    try:  # a value of the wrong type would only fail deep inside the fit, after the inputs are embedded
+    try:  # a value of the wrong type or out of range would only fail deep inside the fit, after the inputs are embedded
         check_param_types(estimator, params or {})
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise ConfigError(f"--param: {error} (model '{model}')") from None
     configure(estimator, seed, train_options)
     encoder, labels, splits = genre_split(table, min_genre_count=min_genre_count, drop_genres=drop_genres,

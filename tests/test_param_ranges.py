@@ -1,0 +1,144 @@
+"""Model parameters and training settings of the right type but out of range (``param_ranges``): one line, before
+anything is embedded or trained, from `train`, from `audit` and from a saved model; every registered model's
+defaults in range."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import shutil
+from dataclasses import asdict, fields
+
+import pytest
+
+from conftest import run_moviegenre
+from moviegenre.errors import ConfigError
+from moviegenre.models.base import DEFAULT_MODEL_DIR, MODEL_JSON, MODEL_WEIGHTS, check_param_types, load_model
+from moviegenre.models.registry import create_model, list_models
+from moviegenre.training.config import TrainConfig
+
+
+class ReachedTheSplit(Exception):
+    """Raised in place of the genre split, the step every embedding and fit follows."""
+
+
+@pytest.fixture
+def split_stops_the_run(monkeypatch):
+    from moviegenre.training import pipeline
+
+    def split(*args, **kwargs):
+        raise ReachedTheSplit
+
+    monkeypatch.setattr(pipeline, "genre_split", split)
+
+
+def _train(table, out, model, param, monkeypatch, capsys):
+    return run_moviegenre(monkeypatch, capsys, "train", table, "--out", out, "--model", model, "--min-genre-count",
+                          "3", "--no-progress", "--param", param)
+
+
+# (model, --param, the error line's message); a fusion model's ranges are shared by every registered preset of it.
+BAD = [
+    ("fusion-gmu", "ensemble=0", "parameter 'ensemble' is 0, expected 1 or more"),
+    ("fusion-gmu", "hidden=-5", "parameter 'hidden' is -5, expected 1 or more"),
+    ("fusion-gmu", "dropout=1", "parameter 'dropout' is 1, expected in [0, 1)"),
+    ("fusion-gmu", "modality_dropout=-0.1", "parameter 'modality_dropout' is -0.1, expected in [0, 1]"),
+    ("fusion-gmu", "tfidf_weight=-0.5", "parameter 'tfidf_weight' is -0.5, expected in [0, 1]"),
+    ("fusion-gmu", "title_weight=1.5", "parameter 'title_weight' is 1.5, expected in [0, 1]"),
+    ("fusion-gmu", "poster_text_weight=-1", "parameter 'poster_text_weight' is -1, expected in [0, 1]"),
+    ("fusion-gmu", "poster_net_weight=2", "parameter 'poster_net_weight' is 2, expected in [0, 1]"),
+    ("fusion-gmu", "description_net_weight=-0.25", "parameter 'description_net_weight' is -0.25, expected in [0, 1]"),
+    ("fusion-gmu", "description_net_weight_with_poster=1.01",
+     "parameter 'description_net_weight_with_poster' is 1.01, expected in [0, 1]"),
+    ("fusion-gmu", "tfidf_terms=0", "parameter 'tfidf_terms' is 0, expected 1 or more"),
+    ("description-mlp", "hidden=0", "parameter 'hidden' is 0, expected 1 or more"),
+    ("embedding-logreg", "C=0", "parameter 'C' is 0, expected more than 0"),
+    ("tfidf-logreg", "C=-1", "parameter 'C' is -1, expected more than 0"),
+    ("tfidf-logreg", "C=NaN", "parameter 'C' is nan, expected more than 0"),
+    ("tfidf-logreg", "min_df=0", "parameter 'min_df' is 0, expected 1 or more"),
+    ("tfidf-logreg", "max_terms=0", "parameter 'max_terms' is 0, expected 1 or more"),
+    ("tfidf-nb-logreg", "C=0.0", "parameter 'C' is 0.0, expected more than 0"),
+    ("seed-text-cnn-lstm", "num_words=0", "parameter 'num_words' is 0, expected 1 or more"),
+    ("seed-text-cnn-lstm", "max_df=0", "parameter 'max_df' is 0, expected in (0, 1]"),
+    ("seed-text-cnn-lstm", "max_df=1.5", "parameter 'max_df' is 1.5, expected in (0, 1]"),
+    ("seed-text-cnn-lstm", "max_length=0", "parameter 'max_length' is 0, expected 1 or more"),
+    # The fine-tuned twins inherit the fusion's ranges and add their own.
+    ("fusion-gmu-finetune", "dropout=-0.3", "parameter 'dropout' is -0.3, expected in [0, 1)"),
+    ("fusion-gmu-finetune", "epochs=0", "parameter 'epochs' is 0, expected 1 or more"),
+    ("fusion-gmu-finetune", "batch_size=0", "parameter 'batch_size' is 0, expected 1 or more"),
+    ("fusion-gmu-finetune", "encoder_lr=0", "parameter 'encoder_lr' is 0, expected more than 0"),
+    ("fusion-gmu-finetune", "head_lr=-0.001", "parameter 'head_lr' is -0.001, expected more than 0"),
+    ("poster-mlp-finetune", "max_tokens=0", "parameter 'max_tokens' is 0, expected 1 or more"),
+    # Training settings, checked the same way in any model's config.
+    *[("fusion-gmu", f'config={{"{field}": {value}}}', f"config: parameter '{field}' is {value}, expected {expected}")
+      for field, value, expected in [
+          ("max_epochs", 0, "1 or more"), ("batch_size", 0, "1 or more"), ("lr", 0, "more than 0"),
+          ("lr", -0.001, "more than 0"), ("weight_decay", -0.01, "0 or more"), ("patience", -1, "0 or more"),
+          ("lr_patience", -1, "0 or more"), ("lr_factor", 0, "in (0, 1)"), ("lr_factor", 1.0, "in (0, 1)"),
+          ("grad_clip", -1.0, "0 or more"), ("pos_weight_power", -0.25, "0 or more"),
+          ("seed", -1, "in [0, 4294967295]"), ("seed", 2**32, "in [0, 4294967295]"), ("devices", 0, "1 or more"),
+          ("num_nodes", 0, "1 or more"), ("num_workers", -1, "0 or more")]],
+    ("seed-poster-cnn", 'config={"batch_size": 0}', "config: parameter 'batch_size' is 0, expected 1 or more"),
+    ("tfidf-logreg", "C=true", "parameter 'C' is True, expected float"),  # a bool is still a type error
+]
+
+
+@pytest.mark.parametrize(("model", "param", "message"), BAD)
+def test_a_value_out_of_range_is_one_line_before_anything_is_embedded(model, param, message, session_tiny_table_csv,
+                                                                      tmp_path, split_stops_the_run, monkeypatch,
+                                                                      capsys):
+    code, _, err = _train(session_tiny_table_csv, tmp_path / "run", model, param, monkeypatch, capsys)
+    assert code == 2, err
+    assert err == f"error: --param: {message} (model '{model}')\n"
+    assert not (tmp_path / "run").exists()  # and the split that every embedding and fit follows was never reached
+
+
+@pytest.mark.parametrize(("model", "param"), [
+    ("fusion-gmu", "dropout=0"), ("fusion-gmu", "modality_dropout=1"), ("fusion-gmu", "tfidf_weight=1"),
+    ("fusion-gmu", "title_weight=0"), ("fusion-gmu", "tfidf_terms=null"), ("fusion-gmu", "ensemble=1"),
+    ("tfidf-logreg", "C=1e-9"), ("tfidf-logreg", "max_terms=1"), ("seed-text-cnn-lstm", "max_df=1"),
+    ("fusion-gmu", ('config={"patience": 0, "lr_patience": 0, "grad_clip": 0, "pos_weight_power": 0, "seed": 0, '
+                    '"weight_decay": 0, "lr_factor": 0.99, "max_epochs": 1, "num_workers": 0}')),
+])
+def test_a_value_at_the_edge_of_its_range_is_accepted(model, param, session_tiny_table_csv, tmp_path,
+                                                      split_stops_the_run, monkeypatch, capsys):
+    with pytest.raises(ReachedTheSplit):
+        _train(session_tiny_table_csv, tmp_path / "run", model, param, monkeypatch, capsys)
+
+
+def test_audit_reports_a_value_out_of_range_before_its_first_fold(session_tiny_table_csv, tmp_path):
+    from moviegenre.evaluation.audit import audit
+
+    with pytest.raises(ConfigError) as caught:
+        audit(session_tiny_table_csv, tmp_path / "audit", model="fusion-gmu", folds=2, min_genre_count=3,
+              params={"config": {"batch_size": 0}})
+    assert str(caught.value) == "params: config: parameter 'batch_size' is 0, expected 1 or more (model 'fusion-gmu')"
+    assert not (tmp_path / "audit").exists()
+
+
+def test_a_saved_model_with_a_value_out_of_range_is_damaged(tmp_path):
+    saved = tmp_path / "model"
+    saved.mkdir()
+    shutil.copy(DEFAULT_MODEL_DIR / MODEL_WEIGHTS, saved)
+    meta = json.loads((DEFAULT_MODEL_DIR / MODEL_JSON).read_text())
+    meta["params"]["ensemble"] = 0
+    (saved / MODEL_JSON).write_text(json.dumps(meta))
+    with pytest.raises(ConfigError) as caught:
+        load_model(saved)
+    assert str(caught.value) == (f"{saved / MODEL_JSON}: damaged model files (parameter 'ensemble' is 0, expected 1 "
+                                 "or more); retrain or restore the run")
+
+
+@pytest.mark.parametrize("name", [spec.name for spec in list_models()])
+def test_the_defaults_of_every_registered_model_are_in_range(name):
+    model = create_model(name)
+    check_param_types(model, model.get_params())  # its config preset (a dict of TrainConfig fields) included
+    # Each range names a parameter of the class that declares it: a misspelt name would never be checked.
+    for cls in type(model).__mro__:
+        declared = set(vars(cls).get("param_ranges", {}))
+        assert declared <= set(inspect.signature(cls.__init__).parameters), (cls.__name__, declared)
+
+
+def test_the_training_defaults_are_in_range():
+    check_param_types(TrainConfig(), asdict(TrainConfig()))
+    assert set(TrainConfig.param_ranges) <= {field.name for field in fields(TrainConfig)}
