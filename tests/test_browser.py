@@ -189,3 +189,36 @@ def test_api_docs_load_with_the_network_blocked(browser, server: str) -> None:
     assert {"/predict", "/explain", "/health"} <= {path.strip() for path in paths}
     assert refused == []
     context.close()
+
+
+def test_compare_pairs_a_long_file_name_with_its_variant(page, tmp_path: Path) -> None:
+    """The service names a variant by its first 200 characters: the page must still find its file."""
+    long_name = "a" * 240 + ".png"
+    posters = [{"name": name, "mimeType": "image/png",
+                "buffer": draw_poster(tmp_path / f"{i}.png", seed=30 + i, size=(120, 180)).read_bytes()}
+               for i, name in enumerate([long_name, "short.png"])]
+    page.click("#mode-compare")
+    page.set_input_files("#compare-input", posters)
+    page.check("#genre-picks input[value=Horror]")
+    page.click("#compare-run")
+    page.wait_for_selector(".variant")
+    page.wait_for_function("!document.getElementById('compare-run').disabled")  # every heat map asked for
+    assert page.locator(".variant img.poster[src^='blob:']").count() == 2
+    assert page.locator(".variant .heat:not([hidden])").count() == 2
+
+
+def test_a_model_with_over_50_genres_still_explains(page) -> None:
+    """The page asks /explain for every genre's map; the service explains at most 50."""
+    def many_genres(route) -> None:
+        info = route.fetch().json()
+        route.fulfill(json={**info, "genres": info["genres"] + [f"Genre {i}" for i in range(60)]})
+
+    page.route("**/model", many_genres)
+    page.reload()
+    page.wait_for_function("document.getElementById('model-info').textContent.includes('65 genres')")
+    page.fill("#description", DESCRIPTION)
+    with page.expect_response("**/explain") as answer:
+        page.click("#predict")
+    assert 'name="top"\r\n\r\n50\r\n' in answer.value.request.post_data
+    page.wait_for_selector("#words .word")
+    assert page.locator("#error").is_hidden()

@@ -4,7 +4,8 @@ Endpoints: ``POST /predict`` (multipart poster and/or description), ``POST /pred
 posters), ``POST /explain`` (heat maps and word scores), ``POST /compare`` (poster variants ranked for intended
 genres, serving/compare.py), ``GET /health``, ``GET /model``, the page at ``/``
 and the OpenAPI docs at ``/docs``. Every client mistake is a 4xx JSON ``{"detail": "<one line>"}``:
-413 too large, 415 not an image type, 422 unusable content, 400 nothing to predict from.
+413 too large, 415 not an image type, 422 unusable content, 400 nothing to predict from; and 503 (with
+Retry-After) while the model threads are saturated.
 
 Concurrent predictions are micro-batched (serving/batcher.py): each of ``workers`` threads (default: one per core)
 takes whatever requests queued while it was busy and runs them as one encoder batch. Request limits and response
@@ -20,6 +21,7 @@ import binascii
 import hashlib
 import json
 import os
+import queue
 from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
 from pathlib import Path
@@ -35,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from moviegenre.data.images import sniff_format
 from moviegenre.data.table import clean_description
-from moviegenre.errors import MovieGenreError
+from moviegenre.errors import MovieGenreError, utf8_text
 from moviegenre.serving.batcher import Batcher
 from moviegenre.serving.compare import comparison, resolve_genres
 from moviegenre.serving.explain import Explainer, Scorer, png_bytes
@@ -45,6 +47,8 @@ from moviegenre.serving.schemas import (
     MAX_COMPARE_POSTERS,
     MAX_DESCRIPTION_CHARS,
     MAX_POSTER_BYTES,
+    MAX_QUEUED_EXPLANATIONS,
+    MAX_QUEUED_PREDICTIONS,
     MAX_REQUEST_BYTES,
     MAX_TITLE_CHARS,
     BatchItem,
@@ -66,7 +70,11 @@ STATIC = files("moviegenre") / "serving" / "static"
 
 
 class ClientError(HTTPException):
-    """A 4xx answer with a one-line ``detail``."""
+    """A 4xx (or 503) answer with a one-line ``detail``."""
+
+
+def busy(what: str) -> ClientError:
+    return ClientError(503, f"busy: {what} already wait for the model; retry shortly", headers={"Retry-After": "2"})
 
 
 # -- the model behind the endpoints --------------------------------------------------------------------------
@@ -84,11 +92,15 @@ class Service:
         self.predictor = Predictor(run_dir)
         self.scorer = Scorer(self.predictor)
         self.explainer = Explainer(self.scorer)
-        self.batcher = Batcher(self.scorer, workers)
+        self.batcher = Batcher(self.scorer, workers, max_queue=MAX_QUEUED_PREDICTIONS)
         self.version = model_version(self.predictor.run_dir)
-        # One explanation at a time (each is ~64 occluded posters and up to 48 shortened descriptions); the others wait in this pool's queue, not in
-        # the request thread pool that /predict needs for decoding.
+        # One explanation at a time (each is ~64 occluded posters and up to 48 shortened descriptions); the others
+        # wait in this pool's queue (at most MAX_QUEUED_EXPLANATIONS), not in the request thread pool that /predict
+        # needs for decoding.
         self.explain_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="moviegenre-explain")
+        self.explaining = 0  # explanations running or waiting; changed on the event loop only
+        # OCR keeps one engine per thread: on the request thread pool (40 threads) that would be up to 40 engines.
+        self.poster_text_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="moviegenre-poster-text")
 
     def info(self) -> ModelInfo:
         model, predictor = self.predictor.model, self.predictor
@@ -108,12 +120,7 @@ class Service:
     def check(self, poster: bytes | None, description: str | None, where: str = "",
               title: str | None = None) -> tuple[dict, str, str]:
         """The inputs the model will read and the cleaned description and title; ClientError otherwise."""
-        description, title = clean_description(description), (title or "").strip()
-        if len(title) > MAX_TITLE_CHARS:
-            raise ClientError(422, f"{where}title: {len(title):,} characters, over the {MAX_TITLE_CHARS} limit")
-        if len(description) > MAX_DESCRIPTION_CHARS:
-            raise ClientError(422, f"{where}description: {len(description):,} characters, over the "
-                                   f"{MAX_DESCRIPTION_CHARS:,} limit (shorten it)")
+        description, title = texts(description, title, where)
         if poster is not None and len(poster) > MAX_POSTER_BYTES:
             raise ClientError(413, f"{where}poster: over the {MAX_POSTER_BYTES:,} byte limit "
                                    "(downscale or recompress it)")
@@ -135,14 +142,29 @@ class Service:
             except MovieGenreError as error:
                 raise ClientError(422, str(error)) from None
             if not used["description"]:  # poster text is read only where the poster is the only input
-                poster_text = await run_in_threadpool(self.scorer.poster_text, image)
-        probabilities = await self.batcher.probabilities(tensor, description if used["description"] else "", title,
-                                                         poster_text)
+                poster_text = await asyncio.get_running_loop().run_in_executor(self.poster_text_pool,
+                                                                               self.scorer.poster_text, image)
+        try:
+            probabilities = await self.batcher.probabilities(tensor, description if used["description"] else "",
+                                                             title, poster_text)
+        except queue.Full:
+            raise busy(f"{MAX_QUEUED_PREDICTIONS} predictions") from None
         return Prediction(**self.scorer.result(probabilities, used), model_version=self.version)
+
+    async def explain_later(self, *args) -> ExplainResult:
+        """``explain`` on the explanation thread, or 503 when MAX_QUEUED_EXPLANATIONS are running or waiting."""
+        if self.explaining >= MAX_QUEUED_EXPLANATIONS:
+            raise busy(f"{MAX_QUEUED_EXPLANATIONS} explanations")
+        self.explaining += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.explain_pool, self.explain, *args)
+        finally:
+            self.explaining -= 1
 
     def explain(self, poster: bytes | None, description: str | None, top: int,
                 genres: list[str] | None = None, title: str | None = None) -> ExplainResult:
         used, description, title = self.check(poster, description, title=title)
+        genres = intended_genres(genres, self.predictor.genres)
         try:
             explanation = self.explainer.explain(poster if used["poster"] else None,
                                                  description if used["description"] else None, top=top,
@@ -158,6 +180,30 @@ class Service:
                                           for g, s in explanation.word_scores.items()})
 
 
+def texts(description: str | None, title: str | None, where: str = "") -> tuple[str, str]:
+    """The cleaned description and title, as ``Predictor.predict`` reads them; 422 naming the field for text that
+    is not UTF-8 (a lone surrogate from JSON would fail in the tokenizer, a 500) or is over its limit."""
+    try:
+        description = clean_description(utf8_text(description, f"{where}description"))
+        title = utf8_text(title, f"{where}title")
+    except MovieGenreError as error:
+        raise ClientError(422, str(error)) from None
+    if len(title) > MAX_TITLE_CHARS:
+        raise ClientError(422, f"{where}title: {len(title):,} characters, over the {MAX_TITLE_CHARS} limit")
+    if len(description) > MAX_DESCRIPTION_CHARS:
+        raise ClientError(422, f"{where}description: {len(description):,} characters, over the "
+                               f"{MAX_DESCRIPTION_CHARS:,} limit (shorten it)")
+    return description, title
+
+
+def intended_genres(names: list[str] | None, known: list[str]) -> list[str]:
+    """The model's spelling of each repeated ``genre`` field, each once; 422 for an unknown one."""
+    try:
+        return resolve_genres(names or [], known, where="genre")
+    except MovieGenreError as error:
+        raise ClientError(422, str(error)) from None
+
+
 async def _read_poster(poster: UploadFile | None) -> bytes | None:
     if poster is None:
         return None
@@ -170,11 +216,16 @@ async def _read_poster(poster: UploadFile | None) -> bytes | None:
     return data
 
 
-def _require_form(request: Request) -> None:
+async def _require_form(request: Request, *once: str) -> None:
+    """415 unless the body is a form; 422 when a field in ``once`` is repeated (only the last would be read)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in FORM_TYPES:
         raise ClientError(415, f"content type '{kind or 'none'}': send multipart/form-data with a 'poster' file "
                                "and/or a 'description' field")
+    form = await request.form()  # already parsed for the endpoint's parameters: cached, not read again
+    for name in once:
+        if len(form.getlist(name)) > 1:
+            raise ClientError(422, f"{name}: given {len(form.getlist(name))} times (send it once)")
 
 
 class BodyLimit:
@@ -250,7 +301,7 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
                       title: Annotated[str | None, Form(description="The movie's title (optional).")] = None
                       ) -> Prediction:
         """Genres for a poster and/or a description (and, optionally, the title beside them)."""
-        _require_form(request)
+        await _require_form(request, "poster", "description", "title")
         return await service.predict(await _read_poster(poster), description, title=title)
 
     @app.post("/predict/batch", response_model=BatchResponse, responses=ERRORS)
@@ -277,10 +328,8 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
                       title: Annotated[str | None, Form(description="The movie's title (optional).")] = None
                       ) -> ExplainResult:
         """Heat maps over the poster and word scores in the description for the most probable genres."""
-        _require_form(request)
-        poster_bytes = await _read_poster(poster)
-        return await asyncio.get_running_loop().run_in_executor(service.explain_pool, service.explain, poster_bytes,
-                                                                 description, top, genre, title)
+        await _require_form(request, "poster", "description", "top", "title")
+        return await service.explain_later(await _read_poster(poster), description, top, genre, title)
 
     @app.post("/compare", response_model=CompareResult, responses=ERRORS)
     async def compare(request: Request,
@@ -291,14 +340,12 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
                                                                           "for several).")] = None) -> CompareResult:
         """Poster variants side by side, ranked for the intended genres; a bad poster is listed in ``errors``
         and the others are still compared."""
-        _require_form(request)
+        await _require_form(request, "description")
         if len(posters) > MAX_COMPARE_POSTERS:
             raise ClientError(413, f"posters: {len(posters)} files, over the {MAX_COMPARE_POSTERS} limit "
                                    "(compare fewer at once)")
-        try:
-            intended = resolve_genres(genre or [], service.predictor.genres, where="genre")
-        except MovieGenreError as error:
-            raise ClientError(422, str(error)) from None
+        intended = intended_genres(genre, service.predictor.genres)
+        texts(description, None)  # checked once, as `moviegenre compare` does, not listed as every poster's error
 
         async def one(upload: UploadFile) -> Prediction | ClientError:
             try:
@@ -325,7 +372,7 @@ def _name(upload: UploadFile) -> str:
 
 
 def _base64(text: str, where: str) -> bytes:
-    payload = text.split(",", 1)[1] if text.startswith("data:") else text
+    payload = text.split(",", 1)[-1] if text.startswith("data:") else text  # no comma: all of it, not valid base64
     try:
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):

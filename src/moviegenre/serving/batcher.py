@@ -26,9 +26,9 @@ class _Job:
 class Batcher:
     """Worker threads that each run whatever requests are queued through the model as one batch."""
 
-    def __init__(self, scorer: Scorer, workers: int = 1, max_batch: int = 8) -> None:
+    def __init__(self, scorer: Scorer, workers: int = 1, max_batch: int = 8, max_queue: int = 0) -> None:
         self.scorer, self.max_batch = scorer, max_batch
-        self.jobs: queue.Queue[_Job] = queue.Queue()
+        self.jobs: queue.Queue[_Job] = queue.Queue(max_queue)  # 0: unbounded
         # Daemon threads started here rather than in the app's lifespan: test clients and fuzzers run the
         # lifespan several times, and an idle worker costs nothing but a blocked queue read.
         for i in range(workers):
@@ -38,7 +38,7 @@ class Batcher:
                             poster_text: str = "") -> np.ndarray:
         loop = asyncio.get_running_loop()
         job = _Job(tensor, description, title, poster_text, loop.create_future(), loop)
-        self.jobs.put(job)
+        self.jobs.put_nowait(job)  # queue.Full when max_queue jobs wait: the caller turns the request away
         return await job.future
 
     def _work(self) -> None:
@@ -51,12 +51,18 @@ class Batcher:
                 except queue.Empty:
                     break
             try:
-                rows = self._run(batch)
-                for job, row in zip(batch, rows):
-                    job.loop.call_soon_threadsafe(_resolve, job.future, row, None)
-            except Exception as error:  # noqa: BLE001 - each waiting request fails with it (a 500, logged)
-                for job in batch:
-                    job.loop.call_soon_threadsafe(_resolve, job.future, None, error)
+                outcomes = [(row, None) for row in self._run(batch)]
+            except Exception as error:  # noqa: BLE001 - the waiting request fails with it (a 500, logged)
+                # One request the model cannot run must not fail the others batched with it: each runs alone.
+                outcomes = [self._alone(job) for job in batch] if len(batch) > 1 else [(None, error)]
+            for job, (row, error) in zip(batch, outcomes):
+                job.loop.call_soon_threadsafe(_resolve, job.future, row, error)
+
+    def _alone(self, job: _Job) -> tuple[np.ndarray | None, Exception | None]:
+        try:
+            return self._run([job])[0], None
+        except Exception as error:  # noqa: BLE001 - this request fails with it (a 500, logged)
+            return None, error
 
     def _run(self, batch: list[_Job]) -> np.ndarray:
         scorer, n = self.scorer, len(batch)

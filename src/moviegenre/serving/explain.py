@@ -29,8 +29,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from moviegenre.data.images import DRAFT_SIDE, MAX_ASPECT, load_image
 from moviegenre.data.table import clean_description
-from moviegenre.errors import ConfigError, DataError, utf8_text
+from moviegenre.errors import ConfigError, utf8_text
 from moviegenre.features.fast import fast_encoder
+from moviegenre.serving.compare import resolve_genres
 from moviegenre.serving.predictor import Predictor, used_inputs
 
 # 56-pixel squares moved 28 pixels, about a poster's face or title line: 64 occlusions of the 260-pixel input the
@@ -213,10 +214,9 @@ class Explainer:
         probabilities = self._probabilities(poster_vector, description_vector, [description], title, poster_text)[0]
         prediction = scorer.result(probabilities, used)
         names = scorer.predictor.genres
-        unknown = [g for g in genres or [] if g not in names]
-        if unknown:
-            raise DataError("genres", f"unknown genre '{unknown[0]}'", hint=f"known: {', '.join(names)}")
-        chosen = genres or [names[i] for i in np.argsort(-probabilities)[:max(1, top)]]
+        # As `compare` reads genres: any case, each once (a repeated genre would be explained again).
+        chosen = resolve_genres(genres or [], names, where="genres") or \
+            [names[i] for i in np.argsort(-probabilities)[:max(1, top)]]
         explanation = Explanation(prediction, chosen, poster=image)
         columns = [names.index(g) for g in chosen]
         if used["poster"]:

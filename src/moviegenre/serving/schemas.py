@@ -12,6 +12,10 @@ MAX_DESCRIPTION_CHARS = 2000
 MAX_TITLE_CHARS = 300
 MAX_BATCH_ITEMS = 16
 MAX_COMPARE_POSTERS = 16
+# Requests waiting for a model thread, beyond which the service answers 503 (each waiting prediction holds a decoded
+# poster, each waiting explanation the poster's bytes): a flood is turned away instead of growing memory.
+MAX_QUEUED_PREDICTIONS = 256
+MAX_QUEUED_EXPLANATIONS = 8
 
 
 class Used(BaseModel):
@@ -115,4 +119,4 @@ class ErrorBody(BaseModel):
     detail: str
 
 
-ERRORS = {code: {"model": ErrorBody} for code in (400, 413, 415, 422)}
+ERRORS = {code: {"model": ErrorBody} for code in (400, 413, 415, 422, 503)}

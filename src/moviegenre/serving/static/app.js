@@ -128,7 +128,7 @@ async function run() {
     renderBars(state.prediction);
     $("status").textContent = "Working out why…";
     const data = form();
-    data.append("top", String(state.genres.length || 3));
+    data.append("top", String(Math.min(state.genres.length || 3, 50)));  // the service explains at most 50
     state.explanation = await post("/explain", data);
     $("status").textContent = "";
     select(state.prediction.genres[0] || Object.keys(state.prediction.probabilities)[0]);

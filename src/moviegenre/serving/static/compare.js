@@ -122,11 +122,13 @@ async function explainAll(result, description) {
   if (compare.result === result) $("compare-status").textContent = "";
 }
 
-// Variants come back in upload order, less the files listed in `errors`: pair each with its file by name.
+// Variants come back in upload order, less the files listed in `errors`: pair each with its file by name, as the
+// service names it (cut at 200 characters; "poster" when it has none).
 function variantFiles(result, files) {
   let at = 0;
+  const named = (file) => Array.from(file.name).slice(0, 200).join("") || "poster";
   return result.variants.map((variant) => {
-    while (at < files.length && files[at].name !== variant.poster) at += 1;
+    while (at < files.length && named(files[at]) !== variant.poster) at += 1;
     return files[at++];
   });
 }

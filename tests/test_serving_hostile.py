@@ -1,0 +1,153 @@
+"""The web service against a hostile client: every request it can send is a one-line 4xx naming the field (or a
+503 while saturated), never a 500; one bad request cannot fail the others; waiting work is bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import re
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import draw_poster
+from moviegenre.serving.app import create_app
+from moviegenre.serving.batcher import Batcher
+from moviegenre.serving.schemas import MAX_QUEUED_EXPLANATIONS
+from test_serving import DESCRIPTION, build_tiny_run, one_torch_thread  # noqa: F401  (autouse)
+
+FORM = {"content-type": "multipart/form-data; boundary=x"}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory):
+    run = build_tiny_run(tmp_path_factory.getbasetemp() / "tiny-serving-run")
+    with TestClient(create_app(run, workers=2)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def poster_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    return draw_poster(tmp_path_factory.mktemp("poster") / "p.png", seed=3, size=(120, 180)).read_bytes()
+
+
+def multipart(*fields: tuple[str, bytes]) -> bytes:
+    parts = [b'--x\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (name.encode(), value)
+             for name, value in fields]
+    return b"".join(parts) + b"--x--\r\n"
+
+
+def one_line(response, status: int) -> str:
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert "\n" not in detail
+    return detail
+
+
+@pytest.mark.parametrize("field", ["description", "title"])
+def test_json_text_that_is_not_utf8_is_the_items_422(client: TestClient, field: str) -> None:
+    # A lone surrogate is valid JSON but not text: it used to reach the tokenizer and fail the whole batch (500).
+    item = {"description": "ghost \ud800", "title": "Movie"} if field == "description" else \
+        {"description": "ghost night", "title": "\udcff"}
+    response = client.post("/predict/batch", content=json.dumps({"items": [item, {"description": "ghost"}]}),
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
+    bad, good = response.json()["results"]
+    assert bad["error"]["status"] == 422
+    assert bad["error"]["detail"].startswith(f"items[0].{field}: not UTF-8 text")
+    assert good["prediction"]["used"]["description"] is True
+
+
+def test_a_data_url_without_a_comma_is_not_valid_base64(client: TestClient) -> None:
+    response = client.post("/predict/batch", json={"items": [{"poster": "data:image/png;base64"}]})
+    assert response.status_code == 200, response.text
+    assert response.json()["results"][0]["error"] == {"status": 422, "detail": "items[0].poster: not valid base64"}
+
+
+@pytest.mark.parametrize("path, fields, name", [
+    ("/predict", [("description", b"ghost"), ("description", b"love kiss")], "description"),
+    ("/predict", [("description", b"ghost"), ("title", b"A"), ("title", b"B")], "title"),
+    ("/explain", [("description", b"ghost"), ("top", b"1"), ("top", b"2")], "top"),
+])
+def test_a_field_given_twice_is_named_not_silently_overwritten(client: TestClient, path: str, fields: list,
+                                                               name: str) -> None:
+    response = client.post(path, content=multipart(*fields), headers=FORM)
+    assert one_line(response, 422) == f"{name}: given 2 times (send it once)"
+
+
+def test_two_posters_for_one_movie_are_refused(client: TestClient, poster_bytes: bytes) -> None:
+    files = [("poster", ("a.png", poster_bytes, "image/png")), ("poster", ("b.png", poster_bytes, "image/png"))]
+    assert one_line(client.post("/predict", files=files), 422) == "poster: given 2 times (send it once)"
+
+
+def test_compare_checks_the_description_once(client: TestClient, poster_bytes: bytes) -> None:
+    files = [("posters", (f"{i}.png", poster_bytes, "image/png")) for i in range(2)]
+    response = client.post("/compare", files=files, data={"description": "word " * 500})
+    assert one_line(response, 422) == "description: 2,499 characters, over the 2,000 limit (shorten it)"
+
+
+def test_explain_reads_genres_as_compare_does(client: TestClient) -> None:
+    response = client.post("/explain", data={"description": DESCRIPTION, "genre": ["horror", "Horror", "HORROR"]})
+    assert response.status_code == 200, response.text
+    assert response.json()["explained"] == ["Horror"]
+    detail = one_line(client.post("/explain", data={"description": DESCRIPTION, "genre": ["Nope"]}), 422)
+    assert detail.startswith("genre: unknown genre 'Nope'")
+
+
+def test_a_full_prediction_queue_is_a_503(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    full = queue.Queue(1)
+    full.put(None)  # the workers wait on the real queue and never take it
+    monkeypatch.setattr(client.app.state.service.batcher, "jobs", full)
+    response = client.post("/predict", data={"description": DESCRIPTION})
+    assert re.fullmatch(r"busy: \d+ predictions already wait for the model; retry shortly", one_line(response, 503))
+    assert response.headers["retry-after"] == "2"
+
+
+def test_waiting_explanations_are_bounded(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client.app.state.service, "explaining", MAX_QUEUED_EXPLANATIONS)
+    response = client.post("/explain", data={"description": DESCRIPTION})
+    assert one_line(response, 503).startswith(f"busy: {MAX_QUEUED_EXPLANATIONS} explanations")
+    monkeypatch.undo()
+    assert client.post("/explain", data={"description": DESCRIPTION}).status_code == 200
+    assert client.app.state.service.explaining == 0  # released after each explanation, as after a 503
+
+
+def test_poster_text_is_read_on_the_services_own_threads(client: TestClient, poster_bytes: bytes,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    threads = []
+    monkeypatch.setattr(client.app.state.service.scorer, "poster_text",
+                        lambda image: threads.append(threading.current_thread().name) or "")
+    assert client.post("/predict", files={"poster": ("p.png", poster_bytes, "image/png")}).status_code == 200
+    assert len(threads) == 1 and threads[0].startswith("moviegenre-poster-text")
+
+
+def test_one_request_the_model_cannot_run_fails_alone() -> None:
+    """Jobs queued together run as one batch; when the batch fails, each runs alone, so only the bad one fails."""
+    def vectors(texts: list[str]) -> np.ndarray:
+        if "poison" in texts:
+            raise ValueError("the tokenizer cannot read this")
+        return np.ones((len(texts), 2), np.float32)
+
+    scorer = SimpleNamespace(model=SimpleNamespace(dims_={"poster": 2, "description": 2}), description_vectors=vectors,
+                             probabilities=lambda poster, description, texts, *_: np.asarray(description)[:, :1])
+    batcher = Batcher(scorer, workers=0)
+
+    async def run() -> list:
+        jobs = [asyncio.ensure_future(batcher.probabilities(None, text)) for text in ("ghost", "poison", "love")]
+        await asyncio.sleep(0)  # all three queued before the worker starts: one batch
+        assert batcher.jobs.qsize() == 3
+        threading.Thread(target=batcher._work, daemon=True).start()
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    good, bad, other = asyncio.run(run())
+    assert isinstance(bad, ValueError)
+    assert good.tolist() == other.tolist() == [1.0]
+
+
+def test_the_compare_picker_takes_gif_as_the_service_does(client: TestClient) -> None:
+    page = client.get("/").text
+    assert page.count('accept="image/jpeg,image/png,image/webp,image/gif"') == 2
