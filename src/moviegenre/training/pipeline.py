@@ -11,7 +11,7 @@ import numpy as np
 
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT
 from moviegenre.data.readers import read_table
-from moviegenre.data.splits import SPLIT_CSV, genre_split, load_split, save_genre_split
+from moviegenre.data.splits import SPLIT_CSV, check_seed, genre_split, load_split, save_genre_split
 from moviegenre.data.table import atomic_write_text
 from moviegenre.errors import ConfigError
 from moviegenre.models.base import MODEL_JSON, GenreModel, check_param_types
@@ -36,6 +36,7 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: is a file (give a run folder)")
     check_options(train_options)
+    check_seed(seed)
     table = read_table(data, usable=True)  # as 'data inspect' checks it
     # Built (and its parameters checked) after the table is read: a bad table is reported without loading torch.
     estimator = create_model(model, **(params or {}))
