@@ -31,14 +31,16 @@ def compare(posters: Annotated[list[Path], typer.Argument(help="Poster variants 
             out: Annotated[Path | None, typer.Option(
                 help="Also write compare.md and contact-sheet.png (heat maps of the intended genres) here.")] = None,
             progress: Annotated[bool, typer.Option(help="Show the embedding progress bars.")] = True) -> None:
+    from moviegenre.data.genres import resolve_genres
+    from moviegenre.data.table import check_out_folder
     from moviegenre.models.base import model_meta, run_model_dir
-    from moviegenre.serving.compare import resolve_genres, variant_texts
+    from moviegenre.serving.compare import variant_texts
 
     # Every argument is checked before the model loads and the variants are scored: a mistake is reported at once.
     resolve_genres(genre or [], model_meta(run_model_dir(run))["genres"])
     variant_texts(description)
     if out is not None:
-        _check_out(out)
+        check_out_folder(out)
 
     from moviegenre.serving.compare import compare as compare_variants
     from moviegenre.serving.compare import write_report
@@ -55,15 +57,6 @@ def compare(posters: Annotated[list[Path], typer.Argument(help="Poster variants 
         console.print_json(json.dumps(result))
         return
     _print_table(result)
-
-
-def _check_out(out: Path) -> None:
-    """--out must be (or be creatable as) a folder: otherwise the report would fail only after the heat maps."""
-    from moviegenre.errors import ConfigError
-
-    existing = next(folder for folder in (out, *out.absolute().parents) if folder.exists())
-    if not existing.is_dir():
-        raise ConfigError(f"--out {out}: {'is' if existing == out else f'{existing} is'} a file; give a folder")
 
 
 def _print_table(result: dict) -> None:

@@ -48,7 +48,7 @@ def explain(run_dir: RunDir = None,
             ) -> None:
     """Why the model predicts its top genres: poster heat maps (PNG overlays) and a score per description word."""
     from moviegenre.data.images import DRAFT_SIDE, load_image, read_image_file
-    from moviegenre.data.table import atomic_write_bytes, atomic_write_text, clean_description
+    from moviegenre.data.table import atomic_write_bytes, atomic_write_text, check_out_folder, clean_description
     from moviegenre.errors import ConfigError, utf8_text
     from moviegenre.serving.explain import Explainer, png_bytes
     from moviegenre.serving.predictor import Predictor, require_input
@@ -56,8 +56,7 @@ def explain(run_dir: RunDir = None,
     # Every argument is checked before the model loads (seconds): a mistake is reported at once, not after that wait.
     if top < 1:
         raise ConfigError(f"--top {top}: give at least 1")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: is a file; give a folder")
+    check_out_folder(out)
     require_input(poster is not None, bool(clean_description(utf8_text(description, "description"))))
     poster_bytes = read_image_file(poster) if poster else None
     if poster_bytes is not None:  # decoded here, so that a non-image or a bomb is named by its file, not "poster"

@@ -98,3 +98,16 @@ def pos_weight(counts: np.ndarray, n: int) -> np.ndarray:
     """BCE ``pos_weight = n_negative / n_positive`` per genre, from positive counts among ``n`` movies."""
     positives = np.maximum(counts, 1)
     return ((n - positives) / positives).astype(np.float32)
+
+
+def resolve_genres(names: Sequence[str], known: Sequence[str], where: str = "--genre") -> list[str]:
+    """The model's spelling of each name (case-insensitive), in order, without repeats; one-line error otherwise."""
+    lookup = {genre.lower(): genre for genre in known}
+    resolved = []
+    for name in names:
+        genre = lookup.get(name.strip().lower())
+        if genre is None:
+            raise DataError(where, f"unknown genre '{name}'", hint=f"known: {', '.join(known)}")
+        if genre not in resolved:
+            resolved.append(genre)
+    return resolved

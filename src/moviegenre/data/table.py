@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from moviegenre.data.images import load_image
-from moviegenre.errors import DataError, ImageError
+from moviegenre.errors import ConfigError, DataError, ImageError
 
 COLUMNS = ("imdb_id", "title", "year", "genres", "description", "poster")
 GENRE_SEPARATOR = "|"
@@ -292,6 +292,14 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         if isinstance(error, OSError):
             raise _unwritable(path, error) from None
         raise
+
+
+def check_out_folder(out: Path) -> None:
+    """``--out`` names a folder that exists or can be made (not a file, nor a path under one), checked before any
+    work: the writes would otherwise fail only at the end."""
+    existing = next(folder for folder in (out, *out.absolute().parents) if folder.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"--out {out}: {'is' if existing == out else f'{existing} is'} a file; give a folder")
 
 
 def _unwritable(path: Path, error: OSError) -> DataError:

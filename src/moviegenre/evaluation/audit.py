@@ -32,9 +32,9 @@ from scipy.special import expit, logit
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, GenreEncoder
 from moviegenre.data.readers import read_table
 from moviegenre.data.splits import check_seed, iterative_stratification
-from moviegenre.data.table import MovieTable, atomic_write_bytes, atomic_write_text
+from moviegenre.data.table import MovieTable, atomic_write_bytes, atomic_write_text, check_out_folder
 from moviegenre.errors import ConfigError, DataError
-from moviegenre.models.base import GenreModel, check_param_types
+from moviegenre.models.base import GenreModel, check_params
 from moviegenre.models.registry import create_model
 from moviegenre.training.config import check_options, configure
 
@@ -75,8 +75,7 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
     check_seed(seed)  # before the table is read
     check_options(train_options)
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"--out {out_dir}: is a file; give a folder")
+    check_out_folder(out_dir)
     if not isinstance(table, MovieTable) and Path(table).resolve() in {(out_dir / name).resolve() for name in OUTPUTS}:
         raise ConfigError(f"--out {out_dir}: the audit would overwrite its own table {table}; give another folder")
     movies = table if isinstance(table, MovieTable) else read_table(table)
@@ -87,10 +86,7 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
                         hint="lower --min-genre-count or give movies of more genres")
     params = {**(AUDIT_PARAMS if "ensemble" in create_model(model).get_params() else {}), **(params or {})}
     estimator = create_model(model, **params)  # fails here, before any training, on a bad parameter
-    try:  # a wrong type or a value out of range would only fail in the first fold's fit, after its inputs are embedded
-        check_param_types(estimator, params)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"params: {error} (model '{model}')") from None
+    check_params(estimator, params, "params")
     readable = estimator.readable(movies)
     if readable.sum() < folds:
         raise DataError(movies.source, f"only {int(readable.sum())} movies have an input '{model}' reads, "

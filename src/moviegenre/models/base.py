@@ -233,6 +233,15 @@ def check_param_types(model: GenreModel, params: dict) -> None:
             raise ValueError(f"parameter '{key}' is {value!r}, expected {ranges[key]}")
 
 
+def check_params(model: GenreModel, params: dict, option: str) -> None:
+    """``check_param_types`` for parameters the user gave (``option``: how they were given), as one-line ConfigError:
+    a bad value would otherwise fail deep inside a fit, after the inputs are embedded."""
+    try:
+        check_param_types(model, params)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{option}: {error} (model '{model.name}')") from None
+
+
 def _ranges(cls: type) -> dict[str, Interval]:
     """The ``param_ranges`` of ``cls`` and of every class it derives from (the nearest declaration wins)."""
     return {name: interval for klass in reversed(cls.__mro__)

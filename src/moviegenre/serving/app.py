@@ -35,11 +35,12 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from moviegenre.data.genres import resolve_genres
 from moviegenre.data.images import sniff_format
 from moviegenre.data.table import clean_description
 from moviegenre.errors import MovieGenreError, utf8_text
 from moviegenre.serving.batcher import Batcher
-from moviegenre.serving.compare import comparison, resolve_genres
+from moviegenre.serving.compare import comparison
 from moviegenre.serving.explain import Explainer, Scorer, png_bytes
 from moviegenre.serving.predictor import Predictor
 from moviegenre.serving.schemas import (
@@ -164,7 +165,6 @@ class Service:
     def explain(self, poster: bytes | None, description: str | None, top: int,
                 genres: list[str] | None = None, title: str | None = None) -> ExplainResult:
         used, description, title = self.check(poster, description, title=title)
-        genres = intended_genres(genres, self.predictor.genres)
         try:
             explanation = self.explainer.explain(poster if used["poster"] else None,
                                                  description if used["description"] else None, top=top,
@@ -194,14 +194,6 @@ def texts(description: str | None, title: str | None, where: str = "") -> tuple[
         raise ClientError(422, f"{where}description: {len(description):,} characters, over the "
                                f"{MAX_DESCRIPTION_CHARS:,} limit (shorten it)")
     return description, title
-
-
-def intended_genres(names: list[str] | None, known: list[str]) -> list[str]:
-    """The model's spelling of each repeated ``genre`` field, each once; 422 for an unknown one."""
-    try:
-        return resolve_genres(names or [], known, where="genre")
-    except MovieGenreError as error:
-        raise ClientError(422, str(error)) from None
 
 
 async def _read_poster(poster: UploadFile | None) -> bytes | None:
@@ -344,7 +336,10 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
         if len(posters) > MAX_COMPARE_POSTERS:
             raise ClientError(413, f"posters: {len(posters)} files, over the {MAX_COMPARE_POSTERS} limit "
                                    "(compare fewer at once)")
-        intended = intended_genres(genre, service.predictor.genres)
+        try:
+            intended = resolve_genres(genre or [], service.predictor.genres, where="genre")
+        except MovieGenreError as error:
+            raise ClientError(422, str(error)) from None
         texts(description, None)  # checked once, as `moviegenre compare` does, not listed as every poster's error
 
         async def one(upload: UploadFile) -> Prediction | ClientError:

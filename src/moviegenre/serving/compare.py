@@ -20,6 +20,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from moviegenre.data.genres import resolve_genres
 from moviegenre.data.images import load_image, read_image_file
 from moviegenre.data.table import atomic_write_bytes, atomic_write_text
 from moviegenre.errors import DataError, MovieGenreError, utf8_text
@@ -30,19 +31,6 @@ SCORE = ("score = mean over the intended genres of (probability - threshold), mi
          "clear their thresholds, on average, by more than any other genre clears its own")
 SHEET_MAX = 24  # variants on the contact sheet (each heat map costs ~64 occluded posters); compare.md lists all
 CONTACT_SHEET = "contact-sheet.png"
-
-
-def resolve_genres(names: Sequence[str], known: Sequence[str], where: str = "--genre") -> list[str]:
-    """The model's spelling of each name (case-insensitive), in order, without repeats; one-line error otherwise."""
-    lookup = {genre.lower(): genre for genre in known}
-    resolved = []
-    for name in names:
-        genre = lookup.get(name.strip().lower())
-        if genre is None:
-            raise DataError(where, f"unknown genre '{name}'", hint=f"known: {', '.join(known)}")
-        if genre not in resolved:
-            resolved.append(genre)
-    return resolved
 
 
 def variant_texts(descriptions: Sequence[str] | None) -> list[str | None]:

@@ -27,11 +27,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from moviegenre.data.genres import resolve_genres
 from moviegenre.data.images import DRAFT_SIDE, MAX_ASPECT, load_image
 from moviegenre.data.table import clean_description
 from moviegenre.errors import ConfigError, utf8_text
 from moviegenre.features.fast import fast_encoder
-from moviegenre.serving.compare import resolve_genres
 from moviegenre.serving.predictor import Predictor, used_inputs
 
 # 56-pixel squares moved 28 pixels, about a poster's face or title line: 64 occlusions of the 260-pixel input the
@@ -203,6 +203,10 @@ class Explainer:
         """Explain ``genres`` (default: the ``top`` most probable) for a poster's bytes and/or a description (an
         optional title is read as context, as ``predict`` reads it, and not explained)."""
         scorer = self.scorer
+        names = scorer.predictor.genres
+        # As `compare` reads genres: any case, each once (a repeated genre would be explained again); named as the
+        # service's repeated 'genre' field that gives them, and checked before any model pass.
+        intended = resolve_genres(genres or [], names, where="genre")
         description, title = clean_description(utf8_text(description, "description")), utf8_text(title, "title")
         used = scorer.used(poster is not None, bool(description), bool(title))
         title = title if used["title"] else ""
@@ -213,10 +217,7 @@ class Explainer:
         description_vector = scorer.description_vectors([description]) if used["description"] else None
         probabilities = self._probabilities(poster_vector, description_vector, [description], title, poster_text)[0]
         prediction = scorer.result(probabilities, used)
-        names = scorer.predictor.genres
-        # As `compare` reads genres: any case, each once (a repeated genre would be explained again).
-        chosen = resolve_genres(genres or [], names, where="genres") or \
-            [names[i] for i in np.argsort(-probabilities)[:max(1, top)]]
+        chosen = intended or [names[i] for i in np.argsort(-probabilities)[:max(1, top)]]
         explanation = Explanation(prediction, chosen, poster=image)
         columns = [names.index(g) for g in chosen]
         if used["poster"]:

@@ -12,9 +12,8 @@ import numpy as np
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT
 from moviegenre.data.readers import read_table
 from moviegenre.data.splits import SPLIT_CSV, check_seed, genre_split, load_split, save_genre_split
-from moviegenre.data.table import atomic_write_text
-from moviegenre.errors import ConfigError
-from moviegenre.models.base import MODEL_JSON, GenreModel, check_param_types
+from moviegenre.data.table import atomic_write_text, check_out_folder
+from moviegenre.models.base import MODEL_JSON, GenreModel, check_params
 from moviegenre.models.registry import create_model
 from moviegenre.training.config import check_options, configure
 
@@ -33,17 +32,13 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     """
     started = time.perf_counter()
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: is a file (give a run folder)")
+    check_out_folder(out)
     check_options(train_options)
     check_seed(seed)
     table = read_table(data, usable=True)  # as 'data inspect' checks it
     # Built (and its parameters checked) after the table is read: a bad table is reported without loading torch.
     estimator = create_model(model, **(params or {}))
-    try:  # a value of the wrong type or out of range would only fail deep inside the fit, after the inputs are embedded
-        check_param_types(estimator, params or {})
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"--param: {error} (model '{model}')") from None
+    check_params(estimator, params or {}, "--param")
     configure(estimator, seed, train_options)
     encoder, labels, splits = genre_split(table, min_genre_count=min_genre_count, drop_genres=drop_genres,
                                           validation=validation, test=test, seed=seed, split_file=split_file)
