@@ -44,6 +44,29 @@ def test_the_words_on_a_drawn_poster_are_read_and_cached_per_content(tmp_path, m
     assert poster_text.read_poster_texts([str(copy), copy.read_bytes()]) == [text[0], text[0]]
 
 
+def test_ocr_engines_are_built_once_not_per_call(tmp_path, monkeypatch):
+    import rapidocr_onnxruntime
+
+    built = []
+
+    class Counted(rapidocr_onnxruntime.RapidOCR):
+        def __init__(self, *args, **kwargs):
+            built.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(rapidocr_onnxruntime, "RapidOCR", Counted)
+    posters = [draw_titled_poster(tmp_path / f"{i}.png", [word]) for i, word in enumerate(["ALIEN", "JAWS"])]
+    poster_text.poster_text_reader.cache_clear()  # a new reader, whose engines are built as Counted
+    try:
+        first = poster_text.read_poster_texts(posters, use_cache=False)
+        engines = len(built)
+        assert 1 <= engines <= 2
+        assert poster_text.read_poster_texts(posters, use_cache=False) == first
+        assert len(built) == engines  # the second call reused the first call's engines
+    finally:
+        poster_text.poster_text_reader.cache_clear()  # later tests get a reader of their own
+
+
 @pytest.fixture
 def ocr_reads_genre_words(monkeypatch, session_tiny_table_csv):
     """OCR that 'reads' each tiny poster's first genre's words (the tiny posters are drawn without text)."""
