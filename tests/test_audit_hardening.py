@@ -1,4 +1,4 @@
-"""``audit`` on bad input: damaged resume files, a one-genre table, bad parameters, a changed title, odd report
+"""``audit`` on bad input: damaged resume files, a one-genre table, bad parameters, a changed title or poster, odd report
 paths. Each is one line naming the file or argument, never a traceback or folds silently mixed in."""
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from conftest import WORDS, run_moviegenre
 from moviegenre.data.readers import read_table
 from moviegenre.errors import ConfigError, DataError
-from moviegenre.evaluation.audit import ISSUE_COLUMNS, audit
+from moviegenre.evaluation.audit import ISSUE_COLUMNS, audit, table_fingerprint
 from moviegenre.evaluation.audit_report import write_audit_report
 
 FAST = {"model": "tfidf-logreg", "folds": 2, "min_genre_count": 3}
@@ -82,6 +83,23 @@ def test_a_changed_title_is_another_table(finished, tmp_path):
     retitled = text_table(tmp_path / "movies.csv", titles={3: "A New Title"})
     with pytest.raises(ConfigError, match="holds an audit made with other table;"):
         audit(retitled, out, **FAST)
+
+
+def test_a_poster_replaced_under_its_name_is_another_table(tmp_path):
+    """Models read a poster's content: folds trained on the old image must not be mixed in; a renamed copy is
+    the same input."""
+    for name, colour in (("a.png", "red"), ("b.png", "blue")):
+        Image.new("RGB", (20, 30), colour).save(tmp_path / name)
+    table = tmp_path / "movies.csv"
+    table.write_text("imdb_id,title,year,genres,description,poster\n"
+                     "tt0000001,One,2001,Drama,words,a.png\ntt0000002,Two,2001,Comedy,words,b.png\n")
+    before = table_fingerprint(read_table(table))
+    Image.new("RGB", (20, 30), "green").save(tmp_path / "a.png")
+    assert table_fingerprint(read_table(table)) != before
+    shutil.copy(tmp_path / "a.png", tmp_path / "c.png")
+    again = table_fingerprint(read_table(table))
+    table.write_text(table.read_text().replace("a.png", "c.png"))
+    assert table_fingerprint(read_table(table)) == again
 
 
 def test_a_one_genre_table_is_a_one_line_error(tmp_path):

@@ -189,9 +189,13 @@ def _claim(state_dir: Path, state: dict) -> None:
 
 
 def table_fingerprint(movies: MovieTable) -> str:
-    """Changes whenever a row, a label or an input of the table changes (titles too: fusion models read them)."""
-    columns = movies.frame[["imdb_id", "title", "genres", "description", "poster"]].to_numpy().tolist()
-    return hashlib.sha256(json.dumps(columns, ensure_ascii=False).encode("utf-8")).hexdigest()
+    """Changes whenever a row, a label or an input of the table changes: titles too (fusion models read them), and
+    a poster's content, not its path (a poster replaced under the same name is another input)."""
+    from moviegenre.features.cache import file_keys
+
+    posters, _ = file_keys(movies.posters)
+    columns = movies.frame[["imdb_id", "title", "genres", "description"]].to_numpy().tolist()
+    return hashlib.sha256(json.dumps([columns, posters], ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def label_suspicion(labels: np.ndarray, probabilities: np.ndarray, *, method: str = METHOD,
