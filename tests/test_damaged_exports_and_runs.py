@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from conftest import run_moviegenre
-from moviegenre.errors import DataError
+from moviegenre.errors import ConfigError, DataError
 
 ONE_LINE_HINT = ": it is exported again when next needed)"
 
@@ -318,3 +318,27 @@ def test_an_interrupted_save_never_leaves_the_new_model_beside_the_earlier_run(t
     assert not (out / "split.csv").exists()  # ... nor its split, whose test rows the new model may have learnt
     assert earlier_split  # (the earlier run had both)
     assert load_model(out).name == "tfidf-logreg"
+
+
+def test_a_save_interrupted_between_its_files_leaves_no_model_under_the_earlier_name(tiny_table_csv, tmp_path,
+                                                                                    monkeypatch):
+    from moviegenre.data.genres import GenreEncoder
+    from moviegenre.data.readers import read_table
+    from moviegenre.models import base, create_model
+    from moviegenre.models.base import load_model
+
+    table = read_table(tiny_table_csv)
+    encoder = GenreEncoder(min_count=3).fit(table.genres)
+    labels = encoder.transform(table.genres)
+    create_model("tfidf-logreg").fit(table, labels, genres=encoder.classes_).save(tmp_path / "model")
+    later = create_model("tfidf-logreg", C=2.0).fit(table, labels, genres=encoder.classes_)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(base, "atomic_write_text", killed)  # killed once the new weights are written
+    with pytest.raises(KeyboardInterrupt):
+        later.save(tmp_path / "model")
+    monkeypatch.undo()
+    with pytest.raises(ConfigError, match="not a model folder"):
+        load_model(tmp_path / "model")

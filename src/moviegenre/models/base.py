@@ -142,6 +142,9 @@ class GenreModel:
         arrays = {name: np.ascontiguousarray(array) for key, value in arrays.items()
                   for name, array in _stored(key, value, precision).items()}
         arrays["thresholds_"] = np.asarray(self.thresholds_, dtype=np.float32)
+        # An earlier model's model.json goes first: a save interrupted between the two files then leaves a folder
+        # that plainly holds no model, never these weights under the earlier model's name and parameters.
+        (directory / MODEL_JSON).unlink(missing_ok=True)
         atomic_write_bytes(directory / MODEL_WEIGHTS, save(arrays))
         meta = {"name": self.name, "params": _jsonable(self.get_params()), "genres": self.genres_, "state": state}
         atomic_write_text(directory / MODEL_JSON, json.dumps(meta, indent=2) + "\n")

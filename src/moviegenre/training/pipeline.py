@@ -13,7 +13,7 @@ from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT
 from moviegenre.data.readers import read_table
 from moviegenre.data.splits import SPLIT_CSV, check_seed, genre_split, load_split, save_genre_split
 from moviegenre.data.table import atomic_write_text, check_out_folder
-from moviegenre.models.base import MODEL_JSON, GenreModel, check_params
+from moviegenre.models.base import GenreModel, check_params
 from moviegenre.models.registry import create_model
 from moviegenre.training.config import check_options, configure
 
@@ -54,9 +54,9 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     if not is_main_process():  # DDP: every process holds the same model; rank 0 writes it
         return estimator
     # Only now, with a model to go with them: a fit that fails leaves an earlier run in ``out`` whole. The earlier
-    # run's files go first, so that an interrupted save leaves a plainly incomplete run (no model.json, split.csv or
-    # run.json), never this model beside the earlier split, whose test rows it may have trained on.
-    for name in (RUN_JSON, SPLIT_CSV, MODEL_JSON):
+    # run's files go first (``save`` removes model.json itself), so that an interrupted save leaves a plainly
+    # incomplete run, never this model beside the earlier split, whose test rows it may have trained on.
+    for name in (RUN_JSON, SPLIT_CSV):
         (out / name).unlink(missing_ok=True)
     estimator.save(out)
     save_genre_split(out, table, encoder, splits)
