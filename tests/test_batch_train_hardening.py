@@ -64,11 +64,14 @@ def test_a_bad_model_or_option_leaves_a_finished_run_byte_identical(args, starts
     assert {name: (run_copy / name).read_bytes() for name in RUN_FILES} == before
 
 
-def test_a_negative_seed_leaves_a_finished_run_byte_identical(run_copy, session_tiny_table_csv, monkeypatch, capsys):
+@pytest.mark.parametrize("seed, message", [("-1", "--seed -1: give 0 or more"),
+                                           ("4294967296", "--seed 4294967296: give at most 2147483647")])
+def test_a_seed_out_of_range_leaves_a_finished_run_byte_identical(run_copy, session_tiny_table_csv, monkeypatch,
+                                                                  capsys, seed, message):
     before = {name: (run_copy / name).read_bytes() for name in RUN_FILES}
     code, _, err = run_moviegenre(monkeypatch, capsys, "train", session_tiny_table_csv, "--out", run_copy,
-                                  "--model", "tfidf-logreg", "--seed", "-1", "--no-progress")
-    assert_one_line(code, err, "--seed -1: give 0 or more")
+                                  "--model", "tfidf-logreg", "--seed", seed, "--no-progress")
+    assert_one_line(code, err, message)
     assert {name: (run_copy / name).read_bytes() for name in RUN_FILES} == before
 
 

@@ -56,9 +56,15 @@ def iterative_stratification(labels: np.ndarray, proportions: tuple[float, ...],
     return fold
 
 
+# Lightning seeds numpy, which takes seeds below 2**32, with the seed plus each ensemble member's number.
+MAX_SEED = 2**31 - 1
+
+
 def check_seed(seed: int) -> None:
     if seed < 0:  # numpy's generators take no negative seed: it would fail as a traceback
         raise ConfigError(f"--seed {seed}: give 0 or more")
+    if seed > MAX_SEED:  # ... nor one of 2**32 or more: a traceback after minutes of embedding
+        raise ConfigError(f"--seed {seed}: give at most {MAX_SEED}")
 
 
 def stratified_split(labels: np.ndarray, *, validation: float = 0.1, test: float = 0.1,
