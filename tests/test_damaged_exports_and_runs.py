@@ -291,6 +291,15 @@ def test_a_bad_param_is_one_line_before_training(tiny_table_csv, tmp_path, monke
     assert not (tmp_path / "run").exists()
 
 
+def test_parameters_that_cannot_go_together_are_one_line_before_training(tiny_table_csv, tmp_path, monkeypatch,
+                                                                         capsys):
+    code, _, err = run_moviegenre(monkeypatch, capsys, "train", tiny_table_csv, "--out", tmp_path / "run", *TRAIN,
+                                  "--param", "cross_fit=true", "--param", "ensemble=1")
+    expected = "error: --param: parameter 'cross_fit' needs 'ensemble' 2 or more (one fold a member), not 1"
+    assert code == 2 and err.startswith(expected) and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_param_key_is_read_without_the_spaces_around_it(tiny_table_csv, tmp_path, monkeypatch, capsys):
     code, _, err = run_moviegenre(monkeypatch, capsys, "train", tiny_table_csv, "--out", tmp_path / "run",
                                   "--model", "tfidf-logreg", "--min-genre-count", "3", "--no-progress",

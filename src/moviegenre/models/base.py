@@ -72,6 +72,9 @@ class GenreModel:
     #: the values each numeric parameter may take, checked before any fit; a subclass's add to its parents'
     param_ranges: ClassVar[dict[str, Interval]] = {}
 
+    def _check_param_rules(self) -> None:
+        """Rules that tie parameters together (a ValueError naming them), checked with their types and ranges."""
+
     def fit(self, movies: MovieTable, labels: np.ndarray, *, validation: tuple[MovieTable, np.ndarray] | None = None,
             genres: list[str] | None = None, run_dir: str | Path | None = None, resume: bool = False) -> GenreModel:
         """Learn from ``movies``/``labels`` (0/1 matrix); early-stop and tune thresholds on ``validation``."""
@@ -234,6 +237,7 @@ def check_param_types(model: GenreModel, params: dict) -> None:
                 raise TypeError(f"parameter '{key}' is {value!r}, expected {type(default).__name__}")
         if key in ranges and value not in ranges[key]:
             raise ValueError(f"parameter '{key}' is {value!r}, expected {ranges[key]}")
+    model._check_param_rules()
 
 
 def check_params(model: GenreModel, params: dict, option: str) -> None:

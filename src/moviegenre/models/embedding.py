@@ -151,6 +151,11 @@ class EmbeddingMLP(EmbeddingModel):
         self.refit = refit
         self.config = config
 
+    def _check_param_rules(self) -> None:
+        if self.cross_fit and self.ensemble < 2:  # one fold a member: a single member would train on no rows
+            raise ValueError(f"parameter 'cross_fit' needs 'ensemble' 2 or more (one fold a member), "
+                             f"not {self.ensemble}")
+
     def train_config(self) -> TrainConfig:
         """The configuration the networks are trained with."""
         return TrainConfig.of(self.config)
