@@ -237,7 +237,8 @@ def check_param_types(model: GenreModel, params: dict) -> None:
                 raise TypeError(f"parameter '{key}' is {value!r}, expected {type(default).__name__}")
         if key in ranges and value not in ranges[key]:
             raise ValueError(f"parameter '{key}' is {value!r}, expected {ranges[key]}")
-    model._check_param_rules()
+    if isinstance(model, GenreModel):  # (TrainConfig's fields are checked here too)
+        model._check_param_rules()
 
 
 def check_params(model: GenreModel, params: dict, option: str) -> None:
