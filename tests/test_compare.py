@@ -238,3 +238,20 @@ def test_report_paths_that_cannot_be_written_are_one_line_errors(tiny_run: Path,
     posters[1].mkdir()
     with pytest.raises(ImageError, match="not a regular file"):  # was IsADirectoryError from read_bytes
         write_report(ranked, tmp_path / "review", predictor)
+
+
+def test_an_interrupted_report_leaves_no_earlier_ranking_beside_a_new_sheet(tiny_run: Path, posters: list[Path],
+                                                                           tmp_path: Path, monkeypatch) -> None:
+    from moviegenre.serving import compare as module
+
+    predictor = Predictor(tiny_run)
+    write_report(compare(predictor, posters[:2]), tmp_path / "review", predictor)
+    assert (tmp_path / "review" / "compare.md").exists()
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "atomic_write_text", killed)  # killed once the new sheet is written
+    with pytest.raises(KeyboardInterrupt):
+        write_report(compare(predictor, posters[2:3]), tmp_path / "review", predictor)
+    assert not (tmp_path / "review" / "compare.md").exists()

@@ -113,6 +113,10 @@ def write_report(result: dict, out: str | Path, predictor: Predictor, sheet_max:
               "minus the strongest other genre's. Heat: poster regions that raise the genre."
               if result["intended"] else f"{len(result['variants'])} variants, in the order given.")
     _sheet(tiles, header).save(sheet, format="PNG", optimize=True)
+    # An earlier report's compare.md goes first: a report interrupted between its two files then leaves no ranking
+    # beside a sheet it does not describe.
+    if out.is_dir():
+        (out / "compare.md").unlink(missing_ok=True)
     atomic_write_bytes(out / CONTACT_SHEET, sheet.getvalue())
     atomic_write_text(out / "compare.md", _markdown(result, len(order)))
     return [out / "compare.md", out / CONTACT_SHEET]
