@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import WORDS, run_moviegenre
+from moviegenre.data import images
 from moviegenre.data.readers import read_table
 from moviegenre.errors import ConfigError, DataError
 from moviegenre.evaluation.audit import ISSUE_COLUMNS, audit, table_fingerprint
@@ -85,7 +86,7 @@ def test_a_changed_title_is_another_table(finished, tmp_path):
         audit(retitled, out, **FAST)
 
 
-def test_a_poster_replaced_under_its_name_is_another_table(tmp_path):
+def test_a_poster_replaced_under_its_name_is_another_table(tmp_path, monkeypatch):
     """Models read a poster's content: folds trained on the old image must not be mixed in; a renamed copy is
     the same input."""
     for name, colour in (("a.png", "red"), ("b.png", "blue")):
@@ -100,6 +101,9 @@ def test_a_poster_replaced_under_its_name_is_another_table(tmp_path):
     again = table_fingerprint(read_table(table))
     table.write_text(table.read_text().replace("a.png", "c.png"))
     assert table_fingerprint(read_table(table)) == again
+    # A poster over the size limit does not stop the audit of a model that never reads posters.
+    monkeypatch.setattr(images, "MAX_IMAGE_BYTES", 10)
+    assert table_fingerprint(read_table(table)) != again
 
 
 def test_a_one_genre_table_is_a_one_line_error(tmp_path):

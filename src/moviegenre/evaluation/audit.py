@@ -33,7 +33,7 @@ from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT,
 from moviegenre.data.readers import read_table
 from moviegenre.data.splits import check_seed, iterative_stratification
 from moviegenre.data.table import MovieTable, atomic_write_bytes, atomic_write_text, check_out_folder
-from moviegenre.errors import ConfigError, DataError
+from moviegenre.errors import ConfigError, DataError, ImageError
 from moviegenre.models.base import GenreModel, check_params
 from moviegenre.models.registry import create_model
 from moviegenre.training.config import check_options, configure
@@ -191,11 +191,19 @@ def _claim(state_dir: Path, state: dict) -> None:
 def table_fingerprint(movies: MovieTable) -> str:
     """Changes whenever a row, a label or an input of the table changes: titles too (fusion models read them), and
     a poster's content, not its path (a poster replaced under the same name is another input)."""
-    from moviegenre.features.cache import file_keys
-
-    posters, _ = file_keys(movies.posters)
     columns = movies.frame[["imdb_id", "title", "genres", "description"]].to_numpy().tolist()
+    posters = [_poster_key(path) for path in movies.posters]
     return hashlib.sha256(json.dumps([columns, posters], ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def _poster_key(path: str) -> str:
+    from moviegenre.data.images import read_image_file
+    from moviegenre.features.cache import content_key
+
+    try:
+        return content_key(read_image_file(path)) if path else ""
+    except ImageError:  # a model that reads posters refuses it when it embeds it; a text model never reads it
+        return f"unreadable {path}"
 
 
 def label_suspicion(labels: np.ndarray, probabilities: np.ndarray, *, method: str = METHOD,
