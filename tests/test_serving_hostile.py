@@ -48,6 +48,28 @@ def one_line(response, status: int) -> str:
     return detail
 
 
+@pytest.mark.parametrize("body, headers, expected", [
+    # Starlette read these bytes as Latin-1 ("café") or with U+FFFD, without a word.
+    (multipart(("description", b"ghost caf\xe9 night")), FORM,
+     "description: not UTF-8 text (character 10 is an undecodable byte) (give it in UTF-8)"),
+    (multipart(("description", b"ghost night"), ("title", b"\xff")), FORM, "title: not UTF-8 text"),
+    (b"description=ghost+caf%E9", {"content-type": "application/x-www-form-urlencoded"}, "description: not UTF-8"),
+])
+def test_form_text_that_is_not_utf8_is_a_422_naming_the_field(client: TestClient, body, headers, expected) -> None:
+    response = client.post("/predict", content=body, headers=headers)
+    assert response.status_code == 422 and response.json()["detail"].startswith(expected), response.text
+
+
+def test_form_text_in_the_charset_the_request_names_is_read(client: TestClient) -> None:
+    utf8 = client.post("/predict", content=multipart(("description", "ghost café".encode())), headers=FORM)
+    latin1 = client.post("/predict", content=multipart(("description", b"ghost caf\xe9")),
+                         headers={"content-type": FORM["content-type"] + "; charset=iso-8859-1"})
+    assert utf8.status_code == latin1.status_code == 200, (utf8.text, latin1.text)
+    assert utf8.json()["probabilities"] == latin1.json()["probabilities"]
+    broken = client.post("/predict", content=b"--x\r\nno headers", headers=FORM)
+    assert broken.status_code in (400, 422), broken.text  # Starlette's own answer to a malformed body, not a 500
+
+
 @pytest.mark.parametrize("field", ["description", "title"])
 def test_json_text_that_is_not_utf8_is_the_items_422(client: TestClient, field: str) -> None:
     # A lone surrogate is valid JSON but not text: it used to reach the tokenizer and fail the whole batch (500).

@@ -42,6 +42,7 @@ from moviegenre.errors import MovieGenreError, utf8_text
 from moviegenre.serving.batcher import Batcher
 from moviegenre.serving.compare import comparison
 from moviegenre.serving.explain import Explainer, Scorer, png_bytes
+from moviegenre.serving.form_text import FormTextCheck
 from moviegenre.serving.predictor import Predictor
 from moviegenre.serving.schemas import (
     ERRORS,
@@ -209,12 +210,16 @@ async def _read_poster(poster: UploadFile | None) -> bytes | None:
 
 
 async def _require_form(request: Request, *once: str) -> None:
-    """415 unless the body is a form; 422 when a field in ``once`` is repeated (only the last would be read)."""
+    """415 unless the body is a form; 422 for a field that is not text in the form's charset, or when a field in
+    ``once`` is repeated (only the last would be read)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in FORM_TYPES:
         raise ClientError(415, f"content type '{kind or 'none'}': send multipart/form-data with a 'poster' file "
                                "and/or a 'description' field")
     form = await request.form()  # already parsed for the endpoint's parameters: cached, not read again
+    problem = getattr(request.state, "form_text_error", None)  # left by FormTextCheck as the body streamed in
+    if problem:
+        raise ClientError(422, problem)
     for name in once:
         if len(form.getlist(name)) > 1:
             raise ClientError(422, f"{name}: given {len(form.getlist(name))} times (send it once)")
@@ -262,6 +267,7 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
     app = FastAPIOffline(title="moviegenre", summary="Movie genres from a poster and/or a description, and why.",
                          version=service.version)
     app.state.service = service
+    app.add_middleware(FormTextCheck)
     app.add_middleware(BodyLimit, limit=MAX_REQUEST_BYTES)
 
     @app.exception_handler(StarletteHTTPException)
