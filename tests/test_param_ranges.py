@@ -76,7 +76,7 @@ BAD = [
           ("lr", -0.001, "more than 0"), ("weight_decay", -0.01, "0 or more"), ("patience", -1, "0 or more"),
           ("lr_patience", -1, "0 or more"), ("lr_factor", 0, "in (0, 1)"), ("lr_factor", 1.0, "in (0, 1)"),
           ("grad_clip", -1.0, "0 or more"), ("pos_weight_power", -0.25, "0 or more"),
-          ("seed", -1, "in [0, 4294967295]"), ("seed", 2**32, "in [0, 4294967295]"), ("devices", 0, "1 or more"),
+          ("seed", -1, "in [0, 2147483647]"), ("seed", 2**31, "in [0, 2147483647]"), ("devices", 0, "1 or more"),
           ("num_nodes", 0, "1 or more"), ("num_workers", -1, "0 or more")]],
     ("seed-poster-cnn", 'config={"batch_size": 0}', "config: parameter 'batch_size' is 0, expected 1 or more"),
     ("tfidf-logreg", "C=true", "parameter 'C' is True, expected float"),  # a bool is still a type error

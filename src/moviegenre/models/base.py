@@ -173,6 +173,7 @@ def load_model(directory: str | Path) -> GenreModel:
         signature = inspect.signature(type(model).__init__).parameters
         model.set_params(**{name: signature[name].default for name in model.get_params()
                             if name not in meta["params"] and signature[name].default is not inspect.Parameter.empty})
+        model._check_param_rules()
     except (ConfigError, TypeError, ValueError) as error:
         raise _damaged(directory / MODEL_JSON, error) from None
     try:
@@ -237,8 +238,6 @@ def check_param_types(model: GenreModel, params: dict) -> None:
                 raise TypeError(f"parameter '{key}' is {value!r}, expected {type(default).__name__}")
         if key in ranges and value not in ranges[key]:
             raise ValueError(f"parameter '{key}' is {value!r}, expected {ranges[key]}")
-    if isinstance(model, GenreModel):  # (TrainConfig's fields are checked here too)
-        model._check_param_rules()
 
 
 def check_params(model: GenreModel, params: dict, option: str) -> None:
@@ -246,6 +245,7 @@ def check_params(model: GenreModel, params: dict, option: str) -> None:
     a bad value would otherwise fail deep inside a fit, after the inputs are embedded."""
     try:
         check_param_types(model, params)
+        model._check_param_rules()
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{option}: {error} (model '{model.name}')") from None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import ClassVar
 
+from moviegenre.data.splits import MAX_SEED
 from moviegenre.errors import ConfigError
 from moviegenre.models.base import COUNT, NON_NEGATIVE, POSITIVE, Interval
 
@@ -40,7 +41,7 @@ class TrainConfig:
     param_ranges: ClassVar[dict[str, Interval]] = {
         "max_epochs": COUNT, "batch_size": COUNT, "lr": POSITIVE, "weight_decay": NON_NEGATIVE,
         "patience": NON_NEGATIVE, "lr_patience": NON_NEGATIVE, "lr_factor": Interval(0, 1, low_open=True, high_open=True),
-        "grad_clip": NON_NEGATIVE, "pos_weight_power": NON_NEGATIVE, "seed": Interval(0, 2**32 - 1), "devices": COUNT,
+        "grad_clip": NON_NEGATIVE, "pos_weight_power": NON_NEGATIVE, "seed": Interval(0, MAX_SEED), "devices": COUNT,
         "num_nodes": COUNT, "num_workers": NON_NEGATIVE}
 
     @classmethod
