@@ -33,7 +33,7 @@ from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT,
 from moviegenre.data.readers import read_table
 from moviegenre.data.splits import check_seed, iterative_stratification
 from moviegenre.data.table import MovieTable, atomic_write_bytes, atomic_write_text, check_out_folder
-from moviegenre.errors import ConfigError, DataError, ImageError
+from moviegenre.errors import ConfigError, DataError
 from moviegenre.models.base import GenreModel, check_params
 from moviegenre.models.registry import create_model
 from moviegenre.training.config import check_options, configure
@@ -91,7 +91,7 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
     if readable.sum() < folds:
         raise DataError(movies.source, f"only {int(readable.sum())} movies have an input '{model}' reads, "
                         f"fewer than --folds {folds}", hint="give more movies or fewer folds")
-    state = {"table": table_fingerprint(movies), "model": model, "params": params, "folds": folds, "seed": seed,
+    state = {"table": table_fingerprint(movies, "poster" in estimator.inputs), "model": model, "params": params, "folds": folds, "seed": seed,
              "genres": encoder.classes_, "train_options": train_options}
     fold_of = np.full(len(movies), -1)
     fold_of[readable] = iterative_stratification(labels[readable], (1.0,) * folds, seed)
@@ -188,22 +188,15 @@ def _claim(state_dir: Path, state: dict) -> None:
     atomic_write_text(path, text)
 
 
-def table_fingerprint(movies: MovieTable) -> str:
-    """Changes whenever a row, a label or an input of the table changes: titles too (fusion models read them), and
-    a poster's content, not its path (a poster replaced under the same name is another input)."""
+def table_fingerprint(movies: MovieTable, posters: bool) -> str:
+    """Changes whenever a row, a label or an input of the table changes: titles too (fusion models read them), and,
+    for a model that reads ``posters``, a poster's content, not its path (one replaced under its name is another
+    input; a text model never opens them)."""
+    from moviegenre.features.cache import file_keys
+
     columns = movies.frame[["imdb_id", "title", "genres", "description"]].to_numpy().tolist()
-    posters = [_poster_key(path) for path in movies.posters]
-    return hashlib.sha256(json.dumps([columns, posters], ensure_ascii=False).encode("utf-8")).hexdigest()
-
-
-def _poster_key(path: str) -> str:
-    from moviegenre.data.images import read_image_file
-    from moviegenre.features.cache import content_key
-
-    try:
-        return content_key(read_image_file(path)) if path else ""
-    except ImageError:  # a model that reads posters refuses it when it embeds it; a text model never reads it
-        return f"unreadable {path}"
+    contents = file_keys(movies.posters)[0] if posters else []
+    return hashlib.sha256(json.dumps([columns, contents], ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def label_suspicion(labels: np.ndarray, probabilities: np.ndarray, *, method: str = METHOD,
