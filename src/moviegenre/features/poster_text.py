@@ -58,10 +58,10 @@ def poster_text_reader() -> PosterTextReader:
 
 
 @lru_cache(maxsize=1)
-def _reading_threads() -> ThreadPoolExecutor:
-    # Threads that live as long as the process: each keeps its OCR engine (0.3 s to build) from call to call, where a
-    # pool per call built new engines for every batch of a table and every poster the Python API was given.
-    return ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1), thread_name_prefix="moviegenre-poster-text")
+def reading_threads() -> ThreadPoolExecutor:
+    """The threads that read poster text, for tables and for the web service: they live as long as the process, so
+    each keeps its OCR engine (0.3 s to build, one thread each) from call to call."""
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="moviegenre-poster-text")
 
 
 def read_poster_texts(posters: Sequence[str | bytes], *, use_cache: bool = True, progress: bool = False) -> list[str]:
@@ -74,6 +74,6 @@ def read_poster_texts(posters: Sequence[str | bytes], *, use_cache: bool = True,
         return reader.read(load_image(poster, name=None if isinstance(poster, bytes) else str(poster)))
 
     found = cached_values(keys, FeatureCache(READER, text=True) if use_cache else None,
-                          lambda batch: list(_reading_threads().map(read, batch)), desc="reading poster text",
+                          lambda batch: list(reading_threads().map(read, batch)), desc="reading poster text",
                           unit="poster", progress=progress, chunk=64)
     return [found[key] if key else "" for key in keys]

@@ -39,6 +39,7 @@ from moviegenre.data.genres import resolve_genres
 from moviegenre.data.images import sniff_format
 from moviegenre.data.table import clean_description
 from moviegenre.errors import MovieGenreError, utf8_text
+from moviegenre.features.poster_text import reading_threads
 from moviegenre.serving.batcher import Batcher
 from moviegenre.serving.compare import comparison
 from moviegenre.serving.explain import Explainer, Scorer, png_bytes
@@ -101,8 +102,6 @@ class Service:
         # needs for decoding.
         self.explain_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="moviegenre-explain")
         self.explaining = 0  # explanations running or waiting; changed on the event loop only
-        # OCR keeps one engine per thread: on the request thread pool (40 threads) that would be up to 40 engines.
-        self.poster_text_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="moviegenre-poster-text")
 
     def info(self) -> ModelInfo:
         model, predictor = self.predictor.model, self.predictor
@@ -144,7 +143,8 @@ class Service:
             except MovieGenreError as error:
                 raise ClientError(422, str(error)) from None
             if not used["description"]:  # poster text is read only where the poster is the only input
-                poster_text = await asyncio.get_running_loop().run_in_executor(self.poster_text_pool,
+                # OCR keeps an engine per thread: its own threads, not the request pool's 40.
+                poster_text = await asyncio.get_running_loop().run_in_executor(reading_threads(),
                                                                                self.scorer.poster_text, image)
         try:
             probabilities = await self.batcher.probabilities(tensor, description if used["description"] else "",
