@@ -44,18 +44,17 @@ def build(out: Path, part_bytes: int) -> None:
     from moviegenre.data.images import load_image
 
     parts = [out / "part1"]
-    site = parts[0] / "site"
-    for name in (*CODE, *WEIGHTS):
-        source = Path(importlib.import_module(name).__file__).parent
-        shutil.copytree(source, site / name, ignore=shutil.ignore_patterns("__pycache__", "README.md", "*.safetensors",
-                                                                           "*.pth"))
+    folders = {name: Path(importlib.import_module(name).__file__).parent for name in (*CODE, *WEIGHTS)}
+    for name, folder in folders.items():
+        shutil.copytree(folder, parts[0] / "site" / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "README.md", "*.safetensors", "*.pth"))
     for name, (file, kind) in WEIGHTS.items():
-        path = Path(importlib.import_module(name).__file__).parent / file
+        path = folders[name] / file
         tensors = st.load_file(path) if kind == "safetensors" else torch.load(path, map_location="cpu",
                                                                               weights_only=True)
         st.save_file({k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in tensors.items()},
                      parts[0] / f"{name}.fp16.safetensors", metadata={"file": file, "kind": kind})
-    used = sum(f.stat().st_size for f in parts[0].rglob("*") if f.is_file())
+    used = _size(parts[0])
 
     with open(DATA / "movies.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -77,21 +76,23 @@ def build(out: Path, part_bytes: int) -> None:
         writer.writeheader()
         writer.writerows(rows)
     for part in parts:
-        size = sum(f.stat().st_size for f in part.rglob("*") if f.is_file())
-        print(f"{part}: {size / 2**20:.1f} MiB")
+        print(f"{part}: {_size(part) / 2**20:.1f} MiB")
+
+
+def _size(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
 def unpack(part: Path, into: Path) -> None:
     import safetensors.torch as st
     import torch
+    from safetensors import safe_open
 
     if (part / "site").is_dir():
         shutil.copytree(part / "site", into / "site", dirs_exist_ok=True)
     for name in WEIGHTS:
         packed = part / f"{name}.fp16.safetensors"
         if packed.is_file():
-            from safetensors import safe_open
-
             with safe_open(packed, "pt") as handle:
                 meta = handle.metadata()
             tensors = {k: (v.float() if v.is_floating_point() else v) for k, v in st.load_file(packed).items()}
