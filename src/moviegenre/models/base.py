@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 from dataclasses import asdict, dataclass, fields, is_dataclass
-from numbers import Real
+from numbers import Integral, Real
 from pathlib import Path
 from typing import ClassVar
 
@@ -35,15 +35,16 @@ INT8_MIN_SIZE = 4096  # smaller arrays (biases, standardisation statistics) stay
 @dataclass(frozen=True)
 class Interval:
     """The values a numeric parameter may take (scikit-learn's ``Interval``): ``low`` to ``high`` (None: no upper
-    bound), each end included unless its ``*_open`` flag says otherwise."""
+    bound), each end included unless its ``*_open`` flag says otherwise; whole numbers only where ``whole``."""
 
     low: float
     high: float | None = None
     low_open: bool = False
     high_open: bool = False
+    whole: bool = False  # a count: a parameter whose default is None says nothing of its type
 
     def __contains__(self, value) -> bool:
-        if not isinstance(value, Real) or isinstance(value, bool):
+        if not isinstance(value, Integral if self.whole else Real) or isinstance(value, bool):
             return False
         # Comparisons that must hold, so that NaN (false against everything) is in no range.
         above = value > self.low if self.low_open else value >= self.low
@@ -52,11 +53,13 @@ class Interval:
 
     def __str__(self) -> str:
         if self.high is None:
-            return f"more than {self.low}" if self.low_open else f"{self.low} or more"
-        return f"in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+            bound = f"more than {self.low}" if self.low_open else f"{self.low} or more"
+        else:
+            bound = f"in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+        return f"a whole number {bound}" if self.whole else bound
 
 
-COUNT = Interval(1)  # sizes, counts, epochs
+COUNT = Interval(1, whole=True)  # sizes, counts, epochs
 NON_NEGATIVE = Interval(0)
 POSITIVE = Interval(0, low_open=True)  # learning rates, inverse regularisation strengths
 SHARE = Interval(0, 1)  # blend weights ((1 - w) * p + w * q stays a probability) and drop probabilities
@@ -78,6 +81,7 @@ class GenreModel:
     def fit(self, movies: MovieTable, labels: np.ndarray, *, validation: tuple[MovieTable, np.ndarray] | None = None,
             genres: list[str] | None = None, run_dir: str | Path | None = None, resume: bool = False) -> GenreModel:
         """Learn from ``movies``/``labels`` (0/1 matrix); early-stop and tune thresholds on ``validation``."""
+        self._check_param_rules()  # as scikit-learn validates its parameters in fit: the Python API builds models too
         labels = np.asarray(labels, dtype=np.float32)
         self.genres_ = list(genres) if genres is not None else [f"genre_{i}" for i in range(labels.shape[1])]
         self._fit(movies, labels, validation, run_dir=run_dir, resume=resume)

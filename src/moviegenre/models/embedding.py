@@ -27,7 +27,7 @@ from moviegenre.features.fast import EncoderRef
 from moviegenre.models.base import COUNT, POSITIVE, SHARE, GenreModel, Interval
 from moviegenre.models.fusion_net import NET_INPUTS, FeatureDataset, FusionNet
 from moviegenre.models.registry import register_model
-from moviegenre.models.tfidf import TfidfLogReg
+from moviegenre.models.tfidf import TfidfLogReg, check_word_settings
 from moviegenre.training.config import TrainConfig
 
 ALONE = ("poster", "description")  # the inputs a single-input network may read alone, beside the fusion head
@@ -155,6 +155,8 @@ class EmbeddingMLP(EmbeddingModel):
         if self.cross_fit and self.ensemble < 2:  # one fold a member: a single member would train on no rows
             raise ValueError(f"parameter 'cross_fit' needs 'ensemble' 2 or more (one fold a member), "
                              f"not {self.ensemble}")
+        if self.description_words is not None:  # its default, None, says nothing of its type
+            check_word_settings(self.description_words, "description_words")
 
     def train_config(self) -> TrainConfig:
         """The configuration the networks are trained with."""

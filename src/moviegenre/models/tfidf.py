@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import ClassVar
 
 import numpy as np
@@ -10,8 +11,7 @@ from scipy.special import expit, logit
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from moviegenre.data.table import MovieTable
-from moviegenre.errors import ConfigError
-from moviegenre.models.base import COUNT, POSITIVE, GenreModel, Interval
+from moviegenre.models.base import COUNT, POSITIVE, GenreModel, Interval, check_param_types
 from moviegenre.models.registry import register_model
 
 # The blocks of terms each analyzer reads, as TfidfVectorizer settings.
@@ -49,10 +49,12 @@ class TfidfLogReg(GenreModel):
         rows = texts != ""
         return rows, list(texts[rows])
 
+    def _check_param_rules(self) -> None:
+        if self.analyzer not in ANALYZERS:
+            raise ValueError(f"parameter 'analyzer' is {self.analyzer!r}, expected one of: {', '.join(ANALYZERS)}")
+
     def _vectorizers(self, vocabularies: list[list[str]] | None = None) -> list[TfidfVectorizer]:
         """One vectorizer per block of terms (``ANALYZERS``), fitted from texts or built on saved vocabularies."""
-        if self.analyzer not in ANALYZERS:
-            raise ConfigError(f"unknown analyzer '{self.analyzer}' (known: {', '.join(ANALYZERS)})")
         blocks = ANALYZERS[self.analyzer]
         return [TfidfVectorizer(**grams, min_df=self.min_df if vocabularies is None else 1,
                                 max_features=self.max_terms if vocabularies is None else None,
@@ -114,6 +116,23 @@ class TfidfLogReg(GenreModel):
         if (self.coef_.shape != (n_genres, n_terms) or arrays["idf_"].shape != (n_terms,)
                 or self.prior_.shape != (n_genres,)):
             raise ValueError(f"word model of {n_terms} terms and {n_genres} genres with weights of other shapes")
+
+
+def check_word_settings(settings, name: str) -> None:
+    """``settings`` (a parameter ``name`` of another model) are TfidfLogReg parameters of their types and ranges
+    (TypeError, ValueError naming ``name``), checked before that model embeds anything."""
+    known = set(inspect.signature(TfidfLogReg.__init__).parameters) - {"self", "column"}
+    if not isinstance(settings, dict):
+        raise TypeError(f"parameter '{name}' is {settings!r}, expected an object of word model settings")
+    if unknown := sorted(set(settings) - known):
+        raise ValueError(f"parameter '{name}' has unknown setting(s) {', '.join(map(repr, unknown))} "
+                         f"(known: {', '.join(sorted(known))})")
+    words = TfidfLogReg(**settings)
+    try:
+        check_param_types(words, settings)
+        words._check_param_rules()
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"parameter '{name}': {error}") from None
 
 
 def _nb_ratios(x, labels: np.ndarray) -> np.ndarray:
