@@ -83,6 +83,12 @@ BAD = [
     # A count whose default is None (all terms) is still a whole number.
     ("tfidf-logreg", "max_terms=2.5", "parameter 'max_terms' is 2.5, expected a whole number 1 or more"),
     ("tfidf-logreg", "analyzer=words", "parameter 'analyzer' is 'words', expected one of: word, char, word+char"),
+    ("tfidf-logreg", "column=genres", "parameter 'column' is 'genres', expected one of: description, title, poster_text"),
+    ("fusion-gmu", "fusion=late", "parameter 'fusion' is 'late', expected one of: gmu, concat, poster, description"),
+    ("fusion-gmu", 'config={"loss": "focal"}',
+     "config: parameter 'loss' is 'focal', expected one of: weighted-bce, bce, weighted-focal, asl"),
+    ("fusion-gmu", 'config={"precision": "8-bit"}', ("config: parameter 'precision' is '8-bit', expected one of: "
+                                                    "32-true, 32, bf16-mixed, bf16, 16-mixed, 16, bf16-true, 16-true, 64-true, 64")),
     # The description's word model settings, checked as that model's own parameters.
     ("fusion-gmu", "description_words=5", "parameter 'description_words' is 5, expected an object of word model settings"),
     ("fusion-gmu", 'description_words={"analyser": "char"}',
@@ -108,7 +114,8 @@ def test_a_value_out_of_range_is_one_line_before_anything_is_embedded(model, par
     ("fusion-gmu", "dropout=0"), ("fusion-gmu", "modality_dropout=1"), ("fusion-gmu", "tfidf_weight=1"),
     ("fusion-gmu", "title_weight=0"), ("fusion-gmu", "tfidf_terms=null"), ("fusion-gmu", "ensemble=1"),
     ("tfidf-logreg", "C=1e-9"), ("tfidf-logreg", "max_terms=1"), ("seed-text-cnn-lstm", "max_df=1"),
-    ("tfidf-logreg", "analyzer=char"),
+    ("tfidf-logreg", "analyzer=char"), ("tfidf-logreg", "column=title"), ("fusion-gmu", "fusion=concat"),
+    ("fusion-gmu", 'config={"loss": "asl", "precision": "32"}'),
     ("fusion-gmu", 'description_words={"analyzer": "word+char", "nb": true, "C": 1.0, "max_terms": 30000}'),
     ("fusion-gmu", ('config={"patience": 0, "lr_patience": 0, "grad_clip": 0, "pos_weight_power": 0, "seed": 0, '
                     '"weight_decay": 0, "lr_factor": 0.99, "max_epochs": 1, "num_workers": 0}')),
@@ -151,6 +158,8 @@ def test_the_python_api_checks_parameter_rules_when_fitting(session_tiny_table_c
     labels = GenreEncoder(min_count=1).fit(table.genres).transform(table.genres)
     with pytest.raises(ValueError, match="parameter 'analyzer' is 'words', expected one of: word, char, word\\+char"):
         TfidfLogReg(analyzer="words").fit(table, labels)
+    with pytest.raises(ValueError, match="parameter 'max_terms' is 0, expected a whole number 1 or more"):
+        TfidfLogReg(max_terms=0).fit(table, labels)
 
 
 @pytest.mark.parametrize("name", [spec.name for spec in list_models()])

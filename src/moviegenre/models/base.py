@@ -59,6 +59,20 @@ class Interval:
         return f"a whole number {bound}" if self.whole else bound
 
 
+@dataclass(frozen=True)
+class Options:
+    """The strings a parameter may be (scikit-learn's ``StrOptions``)."""
+
+    values: tuple[str, ...]
+
+    def __contains__(self, value) -> bool:
+        return isinstance(value, str) and value in self.values
+
+    def __str__(self) -> str:
+        return f"one of: {', '.join(self.values)}"
+
+
+Range = Interval | Options
 COUNT = Interval(1, whole=True)  # sizes, counts, epochs
 NON_NEGATIVE = Interval(0)
 POSITIVE = Interval(0, low_open=True)  # learning rates, inverse regularisation strengths
@@ -73,7 +87,7 @@ class GenreModel:
     #: which inputs the model reads; ``evaluate --use`` checks against it
     inputs: tuple[str, ...] = INPUTS
     #: the values each numeric parameter may take, checked before any fit; a subclass's add to its parents'
-    param_ranges: ClassVar[dict[str, Interval]] = {}
+    param_ranges: ClassVar[dict[str, Range]] = {}
 
     def _check_param_rules(self) -> None:
         """Rules that tie parameters together (a ValueError naming them), checked with their types and ranges."""
@@ -81,7 +95,9 @@ class GenreModel:
     def fit(self, movies: MovieTable, labels: np.ndarray, *, validation: tuple[MovieTable, np.ndarray] | None = None,
             genres: list[str] | None = None, run_dir: str | Path | None = None, resume: bool = False) -> GenreModel:
         """Learn from ``movies``/``labels`` (0/1 matrix); early-stop and tune thresholds on ``validation``."""
-        self._check_param_rules()  # as scikit-learn validates its parameters in fit: the Python API builds models too
+        # As scikit-learn validates its parameters in fit: the Python API builds models without the CLI's checks.
+        check_param_types(self, self.get_params())
+        self._check_param_rules()
         labels = np.asarray(labels, dtype=np.float32)
         self.genres_ = list(genres) if genres is not None else [f"genre_{i}" for i in range(labels.shape[1])]
         self._fit(movies, labels, validation, run_dir=run_dir, resume=resume)
@@ -254,7 +270,7 @@ def check_params(model: GenreModel, params: dict, option: str) -> None:
         raise ConfigError(f"{option}: {error} (model '{model.name}')") from None
 
 
-def _ranges(cls: type) -> dict[str, Interval]:
+def _ranges(cls: type) -> dict[str, Range]:
     """The ``param_ranges`` of ``cls`` and of every class it derives from (the nearest declaration wins)."""
     return {name: interval for klass in reversed(cls.__mro__)
             for name, interval in vars(klass).get("param_ranges", {}).items()}

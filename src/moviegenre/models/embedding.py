@@ -24,8 +24,8 @@ from moviegenre.data.table import MovieTable
 from moviegenre.features.cache import embed_posters, embed_texts
 from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, image_encoder, text_encoder
 from moviegenre.features.fast import EncoderRef
-from moviegenre.models.base import COUNT, POSITIVE, SHARE, GenreModel, Interval
-from moviegenre.models.fusion_net import NET_INPUTS, FeatureDataset, FusionNet
+from moviegenre.models.base import COUNT, POSITIVE, SHARE, GenreModel, Interval, Options, Range
+from moviegenre.models.fusion_net import FUSIONS, NET_INPUTS, FeatureDataset, FusionNet
 from moviegenre.models.registry import register_model
 from moviegenre.models.tfidf import TfidfLogReg, check_word_settings
 from moviegenre.training.config import TrainConfig
@@ -38,6 +38,8 @@ WORD_MODELS = {"words": {"column": "description"}, "title_words": {"column": "ti
 
 class EmbeddingModel(GenreModel):
     """Shared by every model on frozen embeddings: which inputs, which encoders, feature extraction."""
+
+    param_ranges: ClassVar[dict[str, Range]] = {"fusion": Options(FUSIONS)}
 
     def __init__(self, fusion: str = "gmu", image_encoder: str = "efficientnet-lite0", text_encoder: str = "minilm"):
         self.fusion = fusion

@@ -11,9 +11,10 @@ from scipy.special import expit, logit
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from moviegenre.data.table import MovieTable
-from moviegenre.models.base import COUNT, POSITIVE, GenreModel, Interval, check_param_types
+from moviegenre.models.base import COUNT, POSITIVE, GenreModel, Options, Range, check_param_types
 from moviegenre.models.registry import register_model
 
+COLUMNS = ("description", "title", "poster_text")  # the texts a word model may read
 # The blocks of terms each analyzer reads, as TfidfVectorizer settings.
 ANALYZERS = {"word": [{"analyzer": "word", "ngram_range": (1, 2)}],
              "char": [{"analyzer": "char_wb", "ngram_range": (3, 5)}],
@@ -26,7 +27,8 @@ class TfidfLogReg(GenreModel):
 
     inputs = ("description",)
     # What LogisticRegression and TfidfVectorizer accept (a whole-number min_df counts texts: at least 1).
-    param_ranges: ClassVar[dict[str, Interval]] = {"C": POSITIVE, "min_df": COUNT, "max_terms": COUNT}
+    param_ranges: ClassVar[dict[str, Range]] = {"C": POSITIVE, "min_df": COUNT, "max_terms": COUNT,
+                                                "analyzer": Options(tuple(ANALYZERS)), "column": Options(COLUMNS)}
 
     def __init__(self, C: float = 4.0, min_df: int = 2, max_terms: int | None = None, column: str = "description",
                  analyzer: str = "word", nb: bool = False):
@@ -34,7 +36,7 @@ class TfidfLogReg(GenreModel):
         self.min_df = min_df  # terms in fewer training texts are noise and bloat the model
         # Keep only the most frequent terms (None: all), per kind of term (words, characters): bounds the model's size.
         self.max_terms = max_terms
-        self.column = column  # "description", "title" or "poster_text"
+        self.column = column  # one of COLUMNS
         # "word": word 1-2-grams; "char": character 3-5-grams within words, for text read off posters, where OCR
         # runs words together ("WILLIAMHURT") and misreads letters; "word+char": word 1-2-grams beside character
         # 2-5-grams within words, each block normalised on its own (word stems and inflections share n-grams).
@@ -48,10 +50,6 @@ class TfidfLogReg(GenreModel):
         texts = np.asarray(movies.frame[self.column].tolist(), dtype=object)
         rows = texts != ""
         return rows, list(texts[rows])
-
-    def _check_param_rules(self) -> None:
-        if self.analyzer not in ANALYZERS:
-            raise ValueError(f"parameter 'analyzer' is {self.analyzer!r}, expected one of: {', '.join(ANALYZERS)}")
 
     def _vectorizers(self, vocabularies: list[list[str]] | None = None) -> list[TfidfVectorizer]:
         """One vectorizer per block of terms (``ANALYZERS``), fitted from texts or built on saved vocabularies."""
@@ -120,7 +118,8 @@ class TfidfLogReg(GenreModel):
 
 def check_word_settings(settings, name: str) -> None:
     """``settings`` (a parameter ``name`` of another model) are TfidfLogReg parameters of their types and ranges
-    (TypeError, ValueError naming ``name``), checked before that model embeds anything."""
+    (TypeError, ValueError naming ``name``), checked before that model embeds anything; not ``column``, which that
+    model chooses."""
     known = set(inspect.signature(TfidfLogReg.__init__).parameters) - {"self", "column"}
     if not isinstance(settings, dict):
         raise TypeError(f"parameter '{name}' is {settings!r}, expected an object of word model settings")
@@ -130,7 +129,6 @@ def check_word_settings(settings, name: str) -> None:
     words = TfidfLogReg(**settings)
     try:
         check_param_types(words, settings)
-        words._check_param_rules()
     except (TypeError, ValueError) as error:
         raise type(error)(f"parameter '{name}': {error}") from None
 

@@ -7,9 +7,12 @@ from typing import ClassVar
 
 from moviegenre.data.splits import MAX_SEED
 from moviegenre.errors import ConfigError
-from moviegenre.models.base import COUNT, NON_NEGATIVE, POSITIVE, Interval
+from moviegenre.models.base import COUNT, NON_NEGATIVE, POSITIVE, Interval, Options, Range
 
 DEVICES = ("cpu", "cuda", "auto")
+LOSSES = ("weighted-bce", "bce", "weighted-focal", "asl")  # training/losses.py
+# Lightning's (without Transformer Engine's); "32" keeps fine-tuning in float32 where it would pick bf16 (README).
+PRECISIONS = ("32-true", "32", "bf16-mixed", "bf16", "16-mixed", "16", "bf16-true", "16-true", "64-true", "64")
 
 
 @dataclass
@@ -38,11 +41,12 @@ class TrainConfig:
 
     # Outside these a value fails deep inside a fit (AdamW, ReduceLROnPlateau's factor below 1, the DataLoader,
     # Lightning's seeding) or means nothing (a zero learning rate; a negative patience, clip norm or weight power).
-    param_ranges: ClassVar[dict[str, Interval]] = {
+    param_ranges: ClassVar[dict[str, Range]] = {
         "max_epochs": COUNT, "batch_size": COUNT, "lr": POSITIVE, "weight_decay": NON_NEGATIVE,
         "patience": NON_NEGATIVE, "lr_patience": NON_NEGATIVE, "lr_factor": Interval(0, 1, low_open=True, high_open=True),
         "grad_clip": NON_NEGATIVE, "pos_weight_power": NON_NEGATIVE, "seed": Interval(0, MAX_SEED), "devices": COUNT,
-        "num_nodes": COUNT, "num_workers": NON_NEGATIVE}
+        "num_nodes": COUNT, "num_workers": NON_NEGATIVE, "loss": Options(LOSSES), "device": Options(DEVICES),
+        "precision": Options(PRECISIONS)}
 
     @classmethod
     def of(cls, config: TrainConfig | dict | None) -> TrainConfig:

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from moviegenre.errors import ConfigError
+from moviegenre.training.config import LOSSES
 
 
 class AsymmetricLoss(nn.Module):
@@ -55,4 +56,4 @@ def make_loss(name: str, pos_weight: torch.Tensor | None, power: float) -> nn.Mo
         return WeightedBCE(pos_weight ** power, gamma=2.0)
     if name == "asl":
         return AsymmetricLoss()
-    raise ConfigError(f"unknown loss '{name}' (known: bce, weighted-bce, weighted-focal, asl)")
+    raise ConfigError(f"unknown loss '{name}' (known: {', '.join(LOSSES)})")
