@@ -188,6 +188,21 @@ def test_broken_model_files_are_one_line_naming_the_file(damage, command, sessio
     assert err.rstrip().endswith("; retrain or restore the run") and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(("option", "value"), [("--port", "65536"), ("--port", "-1"), ("--workers", "0"),
+                                               ("--workers", "-2")])
+def test_serve_refuses_a_port_or_worker_count_out_of_range_before_loading_the_model(option, value, monkeypatch,
+                                                                                       capsys):
+    from moviegenre.serving import app as app_module
+
+    def load(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(app_module, "create_app", load)
+    code, out, err = run_moviegenre(monkeypatch, capsys, "serve", option, value)
+    assert (code, out) == (2, "")  # Click's usage error; a port over 65535 was an OverflowError from bind()
+    said = " ".join(err.replace("│", " ").split())  # the usage panel, its lines joined
+    assert f"Invalid value for '{option}': Input should be" in said
+
 
 def test_a_local_encoder_folder_that_holds_no_model_is_one_line(tmp_path):
     from moviegenre.features.encoders import ClipImage, SentenceEncoder

@@ -18,8 +18,9 @@ from moviegenre.cli.models import RunDir
 @app.command("serve")
 def serve(run_dir: RunDir = None,
           host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-          workers: Annotated[int | None, typer.Option(help="Model worker threads (default: one per core).")] = None,
+          port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8000,
+          workers: Annotated[int | None, typer.Option(help="Model worker threads (default: one per core).",
+                                                      min=1)] = None,
           access_log: Annotated[bool, typer.Option(help="Print a line per request (client, method, path, "
                                                         "status).")] = True) -> None:
     """Serve the page at / and the API (/predict, /predict/batch, /explain, /compare, /model, /health, /docs)."""
