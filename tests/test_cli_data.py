@@ -189,7 +189,11 @@ def test_inspect_unrecognised_columns(monkeypatch, capsys, tmp_path):
     (["data", "inspect", "nope.csv"], "error: nope.csv: no such file or folder (check the path)\n"),
     (["data", "split", "{csv}", "--out", "x", "--validation", "0.5", "--test", "0.5",
       "--min-genre-count", "5"],
-     "error: split: validation 0.5 + test 0.5 must be below 1 (use fractions such as 0.1)\n"),
+     ("error: split: validation 0.5 and test 0.5 must each be 0 or more and together below 1 (use fractions such as "
+     "0.1)\n")),
+    (["data", "split", "{csv}", "--out", "x", "--test", "-0.1", "--min-genre-count", "5"],
+     ("error: split: validation 0.1 and test -0.1 must each be 0 or more and together below 1 (use fractions such as "
+     "0.1)\n")),
     (["data", "split", "{csv}", "--out", "x", "--seed", "-1", "--min-genre-count", "5"], "error: --seed -1: give 0 or more\n"),
 ])
 def test_other_user_errors(monkeypatch, capsys, tiny_table_csv, args, message):

@@ -140,9 +140,9 @@ def test_rows_without_any_label_are_assigned():
     assert np.bincount(folds, minlength=3).tolist() == pytest.approx([160, 20, 20], abs=1)
 
 
-@pytest.mark.parametrize("validation, test", [(0.5, 0.5), (0.7, 0.6), (-0.1, 0.1)])
+@pytest.mark.parametrize("validation, test", [(0.5, 0.5), (0.7, 0.6), (-0.1, 0.1), (0.1, -0.1), (float("nan"), 0.1)])
 def test_impossible_shares_are_an_error(validation, test):
-    with pytest.raises(DataError, match=r"^split: validation .* must be below 1"):
+    with pytest.raises(DataError, match=r"^split: validation .* and test .* must each be 0 or more and together below 1"):
         stratified_split(random_labels(10), validation=validation, test=test)
 
 

@@ -71,10 +71,10 @@ def stratified_split(labels: np.ndarray, *, validation: float = 0.1, test: float
                      seed: int = 0) -> np.ndarray:
     """Split name ("train"/"validation"/"test") per row; a size of 0 leaves that split empty."""
     check_seed(seed)
-    shares = (1.0 - validation - test, validation, test)
-    if min(shares) < 0 or shares[0] <= 0:
-        raise DataError("split", f"validation {validation} + test {test} must be below 1",
+    if not (validation >= 0 and test >= 0 and validation + test < 1):  # written so that NaN fails too
+        raise DataError("split", f"validation {validation} and test {test} must each be 0 or more and together below 1",
                         hint="use fractions such as 0.1")
+    shares = (1.0 - validation - test, validation, test)
     folds = iterative_stratification(labels, shares, seed)
     return np.array(SPLITS)[folds]
 
