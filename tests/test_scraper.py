@@ -5,6 +5,7 @@ slower than the timeout, truncated posters, pages without JSON-LD, 404s."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import signal
 import sqlite3
@@ -336,6 +337,10 @@ def test_options_and_one_line_errors(tmp_path, monkeypatch, capsys):
     for bad in ({"rate": 0}, {"concurrency": 0}, {"base_url": "ftp://example.org"}, {"timeout": -1}):
         with pytest.raises(ConfigError):
             ScrapeSettings(**bad)
+    for name, value in (("timeout", math.nan), ("timeout", math.inf), ("max_retry_after", math.inf),
+                        ("backoff", math.nan), ("max_backoff", math.inf)):
+        with pytest.raises(ConfigError, match=f"^--{name.replace('_', '-')} must be a number (at least|more than) 0, not (nan|inf)$"):
+            ScrapeSettings(**{name: value})
     movies = movies_csv(tmp_path / "in.csv", ["tt0000001"])
     for args, message in ((["scrape", tmp_path / "missing.csv", "--out", tmp_path / "o"], "no such file"),
                           (["scrape", movies, "--out", tmp_path / "o", "--rate", "fast"], "--rate 'fast' is not a rate"),

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import math
 import re
 import signal
 import sqlite3
@@ -74,8 +75,9 @@ class ScrapeSettings:
             raise ConfigError(f"--base-url '{self.base_url}' is not an http(s) URL (e.g. https://www.imdb.com)")
         for name, (low, inclusive) in LIMITS.items():
             value = getattr(self, name)
-            if value < low or (value == low and not inclusive):
-                raise ConfigError(f"--{name.replace('_', '-')} must be {'at least' if inclusive else 'more than'} "
+            # Finite: an infinite timeout or wait never ends, and NaN (false against everything) failed every title.
+            if not (math.isfinite(value) and (value >= low if inclusive else value > low)):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a number {'at least' if inclusive else 'more than'} "
                                   f"{low}, not {value}")
 
 
