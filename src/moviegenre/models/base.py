@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from numbers import Integral, Real
 from pathlib import Path
@@ -44,7 +45,7 @@ class Interval:
     whole: bool = False  # a count: a parameter whose default is None says nothing of its type
 
     def __contains__(self, value) -> bool:
-        if not isinstance(value, Integral if self.whole else Real) or isinstance(value, bool):
+        if not isinstance(value, Integral if self.whole else Real) or isinstance(value, bool) or math.isinf(value):
             return False
         # Comparisons that must hold, so that NaN (false against everything) is in no range.
         above = value > self.low if self.low_open else value >= self.low
@@ -257,7 +258,8 @@ def check_param_types(model: GenreModel, params: dict) -> None:
             if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, expected):
                 raise TypeError(f"parameter '{key}' is {value!r}, expected {type(default).__name__}")
         if key in ranges and value not in ranges[key]:
-            raise ValueError(f"parameter '{key}' is {value!r}, expected {ranges[key]}")
+            finite = "a finite number " if isinstance(value, float) and math.isinf(value) else ""
+            raise ValueError(f"parameter '{key}' is {value!r}, expected {finite}{ranges[key]}")
 
 
 def check_params(model: GenreModel, params: dict, option: str) -> None:
