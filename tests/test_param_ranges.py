@@ -95,11 +95,11 @@ BAD = [
     # The description's word model settings, checked as that model's own parameters.
     ("fusion-gmu", "description_words=5", "parameter 'description_words' is 5, expected an object of word model settings"),
     ("fusion-gmu", 'description_words={"analyser": "char"}',
-     "parameter 'description_words' has unknown setting(s) 'analyser' (known: C, analyzer, max_terms, min_df, nb)"),
+     "parameter 'description_words' has no field 'analyser' (has: C, analyzer, max_terms, min_df, nb)"),
     ("fusion-gmu", 'description_words={"analyzer": "chars"}',
-     "parameter 'description_words': parameter 'analyzer' is 'chars', expected one of: word, char, word+char"),
-    ("fusion-gmu", 'description_words={"C": 0}', "parameter 'description_words': parameter 'C' is 0, expected more than 0"),
-    ("fusion-gmu", 'description_words={"nb": "yes"}', "parameter 'description_words': parameter 'nb' is 'yes', expected bool"),
+     "description_words: parameter 'analyzer' is 'chars', expected one of: word, char, word+char"),
+    ("fusion-gmu", 'description_words={"C": 0}', "description_words: parameter 'C' is 0, expected more than 0"),
+    ("fusion-gmu", 'description_words={"nb": "yes"}', "description_words: parameter 'nb' is 'yes', expected bool"),
 ]
 
 

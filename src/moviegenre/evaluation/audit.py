@@ -34,6 +34,7 @@ from moviegenre.data.readers import read_table
 from moviegenre.data.splits import check_seed, iterative_stratification
 from moviegenre.data.table import MovieTable, atomic_write_bytes, atomic_write_text, check_out_folder
 from moviegenre.errors import ConfigError, DataError
+from moviegenre.features.cache import file_keys
 from moviegenre.models.base import GenreModel, check_params
 from moviegenre.models.registry import create_model
 from moviegenre.training.config import check_options, configure
@@ -86,13 +87,13 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
                         hint="lower --min-genre-count or give movies of more genres")
     params = {**(AUDIT_PARAMS if "ensemble" in create_model(model).get_params() else {}), **(params or {})}
     estimator = create_model(model, **params)  # fails here, before any training, on a bad parameter
-    check_params(estimator, params, "params")
+    check_params(estimator, "params")
     readable = estimator.readable(movies)
     if readable.sum() < folds:
         raise DataError(movies.source, f"only {int(readable.sum())} movies have an input '{model}' reads, "
                         f"fewer than --folds {folds}", hint="give more movies or fewer folds")
-    state = {"table": table_fingerprint(movies, "poster" in estimator.inputs), "model": model, "params": params, "folds": folds, "seed": seed,
-             "genres": encoder.classes_, "train_options": train_options}
+    state = {"table": table_fingerprint(movies, "poster" in estimator.inputs), "model": model, "params": params,
+             "folds": folds, "seed": seed, "genres": encoder.classes_, "train_options": train_options}
     fold_of = np.full(len(movies), -1)
     fold_of[readable] = iterative_stratification(labels[readable], (1.0,) * folds, seed)
     probabilities, thresholds = out_of_fold(movies, labels, encoder.classes_, fold_of, out_dir / FOLDS_DIR, state,
@@ -192,8 +193,6 @@ def table_fingerprint(movies: MovieTable, posters: bool) -> str:
     """Changes whenever a row, a label or an input of the table changes: titles too (fusion models read them), and,
     for a model that reads ``posters``, a poster's content, not its path (one replaced under its name is another
     input; a text model never opens them)."""
-    from moviegenre.features.cache import file_keys
-
     columns = movies.frame[["imdb_id", "title", "genres", "description"]].to_numpy().tolist()
     contents = file_keys(movies.posters)[0] if posters else []
     return hashlib.sha256(json.dumps([columns, contents], ensure_ascii=False).encode("utf-8")).hexdigest()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from numbers import Integral, Real
 from pathlib import Path
 from typing import ClassVar
@@ -90,15 +90,19 @@ class GenreModel:
     #: the values each numeric parameter may take, checked before any fit; a subclass's add to its parents'
     param_ranges: ClassVar[dict[str, Range]] = {}
 
+    def _validate_params(self) -> None:
+        """Every parameter of its type and in its range, and the rules across them (TypeError, ValueError)."""
+        check_param_types(self, self.get_params())
+        self._check_param_rules()
+
     def _check_param_rules(self) -> None:
-        """Rules that tie parameters together (a ValueError naming them), checked with their types and ranges."""
+        """What types and ranges cannot say, checked with them: rules that tie parameters together, and a parameter
+        holding another model's settings (``check_settings``); a TypeError or ValueError naming them."""
 
     def fit(self, movies: MovieTable, labels: np.ndarray, *, validation: tuple[MovieTable, np.ndarray] | None = None,
             genres: list[str] | None = None, run_dir: str | Path | None = None, resume: bool = False) -> GenreModel:
         """Learn from ``movies``/``labels`` (0/1 matrix); early-stop and tune thresholds on ``validation``."""
-        # As scikit-learn validates its parameters in fit: the Python API builds models without the CLI's checks.
-        check_param_types(self, self.get_params())
-        self._check_param_rules()
+        self._validate_params()  # as scikit-learn does in fit: the Python API builds models without the CLI's checks
         labels = np.asarray(labels, dtype=np.float32)
         self.genres_ = list(genres) if genres is not None else [f"genre_{i}" for i in range(labels.shape[1])]
         self._fit(movies, labels, validation, run_dir=run_dir, resume=resume)
@@ -188,13 +192,12 @@ def load_model(directory: str | Path) -> GenreModel:
         raise _damaged(weights, error) from None
     try:
         model = create_model(meta["name"], **meta["params"])
-        check_param_types(model, meta["params"])
         # A parameter added since the run was saved takes its class default (off), not the registry's preset: the run
         # was trained without it.
         signature = inspect.signature(type(model).__init__).parameters
         model.set_params(**{name: signature[name].default for name in model.get_params()
                             if name not in meta["params"] and signature[name].default is not inspect.Parameter.empty})
-        model._check_param_rules()
+        model._validate_params()
     except (ConfigError, TypeError, ValueError) as error:
         raise _damaged(directory / MODEL_JSON, error) from None
     try:
@@ -262,12 +265,11 @@ def check_param_types(model: GenreModel, params: dict) -> None:
             raise ValueError(f"parameter '{key}' is {value!r}, expected {finite}{ranges[key]}")
 
 
-def check_params(model: GenreModel, params: dict, option: str) -> None:
-    """``check_param_types`` for parameters the user gave (``option``: how they were given), as one-line ConfigError:
+def check_params(model: GenreModel, option: str) -> None:
+    """A model built with the user's parameters (``option``: how they were given) checked as one-line ConfigError:
     a bad value would otherwise fail deep inside a fit, after the inputs are embedded."""
     try:
-        check_param_types(model, params)
-        model._check_param_rules()
+        model._validate_params()
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{option}: {error} (model '{model.name}')") from None
 
@@ -278,23 +280,28 @@ def _ranges(cls: type) -> dict[str, Range]:
             for name, interval in vars(klass).get("param_ranges", {}).items()}
 
 
+def check_settings(settings, name: str, of: type, what: str, chosen: tuple[str, ...] = ()) -> None:
+    """A parameter ``name`` that holds ``of``'s parameters (an object of ``what``; its default, None, says nothing of
+    its type): each a parameter of ``of`` (but not one of ``chosen``, which the model sets itself), of its type and
+    range, as TypeError or ValueError naming ``name``."""
+    if not isinstance(settings, dict):
+        raise TypeError(f"parameter '{name}' is {settings!r}, expected an object of {what}")
+    known = set(inspect.signature(of.__init__).parameters) - {"self", *chosen}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise TypeError(f"parameter '{name}' has no field '{unknown[0]}' (has: {', '.join(sorted(known))})")
+    try:
+        check_param_types(of(), settings)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{name}: {error}") from None
+
+
 def _check_config(config) -> None:
-    """A ``config`` parameter (training settings; its default, None, says nothing of its type) holds TrainConfig
-    fields of their types and ranges."""
+    """A ``config`` parameter: a TrainConfig, or its fields as model.json stores them."""
     from moviegenre.training.config import TrainConfig
 
-    if isinstance(config, TrainConfig):
-        return
-    if not isinstance(config, dict):
-        raise TypeError(f"parameter 'config' is {config!r}, expected an object of training settings")
-    known = {field.name for field in fields(TrainConfig)}
-    unknown = sorted(set(config) - known)
-    if unknown:
-        raise TypeError(f"parameter 'config' has no field '{unknown[0]}' (has: {', '.join(sorted(known))})")
-    try:
-        check_param_types(TrainConfig(), config)
-    except (TypeError, ValueError) as error:
-        raise type(error)(f"config: {error}") from None
+    if not isinstance(config, TrainConfig):
+        check_settings(config, "config", TrainConfig, "training settings")
 
 
 def model_meta(directory: Path) -> dict:

@@ -24,10 +24,10 @@ from moviegenre.data.table import MovieTable
 from moviegenre.features.cache import embed_posters, embed_texts
 from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, image_encoder, text_encoder
 from moviegenre.features.fast import EncoderRef
-from moviegenre.models.base import COUNT, POSITIVE, SHARE, GenreModel, Interval, Options, Range
+from moviegenre.models.base import COUNT, POSITIVE, SHARE, GenreModel, Interval, Options, Range, check_settings
 from moviegenre.models.fusion_net import FUSIONS, NET_INPUTS, FeatureDataset, FusionNet
 from moviegenre.models.registry import register_model
-from moviegenre.models.tfidf import TfidfLogReg, check_word_settings
+from moviegenre.models.tfidf import TfidfLogReg
 from moviegenre.training.config import TrainConfig
 
 ALONE = ("poster", "description")  # the inputs a single-input network may read alone, beside the fusion head
@@ -157,8 +157,9 @@ class EmbeddingMLP(EmbeddingModel):
         if self.cross_fit and self.ensemble < 2:  # one fold a member: a single member would train on no rows
             raise ValueError(f"parameter 'cross_fit' needs 'ensemble' 2 or more (one fold a member), "
                              f"not {self.ensemble}")
-        if self.description_words is not None:  # its default, None, says nothing of its type
-            check_word_settings(self.description_words, "description_words")
+        if self.description_words is not None:  # the word model's own parameters (its column is the description)
+            check_settings(self.description_words, "description_words", TfidfLogReg, "word model settings",
+                           chosen=("column",))
 
     def train_config(self) -> TrainConfig:
         """The configuration the networks are trained with."""

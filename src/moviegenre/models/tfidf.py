@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import ClassVar
 
 import numpy as np
@@ -11,7 +10,7 @@ from scipy.special import expit, logit
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from moviegenre.data.table import MovieTable
-from moviegenre.models.base import COUNT, POSITIVE, GenreModel, Options, Range, check_param_types
+from moviegenre.models.base import COUNT, POSITIVE, GenreModel, Options, Range
 from moviegenre.models.registry import register_model
 
 COLUMNS = ("description", "title", "poster_text")  # the texts a word model may read
@@ -114,23 +113,6 @@ class TfidfLogReg(GenreModel):
         if (self.coef_.shape != (n_genres, n_terms) or arrays["idf_"].shape != (n_terms,)
                 or self.prior_.shape != (n_genres,)):
             raise ValueError(f"word model of {n_terms} terms and {n_genres} genres with weights of other shapes")
-
-
-def check_word_settings(settings, name: str) -> None:
-    """``settings`` (a parameter ``name`` of another model) are TfidfLogReg parameters of their types and ranges
-    (TypeError, ValueError naming ``name``), checked before that model embeds anything; not ``column``, which that
-    model chooses."""
-    known = set(inspect.signature(TfidfLogReg.__init__).parameters) - {"self", "column"}
-    if not isinstance(settings, dict):
-        raise TypeError(f"parameter '{name}' is {settings!r}, expected an object of word model settings")
-    if unknown := sorted(set(settings) - known):
-        raise ValueError(f"parameter '{name}' has unknown setting(s) {', '.join(map(repr, unknown))} "
-                         f"(known: {', '.join(sorted(known))})")
-    words = TfidfLogReg(**settings)
-    try:
-        check_param_types(words, settings)
-    except (TypeError, ValueError) as error:
-        raise type(error)(f"parameter '{name}': {error}") from None
 
 
 def _nb_ratios(x, labels: np.ndarray) -> np.ndarray:

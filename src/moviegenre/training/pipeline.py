@@ -38,7 +38,7 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     table = read_table(data, usable=True)  # as 'data inspect' checks it
     # Built (and its parameters checked) after the table is read: a bad table is reported without loading torch.
     estimator = create_model(model, **(params or {}))
-    check_params(estimator, params or {}, "--param")
+    check_params(estimator, "--param")
     configure(estimator, seed, train_options)
     encoder, labels, splits = genre_split(table, min_genre_count=min_genre_count, drop_genres=drop_genres,
                                           validation=validation, test=test, seed=seed, split_file=split_file)
