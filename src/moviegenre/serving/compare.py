@@ -115,7 +115,7 @@ def write_report(result: dict, out: str | Path, predictor: Predictor, sheet_max:
     _sheet(tiles, header).save(sheet, format="PNG", optimize=True)
     # An earlier report's compare.md goes first: a report interrupted between its two files then leaves no ranking
     # beside a sheet it does not describe.
-    if out.is_dir():
+    if out.is_dir():  # elsewhere (under a file) the writer below says in one line why nothing can be written
         (out / "compare.md").unlink(missing_ok=True)
     atomic_write_bytes(out / CONTACT_SHEET, sheet.getvalue())
     atomic_write_text(out / "compare.md", _markdown(result, len(order)))
