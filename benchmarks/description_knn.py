@@ -16,12 +16,11 @@ import argparse
 import numpy as np
 from head_selection import variant
 from shared_data import DATA
-from sklearn.metrics import f1_score
 
 from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
 from moviegenre.data.splits import split_for
-from moviegenre.evaluation.metrics import tune_thresholds
+from moviegenre.evaluation.metrics import multilabel_metrics, tune_thresholds
 
 RULES = [(0, 0.0, 0.0)] + [(k, tau, w) for k in (10, 25) for tau in (0.05, 1.0) for w in (0.2, 0.3)]
 
@@ -72,11 +71,8 @@ def main() -> None:
                 v = (1 - w) * v + w * neighbour_shares(train_vectors, train_labels, val_vectors, k, tau)
                 t = (1 - w) * t + w * neighbour_shares(train_vectors, train_labels, test_vectors, k, tau)
             thresholds = tune_thresholds(val_labels[val_known], v[val_known])
-            truth, chosen = test_labels[test_known], t[test_known] >= thresholds[None, :]
-            present = truth.sum(0) > 0
-            scores[(k, tau, w)].append((f1_score(truth, chosen, average="micro", zero_division=0),
-                                        f1_score(truth[:, present], chosen[:, present], average="macro",
-                                                 zero_division=0)))
+            metrics = multilabel_metrics(test_labels[test_known], t[test_known], thresholds, model.genres_)
+            scores[(k, tau, w)].append((metrics["micro_f1"], metrics["macro_f1"]))
         print(f"seed {seed} done", flush=True)
     for (k, tau, w), values in scores.items():
         name = "model as is" if not w else f"k={k} tau={tau} w={w}"
