@@ -64,7 +64,16 @@ BAD = [
     ("seed-text-cnn-lstm", "num_words=0", "parameter 'num_words' is 0, expected a whole number 1 or more"),
     ("seed-text-cnn-lstm", "max_df=0", "parameter 'max_df' is 0, expected in (0, 1]"),
     ("seed-text-cnn-lstm", "max_df=1.5", "parameter 'max_df' is 1.5, expected in (0, 1]"),
-    ("seed-text-cnn-lstm", "max_length=0", "parameter 'max_length' is 0, expected a whole number 1 or more"),
+    ("seed-text-cnn-lstm", "max_length=0", "parameter 'max_length' is 0, expected a whole number in [1, 100000]"),
+    # No longer than a description may be (every description is padded to it).
+    ("seed-text-cnn-lstm", "max_length=100001",
+     "parameter 'max_length' is 100001, expected a whole number in [1, 100000]"),
+    # None only where the signature allows it (tfidf_terms, max_terms, max_length: "all"): elsewhere it failed in
+    # the fit, after the embedding, or in a saved model, at its first prediction.
+    ("fusion-gmu", "tfidf_weight=null", "parameter 'tfidf_weight' is None, expected float"),
+    ("fusion-gmu", "image_encoder=null", "parameter 'image_encoder' is None, expected str"),
+    ("fusion-gmu", 'config={"lr": null}', "config: parameter 'lr' is None, expected float"),
+    ("fusion-gmu", 'description_words={"C": null}', "description_words: parameter 'C' is None, expected float"),
     # The fine-tuned twins inherit the fusion's ranges and add their own.
     ("fusion-gmu-finetune", "dropout=-0.3", "parameter 'dropout' is -0.3, expected in [0, 1)"),
     ("fusion-gmu-finetune", "epochs=0", "parameter 'epochs' is 0, expected a whole number 1 or more"),
@@ -118,6 +127,8 @@ def test_a_value_out_of_range_is_one_line_before_anything_is_embedded(model, par
     ("fusion-gmu", "title_weight=0"), ("fusion-gmu", "tfidf_terms=null"), ("fusion-gmu", "ensemble=1"),
     ("tfidf-logreg", "C=1e-9"), ("tfidf-logreg", "max_terms=1"), ("seed-text-cnn-lstm", "max_df=1"),
     ("tfidf-logreg", "analyzer=char"), ("tfidf-logreg", "column=title"), ("fusion-gmu", "fusion=concat"),
+    ("tfidf-logreg", "max_terms=null"), ("seed-text-cnn-lstm", "max_length=null"), ("fusion-gmu", "config=null"),
+    ("fusion-gmu", "description_words=null"), ("seed-text-cnn-lstm", "max_length=100000"),
     ("fusion-gmu", 'config={"loss": "asl", "precision": "32"}'),
     ("fusion-gmu", 'description_words={"analyzer": "word+char", "nb": true, "C": 1.0, "max_terms": 30000}'),
     ("fusion-gmu", ('config={"patience": 0, "lr_patience": 0, "grad_clip": 0, "pos_weight_power": 0, "seed": 0, '

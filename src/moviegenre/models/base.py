@@ -245,9 +245,10 @@ def _damaged(path: Path, error: Exception) -> ConfigError:
 
 
 def check_param_types(model: GenreModel, params: dict) -> None:
-    """Each parameter has its default's type (None allowed) and lies in its range (``param_ranges``), so that bad
-    values fail here, by name (TypeError, ValueError), rather than deep inside a fit."""
-    defaults = {name: p.default for name, p in inspect.signature(type(model).__init__).parameters.items()}
+    """Each parameter has its default's type (None only where the signature allows it) and lies in its range
+    (``param_ranges``), so that bad values fail here, by name (TypeError, ValueError), rather than deep inside a fit."""
+    signature = inspect.signature(type(model).__init__).parameters
+    defaults = {name: p.default for name, p in signature.items()}
     ranges = _ranges(type(model))
     for key, value in params.items():
         if key == "config" and key in defaults and value is not None:
@@ -255,6 +256,8 @@ def check_param_types(model: GenreModel, params: dict) -> None:
             continue
         default = defaults.get(key)
         if value is None:
+            if key in signature and not _allows_none(signature[key]):
+                raise TypeError(f"parameter '{key}' is None, expected {type(default).__name__}")
             continue
         if default is not None and default is not inspect.Parameter.empty:
             expected = (int, float) if type(default) is float else type(default)
@@ -263,6 +266,12 @@ def check_param_types(model: GenreModel, params: dict) -> None:
         if key in ranges and value not in ranges[key]:
             finite = "a finite number " if isinstance(value, float) and math.isinf(value) else ""
             raise ValueError(f"parameter '{key}' is {value!r}, expected {finite}{ranges[key]}")
+
+
+def _allows_none(parameter: inspect.Parameter) -> bool:
+    """Whether a parameter may be None: its default is None or its annotation ("int | None") names None."""
+    return (parameter.default is None or parameter.default is inspect.Parameter.empty
+            or "None" in str(parameter.annotation))
 
 
 def check_params(model: GenreModel, option: str) -> None:

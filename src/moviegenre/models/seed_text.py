@@ -27,7 +27,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from moviegenre.data.table import MovieTable
+from moviegenre.data.table import MAX_DESCRIPTION_CHARS, MovieTable
 from moviegenre.errors import ConfigError
 from moviegenre.models.base import COUNT, Interval
 from moviegenre.models.registry import register_model
@@ -154,9 +154,10 @@ class SeedTextCNNLSTM(SeedNetworkModel):
     inputs = ("description",)
     # Adam with Keras' defaults (lr 1e-3, batch 32) on plain binary cross-entropy.
     design: ClassVar[dict] = {"batch_size": 32, "lr": 1e-3, "weight_decay": 0.0, "loss": "bce"}
-    # max_df is the share of training descriptions above which a word is dropped: 0 would drop every word.
+    # max_df is the share of training descriptions above which a word is dropped: 0 would drop every word; a
+    # description has no more words than characters.
     param_ranges: ClassVar[dict[str, Interval]] = {"num_words": COUNT, "max_df": Interval(0, 1, low_open=True),
-                                                   "max_length": COUNT}
+                                                   "max_length": Interval(1, MAX_DESCRIPTION_CHARS, whole=True)}
 
     def __init__(self, glove: str = PACKAGED_GLOVE, num_words: int = 120_000, max_df: float = 0.5,
                  max_length: int | None = None, config: TrainConfig | dict | None = None):
