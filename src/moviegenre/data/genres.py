@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from moviegenre.data.readers import read_json
 from moviegenre.data.table import atomic_write_text
 from moviegenre.errors import ConfigError, DataError
 
@@ -80,9 +81,11 @@ class GenreEncoder:
     @classmethod
     def load(cls, path: str | Path) -> GenreEncoder:
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = read_json(path)
             encoder = cls.from_classes(data["genres"], data.get("counts"), data.get("n_samples"))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:  # Type/Attr: JSON not a dict
+        except DataError as error:
+            raise ConfigError(f"{path}: not a genre vocabulary file ({error.problem})") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as error:  # Type/Attr: JSON not a dict
             raise ConfigError(f"{path}: not a genre vocabulary file ({error})") from None
         encoder.min_count, encoder.drop = data.get("min_count", 0), tuple(data.get("drop", ()))
         return encoder

@@ -256,7 +256,7 @@ def read_mmimdb(path: Path) -> MovieTable:
                         hint="give an MM-IMDb folder (dataset/<id>.json + <id>.jpeg) or a CSV table")
     records = []
     for file in json_files:
-        info = _read_json(file)
+        info = read_json(file)
         if not isinstance(info, dict):
             raise DataError(file, "expected a JSON object", hint="fix or remove the file")
         plots = info.get("plot") or []
@@ -291,7 +291,7 @@ def _mmimdb_id(stem: str) -> str:
 
 
 def _read_split_json(path: Path) -> dict[str, str]:
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, dict):
         raise DataError(path, "expected {\"train\": [...], \"dev\": [...], \"test\": [...]}")
     split_of = {}
@@ -305,13 +305,15 @@ def _read_split_json(path: Path) -> dict[str, str]:
     return split_of
 
 
-def _read_json(path: Path) -> object:
-    """A JSON file's value, or a one-line DataError for a folder, a device, a huge, broken or too deeply nested file."""
+def read_json(path: str | Path, limit: int = MAX_JSON_BYTES) -> object:
+    """A JSON file's value, or a one-line DataError for a folder, a device, a file over ``limit`` bytes, a broken or
+    too deeply nested file."""
+    path = Path(path)
     try:
         if not path.is_file():
             raise DataError(path, "not a regular file", hint="remove it or give it another name")
-        if path.stat().st_size > MAX_JSON_BYTES:
-            raise DataError(path, f"over the {MAX_JSON_BYTES:,} byte limit", hint="fix or remove the file")
+        if path.stat().st_size > limit:
+            raise DataError(path, f"over the {limit:,} byte limit", hint="fix or remove the file")
         return json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise DataError(path, f"cannot read ({error.strerror or error})", hint="check its permissions") from None

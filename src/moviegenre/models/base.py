@@ -20,13 +20,15 @@ from typing import ClassVar
 import numpy as np
 from safetensors.numpy import load_file, save
 
+from moviegenre.data.readers import read_json
 from moviegenre.data.table import MovieTable, atomic_write_bytes, atomic_write_text
-from moviegenre.errors import ConfigError, first_line
+from moviegenre.errors import ConfigError, DataError, first_line
 
 # The model shipped inside the package: what `predict` uses when no run folder is given.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
 MODEL_JSON = "model.json"
 MODEL_WEIGHTS = "model.safetensors"
+MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024  # far above any saved model's vocabularies (the packaged model's: 0.2 MB)
 INPUTS = ("poster", "description")
 PRECISIONS = ("float32", "float16", "int8")
 INT8_SCALE = ".int8_scale"  # the suffix of an int8 matrix's per-row scales
@@ -225,6 +227,20 @@ def _stored(key: str, array: np.ndarray, precision: str) -> dict[str, np.ndarray
     return {key: array.astype(np.float16)}
 
 
+def load_network(build, weights: dict[str, np.ndarray]):
+    """The network ``build()`` makes (sized by model.json), holding ``weights`` (from model.safetensors). It is built
+    on PyTorch's meta device (shapes, no memory) and then given the arrays, shape-checked and cast to its own types:
+    sizes in a damaged or hostile model.json far beyond its weights fail on the shapes, never being allocated."""
+    import torch
+
+    with torch.device("meta"):
+        net = build()
+    expected = net.state_dict()
+    net.load_state_dict({k: torch.as_tensor(v).to(expected[k].dtype) if k in expected else torch.as_tensor(v)
+                         for k, v in weights.items()}, assign=True)
+    return net.eval()
+
+
 def _restored(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """float32 arrays back from ``_stored``'s."""
     scales = {k.removesuffix(INT8_SCALE): arrays[k] for k in arrays if k.endswith(INT8_SCALE)}
@@ -320,9 +336,9 @@ def model_meta(directory: Path) -> dict:
                           "give a run folder made by 'moviegenre train')")
     path = directory / MODEL_JSON
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as error:
-        raise _damaged(path, error) from None
+        meta = read_json(path, MAX_MODEL_JSON_BYTES)
+    except DataError as error:
+        raise _damaged(path, ValueError(error.problem)) from None
     shape = {"name": str, "params": dict, "genres": list, "state": dict}
     wrong = [key for key, kind in shape.items()
              if not isinstance(meta, dict) or not isinstance(meta.get(key, {} if key == "state" else None), kind)]

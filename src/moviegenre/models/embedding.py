@@ -24,13 +24,25 @@ from moviegenre.data.table import MovieTable
 from moviegenre.features.cache import embed_posters, embed_texts
 from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, image_encoder, text_encoder
 from moviegenre.features.fast import EncoderRef
-from moviegenre.models.base import COUNT, POSITIVE, SHARE, GenreModel, Interval, Options, Range, check_settings
+from moviegenre.models.base import (
+    COUNT,
+    INPUTS,
+    POSITIVE,
+    SHARE,
+    GenreModel,
+    Interval,
+    Options,
+    Range,
+    check_settings,
+    load_network,
+)
 from moviegenre.models.fusion_net import FUSIONS, NET_INPUTS, FeatureDataset, FusionNet
 from moviegenre.models.registry import register_model
 from moviegenre.models.tfidf import TfidfLogReg
 from moviegenre.training.config import TrainConfig
 
-ALONE = ("poster", "description")  # the inputs a single-input network may read alone, beside the fusion head
+ALONE = ("poster", "description")
+MAX_DIM = 65_536  # the widest embedding a saved model may say it reads (the widest encoder here: 3,840)  # the inputs a single-input network may read alone, beside the fusion head
 # The word models an EmbeddingMLP may blend in, by their key in the saved state: what each reads, and how.
 WORD_MODELS = {"words": {"column": "description"}, "title_words": {"column": "title"},
                "poster_words": {"column": "poster_text", "analyzer": "char"}}
@@ -75,6 +87,13 @@ class EmbeddingModel(GenreModel):
         make = (lambda: self.poster_encoder(device)) if modality == "poster" else lambda: self.description_encoder(device)
         known = getattr(self, "dims_", None)
         return EncoderRef(self.encoder_name(modality), known[modality], make, device) if known else make()
+
+    def _set_dims(self, dims) -> None:
+        """The saved embedding widths the model reads (model.json's ``dims``), checked: zero rows of them stand in
+        for an absent input."""
+        if not (isinstance(dims, dict) and all(type(dims.get(m)) is int and 0 < dims[m] <= MAX_DIM for m in INPUTS)):
+            raise ValueError(f"'dims' is {dims!r}, expected a width from 1 to {MAX_DIM} for each of {', '.join(INPUTS)}")
+        self.dims_ = dims
 
     def poster_encoder(self, device: str = "cpu") -> ImageEncoder:
         """The encoder whose vectors this model reads (a fine-tuned model returns its own)."""
@@ -434,7 +453,7 @@ class EmbeddingMLP(EmbeddingModel):
         return state, arrays
 
     def _set_state(self, state, arrays):
-        self.dims_ = state["dims"]
+        self._set_dims(state["dims"])
         self.description_shift_ = arrays.get("description_shift_")  # absent: saved without (or before) it
         self.words_, self.title_words_, self.poster_words_ = (self._load_words(state, arrays, key) for key in WORD_MODELS)
         shapes = [("description_shift_", self.description_shift_)] + [
@@ -442,22 +461,16 @@ class EmbeddingMLP(EmbeddingModel):
         for key, array in shapes:
             if array is not None and array.shape != (state["n_genres"],):
                 raise ValueError(f"{key} is for {len(array)} genres, not {state['n_genres']}")
-        self.nets_ = [self._load_net(self._new_net(state["n_genres"]), arrays, f"member{member}.")
+        self.nets_ = [_load_net(partial(self._new_net, state["n_genres"]), arrays, f"member{member}.")
                       for member in range(self.ensemble)]
-        self.alone_nets_ = {modality: [self._load_net(self._new_alone_net(modality, state["n_genres"]), arrays,
-                                                      f"{modality}{member}.") for member in range(self.ensemble)]
+        self.alone_nets_ = {modality: [_load_net(partial(self._new_alone_net, modality, state["n_genres"]), arrays,
+                                                 f"{modality}{member}.") for member in range(self.ensemble)]
                             for modality in state.get("alone_nets", []) if modality in ALONE}
 
     def _word_settings(self, key: str) -> dict:
         """The TfidfLogReg settings of the word model saved under ``key``."""
         own = self.description_words if key == "words" else None
         return {"max_terms": self.tfidf_terms, **WORD_MODELS[key], **(own or {})}
-
-    @staticmethod
-    def _load_net(net: FusionNet, arrays: dict[str, np.ndarray], prefix: str) -> FusionNet:
-        net.load_state_dict({k.removeprefix(prefix): torch.as_tensor(v) for k, v in arrays.items()
-                             if k.startswith(prefix)})
-        return net.eval()
 
     def _load_words(self, state: dict, arrays: dict[str, np.ndarray], key: str) -> TfidfLogReg | None:
         if key not in state:
@@ -466,6 +479,10 @@ class EmbeddingMLP(EmbeddingModel):
         words._set_state(state[key], {k.removeprefix(f"{key}."): v for k, v in arrays.items()
                                       if k.startswith(f"{key}.")})
         return words
+
+
+def _load_net(build, arrays: dict[str, np.ndarray], prefix: str) -> FusionNet:
+    return load_network(build, {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)})
 
 
 def _net_inputs(features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -525,9 +542,13 @@ class EmbeddingLogReg(EmbeddingModel):
                                       "intercept_": self.intercept_}
 
     def _set_state(self, state, arrays):
-        self.dims_ = state["dims"]
+        self._set_dims(state["dims"])
         for name in ("mean_", "scale_", "coef_", "intercept_"):
             setattr(self, name, arrays[name])
+        width = self.dims_["poster"] + self.dims_["description"] + 2  # _matrix's columns
+        if (self.mean_.shape != (width,) or self.scale_.shape != (width,)
+                or self.coef_.shape != (len(self.genres_), width) or self.intercept_.shape != (len(self.genres_),)):
+            raise ValueError(f"weights of other shapes than {width} features and {len(self.genres_)} genres")
 
 
 def _row_texts(movies: MovieTable, poster_texts: Sequence[str] | None) -> dict[str, Sequence[str] | None]:

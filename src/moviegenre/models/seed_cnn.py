@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 from moviegenre.data.genres import class_weights
 from moviegenre.data.images import load_image
 from moviegenre.data.table import MovieTable
-from moviegenre.models.base import GenreModel
+from moviegenre.models.base import GenreModel, load_network
 from moviegenre.models.registry import register_model
 from moviegenre.training.config import TrainConfig
 
@@ -90,9 +90,8 @@ class SeedNetworkModel(GenreModel):
 
     def _set_state(self, state, arrays):
         self.prior_ = arrays.pop("prior_")
-        self.net_ = self.new_net(state["n_genres"], **state["shape"])
-        self.net_.load_state_dict({k.removeprefix("net."): torch.as_tensor(v) for k, v in arrays.items()})
-        self.net_.eval()
+        self.net_ = load_network(lambda: self.new_net(state["n_genres"], **state["shape"]),
+                                 {k.removeprefix("net."): v for k, v in arrays.items()})
 
     @torch.inference_mode()
     def predict_batches(self, dataset: Dataset) -> np.ndarray:

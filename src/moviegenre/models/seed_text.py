@@ -211,6 +211,12 @@ class SeedTextCNNLSTM(SeedNetworkModel):
 
     def _set_state(self, state, arrays):
         self.tokenizer_ = SeedTokenizer(self.num_words, self.max_df).with_vocabulary(state["vocabulary"])
+        if state["shape"]["vocabulary_size"] != len(self.tokenizer_.vocabulary_) + 1:
+            raise ValueError(f"an embedding of {state['shape']['vocabulary_size']!r} rows for "
+                             f"{len(self.tokenizer_.vocabulary_)} words")
+        # Every description is padded to this length: no more words than a description may have characters.
+        if not (type(state["length"]) is int and MIN_LENGTH <= state["length"] <= MAX_DESCRIPTION_CHARS):
+            raise ValueError(f"sequence length {state['length']!r}, expected {MIN_LENGTH} to {MAX_DESCRIPTION_CHARS}")
         self.length_ = state["length"]
         self.glove_coverage_ = state["glove_coverage"]
         super()._set_state(state, arrays)

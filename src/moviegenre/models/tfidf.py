@@ -103,13 +103,18 @@ class TfidfLogReg(GenreModel):
                  "intercept_": self.intercept_, "prior_": self.prior_})
 
     def _set_state(self, state, arrays):
-        ends = np.cumsum(state.get("blocks", [len(state["terms"])]))
+        blocks = state.get("blocks", [len(state["terms"])])
+        if (not isinstance(blocks, list) or len(blocks) != len(ANALYZERS[self.analyzer])
+                or not all(isinstance(n, int) and n >= 0 for n in blocks) or sum(blocks) != len(state["terms"])):
+            raise ValueError(f"word model's term blocks {blocks!r} do not fit its {len(state['terms'])} terms "
+                             f"read by analyzer '{self.analyzer}'")
+        ends = np.cumsum(blocks)
         starts = np.concatenate([[0], ends[:-1]])
         self.vectorizers_ = self._vectorizers([state["terms"][a:b] for a, b in zip(starts, ends)])
         for vectorizer, a, b in zip(self.vectorizers_, starts, ends):
             vectorizer.idf_ = arrays["idf_"][a:b]
         self.coef_, self.intercept_, self.prior_ = arrays["coef_"], arrays["intercept_"], arrays["prior_"]
-        n_genres, n_terms = len(self.intercept_), int(ends[-1]) if len(ends) else 0
+        n_genres, n_terms = len(self.intercept_), int(ends[-1])
         if (self.coef_.shape != (n_genres, n_terms) or arrays["idf_"].shape != (n_terms,)
                 or self.prior_.shape != (n_genres,)):
             raise ValueError(f"word model of {n_terms} terms and {n_genres} genres with weights of other shapes")

@@ -1,0 +1,107 @@
+"""A saved model's files are input like any other: a model.json whose sizes, term blocks or encoder do not fit its
+weights is one line naming the files, never a traceback, and never makes the loader allocate the sizes it claims."""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+
+import numpy as np
+import pytest
+
+from moviegenre.data.genres import GenreEncoder
+from moviegenre.data.readers import read_table
+from moviegenre.errors import ConfigError
+from moviegenre.models import create_model, load_model
+from moviegenre.models.base import DEFAULT_MODEL_DIR, MAX_MODEL_JSON_BYTES, MODEL_JSON
+from moviegenre.training.config import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def saved(session_tiny_table_csv, tmp_path_factory):
+    """Folders of models trained briefly on the tiny table, by name, and the table."""
+    table = read_table(session_tiny_table_csv)
+    labels = GenreEncoder(min_count=3).fit(table.genres).transform(table.genres)
+    genres = GenreEncoder(min_count=3).fit(table.genres).classes_
+    root = tmp_path_factory.mktemp("saved-models")
+    folders = {}
+    for name in ("tfidf-nb-logreg", "embedding-logreg", "seed-text-cnn-lstm"):
+        model = create_model(name)
+        if "config" in model.get_params():
+            model.set_params(config=TrainConfig(max_epochs=1, batch_size=16, progress=False))
+        folders[name] = model.fit(table, labels, genres=genres).save(root / name)
+    folders["fusion-gmu"] = DEFAULT_MODEL_DIR
+    return folders, table
+
+
+def _damaged_copy(folder, tmp_path, change):
+    copy = shutil.copytree(folder, tmp_path / "model")
+    meta = json.loads((copy / MODEL_JSON).read_text())
+    change(meta)
+    (copy / MODEL_JSON).write_text(json.dumps(meta))
+    return copy
+
+
+def _set(*path_and_value):
+    *path, value = path_and_value
+
+    def change(meta):
+        node = meta
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+    return change
+
+
+DAMAGE = [
+    ("tfidf-nb-logreg", _set("state", "blocks", []), "word model's term blocks [] do not fit its"),
+    ("fusion-gmu", _set("state", "words", "blocks", [5]), "word model's term blocks [5] do not fit its"),
+    ("embedding-logreg", _set("state", "dims", "poster", 10**12),
+     ("'dims' is {'poster': 1000000000000, 'description': 384}, expected a width from 1 to 65536 for each of "
+      "poster, description")),
+    ("embedding-logreg", _set("state", "dims", {"poster": 7, "description": 3}),
+     "weights of other shapes than 12 features"),
+    ("seed-text-cnn-lstm", _set("state", "length", 10**12), "sequence length 1000000000000, expected 4 to 100000"),
+    ("seed-text-cnn-lstm", _set("state", "shape", "vocabulary_size", 0), "an embedding of 0 rows for"),
+    # Sizes far beyond the weights: the networks are sized on PyTorch's meta device, so they fail on the shapes
+    # (some tens of GB apiece if they were allocated).
+    ("fusion-gmu", _set("params", "hidden", 10**7), "Error(s) in loading state_dict for FusionNet"),
+    ("fusion-gmu", _set("state", "n_genres", 10**9), "description_shift_ is for 21 genres, not 1000000000"),
+    ("seed-text-cnn-lstm", _set("state", "shape", "dim", 10**8), "Error(s) in loading state_dict for SeedTextNet"),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "message"), DAMAGE)
+def test_a_model_json_that_does_not_fit_its_weights_is_one_line(saved, tmp_path, name, change, message):
+    folders, table = saved
+    copy = _damaged_copy(folders[name], tmp_path, change)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ConfigError) as caught:
+        load_model(copy).predict_proba(table)
+    assert str(caught.value).startswith(f"{copy}: damaged model files (")
+    assert message in str(caught.value) and len(str(caught.value).splitlines()) == 1
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 512 * 1024  # kB: nothing of its size
+
+
+def test_a_model_json_over_its_size_limit_is_refused_unread(tmp_path):
+    copy = shutil.copytree(DEFAULT_MODEL_DIR, tmp_path / "model")
+    with open(copy / MODEL_JSON, "r+b") as handle:
+        handle.truncate(MAX_MODEL_JSON_BYTES + 1)  # sparse: no disk, and it must not be read
+    with pytest.raises(ConfigError) as caught:
+        load_model(copy)
+    assert str(caught.value) == (f"{copy / MODEL_JSON}: damaged model files (over the {MAX_MODEL_JSON_BYTES:,} byte "
+                                 "limit); retrain or restore the run")
+
+
+def test_a_sound_model_loads_its_networks_with_their_weights_and_types(saved):
+    import torch
+
+    folders, table = saved
+    for name in ("seed-text-cnn-lstm", "fusion-gmu"):
+        model = load_model(folders[name])
+        nets = [model.net_] if name == "seed-text-cnn-lstm" else model.nets_
+        for net in nets:
+            assert all(p.device.type == "cpu" and p.dtype == torch.float32 for p in net.parameters())
+            assert not net.training
+        assert np.isfinite(model.predict_proba(table)).all()
