@@ -101,6 +101,14 @@ def test_a_valid_small_export_loads_and_encodes(fast):
     assert fast.fast_encoder(fast.EncoderRef(name, dim, never)).encode_pixels(np.ones((2, 3, 8, 8))).shape == (2, 3)
 
 
+def test_a_sound_export_is_not_blamed_for_a_model_that_reads_another_width(fast):
+    """The width a model's reference gives is the model's: the export loads, and the vectors' width is checked
+    against the model's where they meet (features/cache.py: one line naming the model's files)."""
+    name, dim, _ = _export("text")
+    assert fast.fast_encoder(fast.EncoderRef(name, dim + 1, never)).dim == dim
+    assert name in fast._loaded
+
+
 def _set(field, value):
     def damage(folder):
         settings = json.loads((folder / "encoder.json").read_text())
@@ -128,7 +136,7 @@ IMAGE_DAMAGE = {
     "json-missing": ("encoder.json", lambda folder: (folder / "encoder.json").unlink()),
     "kind-unknown": ("encoder.json", _set("kind", "audio")),
     "dim-a-string": ("encoder.json", _set("dim", "3")),
-    "dim-another": ("encoder.json", _set("dim", 4)),
+    "dim-another": ("model.onnx", _set("dim", 4)),  # checked against the graph's width, which the error names too
     "name-another": ("encoder.json", _set("name", "efficientnet-lite0")),
     "size-negative": ("encoder.json", _set("image_size", -8)),
     "size-huge": ("encoder.json", _set("image_size", 10 ** 30)),

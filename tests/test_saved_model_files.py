@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
+from conftest import run_moviegenre
 from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
 from moviegenre.errors import ConfigError
@@ -92,6 +93,33 @@ def test_a_model_json_over_its_size_limit_is_refused_unread(tmp_path):
         load_model(copy)
     assert str(caught.value) == (f"{copy / MODEL_JSON}: damaged model files (over the {MAX_MODEL_JSON_BYTES:,} byte "
                                  "limit); retrain or restore the run")
+
+
+@pytest.mark.parametrize("command", ["predict", "serve"])
+def test_a_model_naming_another_encoder_than_it_was_trained_with_is_one_line(tmp_path, monkeypatch, capsys, command):
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: pytest.fail("the damaged model was served"))
+    copy = _damaged_copy(DEFAULT_MODEL_DIR, tmp_path, _set("params", "text_encoder", "minilm"))  # 384-d, not 768-d
+    args = ("predict", copy, "--description", "A detective hunts a killer.") if command == "predict" else \
+        ("serve", copy, "--port", "1")
+    code, out, err = run_moviegenre(monkeypatch, capsys, *args)
+    assert (code, out) == (2, "")
+    assert err == ("error: encoder 'minilm' gives 384-d vectors where the model reads 768-d ones: its model.json "
+                   "names another encoder than it was trained with (retrain or restore the run)\n")
+
+
+@pytest.mark.parametrize(("content", "problem"), [("[1, 2]", "expected a JSON object"),
+                                                  ("{\"rows\": ", "not valid JSON")])
+def test_serve_reads_run_json_once_at_start_and_a_damaged_one_is_one_line(tmp_path, monkeypatch, capsys, content,
+                                                                           problem):
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: pytest.fail("the damaged run was served"))
+    copy = shutil.copytree(DEFAULT_MODEL_DIR, tmp_path / "model")
+    (copy / "run.json").write_text(content)
+    code, _, err = run_moviegenre(monkeypatch, capsys, "serve", copy, "--port", "1")
+    assert code == 2 and err.startswith(f"error: {copy / 'run.json'}: {problem}") and len(err.splitlines()) == 1
 
 
 def test_a_sound_model_loads_its_networks_with_their_weights_and_types(saved):

@@ -19,6 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from moviegenre.data.images import read_image_file
+from moviegenre.errors import ConfigError
 
 # Bump when preprocessing changes, so stale vectors are never mixed with new ones.
 CACHE_VERSION = 1
@@ -100,8 +101,16 @@ def _cached(keys: list[str], encoder, cache: FeatureCache | None, compute, *, wh
     out = np.zeros((len(keys), encoder.dim), dtype=np.float32)
     for row, key in enumerate(keys):
         if key:
+            if found[key].shape != (encoder.dim,):  # a fitted model's encoder says the width the model was trained on
+                raise other_width(encoder.name, found[key].size, encoder.dim)
             out[row] = found[key]
     return out
+
+
+def other_width(name: str, given: int, expected: int) -> ConfigError:
+    """A model whose saved parameters name an encoder of another width than the one it was trained with."""
+    return ConfigError(f"encoder '{name}' gives {given}-d vectors where the model reads {expected}-d ones: its "
+                       "model.json names another encoder than it was trained with (retrain or restore the run)")
 
 
 def file_keys(paths: Sequence[str | bytes]) -> tuple[list[str], dict[str, str | bytes]]:

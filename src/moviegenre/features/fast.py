@@ -89,7 +89,9 @@ def fast_encoder(encoder):
                 if not _exportable(plain):
                     return plain
                 _export(plain, folder)
-            _loaded[encoder.name] = _load(folder, encoder.name, encoder.dim)
+            # A model's reference says the width the model reads, not the encoder's: a mismatch is the model's
+            # (features/cache.py says so), the export is checked against the encoder itself.
+            _loaded[encoder.name] = _load(folder, encoder.name, None if ref else encoder.dim)
         return _loaded[encoder.name]
 
 
@@ -201,7 +203,7 @@ def _preoptimize(path: Path) -> None:
     path.with_suffix(".optimized.onnx").replace(path)
 
 
-def _load(folder: Path, name: str, dim: int):
+def _load(folder: Path, name: str, dim: int | None):
     """The export in ``folder``, checked against the encoder it stands for: a damaged or tampered file is one line."""
     settings = _settings(folder / "encoder.json", name, dim)
     tokenizer = _tokenizer(folder / "tokenizer.json", settings) if settings["kind"] == "text" else None
@@ -227,7 +229,7 @@ def _check_session(session, settings: dict, path: Path) -> None:
         raise _damaged(path, f"its inputs or outputs differ from those {path.parent / 'encoder.json'} gives")
 
 
-def _settings(path: Path, name: str, dim: int) -> dict:
+def _settings(path: Path, name: str, dim: int | None) -> dict:
     """``encoder.json``, each field of the type and range the fast encoders rely on."""
     try:
         settings = json.loads(path.read_text(encoding="utf-8"))
@@ -235,7 +237,7 @@ def _settings(path: Path, name: str, dim: int) -> dict:
         raise _damaged(path, first_line(error)) from None
     if not isinstance(settings, dict) or settings.get("kind") not in ("image", "text"):
         raise _damaged(path, "field 'kind' missing or not 'image'/'text'")
-    checks = {"name": lambda v: v == name, "dim": lambda v: v == dim and type(v) is int}
+    checks = {"name": lambda v: v == name, "dim": lambda v: _count(v) and dim in (None, v)}
     if settings["kind"] == "image":
         checks |= {"image_size": _count, "pixel_mean": lambda v: _channels(v, lambda x: 0 <= x <= 255),
                    "pixel_std": lambda v: _channels(v, lambda x: 0 < x <= 255)}
@@ -246,7 +248,8 @@ def _settings(path: Path, name: str, dim: int) -> dict:
                    "pad_id": lambda v: type(v) is int and 0 <= v < 2**32, "pad_token": lambda v: isinstance(v, str)}
     wrong = next((key for key, check in checks.items() if not check(settings.get(key))), None)
     if wrong in ("name", "dim"):
-        raise _damaged(path, f"made for {settings.get('name')!r} ({settings.get('dim')!r}-d), not {name!r} ({dim}-d)")
+        raise _damaged(path, f"made for {settings.get('name')!r} ({settings.get('dim')!r}-d), not {name!r}"
+                             + (f" ({dim}-d)" if dim else ""))
     if wrong is not None:
         raise _damaged(path, f"field '{wrong}' missing or of the wrong type or range")
     return settings

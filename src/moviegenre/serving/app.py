@@ -19,7 +19,6 @@ import asyncio
 import base64
 import binascii
 import hashlib
-import json
 import os
 import queue
 from concurrent.futures import ThreadPoolExecutor
@@ -37,8 +36,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from moviegenre.data.genres import resolve_genres
 from moviegenre.data.images import sniff_format
+from moviegenre.data.readers import read_json
 from moviegenre.data.table import clean_description
-from moviegenre.errors import MovieGenreError, utf8_text
+from moviegenre.errors import DataError, MovieGenreError, utf8_text
 from moviegenre.features.poster_text import reading_threads
 from moviegenre.serving.batcher import Batcher
 from moviegenre.serving.compare import comparison
@@ -88,6 +88,19 @@ def model_version(run_dir: Path) -> str:
     return digest.hexdigest()[:12]
 
 
+def training_info(run_dir: Path) -> dict:
+    """What the run's run.json says of its training, for /model; read once, so a damaged file is one line at start."""
+    path = run_dir / "run.json"
+    run = read_json(path) if path.exists() else {}
+    if not isinstance(run, dict):
+        raise DataError(path, "expected a JSON object", hint="restore the run's run.json or remove it")
+    training = {key: run[key] for key in ("rows", "min_genre_count", "drop_genres", "seed", "train_seconds")
+                if key in run}
+    if isinstance(run.get("data"), str):
+        training["data"] = Path(run["data"]).name  # not the server's folders
+    return training
+
+
 class Service:
     """The loaded model, its batcher and explainer, and the request checks shared by the endpoints."""
 
@@ -97,6 +110,7 @@ class Service:
         self.explainer = Explainer(self.scorer)
         self.batcher = Batcher(self.scorer, workers, max_queue=MAX_QUEUED_PREDICTIONS)
         self.version = model_version(self.predictor.run_dir)
+        self.training = training_info(self.predictor.run_dir)
         # One explanation at a time (each is ~64 occluded posters and up to 48 shortened descriptions); the others
         # wait in this pool's queue (at most MAX_QUEUED_EXPLANATIONS), not in the request thread pool that /predict
         # needs for decoding.
@@ -105,18 +119,12 @@ class Service:
 
     def info(self) -> ModelInfo:
         model, predictor = self.predictor.model, self.predictor
-        run_json = predictor.run_dir / "run.json"
-        run = json.loads(run_json.read_text(encoding="utf-8")) if run_json.exists() else {}
-        training = {key: run[key] for key in ("rows", "min_genre_count", "drop_genres", "seed", "train_seconds")
-                    if key in run}
-        if "data" in run:
-            training["data"] = Path(run["data"]).name  # not the server's folders
         return ModelInfo(name=predictor.model_name, version=self.version, inputs=list(model.inputs),
                          genres=predictor.genres,
                          thresholds={g: round(float(t), 4) for g, t in zip(predictor.genres, predictor.thresholds)},
                          encoders={"image": self.scorer.image.name if self.scorer.image else None,
                                    "text": self.scorer.text.name if self.scorer.text else None},
-                         training=training)
+                         training=self.training)
 
     def check(self, poster: bytes | None, description: str | None, where: str = "",
               title: str | None = None) -> tuple[dict, str, str]:

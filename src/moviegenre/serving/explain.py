@@ -31,6 +31,7 @@ from moviegenre.data.genres import resolve_genres
 from moviegenre.data.images import DRAFT_SIDE, MAX_ASPECT, load_image
 from moviegenre.data.table import clean_description
 from moviegenre.errors import ConfigError, utf8_text
+from moviegenre.features.cache import other_width
 from moviegenre.features.fast import fast_encoder
 from moviegenre.serving.predictor import Predictor, used_inputs
 
@@ -58,6 +59,9 @@ class Scorer:
         self.image = fast_encoder(model.encoder_ref("poster")) if "poster" in model.inputs else None
         reads_text = "description" in model.inputs or getattr(model, "embeds_poster_text", False)
         self.text = fast_encoder(model.encoder_ref("description")) if reads_text else None
+        for encoder, modality in ((self.image, "poster"), (self.text, "description")):
+            if encoder is not None and encoder.dim != model.dims_[modality]:  # else every request would fail
+                raise other_width(encoder.name, encoder.dim, model.dims_[modality])
         # A fast (Rust) tokenizer re-configures itself on every call and fails ("Already borrowed") when two
         # threads share it; the image encoder has no such state and runs in parallel.
         self._text_lock = threading.Lock()
