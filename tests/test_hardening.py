@@ -162,8 +162,8 @@ def _damage_model(folder, damage):
             arrays.update({key: arrays[key][:10] for key in arrays if key.startswith("words.")
                            and key != "words.idf_"})
         save_file(arrays, weights)
-    return weights if damage in ("truncated", "empty", "garbage") else \
-        folder if damage in ("state-of-other-shape", "words-of-other-shape", "nan-threshold") else meta_file
+    return weights if damage in ("truncated", "empty", "garbage", "nan-threshold") else \
+        folder if damage in ("state-of-other-shape", "words-of-other-shape") else meta_file
 
 
 @pytest.mark.parametrize("damage", ["truncated", "empty", "garbage", "json-list", "hidden-abc", "genres-not-list",

@@ -15,7 +15,7 @@ from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
 from moviegenre.errors import ConfigError
 from moviegenre.models import create_model, load_model
-from moviegenre.models.base import DEFAULT_MODEL_DIR, MAX_MODEL_JSON_BYTES, MODEL_JSON
+from moviegenre.models.base import DEFAULT_MODEL_DIR, MAX_MODEL_JSON_BYTES, MODEL_JSON, MODEL_WEIGHTS
 from moviegenre.training.config import TrainConfig
 
 
@@ -83,6 +83,39 @@ def test_a_model_json_that_does_not_fit_its_weights_is_one_line(saved, tmp_path,
     assert str(caught.value).startswith(f"{copy}: damaged model files (")
     assert message in str(caught.value) and len(str(caught.value).splitlines()) == 1
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 512 * 1024  # kB: nothing of its size
+
+
+def _poison(arrays):
+    """(key, array) changes of the packaged model's weights, each of a kind the fuzzer found."""
+    return {
+        "nan-bias": ("member0.head.4.bias", np.full_like(arrays["member0.head.4.bias"], np.nan)),
+        "infinite-scale": ("words.coef_.int8_scale", np.full_like(arrays["words.coef_.int8_scale"], np.inf)),
+        "nan-idf": ("title_words.idf_", np.full_like(arrays["title_words.idf_"], np.nan)),
+        "nan-shift": ("description_shift_", np.full_like(arrays["description_shift_"], np.nan)),
+        "integer-std": ("member0.description_std", arrays["member0.description_std"].astype(np.int32)),
+    }
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    ("nan-bias", "array 'member0.head.4.bias' holds NaN or infinite values"),
+    ("infinite-scale", "array 'words.coef_' holds NaN or infinite values"),
+    ("nan-idf", "array 'title_words.idf_' holds NaN or infinite values"),
+    ("nan-shift", "array 'description_shift_' holds NaN or infinite values"),
+    ("integer-std", "array 'description_std' is torch.int32, expected torch.float32"),
+])
+def test_weights_that_are_not_finite_or_of_another_type_are_one_line(saved, tmp_path, damage, message):
+    """Each predicted NaN probabilities (so no genre, and NaN in the JSON) or was a traceback (idf: scikit-learn's
+    "Input contains NaN")."""
+    from safetensors.numpy import load_file, save_file
+
+    copy = shutil.copytree(DEFAULT_MODEL_DIR, tmp_path / "model")
+    arrays = load_file(copy / MODEL_WEIGHTS)
+    key, array = _poison(arrays)[damage]
+    save_file({**arrays, key: array}, copy / MODEL_WEIGHTS)
+    with pytest.raises(ConfigError) as caught:
+        load_model(copy).predict_proba(saved[1])
+    named = copy if damage == "integer-std" else copy / MODEL_WEIGHTS  # a type is the networks', values the file's
+    assert str(caught.value) == f"{named}: damaged model files ({message}); retrain or restore the run"
 
 
 def test_a_model_json_over_its_size_limit_is_refused_unread(tmp_path):

@@ -229,15 +229,18 @@ def _stored(key: str, array: np.ndarray, precision: str) -> dict[str, np.ndarray
 
 def load_network(build, weights: dict[str, np.ndarray]):
     """The network ``build()`` makes (sized by model.json), holding ``weights`` (from model.safetensors). It is built
-    on PyTorch's meta device (shapes, no memory) and then given the arrays, shape-checked and cast to its own types:
+    on PyTorch's meta device (shapes, no memory) and then given the arrays, checked for their shapes and types:
     sizes in a damaged or hostile model.json far beyond its weights fail on the shapes, never being allocated."""
     import torch
 
     with torch.device("meta"):
         net = build()
+    tensors = {k: torch.as_tensor(v) for k, v in weights.items()}
     expected = net.state_dict()
-    net.load_state_dict({k: torch.as_tensor(v).to(expected[k].dtype) if k in expected else torch.as_tensor(v)
-                         for k, v in weights.items()}, assign=True)
+    wrong = next((k for k, v in tensors.items() if k in expected and v.dtype != expected[k].dtype), None)
+    if wrong is not None:
+        raise ValueError(f"array '{wrong}' is {tensors[wrong].dtype}, expected {expected[wrong].dtype}")
+    net.load_state_dict(tensors, assign=True)
     return net.eval()
 
 
@@ -251,8 +254,11 @@ def _restored(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if key in scales:
             if array.dtype != np.int8 or scales[key].shape != (len(array), 1):
                 raise ValueError(f"array '{key}' and its scale do not match")
-            array = array.astype(np.float32) * scales[key]
+            with np.errstate(over="ignore", invalid="ignore"):  # an infinite scale is refused below, not warned of
+                array = array.astype(np.float32) * scales[key]
         restored[key] = array.astype(np.float32) if array.dtype == np.float16 else array
+        if restored[key].dtype.kind == "f" and not np.isfinite(restored[key]).all():  # every probability would be NaN
+            raise ValueError(f"array '{key}' holds NaN or infinite values")
     return restored
 
 
