@@ -4,6 +4,7 @@ interrupted save each give one line (or a plainly incomplete run), never a trace
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -254,13 +255,24 @@ def test_a_checkpoint_lightning_cannot_restore_is_one_line_naming_it(fitted, tmp
     assert message.endswith("(delete it, or train again without --resume to start afresh)")
 
 
-@pytest.mark.parametrize("damage", [b"", b"epoch,step\n1,2\n3,4,5,6\n", b"\xff\xfe\x00garbage", "folder"])
+def test_a_checkpoint_that_is_a_pipe_is_one_line_not_a_wait(fitted, tmp_path):
+    run = shutil.copytree(fitted, tmp_path / "run")
+    last = run / "checkpoints" / "last.ckpt"
+    last.unlink()
+    os.mkfifo(last)
+    with pytest.raises(DataError) as caught:
+        _resume(run)
+    assert str(caught.value) == (f"{last}: unreadable checkpoint (not a regular file: a pipe, socket, device or "
+                                 "folder) (delete it, or train again without --resume to start afresh)")
+
+
+@pytest.mark.parametrize("damage", [b"", b"epoch,step\n1,2\n3,4,5,6\n", b"\xff\xfe\x00garbage", "folder", "pipe"])
 def test_a_damaged_learning_curve_is_one_line_before_resuming(fitted, tmp_path, damage):
     run = shutil.copytree(fitted, tmp_path / "run")
     log = run / "logs" / "metrics.csv"
-    if damage == "folder":
+    if damage in ("folder", "pipe"):
         log.unlink()
-        log.mkdir()
+        log.mkdir() if damage == "folder" else os.mkfifo(log)
     else:
         log.write_bytes(damage)
     with pytest.raises(DataError) as caught:

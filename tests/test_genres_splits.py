@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -221,6 +223,14 @@ def test_load_split_errors(tmp_path, content, message):
 def test_load_split_missing_file(tmp_path):
     with pytest.raises(DataError, match="cannot read split file"):
         load_split(tmp_path / "nope.csv", small_table())
+
+
+def test_load_split_of_a_pipe_is_one_line_not_a_wait(tmp_path):
+    os.mkfifo(tmp_path / "split.csv")
+    with pytest.raises(DataError) as caught:
+        load_split(tmp_path / "split.csv", small_table())
+    assert str(caught.value) == (f"{tmp_path / 'split.csv'}: cannot read split file (not a regular file: a pipe, socket, "
+                                 "device or folder) (give a split.csv from 'data split')")
 
 
 def test_load_split_non_utf8(tmp_path):

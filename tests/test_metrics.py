@@ -31,3 +31,25 @@ def test_a_given_global_threshold_and_fallback_replace_the_rows_own():
     own = tune_thresholds(labels[:, :1], probabilities[:, :1], global_threshold=0.0)[0] * 2
     assert np.isclose(thresholds[0], 0.5 * (own + 0.3))  # the common genre: its best, averaged with the given one
     assert np.isclose(thresholds[1], 0.7)  # the rare genre keeps its fallback
+
+
+def test_a_report_on_a_run_whose_training_log_cannot_be_read_says_so_and_keeps_its_scores(tmp_path):
+    """The learning curves are the one part of a report that reads the run's log: an unreadable log (here not UTF-8;
+    a pipe would make the reading wait) leaves them out, with why, rather than failing the evaluation."""
+    import os
+
+    from moviegenre.evaluation.metrics import multilabel_metrics
+    from moviegenre.evaluation.report import write_report
+
+    labels = np.array([[1, 0], [0, 1], [1, 1], [0, 1]])
+    probabilities = np.array([[0.9, 0.2], [0.1, 0.8], [0.7, 0.6], [0.4, 0.3]])
+    metrics = multilabel_metrics(labels, probabilities, np.array([0.5, 0.5]), ["Drama", "Comedy"])
+    for damage in ("not-utf8", "pipe"):
+        log = tmp_path / damage / "logs" / "metrics.csv"
+        log.parent.mkdir(parents=True)
+        log.write_bytes(b"\xff\xfe\x00garbage") if damage == "not-utf8" else os.mkfifo(log)
+        out = write_report(tmp_path / damage / "report", metrics, labels, probabilities, ["Drama", "Comedy"],
+                           title="t", run_dir=tmp_path / damage)
+        report = (out / "report.md").read_text()
+        assert f"Learning curves: not drawn ({log}: unreadable training log (" in report
+        assert "| micro_f1 |" in report and (out / "metrics.json").exists()

@@ -4,6 +4,7 @@ weights is one line naming the files, never a traceback, and never makes the loa
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 
@@ -116,6 +117,16 @@ def test_weights_that_are_not_finite_or_of_another_type_are_one_line(saved, tmp_
         load_model(copy).predict_proba(saved[1])
     named = copy if damage == "integer-std" else copy / MODEL_WEIGHTS  # a type is the networks', values the file's
     assert str(caught.value) == f"{named}: damaged model files ({message}); retrain or restore the run"
+
+
+def test_weights_that_are_a_pipe_are_one_line_not_a_wait(tmp_path):
+    copy = shutil.copytree(DEFAULT_MODEL_DIR, tmp_path / "model")
+    (copy / MODEL_WEIGHTS).unlink()
+    os.mkfifo(copy / MODEL_WEIGHTS)
+    with pytest.raises(ConfigError) as caught:
+        load_model(copy)
+    assert str(caught.value) == (f"{copy / MODEL_WEIGHTS}: damaged model files (not a regular file); retrain or "
+                                 "restore the run")
 
 
 def test_a_model_json_over_its_size_limit_is_refused_unread(tmp_path):

@@ -87,6 +87,18 @@ def check_table_path(path: str | Path) -> Path:
     return path
 
 
+def read_csv_file(path: str | Path, problem: str, hint: str, **options) -> pd.DataFrame:
+    """A small CSV a run keeps (a split, a training log) as pandas reads it (``options``), or a one-line DataError
+    "``problem`` (why)": a pipe or device would make the reading wait for ever."""
+    path = Path(path)
+    try:
+        if path.exists() and not path.is_file():
+            raise DataError(path, f"{problem} (not a regular file: a pipe, socket, device or folder)", hint=hint)
+        return pd.read_csv(path, **options)
+    except (OSError, ValueError) as error:  # ValueError: ParserError, EmptyDataError, UnicodeDecodeError
+        raise DataError(path, f"{problem} ({first_line(error)})", hint=hint) from None
+
+
 def csv_rows(path: Path) -> Iterator[list[str]]:
     """A CSV (TSV: tab-separated) table's header, then each of its rows, every field a string.
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, GenreEncoder
+from moviegenre.data.readers import read_csv_file
 from moviegenre.data.table import SPLITS, MovieTable, atomic_write_text
 from moviegenre.errors import ConfigError, DataError
 
@@ -98,10 +99,8 @@ def save_split(path: str | Path, ids: list[str], splits: np.ndarray) -> Path:
 def load_split(path: str | Path, table: MovieTable) -> np.ndarray:
     """The saved split of every row of ``table`` (so that every model of a comparison uses the same rows)."""
     path = Path(path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as error:  # ValueError: ParserError, EmptyDataError, UnicodeDecodeError
-        raise DataError(path, f"cannot read split file ({error})", hint="give a split.csv from 'data split'") from None
+    frame = read_csv_file(path, "cannot read split file", "give a split.csv from 'data split'", dtype=str,
+                          keep_default_na=False)
     if not {"imdb_id", "split"} <= set(frame.columns):
         raise DataError(path, "missing column 'imdb_id' or 'split'", hint="give a split.csv from 'data split'")
     bad = frame.loc[~frame["split"].isin(SPLITS), "split"]

@@ -11,10 +11,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 from sklearn.metrics import precision_recall_curve
 
+from moviegenre.data.readers import read_csv_file
 from moviegenre.data.table import atomic_write_bytes, atomic_write_text
+from moviegenre.errors import DataError
 
 SUMMARY_KEYS = ("n", "micro_f1", "macro_f1", "weighted_f1", "samples_f1", "micro_precision", "micro_recall",
                 "subset_accuracy", "hamming_loss", "map_macro")
@@ -27,7 +28,7 @@ def write_report(out: str | Path, metrics: dict, labels: np.ndarray, probabiliti
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     plots = [_per_genre_f1(out, metrics), _confusion(out, metrics), _pr_curves(out, labels, probabilities, genres)]
     curves = _learning_curves(out, Path(run_dir) / "logs" / "metrics.csv") if run_dir else None
-    plots += [curves] if curves else []
+    plots += [curves] if isinstance(curves, Path) else []
     lines = [f"# {title}", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {metrics[k]:.4f} |" if isinstance(metrics[k], float) else f"| {k} | {metrics[k]} |"
               for k in SUMMARY_KEYS]
@@ -36,7 +37,8 @@ def write_report(out: str | Path, metrics: dict, labels: np.ndarray, probabiliti
         ap = "-" if row["ap"] is None else f"{row['ap']:.3f}"
         lines.append(f"| {genre} | {row['f1']:.3f} | {row['precision']:.3f} | {row['recall']:.3f} | {ap} | "
                      f"{row['support']} | {row['threshold']:.3f} |")
-    lines += [""] + [f"![{p.stem}]({p.name})" for p in plots]
+    lines += [""] + [f"![{p.stem}]({p.name})" for p in plots] + ([f"Learning curves: not drawn ({curves})."]
+                                                                   if isinstance(curves, str) else [])
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     return out
 
@@ -105,10 +107,15 @@ def _pr_curves(out: Path, labels: np.ndarray, probabilities: np.ndarray, genres:
     return _save(fig, out / "pr_curves.png")
 
 
-def _learning_curves(out: Path, log_csv: Path) -> Path | None:
+def _learning_curves(out: Path, log_csv: Path) -> Path | str | None:
+    """The learning curves' plot; where the run's training log cannot be read, why (the report says so: the scores
+    do not depend on it)."""
     if not log_csv.exists():
         return None
-    log = pd.read_csv(log_csv)
+    try:
+        log = read_csv_file(log_csv, "unreadable training log", "")
+    except DataError as error:
+        return str(error)
     if "epoch" not in log:
         return None
     per_epoch = log.groupby("epoch").mean(numeric_only=True)

@@ -189,6 +189,8 @@ def load_model(directory: str | Path) -> GenreModel:
     meta = model_meta(directory)
     weights = directory / MODEL_WEIGHTS
     try:
+        if not weights.is_file():  # a pipe or device would make the reading wait for ever
+            raise ValueError("not a regular file")
         arrays = _restored(load_file(str(weights)))
     except Exception as error:  # noqa: BLE001 - safetensors' own error type, OSError, ...: all mean a damaged file
         raise _damaged(weights, error) from None

@@ -24,6 +24,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
+from moviegenre.data.readers import read_csv_file
 from moviegenre.data.table import atomic_write_text
 from moviegenre.errors import DataError, first_line
 from moviegenre.evaluation.metrics import best_global_threshold
@@ -179,11 +180,8 @@ class _Started(L.Callback):
 
 def _earlier_log(path: Path) -> pd.DataFrame:
     """The learning curve of the epochs a resumed run already trained (kept ahead of the new epochs' rows)."""
-    try:
-        return pd.read_csv(path)
-    except (OSError, ValueError) as error:  # ValueError: ParserError, EmptyDataError, UnicodeDecodeError
-        raise DataError(path, f"unreadable training log ({first_line(error)})",
-                        hint="delete it to resume without the earlier epochs' learning curve") from None
+    return read_csv_file(path, "unreadable training log",
+                         "delete it to resume without the earlier epochs' learning curve")
 
 
 def load_checkpoint(path: str | Path, shapes: dict[str, tuple[int, ...]] | None = None) -> dict:
@@ -193,6 +191,9 @@ def load_checkpoint(path: str | Path, shapes: dict[str, tuple[int, ...]] | None 
     ``weights_only`` reader allows as they are: nothing more is allow-listed. A damaged file, one holding any
     other type, or one whose weights differ from ``shapes`` (another model or settings) is one line.
     """
+    if not Path(path).is_file():  # a pipe or device would make the reading wait for ever
+        raise DataError(path, "unreadable checkpoint (not a regular file: a pipe, socket, device or folder)",
+                        hint=RESUME_HINT)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - whatever parsing a hostile file raises, the answer is the same
