@@ -4,6 +4,7 @@ paths. Each is one line naming the file or argument, never a traceback or folds 
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -60,7 +61,11 @@ def npz(**arrays) -> bytes:
     ("fold-0.npz", lambda data: b"", "fold-0.npz: damaged fold file"),
     ("fold-0.npz", "strings", "fold-0.npz: fold file does not match this audit"),
     ("audit.json", lambda data: b"[]", "audit.json: a JSON list, not an object"),
-    ("audit.json", lambda data: b"[" * 100_000 + b"]" * 100_000, "audit.json: unreadable (maximum recursion depth"),
+    ("audit.json", lambda data: b"[" * 100_000 + b"]" * 100_000, "audit.json: JSON nested too deeply"),
+    ("audit.json", "pipe", "audit.json: not a regular file"),  # reading it would wait for ever
+    ("fold-0.npz", "pipe", "fold-0.npz: damaged fold file (not a regular file)"),
+    # 40 MB of zeros compressed to some 40 kB: read whole before, as a fold claims to hold it
+    ("fold-0.npz", "bomb", "fold-0.npz: damaged fold file (an array of over"),
 ])
 def test_damaged_resume_files_are_one_line_errors(finished, tmp_path, name, damage, message):
     table, done = finished
@@ -69,7 +74,15 @@ def test_damaged_resume_files_are_one_line_errors(finished, tmp_path, name, dama
     if damage == "strings":  # the right rows and shape, but text where probabilities belong
         with np.load(path) as saved:
             rows, probabilities, thresholds = saved["rows"], saved["probabilities"], saved["thresholds"]
-        path.write_bytes(npz(rows=rows, probabilities=probabilities.astype(str), thresholds=thresholds))
+        path.write_bytes(npz(rows=rows, probabilities=probabilities.astype("U1"), thresholds=thresholds))
+    elif damage == "pipe":
+        path.unlink()
+        os.mkfifo(path)
+    elif damage == "bomb":
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, rows=np.zeros(5_000_000, np.int64), probabilities=np.zeros((1, 1)),
+                            thresholds=np.zeros(1))
+        path.write_bytes(buffer.getvalue())
     else:
         path.write_bytes(damage(path.read_bytes()))
     with pytest.raises(DataError) as raised:

@@ -178,14 +178,22 @@ def test_bad_options_are_one_line_before_the_model_loads(args, starts, session_t
     assert not (tmp_path / "p.csv.parts").exists() and not any(folder.iterdir())
 
 
+@pytest.mark.parametrize(("damage", "problem"), [
+    ('{"table": ', "not valid JSON ("),
+    ("[" * 100_000 + "]" * 100_000, "JSON nested too deeply"),  # was a RecursionError traceback
+    ("pipe", "not a regular file"),  # reading it waited for ever
+])
 def test_a_damaged_job_file_is_one_line_naming_the_way_out(session_tiny_table_csv, finished_run, tmp_path,
-                                                            monkeypatch, capsys):
+                                                            monkeypatch, capsys, damage, problem):
     out, parts = tmp_path / "p.csv", tmp_path / "p.csv.parts"
     parts.mkdir()
-    (parts / "job.json").write_text('{"table": ')
+    if damage == "pipe":
+        os.mkfifo(parts / "job.json")
+    else:
+        (parts / "job.json").write_text(damage)
     args = ("predict-table", session_tiny_table_csv, "--out", out, "--run", finished_run, "--no-progress")
     code, _, err = run_moviegenre(monkeypatch, capsys, *args)
-    assert_one_line(code, err, f"{parts / 'job.json'}: damaged (")
+    assert_one_line(code, err, f"{parts / 'job.json'}: {problem}")
     assert err.rstrip().endswith(f"(pass --restart, or delete {parts}, to predict the table from the start)")
 
     code, _, err = run_moviegenre(monkeypatch, capsys, *args, "--restart")

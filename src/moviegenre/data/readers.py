@@ -317,22 +317,23 @@ def _read_split_json(path: Path) -> dict[str, str]:
     return split_of
 
 
-def read_json(path: str | Path, limit: int = MAX_JSON_BYTES) -> object:
-    """A JSON file's value, or a one-line DataError for a folder, a device, a file over ``limit`` bytes, a broken or
-    too deeply nested file."""
+def read_json(path: str | Path, limit: int = MAX_JSON_BYTES, hint: str | None = None) -> object:
+    """A JSON file's value, or a one-line DataError for a folder, a pipe or device, a file over ``limit`` bytes, a
+    broken or too deeply nested file (``hint``: what to do, where the caller knows better than "fix the file")."""
     path = Path(path)
     try:
         if not path.is_file():
-            raise DataError(path, "not a regular file", hint="remove it or give it another name")
+            raise DataError(path, "not a regular file", hint=hint or "remove it or give it another name")
         if path.stat().st_size > limit:
-            raise DataError(path, f"over the {limit:,} byte limit", hint="fix or remove the file")
+            raise DataError(path, f"over the {limit:,} byte limit", hint=hint or "fix or remove the file")
         return json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
-        raise DataError(path, f"cannot read ({error.strerror or error})", hint="check its permissions") from None
+        raise DataError(path, f"cannot read ({error.strerror or error})", hint=hint or "check its permissions") \
+            from None
     except UnicodeDecodeError:
-        raise DataError(path, "not UTF-8 text", hint="re-save the file as UTF-8") from None
+        raise DataError(path, "not UTF-8 text", hint=hint or "re-save the file as UTF-8") from None
     except json.JSONDecodeError as error:
         raise DataError(path, f"not valid JSON ({error.msg} at line {error.lineno})",
-                        hint="fix or remove the file") from None
+                        hint=hint or "fix or remove the file") from None
     except RecursionError:
-        raise DataError(path, "JSON nested too deeply", hint="fix or remove the file") from None
+        raise DataError(path, "JSON nested too deeply", hint=hint or "fix or remove the file") from None

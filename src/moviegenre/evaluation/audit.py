@@ -30,7 +30,7 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, GenreEncoder
-from moviegenre.data.readers import read_table
+from moviegenre.data.readers import read_json, read_table
 from moviegenre.data.splits import check_seed, iterative_stratification
 from moviegenre.data.table import MovieTable, atomic_write_bytes, atomic_write_text, check_out_folder
 from moviegenre.errors import ConfigError, DataError
@@ -153,8 +153,14 @@ def fit_fold(movies: MovieTable, labels: np.ndarray, genres: list[str], rows: np
 
 def read_fold(path: Path, rows: np.ndarray, n_genres: int) -> tuple[np.ndarray, np.ndarray]:
     """A saved fold's (probabilities, thresholds), checked against the rows it must hold."""
+    # No array of a fold this audit wrote is larger (rows, probabilities): a compressed member may claim far more.
+    largest = 8 * len(rows) * max(n_genres, 1) + 4096
     try:
+        if not path.is_file():  # a pipe would make the reading wait for ever
+            raise OSError("not a regular file")
         with np.load(path, allow_pickle=False) as saved:
+            if any(member.file_size > largest for member in saved.zip.infolist()):
+                raise ValueError(f"an array of over {largest:,} bytes")
             saved_rows, probabilities, thresholds = saved["rows"], saved["probabilities"], saved["thresholds"]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:  # truncated or corrupt zip
         raise DataError(path, f"damaged fold file ({error})", hint="delete it; the audit trains that fold again") \
@@ -174,10 +180,7 @@ def _claim(state_dir: Path, state: dict) -> None:
     path = state_dir / STATE_JSON
     text = json.dumps(state, indent=2, sort_keys=True) + "\n"
     if path.exists():
-        try:
-            before = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError) as error:
-            raise DataError(path, f"unreadable ({error})", hint=f"delete {state_dir} to start over") from None
+        before = read_json(path, hint=f"delete {state_dir} to start over")
         if not isinstance(before, dict):
             raise DataError(path, f"a JSON {type(before).__name__}, not an object",
                             hint=f"delete {state_dir} to start over")

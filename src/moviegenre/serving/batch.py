@@ -32,6 +32,7 @@ from moviegenre.data.readers import (
     check_table_path,
     csv_frames,
     csv_rows,
+    read_json,
     read_table,
     unreadable_parquet,
 )
@@ -177,12 +178,8 @@ def _parts_folder(table: Path, out: Path, run_dir: Path, batch_size: int, restar
     return parts
 
 
-def _job_of(marker: Path, parts: Path) -> dict:
-    try:
-        return json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:  # ValueError: not JSON, not UTF-8
-        raise DataError(marker, f"damaged ({first_line(error)})",
-                        hint=f"pass --restart, or delete {parts}, to predict the table from the start") from None
+def _job_of(marker: Path, parts: Path) -> object:
+    return read_json(marker, hint=f"pass --restart, or delete {parts}, to predict the table from the start")
 
 
 def _write_atomic(path: Path, write) -> None:
