@@ -123,7 +123,7 @@ def test_a_planted_error_ranks_first(tmp_path):
     (("--folds", "1"), "--folds 1: give at least 2 folds"),
     (("--model", "nope"), "unknown model 'nope'"),
     (("--device", "gpu"), "--device gpu: unknown device (use cpu, cuda, auto)"),
-    (("--max-epochs", "0"), "--max-epochs 0: give 1 or more"),
+    (("--max-epochs", "0"), "--max-epochs 0: give a whole number in [1, 100000]"),
 ])
 def test_bad_arguments_are_one_line_errors_before_training(monkeypatch, capsys, tiny_table_csv, tmp_path, args,
                                                            message):

@@ -49,9 +49,12 @@ OTHER_RUN = ("--seed", "1", "--min-genre-count", "5", "--no-progress")
     (("--model", "tfidf-logreg", "--param", "nb=1"), "--param: parameter 'nb' is 1, expected bool (model 'tfidf"),
     (("--model", "tfidf-logreg", "--param", "no_such=1"), "model 'tfidf-logreg': "),
     (("--model", "tfidf-logreg", "--device", "bogus"), "--device bogus: unknown device"),
-    (("--model", "tfidf-logreg", "--devices", "0"), "--devices 0: give 1 or more"),
-    (("--model", "tfidf-logreg", "--num-nodes", "0"), "--num-nodes 0: give 1 or more"),
-    (("--model", "tfidf-logreg", "--max-epochs", "0"), "--max-epochs 0: give 1 or more"),
+    (("--model", "tfidf-logreg", "--devices", "0"), "--devices 0: give a whole number in [1, 1024]"),
+    (("--model", "tfidf-logreg", "--num-nodes", "0"), "--num-nodes 0: give a whole number in [1, 100000]"),
+    (("--model", "tfidf-logreg", "--max-epochs", "0"), "--max-epochs 0: give a whole number in [1, 100000]"),
+    # A process a device (DDP on CPUs too): --devices 5000 started thousands; an epoch cap of a million trained on.
+    (("--model", "fusion-gmu", "--devices", "5000"), "--devices 5000: give a whole number in [1, 1024]"),
+    (("--model", "fusion-gmu", "--max-epochs", "1000000"), "--max-epochs 1000000: give a whole number in [1, 100000]"),
     pytest.param(("--model", "tfidf-logreg", "--device", "cuda"), "--device cuda: this machine has no CUDA GPU",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
 ])

@@ -39,8 +39,18 @@ def _train(table, out, model, param, monkeypatch, capsys):
 
 # (model, --param, the error line's message); a fusion model's ranges are shared by every registered preset of it.
 BAD = [
-    ("fusion-gmu", "ensemble=0", "parameter 'ensemble' is 0, expected a whole number 1 or more"),
-    ("fusion-gmu", "hidden=-5", "parameter 'hidden' is -5, expected a whole number 1 or more"),
+    ("fusion-gmu", "ensemble=0", "parameter 'ensemble' is 0, expected a whole number in [1, 100]"),
+    ("fusion-gmu", "hidden=-5", "parameter 'hidden' is -5, expected a whole number in [1, 65536]"),
+    # Sizes far beyond any sensible value: each failed (or took the machine's memory) in the fit, after the embedding.
+    ("fusion-gmu", "hidden=1000000000", "parameter 'hidden' is 1000000000, expected a whole number in [1, 65536]"),
+    ("fusion-gmu", "ensemble=101", "parameter 'ensemble' is 101, expected a whole number in [1, 100]"),
+    ("fusion-gmu", "tfidf_terms=10000001",
+     "parameter 'tfidf_terms' is 10000001, expected a whole number in [1, 10000000]"),
+    ("fusion-gmu-finetune", "max_tokens=513", "parameter 'max_tokens' is 513, expected a whole number in [1, 512]"),
+    ("fusion-gmu", 'config={"batch_size": 2000000}',
+     "config: parameter 'batch_size' is 2000000, expected a whole number in [1, 1048576]"),
+    ("fusion-gmu", 'config={"num_workers": 5000}', "config: parameter 'num_workers' is 5000, expected a whole number in [0, 1024]"),
+    ("fusion-gmu", 'config={"devices": 5000}', "config: parameter 'devices' is 5000, expected a whole number in [1, 1024]"),
     ("fusion-gmu", "dropout=1", "parameter 'dropout' is 1, expected in [0, 1)"),
     ("fusion-gmu", "modality_dropout=-0.1", "parameter 'modality_dropout' is -0.1, expected in [0, 1]"),
     ("fusion-gmu", "tfidf_weight=-0.5", "parameter 'tfidf_weight' is -0.5, expected in [0, 1]"),
@@ -50,8 +60,8 @@ BAD = [
     ("fusion-gmu", "description_net_weight=-0.25", "parameter 'description_net_weight' is -0.25, expected in [0, 1]"),
     ("fusion-gmu", "description_net_weight_with_poster=1.01",
      "parameter 'description_net_weight_with_poster' is 1.01, expected in [0, 1]"),
-    ("fusion-gmu", "tfidf_terms=0", "parameter 'tfidf_terms' is 0, expected a whole number 1 or more"),
-    ("description-mlp", "hidden=0", "parameter 'hidden' is 0, expected a whole number 1 or more"),
+    ("fusion-gmu", "tfidf_terms=0", "parameter 'tfidf_terms' is 0, expected a whole number in [1, 10000000]"),
+    ("description-mlp", "hidden=0", "parameter 'hidden' is 0, expected a whole number in [1, 65536]"),
     ("embedding-logreg", "C=0", "parameter 'C' is 0, expected more than 0"),
     ("tfidf-logreg", "C=-1", "parameter 'C' is -1, expected more than 0"),
     ("tfidf-logreg", "C=NaN", "parameter 'C' is nan, expected more than 0"),
@@ -59,9 +69,9 @@ BAD = [
     ("fusion-gmu", 'config={"lr": Infinity}', "config: parameter 'lr' is inf, expected a finite number more than 0"),
     ("fusion-gmu", 'config={"grad_clip": Infinity}', "config: parameter 'grad_clip' is inf, expected a finite number 0 or more"),
     ("tfidf-logreg", "min_df=0", "parameter 'min_df' is 0, expected a whole number 1 or more"),
-    ("tfidf-logreg", "max_terms=0", "parameter 'max_terms' is 0, expected a whole number 1 or more"),
+    ("tfidf-logreg", "max_terms=0", "parameter 'max_terms' is 0, expected a whole number in [1, 10000000]"),
     ("tfidf-nb-logreg", "C=0.0", "parameter 'C' is 0.0, expected more than 0"),
-    ("seed-text-cnn-lstm", "num_words=0", "parameter 'num_words' is 0, expected a whole number 1 or more"),
+    ("seed-text-cnn-lstm", "num_words=0", "parameter 'num_words' is 0, expected a whole number in [1, 10000000]"),
     ("seed-text-cnn-lstm", "max_df=0", "parameter 'max_df' is 0, expected in (0, 1]"),
     ("seed-text-cnn-lstm", "max_df=1.5", "parameter 'max_df' is 1.5, expected in (0, 1]"),
     ("seed-text-cnn-lstm", "max_length=0", "parameter 'max_length' is 0, expected a whole number in [1, 100000]"),
@@ -76,24 +86,24 @@ BAD = [
     ("fusion-gmu", 'description_words={"C": null}', "description_words: parameter 'C' is None, expected float"),
     # The fine-tuned twins inherit the fusion's ranges and add their own.
     ("fusion-gmu-finetune", "dropout=-0.3", "parameter 'dropout' is -0.3, expected in [0, 1)"),
-    ("fusion-gmu-finetune", "epochs=0", "parameter 'epochs' is 0, expected a whole number 1 or more"),
-    ("fusion-gmu-finetune", "batch_size=0", "parameter 'batch_size' is 0, expected a whole number 1 or more"),
+    ("fusion-gmu-finetune", "epochs=0", "parameter 'epochs' is 0, expected a whole number in [1, 100000]"),
+    ("fusion-gmu-finetune", "batch_size=0", "parameter 'batch_size' is 0, expected a whole number in [1, 1048576]"),
     ("fusion-gmu-finetune", "encoder_lr=0", "parameter 'encoder_lr' is 0, expected more than 0"),
     ("fusion-gmu-finetune", "head_lr=-0.001", "parameter 'head_lr' is -0.001, expected more than 0"),
-    ("poster-mlp-finetune", "max_tokens=0", "parameter 'max_tokens' is 0, expected a whole number 1 or more"),
+    ("poster-mlp-finetune", "max_tokens=0", "parameter 'max_tokens' is 0, expected a whole number in [1, 512]"),
     # Training settings, checked the same way in any model's config.
     *[("fusion-gmu", f'config={{"{field}": {value}}}', f"config: parameter '{field}' is {value}, expected {expected}")
       for field, value, expected in [
-          ("max_epochs", 0, "a whole number 1 or more"), ("batch_size", 0, "a whole number 1 or more"), ("lr", 0, "more than 0"),
+          ("max_epochs", 0, "a whole number in [1, 100000]"), ("batch_size", 0, "a whole number in [1, 1048576]"), ("lr", 0, "more than 0"),
           ("lr", -0.001, "more than 0"), ("weight_decay", -0.01, "0 or more"), ("patience", -1, "0 or more"),
           ("lr_patience", -1, "0 or more"), ("lr_factor", 0, "in (0, 1)"), ("lr_factor", 1.0, "in (0, 1)"),
           ("grad_clip", -1.0, "0 or more"), ("pos_weight_power", -0.25, "0 or more"),
-          ("seed", -1, "in [0, 2147483647]"), ("seed", 2**31, "in [0, 2147483647]"), ("devices", 0, "a whole number 1 or more"),
-          ("num_nodes", 0, "a whole number 1 or more"), ("num_workers", -1, "0 or more")]],
-    ("seed-poster-cnn", 'config={"batch_size": 0}', "config: parameter 'batch_size' is 0, expected a whole number 1 or more"),
+          ("seed", -1, "in [0, 2147483647]"), ("seed", 2**31, "in [0, 2147483647]"), ("devices", 0, "a whole number in [1, 1024]"),
+          ("num_nodes", 0, "a whole number in [1, 100000]"), ("num_workers", -1, "a whole number in [0, 1024]")]],
+    ("seed-poster-cnn", 'config={"batch_size": 0}', "config: parameter 'batch_size' is 0, expected a whole number in [1, 1048576]"),
     ("tfidf-logreg", "C=true", "parameter 'C' is True, expected float"),  # a bool is still a type error
     # A count whose default is None (all terms) is still a whole number.
-    ("tfidf-logreg", "max_terms=2.5", "parameter 'max_terms' is 2.5, expected a whole number 1 or more"),
+    ("tfidf-logreg", "max_terms=2.5", "parameter 'max_terms' is 2.5, expected a whole number in [1, 10000000]"),
     ("tfidf-logreg", "analyzer=words", "parameter 'analyzer' is 'words', expected one of: word, char, word+char"),
     ("tfidf-logreg", "column=genres", "parameter 'column' is 'genres', expected one of: description, title, poster_text"),
     ("fusion-gmu", "fusion=late", "parameter 'fusion' is 'late', expected one of: gmu, concat, poster, description"),
@@ -146,7 +156,7 @@ def test_audit_reports_a_value_out_of_range_before_its_first_fold(session_tiny_t
     with pytest.raises(ConfigError) as caught:
         audit(session_tiny_table_csv, tmp_path / "audit", model="fusion-gmu", folds=2, min_genre_count=3,
               params={"config": {"batch_size": 0}})
-    assert str(caught.value) == "params: config: parameter 'batch_size' is 0, expected a whole number 1 or more (model 'fusion-gmu')"
+    assert str(caught.value) == "params: config: parameter 'batch_size' is 0, expected a whole number in [1, 1048576] (model 'fusion-gmu')"
     assert not (tmp_path / "audit").exists()
 
 
@@ -160,7 +170,7 @@ def test_a_saved_model_with_a_value_out_of_range_is_damaged(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_model(saved)
     assert str(caught.value) == (f"{saved / MODEL_JSON}: damaged model files (parameter 'ensemble' is 0, expected a "
-                                 "whole number 1 or more); retrain or restore the run")
+                                 "whole number in [1, 100]); retrain or restore the run")
 
 
 def test_the_python_api_checks_parameter_rules_when_fitting(session_tiny_table_csv):
@@ -172,8 +182,21 @@ def test_the_python_api_checks_parameter_rules_when_fitting(session_tiny_table_c
     labels = GenreEncoder(min_count=1).fit(table.genres).transform(table.genres)
     with pytest.raises(ValueError, match="parameter 'analyzer' is 'words', expected one of: word, char, word\\+char"):
         TfidfLogReg(analyzer="words").fit(table, labels)
-    with pytest.raises(ValueError, match="parameter 'max_terms' is 0, expected a whole number 1 or more"):
+    with pytest.raises(ValueError, match="parameter 'max_terms' is 0, expected a whole number in \\[1, 10000000\\]"):
         TfidfLogReg(max_terms=0).fit(table, labels)
+
+
+def test_the_python_api_checks_a_training_config_given_as_such(session_tiny_table_csv):
+    """A TrainConfig object (``configure`` sets one from the command line's options) is checked as its fields are in
+    a model.json: it was let through unchecked."""
+    from moviegenre.data.genres import GenreEncoder
+    from moviegenre.data.readers import read_table
+
+    table = read_table(session_tiny_table_csv)
+    labels = GenreEncoder(min_count=1).fit(table.genres).transform(table.genres)
+    model = create_model("description-mlp", config=TrainConfig(batch_size=0))
+    with pytest.raises(ValueError, match=r"config: parameter 'batch_size' is 0, expected a whole number in \[1, 1048576\]"):
+        model.fit(table, labels)
 
 
 @pytest.mark.parametrize("name", [spec.name for spec in list_models()])

@@ -76,7 +76,14 @@ class Options:
 
 
 Range = Interval | Options
-COUNT = Interval(1, whole=True)  # sizes, counts, epochs
+COUNT = Interval(1, whole=True)  # counts that allocate nothing (a word's minimum document count)
+# Sizes, bounded far above any sensible value: beyond these a typo failed (or took the machine's memory) deep
+# inside a fit, after the embedding (--param hidden=1000000000 asked for 15 TB).
+WIDTH = Interval(1, 65_536, whole=True)  # a network's hidden width (fusion-gmu: 256)
+MEMBERS = Interval(1, 100, whole=True)  # ensemble members, one a cross-fitting fold
+TERMS = Interval(1, 10_000_000, whole=True)  # a word model's vocabulary
+EPOCHS = Interval(1, 100_000, whole=True)
+BATCH = Interval(1, 1_048_576, whole=True)
 NON_NEGATIVE = Interval(0)
 POSITIVE = Interval(0, low_open=True)  # learning rates, inverse regularisation strengths
 SHARE = Interval(0, 1)  # blend weights ((1 - w) * p + w * q stays a probability) and drop probabilities
@@ -330,11 +337,12 @@ def check_settings(settings, name: str, of: type, what: str, chosen: tuple[str, 
 
 
 def _check_config(config) -> None:
-    """A ``config`` parameter: a TrainConfig, or its fields as model.json stores them."""
+    """A ``config`` parameter: a TrainConfig (``configure``'s, from the command line's options), or its fields as
+    model.json stores them."""
     from moviegenre.training.config import TrainConfig
 
-    if not isinstance(config, TrainConfig):
-        check_settings(config, "config", TrainConfig, "training settings")
+    check_settings(asdict(config) if isinstance(config, TrainConfig) else config, "config", TrainConfig,
+                   "training settings")
 
 
 def model_meta(directory: Path) -> dict:

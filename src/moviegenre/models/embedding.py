@@ -25,10 +25,12 @@ from moviegenre.features.cache import embed_posters, embed_texts
 from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, image_encoder, text_encoder
 from moviegenre.features.fast import EncoderRef
 from moviegenre.models.base import (
-    COUNT,
     INPUTS,
+    MEMBERS,
     POSITIVE,
     SHARE,
+    TERMS,
+    WIDTH,
     GenreModel,
     Interval,
     Options,
@@ -91,8 +93,9 @@ class EmbeddingModel(GenreModel):
     def _set_dims(self, dims) -> None:
         """The saved embedding widths the model reads (model.json's ``dims``), checked: zero rows of them stand in
         for an absent input."""
-        if not (isinstance(dims, dict) and all(type(dims.get(m)) is int and 0 < dims[m] <= MAX_DIM for m in INPUTS)):
-            raise ValueError(f"'dims' is {dims!r}, expected a width from 1 to {MAX_DIM} for each of {', '.join(INPUTS)}")
+        if not (isinstance(dims, dict) and all(type(dims.get(i)) is int and 0 < dims[i] <= MAX_DIM for i in INPUTS)):
+            raise ValueError(f"'dims' is {dims!r}, expected a width from 1 to {MAX_DIM} for each of "
+                             f"{', '.join(INPUTS)}")
         self.dims_ = dims
 
     def poster_encoder(self, device: str = "cpu") -> ImageEncoder:
@@ -114,8 +117,8 @@ class EmbeddingMLP(EmbeddingModel):
 
     # A dropout of 1 would drop every unit; a blend weight above 1 would give probabilities outside [0, 1].
     param_ranges: ClassVar[dict[str, Interval]] = {
-        "hidden": COUNT, "dropout": Interval(0, 1, high_open=True), "modality_dropout": SHARE, "ensemble": COUNT,
-        "tfidf_terms": COUNT, **dict.fromkeys(("tfidf_weight", "title_weight", "poster_text_weight", "poster_net_weight",
+        "hidden": WIDTH, "dropout": Interval(0, 1, high_open=True), "modality_dropout": SHARE, "ensemble": MEMBERS,
+        "tfidf_terms": TERMS, **dict.fromkeys(("tfidf_weight", "title_weight", "poster_text_weight", "poster_net_weight",
                                                "description_net_weight", "description_net_weight_with_poster"), SHARE)}
 
     def __init__(self, fusion: str = "gmu", image_encoder: str = "efficientnet-lite0+flip", text_encoder: str = "mpnet",

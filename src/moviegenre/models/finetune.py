@@ -30,7 +30,7 @@ from moviegenre.data.genres import pos_weight
 from moviegenre.data.images import load_image
 from moviegenre.data.table import MovieTable
 from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, resolve_device
-from moviegenre.models.base import COUNT, POSITIVE, Interval
+from moviegenre.models.base import BATCH, EPOCHS, POSITIVE, Interval
 from moviegenre.models.embedding import EmbeddingMLP
 from moviegenre.models.fusion_net import FusionNet
 from moviegenre.models.registry import FINETUNED_SUFFIX, TUNABLE, register_model
@@ -121,11 +121,14 @@ class RawInputs(Dataset):
         return inputs, torch.stack(labels)
 
 
+MAX_TOKENS = Interval(1, 512, whole=True)  # the text encoders' position embeddings: a longer text has no positions
+
+
 class FinetunedFusion(EmbeddingMLP):
     """A fusion (or single-input) head trained with its encoders, end to end. One network, no ensemble."""
 
-    param_ranges: ClassVar[dict[str, Interval]] = {"epochs": COUNT, "batch_size": COUNT, "encoder_lr": POSITIVE,
-                                                   "head_lr": POSITIVE, "max_tokens": COUNT}
+    param_ranges: ClassVar[dict[str, Interval]] = {"epochs": EPOCHS, "batch_size": BATCH, "encoder_lr": POSITIVE,
+                                                   "head_lr": POSITIVE, "max_tokens": MAX_TOKENS}
 
     def __init__(self, fusion: str = "gmu", image_encoder: str = "efficientnet-lite0", text_encoder: str = "minilm",
                  hidden: int = 256, dropout: float = 0.3, modality_dropout: float = 0.3, tfidf_weight: float = 0.3,

@@ -29,7 +29,7 @@ from torch.utils.data import TensorDataset
 
 from moviegenre.data.table import MAX_DESCRIPTION_CHARS, MovieTable
 from moviegenre.errors import ConfigError
-from moviegenre.models.base import COUNT, Interval
+from moviegenre.models.base import TERMS, Interval
 from moviegenre.models.registry import register_model
 from moviegenre.models.seed_cnn import SeedNetworkModel
 from moviegenre.training.config import TrainConfig
@@ -156,7 +156,7 @@ class SeedTextCNNLSTM(SeedNetworkModel):
     design: ClassVar[dict] = {"batch_size": 32, "lr": 1e-3, "weight_decay": 0.0, "loss": "bce"}
     # max_df is the share of training descriptions above which a word is dropped: 0 would drop every word; a
     # description has no more words than characters.
-    param_ranges: ClassVar[dict[str, Interval]] = {"num_words": COUNT, "max_df": Interval(0, 1, low_open=True),
+    param_ranges: ClassVar[dict[str, Interval]] = {"num_words": TERMS, "max_df": Interval(0, 1, low_open=True),
                                                    "max_length": Interval(1, MAX_DESCRIPTION_CHARS, whole=True)}
 
     def __init__(self, glove: str = PACKAGED_GLOVE, num_words: int = 120_000, max_df: float = 0.5,

@@ -10,7 +10,7 @@ from scipy.special import expit, logit
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from moviegenre.data.table import MovieTable
-from moviegenre.models.base import COUNT, POSITIVE, GenreModel, Options, Range
+from moviegenre.models.base import COUNT, POSITIVE, TERMS, GenreModel, Options, Range
 from moviegenre.models.registry import register_model
 
 COLUMNS = ("description", "title", "poster_text")  # the texts a word model may read
@@ -26,7 +26,7 @@ class TfidfLogReg(GenreModel):
 
     inputs = ("description",)
     # What LogisticRegression and TfidfVectorizer accept (a whole-number min_df counts texts: at least 1).
-    param_ranges: ClassVar[dict[str, Range]] = {"C": POSITIVE, "min_df": COUNT, "max_terms": COUNT,
+    param_ranges: ClassVar[dict[str, Range]] = {"C": POSITIVE, "min_df": COUNT, "max_terms": TERMS,
                                                 "analyzer": Options(tuple(ANALYZERS)), "column": Options(COLUMNS)}
 
     def __init__(self, C: float = 4.0, min_df: int = 2, max_terms: int | None = None, column: str = "description",

@@ -7,9 +7,10 @@ from typing import ClassVar
 
 from moviegenre.data.splits import MAX_SEED
 from moviegenre.errors import ConfigError
-from moviegenre.models.base import COUNT, NON_NEGATIVE, POSITIVE, Interval, Options, Range
+from moviegenre.models.base import BATCH, EPOCHS, NON_NEGATIVE, POSITIVE, Interval, Options, Range
 
 DEVICES = ("cpu", "cuda", "auto")
+PROCESSES = Interval(1, 1024, whole=True)  # devices a node: one process each
 LOSSES = ("weighted-bce", "bce", "weighted-focal", "asl")  # training/losses.py
 # Lightning's (without Transformer Engine's); "32" keeps fine-tuning in float32 where it would pick bf16 (README).
 PRECISIONS = ("32-true", "32", "bf16-mixed", "bf16", "16-mixed", "16", "bf16-true", "16-true", "64-true", "64")
@@ -40,13 +41,15 @@ class TrainConfig:
     verbose: bool = False          # Lightning's own messages and bars too
 
     # Outside these a value fails deep inside a fit (AdamW, ReduceLROnPlateau's factor below 1, the DataLoader,
-    # Lightning's seeding) or means nothing (a zero learning rate; a negative patience, clip norm or weight power).
+    # Lightning's seeding), means nothing (a zero learning rate; a negative patience, clip norm or weight power) or
+    # starts a process per unit (devices, loader workers: a typo would start thousands).
     param_ranges: ClassVar[dict[str, Range]] = {
-        "max_epochs": COUNT, "batch_size": COUNT, "lr": POSITIVE, "weight_decay": NON_NEGATIVE,
-        "patience": NON_NEGATIVE, "lr_patience": NON_NEGATIVE, "lr_factor": Interval(0, 1, low_open=True, high_open=True),
-        "grad_clip": NON_NEGATIVE, "pos_weight_power": NON_NEGATIVE, "seed": Interval(0, MAX_SEED), "devices": COUNT,
-        "num_nodes": COUNT, "num_workers": NON_NEGATIVE, "loss": Options(LOSSES), "device": Options(DEVICES),
-        "precision": Options(PRECISIONS)}
+        "max_epochs": EPOCHS, "batch_size": BATCH, "lr": POSITIVE, "weight_decay": NON_NEGATIVE,
+        "patience": NON_NEGATIVE, "lr_patience": NON_NEGATIVE,
+        "lr_factor": Interval(0, 1, low_open=True, high_open=True), "grad_clip": NON_NEGATIVE,
+        "pos_weight_power": NON_NEGATIVE, "seed": Interval(0, MAX_SEED), "devices": PROCESSES,
+        "num_nodes": Interval(1, 100_000, whole=True), "num_workers": Interval(0, 1024, whole=True),
+        "loss": Options(LOSSES), "device": Options(DEVICES), "precision": Options(PRECISIONS)}
 
     @classmethod
     def of(cls, config: TrainConfig | dict | None) -> TrainConfig:
@@ -61,9 +64,9 @@ def check_options(options: dict) -> None:
     device = options.get("device", "cpu")
     if device not in DEVICES:
         raise ConfigError(f"--device {device}: unknown device (use {', '.join(DEVICES)})")
-    for name in ("devices", "num_nodes", "max_epochs"):
-        if options.get(name, 1) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} {options[name]}: give 1 or more")
+    for name, value in options.items():
+        if name in TrainConfig.param_ranges and value not in TrainConfig.param_ranges[name]:
+            raise ConfigError(f"--{name.replace('_', '-')} {value}: give {TrainConfig.param_ranges[name]}")
     if device == "cuda":
         import torch  # only for a run that asked for a GPU
 
