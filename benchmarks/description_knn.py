@@ -44,26 +44,32 @@ def description_rows(model, table, labels: np.ndarray, rows: np.ndarray) -> tupl
     return model.predict_proba(movies), model.features(movies, progress=False)["description"], labels[rows][has]
 
 
+def fitted_on_splits(table, seeds: list[int]):
+    """For each seeded split: its seed, ``fusion-gmu-no-refit`` fitted on its training rows (its validation rows
+    choosing epochs and thresholds, and staying unseen otherwise), every row's labels in the model's genres, and the
+    split's labelled train, validation and test rows."""
+    encoder = GenreEncoder().fit(table.genres)
+    labels = encoder.transform(table.genres)
+    labelled = labels.sum(1) > 0
+    for seed in seeds:
+        splits = split_for(table, labels, seed=seed)
+        rows = {name: (splits == name) & labelled for name in ("train", "validation", "test")}
+        model = variant({}, seed, "fusion-gmu-no-refit").fit(
+            table.subset(rows["train"]), labels[rows["train"]], genres=encoder.classes_,
+            validation=(table.subset(rows["validation"]), labels[rows["validation"]]))
+        yield seed, model, labels[:, [list(encoder.classes_).index(g) for g in model.genres_]], rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="1,2,3")
     args = parser.parse_args()
     table = read_table(DATA / "movies.csv")
-    encoder = GenreEncoder().fit(table.genres)
-    labels = encoder.transform(table.genres)
-    labelled = labels.sum(1) > 0
     scores: dict[tuple, list[tuple[float, float]]] = {rule: [] for rule in RULES}
-    for seed in (int(s) for s in args.seeds.split(",")):
-        splits = split_for(table, labels, seed=seed)
-        train, validation = (splits == "train") & labelled, (splits == "validation") & labelled
-        model = variant({}, seed, "fusion-gmu-no-refit").fit(
-            table.subset(train), labels[train], genres=encoder.classes_,
-            validation=(table.subset(validation), labels[validation]))
-        columns = [list(encoder.classes_).index(g) for g in model.genres_]
-        kept = labels[:, columns]
-        _, train_vectors, train_labels = description_rows(model, table, kept, train)
-        val_p, val_vectors, val_labels = description_rows(model, table, kept, validation)
-        test_p, test_vectors, test_labels = description_rows(model, table, kept, (splits == "test") & labelled)
+    for seed, model, kept, rows in fitted_on_splits(table, [int(s) for s in args.seeds.split(",")]):
+        _, train_vectors, train_labels = description_rows(model, table, kept, rows["train"])
+        val_p, val_vectors, val_labels = description_rows(model, table, kept, rows["validation"])
+        test_p, test_vectors, test_labels = description_rows(model, table, kept, rows["test"])
         val_known, test_known = val_labels.sum(1) > 0, test_labels.sum(1) > 0
         for k, tau, w in RULES:
             v, t = val_p, test_p

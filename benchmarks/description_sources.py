@@ -17,14 +17,11 @@ import argparse
 import csv
 
 import numpy as np
-from description_knn import description_rows
-from head_selection import variant
+from description_knn import description_rows, fitted_on_splits
 from scipy.special import expit, logit
 from shared_data import DATA
 
-from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
-from moviegenre.data.splits import split_for
 from moviegenre.evaluation.metrics import multilabel_metrics, tune_thresholds
 
 SOURCES = ("imdb", "tmdb", "omdb")
@@ -47,19 +44,10 @@ def main() -> None:
     table = read_table(DATA / "movies.csv")
     with open(DATA / "movies.csv", encoding="utf-8", newline="") as handle:
         source_of = {row["imdb_id"]: row["description_source"] for row in csv.DictReader(handle)}
-    encoder = GenreEncoder().fit(table.genres)
-    labels = encoder.transform(table.genres)
-    labelled = labels.sum(1) > 0
     scores: dict[str, list[tuple[float, float]]] = {}
-    for seed in (int(s) for s in args.seeds.split(",")):
-        splits = split_for(table, labels, seed=seed)
-        train, validation = (splits == "train") & labelled, (splits == "validation") & labelled
-        model = variant({}, seed, "fusion-gmu-no-refit").fit(
-            table.subset(train), labels[train], genres=encoder.classes_,
-            validation=(table.subset(validation), labels[validation]))
-        kept = labels[:, [list(encoder.classes_).index(g) for g in model.genres_]]
+    for seed, model, kept, split_rows in fitted_on_splits(table, [int(s) for s in args.seeds.split(",")]):
         parts = {}
-        for name, rows in (("val", validation), ("test", (splits == "test") & labelled)):
+        for name, rows in (("val", split_rows["validation"]), ("test", split_rows["test"])):
             probabilities, _, part_labels = description_rows(model, table, kept, rows)
             ids = np.array(table.subset(rows).ids)[np.asarray(table.subset(rows).has_description)]
             known = part_labels.sum(1) > 0
