@@ -67,8 +67,9 @@ DAMAGE = [
     ("seed-text-cnn-lstm", _set("state", "length", 10**12), "sequence length 1000000000000, expected 4 to 100000"),
     ("seed-text-cnn-lstm", _set("state", "shape", "vocabulary_size", 0), "an embedding of 0 rows for"),
     # Sizes far beyond the weights: the networks are sized on PyTorch's meta device, so they fail on the shapes
-    # (some tens of GB apiece if they were allocated).
-    ("fusion-gmu", _set("params", "hidden", 10**7), "Error(s) in loading state_dict for FusionNet"),
+    # (some GB apiece if they were allocated; a hidden size above 65,536 is refused with the parameters).
+    ("fusion-gmu", _set("params", "hidden", 65_536), "Error(s) in loading state_dict for FusionNet"),
+    ("fusion-gmu", _set("params", "hidden", 10**7), "parameter 'hidden' is 10000000, expected a whole number in"),
     ("fusion-gmu", _set("state", "n_genres", 10**9), "description_shift_ is for 21 genres, not 1000000000"),
     ("seed-text-cnn-lstm", _set("state", "shape", "dim", 10**8), "Error(s) in loading state_dict for SeedTextNet"),
 ]
@@ -81,7 +82,8 @@ def test_a_model_json_that_does_not_fit_its_weights_is_one_line(saved, tmp_path,
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(ConfigError) as caught:
         load_model(copy).predict_proba(table)
-    assert str(caught.value).startswith(f"{copy}: damaged model files (")
+    named = copy / MODEL_JSON if "parameter" in message else copy  # a parameter's range is checked with the others
+    assert str(caught.value).startswith(f"{named}: damaged model files (")
     assert message in str(caught.value) and len(str(caught.value).splitlines()) == 1
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 512 * 1024  # kB: nothing of its size
 
