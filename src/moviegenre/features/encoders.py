@@ -156,10 +156,13 @@ class SentenceEncoder:
             raise ConfigError(f"text encoder '{name}': model folder {path} not found")
         self.name = name
         try:
-            self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
+            # safetensors only, as for CLIP: a folder given by the user must not be unpickled (torch's weights-only
+            # reader refused a payload, but as a traceback advising to turn that check off)
+            self.model = SentenceTransformer(str(path), device=device, local_files_only=True,
+                                             model_kwargs={"use_safetensors": True})
         except (OSError, ValueError) as error:
-            raise ConfigError(f"text encoder '{name}': {path} is not a sentence-transformers model folder "
-                              f"({first_line(error)})") from None
+            raise ConfigError(f"text encoder '{name}': {path} is not a sentence-transformers model folder with "
+                              f"safetensors weights ({first_line(error)})") from None
         if layers is not None:
             network = self.model[0].auto_model
             network.encoder.layer = network.encoder.layer[:layers]
