@@ -24,8 +24,8 @@ from moviegenre.training.config import TrainConfig
 def saved(session_tiny_table_csv, tmp_path_factory):
     """Folders of models trained briefly on the tiny table, by name, and the table."""
     table = read_table(session_tiny_table_csv)
-    labels = GenreEncoder(min_count=3).fit(table.genres).transform(table.genres)
-    genres = GenreEncoder(min_count=3).fit(table.genres).classes_
+    encoder = GenreEncoder(min_count=3).fit(table.genres)
+    labels, genres = encoder.transform(table.genres), encoder.classes_
     root = tmp_path_factory.mktemp("saved-models")
     folders = {}
     for name in ("tfidf-nb-logreg", "embedding-logreg", "seed-text-cnn-lstm"):
@@ -60,8 +60,8 @@ DAMAGE = [
     ("tfidf-nb-logreg", _set("state", "blocks", []), "word model's term blocks [] do not fit its"),
     ("fusion-gmu", _set("state", "words", "blocks", [5]), "word model's term blocks [5] do not fit its"),
     ("embedding-logreg", _set("state", "dims", "poster", 10**12),
-     ("'dims' is {'poster': 1000000000000, 'description': 384}, expected a width from 1 to 65536 for each of "
-      "poster, description")),
+     ("'dims' is {'poster': 1000000000000, 'description': 384}, expected a whole number in [1, 65536] for each "
+      "of poster, description")),
     ("embedding-logreg", _set("state", "dims", {"poster": 7, "description": 3}),
      "weights of other shapes than 12 features"),
     ("seed-text-cnn-lstm", _set("state", "length", 10**12), "sequence length 1000000000000, expected 4 to 100000"),

@@ -43,8 +43,7 @@ from moviegenre.models.registry import register_model
 from moviegenre.models.tfidf import TfidfLogReg
 from moviegenre.training.config import TrainConfig
 
-ALONE = ("poster", "description")
-MAX_DIM = 65_536  # the widest embedding a saved model may say it reads (the widest encoder here: 3,840)  # the inputs a single-input network may read alone, beside the fusion head
+ALONE = ("poster", "description")  # the inputs a single-input network may read alone, beside the fusion head
 # The word models an EmbeddingMLP may blend in, by their key in the saved state: what each reads, and how.
 WORD_MODELS = {"words": {"column": "description"}, "title_words": {"column": "title"},
                "poster_words": {"column": "poster_text", "analyzer": "char"}}
@@ -93,9 +92,8 @@ class EmbeddingModel(GenreModel):
     def _set_dims(self, dims) -> None:
         """The saved embedding widths the model reads (model.json's ``dims``), checked: zero rows of them stand in
         for an absent input."""
-        if not (isinstance(dims, dict) and all(type(dims.get(i)) is int and 0 < dims[i] <= MAX_DIM for i in INPUTS)):
-            raise ValueError(f"'dims' is {dims!r}, expected a width from 1 to {MAX_DIM} for each of "
-                             f"{', '.join(INPUTS)}")
+        if not (isinstance(dims, dict) and all(dims.get(i) in WIDTH for i in INPUTS)):  # widest encoder here: 3,840
+            raise ValueError(f"'dims' is {dims!r}, expected {WIDTH} for each of {', '.join(INPUTS)}")
         self.dims_ = dims
 
     def poster_encoder(self, device: str = "cpu") -> ImageEncoder:

@@ -170,16 +170,13 @@ def _parts_folder(table: Path, out: Path, run_dir: Path, batch_size: int, restar
     marker = parts / "job.json"
     if restart and parts.exists():
         shutil.rmtree(parts)
-    if marker.exists() and _job_of(marker, parts) != job:
+    if marker.exists() and read_json(marker, hint=f"pass --restart, or delete {parts}, to predict the table from "
+                                                  "the start") != job:
         raise ConfigError(f"{parts} holds an interrupted run of another table, model, batch size or engine; "
                           "pass --restart (or delete it) to start over")
     parts.mkdir(parents=True, exist_ok=True)
     atomic_write_text(marker, json.dumps(job))  # killed while writing it, a run could not be resumed
     return parts
-
-
-def _job_of(marker: Path, parts: Path) -> object:
-    return read_json(marker, hint=f"pass --restart, or delete {parts}, to predict the table from the start")
 
 
 def _write_atomic(path: Path, write) -> None:
