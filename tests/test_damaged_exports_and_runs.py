@@ -133,6 +133,7 @@ IMAGE_DAMAGE = {
     "json-truncated": ("encoder.json", _write("encoder.json", b'{"name": "rev')),
     "json-not-utf8": ("encoder.json", _write("encoder.json", b'{"name": "\xff"}')),
     "json-a-list": ("encoder.json", _write("encoder.json", b"[1, 2]")),
+    "json-huge": ("encoder.json", _write("encoder.json", b" " * 100_000 + b"{}")),
     "json-a-folder": ("encoder.json", _folder_for("encoder.json")),
     "json-missing": ("encoder.json", lambda folder: (folder / "encoder.json").unlink()),
     "kind-unknown": ("encoder.json", _set("kind", "audio")),
@@ -152,6 +153,7 @@ IMAGE_DAMAGE = {
 }
 TEXT_DAMAGE = {
     "tokenizer-garbage": ("tokenizer.json", _write("tokenizer.json", b"{not json")),
+    "tokenizer-huge": ("tokenizer.json", lambda folder: os.truncate(folder / "tokenizer.json", 65 * 2**20)),
     "tokenizer-missing": ("tokenizer.json", lambda folder: (folder / "tokenizer.json").unlink()),
     "inputs-without-mask": ("encoder.json", _set("inputs", ["input_ids"])),
     "inputs-unknown": ("encoder.json", _set("inputs", ["input_ids", "attention_mask", "pixel_values"])),
@@ -181,7 +183,7 @@ def test_a_file_where_the_export_folder_belongs_is_one_line_not_a_new_export(fas
     folder = fast._export_folder("review-image")
     folder.parent.mkdir(parents=True)
     folder.write_text("not a folder")
-    with pytest.raises(DataError, match=r"damaged ONNX export \(.*Not a directory"):
+    with pytest.raises(DataError, match=r"damaged ONNX export \(not a regular file\)"):
         fast.fast_encoder(fast.EncoderRef("review-image", 3, never))
 
 
@@ -311,11 +313,18 @@ def test_a_bad_param_is_one_line_before_training(tiny_table_csv, tmp_path, monke
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("params, expected", [
+    (("ensemble=1", "refit=false", "description_thresholds=false"),
+     "parameter 'cross_fit' needs 'ensemble' 2 or more (one fold a member), not 1"),
+    # fusion-gmu refits and tunes the description's thresholds on validation rows cross-fitted members train on
+    ((), ("parameter 'cross_fit' cannot be used with 'refit' or 'description_thresholds': set 'refit' and "
+          "'description_thresholds' false, or cross_fit false")),
+])
 def test_parameters_that_cannot_go_together_are_one_line_before_training(tiny_table_csv, tmp_path, monkeypatch,
-                                                                         capsys):
+                                                                         capsys, params, expected):
     code, _, err = run_moviegenre(monkeypatch, capsys, "train", tiny_table_csv, "--out", tmp_path / "run", *TRAIN,
-                                  "--param", "cross_fit=true", "--param", "ensemble=1")
-    expected = "error: --param: parameter 'cross_fit' needs 'ensemble' 2 or more (one fold a member), not 1"
+                                  "--param", "cross_fit=true", *(arg for p in params for arg in ("--param", p)))
+    expected = f"error: --param: {expected}"
     assert code == 2 and err.startswith(expected) and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "run").exists()
 

@@ -47,6 +47,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from moviegenre.data.images import load_image, to_pixels
+from moviegenre.data.readers import read_json
 from moviegenre.errors import DataError, first_line
 from moviegenre.features.cache import cache_root
 
@@ -232,9 +233,9 @@ def _check_session(session, settings: dict, path: Path) -> None:
 def _settings(path: Path, name: str, dim: int | None) -> dict:
     """``encoder.json``, each field of the type and range the fast encoders rely on."""
     try:
-        settings = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as error:  # ValueError: bad JSON or UTF-8
-        raise _damaged(path, first_line(error)) from None
+        settings = read_json(path, limit=64 * 1024)  # a few hundred bytes as written
+    except DataError as error:
+        raise _damaged(path, error.problem) from None
     if not isinstance(settings, dict) or settings.get("kind") not in ("image", "text"):
         raise _damaged(path, "field 'kind' missing or not 'image'/'text'")
     checks = {"name": lambda v: v == name, "dim": lambda v: _count(v) and dim in (None, v)}
@@ -269,6 +270,8 @@ def _tokenizer(path: Path, settings: dict):
     from tokenizers import Tokenizer
 
     try:
+        if path.stat().st_size > 64 * 1024 * 1024:  # mpnet's is 0.7 MB
+            raise ValueError("over the 67,108,864 byte limit")
         tokenizer = Tokenizer.from_file(str(path))
     except Exception as error:  # noqa: BLE001 - the tokenizers library raises plain Exceptions
         raise _damaged(path, first_line(error)) from None
