@@ -2,7 +2,7 @@
 
     python benchmarks/head_selection.py                              # the chosen heads vs the earlier one
     python benchmarks/head_selection.py --variant h512='{"hidden": 512}' --seeds 1,2,3
-    python benchmarks/head_selection.py --variant no-title='{"title_weight": 0}' --variant cross-fit='{"cross_fit": true}'
+    python benchmarks/head_selection.py --variant no-title='{"title_weight": 0}' --variant cross-fit='{"cross_fit": true, "refit": false, "description_thresholds": false}'
     python benchmarks/head_selection.py --variant asl='{"config": {"loss": "asl"}}'
     python benchmarks/head_selection.py --variant fusion-gmu='{}' --variant no-poster-net='{"poster_net_weight": 0}'
     python benchmarks/head_selection.py --data ../shared/data/mmimdb_dev_text.csv --uses description

@@ -328,7 +328,8 @@ def test_cross_fitted_members_tune_thresholds_on_rows_they_never_trained_on(tiny
     monkeypatch.setattr(lightning, "fit_network", spy)  # imported by _fit when it trains
     tuned = {}
     monkeypatch.setattr(metrics, "tune_thresholds", lambda y, p: tuned.update(y=y, p=p) or np.full(len(genres), .5))
-    model = fast_model("fusion-gmu").set_params(ensemble=3, cross_fit=True)
+    model = fast_model("fusion-gmu").set_params(ensemble=3, cross_fit=True, refit=False,
+                                             description_thresholds=False)
     model.fit(table.subset(train), labels[train], validation=(table.subset(val), labels[val]), genres=genres)
 
     assert len(model.nets_) == 3 and len(seen) == 3 and len(model.alone_nets_["poster"]) == 3

@@ -164,12 +164,12 @@ class EmbeddingMLP(EmbeddingModel):
         # rows' descriptions given alone, and applied as a per-genre logit shift of its probabilities
         # (``description_shift_``), so that ``thresholds_`` stay one per genre for every input (seeded splits 1-5,
         # description only: micro-F1 up on each; the poster's and both inputs' own thresholds lost on their fewer
-        # validation rows). Not with cross_fit: its validation rows are training rows.
+        # validation rows). Not with cross_fit (a parameter error): its validation rows are training rows.
         self.description_thresholds = description_thresholds
         # Once the validation rows have chosen each network's epochs and tuned the thresholds, train the networks and
         # word models again on the training and validation rows together, each network for its chosen epochs, and
         # keep the thresholds: 12% more rows to learn from (seeded splits 1-5, mean: macro-F1 up on every slice,
-        # micro-F1 within 0.003). Not with cross_fit, whose members already learn from the validation rows.
+        # micro-F1 within 0.003). Not with cross_fit (a parameter error): its members learn from the validation rows.
         self.refit = refit
         self.config = config
 
@@ -177,6 +177,10 @@ class EmbeddingMLP(EmbeddingModel):
         if self.cross_fit and self.ensemble < 2:  # one fold a member: a single member would train on no rows
             raise ValueError(f"parameter 'cross_fit' needs 'ensemble' 2 or more (one fold a member), "
                              f"not {self.ensemble}")
+        clashing = [repr(name) for name in ("refit", "description_thresholds") if self.cross_fit and getattr(self, name)]
+        if clashing:  # each needs validation rows the networks never trained on; cross-fitted members train on them
+            raise ValueError(f"parameter 'cross_fit' cannot be used with {' or '.join(clashing)}: "
+                             f"set {' and '.join(clashing)} false, or cross_fit false")
         if self.description_words is not None:  # the word model's own parameters (its column is the description)
             check_settings(self.description_words, "description_words", TfidfLogReg, "word model settings",
                            chosen=("column",))
@@ -210,7 +214,7 @@ class EmbeddingMLP(EmbeddingModel):
 
     def fit(self, movies, labels, *, validation=None, genres=None, run_dir=None, resume=False) -> EmbeddingMLP:
         super().fit(movies, labels, validation=validation, genres=genres, run_dir=run_dir, resume=resume)
-        refits = self.refit and not self.cross_fit and validation is not None and len(validation[0]) > 0
+        refits = self.refit and validation is not None and len(validation[0]) > 0
         # How many validation movies the networks learnt from too (0: none), for whoever reports the training.
         self.refit_rows_ = len(validation[0]) if refits else 0
         if refits:
@@ -360,7 +364,7 @@ class EmbeddingMLP(EmbeddingModel):
 
         self.description_shift_ = None  # the shared thresholds are tuned on unshifted probabilities
         tuning = super()._tune_thresholds(validation)
-        if (not self.description_thresholds or self.cross_fit or tuning is None or "description" not in self.inputs
+        if (not self.description_thresholds or tuning is None or "description" not in self.inputs
                 or not validation[0].has_description.any()):
             return tuning
         movies, labels = validation
