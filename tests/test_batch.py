@@ -141,3 +141,12 @@ class WritesThenDies:
         self.write(path, write)
         if path.name.startswith("part-"):
             self.rows += len(pd.read_parquet(path))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_table_of_a_header_alone_gives_the_columns_and_no_rows(tiny_run, tmp_path, suffix):
+    (tmp_path / "empty.csv").write_text("imdb_id,genres,description\n")
+    out = predict_file(tmp_path / "empty.csv", tmp_path / f"out{suffix}", tiny_run, progress=False)
+    written = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+    assert len(written) == 0
+    assert list(written.columns) == ["imdb_id", "predicted_genres", *(f"p_{g}" for g in Predictor(tiny_run).genres)]

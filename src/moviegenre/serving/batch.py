@@ -84,8 +84,13 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
 
 
 def predict_frame(predictor: Predictor, table: MovieTable) -> pd.DataFrame:
-    """One batch's predictions, exactly as :meth:`Predictor.predict_table` gives them."""
-    return pd.concat(list(predictor.predict_table(table, batch_size=max(len(table), 1))), ignore_index=True)
+    """One batch's predictions, exactly as :meth:`Predictor.predict_table` gives them (a table of no rows, a header
+    alone: the columns and no rows)."""
+    frames = list(predictor.predict_table(table, batch_size=max(len(table), 1)))
+    if not frames:
+        return pd.DataFrame({column: pd.Series(dtype="float32" if column.startswith("p_") else object)
+                             for column in _columns(predictor.genres)})
+    return pd.concat(frames, ignore_index=True)
 
 
 def iter_tables(path: Path, rows: int) -> Iterator[MovieTable]:
