@@ -167,3 +167,10 @@ def test_a_clean_catalogue_reports_without_warnings(tmp_path):
         warnings.simplefilter("error")  # matplotlib's "cannot be log-scaled" used to reach the user's stderr
         report = write_audit_report(tmp_path, movies, issues.iloc[:0], per_movie, model="m", folds=2, unread=0)
     assert "0 suspected label problems" in report.read_text()
+
+
+def test_a_symlink_loop_given_as_the_table_is_a_one_line_error(monkeypatch, capsys, tmp_path):
+    (tmp_path / "a.csv").symlink_to(tmp_path / "b.csv")
+    (tmp_path / "b.csv").symlink_to(tmp_path / "a.csv")
+    code, _, err = run_moviegenre(monkeypatch, capsys, "audit", tmp_path / "a.csv", "--out", tmp_path / "audit")
+    assert code == 2 and err.startswith(f"error: {tmp_path / 'a.csv'}: ") and err.count("\n") == 1, err

@@ -17,7 +17,7 @@ from PIL import Image
 from conftest import run_moviegenre
 from moviegenre.data.images import MAX_IMAGE_BYTES, load_image
 from moviegenre.data.readers import MAX_JSON_BYTES, read_table
-from moviegenre.errors import ImageError
+from moviegenre.errors import DataError, ImageError
 from moviegenre.features.cache import file_keys
 
 
@@ -180,3 +180,11 @@ def test_the_feature_cache_still_keys_posters_by_content(tmp_path):
     second.write_bytes(first.read_bytes())
     keys, path_of = file_keys([str(first), "", str(second), first.read_bytes()])
     assert keys[0] == keys[2] == keys[3] and keys[1] == "" and path_of == {keys[0]: str(first)}
+
+
+def test_a_one_hot_poster_that_is_a_symlink_loop_is_a_problem_of_its_row(tmp_path):
+    table = write(tmp_path / "train.csv", 'Id,Genre,Drama,Comedy\ntt1,"[Drama]",1,0\n')
+    (tmp_path / "Images").mkdir()
+    (tmp_path / "Images" / "tt1.jpg").symlink_to(tmp_path / "Images" / "tt1.jpg")  # a loop of one link
+    with pytest.raises(DataError, match=r"train.csv: row 1, field 'poster': poster file .* does not exist"):
+        read_table(table)  # was Path.resolve's RuntimeError

@@ -247,7 +247,7 @@ def _from_one_hot_csv(path: Path, frame: pd.DataFrame, posters: str | Path | Non
                 genres.append(genre)
         movie_id = values["Id"].strip()
         records.append({"imdb_id": movie_id, "genres": genres,
-                        "poster": str((folder / f"{movie_id}.jpg").resolve()) if movie_id else ""})
+                        "poster": os.path.realpath(folder / f"{movie_id}.jpg") if movie_id else ""})
     return MovieTable.from_records(records, source=str(path))
 
 

@@ -211,7 +211,7 @@ class MovieTable:
     # -- saving ---------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the shared CSV format (``|``-joined genres, poster paths relative to the CSV), atomically."""
-        path = Path(path).resolve()
+        path = Path(os.path.realpath(path))  # not Path.resolve: a RuntimeError on a symlink loop
         out = self.frame.copy()
         out["genres"] = out["genres"].map(GENRE_SEPARATOR.join)
         out["year"] = out["year"].map(lambda y: "" if y is None or pd.isna(y) else str(int(y)))
@@ -263,7 +263,7 @@ def _year(value) -> int | None:
 
 def _relative(poster: str, folder: Path) -> str:
     try:
-        return Path(poster).resolve().relative_to(folder).as_posix()
+        return Path(os.path.realpath(poster)).relative_to(folder).as_posix()
     except ValueError:
         return os.path.relpath(poster, folder)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import time
 import zipfile
 from collections.abc import Callable
@@ -77,7 +78,10 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
     check_options(train_options)
     out_dir = Path(out_dir)
     check_out_folder(out_dir)
-    if not isinstance(table, MovieTable) and Path(table).resolve() in {(out_dir / name).resolve() for name in OUTPUTS}:
+    # os.path.realpath, not Path.resolve: a symlink loop is a path like another here (read_table names it), not a
+    # RuntimeError
+    if not isinstance(table, MovieTable) and os.path.realpath(table) in {os.path.realpath(out_dir / name)
+                                                                          for name in OUTPUTS}:
         raise ConfigError(f"--out {out_dir}: the audit would overwrite its own table {table}; give another folder")
     movies = table if isinstance(table, MovieTable) else read_table(table)
     encoder = GenreEncoder(min_genre_count, drop_genres).fit(movies.genres)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -60,7 +61,7 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
         (out / name).unlink(missing_ok=True)
     estimator.save(out)
     save_genre_split(out, table, encoder, splits)
-    run = {"model": model, "data": str(Path(data).resolve()), "seed": seed, "min_genre_count": min_genre_count,
+    run = {"model": model, "data": os.path.realpath(data), "seed": seed, "min_genre_count": min_genre_count,
            "drop_genres": list(drop_genres), "genres": encoder.classes_,
            "rows": {name: int(((splits == name) & labelled).sum()) for name in ("train", "validation", "test")},
            "rows_without_kept_genre": int((~labelled).sum()),
