@@ -174,3 +174,11 @@ def test_a_symlink_loop_given_as_the_table_is_a_one_line_error(monkeypatch, caps
     (tmp_path / "b.csv").symlink_to(tmp_path / "a.csv")
     code, _, err = run_moviegenre(monkeypatch, capsys, "audit", tmp_path / "a.csv", "--out", tmp_path / "audit")
     assert code == 2 and err.startswith(f"error: {tmp_path / 'a.csv'}: ") and err.count("\n") == 1, err
+
+
+def test_a_title_in_a_script_the_font_lacks_reports_without_warnings(tmp_path):
+    movies, issues, per_movie = report_inputs(tmp_path, "千と千尋の神隠し \x00")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warned once per missing glyph, on the user's stderr
+        report = write_audit_report(tmp_path, movies, issues, per_movie, model="m", folds=2, unread=0)
+    assert (tmp_path / "top_suspects.png").stat().st_size > 0 and report.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -46,8 +47,12 @@ def write_report(out: str | Path, metrics: dict, labels: np.ndarray, probabiliti
 def _save(fig, path: Path) -> Path:
     """The figure as a PNG, written atomically: a killed run leaves no half plot, a bad path is one line."""
     buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=110)
+    with warnings.catch_warnings():
+        # A title, genre or description in a script (or with characters) the font lacks is drawn as boxes; the
+        # warning for each missing glyph would only be noise on stderr.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
+        fig.tight_layout()
+        fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
     return path
