@@ -460,3 +460,23 @@ def test_a_text_only_table_trains_no_poster_network_and_loads_back(tiny, tmp_pat
 
     monkeypatch.setattr(poster_text, "read_poster_texts", no_ocr)
     assert np.isfinite(loaded.predict_proba(table.with_inputs("poster"))).all()
+
+
+def test_a_word_model_with_no_term_to_learn_is_one_line_alone_and_left_out_of_a_fusion_head(tiny, tmp_path):
+    table, labels, genres = tiny
+    train, val = np.arange(0, 45), np.arange(45, len(table))
+    # Titles that share no word: no term is in min_df (2) of them, scikit-learn's "After pruning, no terms remain".
+    frame = table.frame.assign(title=[f"{chr(97 + i % 26)}{chr(97 + i // 26)}x{i}" for i in range(len(table))])
+    titled = type(table)(frame, table.source)
+    with pytest.raises(DataError, match=r"no title term is in 2 or more of the 45 training texts \(give more movies "
+                                        r"with a title or set min_df to 1"):
+        create_model("tfidf-logreg", column="title").fit(titled.subset(train), labels[train], genres=genres)
+    with pytest.raises(DataError, match=r"no training movie has a description \(give more movies with a description\)"):
+        untold = type(table)(table.frame.assign(description=""), table.source)
+        create_model("tfidf-logreg").fit(untold.subset(train), labels[train], genres=genres)
+
+    model = fast_model("fusion-gmu").fit(titled.subset(train), labels[train], genres=genres,
+                                         validation=(titled.subset(val), labels[val]))
+    assert model.title_words_ is None and model.words_ is not None  # the descriptions' words are still read
+    loaded = load_model(model.save(tmp_path / "run"))
+    np.testing.assert_allclose(loaded.predict_proba(titled), model.predict_proba(titled), atol=1e-5)

@@ -40,7 +40,7 @@ from moviegenre.models.base import (
 )
 from moviegenre.models.fusion_net import FUSIONS, NET_INPUTS, FeatureDataset, FusionNet
 from moviegenre.models.registry import register_model
-from moviegenre.models.tfidf import TfidfLogReg
+from moviegenre.models.tfidf import NoTerms, TfidfLogReg
 from moviegenre.training.config import TrainConfig
 
 ALONE = ("poster", "description")  # the inputs a single-input network may read alone, beside the fusion head
@@ -337,9 +337,15 @@ class EmbeddingMLP(EmbeddingModel):
         titled = self.title_weight > 0 and movies.has_title.any()
         read = self.poster_text_weight > 0 and poster_texts is not None and any(poster_texts)
         with_text = MovieTable(movies.frame.assign(poster_text=list(poster_texts)), movies.source) if read else None
-        return (TfidfLogReg(**self._word_settings("words")).fit(movies, labels) if describes else None,
-                TfidfLogReg(**self._word_settings("title_words")).fit(movies, labels) if titled else None,
-                TfidfLogReg(**self._word_settings("poster_words")).fit(with_text, labels) if read else None)
+
+        def words(key: str, table: MovieTable) -> TfidfLogReg | None:
+            try:
+                return TfidfLogReg(**self._word_settings(key)).fit(table, labels)
+            except NoTerms:  # e.g. a small catalogue whose titles share no word: the networks judge alone
+                return None
+
+        return (words("words", movies) if describes else None, words("title_words", movies) if titled else None,
+                words("poster_words", with_text) if read else None)
 
     def texts(self, movies: MovieTable, progress: bool = False) -> dict[str, list[str] | None]:
         """The rows' texts a fitted model reads: descriptions, titles and, if it learned to read them (a text-only

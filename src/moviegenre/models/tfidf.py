@@ -10,6 +10,7 @@ from scipy.special import expit, logit
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from moviegenre.data.table import MovieTable
+from moviegenre.errors import DataError
 from moviegenre.models.base import COUNT, POSITIVE, TERMS, GenreModel, Options, Range
 from moviegenre.models.registry import register_model
 
@@ -18,6 +19,10 @@ COLUMNS = ("description", "title", "poster_text")  # the texts a word model may 
 ANALYZERS = {"word": [{"analyzer": "word", "ngram_range": (1, 2)}],
              "char": [{"analyzer": "char_wb", "ngram_range": (3, 5)}],
              "word+char": [{"analyzer": "word", "ngram_range": (1, 2)}, {"analyzer": "char_wb", "ngram_range": (2, 5)}]}
+
+
+class NoTerms(DataError):
+    """The training texts hold no term to learn (none, or none in ``min_df`` texts or more)."""
 
 
 class TfidfLogReg(GenreModel):
@@ -68,7 +73,13 @@ class TfidfLogReg(GenreModel):
         self.prior_ = labels.mean(0).astype(np.float32)
         rows, texts = self._texts(movies)
         self.vectorizers_ = self._vectorizers()
-        x = self._matrix(texts, fit=True)
+        try:
+            x = self._matrix(texts, fit=True)
+        except ValueError:  # scikit-learn's "empty vocabulary" or "After pruning, no terms remain"
+            raise NoTerms(movies.source, f"no training movie has a {self.column}" if not texts else
+                          f"no {self.column} term is in {self.min_df} or more of the {len(texts)} training texts",
+                          hint=f"give more movies with a {self.column}"
+                               + (" or set min_df to 1 (--param min_df=1)" if texts and self.min_df > 1 else "")) from None
         coef = np.zeros((labels.shape[1], x.shape[1]), dtype=np.float32)
         intercept = np.zeros(labels.shape[1], dtype=np.float32)
         ratios = _nb_ratios(x, labels[rows]) if self.nb else None
