@@ -188,3 +188,10 @@ def test_a_one_hot_poster_that_is_a_symlink_loop_is_a_problem_of_its_row(tmp_pat
     (tmp_path / "Images" / "tt1.jpg").symlink_to(tmp_path / "Images" / "tt1.jpg")  # a loop of one link
     with pytest.raises(DataError, match=r"train.csv: row 1, field 'poster': poster file .* does not exist"):
         read_table(table)  # was Path.resolve's RuntimeError
+
+
+def test_a_poster_given_as_a_url_is_named_as_one(tmp_path):
+    table = write(tmp_path / "movies.csv", "imdb_id,genres,poster\ntt1,Drama,https://example.com/p.jpg\n")
+    with pytest.raises(DataError, match=r"movies.csv: row 1, field 'poster': poster 'https://example.com/p.jpg' is a "
+                                        r"URL, not a file \(download the posters first"):
+        read_table(table)  # was "poster file '<folder>/https:/example.com/p.jpg' does not exist"

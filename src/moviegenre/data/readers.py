@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from moviegenre.data.table import MovieTable, raise_first, split_genres
+from moviegenre.data.table import MovieTable, is_url, raise_first, split_genres
 from moviegenre.errors import DataError, first_line
 
 SHARED_COLUMNS = ("imdb_id", "genres")
@@ -207,7 +207,7 @@ def _from_shared_csv(path: Path, frame: pd.DataFrame, labelled: bool) -> MovieTa
     records = [
         {"imdb_id": imdb_id.strip(), "title": title, "year": _parse_year(path, row, year),
          "genres": split_genres(genres), "description": description,
-         "poster": os.path.normpath(folder / poster) if poster.strip() else ""}
+         "poster": "" if not poster.strip() else poster.strip() if is_url(poster) else os.path.normpath(folder / poster)}
         for row, (imdb_id, title, year, genres, description, poster) in enumerate(
             zip(frame["imdb_id"], get("title"), get("year"), get("genres"), get("description"), get("poster")),
             start=1)

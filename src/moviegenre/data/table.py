@@ -10,6 +10,7 @@ so that it can be used as is.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -174,7 +175,11 @@ class MovieTable:
                                       hint="fix or drop the row (a scraping accident?)") for name, problem in absurd)
         if check_files:
             for row, poster in enumerate(frame["poster"]):
-                if poster and not os.path.isfile(poster):
+                if poster and is_url(poster):  # kept as given by the reader, not joined to the table's folder
+                    problems.append(DataError(self.source, f"poster '{poster[:200]}' is a URL, not a file", row=row + 1,
+                                              field="poster", hint="download the posters first ('moviegenre scrape' "
+                                                                   "fetches them) and give their paths"))
+                elif poster and not os.path.isfile(poster):
                     problems.append(DataError(self.source, f"poster file '{poster}' does not exist", row=row + 1,
                                               field="poster", hint="fix the path or leave the field empty"))
                 elif poster and images:
@@ -249,6 +254,11 @@ def raise_first(problems: Sequence[DataError]) -> None:
 def plural(count: int, noun: str) -> str:
     """``1 movie``, ``2 movies``, ``1,204 problems``."""
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def is_url(poster: str) -> bool:
+    """A poster field holding a web address (``https://...``) rather than a path."""
+    return re.match(r"\s*[A-Za-z][A-Za-z0-9+.-]*://", poster) is not None
 
 
 def split_genres(text: str) -> list[str]:
