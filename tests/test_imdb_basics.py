@@ -121,6 +121,13 @@ def test_quotes_nulls_and_malformed_rows_are_handled_and_reported(tmp_path):
     assert "field 'startYear': title tt0000005: '20O5' is not a number; row skipped" in messages[2]
 
 
+def test_a_block_whose_every_row_is_malformed_keeps_nothing_and_reports_them(tmp_path):
+    # The block is empty once its one row is dropped: its filter mask, built from an empty list, was inferred as
+    # pyarrow's null type, and the next step failed with ArrowNotImplementedError.
+    table, report = read_basics(tsv(tmp_path, AWKWARD[4]))
+    assert (len(table), report.rows, report.malformed, report.kept) == (0, 1, 1, 0)
+
+
 def test_adult_genre_runtime_and_year_filters(tmp_path):
     path = tsv(tmp_path, *AWKWARD)
     assert "tt0000006" in read_basics(path, BasicsFilter(include_adult=True))[0].ids

@@ -227,7 +227,7 @@ def _filter(table: pa.Table, keep: BasicsFilter, report: BasicsReport, path: Pat
     for genre in keep.exclude_genres:
         has = pc.match_substring_regex(table["genres"], f"(^|,){re.escape(genre)}(,|$)")
         steps.append((f"genre {genre}", pc.invert(has), True))
-    mask = pa.array([True] * table.num_rows)
+    mask = pa.array([True] * table.num_rows, pa.bool_())  # typed: an empty block would infer the null type
     for name, passes, unknown_passes in steps:
         passes = pc.fill_null(passes, unknown_passes)
         report.dropped[name] = report.dropped.get(name, 0) + (pc.sum(pc.and_not(mask, passes)).as_py() or 0)
@@ -239,7 +239,7 @@ def _filter(table: pa.Table, keep: BasicsFilter, report: BasicsReport, path: Pat
 
 def _drop_bad_numbers(table: pa.Table, report: BasicsReport, path: Path) -> pa.Table:
     """Rows whose numeric fields are not numbers are malformed: report each once, by id, and drop it."""
-    bad = pa.array([False] * table.num_rows)
+    bad = pa.array([False] * table.num_rows, pa.bool_())
     for column in NUMERIC_COLUMNS:
         values = table[column]
         # Nine digits at most: the longest real value is a runtime of a few thousand minutes.
