@@ -17,7 +17,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from moviegenre.data.images import load_image
 from moviegenre.data.readers import (
     _from_shared_csv,
     check_table_path,
@@ -37,7 +38,7 @@ from moviegenre.data.readers import (
     unreadable_parquet,
 )
 from moviegenre.data.table import MovieTable, atomic_write_text
-from moviegenre.errors import ConfigError, DataError, MovieGenreError, first_line
+from moviegenre.errors import ConfigError, DataError, ImageError, MovieGenreError, first_line
 from moviegenre.models.base import model_meta, run_model_dir
 from moviegenre.serving.predictor import Predictor
 
@@ -46,11 +47,14 @@ ENGINES = ("local", "ray")
 
 def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None = None, *,
                  batch_size: int = 4096, engine: str = "local", progress: bool = True, restart: bool = False,
-                 workers: int = 2, predictor: Predictor | None = None) -> Path:
+                 workers: int = 2, predictor: Predictor | None = None, warn: Callable[[str], None] | None = None
+                 ) -> Path:
     """Predict every row of ``table`` into ``out`` (.parquet or .csv) and return ``out``.
 
     ``restart`` drops the parts of an earlier interrupted run instead of continuing it. ``workers`` is
     the number of Ray actors (``engine="ray"``). ``predictor`` reuses an already loaded model (local mode).
+    ``warn`` is told each poster that is not a usable image, predicted as no poster (local mode; Ray's actors
+    leave such posters out as well, without a word to the driver).
     """
     table, out = Path(table), Path(out)
     if engine not in ENGINES:
@@ -75,7 +79,7 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
         for index, chunk in enumerate(chunks):
             part = parts / f"part-{index:06d}.parquet"
             if not part.exists():  # resume: a part is only ever there complete (written, then renamed)
-                _write_atomic(part, lambda tmp, c=chunk: predict_frame(predictor, c).to_parquet(tmp, index=False))
+                _write_atomic(part, lambda tmp, c=chunk: predict_frame(predictor, c, warn).to_parquet(tmp, index=False))
             written += 1
             bar.update(len(chunk))
     _join([parts / f"part-{index:06d}.parquet" for index in range(written)], out, predictor.genres)
@@ -83,10 +87,28 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
     return out
 
 
-def predict_frame(predictor: Predictor, table: MovieTable) -> pd.DataFrame:
+def predict_frame(predictor: Predictor, table: MovieTable, warn: Callable[[str], None] | None = None
+                  ) -> pd.DataFrame:
     """One batch's predictions, exactly as :meth:`Predictor.predict_table` gives them (a table of no rows, a header
-    alone: the columns and no rows)."""
-    frames = list(predictor.predict_table(table, batch_size=max(len(table), 1)))
+    alone: the columns and no rows). A poster that is not a usable image is read as no poster, and ``warn`` told
+    which: one broken file among a catalogue's posters must not stop the catalogue."""
+    try:
+        frames = list(predictor.predict_table(table, batch_size=max(len(table), 1)))
+    except ImageError:
+        broken = {}
+        for row, poster in enumerate(table.posters):
+            try:
+                if poster:
+                    load_image(poster)
+            except ImageError as error:
+                broken[row] = error
+        if not broken:  # not a poster of this batch: nothing to leave out
+            raise
+        for row, error in broken.items():
+            (warn or (lambda line: None))(f"{error}; movie {table.ids[row]} predicted without its poster")
+        posters = [("" if row in broken else poster) for row, poster in enumerate(table.posters)]
+        frames = list(predictor.predict_table(MovieTable(table.frame.assign(poster=posters), table.source),
+                                              batch_size=max(len(table), 1)))
     if not frames:
         return pd.DataFrame({column: pd.Series(dtype="float32" if column.startswith("p_") else object)
                              for column in _columns(predictor.genres)})
