@@ -14,12 +14,10 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from head_selection import variant
+from head_selection import fit_on_split, labelled_splits, variant
 from shared_data import DATA
 
-from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
-from moviegenre.data.splits import split_for
 from moviegenre.evaluation.metrics import multilabel_metrics, tune_thresholds
 
 RULES = [(0, 0.0, 0.0)] + [(k, tau, w) for k in (10, 25) for tau in (0.05, 1.0) for w in (0.2, 0.3)]
@@ -48,16 +46,9 @@ def fitted_on_splits(table, seeds: list[int]):
     """For each seeded split: its seed, ``fusion-gmu-no-refit`` fitted on its training rows (its validation rows
     choosing epochs and thresholds, and staying unseen otherwise), every row's labels in the model's genres, and the
     split's labelled train, validation and test rows."""
-    encoder = GenreEncoder().fit(table.genres)
-    labels = encoder.transform(table.genres)
-    labelled = labels.sum(1) > 0
-    for seed in seeds:
-        splits = split_for(table, labels, seed=seed)
-        rows = {name: (splits == name) & labelled for name in ("train", "validation", "test")}
-        model = variant({}, seed, "fusion-gmu-no-refit").fit(
-            table.subset(rows["train"]), labels[rows["train"]], genres=encoder.classes_,
-            validation=(table.subset(rows["validation"]), labels[rows["validation"]]))
-        yield seed, model, labels[:, [list(encoder.classes_).index(g) for g in model.genres_]], rows
+    for seed, genres, labels, rows in labelled_splits(table, seeds):
+        model = fit_on_split(variant({}, seed, "fusion-gmu-no-refit"), table, genres, labels, rows)
+        yield seed, model, labels[:, [list(genres).index(g) for g in model.genres_]], rows
 
 
 def main() -> None:

@@ -62,32 +62,50 @@ def variant(params: dict, seed: int, name: str):
     return model
 
 
-def compare_on_splits(table, variants: dict, seeds: list[int], uses: tuple[str, ...] = USES) -> None:
-    """Fit each ``variants[name](seed)`` model on each seeded split's train rows (validation rows for early
-    stopping and thresholds), score its test rows with each of ``uses``; print per split and the mean."""
+def labelled_splits(table, seeds: list[int]):
+    """For each seeded split: its seed, the genres of the whole table, every row's labels in them, and the split's
+    labelled train, validation and test rows."""
     encoder = GenreEncoder().fit(table.genres)
     labels = encoder.transform(table.genres)
     labelled = labels.sum(1) > 0
-    results: dict[str, list[np.ndarray]] = {name: [] for name in variants}
     for seed in seeds:
         splits = split_for(table, labels, seed=seed)
-        train, validation = (splits == "train") & labelled, (splits == "validation") & labelled
-        test = table.subset(splits == "test")
-        for name, build in variants.items():
-            model = build(seed)
-            started = time.perf_counter()
-            model.fit(table.subset(train), labels[train], genres=encoder.classes_,
-                      validation=(table.subset(validation), labels[validation]))
-            seconds = time.perf_counter() - started
-            row = np.array([[metrics["micro_f1"], metrics["macro_f1"]]
-                            for metrics in (score(model, test, use)[0] for use in uses)])
-            results[name].append(row)
-            print(f"seed {seed}  {name:<34} " + "  ".join(f"{use} {r[0]:.3f}/{r[1]:.3f}" for use, r in zip(uses, row))
-                  + f"  ({seconds:.0f} s)", flush=True)
+        yield seed, encoder.classes_, labels, {name: (splits == name) & labelled for name in ("train", "validation",
+                                                                                             "test")}
+
+
+def fit_on_split(model, table, genres: list[str], labels: np.ndarray, rows: dict[str, np.ndarray]):
+    """``model`` fitted on a split's train rows, its validation rows choosing epochs and thresholds."""
+    return model.fit(table.subset(rows["train"]), labels[rows["train"]], genres=genres,
+                     validation=(table.subset(rows["validation"]), labels[rows["validation"]]))
+
+
+def scores_line(seed: int, name: str, uses: tuple[str, ...], row) -> str:
+    return f"seed {seed}  {name:<34} " + "  ".join(f"{use} {r[0]:.3f}/{r[1]:.3f}" for use, r in zip(uses, row))
+
+
+def print_means(results: dict[str, list], uses: tuple[str, ...]) -> None:
     print("\nmean over splits (micro/macro-F1):")
     for name, rows in results.items():
         mean = np.mean(rows, axis=0)
         print(f"  {name:<34} " + "  ".join(f"{use} {m[0]:.3f}/{m[1]:.3f}" for use, m in zip(uses, mean)))
+
+
+def compare_on_splits(table, variants: dict, seeds: list[int], uses: tuple[str, ...] = USES) -> None:
+    """Fit each ``variants[name](seed)`` model on each seeded split's train rows (validation rows for early
+    stopping and thresholds), score its test rows with each of ``uses``; print per split and the mean."""
+    results: dict[str, list[np.ndarray]] = {name: [] for name in variants}
+    for seed, genres, labels, rows in labelled_splits(table, seeds):
+        test = table.subset(rows["test"])  # score() leaves out unlabelled rows in any case
+        for name, build in variants.items():
+            started = time.perf_counter()
+            model = fit_on_split(build(seed), table, genres, labels, rows)
+            seconds = time.perf_counter() - started
+            row = np.array([[metrics["micro_f1"], metrics["macro_f1"]]
+                            for metrics in (score(model, test, use)[0] for use in uses)])
+            results[name].append(row)
+            print(scores_line(seed, name, uses, row) + f"  ({seconds:.0f} s)", flush=True)
+    print_means(results, uses)
 
 
 if __name__ == "__main__":

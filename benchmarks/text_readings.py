@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-from head_selection import USES, compare_on_splits, variant
+from head_selection import USES, compare_on_splits, fit_on_split, labelled_splits, print_means, scores_line, variant
 from shared_data import DATA
 
-from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
-from moviegenre.data.splits import split_for
 from moviegenre.evaluation.evaluate import score
 from moviegenre.evaluation.metrics import multilabel_metrics
 from moviegenre.features import encoders
@@ -47,32 +44,22 @@ READINGS = {
 
 def averaged(table, name: str, seeds: list[int]) -> None:
     """``fusion-gmu`` and the model reading ``name``, each alone and averaged, on each split's test rows."""
-    genres = GenreEncoder().fit(table.genres)
-    labels = genres.transform(table.genres)
-    labelled = labels.sum(1) > 0
     results = {key: [] for key in ("fusion-gmu", name, "averaged")}
-    for seed in seeds:
-        splits = split_for(table, labels, seed=seed)
-        train, validation = (splits == "train") & labelled, (splits == "validation") & labelled
-        test = table.subset(splits == "test")
-        models = [variant({}, seed, "fusion-gmu"), variant({"text_encoder": name}, seed, "fusion-gmu")]
-        for model in models:
-            model.fit(table.subset(train), labels[train], genres=genres.classes_,
-                      validation=(table.subset(validation), labels[validation]))
-        rows = {key: [] for key in results}
+    for seed, genres, labels, rows in labelled_splits(table, seeds):
+        test = table.subset(rows["test"])
+        models = [fit_on_split(variant(params, seed, "fusion-gmu"), table, genres, labels, rows)
+                  for params in ({}, {"text_encoder": name})]
+        scores = {key: [] for key in results}
         for use in USES:
             scored = [score(model, test, use) for model in models]
             together = multilabel_metrics(scored[0][1], (scored[0][2] + scored[1][2]) / 2,
                                           (models[0].thresholds_ + models[1].thresholds_) / 2, models[0].genres_)
             for key, metrics in zip(results, (scored[0][0], scored[1][0], together)):
-                rows[key].append((metrics["micro_f1"], metrics["macro_f1"]))
-        for key, row in rows.items():
+                scores[key].append((metrics["micro_f1"], metrics["macro_f1"]))
+        for key, row in scores.items():
             results[key].append(row)
-            print(f"seed {seed}  {key:<12} " + "  ".join(f"{use} {r[0]:.3f}/{r[1]:.3f}" for use, r in zip(USES, row)),
-                  flush=True)
-    print("\nmean over splits (micro/macro-F1):")
-    for key, rows in results.items():
-        print(f"  {key:<12} " + "  ".join(f"{use} {m[0]:.3f}/{m[1]:.3f}" for use, m in zip(USES, np.mean(rows, 0))))
+            print(scores_line(seed, key, USES, row), flush=True)
+    print_means(results, USES)
 
 
 def main() -> None:

@@ -155,19 +155,22 @@ def test_a_table_of_a_header_alone_gives_the_columns_and_no_rows(tiny_run, tmp_p
 def test_a_poster_that_is_not_an_image_is_predicted_as_no_poster_with_a_warning(tiny_run, session_tiny_table_csv,
                                                                                  tmp_path):
     rows = session_tiny_table_csv.read_text().splitlines()
-    folder = session_tiny_table_csv.parent
+    first = rows[1].split(",")
+    assert first[-1]  # the first movie has a poster
     broken = tmp_path / "broken.png"
     broken.write_text("not a picture")
-    header, first = rows[0], rows[1].split(",")
-    assert first[-1]  # the first movie has a poster
-    (tmp_path / "broken.csv").write_text("\n".join([header, ",".join(first[:-1] + [str(broken)]),
-                                                    *(r.replace(",posters/", f",{folder}/posters/") for r in rows[2:])]))
-    (tmp_path / "blank.csv").write_text("\n".join([header, ",".join(first[:-1] + [""]),
-                                                   *(r.replace(",posters/", f",{folder}/posters/") for r in rows[2:])]))
+
+    def table_whose_first_poster_is(name: str, poster: str) -> Path:
+        path = tmp_path / f"{name}.csv"
+        others = (row.replace(",posters/", f",{session_tiny_table_csv.parent}/posters/") for row in rows[2:])
+        path.write_text("\n".join([rows[0], ",".join(first[:-1] + [poster]), *others]))
+        return path
+
     warnings = []
-    out = predict_file(tmp_path / "broken.csv", tmp_path / "broken.parquet", tiny_run, progress=False,
-                       warn=warnings.append)
-    expected = f"{broken}: not an image (give a JPEG, PNG, WebP or GIF poster); movie {first[0]} predicted without its poster"
-    assert warnings == [expected]
-    blank = predict_file(tmp_path / "blank.csv", tmp_path / "blank.parquet", tiny_run, progress=False)
+    out = predict_file(table_whose_first_poster_is("broken", str(broken)), tmp_path / "broken.parquet", tiny_run,
+                       progress=False, warn=warnings.append)
+    assert warnings == [(f"{broken}: not an image (give a JPEG, PNG, WebP or GIF poster); movie {first[0]} "
+                         "predicted without its poster")]
+    blank = predict_file(table_whose_first_poster_is("blank", ""), tmp_path / "blank.parquet", tiny_run,
+                         progress=False)
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(blank))

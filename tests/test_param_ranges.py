@@ -173,30 +173,33 @@ def test_a_saved_model_with_a_value_out_of_range_is_damaged(tmp_path):
                                  "whole number in [1, 100]); retrain or restore the run")
 
 
-def test_the_python_api_checks_parameter_rules_when_fitting(session_tiny_table_csv):
+@pytest.fixture
+def labelled(session_tiny_table_csv):
+    """The tiny table and its labels, for fitting through the Python API."""
     from moviegenre.data.genres import GenreEncoder
     from moviegenre.data.readers import read_table
-    from moviegenre.models.tfidf import TfidfLogReg
 
     table = read_table(session_tiny_table_csv)
-    labels = GenreEncoder(min_count=1).fit(table.genres).transform(table.genres)
+    return table, GenreEncoder(min_count=1).fit(table.genres).transform(table.genres)
+
+
+def test_the_python_api_checks_parameter_rules_when_fitting(labelled):
+    from moviegenre.models.tfidf import TfidfLogReg
+
+    table, labels = labelled
     with pytest.raises(ValueError, match="parameter 'analyzer' is 'words', expected one of: word, char, word\\+char"):
         TfidfLogReg(analyzer="words").fit(table, labels)
     with pytest.raises(ValueError, match="parameter 'max_terms' is 0, expected a whole number in \\[1, 10000000\\]"):
         TfidfLogReg(max_terms=0).fit(table, labels)
 
 
-def test_the_python_api_checks_a_training_config_given_as_such(session_tiny_table_csv):
+def test_the_python_api_checks_a_training_config_given_as_such(labelled):
     """A TrainConfig object (``configure`` sets one from the command line's options) is checked as its fields are in
     a model.json: it was let through unchecked."""
-    from moviegenre.data.genres import GenreEncoder
-    from moviegenre.data.readers import read_table
-
-    table = read_table(session_tiny_table_csv)
-    labels = GenreEncoder(min_count=1).fit(table.genres).transform(table.genres)
     model = create_model("description-mlp", config=TrainConfig(batch_size=0))
-    with pytest.raises(ValueError, match=r"config: parameter 'batch_size' is 0, expected a whole number in \[1, 1048576\]"):
-        model.fit(table, labels)
+    with pytest.raises(ValueError, match=r"config: parameter 'batch_size' is 0, expected a whole number in "
+                                         r"\[1, 1048576\]"):
+        model.fit(*labelled)
 
 
 @pytest.mark.parametrize("name", [spec.name for spec in list_models()])

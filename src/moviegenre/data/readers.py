@@ -200,6 +200,14 @@ def _parse_year(path: Path, row: int, value: str) -> int | None:
                         hint="use a 4-digit year or leave it empty") from None
 
 
+def _poster_path(folder: Path, poster: str) -> str:
+    """A poster field as a path from the table's folder ("" for none); a URL is kept as given, for the table's check
+    to name it."""
+    if not poster.strip() or is_url(poster):
+        return poster.strip()
+    return os.path.normpath(folder / poster)
+
+
 def _from_shared_csv(path: Path, frame: pd.DataFrame, labelled: bool) -> MovieTable:
     _require(path, frame, SHARED_COLUMNS if labelled else ("imdb_id",))
     folder = path.parent.resolve()
@@ -207,7 +215,7 @@ def _from_shared_csv(path: Path, frame: pd.DataFrame, labelled: bool) -> MovieTa
     records = [
         {"imdb_id": imdb_id.strip(), "title": title, "year": _parse_year(path, row, year),
          "genres": split_genres(genres), "description": description,
-         "poster": "" if not poster.strip() else poster.strip() if is_url(poster) else os.path.normpath(folder / poster)}
+         "poster": _poster_path(folder, poster)}
         for row, (imdb_id, title, year, genres, description, poster) in enumerate(
             zip(frame["imdb_id"], get("title"), get("year"), get("genres"), get("description"), get("poster")),
             start=1)

@@ -182,12 +182,9 @@ class MovieTable:
                 elif poster and not os.path.isfile(poster):
                     problems.append(DataError(self.source, f"poster file '{poster}' does not exist", row=row + 1,
                                               field="poster", hint="fix the path or leave the field empty"))
-                elif poster and images:
-                    try:
-                        load_image(poster)
-                    except ImageError as error:
-                        problems.append(DataError(self.source, f"poster file '{poster}': {error.problem}",
-                                                  row=row + 1, field="poster", hint=error.hint))
+                elif poster and images and (error := image_error(poster)):
+                    problems.append(DataError(self.source, f"poster file '{poster}': {error.problem}",
+                                              row=row + 1, field="poster", hint=error.hint))
         return sorted(problems, key=lambda problem: problem.row)  # stable: a row's problems keep their order
 
     def unusable(self, *, labelled: bool = True) -> DataError | None:
@@ -254,6 +251,15 @@ def raise_first(problems: Sequence[DataError]) -> None:
 def plural(count: int, noun: str) -> str:
     """``1 movie``, ``2 movies``, ``1,204 problems``."""
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def image_error(poster: str) -> ImageError | None:
+    """Why the poster file is not a usable image (the safe loader's error), or None: it decodes."""
+    try:
+        load_image(poster)
+    except ImageError as error:
+        return error
+    return None
 
 
 def is_url(poster: str) -> bool:

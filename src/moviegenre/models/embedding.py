@@ -177,8 +177,10 @@ class EmbeddingMLP(EmbeddingModel):
         if self.cross_fit and self.ensemble < 2:  # one fold a member: a single member would train on no rows
             raise ValueError(f"parameter 'cross_fit' needs 'ensemble' 2 or more (one fold a member), "
                              f"not {self.ensemble}")
-        clashing = [repr(name) for name in ("refit", "description_thresholds") if self.cross_fit and getattr(self, name)]
-        if clashing:  # each needs validation rows the networks never trained on; cross-fitted members train on them
+        # Each needs validation rows the networks never trained on; cross-fitted members train on them.
+        clashing = [repr(name) for name in ("refit", "description_thresholds")
+                    if self.cross_fit and getattr(self, name)]
+        if clashing:
             raise ValueError(f"parameter 'cross_fit' cannot be used with {' or '.join(clashing)}: "
                              f"set {' and '.join(clashing)} false, or cross_fit false")
         if self.description_words is not None:  # the word model's own parameters (its column is the description)

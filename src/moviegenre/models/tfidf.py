@@ -76,10 +76,12 @@ class TfidfLogReg(GenreModel):
         try:
             x = self._matrix(texts, fit=True)
         except ValueError:  # scikit-learn's "empty vocabulary" or "After pruning, no terms remain"
-            raise NoTerms(movies.source, f"no training movie has a {self.column}" if not texts else
-                          f"no {self.column} term is in {self.min_df} or more of the {len(texts)} training texts",
-                          hint=f"give more movies with a {self.column}"
-                               + (" or set min_df to 1 (--param min_df=1)" if texts and self.min_df > 1 else "")) from None
+            hint = f"give more movies with a {self.column}"
+            if not texts:
+                raise NoTerms(movies.source, f"no training movie has a {self.column}", hint=hint) from None
+            raise NoTerms(movies.source, f"no {self.column} term is in {self.min_df} or more of the {len(texts)} "
+                          "training texts", hint=hint + (" or set min_df to 1 (--param min_df=1)"
+                                                         if self.min_df > 1 else "")) from None
         coef = np.zeros((labels.shape[1], x.shape[1]), dtype=np.float32)
         intercept = np.zeros(labels.shape[1], dtype=np.float32)
         ratios = _nb_ratios(x, labels[rows]) if self.nb else None

@@ -27,7 +27,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from moviegenre.data.images import load_image
 from moviegenre.data.readers import (
     _from_shared_csv,
     check_table_path,
@@ -37,7 +36,7 @@ from moviegenre.data.readers import (
     read_table,
     unreadable_parquet,
 )
-from moviegenre.data.table import MovieTable, atomic_write_text
+from moviegenre.data.table import MovieTable, atomic_write_text, image_error
 from moviegenre.errors import ConfigError, DataError, ImageError, MovieGenreError, first_line
 from moviegenre.models.base import model_meta, run_model_dir
 from moviegenre.serving.predictor import Predictor
@@ -79,7 +78,8 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
         for index, chunk in enumerate(chunks):
             part = parts / f"part-{index:06d}.parquet"
             if not part.exists():  # resume: a part is only ever there complete (written, then renamed)
-                _write_atomic(part, lambda tmp, c=chunk: predict_frame(predictor, c, warn).to_parquet(tmp, index=False))
+                _write_atomic(part, lambda tmp, c=chunk: predict_frame(predictor, c, warn).to_parquet(tmp,
+                                                                                                    index=False))
             written += 1
             bar.update(len(chunk))
     _join([parts / f"part-{index:06d}.parquet" for index in range(written)], out, predictor.genres)
@@ -94,19 +94,14 @@ def predict_frame(predictor: Predictor, table: MovieTable, warn: Callable[[str],
     which: one broken file among a catalogue's posters must not stop the catalogue."""
     try:
         frames = list(predictor.predict_table(table, batch_size=max(len(table), 1)))
-    except ImageError:
-        broken = {}
-        for row, poster in enumerate(table.posters):
-            try:
-                if poster:
-                    load_image(poster)
-            except ImageError as error:
-                broken[row] = error
+    except ImageError:  # decoded only now, on this rare path: a batch's posters are read once otherwise
+        broken = {row: error for row, poster in enumerate(table.posters) if poster and (error := image_error(poster))}
         if not broken:  # not a poster of this batch: nothing to leave out
             raise
         for row, error in broken.items():
-            (warn or (lambda line: None))(f"{error}; movie {table.ids[row]} predicted without its poster")
-        posters = [("" if row in broken else poster) for row, poster in enumerate(table.posters)]
+            if warn:
+                warn(f"{error}; movie {table.ids[row]} predicted without its poster")
+        posters = ["" if row in broken else poster for row, poster in enumerate(table.posters)]
         frames = list(predictor.predict_table(MovieTable(table.frame.assign(poster=posters), table.source),
                                               batch_size=max(len(table), 1)))
     if not frames:
