@@ -267,6 +267,19 @@ def test_error_bad_year(tmp_path, year):
                               "(use a 4-digit year or leave it empty)")
 
 
+@pytest.mark.parametrize("year", ["-1", "2001.5", "99999999999999999999", "1e300", "12"])
+def test_error_year_out_of_range(tmp_path, year):
+    path = shared_csv(tmp_path, "tt1,A,2001,Drama,,", f"tt2,B,{year},Drama,,")
+    assert error_of(path) == (f"{path}: row 2, field 'year': year '{year}' is not a year between 1850 and 2200 "
+                              "(use a 4-digit year or leave it empty)")
+
+
+@pytest.mark.parametrize(("year", "read"), [("2001.0", 2001), ("0", None), (" 1999 ", 1999), ("\\N", None)])
+def test_year_forms_read(tmp_path, year, read):
+    table = read_table(shared_csv(tmp_path, f"tt1,A,{year},Drama,,"))
+    assert table.frame["year"].tolist() == [read]
+
+
 @pytest.mark.parametrize("value", ["2", "yes", ""])
 def test_error_bad_one_hot_value(tmp_path, value):
     path = one_hot_csv(tmp_path, "tt0000001,[],1,0,0", f"tt0000002,[],0,{value},0")

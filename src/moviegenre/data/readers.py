@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ ONE_HOT_POSTER_FOLDERS = ("Images", "images", "posters", "Posters")
 MMIMDB_SPLITS = {"train": "train", "dev": "validation", "val": "validation", "validation": "validation",
                  "test": "test"}
 # An MM-IMDb <id>.json is a few kB and split.json well under 1 MB: anything far larger is not one.
+YEARS = (1850, 2200)  # wider than cinema's, to refuse only what cannot be a year (-1, a twenty-digit number)
 MAX_JSON_BYTES = 16 * 1024 * 1024
 
 
@@ -190,14 +192,24 @@ def _require(path: Path, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
 
 
 def _parse_year(path: Path, row: int, value: str) -> int | None:
+    """A year as written, "" or ``\\N`` for unknown; ``2001.0`` is read (a spreadsheet's float column), and so is 0,
+    which some datasets write for unknown."""
     value = value.strip()
     if not value or value == "\\N":
         return None
+    hint = "use a 4-digit year or leave it empty"
     try:
-        return int(float(value))
-    except (ValueError, OverflowError):  # 'abc', 'nan'; 'inf' overflows
-        raise DataError(path, f"year '{value}' is not a number", row=row, field="year",
-                        hint="use a 4-digit year or leave it empty") from None
+        number = float(value)
+    except ValueError:  # 'abc'
+        number = math.nan
+    if not math.isfinite(number):
+        raise DataError(path, f"year '{value}' is not a number", row=row, field="year", hint=hint)
+    if number == 0:
+        return None
+    if not number.is_integer() or not YEARS[0] <= number <= YEARS[1]:
+        raise DataError(path, f"year '{value}' is not a year between {YEARS[0]} and {YEARS[1]}", row=row,
+                        field="year", hint=hint)
+    return int(number)
 
 
 def _poster_path(folder: Path, poster: str) -> str:
