@@ -378,6 +378,9 @@ def test_absurd_json_ld_values_are_validated_deduplicated_and_capped(site, tmp_p
     assert len(page.description) == MAX_DESCRIPTION_CHARS
     assert parse_title_page(ld_page({"@type": "Movie", "name": {"a": 1}, "description": ["a"]})) is None
     assert parse_title_page(ld_page({"@type": "Movie", "name": "N", "genre": ["G" * 60, "Drama"]})).genres == ("Drama",)
+    for graph in (None, 1, True, "Movie"):  # an @graph that is not a list: no object in it, the rest still read
+        assert parse_title_page(ld_page({"@type": "Movie", "name": "G", "@graph": graph})).title == "G"
+    assert parse_title_page(ld_page({"@graph": {"@type": "Movie", "name": "One"}})).title == "One"
 
     site.add_page("tt9100003", ld_page({"@type": "Movie", "name": "Many", "genre": ["Drama"] * 2_000_000}))
     scrape(movies_csv(tmp_path / "in.csv", ["tt9100003"]), tmp_path / "out",

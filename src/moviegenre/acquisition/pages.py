@@ -135,13 +135,14 @@ def _image_url(image: object) -> str:
 
 
 def _objects(data: object) -> list[dict]:
-    """JSON-LD may hold one object, a list of them, or an ``@graph``: every object, in order."""
+    """JSON-LD may hold one object, a list of them, or an ``@graph`` (a list or one object): every object, in order."""
     items = data if isinstance(data, list) else [data]
     found = []
     for item in items:
         if isinstance(item, dict):
             found.append(item)
-            found.extend(x for x in item.get("@graph", []) if isinstance(x, dict))
+            graph = item.get("@graph")
+            found.extend(x for x in ([graph] if isinstance(graph, dict) else _list(graph)) if isinstance(x, dict))
     return found
 
 
