@@ -114,6 +114,28 @@ def test_the_predict_command_takes_an_optional_title(monkeypatch, capsys, tiny_r
     assert code == 0 and json.loads(out)["used"]["title"] is False
 
 
+def test_the_python_api_takes_a_poster_as_a_path_its_bytes_or_a_pil_image(tiny_run: Path, tmp_path: Path,
+                                                                          poster_bytes: bytes) -> None:
+    from moviegenre.errors import DataError
+    from moviegenre.serving.explain import Explainer
+
+    predictor = Predictor(tiny_run)
+    path = tmp_path / "p.png"
+    path.write_bytes(poster_bytes)
+    expected = predictor.predict(poster=poster_bytes, description=DESCRIPTION)
+    for poster in (str(path), path, bytearray(poster_bytes), memoryview(poster_bytes), Image.open(path)):
+        assert predictor.predict(poster=poster, description=DESCRIPTION) == expected, type(poster)
+    explained = Explainer(predictor).explain(poster=Image.open(path), description=DESCRIPTION)
+    assert explained.prediction["probabilities"] == expected["probabilities"]
+    assert predictor.predict(poster="", description=DESCRIPTION)["used"]["poster"] is False  # as a table's empty cell
+    with pytest.raises(DataError, match=r"^poster: cannot read a poster from type int \(give a file path"):
+        predictor.predict(poster=7, description=DESCRIPTION)
+    with pytest.raises(DataError, match=r"^poster: image is 7000x7000 pixels, over the 40,000,000 limit"):
+        predictor.predict(poster=Image.new("RGB", (7000, 7000)))
+    with pytest.raises(DataError, match=r"^description: type bytes is not text \(give a string\)$"):
+        predictor.predict(description=DESCRIPTION.encode())
+
+
 @pytest.mark.parametrize("fields", [{"files": "poster"}, {"data": "description"}])
 def test_either_input_alone(client: TestClient, poster_bytes: bytes, fields: dict) -> None:
     kwargs = {"files": {"poster": ("p.png", poster_bytes, "image/png")}} if "files" in fields \

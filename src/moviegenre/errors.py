@@ -44,6 +44,8 @@ def utf8_text(text: str | None, field: str) -> str:
     only fail later, deep inside a tokenizer, as an encoding traceback.
     """
     text = text or ""
+    if not isinstance(text, str):
+        raise DataError(field, f"type {type(text).__name__} is not text", hint="give a string")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as error:

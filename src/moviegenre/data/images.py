@@ -108,6 +108,26 @@ def read_image_file(path: str | Path, *, name: str | None = None) -> bytes:
         os.close(handle)
 
 
+def poster_source(poster: object, field: str = "poster") -> str | Path | bytes | None:
+    """A poster as the loader takes it, from what a Python caller may hand over: a path, the image's bytes (any
+    bytes-like) or a PIL image (encoded losslessly, its size checked first); None or "" for no poster."""
+    if poster is None or (isinstance(poster, str) and not poster.strip()):
+        return None
+    if isinstance(poster, (str, bytes)):
+        return poster
+    if isinstance(poster, os.PathLike):
+        return Path(poster)
+    if isinstance(poster, (bytearray, memoryview)):
+        return bytes(poster)
+    if isinstance(poster, Image.Image):
+        _check_shape(poster, field, MAX_PIXELS)
+        out = io.BytesIO()
+        poster.convert("RGB").save(out, "PNG", compress_level=1)
+        return out.getvalue()
+    raise ImageError(field, f"cannot read a poster from type {type(poster).__name__}",
+                     hint="give a file path, the image's bytes or a PIL image")
+
+
 def _check_shape(image: Image.Image, label: str, max_pixels: int) -> None:
     width, height = image.size
     if width * height > max_pixels:

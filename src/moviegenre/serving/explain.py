@@ -22,13 +22,14 @@ import io
 import re
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from moviegenre.data.genres import resolve_genres
-from moviegenre.data.images import DRAFT_SIDE, MAX_ASPECT, load_image
+from moviegenre.data.images import DRAFT_SIDE, MAX_ASPECT, load_image, poster_source
 from moviegenre.data.table import clean_description
 from moviegenre.errors import ConfigError, utf8_text
 from moviegenre.features.cache import other_width
@@ -202,15 +203,16 @@ class Explainer:
     def __init__(self, predictor: Predictor | Scorer) -> None:
         self.scorer = predictor if isinstance(predictor, Scorer) else Scorer(predictor)
 
-    def explain(self, poster: bytes | None = None, description: str | None = None, *, top: int = 3,
-                genres: list[str] | None = None, title: str | None = None) -> Explanation:
-        """Explain ``genres`` (default: the ``top`` most probable) for a poster's bytes and/or a description (an
-        optional title is read as context, as ``predict`` reads it, and not explained)."""
+    def explain(self, poster: str | Path | bytes | Image.Image | None = None, description: str | None = None, *,
+                top: int = 3, genres: list[str] | None = None, title: str | None = None) -> Explanation:
+        """Explain ``genres`` (default: the ``top`` most probable) for a poster (a path, its bytes or a PIL image)
+        and/or a description (an optional title is read as context, as ``predict`` reads it, and not explained)."""
         scorer = self.scorer
         names = scorer.predictor.genres
         # As `compare` reads genres: any case, each once (a repeated genre would be explained again); named as the
         # service's repeated 'genre' field that gives them, and checked before any model pass.
         intended = resolve_genres(genres or [], names, where="genre")
+        poster = poster_source(poster)
         description, title = clean_description(utf8_text(description, "description")), utf8_text(title, "title")
         used = scorer.used(poster is not None, bool(description), bool(title))
         title = title if used["title"] else ""

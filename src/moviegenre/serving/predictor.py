@@ -10,14 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from moviegenre.data.images import DRAFT_SIDE, load_image
+from moviegenre.data.images import DRAFT_SIDE, load_image, poster_source
 from moviegenre.data.table import MovieTable, clean_description
 from moviegenre.errors import DataError, MovieGenreError, utf8_text
 from moviegenre.models.base import GenreModel, load_model, model_meta, run_model_dir
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 def require_input(has_poster: bool, has_description: bool) -> None:
@@ -66,11 +70,11 @@ class Predictor:
         """Whether the model blends in a title word model (an optional input: never required)."""
         return getattr(self.model, "title_words_", None) is not None
 
-    def predict(self, poster: str | Path | bytes | None = None, description: str | None = None,
+    def predict(self, poster: str | Path | bytes | Image.Image | None = None, description: str | None = None,
                 title: str | None = None) -> dict:
         """Genres above their thresholds, with every genre's probability and threshold.
 
-        ``poster`` is a path or the image's bytes; it is decoded (and rejected with a clear error) by the
+        ``poster`` is a path, the image's bytes or a PIL image; it is decoded (and rejected with a clear error) by the
         project's one safe image loader before the model is loaded, and its bytes go to the model as they are.
         ``title`` is optional; a model that reads titles uses it beside the poster and/or description
         (``used["title"]`` says so).
@@ -89,6 +93,7 @@ class Predictor:
         records, uses, read = [], [], {}
         for index, (poster, description, *title) in enumerate(items):
             try:
+                poster = poster_source(poster)
                 description = clean_description(utf8_text(description, "description"))
                 title = utf8_text(title[0] if title else None, "title")
                 require_input(poster is not None, bool(description))
