@@ -202,3 +202,16 @@ def test_a_damaged_job_file_is_one_line_naming_the_way_out(session_tiny_table_cs
     code, _, err = run_moviegenre(monkeypatch, capsys, *args, "--restart")
     assert code == 0, err
     assert len(pd.read_csv(out)) == 60 and not parts.exists()
+
+
+@pytest.mark.parametrize("entry", ["train", "audit"])
+def test_a_misspelt_training_option_of_the_python_api_is_refused_not_ignored(entry, tmp_path):
+    from moviegenre.errors import ConfigError
+    from moviegenre.evaluation.audit import audit
+    from moviegenre.training.pipeline import train
+
+    call = {"train": lambda: train(tmp_path / "missing.csv", "fusion-gmu", tmp_path / "run", max_epoch=3),
+            "audit": lambda: audit(tmp_path / "missing.csv", tmp_path / "audit", max_epoch=3)}[entry]
+    with pytest.raises(ConfigError, match=r"^unknown training option 'max_epoch' \(known: max_epochs, batch_size, "):
+        call()
+    assert not (tmp_path / "run").exists() and not (tmp_path / "audit").exists()

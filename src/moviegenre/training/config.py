@@ -60,7 +60,12 @@ class TrainConfig:
 
 def check_options(options: dict) -> None:
     """Training options (TrainConfig fields) a run could not honour, as one line, before any data is read: Lightning
-    would only refuse them deep inside the first fit."""
+    would only refuse them deep inside the first fit, and a misspelt one would be ignored."""
+    known = [f.name for f in fields(TrainConfig) if f.name != "seed"]  # the seed is train()'s own argument
+    for name in options:
+        if name not in known:
+            raise ConfigError(f"unknown training option '{name}' (known: {', '.join(known)}; a model's own "
+                              "parameters go in params)")
     device = options.get("device", "cpu")
     if device not in DEVICES:
         raise ConfigError(f"--device {device}: unknown device (use {', '.join(DEVICES)})")
