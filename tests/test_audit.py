@@ -77,7 +77,7 @@ def test_a_killed_audit_trains_only_the_folds_left(monkeypatch, tiny_table_csv, 
     assert len(issues) and (tmp_path / "audit" / "issues.csv").exists()
     with pytest.raises(ConfigError, match="made with other folds, seed"):  # never mixes in another audit's folds
         audit(tiny_table_csv, tmp_path / "audit", folds=4, seed=1, **FAST)
-    with pytest.raises(ConfigError, match="would overwrite its own table"):
+    with pytest.raises(ConfigError, match="would overwrite the input"):
         audit(tiny_table_csv, tmp_path, **FAST)
 
 

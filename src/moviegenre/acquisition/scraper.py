@@ -31,7 +31,7 @@ from moviegenre.acquisition.pages import TitlePage, parse_title_page
 from moviegenre.acquisition.state import Outcome, ScrapeState, Summary
 from moviegenre.data.images import load_image
 from moviegenre.data.readers import read_table
-from moviegenre.data.table import MovieTable, atomic_write_bytes, plural
+from moviegenre.data.table import MovieTable, atomic_write_bytes, check_not_input, plural
 from moviegenre.errors import ConfigError, DataError, ImageError
 
 DEFAULT_BASE_URL = "https://www.imdb.com"
@@ -96,8 +96,9 @@ def scrape(movies: str | Path, out: str | Path, settings: ScrapeSettings = Scrap
 
     ``on_start(n)`` is told how many titles this run will fetch; ``progress(id, outcome)`` hears each one end.
     """
-    table = read_table(movies, labelled=False)
     out = Path(out)
+    check_not_input([movies], [out / "movies.csv"])  # the scraped table would replace the list of titles to scrape
+    table = read_table(movies, labelled=False)
     state = ScrapeState(out)
     try:
         _remove_stale_temporaries(out / "posters")

@@ -28,7 +28,9 @@ def basics(title_basics: Annotated[Path, typer.Argument(help="IMDb's title.basic
            include_adult: Annotated[bool, typer.Option(help="Keep isAdult=1 titles.")] = False) -> None:
     """Filter IMDb's title list (streamed; ~12M rows in bounded memory) into the titles to scrape."""
     from moviegenre.acquisition.imdb_basics import BasicsFilter, parse_types, parse_years, read_basics
+    from moviegenre.data.table import check_not_input
 
+    check_not_input([title_basics], [out])
     keep = BasicsFilter(years=parse_years(years), types=parse_types(types), min_runtime=min_runtime,
                         exclude_genres=tuple(g.strip() for g in exclude_genres.split(",") if g.strip()),
                         include_adult=include_adult)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, GenreEncoder
 from moviegenre.data.readers import read_csv_file
-from moviegenre.data.table import SPLITS, MovieTable, atomic_write_text
+from moviegenre.data.table import SPLITS, MovieTable, atomic_write_text, check_not_input
 from moviegenre.errors import ConfigError, DataError
 
 SPLIT_CSV = "split.csv"
@@ -149,6 +149,7 @@ def save_genre_split(out_dir: str | Path, table: MovieTable, encoder: GenreEncod
 def split_table(table: MovieTable, out_dir: str | Path, **options) -> tuple[GenreEncoder, np.ndarray, pd.DataFrame]:
     """``genre_split`` (``options``: its settings) saved in ``out_dir``; returns (encoder, splits, per-genre
     proportions)."""
+    check_not_input([table.source], [Path(out_dir) / SPLIT_CSV, Path(out_dir) / GENRES_JSON])
     encoder, labels, splits = genre_split(table, **options)
     save_genre_split(out_dir, table, encoder, splits)
     return encoder, splits, split_proportions(labels, splits, encoder.classes_)

@@ -318,6 +318,24 @@ def check_out_folder(out: Path) -> None:
         raise ConfigError(f"--out {out}: {'is' if existing == out else f'{existing} is'} a file; give a folder")
 
 
+def check_not_input(inputs: Iterable[str | Path], outputs: Iterable[str | Path], option: str = "--out") -> None:
+    """A ConfigError, before any work, when a file the command would write is one it reads: a slip of ``--out``
+    would replace the input (a catalogue, IMDb's file, the list of titles to scrape) with the output."""
+    for output in outputs:
+        for source in inputs:
+            if _same_file(output, source):
+                raise ConfigError(f"{option}: writing {output} would overwrite the input {source}; give another path")
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    """The same file by any name (a symlink, a hard link, ``./x``); False when either is missing: a file that does
+    not exist yet is nothing to overwrite, and one that cannot be read is named by the read itself."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # ValueError: a NUL in the name
+        return False
+
+
 def _unwritable(path: Path, error: OSError) -> DataError:
     above = next((folder for folder in path.parents if folder.exists()), None)
     why = ": this one is a folder" if path.is_dir() else \

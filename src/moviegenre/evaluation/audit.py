@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import time
 import zipfile
 from collections.abc import Callable
@@ -33,7 +32,7 @@ from scipy.special import expit, logit
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, GenreEncoder
 from moviegenre.data.readers import read_json, read_table
 from moviegenre.data.splits import check_seed, iterative_stratification
-from moviegenre.data.table import MovieTable, atomic_write_bytes, atomic_write_text, check_out_folder
+from moviegenre.data.table import MovieTable, atomic_write_bytes, atomic_write_text, check_not_input, check_out_folder
 from moviegenre.errors import ConfigError, DataError
 from moviegenre.features.cache import file_keys
 from moviegenre.models.base import GenreModel, check_params
@@ -78,11 +77,7 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
     check_options(train_options)
     out_dir = Path(out_dir)
     check_out_folder(out_dir)
-    # os.path.realpath, not Path.resolve: a symlink loop is a path like another here (read_table names it), not a
-    # RuntimeError
-    if not isinstance(table, MovieTable) and os.path.realpath(table) in {os.path.realpath(out_dir / name)
-                                                                          for name in OUTPUTS}:
-        raise ConfigError(f"--out {out_dir}: the audit would overwrite its own table {table}; give another folder")
+    check_not_input([table.source if isinstance(table, MovieTable) else table], [out_dir / name for name in OUTPUTS])
     movies = table if isinstance(table, MovieTable) else read_table(table)
     encoder = GenreEncoder(min_genre_count, drop_genres).fit(movies.genres)
     labels = encoder.transform(movies.genres)

@@ -36,7 +36,7 @@ from moviegenre.data.readers import (
     read_table,
     unreadable_parquet,
 )
-from moviegenre.data.table import MovieTable, atomic_write_text, image_error
+from moviegenre.data.table import MovieTable, atomic_write_text, check_not_input, image_error
 from moviegenre.errors import ConfigError, DataError, ImageError, MovieGenreError, first_line
 from moviegenre.models.base import model_meta, run_model_dir
 from moviegenre.serving.predictor import Predictor
@@ -65,6 +65,7 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
     if batch_size < 1:
         raise ConfigError(f"--batch-size {batch_size}: give 1 or more")
     check_table_path(table)
+    check_not_input([table], [out])
     if engine == "ray":
         return _predict_ray(table, out, run_dir, batch_size=batch_size, workers=workers, progress=progress,
                             restart=restart)

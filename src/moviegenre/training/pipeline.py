@@ -12,13 +12,14 @@ import numpy as np
 
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT
 from moviegenre.data.readers import read_table
-from moviegenre.data.splits import SPLIT_CSV, check_seed, genre_split, load_split, save_genre_split
-from moviegenre.data.table import atomic_write_text, check_out_folder
-from moviegenre.models.base import GenreModel, check_params
+from moviegenre.data.splits import GENRES_JSON, SPLIT_CSV, check_seed, genre_split, load_split, save_genre_split
+from moviegenre.data.table import atomic_write_text, check_not_input, check_out_folder
+from moviegenre.models.base import MODEL_JSON, MODEL_WEIGHTS, GenreModel, check_params
 from moviegenre.models.registry import create_model
 from moviegenre.training.config import check_options, configure
 
 RUN_JSON = "run.json"
+RUN_FILES = (MODEL_JSON, MODEL_WEIGHTS, GENRES_JSON, SPLIT_CSV, RUN_JSON)
 
 
 def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
@@ -34,6 +35,7 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     started = time.perf_counter()
     out = Path(out)
     check_out_folder(out)
+    check_not_input([data], [out / name for name in RUN_FILES])
     check_options(train_options)
     check_seed(seed)
     table = read_table(data, usable=True)  # as 'data inspect' checks it
