@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from moviegenre.cli import app
 from moviegenre.data.readers import read_table
-from moviegenre.errors import ConfigError, MovieGenreError
+from moviegenre.errors import ConfigError, DataError, MovieGenreError
 from moviegenre.serving import batch
 from moviegenre.serving.batch import predict_file
 from moviegenre.serving.predictor import Predictor
@@ -174,3 +174,18 @@ def test_a_poster_that_is_not_an_image_is_predicted_as_no_poster_with_a_warning(
     blank = predict_file(table_whose_first_poster_is("blank", ""), tmp_path / "blank.parquet", tiny_run,
                          progress=False)
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(blank))
+
+
+def test_a_streamed_parquet_row_that_is_not_text_is_named_by_its_row_in_the_file(tiny_run, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "movies.parquet"
+    descriptions = [f"story {i}".encode() for i in range(40)]
+    descriptions[33] = b"caf\xe9"
+    pq.write_table(pa.table({"imdb_id": [f"tt{i:07d}" for i in range(40)], "genres": [["Drama"]] * 40,
+                             "description": pa.array(descriptions, pa.binary())}), path)
+    with pytest.raises(DataError) as caught:
+        predict_file(path, tmp_path / "p.csv", tiny_run, batch_size=16, progress=False)
+    assert str(caught.value) == (f"{path}: row 34, field 'description': not UTF-8 text (byte 0xe9) (re-save the "
+                                 "table with UTF-8 text)")

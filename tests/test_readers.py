@@ -198,6 +198,36 @@ def test_parquet_nulls_stay_empty(tmp_path):
     assert table.frame.loc[0, "year"] == 2001 and pd.isna(table.frame.loc[1, "year"])
 
 
+def test_parquet_genres_as_lists_and_strings_as_bytes_are_read(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "m.parquet"
+    pq.write_table(pa.table({"imdb_id": pa.array([b"tt1", b"tt2"], pa.binary()), "year": [2001, None],
+                             "genres": [["Drama"], ["Comedy", None, "Drama"]],
+                             "description": pa.array(["a plot", "another"]).dictionary_encode()}), path)
+    table = read_table(path)
+    assert table.ids == ["tt1", "tt2"] and table.genres == [["Drama"], ["Comedy", "Drama"]]
+    assert table.descriptions == ["a plot", "another"] and table.frame["year"].tolist()[0] == 2001
+
+
+@pytest.mark.parametrize(("column", "values", "message"), [
+    ("genres", [{"a": 1}, {"a": 2}],
+     "field 'genres': holds struct<a: int64> values (store it as text or a list of texts)"),
+    ("title", [["A"], ["B"]], "field 'title': holds list<element: string> values (store it as text)"),
+    ("description", [b"fine", b"caf\xe9"],
+     "row 2, field 'description': not UTF-8 text (byte 0xe9) (re-save the table with UTF-8 text)"),
+])
+def test_parquet_columns_that_are_not_text_are_named(tmp_path, column, values, message):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "m.parquet"
+    data = {"imdb_id": ["tt1", "tt2"], "genres": ["Drama", "Comedy"], column: values}
+    pq.write_table(pa.table(data), path)
+    assert error_of(path) == f"{path}: {message}"
+
+
 def test_non_strict_keeps_problems(tmp_path):
     path = shared_csv(tmp_path, "tt1,,,Drama,,", "tt1,,,,,")
     table = read_table(path, strict=False)

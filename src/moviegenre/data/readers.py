@@ -16,13 +16,18 @@ import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from moviegenre.data.table import MovieTable, is_url, raise_first, split_genres
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+from moviegenre.data.table import GENRE_SEPARATOR, MovieTable, is_url, raise_first, split_genres
 from moviegenre.errors import DataError, first_line
 
 SHARED_COLUMNS = ("imdb_id", "genres")
+SHARED_READ_COLUMNS = ("imdb_id", "title", "year", "genres", "description", "poster", "split")
 TEXT_COLUMNS = ("description", "genres")
 ONE_HOT_COLUMNS = ("Id", "Genre")
 ONE_HOT_POSTER_FOLDERS = ("Images", "images", "posters", "Posters")
@@ -60,8 +65,7 @@ def read_table(path: str | Path, *, labelled: bool | None = True, strict: bool =
             raise DataError(path, f"unrecognised columns {sorted(columns)}",
                             hint="expected imdb_id,genres,... or description,genres or Id,Genre,<genre 0/1 columns>")
     elif path.suffix.lower() == ".parquet":
-        frame = _read_parquet(path)
-        frame = frame.astype(object).where(frame.notna(), "").astype(str)  # nulls -> "", not "nan"/"None"
+        frame = arrow_frame(path, _read_parquet(path))
         columns = set(frame.columns)
         table = _from_shared_csv(path, frame, labelled)
     else:
@@ -173,11 +177,59 @@ def _not_utf8(path: Path) -> DataError:
     return DataError(path, "not UTF-8 text", hint="re-save the file as UTF-8")
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path) -> pa.Table:
+    import pyarrow.parquet as pq
+
     try:
-        return pd.read_parquet(path)
+        return pq.read_table(path)
     except Exception as error:  # noqa: BLE001 - pyarrow and pandas' metadata raise a dozen types, all for a damaged file
         raise unreadable_parquet(path, error) from None
+
+
+def arrow_frame(path: Path, data: pa.Table | pa.RecordBatch, first_row: int = 0) -> pd.DataFrame:
+    """Arrow columns (a Parquet file's, a Ray batch's) as a CSV's text, for the shared reader: strings as they are,
+    numbers as written, nulls as "", genres stored as a list of names joined by '|', bytes decoded as UTF-8 (Spark
+    and Impala may write strings so). A column the reader uses that holds anything else (a struct, a map, a list) is
+    an error naming it: spelt out, it would be read as a genre named "{'a': 1}". ``first_row``: the rows' offset in
+    the file, for the errors."""
+    import pyarrow as pa
+
+    columns = {}
+    for name, column in zip(data.schema.names, data.columns):
+        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        values = column.to_pylist()
+        if name not in SHARED_READ_COLUMNS:  # never read: as they come
+            columns[name] = values
+        elif name == "genres" and (pa.types.is_list(kind) or pa.types.is_large_list(kind)) and \
+                _is_text(kind.value_type):
+            columns[name] = [GENRE_SEPARATOR.join(_text(path, first_row + row, name, g) for g in v or [])
+                             for row, v in enumerate(values, start=1)]
+        elif _is_text(kind) or pa.types.is_integer(kind) or pa.types.is_floating(kind) or \
+                pa.types.is_decimal(kind) or pa.types.is_null(kind):
+            columns[name] = [_text(path, first_row + row, name, v) for row, v in enumerate(values, start=1)]
+        else:
+            raise DataError(path, f"holds {kind} values", field=name,
+                            hint="store it as text" + (" or a list of texts" if name == "genres" else ""))
+    return pd.DataFrame(columns, dtype=object)
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) or \
+        pa.types.is_large_binary(kind)
+
+
+def _text(path: Path, row: int, field: str, value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if not isinstance(value, bytes):
+        return str(value)
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(path, f"not UTF-8 text (byte {value[error.start]:#04x})", row=row, field=field,
+                        hint="re-save the table with UTF-8 text") from None
 
 
 def unreadable_parquet(path: Path, error: Exception) -> DataError:

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from moviegenre.data.readers import (
     _from_shared_csv,
+    arrow_frame,
     check_table_path,
     csv_frames,
     csv_rows,
@@ -119,7 +120,8 @@ def iter_tables(path: Path, rows: int) -> Iterator[MovieTable]:
     if path.is_file() and suffix == ".parquet":
         with _reading(path):
             batches = pq.ParquetFile(path).iter_batches(batch_size=rows)
-        return _checked_chunks(path, (batch.to_pandas() for batch in batches), rows)
+        return _checked_chunks(path, (arrow_frame(path, batch, index * rows) for index, batch in enumerate(batches)),
+                               rows)
     if path.is_file() and suffix in (".csv", ".tsv") and "imdb_id" in _csv_header(path):
         return _checked_chunks(path, csv_frames(path, rows), rows)
     whole = read_table(path, labelled=False)  # which also words what is wrong with any other path
@@ -138,7 +140,6 @@ def to_table(path: Path, frame: pd.DataFrame, first_row: int = 0) -> MovieTable:
     Errors name the row in the whole file: ``first_row`` is the chunk's offset. (Duplicate ids are only
     caught within a chunk; they do no harm to predictions.)
     """
-    frame = frame.astype(object).where(frame.notna(), "").astype(str)  # Parquet nulls -> "", not "None"
     try:
         return _from_shared_csv(path, frame.reset_index(drop=True), labelled=False).check(labelled=False)
     except DataError as error:
@@ -240,14 +241,14 @@ class _RayPredict:
     def __init__(self, run_dir: str | None, source: str) -> None:
         self.predictor, self.source = Predictor(run_dir), Path(source)
 
-    def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def __call__(self, batch: pa.Table) -> pd.DataFrame:
         try:
-            table = to_table(self.source, frame)
+            table = to_table(self.source, arrow_frame(self.source, batch))
         except DataError as error:
             if error.row is None:
                 raise
             # A Ray batch does not know where in the file it starts: the row is named by its id.
-            movie = frame["imdb_id"].iloc[error.row - 1]
+            movie = batch["imdb_id"][error.row - 1].as_py()
             raise DataError(f"{self.source}: the row of imdb_id '{movie}'", error.problem, field=error.field,
                             hint=error.hint) from None
         return predict_frame(self.predictor, table)
@@ -298,7 +299,7 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
         dataset = dataset.map_batches(lambda frame: frame[~frame["imdb_id"].isin(done)], batch_format="pandas")
     predictions = dataset.map_batches(_RayPredict, fn_constructor_args=(str(run_dir) if run_dir else None,
                                                                         str(table.resolve())),
-                                      batch_size=batch_size, batch_format="pandas", num_cpus=1,
+                                      batch_size=batch_size, batch_format="pyarrow", num_cpus=1,
                                       compute=ray.data.ActorPoolStrategy(size=workers))
     index = len(written)
     try:
