@@ -109,6 +109,13 @@ def test_rejects_unusable_files_naming_them(tmp_path, make, problem):
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize("url", ["https://example.com/p.jpg", "https:/example.com/p.jpg", "s3://bucket/p.jpg"])
+def test_a_url_given_as_a_poster_path_is_named_a_url(url):
+    """(A command line's Path turns "https://" into "https:/".)"""
+    with pytest.raises(ImageError, match=r": is a URL, not a file \(download the poster first and give its path\)$"):
+        load_image(Path(url))
+
+
 def test_small_max_pixels(tmp_path):
     path = draw_poster(tmp_path / "p.png", size=(64, 96))
     with pytest.raises(ImageError, match=rf"^{path}: image is 64x96 pixels, over the 1,000 limit"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import threading
 import warnings
@@ -91,6 +92,12 @@ def read_image_file(path: str | Path, *, name: str | None = None) -> bytes:
     try:
         # O_NONBLOCK: opening a named pipe must not wait for a writer before fstat can turn it away.
         handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        # A web address given as a path (a command line's Path turns "https://" into "https:/"): say so.
+        if re.match(r"\s*[A-Za-z][A-Za-z0-9+.-]+:/", str(path)):
+            raise ImageError(label, "is a URL, not a file", hint="download the poster first and give its path") \
+                from None
+        raise ImageError(label, "cannot read (No such file or directory)", hint="check the path") from None
     except OSError as error:
         raise ImageError(label, f"cannot read ({error.strerror or error})", hint="check the path") from None
     try:
