@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-if TYPE_CHECKING:
-    import pyarrow as pa
-
 from moviegenre.data.table import GENRE_SEPARATOR, MovieTable, is_url, raise_first, split_genres
 from moviegenre.errors import DataError, first_line
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SHARED_COLUMNS = ("imdb_id", "genres")
 SHARED_READ_COLUMNS = ("imdb_id", "title", "year", "genres", "description", "poster", "split")
@@ -33,8 +33,8 @@ ONE_HOT_COLUMNS = ("Id", "Genre")
 ONE_HOT_POSTER_FOLDERS = ("Images", "images", "posters", "Posters")
 MMIMDB_SPLITS = {"train": "train", "dev": "validation", "val": "validation", "validation": "validation",
                  "test": "test"}
-# An MM-IMDb <id>.json is a few kB and split.json well under 1 MB: anything far larger is not one.
 YEARS = (1850, 2200)  # wider than cinema's, to refuse only what cannot be a year (-1, a twenty-digit number)
+# An MM-IMDb <id>.json is a few kB and split.json well under 1 MB: anything far larger is not one.
 MAX_JSON_BYTES = 16 * 1024 * 1024
 
 
