@@ -80,6 +80,21 @@ def test_gmu_ignores_a_missing_modality():
     torch.testing.assert_close(only_poster, other_text)
 
 
+def test_a_model_with_no_init_of_its_own_has_no_parameters_and_fits(tiny):
+    from moviegenre.models.base import GenreModel
+
+    class Rates(GenreModel):  # as benchmarks/compare.py's genre-rates floor
+        def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
+            self.rates_ = labels.mean(0)
+
+        def predict_proba(self, movies) -> np.ndarray:
+            return np.tile(self.rates_, (len(movies), 1))
+
+    table, labels, genres = tiny
+    model = Rates().fit(table, labels, genres=genres)
+    assert model.get_params() == {} and model.predict_proba(table).shape == labels.shape
+
+
 def test_unknown_model_name_is_a_loud_error():
     with pytest.raises(ConfigError, match="unknown model 'nope' \\(known: .*fusion-gmu"):
         create_model("nope")

@@ -149,7 +149,9 @@ class GenreModel:
 
     # -- parameters (scikit-learn's get_params) --------------------------------------------------
     def get_params(self) -> dict:
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        # As scikit-learn's: a model with no __init__ of its own (object's *args, **kwargs) has no parameters.
+        parameters = inspect.signature(type(self).__init__).parameters.values()
+        names = [p.name for p in parameters if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
         return {name: getattr(self, name) for name in names}
 
     def set_params(self, **params) -> GenreModel:
