@@ -51,6 +51,17 @@ def test_focal_loss_keeps_the_positive_weights_and_quiets_only_the_movies_alread
         make_loss("weighted-focal", None, 1.0)
 
 
+def test_label_smoothing_scores_the_targets_pulled_toward_one_half():
+    weights = torch.tensor([1.0, 4.0])
+    logits, targets = torch.tensor([[2.0, -1.0], [0.5, 3.0]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    for name in ("weighted-bce", "weighted-focal", "asl", "bce"):
+        plain, smoothed = make_loss(name, weights, 1.0), make_loss(name, weights, 1.0, smoothing=0.2)
+        assert torch.allclose(smoothed(logits, targets), plain(logits, targets * 0.8 + 0.1)), name
+    # Confidently right is no longer free: the network stops driving an unlisted genre's logit to minus infinity.
+    sure = torch.tensor([[30.0, -30.0]])
+    assert make_loss("bce", None, 1.0, smoothing=0.1)(sure, targets[:1]) > 1.0
+
+
 @pytest.mark.parametrize("text, tokens", [
     ("The hero's journey: he RUNS 3 races!", ["hero", "journey", "run", "race"]),
     ("<b>Families</b> don't fight", ["famili", "dont", "fight"]),

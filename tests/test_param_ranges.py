@@ -98,6 +98,7 @@ BAD = [
           ("lr", -0.001, "more than 0"), ("weight_decay", -0.01, "0 or more"), ("patience", -1, "0 or more"),
           ("lr_patience", -1, "0 or more"), ("lr_factor", 0, "in (0, 1)"), ("lr_factor", 1.0, "in (0, 1)"),
           ("grad_clip", -1.0, "0 or more"), ("pos_weight_power", -0.25, "0 or more"),
+          ("label_smoothing", 0.6, "in [0, 0.5]"), ("label_smoothing", -0.1, "in [0, 0.5]"),
           ("seed", -1, "in [0, 2147483647]"), ("seed", 2**31, "in [0, 2147483647]"), ("devices", 0, "a whole number in [1, 1024]"),
           ("num_nodes", 0, "a whole number in [1, 100000]"), ("num_workers", -1, "a whole number in [0, 1024]")]],
     ("seed-poster-cnn", 'config={"batch_size": 0}', "config: parameter 'batch_size' is 0, expected a whole number in [1, 1048576]"),
@@ -142,7 +143,7 @@ def test_a_value_out_of_range_is_one_line_before_anything_is_embedded(model, par
     ("fusion-gmu", 'config={"loss": "asl", "precision": "32"}'),
     ("fusion-gmu", 'description_words={"analyzer": "word+char", "nb": true, "C": 1.0, "max_terms": 30000}'),
     ("fusion-gmu", ('config={"patience": 0, "lr_patience": 0, "grad_clip": 0, "pos_weight_power": 0, "seed": 0, '
-                    '"weight_decay": 0, "lr_factor": 0.99, "max_epochs": 1, "num_workers": 0}')),
+                    '"weight_decay": 0, "lr_factor": 0.99, "max_epochs": 1, "num_workers": 0, "label_smoothing": 0.5}')),
 ])
 def test_a_value_at_the_edge_of_its_range_is_accepted(model, param, session_tiny_table_csv, tmp_path,
                                                       split_stops_the_run, monkeypatch, capsys):

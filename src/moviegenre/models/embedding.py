@@ -588,10 +588,11 @@ POSTER_NET = {"poster_text_weight": 0.3, "poster_net_weight": 0.5}
 DESCRIPTION_NET_ALONE = {"text_encoder": "mpnet-l11", "description_net_weight": 0.25,
                          "config": {"pos_weight_power": 0.35}, **POSTER_NET, **TITLED}
 DESCRIPTION_NET = {"description_net_weight_with_poster": 0.15, **DESCRIPTION_NET_ALONE}
-register_model("fusion-gmu")(_mlp("gmu", image_encoder="efficientnet-lite0+lite1+lite2+flip", description_thresholds=True,
-                                  refit=True, **DESCRIPTION_NET))
-register_model("fusion-gmu-no-refit")(_mlp("gmu", image_encoder="efficientnet-lite0+lite1+lite2+flip",
-                                           description_thresholds=True, **DESCRIPTION_NET))
+FUSION_GMU = {"image_encoder": "efficientnet-lite0+lite1+lite2+flip", "description_thresholds": True, "refit": True,
+              **DESCRIPTION_NET}
+register_model("fusion-gmu")(_mlp("gmu", **FUSION_GMU | {"config": {"pos_weight_power": 0.35, "label_smoothing": 0.05}}))
+register_model("fusion-gmu-no-smoothing")(_mlp("gmu", **FUSION_GMU))
+register_model("fusion-gmu-no-refit")(_mlp("gmu", **FUSION_GMU | {"refit": False}))
 register_model("fusion-gmu-shared-thresholds")(_mlp("gmu", image_encoder="efficientnet-lite0+lite1+lite2+flip",
                                                     **DESCRIPTION_NET))
 register_model("fusion-gmu-lite02")(_mlp("gmu", image_encoder="efficientnet-lite0+lite2+flip", **DESCRIPTION_NET))

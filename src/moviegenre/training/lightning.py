@@ -99,7 +99,7 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
     # Lightning's info lines (accelerators found, advertising tips, why fitting stopped): only when verbose.
     logging.getLogger("lightning.pytorch").setLevel(logging.INFO if config.verbose else logging.WARNING)
     loss = make_loss(config.loss, torch.as_tensor(pos_weight) if pos_weight is not None else None,
-                     config.pos_weight_power)
+                     config.pos_weight_power, config.label_smoothing)
     task = GenreTask(net, loss, config, validated=validation is not None)
     task.train()  # Lightning keeps modules in whatever mode they come in; parts of ``net`` may have been fitted
     with tempfile.TemporaryDirectory() as scratch:

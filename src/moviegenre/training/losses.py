@@ -42,8 +42,26 @@ class WeightedBCE(nn.Module):
         return (terms * (1 - p_true) ** self.gamma).mean()
 
 
-def make_loss(name: str, pos_weight: torch.Tensor | None, power: float) -> nn.Module:
-    """The loss ``name``; the weighted ones weigh each genre's positives ``pos_weight ** power``."""
+class SmoothedTargets(nn.Module):
+    """``loss`` on targets pulled ``smoothing`` toward 0.5 (label smoothing, Szegedy et al. 2016): a genre a movie's
+    list leaves out, as IMDb's lists often do, costs less, so the network stops driving every unlisted genre to 0."""
+
+    def __init__(self, loss: nn.Module, smoothing: float) -> None:
+        super().__init__()
+        self.loss, self.smoothing = loss, smoothing
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return self.loss(logits, targets * (1 - self.smoothing) + self.smoothing / 2)
+
+
+def make_loss(name: str, pos_weight: torch.Tensor | None, power: float, smoothing: float = 0.0) -> nn.Module:
+    """The loss ``name``; the weighted ones weigh each genre's positives ``pos_weight ** power``; with
+    ``smoothing``, on smoothed targets."""
+    loss = _named_loss(name, pos_weight, power)
+    return SmoothedTargets(loss, smoothing) if smoothing else loss
+
+
+def _named_loss(name: str, pos_weight: torch.Tensor | None, power: float) -> nn.Module:
     if name == "bce":
         return nn.BCEWithLogitsLoss()
     if name in ("weighted-bce", "weighted-focal") and pos_weight is None:
