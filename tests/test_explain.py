@@ -81,6 +81,22 @@ def test_overlays_carry_their_colour_scale() -> None:
     assert explanation.levels("Horror")[1] == pytest.approx(explanation.heat["Horror"].max(), rel=0.3)
 
 
+@pytest.mark.parametrize(("width", "left", "right"), [
+    (448, "no effect", "greying it out lowers p(Horror) by 0.040"),
+    (168, "", "lowers p(Horror) by 0.040"),  # a contact sheet's tile: the sentence would run over 'no effect'
+    (40, "", "-0.040"),
+])
+def test_the_colour_scale_words_its_ends_as_fully_as_its_width_allows(width, left, right) -> None:
+    from PIL import ImageDraw, ImageFont
+
+    from moviegenre.serving.explain import scale_labels
+
+    draw, font = ImageDraw.Draw(Image.new("RGB", (1, 1))), ImageFont.load_default()
+    measure = lambda text: draw.textlength(text, font=font)
+    assert scale_labels("Horror", 0.04, width - 16, measure) == (left, right)
+    assert width < 100 or measure(f"{left}   {right}") <= width - 16
+
+
 def test_words_are_scored_by_deleting_them() -> None:
     text = "A ghost walks at night"
     explanation = Explainer(BrightCornerScorer()).explain(description=text, genres=["Horror"])

@@ -170,8 +170,9 @@ class Explanation:
         ramp = heat_colours(np.tile(np.linspace(0, 1, width - 2 * margin), (12, 1)))
         bar.alpha_composite(Image.fromarray(ramp, "RGBA"), (margin, 6))
         draw, font = ImageDraw.Draw(bar), ImageFont.load_default()
-        right = f"greying it out lowers p({genre}) by {self.levels(genre)[1]:.3f}"
-        draw.text((margin, 22), "no effect", fill="white", font=font)
+        left, right = scale_labels(genre, self.levels(genre)[1], width - 2 * margin,
+                                   lambda text: draw.textlength(text, font=font))
+        draw.text((margin, 22), left, fill="white", font=font)
         draw.text((width - margin - draw.textlength(right, font=font), 22), right, fill="white", font=font)
         return bar
 
@@ -179,6 +180,14 @@ class Explanation:
         """One row per word: the word and its score for each explained genre."""
         return [{"word": word, **{g: round(float(self.word_scores[g][i]), 4) for g in self.genres}}
                 for i, (word, _, _) in enumerate(self.words)]
+
+
+def scale_labels(genre: str, drop: float, room: float, measure) -> tuple[str, str]:
+    """The colour scale's two ends, worded as fully as ``room`` (pixels, by ``measure``) allows: a contact sheet's
+    tiles are too narrow for the whole sentence, and a longer one would be drawn over the other end's word."""
+    sentence = f"greying it out lowers p({genre}) by {drop:.3f}"
+    wordings = [("no effect", sentence), ("", sentence), ("", f"lowers p({genre}) by {drop:.3f}"), ("", f"-{drop:.3f}")]
+    return next(((left, right) for left, right in wordings if measure(f"{left}   {right}") <= room), wordings[-1])
 
 
 def heat_colours(level: np.ndarray) -> np.ndarray:
