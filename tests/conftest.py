@@ -94,6 +94,17 @@ def session_tiny_table_csv(tmp_path_factory) -> Path:
     return make_tiny_table(tmp_path_factory.mktemp("tiny"))
 
 
+@pytest.fixture(scope="session")
+def session_quick_run(session_tiny_table_csv, tmp_path_factory) -> Path:
+    """A run of the quickest model (no network, no encoder) on that table, trained once per session: copy it before
+    changing it."""
+    from moviegenre.training.pipeline import train
+
+    out = tmp_path_factory.mktemp("quick") / "run"
+    train(session_tiny_table_csv, "tfidf-logreg", out, min_genre_count=3, progress=False)
+    return out
+
+
 def make_tiny_table(tmp_path: Path) -> Path:
     rng = np.random.default_rng(0)
     lines = ["imdb_id,title,year,genres,description,poster"]

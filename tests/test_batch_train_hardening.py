@@ -17,19 +17,9 @@ from moviegenre.serving import predictor
 RUN_FILES = ("split.csv", "genres.json", "model.json", "model.safetensors", "run.json")
 
 
-@pytest.fixture(scope="module")
-def finished_run(session_tiny_table_csv, tmp_path_factory) -> Path:
-    """A run of the quickest model (no network, no encoder), trained once and copied per test before use."""
-    from moviegenre.training.pipeline import train
-
-    out = tmp_path_factory.mktemp("finished") / "run"
-    train(session_tiny_table_csv, "tfidf-logreg", out, min_genre_count=3, progress=False)
-    return out
-
-
 @pytest.fixture
-def run_copy(finished_run, tmp_path) -> Path:
-    return shutil.copytree(finished_run, tmp_path / "run")
+def run_copy(session_quick_run, tmp_path) -> Path:
+    return shutil.copytree(session_quick_run, tmp_path / "run")
 
 
 def assert_one_line(code: int, err: str, starts: str) -> None:
@@ -153,11 +143,11 @@ def no_model_load(monkeypatch):
 
 @pytest.mark.parametrize("problem", ["latin-1 after 40 rows", "unterminated quote", "too many fields", "empty", "missing",
                                      "named pipe", "folder", "damaged parquet", "empty parquet"])
-def test_a_bad_table_is_one_line_before_the_model_loads(problem, finished_run, tmp_path, no_model_load,
+def test_a_bad_table_is_one_line_before_the_model_loads(problem, session_quick_run, tmp_path, no_model_load,
                                                         monkeypatch, capsys):
     path, starts = _table(tmp_path, problem)
     code, _, err = run_moviegenre(monkeypatch, capsys, "predict-table", path, "--out", tmp_path / "p.csv",
-                                  "--run", finished_run, "--batch-size", "16", "--no-progress")
+                                  "--run", session_quick_run, "--batch-size", "16", "--no-progress")
     assert_one_line(code, err, starts)
     assert not (tmp_path / "p.csv").exists()
 
@@ -170,13 +160,13 @@ def test_a_missing_table_is_named_before_the_run_folder(tmp_path, monkeypatch, c
 
 @pytest.mark.parametrize(("args", "starts"), [(("--batch-size", "0"), "--batch-size 0: give 1 or more"),
                                               (("--out", "OUT_FOLDER"), "--out OUT_FOLDER: is a folder")])
-def test_bad_options_are_one_line_before_the_model_loads(args, starts, session_tiny_table_csv, finished_run, tmp_path,
-                                                         no_model_load, monkeypatch, capsys):
+def test_bad_options_are_one_line_before_the_model_loads(args, starts, session_tiny_table_csv, session_quick_run,
+                                                         tmp_path, no_model_load, monkeypatch, capsys):
     folder = tmp_path / "predictions.csv"
     folder.mkdir()
     args, starts = [a.replace("OUT_FOLDER", str(folder)) for a in args], starts.replace("OUT_FOLDER", str(folder))
     code, _, err = run_moviegenre(monkeypatch, capsys, "predict-table", session_tiny_table_csv,
-                                  "--out", tmp_path / "p.csv", "--run", finished_run, *args)
+                                  "--out", tmp_path / "p.csv", "--run", session_quick_run, *args)
     assert_one_line(code, err, starts)
     assert not (tmp_path / "p.csv.parts").exists() and not any(folder.iterdir())
 
@@ -186,7 +176,7 @@ def test_bad_options_are_one_line_before_the_model_loads(args, starts, session_t
     ("[" * 100_000 + "]" * 100_000, "JSON nested too deeply"),  # was a RecursionError traceback
     ("pipe", "not a regular file"),  # reading it waited for ever
 ])
-def test_a_damaged_job_file_is_one_line_naming_the_way_out(session_tiny_table_csv, finished_run, tmp_path,
+def test_a_damaged_job_file_is_one_line_naming_the_way_out(session_tiny_table_csv, session_quick_run, tmp_path,
                                                             monkeypatch, capsys, damage, problem):
     out, parts = tmp_path / "p.csv", tmp_path / "p.csv.parts"
     parts.mkdir()
@@ -194,7 +184,7 @@ def test_a_damaged_job_file_is_one_line_naming_the_way_out(session_tiny_table_cs
         os.mkfifo(parts / "job.json")
     else:
         (parts / "job.json").write_text(damage)
-    args = ("predict-table", session_tiny_table_csv, "--out", out, "--run", finished_run, "--no-progress")
+    args = ("predict-table", session_tiny_table_csv, "--out", out, "--run", session_quick_run, "--no-progress")
     code, _, err = run_moviegenre(monkeypatch, capsys, *args)
     assert_one_line(code, err, f"{parts / 'job.json'}: {problem}")
     assert err.rstrip().endswith(f"(pass --restart, or delete {parts}, to predict the table from the start)")

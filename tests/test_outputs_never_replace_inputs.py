@@ -16,24 +16,15 @@ IMDB_TSV = ("tconst\ttitleType\tprimaryTitle\toriginalTitle\tisAdult\tstartYear\
             "tt0000001\tmovie\tA\tA\t0\t2001\t\\N\t90\tDrama\n")
 
 
-@pytest.fixture(scope="module")
-def run(session_tiny_table_csv, tmp_path_factory) -> Path:
-    from moviegenre.training.pipeline import train
-
-    out = tmp_path_factory.mktemp("run") / "run"
-    train(session_tiny_table_csv, "tfidf-logreg", out, min_genre_count=3, progress=False)
-    return out
-
-
 @pytest.fixture
-def folder(session_tiny_table_csv, run, tmp_path) -> Path:
+def folder(session_tiny_table_csv, session_quick_run, tmp_path) -> Path:
     """The tiny table as movies.csv (and, hard-linked, as split.csv) with its posters, IMDb's file and a run, in one
     folder."""
     shutil.copytree(session_tiny_table_csv.parent, tmp_path, dirs_exist_ok=True)
     shutil.move(tmp_path / session_tiny_table_csv.name, tmp_path / "movies.csv")
     os.link(tmp_path / "movies.csv", tmp_path / "split.csv")
     (tmp_path / "title.basics.tsv").write_text(IMDB_TSV, encoding="utf-8")
-    shutil.copytree(run, tmp_path / "run")
+    shutil.copytree(session_quick_run, tmp_path / "run")
     return tmp_path
 
 
