@@ -37,6 +37,7 @@ from moviegenre.errors import ConfigError, DataError, ImageError
 DEFAULT_BASE_URL = "https://www.imdb.com"
 DEFAULT_USER_AGENT = (f"moviegenre/{__version__} (movie genre research dataset builder; rate-limited; "
                       "honours robots.txt)")
+TABLE_NAME = "movies.csv"  # what the scraped table is called in --out
 POSTER_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif"}
 # setting -> the lowest value it may take, and whether that value itself is allowed
 LIMITS = {"rate": (0, False), "timeout": (0, False), "max_bytes": (0, False), "concurrency": (1, True),
@@ -97,7 +98,7 @@ def scrape(movies: str | Path, out: str | Path, settings: ScrapeSettings = Scrap
     ``on_start(n)`` is told how many titles this run will fetch; ``progress(id, outcome)`` hears each one end.
     """
     out = Path(out)
-    check_not_input([movies], [out / "movies.csv"])  # the scraped table would replace the list of titles to scrape
+    check_not_input([movies], [out / TABLE_NAME])  # the scraped table would replace the list of titles to scrape
     table = read_table(movies, labelled=False)
     state = ScrapeState(out)
     try:
@@ -209,7 +210,7 @@ def _record(movie: Wanted, page: TitlePage, poster: str) -> dict:
 def _write_table(out: Path, state: ScrapeState, table: MovieTable) -> None:
     records = [{**record, "imdb_id": imdb_id, "poster": str(out / record["poster"]) if record["poster"] else ""}
                for imdb_id, record in state.records(table.ids)]
-    MovieTable.from_records(records, source=str(out / "movies.csv")).save(out / "movies.csv")
+    MovieTable.from_records(records, source=str(out / TABLE_NAME)).save(out / TABLE_NAME)
 
 
 def _remove_stale_temporaries(posters: Path) -> None:

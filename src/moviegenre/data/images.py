@@ -86,19 +86,22 @@ def load_image(source: str | Path | bytes, *, size: tuple[int, int] | int | None
     return resize(image, size, policy) if size else image
 
 
+def is_url(poster: str) -> bool:
+    """A poster given as a web address (``https://...``; a command line's Path makes that ``https:/...``) rather than
+    a path; a one-letter scheme is a Windows drive, not a URL."""
+    return re.match(r"\s*[A-Za-z][A-Za-z0-9+.-]+:/", poster) is not None
+
+
 def read_image_file(path: str | Path, *, name: str | None = None) -> bytes:
     """A poster file's bytes: only a regular file (not /dev/zero, a pipe or a folder), of at most MAX_IMAGE_BYTES."""
     label = name or str(path)
     try:
         # O_NONBLOCK: opening a named pipe must not wait for a writer before fstat can turn it away.
         handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
-        # A web address given as a path (a command line's Path turns "https://" into "https:/"): say so.
-        if re.match(r"\s*[A-Za-z][A-Za-z0-9+.-]+:/", str(path)):
+    except OSError as error:
+        if isinstance(error, FileNotFoundError) and is_url(str(path)):
             raise ImageError(label, "is a URL, not a file", hint="download the poster first and give its path") \
                 from None
-        raise ImageError(label, "cannot read (No such file or directory)", hint="check the path") from None
-    except OSError as error:
         raise ImageError(label, f"cannot read ({error.strerror or error})", hint="check the path") from None
     try:
         info = os.fstat(handle)

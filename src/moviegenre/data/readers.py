@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from moviegenre.data.table import GENRE_SEPARATOR, MovieTable, is_url, raise_first, split_genres
+from moviegenre.data.images import is_url
+from moviegenre.data.table import GENRE_SEPARATOR, MovieTable, raise_first, split_genres
 from moviegenre.errors import DataError, first_line
 
 if TYPE_CHECKING:

@@ -10,7 +10,6 @@ so that it can be used as is.
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from moviegenre.data.images import load_image
+from moviegenre.data.images import is_url, load_image
 from moviegenre.errors import ConfigError, DataError, ImageError
 
 COLUMNS = ("imdb_id", "title", "year", "genres", "description", "poster")
@@ -260,11 +259,6 @@ def image_error(poster: str) -> ImageError | None:
     except ImageError as error:
         return error
     return None
-
-
-def is_url(poster: str) -> bool:
-    """A poster field holding a web address (``https://...``) rather than a path."""
-    return re.match(r"\s*[A-Za-z][A-Za-z0-9+.-]*://", poster) is not None
 
 
 def split_genres(text: str) -> list[str]:

@@ -591,8 +591,8 @@ DESCRIPTION_NET = {"description_net_weight_with_poster": 0.15, **DESCRIPTION_NET
 FUSION_GMU = {"image_encoder": "efficientnet-lite0+lite1+lite2+flip", "description_thresholds": True, "refit": True,
               **DESCRIPTION_NET}
 register_model("fusion-gmu")(_mlp("gmu", **FUSION_GMU))
-register_model("fusion-gmu-label-smoothing")(_mlp("gmu", **FUSION_GMU | {"config": {"pos_weight_power": 0.35,
-                                                                                      "label_smoothing": 0.05}}))
+register_model("fusion-gmu-label-smoothing")(_mlp("gmu", **FUSION_GMU | {"config": FUSION_GMU["config"]
+                                                                                    | {"label_smoothing": 0.05}}))
 register_model("fusion-gmu-no-refit")(_mlp("gmu", **FUSION_GMU | {"refit": False}))
 register_model("fusion-gmu-shared-thresholds")(_mlp("gmu", image_encoder="efficientnet-lite0+lite1+lite2+flip",
                                                     **DESCRIPTION_NET))
