@@ -3,10 +3,12 @@
     OMP_NUM_THREADS=2 python benchmarks/text_readings.py --reading mean+max --seeds 1,2,3
     OMP_NUM_THREADS=2 python benchmarks/text_readings.py --reading l10 --seeds 1,2,3
     OMP_NUM_THREADS=2 python benchmarks/text_readings.py --reading l10 --averaged --seeds 1,2,3,4,5
+    OMP_NUM_THREADS=2 python benchmarks/text_readings.py --reading l11+minilm --seeds 1,2,3
 
 ``fusion-gmu`` reads a description (and the text OCR reads off a poster) as the mean of mpnet's layer-11 token
 states (``mpnet-l11``). ``mean+max`` reads layer 11 as the maximum of each dimension beside that mean (1,536-d);
-``l10`` as the mean of layer 10. Each is registered here as a text encoder under a name of its own (its own cache
+``l10`` as the mean of layer 10; ``l11+minilm`` as ``mpnet-l11``'s vector beside all-MiniLM-L6-v2's (1,152-d: a
+second, smaller sentence encoder, as the poster reads three networks side by side). Each is registered here as a text encoder under a name of its own (its own cache
 entries: the first split embeds every description and poster text again) and scored as ``head_selection.py``
 scores its variants; compare with its ``--variant fusion-gmu='{}'`` on the same seeds. ``--averaged`` trains
 ``fusion-gmu`` beside the reading's model on each split and scores each alone and the two together: their
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
 from head_selection import USES, compare_on_splits, fit_on_split, labelled_splits, print_means, scores_line, variant
 from shared_data import DATA
 
@@ -24,6 +27,7 @@ from moviegenre.data.readers import read_table
 from moviegenre.evaluation.evaluate import score
 from moviegenre.evaluation.metrics import multilabel_metrics
 from moviegenre.features import encoders
+from moviegenre.features.cache import embed_texts
 
 
 def mean_and_max(device: str) -> encoders.SentenceEncoder:
@@ -35,10 +39,25 @@ def mean_and_max(device: str) -> encoders.SentenceEncoder:
     return encoder
 
 
+class Concatenated:
+    """Sentence encoders' vectors side by side, each read through its own feature cache."""
+
+    model = ()  # no network of its own: features/fast.py finds nothing to export, its parts have their exports
+
+    def __init__(self, name: str, parts: list[str], device: str) -> None:
+        self.name, self.device = name, device
+        self.parts = [encoders.text_encoder(part, device) for part in parts]
+        self.dim = sum(part.dim for part in self.parts)
+
+    def encode_texts(self, texts, batch_size: int = 64, progress: bool = True) -> np.ndarray:
+        return np.hstack([embed_texts(texts, part, progress=False) for part in self.parts])
+
+
 READINGS = {
     "mean+max": ("mpnet-l11-meanmax", mean_and_max),
     "l10": ("mpnet-l10", lambda device: encoders.SentenceEncoder("mpnet-l10", encoders._mpnet_path(), device,
                                                                  layers=10)),
+    "l11+minilm": ("mpnet-l11+minilm", lambda device: Concatenated("mpnet-l11+minilm", ["mpnet-l11", "minilm"], device)),
 }
 
 
