@@ -39,6 +39,16 @@ def test_loads_jpeg_and_png_as_rgb(tmp_path, name, mode):
     assert image.size == (60, 90)
 
 
+@pytest.mark.parametrize("size, draft", [((60, 90), None), ((600, 900), 224)])  # the second is reduced first
+def test_a_16_bit_grey_png_reads_as_its_8_bit_twin(tmp_path, size, draft):
+    grey = np.random.default_rng(0).integers(0, 256, (size[1], size[0]), dtype=np.uint16)
+    Image.fromarray(grey * 257).save(tmp_path / "deep.png")  # 0..65535: a 16-bit PNG (mode I;16)
+    Image.fromarray(grey.astype(np.uint8)).save(tmp_path / "flat.png")
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I")
+    deep, flat = (np.asarray(load_image(tmp_path / name, draft=draft)) for name in ("deep.png", "flat.png"))
+    assert np.array_equal(deep, flat)  # not clipped to white
+
+
 def test_loads_from_bytes(tmp_path):
     data = save_image(tmp_path / "a.png").read_bytes()
     image = load_image(data)

@@ -153,12 +153,25 @@ def _decode(image: Image.Image, draft: int | None) -> Image.Image:
     if draft and image.format == "JPEG":
         image.draft("RGB", (draft, draft))  # decodes at 1/2, 1/4 or 1/8 scale, never below (draft, draft)
     image.load()
+    image = _eight_bit(image)
     factor = min(image.size) // draft if draft else 1
     if factor >= 2:
-        if image.mode in ("1", "P") or image.mode.startswith("I;"):  # modes Image.reduce does not take
+        if image.mode in ("1", "P"):  # modes Image.reduce does not take
             image = image.convert("RGB")
         image = image.reduce(factor)  # frees the full-size pixels right away
     return ImageOps.exif_transpose(image).convert("RGB")
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """A 16-bit (or integer, or float) grey image as 8-bit grey: Pillow's ``convert`` clips such values at 255
+    instead of scaling them, which turns a 16-bit PNG almost white."""
+    if image.mode not in ("I", "F") and not image.mode.startswith("I;"):
+        return image
+    values = np.asarray(image, dtype=np.float32)
+    scale = 257.0 if image.mode.startswith("I;16") or values.max(initial=0) > 255 else 1.0
+    eight = Image.fromarray(np.clip(np.rint(values / scale), 0, 255).astype(np.uint8), "L")
+    eight.info = image.info  # keeps the EXIF orientation for exif_transpose
+    return eight
 
 
 def resize(image: Image.Image, size: tuple[int, int] | int, policy: str = "stretch") -> Image.Image:
