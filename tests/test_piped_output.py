@@ -10,6 +10,7 @@ import pytest
 
 from conftest import run_moviegenre
 from moviegenre.serving import predictor as predictor_module
+from moviegenre.serving.transport import MAX_CONNECTIONS, DeadlineH11
 
 GENRES = ["Science Fiction", "Documentary", "Adventure", "Animation", "Thriller", "Romance", "Mystery", "Fantasy"]
 
@@ -74,3 +75,4 @@ def test_serve_logs_each_request_unless_told_not_to(monkeypatch, capsys, args, l
     assert options["access_log"] is logged
     assert options["log_config"]["loggers"]["uvicorn.access"]["level"] == "INFO"  # a line per request
     assert options["log_config"]["loggers"]["uvicorn.error"]["level"] == "WARNING"  # no start-up chatter
+    assert options["http"] is DeadlineH11 and options["limit_concurrency"] == MAX_CONNECTIONS  # slow clients bounded

@@ -29,6 +29,7 @@ def serve(run_dir: RunDir = None,
     from uvicorn.config import LOGGING_CONFIG
 
     from moviegenre.serving.app import create_app
+    from moviegenre.serving.transport import MAX_CONNECTIONS, DeadlineH11
 
     # Requests run in parallel on the worker threads; intra-op threads on top of them only contend for the cores.
     torch.set_num_threads(1)
@@ -37,7 +38,8 @@ def serve(run_dir: RunDir = None,
     # Uvicorn's start-up lines stay quiet (the line above says where it serves); requests are logged.
     logs = copy.deepcopy(LOGGING_CONFIG)
     logs["loggers"]["uvicorn.error"]["level"] = "WARNING"
-    uvicorn.run(service, host=host, port=port, log_config=logs, log_level=None, access_log=access_log)
+    uvicorn.run(service, host=host, port=port, log_config=logs, log_level=None, access_log=access_log,
+                http=DeadlineH11, limit_concurrency=MAX_CONNECTIONS)
 
 
 @app.command("explain")

@@ -66,6 +66,7 @@ from moviegenre.serving.schemas import (
     Prediction,
     Word,
 )
+from moviegenre.serving.transport import BodyLimit
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
@@ -231,32 +232,6 @@ async def _require_form(request: Request, *once: str) -> None:
     for name in once:
         if len(form.getlist(name)) > 1:
             raise ClientError(422, f"{name}: given {len(form.getlist(name))} times (send it once)")
-
-
-class BodyLimit:
-    """Stops a request body at ``limit`` bytes, by its Content-Length or as it streams in."""
-
-    def __init__(self, app, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        message = f"request body over the {self.limit:,} byte limit (send a smaller poster or fewer items)"
-        length = dict(scope["headers"]).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.limit:
-            return await JSONResponse({"detail": message}, 413)(scope, receive, send)
-        received = 0
-
-        async def limited() -> dict:
-            nonlocal received
-            event = await receive()
-            received += len(event.get("body", b""))
-            if received > self.limit:
-                raise ClientError(413, message)  # FastAPI passes HTTP errors raised while reading through
-            return event
-
-        await self.app(scope, limited, send)
 
 
 def _one_line(error: RequestValidationError) -> str:

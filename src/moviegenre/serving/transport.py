@@ -1,0 +1,92 @@
+"""What the service bounds beneath its endpoints: how long a client may take to send a request, and how large it
+may be.
+
+Uvicorn waits for a request's headers and body as long as the client likes, so a few clients that open connections
+and stall (or send a byte a minute) would hold them forever. ``DeadlineH11`` closes a connection whose request line
+and headers have not all arrived ``HEADER_SECONDS`` after it opened (or after its previous answer); ``BodyLimit``
+answers 408 to a body that stalls ``BODY_IDLE_SECONDS`` or is still arriving ``BODY_SECONDS`` after it began, and
+413 to one over its byte limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import h11
+from fastapi import HTTPException
+from fastapi.responses import JSONResponse
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+HEADER_SECONDS = 15.0  # a request line and headers are a few hundred bytes
+BODY_IDLE_SECONDS = 30.0  # no byte of the body for this long: the client has stalled
+BODY_SECONDS = 180.0  # the service's 24 MiB at about 140 KB/s; a slower uplink should send a smaller poster
+MAX_CONNECTIONS = 512  # open connections and running requests; uvicorn answers 503 beyond
+
+
+class DeadlineH11(H11Protocol):
+    """Uvicorn's HTTP/1.1 protocol, closing a connection whose request headers are late (see the module)."""
+
+    header_seconds = HEADER_SECONDS
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._deadline = None
+        self._arm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm()  # a kept-alive connection gets the same time for its next request's headers
+
+    def connection_lost(self, exc) -> None:
+        self._deadline.cancel()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._deadline = self.loop.call_later(self.header_seconds, self._headers_late)
+
+    def _headers_late(self) -> None:
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():  # no complete request yet
+            self.transport.close()
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over ``limit`` bytes (by its Content-Length or as it streams in), 408 for one
+    that stalls or takes too long (see the module)."""
+
+    def __init__(self, app, limit: int, idle_seconds: float = BODY_IDLE_SECONDS,
+                 total_seconds: float = BODY_SECONDS) -> None:
+        self.app, self.limit = app, limit
+        self.idle_seconds, self.total_seconds = idle_seconds, total_seconds
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        message = f"request body over the {self.limit:,} byte limit (send a smaller poster or fewer items)"
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            return await JSONResponse({"detail": message}, 413)(scope, receive, send)
+        received, complete, started = 0, False, time.monotonic()
+
+        async def limited() -> dict:
+            nonlocal received, complete
+            if complete:  # the body is in: what is left to receive is the client's disconnect, whenever it comes
+                return await receive()
+            left = self.total_seconds - (time.monotonic() - started)
+            try:
+                event = await asyncio.wait_for(receive(), max(min(self.idle_seconds, left), 0.001))
+            except TimeoutError:
+                if left <= self.idle_seconds:
+                    raise HTTPException(408, f"request body: still arriving after {self.total_seconds:.0f} s "
+                                             f"({received:,} bytes; send a smaller poster)") from None
+                raise HTTPException(408, f"request body: {received:,} bytes arrived, then nothing for "
+                                         f"{self.idle_seconds:.0f} s (send the whole body without pausing)") from None
+            received += len(event.get("body", b""))
+            complete = event["type"] != "http.request" or not event.get("more_body", False)
+            if received > self.limit:
+                raise HTTPException(413, message)  # FastAPI passes HTTP errors raised while reading through
+            return event
+
+        await self.app(scope, limited, send)

@@ -1,0 +1,92 @@
+"""The service's bounds on slow clients (serving/transport.py), over real sockets: a client that stalls in its headers
+is disconnected, one that stalls in (or trickles) its body gets a 408, and a prompt client is served as before."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+
+from moviegenre.serving.transport import BodyLimit, DeadlineH11
+
+
+class QuickDeadline(DeadlineH11):
+    header_seconds = 0.5
+
+
+@pytest.fixture(scope="module")
+def address():
+    """A small app behind BodyLimit (short waits) under uvicorn with the deadline protocol, on a loopback port."""
+    app = FastAPI()
+
+    @app.post("/echo")
+    async def echo(request: Request) -> dict:
+        return {"bytes": len(await request.body())}
+
+    served = BodyLimit(app, limit=10_000, idle_seconds=1.0, total_seconds=2.0)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(served, http=QuickDeadline, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield sock.getsockname()
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def exchange(address, *parts: bytes, pause: float = 0.0) -> bytes:
+    """Sends ``parts`` (``pause`` seconds apart), then reads until the server closes (at most 10 s)."""
+    with socket.create_connection(address, timeout=10) as client:
+        for part in parts:
+            client.sendall(part)
+            time.sleep(pause)
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+        return answer
+
+
+def post(body: bytes, length: int | None = None) -> bytes:
+    return (b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: "
+            + str(len(body) if length is None else length).encode() + b"\r\n\r\n" + body)
+
+
+def status_and_detail(answer: bytes) -> tuple[int, str]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body).get("detail", "")
+
+
+def test_a_prompt_request_is_served(address):
+    assert status_and_detail(exchange(address, post(b"x" * 100)))[0] == 200
+
+
+def test_headers_that_stall_are_cut_off(address):
+    started = time.monotonic()
+    assert exchange(address, b"POST /echo HTTP/1.1\r\nHost: x\r\n") == b""  # closed without an answer
+    assert time.monotonic() - started < 5
+
+
+def test_a_body_that_stalls_gets_408(address):
+    status, detail = status_and_detail(exchange(address, post(b"x" * 10, length=1000)))
+    assert status == 408
+    assert "10 bytes arrived, then nothing" in detail
+
+
+def test_a_body_that_trickles_past_the_total_gets_408(address):
+    request = post(b"x" * 20)  # 7 of its 20 bytes, 0.25 s apart, then nothing: the total (2 s) runs out first
+    status, detail = status_and_detail(exchange(address, request[:-20], *[b"x"] * 7, pause=0.25))
+    assert status == 408
+    assert "still arriving" in detail
+
+
+def test_a_body_over_the_limit_gets_413(address):
+    assert status_and_detail(exchange(address, post(b"x" * 10_001)))[0] == 413
+
