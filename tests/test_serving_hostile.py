@@ -138,6 +138,17 @@ def test_waiting_explanations_are_bounded(client: TestClient, monkeypatch: pytes
     assert client.app.state.service.explaining == 0  # released after each explanation, as after a 503
 
 
+@pytest.mark.parametrize("data, status, start", [
+    ({"description": "x" * 2001}, 422, "description: 2,001 characters"),
+    ({"description": DESCRIPTION, "genre": ["Nope"]}, 422, "genre: unknown genre 'Nope'"),
+    ({"description": "  "}, 400, "input: nothing to predict from"),
+])
+def test_a_bad_explain_request_is_answered_at_once_even_when_explanations_wait(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch, data, status, start) -> None:
+    monkeypatch.setattr(client.app.state.service, "explaining", MAX_QUEUED_EXPLANATIONS)  # a full queue
+    assert one_line(client.post("/explain", data=data), status).startswith(start)  # its own error, not a 503
+
+
 def test_poster_text_is_read_on_the_services_own_threads(client: TestClient, poster_bytes: bytes,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     threads = []

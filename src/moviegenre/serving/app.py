@@ -162,23 +162,30 @@ class Service:
             raise busy(f"{MAX_QUEUED_PREDICTIONS} predictions") from None
         return Prediction(**self.scorer.result(probabilities, used), model_version=self.version)
 
-    async def explain_later(self, *args) -> ExplainResult:
-        """``explain`` on the explanation thread, or 503 when MAX_QUEUED_EXPLANATIONS are running or waiting."""
+    async def explain_later(self, poster: bytes | None, description: str | None, top: int,
+                            genres: list[str] | None = None, title: str | None = None) -> ExplainResult:
+        """``explain`` on the explanation thread, or 503 when MAX_QUEUED_EXPLANATIONS are running or waiting; the
+        request's own mistakes are answered first, not after the explanations ahead of it."""
+        used, description, title = self.check(poster, description, title=title)
+        try:
+            genres = resolve_genres(genres or [], self.predictor.genres, where="genre")
+        except MovieGenreError as error:
+            raise ClientError(422, str(error)) from None
         if self.explaining >= MAX_QUEUED_EXPLANATIONS:
             raise busy(f"{MAX_QUEUED_EXPLANATIONS} explanations")
         self.explaining += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.explain_pool, self.explain, *args)
+            return await asyncio.get_running_loop().run_in_executor(
+                self.explain_pool, self.explain, poster if used["poster"] else None,
+                description if used["description"] else None, top, genres, title)
         finally:
             self.explaining -= 1
 
-    def explain(self, poster: bytes | None, description: str | None, top: int,
-                genres: list[str] | None = None, title: str | None = None) -> ExplainResult:
-        used, description, title = self.check(poster, description, title=title)
+    def explain(self, poster: bytes | None, description: str | None, top: int, genres: list[str],
+                title: str) -> ExplainResult:
+        """The explanation of checked inputs (``explain_later`` checks them)."""
         try:
-            explanation = self.explainer.explain(poster if used["poster"] else None,
-                                                 description if used["description"] else None, top=top,
-                                                 genres=genres or None, title=title)
+            explanation = self.explainer.explain(poster, description, top=top, genres=genres or None, title=title)
         except MovieGenreError as error:
             raise ClientError(422, str(error)) from None
         heatmaps = {g: "data:image/png;base64," + base64.b64encode(png_bytes(explanation.heat_layer(g))).decode()
