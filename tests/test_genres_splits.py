@@ -211,6 +211,9 @@ def test_split_table_writes_split_and_genres(tiny_table_csv, tmp_path):
      "row 2, field 'split': unknown split 'dev' (use train, validation or test)"),
     ("imdb_id,split\ntt0,train\ntt1,test\n", "2 movies of m.csv are not in the split (first: tt2)"),
     ("", "cannot read split file"),
+    ("imdb_id,split\ntt0,train,x\n", "row 1: cannot read split file (3 fields, but the header has 2)"),
+    ("imdb_id,split\ntt0,train\ntt1,test\ntt2,test\ntt0,test\n",
+     "field 'imdb_id': 'tt0' is listed 2 times (rows 1, 4) (list each movie once)"),
 ])
 def test_load_split_errors(tmp_path, content, message):
     path = tmp_path / "split.csv"

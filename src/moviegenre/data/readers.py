@@ -94,13 +94,19 @@ def check_table_path(path: str | Path) -> Path:
     return path
 
 
+def check_regular(path: Path, problem: str, hint: str) -> None:
+    """A one-line DataError "``problem`` (not a regular file ...)" for a pipe or device, whose reading would wait for
+    ever, or a folder; a missing path is left to the reader's own error."""
+    if path.exists() and not path.is_file():
+        raise DataError(path, f"{problem} (not a regular file: a pipe, socket, device or folder)", hint=hint)
+
+
 def read_csv_file(path: str | Path, problem: str, hint: str, **options) -> pd.DataFrame:
     """A small CSV a run keeps (a split, a training log) as pandas reads it (``options``), or a one-line DataError
     "``problem`` (why)": a pipe or device would make the reading wait for ever."""
     path = Path(path)
     try:
-        if path.exists() and not path.is_file():
-            raise DataError(path, f"{problem} (not a regular file: a pipe, socket, device or folder)", hint=hint)
+        check_regular(path, problem, hint)
         return pd.read_csv(path, **options)
     except (OSError, ValueError) as error:  # ValueError: ParserError, EmptyDataError, UnicodeDecodeError
         raise DataError(path, f"{problem} ({first_line(error)})", hint=hint) from None

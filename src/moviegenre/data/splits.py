@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, GenreEncoder
-from moviegenre.data.readers import read_csv_file
+from moviegenre.data.readers import check_regular, csv_frames
 from moviegenre.data.table import SPLITS, MovieTable, atomic_write_text, check_not_input
 from moviegenre.errors import ConfigError, DataError
 
@@ -98,15 +98,24 @@ def save_split(path: str | Path, ids: list[str], splits: np.ndarray) -> Path:
 
 def load_split(path: str | Path, table: MovieTable) -> np.ndarray:
     """The saved split of every row of ``table`` (so that every model of a comparison uses the same rows)."""
-    path = Path(path)
-    frame = read_csv_file(path, "cannot read split file", "give a split.csv from 'data split'", dtype=str,
-                          keep_default_na=False)
+    path, hint = Path(path), "give a split.csv from 'data split'"
+    check_regular(path, "cannot read split file", hint)
+    try:
+        frame = next(csv_frames(path))  # every row's fields counted: pandas would shift a row with one too many
+    except DataError as error:
+        raise DataError(path, f"cannot read split file ({error.problem})", row=error.row, field=error.field,
+                        hint=error.hint or hint) from None
     if not {"imdb_id", "split"} <= set(frame.columns):
-        raise DataError(path, "missing column 'imdb_id' or 'split'", hint="give a split.csv from 'data split'")
+        raise DataError(path, "missing column 'imdb_id' or 'split'", hint=hint)
     bad = frame.loc[~frame["split"].isin(SPLITS), "split"]
     if len(bad):
         raise DataError(path, f"unknown split '{bad.iloc[0]}'", row=int(bad.index[0]) + 1, field="split",
                         hint="use train, validation or test")
+    again = frame.loc[frame["imdb_id"].duplicated(), "imdb_id"]
+    if len(again):
+        rows = [int(i) + 1 for i in frame.index[frame["imdb_id"] == again.iloc[0]]]
+        raise DataError(path, f"'{again.iloc[0]}' is listed {len(rows)} times (rows {', '.join(map(str, rows[:5]))})",
+                        field="imdb_id", hint="list each movie once")
     split_of = dict(zip(frame["imdb_id"], frame["split"]))
     missing = [i for i in table.ids if i not in split_of]
     if missing:
