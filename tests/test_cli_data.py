@@ -106,6 +106,11 @@ def test_a_table_without_a_usable_movie_is_reported_as_such(monkeypatch, capsys,
     assert (code, err.startswith(f"error: {path}: {problem.split(' (')[0]} (")) == (2, True)
 
 
+def test_inspect_refuses_a_negative_number_of_problems_to_list(monkeypatch, capsys, tiny_table_csv):
+    code, _, err = moviegenre(monkeypatch, capsys, "data", "inspect", tiny_table_csv, "--max-problems", "-1")
+    assert code == 2 and "--max-problems" in err and "Traceback" not in err
+
+
 def test_split_writes_files_and_reports_proportions(monkeypatch, capsys, tiny_table_csv, tmp_path):
     out_dir = tmp_path / "run"
     code, out, err = moviegenre(monkeypatch, capsys, "data", "split", tiny_table_csv, "--out", out_dir,

@@ -50,3 +50,16 @@ def test_an_output_that_is_the_input_is_refused_and_the_input_kept(folder, args,
     assert err == (f"error: {option}: writing {written.format(d=folder)} would overwrite the input "
                    f"{read.format(d=folder)}; give another path\n")
     assert {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()} == files
+
+
+@pytest.mark.parametrize(("report", "message"), [
+    ("{d}/movies.csv", "--report {d}/movies.csv: is a file; give a folder"),
+    ("{d}/run/model.json", "--report {d}/run/model.json: is a file; give a folder"),
+    ("{d}/movies.csv/report", "--report {d}/movies.csv/report: {d}/movies.csv is a file; give a folder"),
+])
+def test_a_report_folder_that_is_a_file_is_refused_before_any_work(folder, report, message, monkeypatch, capsys):
+    files = {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+    code, _, err = run_moviegenre(monkeypatch, capsys, "evaluate", str(folder / "run"), str(folder / "movies.csv"),
+                                  "--report", report.format(d=folder))
+    assert (code, err) == (2, f"error: {message.format(d=folder)}\n")
+    assert {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()} == files

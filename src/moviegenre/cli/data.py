@@ -32,7 +32,7 @@ def inspect(path: Annotated[Path, typer.Argument(help="Movie table: CSV or MM-IM
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
             images: Annotated[bool, typer.Option("--images", help="Also decode every poster (slow) and report "
                                                                   "those that are not usable images.")] = False,
-            max_problems: Annotated[int, typer.Option(help="How many problems to list.")] = 20) -> None:
+            max_problems: Annotated[int, typer.Option(help="How many problems to list.", min=0)] = 20) -> None:
     """Counts per modality and genre, and every problem 'train' would meet, in row order."""
     table = read_table(path, strict=False, labelled=None, images=images, usable=True)
     summary = summarize(table, min_genre_count=min_genre_count, drop_genres=parse_genre_list(drop_genres))

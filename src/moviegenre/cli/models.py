@@ -98,13 +98,15 @@ def evaluate(run_dir: Annotated[Path, typer.Argument(help="Run folder from 'trai
              report: Annotated[Path | None, typer.Option(help="Report folder (default: inside the run).")] = None
              ) -> None:
     """Score a run on a labelled table: metrics JSON, report.md and plots."""
-    from moviegenre.data.table import check_not_input
+    from moviegenre.data.table import check_not_input, check_out_folder
     from moviegenre.evaluation.evaluate import evaluate as evaluate_run
     from moviegenre.evaluation.report import SUMMARY_KEYS
     from moviegenre.training.pipeline import RUN_FILES
 
     if json_out:  # the scores would replace the table or the model they came from
         check_not_input([data, *(run_dir / name for name in RUN_FILES)], [json_out], "--json")
+    if report:
+        check_out_folder(report, "--report")
     metrics = evaluate_run(run_dir, data, use=use, split=split, report_dir=report)
     if json_out:
         atomic_write_text(json_out, json.dumps(metrics, indent=2) + "\n")

@@ -304,12 +304,12 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
-def check_out_folder(out: Path) -> None:
-    """``--out`` names a folder that exists or can be made (not a file, nor a path under one), checked before any
+def check_out_folder(out: Path, option: str = "--out") -> None:
+    """``option`` names a folder that exists or can be made (not a file, nor a path under one), checked before any
     work: the writes would otherwise fail only at the end."""
     existing = next(folder for folder in (out, *out.absolute().parents) if folder.exists())
     if not existing.is_dir():
-        raise ConfigError(f"--out {out}: {'is' if existing == out else f'{existing} is'} a file; give a folder")
+        raise ConfigError(f"{option} {out}: {'is' if existing == out else f'{existing} is'} a file; give a folder")
 
 
 def check_not_input(inputs: Iterable[str | Path], outputs: Iterable[str | Path], option: str = "--out") -> None:
