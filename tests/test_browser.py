@@ -114,6 +114,14 @@ def test_description_alone_shows_bars_and_words_but_no_heat_map(page) -> None:
     assert page.locator("#heat").is_hidden()
 
 
+def test_words_after_an_emoji_are_highlighted_whole(page) -> None:
+    page.fill("#description", "\U0001f3ac\U0001f3ac A killer hunts the detective")  # two UTF-16 units each
+    page.click("#predict")
+    page.wait_for_selector("#words .word")
+    assert page.locator("#words .word").all_inner_texts() == ["A", "killer", "hunts", "the", "detective"]
+    assert page.locator("#words").inner_text() == "\U0001f3ac\U0001f3ac A killer hunts the detective"
+
+
 def test_poster_alone_shows_the_heat_map(page, tmp_path: Path) -> None:
     page.set_input_files("#poster-input", str(draw_poster(tmp_path / "poster.png", seed=4)))
     page.click("#predict")

@@ -77,19 +77,23 @@ function renderWords(genre) {
   if (!words.length || !scores[genre]) { $("why").hidden = !state.explanation.heatmaps[genre]; return; }
   // Scaled per genre so the strongest word is clearly coloured; small effects stay faint.
   const scale = Math.max(0.02, ...scores[genre].map(Math.abs));
+  // Each word is found in the text from where the last one ended, not placed by its offsets: the service counts
+  // code points in the text as it stripped it, JavaScript UTF-16 units in this one (an emoji or a BOM shifts them).
   let at = 0;
   words.forEach((word, i) => {
-    box.append(document.createTextNode(state.text.slice(at, word.start)));
+    const start = state.text.indexOf(word.text, at);
+    if (start < 0) return;
+    box.append(document.createTextNode(state.text.slice(at, start)));
     const span = document.createElement("span");
     const score = scores[genre][i];
     const alpha = Math.min(1, Math.abs(score) / scale) * 0.6;
     span.className = "word";
-    span.textContent = state.text.slice(word.start, word.end);
+    span.textContent = word.text;
     span.dataset.score = score;
     span.title = `${score >= 0 ? "+" : ""}${score.toFixed(3)} to ${genre}`;
     span.style.background = score >= 0 ? `rgba(217, 72, 15, ${alpha})` : `rgba(28, 126, 214, ${alpha})`;
     box.append(span);
-    at = word.end;
+    at = start + word.text.length;
   });
   box.append(document.createTextNode(state.text.slice(at)));
   $("why").hidden = false;
