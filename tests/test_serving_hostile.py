@@ -184,3 +184,66 @@ def test_one_request_the_model_cannot_run_fails_alone() -> None:
 def test_the_compare_picker_takes_gif_as_the_service_does(client: TestClient) -> None:
     page = client.get("/").text
     assert page.count('accept="image/jpeg,image/png,image/webp,image/gif"') == 2
+
+
+JSON = {"content-type": "application/json"}
+
+
+@pytest.mark.parametrize("path, body, headers, start", [
+    ("/predict/batch", b'{"items": [{"description": "ghost"}]}', {"content-type": "text/plain"},
+     "content type 'text/plain': send application/json"),
+    ("/predict/batch", b'{"items": [{"description": "ghost"}]}', {}, "content type 'none': send application/json"),
+    ("/compare", b'{"posters": []}', JSON, "content type 'application/json': send multipart/form-data"),
+])
+def test_a_body_of_the_wrong_kind_is_a_415_not_a_missing_field(client: TestClient, path, body, headers,
+                                                               start) -> None:
+    assert one_line(client.post(path, content=body, headers=headers), 415).startswith(start)
+
+
+@pytest.mark.parametrize("body, start", [
+    (b'{"items": [', "request body: not valid JSON (Expecting value at character 11)"),
+    (b'{"items": [{"description": "caf\xe9"}]}', "request body: not UTF-8 (byte 32)"),
+    (b'{"items": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "request body: JSON nested too deep"),
+    (b'{"items": [{"description": "a", "title": ' + b"9" * 5000 + b"}]}", "request body: JSON this service cannot"),
+])
+def test_json_the_service_cannot_parse_is_said_plainly(client: TestClient, body: bytes, start: str) -> None:
+    assert one_line(client.post("/predict/batch", content=body, headers=JSON), 422).startswith(start)
+
+
+def test_starlettes_form_limits_are_said_plainly(client: TestClient) -> None:
+    detail = one_line(client.post("/predict", data={"description": "a" * (1024 * 1024 + 1)}), 413)
+    assert detail.startswith("form: Field exceeded maximum size of 1024KB (send the poster as a file part")
+    many = "&".join(["genre=Drama"] * 1001) + "&description=ghost"
+    detail = one_line(client.post("/explain", content=many,
+                                  headers={"content-type": "application/x-www-form-urlencoded"}), 413)
+    assert detail.startswith("form: Too many fields")
+
+
+def test_a_poster_sent_as_text_is_told_to_send_a_file(client: TestClient) -> None:
+    detail = one_line(client.post("/predict", data={"poster": "abc", "description": "ghost"}), 422)
+    assert detail.startswith("poster: a text field, not a file (send the image as a file part")
+
+
+@pytest.mark.parametrize("text", ["\x00", "\u200b", "\ufeff", " \u200b\x00 "])
+def test_a_description_of_invisible_characters_is_no_description(client: TestClient, text: str) -> None:
+    assert one_line(client.post("/predict", data={"description": text}), 400).startswith("input: nothing to predict")
+    used = client.post("/predict", data={"description": DESCRIPTION, "title": text}).json()["used"]
+    assert used["title"] is False
+
+
+def test_compare_shows_the_description_it_read(client: TestClient, poster_bytes: bytes) -> None:
+    files = [("posters", (f"{i}.png", poster_bytes, "image/png")) for i in range(2)]
+    response = client.post("/compare", files=files, data={"description": "N/A"})  # a placeholder: no description
+    assert response.status_code == 200, response.text
+    assert all(variant["description"] is None for variant in response.json()["variants"])
+
+
+def test_an_unknown_genre_is_not_echoed_at_length(client: TestClient) -> None:
+    detail = one_line(client.post("/explain", data={"description": DESCRIPTION, "genre": "x" * 100_000}), 422)
+    assert detail.startswith("genre: unknown genre '" + "x" * 60 + "…'") and len(detail) < 1000
+
+
+def test_an_image_type_the_service_does_not_read_is_named_as_such(client: TestClient, poster_bytes: bytes) -> None:
+    response = client.post("/predict", files={"poster": ("p.bmp", poster_bytes, "image/bmp")})
+    assert one_line(response, 415) == ("poster: content type 'image/bmp' is not one this service reads (send JPEG, "
+                                       "PNG, WebP or GIF)")

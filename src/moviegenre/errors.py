@@ -51,4 +51,15 @@ def utf8_text(text: str | None, field: str) -> str:
     except UnicodeEncodeError as error:
         raise DataError(field, f"not UTF-8 text (character {error.start + 1} is an undecodable byte)",
                         hint="give it in UTF-8") from None
-    return text.strip()
+    return stripped(text)
+
+
+# Characters str.strip() keeps that show nothing: C0 controls (NUL, ...), DEL, zero-width spaces and joiners, BOM.
+INVISIBLE = "".join(map(chr, range(32))) + "\x7f\u200b\u200c\u200d\u2060\ufeff"
+
+
+def stripped(text: str) -> str:
+    """``text`` stripped of white space, and "" when nothing visible is left: a NUL or a zero-width space alone is no
+    description or title for a model to read."""
+    text = text.strip()
+    return text if text.strip(INVISIBLE).strip() else ""

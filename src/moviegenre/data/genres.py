@@ -110,7 +110,8 @@ def resolve_genres(names: Sequence[str], known: Sequence[str], where: str = "--g
     for name in names:
         genre = lookup.get(name.strip().lower())
         if genre is None:
-            raise DataError(where, f"unknown genre '{name}'", hint=f"known: {', '.join(known)}")
+            shown = name if len(name) <= 60 else name[:60] + "…"  # a name sent is echoed, but not 1 MB of it
+            raise DataError(where, f"unknown genre '{shown}'", hint=f"known: {', '.join(known)}")
         if genre not in resolved:
             resolved.append(genre)
     return resolved

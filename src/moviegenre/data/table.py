@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from moviegenre.data.images import is_url, load_image
-from moviegenre.errors import ConfigError, DataError, ImageError
+from moviegenre.errors import ConfigError, DataError, ImageError, stripped
 
 COLUMNS = ("imdb_id", "title", "year", "genres", "description", "poster")
 GENRE_SEPARATOR = "|"
@@ -39,7 +39,7 @@ NO_DESCRIPTION = frozenset({"add a plot", "add a plot »", "n/a", "nan", "none",
 
 def clean_description(text: object) -> str:
     """A description stripped; "" where there is none, or only a source's placeholder for a missing plot."""
-    text = str(text or "").strip()
+    text = stripped(str(text or ""))
     return "" if text.casefold() in NO_DESCRIPTION else text
 
 

@@ -26,19 +26,20 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 
 from moviegenre.data.genres import resolve_genres
 from moviegenre.data.images import sniff_format
 from moviegenre.data.readers import read_json
 from moviegenre.data.table import clean_description
-from moviegenre.errors import DataError, MovieGenreError, utf8_text
+from moviegenre.errors import DataError, MovieGenreError, first_line, utf8_text
 from moviegenre.features.poster_text import reading_threads
 from moviegenre.serving.batcher import Batcher
 from moviegenre.serving.compare import comparison
@@ -218,34 +219,73 @@ async def _read_poster(poster: UploadFile | None) -> bytes | None:
         return None
     declared = (poster.content_type or "application/octet-stream").split(";")[0].strip().lower()
     if declared not in (*IMAGE_TYPES, "application/octet-stream"):
-        raise ClientError(415, f"poster: content type '{declared}' is not an image (send JPEG, PNG, WebP or GIF)")
+        kind = "is not one this service reads" if declared.startswith("image/") else "is not an image"
+        raise ClientError(415, f"poster: content type '{declared}' {kind} (send JPEG, PNG, WebP or GIF)")
     data = await poster.read(MAX_POSTER_BYTES + 1)
     if not data:
         raise ClientError(422, "poster: empty file (give a JPEG, PNG, WebP or GIF poster)")
     return data
 
 
-async def _require_form(request: Request, *once: str) -> None:
-    """415 unless the body is a form; 422 for a field that is not text in the form's charset, or when a field in
-    ``once`` is repeated (only the last would be read)."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind not in FORM_TYPES:
-        raise ClientError(415, f"content type '{kind or 'none'}': send multipart/form-data with a 'poster' file "
-                               "and/or a 'description' field")
-    form = await request.form()  # already parsed for the endpoint's parameters: cached, not read again
-    problem = getattr(request.state, "form_text_error", None)  # left by FormTextCheck as the body streamed in
-    if problem:
-        raise ClientError(422, problem)
-    for name in once:
-        if len(form.getlist(name)) > 1:
-            raise ClientError(422, f"{name}: given {len(form.getlist(name))} times (send it once)")
+def form_body(*once: str):
+    """A route dependency: 415 unless the body is a form; 422 for a field that is not text in the form's charset,
+    or when a field in ``once`` is repeated (only the last would be read). Dependencies run before FastAPI checks
+    the fields, so a body of the wrong kind is told so, not that a field is missing."""
+    async def check(request: Request) -> None:
+        kind = _content_type(request)
+        if kind not in FORM_TYPES:
+            raise ClientError(415, f"content type '{kind or 'none'}': send multipart/form-data with a 'poster' file "
+                                   "and/or a 'description' field")
+        form = await request.form()  # already parsed for the endpoint's parameters: cached, not read again
+        problem = getattr(request.state, "form_text_error", None)  # left by FormTextCheck as the body streamed in
+        if problem:
+            raise ClientError(422, problem)
+        for name in once:
+            if len(form.getlist(name)) > 1:
+                raise ClientError(422, f"{name}: given {len(form.getlist(name))} times (send it once)")
+
+    return Depends(check)
+
+
+async def json_body(request: Request) -> None:
+    """A route dependency: 415 unless the body is JSON."""
+    kind = _content_type(request)
+    if kind != "application/json":
+        raise ClientError(415, f"content type '{kind or 'none'}': send application/json")
+
+
+def _content_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
 def _one_line(error: RequestValidationError) -> str:
     first = error.errors()[0]
+    if first.get("type") == "json_invalid":  # its location is a character offset, not a field
+        return (f"request body: not valid JSON ({first.get('ctx', {}).get('error', 'decode error')} at character "
+                f"{first['loc'][-1]}) (send a JSON object)")
     where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "request"
-    return f"{where}: {first.get('msg', 'invalid')}" + (f" ({len(error.errors()) - 1} more)"
-                                                         if len(error.errors()) > 1 else "")
+    message = first.get("msg", "invalid")
+    if "Expected UploadFile" in message:
+        message = "a text field, not a file (send the image as a file part of a multipart/form-data body)"
+    return f"{where}: {message}" + (f" ({len(error.errors()) - 1} more)" if len(error.errors()) > 1 else "")
+
+
+def _said_plainly(error: StarletteHTTPException) -> tuple[int, str]:
+    """The status and one line for an HTTP error; the frameworks' own 400s for a body they could not parse (a form
+    field over Starlette's 1 MiB, 1,000 fields, a broken multipart body; JSON that is not UTF-8, nested too deep,
+    with a 5,000-digit number) say what was wrong and what to do, as the service's own errors do."""
+    if isinstance(error.__context__, MultiPartException):
+        detail = str(error.detail).rstrip(".")
+        status = 413 if "maximum" in detail.lower() else 400  # a size or a count over its limit
+        return status, f"form: {detail} (send the poster as a file part and each text field once, briefly)"
+    if error.status_code == 400 and str(error.detail) == "There was an error parsing the body":
+        cause = error.__cause__
+        if isinstance(cause, UnicodeDecodeError):
+            return 422, f"request body: not UTF-8 (byte {cause.start + 1}) (send JSON in UTF-8)"
+        if isinstance(cause, RecursionError):
+            return 422, "request body: JSON nested too deep (send the batch's items as flat objects)"
+        return 422, f"request body: JSON this service cannot read ({first_line(cause or error)}) (send a JSON object)"
+    return error.status_code, str(error.detail)
 
 
 # -- the app -------------------------------------------------------------------------------------------------
@@ -262,7 +302,8 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": str(error.detail)}, error.status_code, headers=error.headers)
+        status, detail = _said_plainly(error)
+        return JSONResponse({"detail": detail}, status, headers=error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -282,17 +323,16 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
     async def model() -> ModelInfo:
         return service.info()
 
-    @app.post("/predict", response_model=Prediction, responses=ERRORS)
-    async def predict(request: Request,
-                      poster: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP or GIF poster.")] = None,
+    @app.post("/predict", response_model=Prediction, responses=ERRORS,
+              dependencies=[form_body("poster", "description", "title")])
+    async def predict(poster: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP or GIF poster.")] = None,
                       description: Annotated[str | None, Form(description="The movie's short description.")] = None,
                       title: Annotated[str | None, Form(description="The movie's title (optional).")] = None
                       ) -> Prediction:
         """Genres for a poster and/or a description (and, optionally, the title beside them)."""
-        await _require_form(request, "poster", "description", "title")
         return await service.predict(await _read_poster(poster), description, title=title)
 
-    @app.post("/predict/batch", response_model=BatchResponse, responses=ERRORS)
+    @app.post("/predict/batch", response_model=BatchResponse, responses=ERRORS, dependencies=[Depends(json_body)])
     async def predict_batch(batch: BatchRequest) -> BatchResponse:
         """Up to 16 movies at once; a bad item gets its own error and the others still get predictions."""
         async def one(index: int, item: BatchItem) -> BatchResult:
@@ -305,9 +345,9 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
 
         return BatchResponse(results=await asyncio.gather(*(one(i, item) for i, item in enumerate(batch.items))))
 
-    @app.post("/explain", response_model=ExplainResult, responses=ERRORS)
-    async def explain(request: Request,
-                      poster: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP or GIF poster.")] = None,
+    @app.post("/explain", response_model=ExplainResult, responses=ERRORS,
+              dependencies=[form_body("poster", "description", "top", "title")])
+    async def explain(poster: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP or GIF poster.")] = None,
                       description: Annotated[str | None, Form(description="The movie's short description.")] = None,
                       top: Annotated[int, Form(ge=1, le=50, description="Explain this many most probable genres.")]
                       = 3,
@@ -316,19 +356,16 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
                       title: Annotated[str | None, Form(description="The movie's title (optional).")] = None
                       ) -> ExplainResult:
         """Heat maps over the poster and word scores in the description for the most probable genres."""
-        await _require_form(request, "poster", "description", "top", "title")
         return await service.explain_later(await _read_poster(poster), description, top, genre, title)
 
-    @app.post("/compare", response_model=CompareResult, responses=ERRORS)
-    async def compare(request: Request,
-                      posters: Annotated[list[UploadFile], File(description=f"Poster variants (JPEG, PNG, WebP or GIF; "
+    @app.post("/compare", response_model=CompareResult, responses=ERRORS, dependencies=[form_body("description")])
+    async def compare(posters: Annotated[list[UploadFile], File(description=f"Poster variants (JPEG, PNG, WebP or GIF; "
                                                                             f"up to {MAX_COMPARE_POSTERS}).")],
                       description: Annotated[str | None, Form(description="The movie's short description.")] = None,
                       genre: Annotated[list[str] | None, Form(description="An intended genre (repeat the field "
                                                                           "for several).")] = None) -> CompareResult:
         """Poster variants side by side, ranked for the intended genres; a bad poster is listed in ``errors``
         and the others are still compared."""
-        await _require_form(request, "description")
         if len(posters) > MAX_COMPARE_POSTERS:
             raise ClientError(413, f"posters: {len(posters)} files, over the {MAX_COMPARE_POSTERS} limit "
                                    "(compare fewer at once)")
@@ -336,7 +373,7 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
             intended = resolve_genres(genre or [], service.predictor.genres, where="genre")
         except MovieGenreError as error:
             raise ClientError(422, str(error)) from None
-        texts(description, None)  # checked once, as `moviegenre compare` does, not listed as every poster's error
+        read, _ = texts(description, None)  # checked once, as `moviegenre compare` does, not as every poster's error
 
         async def one(upload: UploadFile) -> Prediction | ClientError:
             try:
@@ -345,7 +382,7 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
                 return ClientError(error.status_code, f"{_name(upload)}: {error.detail}")
 
         outcomes = await asyncio.gather(*(one(upload) for upload in posters))
-        scored = [(_name(upload), (description or "").strip() or None, outcome.model_dump())
+        scored = [(_name(upload), read or None, outcome.model_dump())
                   for upload, outcome in zip(posters, outcomes) if isinstance(outcome, Prediction)]
         failed = [(_name(upload), outcome) for upload, outcome in zip(posters, outcomes)
                   if isinstance(outcome, ClientError)]
