@@ -3,6 +3,7 @@ warning and a refetch) found before any request; ``imdb basics`` never writes an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
@@ -13,7 +14,7 @@ import pytest
 from conftest import run_moviegenre
 from moviegenre.acquisition import imdb_basics, scraper
 from moviegenre.acquisition.imdb_basics import read_basics
-from moviegenre.acquisition.scraper import scrape
+from moviegenre.acquisition.scraper import MAX_CONCURRENCY, ScrapeSettings, scrape
 from moviegenre.acquisition.state import Outcome, ScrapeState
 from moviegenre.data.readers import read_table
 from moviegenre.errors import DataError
@@ -74,10 +75,13 @@ def test_a_damaged_record_is_fetched_again_with_a_warning_and_the_others_are_kep
 def damage(state: Path, how: str) -> None:
     if how == "not a database":
         state.write_text("notes, not a database\n" * 100)
-    elif how == "another program's table":
+    elif how.startswith("another program's"):  # its table named titles, or tables a scrape has none of
         db = sqlite3.connect(state)
-        db.execute("CREATE TABLE titles (imdb_id TEXT)")
-        db.execute("INSERT INTO titles VALUES ('tt0000001')")
+        if how.endswith("WAL database"):
+            db.execute("PRAGMA journal_mode=WAL")
+        table = "titles" if how.endswith("table") else "notes"
+        db.execute(f"CREATE TABLE {table} (imdb_id TEXT)")
+        db.execute(f"INSERT INTO {table} VALUES ('tt0000001')")
         db.commit()
         db.close()
     else:  # damaged pages: a state of many titles with bytes overwritten past its first pages
@@ -95,7 +99,8 @@ def damage(state: Path, how: str) -> None:
         state.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("how", ["not a database", "another program's table", "damaged pages"])
+@pytest.mark.parametrize("how", ["not a database", "another program's table", "another program's database",
+                                 "another program's WAL database", "damaged pages"])
 def test_an_unusable_state_is_one_line_before_any_request_and_changes_nothing(how, fetched, no_requests, tmp_path,
                                                                               monkeypatch, capsys):
     out = tmp_path / "out"
@@ -109,6 +114,7 @@ def test_an_unusable_state_is_one_line_before_any_request_and_changes_nothing(ho
     assert err.startswith(f"error: {out / 'state.sqlite'}: unusable state database (") and err.count("\n") == 1, err
     assert err.endswith("(move it away to start this folder afresh)\n")
     assert {path.name: path.read_bytes() for path in out.iterdir() if path.name in before} == before
+    assert not list(out.glob("state.sqlite-*"))  # no -wal or -shm file left beside it either
 
 
 def test_a_table_from_elsewhere_is_named_by_its_columns(tmp_path):
@@ -118,6 +124,29 @@ def test_a_table_from_elsewhere_is_named_by_its_columns(tmp_path):
     ScrapeState(tmp_path / "fresh").close()  # a new folder still opens, and again once it exists
     ScrapeState(tmp_path / "fresh").close()
 
+
+def test_another_programs_database_is_named_by_its_tables(tmp_path):
+    # It had no titles table, so it passed the check of one: it got a titles table and was switched to WAL mode.
+    damage(tmp_path / "state.sqlite", "another program's database")
+    with pytest.raises(DataError, match="unusable state database \\(it holds tables that are not a scrape's: notes\\)"):
+        ScrapeState(tmp_path)
+    (tmp_path / "state.sqlite").write_bytes(b"")  # an empty database is a new scrape's
+    ScrapeState(tmp_path).close()
+
+
+def test_no_more_workers_start_than_there_are_titles(fetched, tmp_path, monkeypatch):
+    workers = []
+    gather = asyncio.gather
+
+    def counted(*aws):
+        workers.append(len(aws))
+        return gather(*aws)
+
+    monkeypatch.setattr(scraper.asyncio, "gather", counted)
+    scrape(movies_csv(tmp_path / "in.csv", IDS[:2]), tmp_path / "out", ScrapeSettings(concurrency=MAX_CONCURRENCY))
+    assert (workers, fetched) == ([2], IDS[:2])
+    scrape(movies_csv(tmp_path / "in.csv", IDS[:2]), tmp_path / "out", ScrapeSettings(concurrency=MAX_CONCURRENCY))
+    assert workers == [2, 0]  # all done already: none at all
 
 
 def test_a_state_database_failing_mid_crawl_is_one_line_and_keeps_the_last_table(fetched, tmp_path, monkeypatch):

@@ -24,7 +24,7 @@ from werkzeug import Request, Response
 from conftest import draw_poster
 from moviegenre.acquisition.fetch import parse_retry_after
 from moviegenre.acquisition.pages import parse_title_page
-from moviegenre.acquisition.scraper import ScrapeSettings, parse_rate, scrape
+from moviegenre.acquisition.scraper import MAX_CONCURRENCY, ScrapeSettings, parse_rate, scrape
 from moviegenre.cli import run
 from moviegenre.data.images import load_image
 from moviegenre.data.readers import read_table
@@ -337,6 +337,10 @@ def test_options_and_one_line_errors(tmp_path, monkeypatch, capsys):
     for bad in ({"rate": 0}, {"concurrency": 0}, {"base_url": "ftp://example.org"}, {"timeout": -1}):
         with pytest.raises(ConfigError):
             ScrapeSettings(**bad)
+    ScrapeSettings(concurrency=MAX_CONCURRENCY)
+    with pytest.raises(ConfigError, match=f"^--concurrency must be a number at least 1 and at most {MAX_CONCURRENCY}, "
+                                          f"not {MAX_CONCURRENCY + 1}$"):
+        ScrapeSettings(concurrency=MAX_CONCURRENCY + 1)
     for name, value in (("timeout", math.nan), ("timeout", math.inf), ("max_retry_after", math.inf),
                         ("backoff", math.nan), ("max_backoff", math.inf)):
         with pytest.raises(ConfigError, match=f"^--{name.replace('_', '-')} must be a number (at least|more than) 0, not (nan|inf)$"):
@@ -344,12 +348,16 @@ def test_options_and_one_line_errors(tmp_path, monkeypatch, capsys):
     movies = movies_csv(tmp_path / "in.csv", ["tt0000001"])
     for args, message in ((["scrape", tmp_path / "missing.csv", "--out", tmp_path / "o"], "no such file"),
                           (["scrape", movies, "--out", tmp_path / "o", "--rate", "fast"], "--rate 'fast' is not a rate"),
-                          (["scrape", movies, "--out", tmp_path / "o", "--base-url", "imdb.com"], "--base-url")):
+                          (["scrape", movies, "--out", tmp_path / "o", "--base-url", "imdb.com"], "--base-url"),
+                          # A worker per title in flight: 10^8 of them took 3.75 GB and never finished.
+                          (["scrape", movies, "--out", tmp_path / "o", "--concurrency", "100000000"],
+                           f"--concurrency must be a number at least 1 and at most {MAX_CONCURRENCY}, not 100000000")):
         monkeypatch.setattr(sys, "argv", ["moviegenre", *map(str, args)])
         with pytest.raises(SystemExit) as exit_:
             run()
         err = capsys.readouterr().err
         assert exit_.value.code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1, err
+        assert not (tmp_path / "o").exists()  # refused before any work
 
 
 # -- hostile pages and sites (issue 12) ----------------------------------------------------------------------------

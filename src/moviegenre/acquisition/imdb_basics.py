@@ -36,6 +36,8 @@ NUMERIC_COLUMNS = ("isAdult", "startYear", "runtimeMinutes")
 BLOCK_SIZE = 2 << 20
 MAX_EXAMPLES = 20
 GZIP_MAGIC = b"\x1f\x8b"
+LINE_END = re.compile(r"\r\n|\n|\r")  # all three end a line for Arrow
+HEADER = re.compile(rf"\ufeff?(?P<blank>(?:{LINE_END.pattern})*)(?P<names>[^\r\n]*)(?:{LINE_END.pattern})")
 
 Progress = Callable[[int, int], None]
 
@@ -101,10 +103,10 @@ def read_basics(path: str | Path, keep: BasicsFilter = BasicsFilter(),
     with raw:
         gzipped = raw.read(2) == GZIP_MAGIC
         raw.seek(0)
-        _check_start(path, gzipped)
+        names, header_lines = _check_start(path, gzipped)
         stream = pa.CompressedInputStream(raw, "gzip") if gzipped else raw
         text = _Utf8Only(stream)
-        reader = _open(pa.PythonFile(text, mode="r"), path, report, text)
+        reader = _open(pa.PythonFile(text, mode="r"), path, report, text, names, header_lines)
         kept = []
         while True:
             try:
@@ -161,8 +163,10 @@ class _Utf8Only(io.RawIOBase):
             raise _not_utf8(path, self.bad_byte)
 
 
-def _check_start(path: Path, gzipped: bool) -> None:
-    """A binary file is refused on its first bytes, before Arrow starts reading (and reading ahead) at all."""
+def _check_start(path: Path, gzipped: bool) -> tuple[list[str], int]:
+    """The header's column names and lines (``_header``). A binary file, or one without the columns needed, is
+    refused on its first bytes, before Arrow starts reading (and reading ahead) at all: raising while its reader is
+    open can abort the process."""
     try:
         with pa.OSFile(str(path), "rb") as raw:
             head = (pa.CompressedInputStream(raw, "gzip") if gzipped else raw).read(BLOCK_SIZE)
@@ -170,9 +174,31 @@ def _check_start(path: Path, gzipped: bool) -> None:
         raise DataError(path, f"unreadable: {first_line(error)}",
                         hint="re-download the file; it may be cut short") from None
     try:
-        codecs.getincrementaldecoder("utf-8")().decode(head)  # a character cut at the end is fine
+        text = codecs.getincrementaldecoder("utf-8")().decode(head)  # a character cut at the end is fine
     except UnicodeDecodeError as error:
         raise _not_utf8(path, error.start) from None
+    names, lines = _header(path, text)
+    missing = [c for c in COLUMNS if c not in names]
+    if missing:
+        raise DataError(path, f"missing column(s) {', '.join(missing)} (found: {', '.join(names)[:200]})",
+                        hint="give IMDb's title.basics.tsv(.gz): tab-separated, header row included")
+    repeated = [c for c in COLUMNS if names.count(c) > 1]
+    if repeated:  # Arrow reads them all, and no filter could tell which one to use
+        raise DataError(path, f"column(s) {', '.join(repeated)} listed twice in the header",
+                        hint="give IMDb's title.basics.tsv(.gz) as downloaded")
+    return names, lines
+
+
+def _header(path: Path, text: str) -> tuple[list[str], int]:
+    """The column names, and the lines up to and including them, found as Arrow finds a header: the first non-empty
+    line, a byte-order mark dropped. Arrow is given both, so the columns it reads are the ones checked."""
+    header = HEADER.match(text)
+    if not header:  # Arrow fails on it too, from its reader, where failing can abort
+        problem = "the file is empty" if not text else f"no line break after the header (in {BLOCK_SIZE >> 20} MiB)"
+        raise DataError(path, f"not a title.basics TSV: {problem}",
+                        hint="give IMDb's title.basics.tsv(.gz) as downloaded")
+    blank_lines, names = header["blank"], header["names"].split("\t")
+    return names, len(LINE_END.findall(blank_lines)) + 1
 
 
 def _not_utf8(path: Path, byte: int) -> DataError:
@@ -180,7 +206,8 @@ def _not_utf8(path: Path, byte: int) -> DataError:
                      hint="give IMDb's title.basics.tsv(.gz) as downloaded")
 
 
-def _open(stream: pa.NativeFile, path: Path, report: BasicsReport, text: _Utf8Only) -> pacsv.CSVStreamingReader:
+def _open(stream: pa.NativeFile, path: Path, report: BasicsReport, text: _Utf8Only, names: list[str],
+          header_lines: int) -> pacsv.CSVStreamingReader:
     def malformed(row: pacsv.InvalidRow) -> str:
         report.rows += 1
         report.add_malformed(DataError(path, f"{row.actual_columns} tab-separated fields instead of "
@@ -191,7 +218,8 @@ def _open(stream: pa.NativeFile, path: Path, report: BasicsReport, text: _Utf8On
         reader = pacsv.open_csv(
             stream,
             # Threads would parse blocks in parallel but lose the line numbers of malformed rows.
-            read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE, use_threads=False),
+            read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE, use_threads=False, column_names=names,
+                                           skip_rows=header_lines),
             parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False,
                                               invalid_row_handler=malformed),
             # Everything is read as text: a stray non-number must cost one row, not fail a whole block.
@@ -202,10 +230,6 @@ def _open(stream: pa.NativeFile, path: Path, report: BasicsReport, text: _Utf8On
         text.check(path)
         raise DataError(path, f"not a title.basics TSV: {first_line(error)}",
                         hint=f"expected a tab-separated header with {', '.join(COLUMNS)}") from None
-    missing = [c for c in COLUMNS if c not in reader.schema.names]
-    if missing:
-        raise DataError(path, f"missing column(s) {', '.join(missing)} (found: {', '.join(reader.schema.names)[:200]})",
-                        hint="give IMDb's title.basics.tsv(.gz): tab-separated, header row included")
     return reader
 
 

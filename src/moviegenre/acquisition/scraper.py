@@ -39,9 +39,12 @@ DEFAULT_USER_AGENT = (f"moviegenre/{__version__} (movie genre research dataset b
                       "honours robots.txt)")
 TABLE_NAME = "movies.csv"  # what the scraped table is called in --out
 POSTER_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif"}
-# setting -> the lowest value it may take, and whether that value itself is allowed
-LIMITS = {"rate": (0, False), "timeout": (0, False), "max_bytes": (0, False), "concurrency": (1, True),
-          "max_tries": (1, True), "backoff": (0, True), "max_backoff": (0, True), "max_retry_after": (0, True)}
+# A polite crawler keeps few requests open at once; each title in flight is also a worker and a pooled connection.
+MAX_CONCURRENCY = 64
+# setting -> the lowest value it may take, whether that value itself is allowed, and the highest (None: no cap)
+LIMITS = {"rate": (0, False, None), "timeout": (0, False, None), "max_bytes": (0, False, None),
+          "concurrency": (1, True, MAX_CONCURRENCY), "max_tries": (1, True, None), "backoff": (0, True, None),
+          "max_backoff": (0, True, None), "max_retry_after": (0, True, None)}
 
 Progress = Callable[[str, Outcome], None]
 log = logging.getLogger(__name__)
@@ -74,12 +77,14 @@ class ScrapeSettings:
     def __post_init__(self) -> None:
         if urlsplit(self.base_url).scheme not in ("http", "https") or not urlsplit(self.base_url).netloc:
             raise ConfigError(f"--base-url '{self.base_url}' is not an http(s) URL (e.g. https://www.imdb.com)")
-        for name, (low, inclusive) in LIMITS.items():
+        for name, (low, inclusive, high) in LIMITS.items():
             value = getattr(self, name)
             # Finite: an infinite timeout or wait never ends, and NaN (false against everything) failed every title.
-            if not (math.isfinite(value) and (value >= low if inclusive else value > low)):
-                raise ConfigError(f"--{name.replace('_', '-')} must be a number {'at least' if inclusive else 'more than'} "
-                                  f"{low}, not {value}")
+            if not (math.isfinite(value) and (value >= low if inclusive else value > low)
+                    and (high is None or value <= high)):
+                allowed = f"{'at least' if inclusive else 'more than'} {low}"
+                allowed += "" if high is None else f" and at most {high}"
+                raise ConfigError(f"--{name.replace('_', '-')} must be a number {allowed}, not {value}")
 
 
 def parse_rate(text: str) -> float:
@@ -147,7 +152,8 @@ async def _run(titles: list[Wanted], out: Path, state: ScrapeState, settings: Sc
                 if progress:
                     progress(movie.imdb_id, outcome)
 
-        await asyncio.gather(*(worker() for _ in range(settings.concurrency)))
+        # A worker past the number of titles would find nothing left to take.
+        await asyncio.gather(*(worker() for _ in range(min(settings.concurrency, len(titles)))))
 
 
 async def _scrape_one(movie: Wanted, fetcher: Fetcher, out: Path, settings: ScrapeSettings) -> Outcome:

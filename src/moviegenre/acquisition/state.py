@@ -142,11 +142,15 @@ def _open(path: Path) -> sqlite3.Connection:
     """The state database at ``path``, created if new; a sqlite3.DatabaseError if it is not one this code wrote."""
     db = sqlite3.connect(path)
     try:
-        # A 'titles' table made by something else, or damaged pages, would only fail mid-crawl: both are found
-        # here, before any request and before the file is changed (quick_check reads it once: seconds at most).
+        # Another program's database would get a titles table and WAL mode; a 'titles' table made by something else,
+        # or damaged pages, would only fail mid-crawl: all are found here, before any request and before the file is
+        # changed (quick_check reads it once: seconds at most). An empty database is a new scrape's.
+        others = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE tbl_name != 'titles'")]
+        if others:
+            raise sqlite3.DatabaseError(f"it holds tables that are not a scrape's: {_listed(others)}")
         columns = [row[1] for row in db.execute("PRAGMA table_info(titles)")]
         if columns not in ([], COLUMNS):
-            raise sqlite3.DatabaseError(f"its titles table has the columns {', '.join(columns)}, not a scrape's")
+            raise sqlite3.DatabaseError(f"its titles table has the columns {_listed(columns)}, not a scrape's")
         if db.execute("PRAGMA quick_check(1)").fetchone() != ("ok",):
             raise sqlite3.DatabaseError("damaged pages, found by PRAGMA quick_check")
         # WAL + NORMAL: each commit survives a killed process (only a power cut could lose the last ones).
@@ -157,6 +161,11 @@ def _open(path: Path) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def _listed(names: list[str]) -> str:
+    """Names from a database of unknown origin, for a one-line error: any count, any length, any characters."""
+    return " ".join(", ".join(names).split())[:200]
 
 
 def _readable(record: str | None) -> bool:
