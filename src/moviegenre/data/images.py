@@ -130,7 +130,18 @@ def poster_source(poster: object, field: str = "poster") -> str | Path | bytes |
     if isinstance(poster, (bytearray, memoryview)):
         return bytes(poster)
     if isinstance(poster, Image.Image):
+        if not poster.width or not poster.height:  # Pillow would only fail at saving it, "cannot write empty image"
+            raise ImageError(field, f"empty image ({poster.width}x{poster.height} pixels)",
+                             hint="give a poster that has pixels")
         _check_shape(poster, field, MAX_PIXELS)
+        try:
+            poster.load()  # an image from Image.open reads its file here
+        except (ValueError, AssertionError):  # how Pillow reports pixels gone: close(), or the file closed unread
+            raise ImageError(field, "the PIL image is closed",
+                             hint="give it before closing it, or a copy() made while it was open") from None
+        except OSError as error:
+            raise ImageError(field, f"damaged or truncated image ({error})", hint="re-download or re-export it") \
+                from None
         out = io.BytesIO()
         poster.convert("RGB").save(out, "PNG", compress_level=1)
         return out.getvalue()

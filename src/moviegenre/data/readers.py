@@ -85,7 +85,7 @@ def read_table(path: str | Path, *, labelled: bool | None = True, strict: bool =
 
 def check_table_path(path: str | Path) -> Path:
     """``path`` as a Path, if it is a file or a folder: reading a named pipe or a device would wait or never end."""
-    path = Path(path)
+    path = path_argument(path, "path")
     if not path.exists():
         raise DataError(path, "no such file or folder", hint="check the path")
     if not (path.is_file() or path.is_dir()):
@@ -99,6 +99,15 @@ def check_regular(path: Path, problem: str, hint: str) -> None:
     ever, or a folder; a missing path is left to the reader's own error."""
     if path.exists() and not path.is_file():
         raise DataError(path, f"{problem} (not a regular file: a pipe, socket, device or folder)", hint=hint)
+
+
+def path_argument(path: object, argument: str) -> Path:
+    """``path`` as a Path, or a one-line DataError naming ``argument``: Path() fails with a bare TypeError on a
+    number, None or a list. Bytes are refused as well: every file here is named, and reported, as text."""
+    text = os.fspath(path) if isinstance(path, os.PathLike) else path
+    if not isinstance(text, str):
+        raise DataError(argument, f"type {type(text).__name__} is not a path", hint="give a str or os.PathLike")
+    return Path(text)
 
 
 def read_csv_file(path: str | Path, problem: str, hint: str, **options) -> pd.DataFrame:

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,12 +16,16 @@ import numpy as np
 import pandas as pd
 
 from moviegenre.data.images import DRAFT_SIDE, load_image, poster_source
+from moviegenre.data.readers import path_argument
 from moviegenre.data.table import MovieTable, clean_description
 from moviegenre.errors import DataError, MovieGenreError, utf8_text
 from moviegenre.models.base import GenreModel, load_model, model_meta, run_model_dir
 
 if TYPE_CHECKING:
     from PIL import Image
+
+ITEM_FIELDS = ("poster", "description", "title")
+ITEM_HINT = "give a (poster, description[, title]) tuple or a dict of those keys"
 
 
 def require_input(has_poster: bool, has_description: bool) -> None:
@@ -41,6 +45,23 @@ def used_inputs(model, has_poster: bool, has_description: bool) -> dict[str, boo
     return used
 
 
+def item_fields(index: int, item: object) -> tuple:
+    """(poster, description, title) of one ``predict_many`` item, or a DataError naming the item: a tuple or list,
+    or a dict as the web service's batch items are. A string would unpack into letters, a longer tuple lose its
+    extra values unseen."""
+    where = f"items[{index}]"
+    if isinstance(item, Mapping):
+        unknown = [key for key in item if key not in ITEM_FIELDS]
+        if unknown:
+            raise DataError(where, f"unknown key {unknown[0]!r}", hint=f"use {', '.join(ITEM_FIELDS)}")
+        return tuple(item.get(key) for key in ITEM_FIELDS)
+    if isinstance(item, (tuple, list)):
+        if len(item) not in (2, 3):
+            raise DataError(where, f"a {type(item).__name__} of length {len(item)}, not 2 or 3", hint=ITEM_HINT)
+        return (*item, None)[:3]
+    raise DataError(where, f"type {type(item).__name__} is not an item", hint=ITEM_HINT)
+
+
 class Predictor:
     """A fitted model, ready for single and batch predictions.
 
@@ -49,6 +70,8 @@ class Predictor:
     """
 
     def __init__(self, run_dir: str | Path | None = None) -> None:
+        if run_dir is not None:
+            run_dir = path_argument(run_dir, "run_dir")
         self.run_dir = run_model_dir(run_dir)
         self.meta = model_meta(self.run_dir)
         self.genres = list(self.meta["genres"])
@@ -81,21 +104,25 @@ class Predictor:
         """
         return self.predict_many([(poster, description, title)])[0]
 
-    def predict_many(self, items: Sequence[tuple], progress: bool = False,
+    def predict_many(self, items: Iterable[Sequence | Mapping], progress: bool = False,
                      return_exceptions: bool = False) -> list[dict | MovieGenreError]:
         """``predict`` for each (poster, description[, title]) item, embedded in one batch (the fast path for
-        hundreds).
+        hundreds). An item may also be a dict of those keys, as the web service's batch items are.
 
         A poster in several items is read once. Each result equals what ``predict`` returns for that item.
         With ``return_exceptions``, an item that cannot be predicted (a bad poster) gets its error in place of a
         result instead of stopping the others.
         """
+        if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+            raise DataError("items", f"type {type(items).__name__} is not a list of items",
+                            hint="give a list of (poster, description[, title]) tuples or dicts")
         records, uses, read = [], [], {}
-        for index, (poster, description, *title) in enumerate(items):
+        for index, item in enumerate(items):
             try:
+                poster, description, title = item_fields(index, item)
                 poster = poster_source(poster)
                 description = clean_description(utf8_text(description, "description"))
-                title = utf8_text(title[0] if title else None, "title")
+                title = utf8_text(title, "title")
                 require_input(poster is not None, bool(description))
                 poster_bytes = self._poster_bytes(poster, read) if poster is not None else None
                 used = used_inputs(self.model, poster is not None, bool(description))
