@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from conftest import run_moviegenre
 from moviegenre.cli import app
 from moviegenre.data.readers import read_table
 from moviegenre.errors import ConfigError, DataError, MovieGenreError
@@ -30,6 +32,25 @@ def expected(tiny_run: Path, session_tiny_table_csv: Path) -> pd.DataFrame:
     """Predictor.predict_table on the whole table at once: what every batch mode must reproduce."""
     table = read_table(session_tiny_table_csv, labelled=False)
     return pd.concat(list(Predictor(tiny_run).predict_table(table)), ignore_index=True)
+
+
+@pytest.fixture
+def no_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test fails if the model loads: what it checks must come before."""
+    def load(*args, **kwargs):
+        raise AssertionError("the model loaded")
+
+    monkeypatch.setattr(batch, "Predictor", load)
+
+
+def table_lines(table: Path) -> list[str]:
+    """The tiny table's lines, header first, its posters by absolute path: an edited copy can live anywhere."""
+    return table.read_text().replace(",posters/", f",{table.parent}/posters/").splitlines()
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 class KilledAfter(Predictor):
@@ -112,11 +133,9 @@ def test_ray_engine_equals_local(tiny_run, session_tiny_table_csv, expected, tmp
 
         # A row only a worker reads is damaged: one line, naming the file, the row (by its id: a worker's batch does not
         # know where it starts in the file) and the field.
-        posters = f",{session_tiny_table_csv.parent}/posters/"
-        lines = session_tiny_table_csv.read_text().replace(",posters/", posters).splitlines()
+        lines = table_lines(session_tiny_table_csv)
         lines[31] = lines[31].replace(",Movie 30,2000,", ",Movie 30,year 2000,")
-        damaged = tmp_path / "damaged.csv"
-        damaged.write_text("\n".join(lines) + "\n")
+        damaged = write_lines(tmp_path / "damaged.csv", lines)
         with pytest.raises(MovieGenreError) as caught:
             predict_file(damaged, tmp_path / "d.parquet", tiny_run, batch_size=16, engine="ray", workers=1,
                          progress=False)
@@ -189,3 +208,90 @@ def test_a_streamed_parquet_row_that_is_not_text_is_named_by_its_row_in_the_file
         predict_file(path, tmp_path / "p.csv", tiny_run, batch_size=16, progress=False)
     assert str(caught.value) == (f"{path}: row 34, field 'description': not UTF-8 text (byte 0xe9) (re-save the "
                                  "table with UTF-8 text)")
+
+
+def test_an_out_under_a_file_is_one_line_before_the_model_loads(session_tiny_table_csv, tmp_path, monkeypatch,
+                                                                 capsys, no_model):
+    (tmp_path / "afile").touch()
+    code, _, err = run_moviegenre(monkeypatch, capsys, "predict-table", session_tiny_table_csv, "--out",
+                                  tmp_path / "afile" / "sub" / "p.csv", "--no-progress")
+    assert code == 2
+    assert err == (f"error: --out {tmp_path}/afile/sub/p.csv: {tmp_path}/afile is a file, not a folder; give another "
+                   "path\n")
+
+
+@pytest.mark.parametrize(("option", "value", "bounds"), [("--batch-size", "0", "[1, 1048576]"),
+                                                         ("--batch-size", "99999999999", "[1, 1048576]"),
+                                                         ("--workers", "0", "[1, 1024]"),
+                                                         ("--workers", "-1", "[1, 1024]")])
+def test_batch_size_and_workers_out_of_range_are_one_line_before_any_work(session_tiny_table_csv, tmp_path, monkeypatch,
+                                                                          capsys, no_model, option, value, bounds):
+    code, _, err = run_moviegenre(monkeypatch, capsys, "predict-table", session_tiny_table_csv, "--out",
+                                  tmp_path / "p.csv", option, value, "--no-progress")
+    assert (code, err) == (2, f"error: {option} {value}: give a whole number in {bounds}\n")
+    assert not (tmp_path / "p.csv.parts").exists()
+
+
+def test_a_damaged_part_is_predicted_again_with_a_warning(tiny_run, session_tiny_table_csv, expected, tmp_path):
+    out, parts = tmp_path / "p.parquet", tmp_path / "p.parquet.parts"
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(session_tiny_table_csv, out, batch_size=16, progress=False,
+                     predictor=KilledAfter(tiny_run, die_at=4))
+    (parts / "part-000001.parquet").write_text("garbage")  # a damaged disk
+    shutil.copy(parts / "part-000000.parquet", parts / "part-000002.parquet")  # readable, but other movies'
+
+    warnings, again = [], KilledAfter(tiny_run)
+    predict_file(session_tiny_table_csv, out, batch_size=16, progress=False, predictor=again, warn=warnings.append)
+    assert again.calls == 3  # parts 1 and 2 again, and part 3, never written
+    assert [line.split(":")[0] for line in warnings] == [str(parts / "part-000001.parquet"),
+                                                         str(parts / "part-000002.parquet")]
+    assert warnings[0].endswith("; predicting its 16 movies again")
+    assert warnings[1] == (f"{parts}/part-000002.parquet: not the predictions of its movies; predicting its 16 movies "
+                           "again")
+    pd.testing.assert_frame_equal(pd.read_parquet(out), expected)
+
+
+@pytest.mark.parametrize(("row", "edit", "error"), [
+    (60, lambda line: line.replace(",Movie 59,2009,", ",Movie 59,abc,"),
+     "row 60, field 'year': year 'abc' is not a number (use a 4-digit year or leave it empty)"),
+    (3, lambda line: line.rsplit(",", 1)[0] + ",nope.jpg",
+     "row 3, field 'poster': poster file '{folder}/nope.jpg' does not exist (fix the path or leave the field empty)"),
+], ids=["year-of-the-last-row", "poster-missing"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_every_row_is_checked_before_the_model_loads_or_a_part_is_written(session_tiny_table_csv, tmp_path, no_model,
+                                                                           row, edit, error, suffix):
+    lines = table_lines(session_tiny_table_csv)
+    lines[row] = edit(lines[row])
+    table = write_lines(tmp_path / "movies.csv", lines)
+    if suffix == ".parquet":
+        table = tmp_path / "movies.parquet"
+        pd.read_csv(tmp_path / "movies.csv", dtype=str, keep_default_na=False).to_parquet(table)
+    with pytest.raises(DataError) as caught:
+        predict_file(table, tmp_path / "p.csv", batch_size=16, progress=False)
+    assert str(caught.value) == f"{table}: " + error.format(folder=tmp_path)
+    assert not (tmp_path / "p.csv.parts").exists()  # nothing that would hold up the run of the table fixed
+
+
+def test_a_job_that_predicted_nothing_does_not_hold_up_the_next(tiny_run, session_tiny_table_csv, expected, tmp_path):
+    out = tmp_path / "p.parquet"
+    with pytest.raises(KeyboardInterrupt):  # fails on its first batch, after its job.json is written
+        predict_file(session_tiny_table_csv, out, batch_size=16, progress=False,
+                     predictor=KilledAfter(tiny_run, die_at=1))
+    assert (tmp_path / "p.parquet.parts" / "job.json").exists()
+    predict_file(session_tiny_table_csv, out, tiny_run, batch_size=32, progress=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(out), expected)
+
+
+@pytest.mark.parametrize(("batch_size", "first", "again"), [(1, 5, 40), (16, 5, 40), (4096, 5, 40), (16, 20, 25)])
+def test_a_duplicate_id_is_refused_whatever_the_batch_size(tiny_run, session_tiny_table_csv, tmp_path, batch_size,
+                                                           first, again):
+    lines = table_lines(session_tiny_table_csv)
+    movie = f"tt{first - 1:07d}"
+    lines[again] = movie + lines[again][len(movie):]
+    table = write_lines(tmp_path / "movies.csv", lines)
+    with pytest.raises(DataError) as caught:
+        predict_file(table, tmp_path / "p.csv", tiny_run, batch_size=batch_size, progress=False)
+    # Both rows counted in the file, not in a batch; found before the first batch, as every row's values are.
+    assert str(caught.value) == (f"{table}: row {again}, field 'imdb_id': duplicate id '{movie}' (first seen in row "
+                                 f"{first}) (remove or merge the duplicate row)")
+    assert not (tmp_path / "p.csv.parts").exists()

@@ -4,11 +4,12 @@
     >>> predict_file("catalogue.csv", "predictions.parquet")              # local, resumable
     >>> predict_file("catalogue.csv", "predictions.parquet", engine="ray")  # Ray Data map_batches
 
-Local mode reads the table ``batch_size`` rows at a time and writes each batch's predictions as one part file
-(``<out>.parts/part-000123.parquet``, atomically), so memory stays bounded by one batch and a killed run,
-started again, skips the batches already written. Ray mode writes the batches it gets back, in table order,
-as parts too; started again, it leaves out the movies already in them. When every row is predicted the parts
-are joined into ``out``. The rows and columns are those of :meth:`Predictor.predict_table`.
+Local mode checks every row of the table first, then reads it ``batch_size`` rows at a time and writes each batch's
+predictions as one part file (``<out>.parts/part-000123.parquet``, atomically), so memory stays bounded by one batch
+and a killed run, started again, skips the batches already written (a part damaged since is predicted again). Ray
+mode writes the batches it gets back, in table order, as parts too; started again, it leaves out the movies already
+in them. When every row is predicted the parts are joined into ``out``. The rows and columns are those of
+:meth:`Predictor.predict_table`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,12 +38,13 @@ from moviegenre.data.readers import (
     read_table,
     unreadable_parquet,
 )
-from moviegenre.data.table import MovieTable, atomic_write_text, check_not_input, image_error
+from moviegenre.data.table import MovieTable, atomic_write_text, check_not_input, image_error, plural
 from moviegenre.errors import ConfigError, DataError, ImageError, MovieGenreError, first_line
-from moviegenre.models.base import model_meta, run_model_dir
+from moviegenre.models.base import BATCH, Interval, model_meta, run_model_dir
 from moviegenre.serving.predictor import Predictor
 
 ENGINES = ("local", "ray")
+WORKERS = Interval(1, 1024, whole=True)  # Ray actors, a process each: a typo must not start thousands
 
 
 def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None = None, *,
@@ -57,29 +59,22 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
     leave such posters out as well, without a word to the driver).
     """
     table, out = Path(table), Path(out)
-    if engine not in ENGINES:
-        raise ConfigError(f"unknown engine '{engine}' (known: {', '.join(ENGINES)})")
-    if out.suffix.lower() not in (".parquet", ".csv"):
-        raise ConfigError(f"--out {out}: give a .parquet or .csv file name")
-    if out.is_dir():
-        raise ConfigError(f"--out {out}: is a folder (give a .parquet or .csv file name)")
-    if batch_size < 1:
-        raise ConfigError(f"--batch-size {batch_size}: give 1 or more")
+    _check_options(out, engine, batch_size, workers)
     check_table_path(table)
     check_not_input([table], [out])
     if engine == "ray":
         return _predict_ray(table, out, run_dir, batch_size=batch_size, workers=workers, progress=progress,
                             restart=restart)
-    chunks = iter_tables(table, batch_size)
+    # Every row is checked before the model loads and before the parts folder is made: a bad row found hours into
+    # the predictions would waste them, and a job.json left by a run that never started would refuse the next.
+    chunks, rows = iter_tables(table, batch_size)
     predictor = predictor or Predictor(run_dir)
     parts = _parts_folder(table, out, predictor.run_dir, batch_size, restart, engine)
     written = 0
-    # The model loads with the first batch: after the pass that counts the rows has read the whole table.
-    with tqdm(desc=f"predict {table.name}", unit="movie", disable=not progress,
-              total=_row_count(table)) as bar:
+    with tqdm(desc=f"predict {table.name}", unit="movie", disable=not progress, total=rows) as bar:
         for index, chunk in enumerate(chunks):
             part = parts / f"part-{index:06d}.parquet"
-            if not part.exists():  # resume: a part is only ever there complete (written, then renamed)
+            if not _holds(part, chunk, predictor.genres, warn):  # resume: a part already written is kept
                 _write_atomic(part, lambda tmp, c=chunk: predict_frame(predictor, c, warn).to_parquet(tmp,
                                                                                                     index=False))
             written += 1
@@ -87,6 +82,23 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
     _join([parts / f"part-{index:06d}.parquet" for index in range(written)], out, predictor.genres)
     shutil.rmtree(parts)
     return out
+
+
+def _check_options(out: Path, engine: str, batch_size: int, workers: int) -> None:
+    """The options, each refused in one line before any work."""
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine '{engine}' (known: {', '.join(ENGINES)})")
+    if out.suffix.lower() not in (".parquet", ".csv"):
+        raise ConfigError(f"--out {out}: give a .parquet or .csv file name")
+    if out.is_dir():
+        raise ConfigError(f"--out {out}: is a folder (give a .parquet or .csv file name)")
+    above = next(folder for folder in out.parents if folder.exists())
+    if not above.is_dir():  # the parts folder, then out, could not be made there: found now, not after the model
+        raise ConfigError(f"--out {out}: {above} is a file, not a folder; give another path")
+    if batch_size not in BATCH:
+        raise ConfigError(f"--batch-size {batch_size}: give {BATCH}")
+    if workers not in WORKERS:
+        raise ConfigError(f"--workers {workers}: give {WORKERS}")
 
 
 def predict_frame(predictor: Predictor, table: MovieTable, warn: Callable[[str], None] | None = None
@@ -112,36 +124,47 @@ def predict_frame(predictor: Predictor, table: MovieTable, warn: Callable[[str],
     return pd.concat(frames, ignore_index=True)
 
 
-def iter_tables(path: Path, rows: int) -> Iterator[MovieTable]:
-    """The table in chunks of ``rows``. The shared CSV and Parquet formats are streamed from disk; the other
-    formats (text-only CSVs, MM-IMDb folders) are read whole, then chunked. The table is opened at once: a
-    missing, empty or unreadable one fails here, before any model loads."""
-    suffix = path.suffix.lower()
-    if path.is_file() and suffix == ".parquet":
-        with _reading(path):
-            batches = pq.ParquetFile(path).iter_batches(batch_size=rows)
-        return _checked_chunks(path, (arrow_frame(path, batch, index * rows) for index, batch in enumerate(batches)),
-                               rows)
-    if path.is_file() and suffix in (".csv", ".tsv") and "imdb_id" in _csv_header(path):
-        return _checked_chunks(path, csv_frames(path, rows), rows)
+def iter_tables(path: Path, rows: int) -> tuple[Iterator[MovieTable], int]:
+    """The table in chunks of ``rows``, and its number of rows, once every row is checked as ``read_table`` checks
+    a table (its values, its posters' files, an id given twice anywhere in it): a bad row fails here, before any
+    model loads. The shared CSV and Parquet formats are streamed from disk, twice (the check keeps only the ids);
+    the other formats (text-only CSVs, MM-IMDb folders) are read whole, then chunked."""
+    if _streamed(path):
+        return _chunks(path, rows), sum(len(chunk) for chunk in _chunks(path, rows, first_rows={}))
     whole = read_table(path, labelled=False)  # which also words what is wrong with any other path
-    return (whole.subset(np.arange(start, min(start + rows, len(whole)))) for start in range(0, len(whole), rows))
+    return ((whole.subset(np.arange(start, min(start + rows, len(whole)))) for start in range(0, len(whole), rows)),
+            len(whole))
 
 
-def _checked_chunks(path: Path, frames: Iterable[pd.DataFrame], rows: int) -> Iterator[MovieTable]:
+def _streamed(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    return path.is_file() and (suffix == ".parquet" or suffix in (".csv", ".tsv") and "imdb_id" in _csv_header(path))
+
+
+def _chunks(path: Path, rows: int, first_rows: dict[str, int] | None = None) -> Iterator[MovieTable]:
+    """A shared CSV or Parquet table, streamed ``rows`` at a time (``first_rows``: see ``to_table``)."""
     with _reading(path):
+        if path.suffix.lower() == ".parquet":
+            batches = pq.ParquetFile(path).iter_batches(batch_size=rows)
+            frames = (arrow_frame(path, batch, index * rows) for index, batch in enumerate(batches))
+        else:
+            frames = csv_frames(path, rows)
         for index, frame in enumerate(frames):
-            yield to_table(path, frame, first_row=index * rows)
+            yield to_table(path, frame, index * rows, first_rows)
 
 
-def to_table(path: Path, frame: pd.DataFrame, first_row: int = 0) -> MovieTable:
+def to_table(path: Path, frame: pd.DataFrame, first_row: int = 0, first_rows: dict[str, int] | None = None
+             ) -> MovieTable:
     """Raw shared-format rows (strings, from CSV or Parquet) -> a checked table, as ``read_table`` makes it.
 
-    Errors name the row in the whole file: ``first_row`` is the chunk's offset. (Duplicate ids are only
-    caught within a chunk; they do no harm to predictions.)
+    Errors name the row in the whole file: ``first_row`` is the chunk's offset. ``first_rows`` (each id's row in the
+    file), carried from chunk to chunk, finds an id given twice in different chunks; without it, only within one.
     """
     try:
-        return _from_shared_csv(path, frame.reset_index(drop=True), labelled=False).check(labelled=False)
+        table = _from_shared_csv(path, frame.reset_index(drop=True), labelled=False)
+        if first_rows is not None:
+            _note_ids(path, table.ids, first_row, first_rows)
+        return table.check(labelled=False)
     except DataError as error:
         if error.row is None:
             raise
@@ -149,20 +172,21 @@ def to_table(path: Path, frame: pd.DataFrame, first_row: int = 0) -> MovieTable:
                         hint=error.hint) from None
 
 
+def _note_ids(path: Path, ids: list[str], first_row: int, first_rows: dict[str, int]) -> None:
+    """Add a chunk's ids to ``first_rows``, refusing one already there as ``MovieTable.validate`` refuses it, with
+    both rows (the error's row counted in the chunk, as ``to_table`` expects; the first one's in the file). Before
+    ``validate``: its own message would count the first row in the chunk too."""
+    for row, movie in enumerate(ids, start=1):
+        if not movie:  # an empty id: validate's own error
+            continue
+        first = first_rows.setdefault(movie, first_row + row)
+        if first != first_row + row:
+            raise DataError(path, f"duplicate id '{movie}' (first seen in row {first})", row=row, field="imdb_id",
+                            hint="remove or merge the duplicate row")
+
+
 def _csv_header(path: Path) -> list[str]:
     return next(csv_rows(path))
-
-
-def _row_count(path: Path) -> int | None:
-    """Rows, for the bar's total and time left: Parquet's metadata, or one streamed pass over a CSV, parsed as the
-    prediction parses it (a damaged line fails here, not after hours of predictions); None for a folder, where the
-    bar shows a rate."""
-    suffix = path.suffix.lower()
-    if path.is_file() and suffix == ".parquet":
-        return pq.ParquetFile(path).metadata.num_rows
-    if path.is_file() and suffix in (".csv", ".tsv", ".txt"):
-        return sum(1 for _ in csv_rows(path)) - 1  # the header
-    return None
 
 
 @contextmanager
@@ -194,13 +218,33 @@ def _parts_folder(table: Path, out: Path, run_dir: Path, batch_size: int, restar
     marker = parts / "job.json"
     if restart and parts.exists():
         shutil.rmtree(parts)
-    if marker.exists() and read_json(marker, hint=f"pass --restart, or delete {parts}, to predict the table from "
-                                                  "the start") != job:
+    # Only parts are worth keeping: a job that predicted nothing (it failed on its first batch) holds up no other.
+    if any(parts.glob("part-*.parquet")) and read_json(marker, hint=f"pass --restart, or delete {parts}, to predict "
+                                                                   "the table from the start") != job:
         raise ConfigError(f"{parts} holds an interrupted run of another table, model, batch size or engine; "
                           "pass --restart (or delete it) to start over")
     parts.mkdir(parents=True, exist_ok=True)
     atomic_write_text(marker, json.dumps(job))  # killed while writing it, a run could not be resumed
     return parts
+
+
+def _holds(part: Path, chunk: MovieTable, genres: list[str], warn: Callable[[str], None] | None) -> bool:
+    """Whether ``part``, left by an interrupted run, holds ``chunk``'s predictions. A part is only ever there
+    complete (written, then renamed), but a disk or a person can damage it since: one that does not read back as
+    this chunk's predictions is predicted again, and ``warn`` told, so that resuming heals the parts folder."""
+    if not part.exists():
+        return False
+    try:
+        frame = pd.read_parquet(part)
+    except (pa.ArrowException, OSError, ValueError) as error:
+        problem = f"not a readable Parquet file ({first_line(error)})"
+    else:
+        if list(frame.columns) == _columns(genres) and frame["imdb_id"].tolist() == chunk.ids:
+            return True
+        problem = "not the predictions of its movies"
+    if warn:
+        warn(f"{part}: {problem}; predicting its {plural(len(chunk), 'movie')} again")
+    return False
 
 
 def _write_atomic(path: Path, write) -> None:
