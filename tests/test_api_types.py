@@ -117,3 +117,11 @@ def test_an_open_pil_poster_is_read_as_its_file_is(tmp_path: Path) -> None:
     with Image.open(path) as image:
         encoded = poster_source(image)
     assert Image.open(io.BytesIO(encoded)).tobytes() == Image.open(path).convert("RGB").tobytes()
+
+
+@pytest.mark.parametrize("table, out, named", [(123, "p.csv", "table"), ("t.csv", None, "out")])
+def test_predict_file_names_a_path_that_is_not_one(table, out, named) -> None:
+    from moviegenre.serving.batch import predict_file
+
+    with pytest.raises(DataError, match=rf"^{named}: type \w+ is not a path"):
+        predict_file(table, out)

@@ -34,6 +34,7 @@ from moviegenre.data.readers import (
     check_table_path,
     csv_frames,
     csv_rows,
+    path_argument,
     read_json,
     read_table,
     unreadable_parquet,
@@ -58,7 +59,7 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
     ``warn`` is told each poster that is not a usable image, predicted as no poster (local mode; Ray's actors
     leave such posters out as well, without a word to the driver).
     """
-    table, out = Path(table), Path(out)
+    table, out = path_argument(table, "table"), path_argument(out, "out")
     _check_options(out, engine, batch_size, workers)
     check_table_path(table)
     check_not_input([table], [out])
