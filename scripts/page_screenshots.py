@@ -4,7 +4,7 @@ and today's probabilities:
     python scripts/page_screenshots.py                 # -> docs/screenshot-*.png
     python scripts/page_screenshots.py --run runs/x --out /tmp/shots
 
-Serves the page as ``moviegenre serve`` does (uvicorn, a loopback port, in a thread) and drives it in headless
+Serves the page as ``moviegenre serve`` does (uvicorn, a loopback port, in a thread: ``background_server``) and drives it in headless
 Chromium through Playwright (as tests/test_browser.py does; .ci/install-browser installs both). The inputs are the
 examples' posters and fixed blurbs, so two runs with one model draw the same pictures.
 """
@@ -12,9 +12,6 @@ examples' posters and fixed blurbs, so two runs with one model draw the same pic
 from __future__ import annotations
 
 import argparse
-import socket
-import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,30 +24,6 @@ HALLOWEEN = ("On Halloween night of 1963, six-year-old Michael Myers stabbed his
              "mental hospital for 15 years, Myers escapes and returns to Haddonfield to kill.")
 HAUNTED = "A family's last night in their old house, where something waits in the dark."
 TIMEOUT_MS = 120_000  # explanations on a busy 2-core machine
-
-
-def serve(run: str | None):
-    """The app on a free loopback port, in a thread: (its address, a function that stops it)."""
-    import uvicorn
-
-    from moviegenre.serving.app import create_app
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(run, workers=1), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if not server.started:
-        raise SystemExit("the service did not start in 120 s")
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-    return f"http://127.0.0.1:{sock.getsockname()[1]}", stop
 
 
 def one_movie(page, out: Path) -> None:
@@ -104,20 +77,19 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     from playwright.sync_api import sync_playwright
 
-    address, stop = serve(args.run)
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS, headless=True)
-            for draw, width in ((one_movie, 1100), (compare, 1200)):
-                page = browser.new_page(viewport={"width": width, "height": 800})
-                page.set_default_timeout(TIMEOUT_MS)
-                page.goto(address + "/")
-                page.wait_for_function("document.getElementById('model-info').textContent.startsWith('model ')")
-                draw(page, args.out)
-                page.close()
-            browser.close()
-    finally:
-        stop()
+    from moviegenre.serving.app import create_app
+    from moviegenre.serving.transport import background_server
+
+    with background_server(create_app(args.run, workers=1)) as address, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS, headless=True)
+        for draw, width in ((one_movie, 1100), (compare, 1200)):
+            page = browser.new_page(viewport={"width": width, "height": 800})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(address + "/")
+            page.wait_for_function("document.getElementById('model-info').textContent.startsWith('model ')")
+            draw(page, args.out)
+            page.close()
+        browser.close()
     print(f"screenshots in {args.out}")
 
 

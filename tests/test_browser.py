@@ -5,9 +5,6 @@ instead when MOVIEGENRE_REQUIRE_BROWSER=1 (install the browser with .ci/install-
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,6 +12,7 @@ import pytest
 
 from conftest import draw_poster
 from moviegenre.serving.app import create_app
+from moviegenre.serving.transport import background_server
 from test_serving import DESCRIPTION, build_tiny_run, one_torch_thread  # noqa: F401  (autouse)
 
 CHROMIUM = Path(os.environ.get("MOVIEGENRE_CHROMIUM", "/usr/bin/chromium"))
@@ -51,20 +49,9 @@ def browser():
 @pytest.fixture(scope="module")
 def server(browser, tmp_path_factory: pytest.TempPathFactory):
     """The real app under uvicorn on a free loopback port, in a thread."""
-    import uvicorn
-
     run = build_tiny_run(tmp_path_factory.getbasetemp() / "tiny-serving-run")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    uvicorn_server = uvicorn.Server(uvicorn.Config(create_app(run, workers=1), log_level="warning"))
-    thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uvicorn_server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    uvicorn_server.should_exit = True
-    thread.join(timeout=10)
+    with background_server(create_app(run, workers=1)) as address:
+        yield address
 
 
 @pytest.fixture

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
+from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 
-from moviegenre.serving.transport import BodyLimit, DeadlineH11
+from moviegenre.serving.transport import BodyLimit, DeadlineH11, background_server
 
 
 class QuickDeadline(DeadlineH11):
@@ -29,17 +28,8 @@ def address():
         return {"bytes": len(await request.body())}
 
     served = BodyLimit(app, limit=10_000, idle_seconds=1.0, total_seconds=2.0)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(served, http=QuickDeadline, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield sock.getsockname()
-    server.should_exit = True
-    thread.join(timeout=10)
+    with background_server(served, http=QuickDeadline) as address:
+        yield urlsplit(address).hostname, urlsplit(address).port
 
 
 def exchange(address, *parts: bytes, pause: float = 0.0) -> bytes:

@@ -11,9 +11,14 @@ answers 408 to a body that stalls ``BODY_IDLE_SECONDS`` or is still arriving ``B
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import h11
+import uvicorn
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -90,3 +95,24 @@ class BodyLimit:
             return event
 
         await self.app(scope, limited, send)
+
+
+@contextmanager
+def background_server(app, http: type[H11Protocol] = DeadlineH11, start_seconds: float = 120) -> Iterator[str]:
+    """``app`` under uvicorn on a free loopback port, in a thread, for as long as the block runs: its base URL (for
+    the browser tests and the page's screenshots, which drive the real server)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, http=http, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_seconds
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not server.started:
+        raise RuntimeError(f"the service did not start in {start_seconds:.0f} s")
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
