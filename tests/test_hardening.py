@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -135,6 +136,50 @@ def test_a_damaged_last_checkpoint_is_one_line_naming_it(run_copy, session_tiny_
     assert err.startswith(f"error: {last}: ")
     assert err.rstrip().endswith("(delete it, or train again without --resume to start afresh)")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_refused_resume_keeps_the_learning_curve_byte_for_byte(run_copy, session_tiny_table_csv, monkeypatch,
+                                                                  capsys):
+    log = run_copy / "logs" / "metrics.csv"
+    curve = log.read_bytes()
+    last = run_copy / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:1000])  # Lightning's logger had deleted the log before this was refused
+    code, _, err = run_moviegenre(monkeypatch, capsys, "train", session_tiny_table_csv, "--out", run_copy,
+                                  "--max-epochs", "3", "--resume", *TRAIN)
+    assert code == 2 and "unreadable checkpoint" in err
+    assert log.read_bytes() == curve
+    assert not (run_copy / "logs" / "metrics.earlier.csv").exists()
+
+
+def test_resuming_below_the_checkpoints_epoch_is_one_line(session_tiny_table_csv, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    options = ("--model", "poster-mlp", "--min-genre-count", "3", "--param", "ensemble=1", "--no-progress")
+    code, _, err = run_moviegenre(monkeypatch, capsys, "train", session_tiny_table_csv, "--out", run,
+                                  "--max-epochs", "3", "--param", 'config={"patience": 10}', *options)
+    assert code == 0, err
+    curve = (run / "logs" / "metrics.csv").read_bytes()
+    code, _, err = run_moviegenre(monkeypatch, capsys, "train", session_tiny_table_csv, "--out", run,
+                                  "--max-epochs", "1", "--resume", *options)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"error: {run / 'checkpoints' / 'last.ckpt'}: cannot resume from it (")
+    assert (run / "logs" / "metrics.csv").read_bytes() == curve
+
+
+def test_a_killed_resumes_rows_are_kept_for_the_next(tmp_path):
+    from moviegenre.training.lightning import _join_log, _set_log_aside
+
+    log = tmp_path / "metrics.csv"
+
+    def rows(*epochs: int) -> str:
+        return "epoch,loss\n" + "".join(f"{epoch},0.5\n" for epoch in epochs)
+
+    log.write_text(rows(0, 1))  # the first run's curve
+    aside = _set_log_aside(log, resuming=True)
+    log.write_text(rows(2, 3))  # a resume's rows, then it was killed: nothing joined them
+    assert _set_log_aside(log, resuming=True) == aside  # the next resume sets both aside
+    log.write_text(rows(4))
+    _join_log(log, aside)
+    assert pd.read_csv(log)["epoch"].tolist() == [0, 1, 2, 3, 4] and not aside.exists()
 
 
 def _damage_model(folder, damage):

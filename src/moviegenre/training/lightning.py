@@ -8,6 +8,7 @@ drives early stopping, the LR schedule and checkpoint selection.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import warnings
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
@@ -138,10 +140,12 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
         last = root / "checkpoints" / "last.ckpt"
         resuming = resume and last.exists()
         log = root / "logs" / "metrics.csv"
-        earlier = _earlier_log(log) if resuming and log.exists() else None  # the CSV logger starts a new file
-        _fit(trainer, task, train_loader, val_loader, last if resuming else None)
-        if earlier is not None and trainer.is_global_zero and log.exists():  # one learning curve across resumes
-            atomic_write_text(log, pd.concat([earlier, pd.read_csv(log)], ignore_index=True).to_csv(index=False))
+        aside = _set_log_aside(log, resuming) if run_dir and trainer.is_global_zero else None
+        try:
+            _fit(trainer, task, train_loader, val_loader, last if resuming else None)
+        finally:  # a refused or failed resume leaves the learning curve as it found it
+            if aside is not None:
+                _join_log(log, aside)
         best = root / "checkpoints" / "best.ckpt"
         if validation is not None and best.exists():
             checkpoint = load_checkpoint(best, _shapes(task.state_dict()))
@@ -162,6 +166,12 @@ def _fit(trainer: L.Trainer, task: GenreTask, train_loader: DataLoader, val_load
     trainer.callbacks.append(restored)
     try:
         trainer.fit(task, train_loader, val_loader, ckpt_path=str(checkpoint) if checkpoint else None)
+    except MisconfigurationException as error:  # e.g. --max-epochs below the epoch the checkpoint reached
+        if checkpoint is None or restored.started:
+            raise
+        raise DataError(checkpoint, f"cannot resume from it ({first_line(error)})",
+                        hint="resume with the options it was trained with (a --max-epochs above its epoch), or train "
+                             "afresh without --resume") from None
     except (KeyError, ValueError, TypeError, AttributeError, IndexError) as error:
         if checkpoint is None or restored.started:  # a failure of the training itself: not the file's
             raise
@@ -178,8 +188,35 @@ class _Started(L.Callback):
         self.started = True
 
 
-def _earlier_log(path: Path) -> pd.DataFrame:
-    """The learning curve of the epochs a resumed run already trained (kept ahead of the new epochs' rows)."""
+def _set_log_aside(log: Path, resuming: bool) -> Path | None:
+    """Lightning's CSV logger deletes ``metrics.csv`` as it starts. A resumed run first moves the learning curve of
+    the epochs already trained to ``metrics.earlier.csv`` (with the rows of an earlier resume that was killed before
+    it could join them), where it stays until this run ends: a resume refused, failed or killed loses none of it.
+    A fresh run drops what an earlier run set aside. The file set aside, or None."""
+    aside = log.with_name("metrics.earlier.csv")
+    if not resuming:
+        aside.unlink(missing_ok=True)
+        return None
+    if log.exists() and aside.exists():
+        atomic_write_text(aside, pd.concat([_read_log(aside), _read_log(log)], ignore_index=True).to_csv(index=False))
+        log.unlink()
+    elif log.exists():
+        _read_log(log)  # a damaged log is one line now, not after the training
+        os.replace(log, aside)
+    return aside if aside.exists() else None
+
+
+def _join_log(log: Path, aside: Path) -> None:
+    """``metrics.csv`` as one learning curve again: the rows set aside, then this run's; where this run logged
+    nothing (its resume was refused), the file set aside goes back as it was."""
+    if log.exists() and log.stat().st_size:
+        atomic_write_text(log, pd.concat([_read_log(aside), _read_log(log)], ignore_index=True).to_csv(index=False))
+        aside.unlink()
+    else:
+        os.replace(aside, log)
+
+
+def _read_log(path: Path) -> pd.DataFrame:
     return read_csv_file(path, "unreadable training log",
                          "delete it to resume without the earlier epochs' learning curve")
 
