@@ -153,9 +153,10 @@ def test_a_refused_resume_keeps_the_learning_curve_byte_for_byte(run_copy, sessi
 
 def test_resuming_below_the_checkpoints_epoch_is_one_line(session_tiny_table_csv, tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
-    options = ("--model", "poster-mlp", "--min-genre-count", "3", "--param", "ensemble=1", "--no-progress")
+    options = ("--model", "poster-mlp", "--min-genre-count", "3", "--param", "ensemble=1", "--no-progress",
+               "--param", 'config={"patience": 10}')
     code, _, err = run_moviegenre(monkeypatch, capsys, "train", session_tiny_table_csv, "--out", run,
-                                  "--max-epochs", "3", "--param", 'config={"patience": 10}', *options)
+                                  "--max-epochs", "3", *options)
     assert code == 0, err
     curve = (run / "logs" / "metrics.csv").read_bytes()
     code, _, err = run_moviegenre(monkeypatch, capsys, "train", session_tiny_table_csv, "--out", run,
@@ -163,6 +164,24 @@ def test_resuming_below_the_checkpoints_epoch_is_one_line(session_tiny_table_csv
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert err.startswith(f"error: {run / 'checkpoints' / 'last.ckpt'}: cannot resume from it (")
     assert (run / "logs" / "metrics.csv").read_bytes() == curve
+
+
+@pytest.mark.parametrize("change, named", [(("--seed", "1"), "seed, split"), (("--min-genre-count", "4"),
+                                                                              "min_genre_count")])
+def test_a_resume_with_another_split_or_genre_policy_is_refused(run_copy, session_tiny_table_csv, change, named,
+                                                                monkeypatch, capsys):
+    files = {path: path.read_bytes() for path in run_copy.rglob("*") if path.is_file()}
+    options = [*TRAIN]
+    if "--min-genre-count" in change:
+        options[options.index("--min-genre-count") + 1] = change[1]
+    else:
+        options += change
+    code, _, err = run_moviegenre(monkeypatch, capsys, "train", session_tiny_table_csv, "--out", run_copy,
+                                  "--max-epochs", "3", "--resume", *options)
+    assert code == 2
+    assert err == (f"error: --resume: {run_copy} was started with other {named} than now; give the same table and "
+                   "options, or train afresh without --resume\n")
+    assert {path: path.read_bytes() for path in run_copy.rglob("*") if path.is_file()} == files
 
 
 def test_a_killed_resumes_rows_are_kept_for_the_next(tmp_path):

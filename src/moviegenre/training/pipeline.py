@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -11,14 +12,16 @@ from pathlib import Path
 import numpy as np
 
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT
-from moviegenre.data.readers import read_table
+from moviegenre.data.readers import read_json, read_table
 from moviegenre.data.splits import GENRES_JSON, SPLIT_CSV, check_seed, genre_split, load_split, save_genre_split
 from moviegenre.data.table import atomic_write_text, check_not_input, check_out_folder
+from moviegenre.errors import ConfigError
 from moviegenre.models.base import MODEL_JSON, MODEL_WEIGHTS, GenreModel, check_params
 from moviegenre.models.registry import create_model
 from moviegenre.training.config import check_options, configure
 
 RUN_JSON = "run.json"
+RESUME_JSON = "resume.json"  # what a run trains, for a resumed run to match
 RUN_FILES = (MODEL_JSON, MODEL_WEIGHTS, GENRES_JSON, SPLIT_CSV, RUN_JSON)
 
 
@@ -35,7 +38,7 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     started = time.perf_counter()
     out = Path(out)
     check_out_folder(out)
-    check_not_input([data], [out / name for name in RUN_FILES])
+    check_not_input([data], [out / name for name in (*RUN_FILES, RESUME_JSON)])
     check_options(train_options)
     check_seed(seed)
     table = read_table(data, usable=True)  # as 'data inspect' checks it
@@ -46,6 +49,10 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     encoder, labels, splits = genre_split(table, min_genre_count=min_genre_count, drop_genres=drop_genres,
                                           validation=validation, test=test, seed=seed, split_file=split_file)
     out.mkdir(parents=True, exist_ok=True)
+    check_same_job(out, {"model": model, "params": params or {}, "data": os.path.realpath(data), "seed": seed,
+                         "min_genre_count": min_genre_count, "drop_genres": list(drop_genres),
+                         "split": hashlib.sha256("\n".join(f"{i},{s}" for i, s in zip(table.ids, splits))
+                                                 .encode()).hexdigest()}, resume)
     # A movie none of whose genres survived the genre policy teaches nothing: leave it out of fitting.
     labelled = labels.sum(1) > 0
     train_rows, val_rows = (splits == "train") & labelled, (splits == "validation") & labelled
@@ -72,6 +79,21 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
            "config": asdict(estimator.train_config()) if hasattr(estimator, "train_config") else None}
     atomic_write_text(out / RUN_JSON, json.dumps(run, indent=2) + "\n")
     return estimator
+
+
+def check_same_job(out: Path, job: dict, resume: bool) -> None:
+    """A fresh run notes what it trains (``RESUME_JSON``); a resumed one must train the same: resumed with another
+    seed, table or genre policy, its checkpoint's network would go on learning from rows the new split holds out
+    for testing, and the run would report scores on movies it trained on."""
+    path, job = out / RESUME_JSON, json.loads(json.dumps(job, default=str))  # as it reads back
+    if resume and (out / "checkpoints" / "last.ckpt").exists() and path.exists():
+        earlier = read_json(path, hint="delete it, or train afresh without --resume")
+        changed = [key for key in job if not isinstance(earlier, dict) or earlier.get(key) != job[key]]
+        if changed:
+            raise ConfigError(f"--resume: {out} was started with other {', '.join(changed)} than now; give the same "
+                              "table and options, or train afresh without --resume")
+        return
+    atomic_write_text(path, json.dumps(job, indent=2, default=str) + "\n")
 
 
 def split_of_run(run_dir: str | Path, table) -> np.ndarray:
