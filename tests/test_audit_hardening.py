@@ -18,7 +18,7 @@ from conftest import WORDS, run_moviegenre
 from moviegenre.data import images
 from moviegenre.data.readers import read_table
 from moviegenre.errors import ConfigError, DataError
-from moviegenre.evaluation.audit import ISSUE_COLUMNS, audit, table_fingerprint
+from moviegenre.evaluation.audit import FOLDS_DIR, ISSUE_COLUMNS, OUTPUTS, audit, table_fingerprint
 from moviegenre.evaluation.audit_report import write_audit_report
 
 FAST = {"model": "tfidf-logreg", "folds": 2, "min_genre_count": 3}
@@ -88,6 +88,12 @@ def test_damaged_resume_files_are_one_line_errors(finished, tmp_path, name, dama
     with pytest.raises(DataError) as raised:
         audit(table, out, **FAST)
     assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_every_file_written_is_checked_against_the_inputs(finished):
+    """OUTPUTS are what audit compares with the table and its posters: a plot left out could replace a poster."""
+    _, done = finished
+    assert {path.name for path in done.iterdir()} == {*OUTPUTS, FOLDS_DIR}
 
 
 def test_a_changed_title_is_another_table(finished, tmp_path):

@@ -1,5 +1,5 @@
 """``moviegenre explain`` checks its poster and its other arguments before the model loads: a bad one is a
-one-line error naming the file or option, at once."""
+one-line error naming the file or option, at once. Its outputs replace an earlier movie's, never its own poster."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import draw_poster, run_moviegenre
+from conftest import GENRES, draw_poster, run_moviegenre
 from moviegenre.data.images import MAX_IMAGE_BYTES
 from moviegenre.serving import predictor
+
+LOAD_MODEL = predictor.load_model
 
 
 @pytest.fixture(autouse=True)
@@ -73,3 +75,42 @@ def test_a_good_poster_gets_as_far_as_the_model(tmp_path, monkeypatch, capsys):
     poster = draw_poster(tmp_path / "poster.jpg")
     with pytest.raises(AssertionError, match="was loaded"):
         run_moviegenre(monkeypatch, capsys, "explain", "--poster", poster, "--out", tmp_path / "why")
+
+
+@pytest.mark.parametrize("name", ["overlay-Drama.png", "words.csv"])
+def test_a_poster_named_like_an_output_in_out_is_refused_before_the_model_loads(name, tmp_path, monkeypatch,
+                                                                                  capsys):
+    # Any overlay-*.png, not only those of the model's genres: explain removes an earlier movie's overlays.
+    poster = tmp_path / "why" / name
+    data = draw_poster(tmp_path / "why" / "poster.png").read_bytes()
+    poster.write_bytes(data)
+    code, _, err = run_moviegenre(monkeypatch, capsys, "explain", "--poster", poster, "--out", tmp_path / "why")
+    assert (code, err) == (2, f"error: --out: writing {poster} would overwrite the input {poster}; give another path\n")
+    assert poster.read_bytes() == data
+
+
+@pytest.fixture(scope="module")
+def poster_run(session_tiny_table_csv, tmp_path_factory) -> Path:
+    """The quickest run that explains a poster: poster-mlp, one member, one epoch."""
+    from moviegenre.training.pipeline import train
+
+    out = tmp_path_factory.mktemp("poster") / "run"
+    train(session_tiny_table_csv, "poster-mlp", out, min_genre_count=3, max_epochs=1, progress=False,
+          params={"ensemble": 1})
+    return out
+
+
+def test_an_earlier_movies_outputs_are_replaced_and_nothing_else(poster_run, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(predictor, "load_model", LOAD_MODEL)  # this one explains
+    out = tmp_path / "why"
+    (out / "overlay-Old.png").mkdir(parents=True)  # a folder: not explain's to remove
+    kept = {"notes.txt": b"mine", "overlay-notes.txt": b"mine too", "words.tsv": b"and this"}
+    earlier = {"overlay-Crime.png": b"an earlier movie's heat map", "words.csv": b"word,Crime\nshadow,0.2\n"}
+    for name, data in {**kept, **earlier}.items():
+        (out / name).write_bytes(data)
+    code, _, err = run_moviegenre(monkeypatch, capsys, "explain", poster_run, "--poster",
+                                  draw_poster(tmp_path / "poster.png"), "--top", "1", "--out", out)
+    assert code == 0, err
+    new = {path.name for path in out.iterdir()} - {*kept, "overlay-Old.png"}
+    assert len(new) == 1 and new.pop() in {f"overlay-{genre}.png" for genre in GENRES}  # no earlier one left
+    assert {name: (out / name).read_bytes() for name in kept} == kept

@@ -1,6 +1,6 @@
 """A command whose output path is its own input (a slip of --out or --json) refuses in one line and leaves the input
 as it was: predict-table, scrape and imdb basics would have replaced a catalogue, the list of titles to scrape or
-IMDb's file with their output."""
+IMDb's file with their output; compare and audit a poster named like one of their plots."""
 
 from __future__ import annotations
 
@@ -19,12 +19,17 @@ IMDB_TSV = ("tconst\ttitleType\tprimaryTitle\toriginalTitle\tisAdult\tstartYear\
 @pytest.fixture
 def folder(session_tiny_table_csv, session_quick_run, tmp_path) -> Path:
     """The tiny table as movies.csv (and, hard-linked, as split.csv) with its posters, IMDb's file and a run, in one
-    folder."""
+    folder; beside them, copies of a poster named like compare's and audit's plots (suspects.csv: the table with
+    top_suspects.png as its first poster)."""
     shutil.copytree(session_tiny_table_csv.parent, tmp_path, dirs_exist_ok=True)
     shutil.move(tmp_path / session_tiny_table_csv.name, tmp_path / "movies.csv")
     os.link(tmp_path / "movies.csv", tmp_path / "split.csv")
     (tmp_path / "title.basics.tsv").write_text(IMDB_TSV, encoding="utf-8")
     shutil.copytree(session_quick_run, tmp_path / "run")
+    for name in ("contact-sheet.png", "top_suspects.png"):
+        shutil.copy(tmp_path / "posters" / "tt0000000.png", tmp_path / name)
+    (tmp_path / "suspects.csv").write_text((tmp_path / "movies.csv").read_text(encoding="utf-8").replace(
+        "posters/tt0000000.png", "top_suspects.png"), encoding="utf-8")
     return tmp_path
 
 
@@ -37,6 +42,10 @@ def folder(session_tiny_table_csv, session_quick_run, tmp_path) -> Path:
     (("train", "{d}/split.csv", "--out", "{d}", "--model", "tfidf-logreg"), "{d}/split.csv", "{d}/split.csv"),
     (("data", "split", "{d}/split.csv", "--out", "{d}"), "{d}/split.csv", "{d}/split.csv"),
     (("audit", "{d}/movies.csv", "--out", "{d}"), "{d}/movies.csv", "{d}/movies.csv"),
+    (("audit", "{d}/suspects.csv", "--out", "{d}", "--model", "tfidf-logreg", "--folds", "2", "--min-genre-count",
+      "3"), "{d}/top_suspects.png", "{d}/top_suspects.png"),  # a poster of the table
+    (("compare", "{d}/contact-sheet.png", "--description", "a ghost", "--run", "{d}/run", "--out", "{d}"),
+     "{d}/contact-sheet.png", "{d}/contact-sheet.png"),
     (("evaluate", "{d}/run", "{d}/movies.csv", "--json", "{d}/movies.csv"), "{d}/movies.csv", "{d}/movies.csv"),
     (("evaluate", "{d}/run", "{d}/movies.csv", "--json", "{d}/run/model.json"), "{d}/run/model.json",
      "{d}/run/model.json"),

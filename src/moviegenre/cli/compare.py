@@ -32,15 +32,16 @@ def compare(posters: Annotated[list[Path], typer.Argument(help="Poster variants 
                 help="Also write compare.md and contact-sheet.png (heat maps of the intended genres) here.")] = None,
             progress: Annotated[bool, typer.Option(help="Show the embedding progress bars.")] = True) -> None:
     from moviegenre.data.genres import resolve_genres
-    from moviegenre.data.table import check_out_folder
+    from moviegenre.data.table import check_not_input, check_out_folder
     from moviegenre.models.base import model_meta, run_model_dir
-    from moviegenre.serving.compare import variant_texts
+    from moviegenre.serving.compare import REPORT, variant_texts
 
     # Every argument is checked before the model loads and the variants are scored: a mistake is reported at once.
     resolve_genres(genre or [], model_meta(run_model_dir(run))["genres"])
     variant_texts(description)
     if out is not None:
         check_out_folder(out)
+        check_not_input(posters, [out / name for name in REPORT])
 
     from moviegenre.serving.compare import compare as compare_variants
     from moviegenre.serving.compare import write_report

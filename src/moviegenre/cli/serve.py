@@ -51,7 +51,13 @@ def explain(run_dir: RunDir = None,
             ) -> None:
     """Why the model predicts its top genres: poster heat maps (PNG overlays) and a score per description word."""
     from moviegenre.data.images import DRAFT_SIDE, load_image, read_image_file
-    from moviegenre.data.table import atomic_write_bytes, atomic_write_text, check_out_folder, clean_description
+    from moviegenre.data.table import (
+        atomic_write_bytes,
+        atomic_write_text,
+        check_not_input,
+        check_out_folder,
+        clean_description,
+    )
     from moviegenre.errors import ConfigError, utf8_text
     from moviegenre.serving.explain import Explainer, png_bytes
     from moviegenre.serving.predictor import Predictor, require_input
@@ -60,6 +66,10 @@ def explain(run_dir: RunDir = None,
     if top < 1:
         raise ConfigError(f"--top {top}: give at least 1")
     check_out_folder(out)
+    # What an earlier run wrote is removed (another movie's overlays would otherwise sit beside the new ones) and
+    # what this run writes is among these or a new file: the poster must be none of them.
+    outputs = [*sorted(out.glob("overlay-*.png")), out / "words.csv"]
+    check_not_input([poster] if poster else [], outputs)
     require_input(poster is not None, bool(clean_description(utf8_text(description, "description"))))
     poster_bytes = read_image_file(poster) if poster else None
     if poster_bytes is not None:  # decoded here, so that a non-image or a bomb is named by its file, not "poster"
@@ -69,6 +79,9 @@ def explain(run_dir: RunDir = None,
     console.print(f"genres: {', '.join(prediction['genres']) or '(none above threshold)'}  "
                   f"[model {prediction['model']}]", markup=False, highlight=False)
     out.mkdir(parents=True, exist_ok=True)
+    for path in outputs:
+        if not path.is_dir():  # not one of explain's files: kept (a write to its name fails in one line)
+            path.unlink(missing_ok=True)
     for genre in explanation.heat:
         path = out / f"overlay-{genre}.png"
         atomic_write_bytes(path, png_bytes(explanation.overlay(genre).convert("RGB")))

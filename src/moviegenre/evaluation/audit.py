@@ -43,7 +43,8 @@ FOLDS_DIR = "folds"
 STATE_JSON = "audit.json"
 ISSUE_COLUMNS = ("imdb_id", "title", "genre", "kind", "score", "probability")
 MOVIE_COLUMNS = ("imdb_id", "label_quality", "suggested_genres")
-OUTPUTS = ("issues.csv", "movies.csv", "report.md")
+PLOTS = ("issues_per_genre.png", "score_distribution.png", "top_suspects.png")  # drawn by audit_report
+OUTPUTS = ("issues.csv", "movies.csv", "report.md", *PLOTS)
 # One ensemble member per fold: K folds already cost K trainings, and the ranking needs every movie's
 # probabilities more than it needs each of them a little less noisy.
 AUDIT_PARAMS = {"ensemble": 1}
@@ -77,8 +78,10 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
     check_options(train_options)
     out_dir = Path(out_dir)
     check_out_folder(out_dir)
-    check_not_input([table.source if isinstance(table, MovieTable) else table], [out_dir / name for name in OUTPUTS])
     movies = table if isinstance(table, MovieTable) else read_table(table)
+    # The posters are inputs too (the contact sheet's); those of a table built in memory may be bytes, not files.
+    check_not_input([movies.source, *(poster for poster in movies.posters if isinstance(poster, str))],
+                    [out_dir / name for name in OUTPUTS])
     encoder = GenreEncoder(min_genre_count, drop_genres).fit(movies.genres)
     labels = encoder.transform(movies.genres)
     if len(encoder.classes_) < 2:  # cleanlab ranks a label against the other genres: one genre leaves nothing to rank

@@ -15,8 +15,10 @@ import pandas as pd
 from moviegenre.data.images import load_image
 from moviegenre.data.table import MovieTable, atomic_write_text
 from moviegenre.errors import ImageError
+from moviegenre.evaluation.audit import PLOTS
 from moviegenre.evaluation.report import _save
 
+PER_GENRE, SCORES, SUSPECTS = PLOTS
 TOP = 20
 SHEET = 12  # posters on the contact sheet
 TILE = (150, 222)
@@ -61,7 +63,7 @@ def _issues_per_genre(out: Path, issues: pd.DataFrame) -> Path:
     ax.set_xlabel("suspected label problems")
     ax.set_title("issues per genre")
     ax.legend(fontsize=8)
-    return _save(fig, out / "issues_per_genre.png")
+    return _save(fig, out / PER_GENRE)
 
 
 def _score_distribution(out: Path, issues: pd.DataFrame) -> Path:
@@ -75,7 +77,7 @@ def _score_distribution(out: Path, issues: pd.DataFrame) -> Path:
         ax.set_yscale("log")
     ax.set_title("score distribution")
     ax.legend(fontsize=8)
-    return _save(fig, out / "score_distribution.png")
+    return _save(fig, out / SCORES)
 
 
 def _contact_sheet(out: Path, movies: MovieTable, issues: pd.DataFrame) -> Path:
@@ -97,7 +99,7 @@ def _contact_sheet(out: Path, movies: MovieTable, issues: pd.DataFrame) -> Path:
     for ax in np.ravel(axes):
         ax.axis("off")
     fig.suptitle("top suspects: +genre probably missing, -genre probably extra (score)", fontsize=9)
-    return _save(fig, out / "top_suspects.png")
+    return _save(fig, out / SUSPECTS)
 
 
 def _tile(poster: str) -> np.ndarray:

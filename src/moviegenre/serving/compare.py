@@ -31,6 +31,7 @@ SCORE = ("score = mean over the intended genres of (probability - threshold), mi
          "clear their thresholds, on average, by more than any other genre clears its own")
 SHEET_MAX = 24  # variants on the contact sheet (each heat map costs ~64 occluded posters); compare.md lists all
 CONTACT_SHEET = "contact-sheet.png"
+REPORT = ("compare.md", CONTACT_SHEET)  # what write_report writes in its folder
 
 
 def variant_texts(descriptions: Sequence[str] | None) -> list[str | None]:
@@ -119,7 +120,7 @@ def write_report(result: dict, out: str | Path, predictor: Predictor, sheet_max:
         (out / "compare.md").unlink(missing_ok=True)
     atomic_write_bytes(out / CONTACT_SHEET, sheet.getvalue())
     atomic_write_text(out / "compare.md", _markdown(result, len(order)))
-    return [out / "compare.md", out / CONTACT_SHEET]
+    return [out / name for name in REPORT]
 
 
 def _top(variant: dict, n: int = 3) -> str:
