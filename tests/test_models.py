@@ -316,6 +316,15 @@ def test_a_registered_training_preset_holds_unless_a_train_option_overrides_it()
     assert plain.train_config() == TrainConfig()
 
 
+def test_a_config_param_overrides_a_registered_training_preset_field_by_field():
+    """``config={"batch_size": 64}`` replaced the whole preset: label smoothing 0 and the plain weight power."""
+    config = create_model("fusion-gmu-label-smoothing", config={"batch_size": 64}).train_config()
+    assert (config.batch_size, config.label_smoothing, config.pos_weight_power) == (64, 0.05, 0.35)
+    config = create_model("fusion-gmu-label-smoothing", config={"label_smoothing": 0.1}).train_config()
+    assert (config.batch_size, config.label_smoothing, config.pos_weight_power) == (256, 0.1, 0.35)
+    assert create_model("fusion-gmu-full-mpnet", config={"lr": 0.01}).train_config() == TrainConfig(lr=0.01)
+
+
 def test_models_command_lists_every_registered_model_one_line_each(monkeypatch, capsys):
     from conftest import run_moviegenre
 
@@ -478,6 +487,8 @@ def test_a_text_only_table_trains_no_poster_network_and_loads_back(tiny, tmp_pat
 
 
 def test_a_word_model_with_no_term_to_learn_is_one_line_alone_and_left_out_of_a_fusion_head(tiny, tmp_path):
+    from moviegenre.models.tfidf import TfidfLogReg
+
     table, labels, genres = tiny
     train, val = np.arange(0, 45), np.arange(45, len(table))
     # Titles that share no word: no term is in min_df (2) of them, scikit-learn's "After pruning, no terms remain".
@@ -485,7 +496,7 @@ def test_a_word_model_with_no_term_to_learn_is_one_line_alone_and_left_out_of_a_
     titled = type(table)(frame, table.source)
     with pytest.raises(DataError, match=r"no title term is in 2 or more of the 45 training texts \(give more movies "
                                         r"with a title or set min_df to 1"):
-        create_model("tfidf-logreg", column="title").fit(titled.subset(train), labels[train], genres=genres)
+        TfidfLogReg(column="title").fit(titled.subset(train), labels[train], genres=genres)  # as a fusion's
     with pytest.raises(DataError, match=r"no training movie has a description \(give more movies with a description\)"):
         untold = type(table)(table.frame.assign(description=""), table.source)
         create_model("tfidf-logreg").fit(untold.subset(train), labels[train], genres=genres)

@@ -107,6 +107,12 @@ BAD = [
     ("tfidf-logreg", "max_terms=2.5", "parameter 'max_terms' is 2.5, expected a whole number in [1, 10000000]"),
     ("tfidf-logreg", "analyzer=words", "parameter 'analyzer' is 'words', expected one of: word, char, word+char"),
     ("tfidf-logreg", "column=genres", "parameter 'column' is 'genres', expected one of: description, title, poster_text"),
+    # A title or a poster's text only comes beside a poster or description (predict, evaluate --use, serve): a model
+    # trained on it alone could not be used (predict read the description, or nothing, and gave the prior).
+    *[(model, f"column={column}", (f"parameter 'column' is '{column}', expected 'description': a model on its own "
+                                   "is given a poster and/or a description, titles and poster text only beside them "
+                                   "(the fusion models read those)"))
+      for model, column in [("tfidf-logreg", "title"), ("tfidf-nb-logreg", "poster_text")]],
     ("fusion-gmu", "fusion=late", "parameter 'fusion' is 'late', expected one of: gmu, concat, poster, description"),
     ("fusion-gmu", 'config={"loss": "focal"}',
      "config: parameter 'loss' is 'focal', expected one of: weighted-bce, bce, weighted-focal, asl"),
@@ -137,18 +143,33 @@ def test_a_value_out_of_range_is_one_line_before_anything_is_embedded(model, par
     ("fusion-gmu", "dropout=0"), ("fusion-gmu", "modality_dropout=1"), ("fusion-gmu", "tfidf_weight=1"),
     ("fusion-gmu", "title_weight=0"), ("fusion-gmu", "tfidf_terms=null"), ("fusion-gmu", "ensemble=1"),
     ("tfidf-logreg", "C=1e-9"), ("tfidf-logreg", "max_terms=1"), ("seed-text-cnn-lstm", "max_df=1"),
-    ("tfidf-logreg", "analyzer=char"), ("tfidf-logreg", "column=title"), ("fusion-gmu", "fusion=concat"),
+    ("tfidf-logreg", "analyzer=char"), ("tfidf-logreg", "column=description"), ("fusion-gmu", "fusion=concat"),
     ("tfidf-logreg", "max_terms=null"), ("seed-text-cnn-lstm", "max_length=null"), ("fusion-gmu", "config=null"),
     ("fusion-gmu", "description_words=null"), ("seed-text-cnn-lstm", "max_length=100000"),
     ("fusion-gmu", 'config={"loss": "asl", "precision": "32"}'),
     ("fusion-gmu", 'description_words={"analyzer": "word+char", "nb": true, "C": 1.0, "max_terms": 30000}'),
-    ("fusion-gmu", ('config={"patience": 0, "lr_patience": 0, "grad_clip": 0, "pos_weight_power": 0, "seed": 0, '
+    ("fusion-gmu", ('config={"patience": 0, "lr_patience": 0, "grad_clip": 0, "pos_weight_power": 0, '
                     '"weight_decay": 0, "lr_factor": 0.99, "max_epochs": 1, "num_workers": 0, "label_smoothing": 0.5}')),
 ])
 def test_a_value_at_the_edge_of_its_range_is_accepted(model, param, session_tiny_table_csv, tmp_path,
                                                       split_stops_the_run, monkeypatch, capsys):
     with pytest.raises(ReachedTheSplit):
         _train(session_tiny_table_csv, tmp_path / "run", model, param, monkeypatch, capsys)
+
+
+@pytest.mark.parametrize(("field", "value", "option"), [
+    ("seed", 5, []), ("devices", 2, []), ("device", '"cuda"', []), ("num_nodes", 2, []), ("progress", "true", []),
+    ("verbose", "true", []), ("max_epochs", 2, ["--max-epochs", "1"])])
+def test_a_config_field_the_run_sets_is_one_line_naming_its_option(field, value, option, session_tiny_table_csv,
+                                                                    tmp_path, split_stops_the_run, monkeypatch, capsys):
+    """The run's own setting replaced the config's unseen: config={"seed": 5} trained with seed 0."""
+    code, _, err = run_moviegenre(monkeypatch, capsys, "train", session_tiny_table_csv, "--out", tmp_path / "run",
+                                  "--model", "description-mlp", "--no-progress", *option,
+                                  "--param", f'config={{"{field}": {value}}}')
+    assert code == 2, err
+    flag = "--" + field.replace("_", "-")
+    assert err == f"error: config: '{field}' would be ignored, the run sets it (use {flag} instead)\n"
+    assert not (tmp_path / "run").exists()
 
 
 def test_audit_reports_a_value_out_of_range_before_its_first_fold(session_tiny_table_csv, tmp_path):

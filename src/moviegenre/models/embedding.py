@@ -575,7 +575,11 @@ def _alone_posters(posters: Sequence, descriptions: Sequence[str]) -> list:
 
 
 def _mlp(fusion: str, **defaults):
-    return lambda **params: EmbeddingMLP(**{"fusion": fusion, **defaults, **params})
+    def build(**params) -> EmbeddingMLP:
+        if isinstance(params.get("config"), dict):  # its fields override the preset's one by one; the others hold
+            params["config"] = {**defaults.get("config", {}), **params["config"]}
+        return EmbeddingMLP(**{"fusion": fusion, **defaults, **params})
+    return build
 
 
 # Chosen on seeded splits 1-3, never on the reported seed-0 split (benchmarks/poster_views.py for the poster views,

@@ -49,6 +49,15 @@ class TfidfLogReg(GenreModel):
         # Manning 2012): a term seen mostly with the genre counts for more than its TF-IDF weight alone says.
         self.nb = nb
 
+    def _check_param_rules(self) -> None:
+        # A registered model is given what predict, evaluate --use and serve give every model, a poster and/or a
+        # description (``inputs``); a title or a poster's text only ever comes beside them, so only the fusion
+        # heads' word models (built unregistered, with no name) read those columns.
+        if self.name and self.column not in self.inputs:
+            raise ValueError(f"parameter 'column' is {self.column!r}, expected 'description': a model on its own is "
+                             "given a poster and/or a description, titles and poster text only beside them (the "
+                             "fusion models read those)")
+
     def _texts(self, movies: MovieTable) -> tuple[np.ndarray, list[str]]:
         """The rows that have the column's text, and those texts."""
         texts = np.asarray(movies.frame[self.column].tolist(), dtype=object)

@@ -11,6 +11,9 @@ from moviegenre.models.base import BATCH, EPOCHS, NON_NEGATIVE, POSITIVE, Interv
 
 DEVICES = ("cpu", "cuda", "auto")
 PROCESSES = Interval(1, 1024, whole=True)  # devices a node: one process each
+# The fields train and audit set from options of their own (--seed, --device, ...): a model's config naming one the
+# run set would be overridden unseen.
+RUN_FIELDS = ("seed", "device", "devices", "num_nodes", "max_epochs", "progress", "verbose")
 LOSSES = ("weighted-bce", "bce", "weighted-focal", "asl")  # training/losses.py
 # Lightning's (without Transformer Engine's); "32" keeps fine-tuning in float32 where it would pick bf16 (README).
 PRECISIONS = ("32-true", "32", "bf16-mixed", "bf16", "16-mixed", "16", "bf16-true", "16-true", "64-true", "64")
@@ -83,8 +86,15 @@ def check_options(options: dict) -> None:
 
 def configure(estimator, seed: int, options: dict) -> None:
     """Set a network model's training configuration: its own (a registered model may preset fields, e.g.
-    ``pos_weight_power``), overridden by ``options`` (TrainConfig fields; others are ignored) and ``seed``."""
+    ``pos_weight_power``), overridden by ``options`` (TrainConfig fields; others are ignored) and ``seed``. A config
+    given as fields (``--param config=...``) that names one of the ``RUN_FIELDS`` the run set is a ConfigError."""
     if "config" in estimator.get_params():
         known = {f.name for f in fields(TrainConfig)}
-        chosen = {k: v for k, v in options.items() if k in known}
-        estimator.set_params(config=replace(estimator.train_config(), **{**chosen, "seed": seed}))
+        chosen = {**{k: v for k, v in options.items() if k in known}, "seed": seed}
+        # A TrainConfig object holds every field, the run's too: only fields given by name were asked for.
+        given = estimator.config if isinstance(estimator.config, dict) else {}
+        clash = next((name for name in given if name in chosen and name in RUN_FIELDS), None)
+        if clash is not None:
+            raise ConfigError(f"config: '{clash}' would be ignored, the run sets it (use --{clash.replace('_', '-')} "
+                              "instead)")
+        estimator.set_params(config=replace(estimator.train_config(), **chosen))
