@@ -124,12 +124,16 @@ def test_ray_engine_equals_local(tiny_run, session_tiny_table_csv, expected, tmp
                              progress=False)
         done = sorted((tmp_path / "resumed.parquet.parts").glob("part-*"))
         assert [p.name for p in done] == ["part-000000.parquet", "part-000001.parquet"] and not out.exists()
-        rows_done = sum(len(pd.read_parquet(p)) for p in done)
+        rows_done = len(pd.read_parquet(done[0]))
+        done[1].write_bytes(b"damaged since")  # its movies are predicted again, with a warning, not a traceback
+        warnings = []
         with pytest.MonkeyPatch.context() as patch:
             again = WritesThenDies()
             patch.setattr(batch, "_write_atomic", again)
-            predict_file(session_tiny_table_csv, out, tiny_run, batch_size=16, engine="ray", workers=1, progress=False)
-        assert again.rows == len(expected) - rows_done  # parts 0 and 1 were not predicted again
+            predict_file(session_tiny_table_csv, out, tiny_run, batch_size=16, engine="ray", workers=1, progress=False,
+                         warn=warnings.append)
+        assert again.rows == len(expected) - rows_done  # part 0 was not predicted again
+        assert len(warnings) == 1 and warnings[0].startswith(f"{done[1]}: not a readable part (")
 
         # A row only a worker reads is damaged: one line, naming the file, the row (by its id: a worker's batch does not
         # know where it starts in the file) and the field.

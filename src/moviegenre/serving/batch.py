@@ -65,7 +65,7 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
     check_not_input([table], [out])
     if engine == "ray":
         return _predict_ray(table, out, run_dir, batch_size=batch_size, workers=workers, progress=progress,
-                            restart=restart)
+                            restart=restart, warn=warn)
     # Every row is checked before the model loads and before the parts folder is made: a bad row found hours into
     # the predictions would waste them, and a job.json left by a run that never started would refuse the next.
     chunks, rows = iter_tables(table, batch_size)
@@ -254,6 +254,23 @@ def _write_atomic(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
+def _ray_parts_done(parts: Path, warn: Callable[[str], None] | None) -> tuple[set[str], int]:
+    """The movies a killed Ray run's parts hold, and the last part's number (-1 for none). Ray's parts follow the
+    results, not fixed batches, so a part that no longer reads back is removed (and ``warn`` told): its movies are
+    not among those done, and are predicted again."""
+    done, last = set(), -1
+    for part in sorted(parts.glob("part-*.parquet")):
+        try:
+            done.update(pd.read_parquet(part, columns=["imdb_id"])["imdb_id"])
+        except (pa.ArrowException, OSError, ValueError, KeyError) as error:
+            if warn:
+                warn(f"{part}: not a readable part ({first_line(error)}); predicting its movies again")
+            part.unlink()
+            continue
+        last = int(part.stem.removeprefix("part-"))
+    return done, last
+
+
 def _join(parts: list[Path], out: Path, genres: list[str]) -> None:
     """Concatenate the parts into ``out`` one part at a time (bounded memory), then rename it into place."""
     def write(tmp: Path) -> None:
@@ -300,7 +317,7 @@ class _RayPredict:
 
 
 def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_size: int, workers: int,
-                 progress: bool, restart: bool) -> Path:
+                 progress: bool, restart: bool, warn: Callable[[str], None] | None = None) -> Path:
     """The same prediction through Ray Data: the cluster reads the table and ``map_batches`` predicts on
     ``workers`` actors; the driver streams the results, in input order, into ``out``.
 
@@ -338,15 +355,14 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
         raise ConfigError(f"{table}: --engine ray reads the shared CSV or Parquet format (with an imdb_id column)")
     model_dir = run_model_dir(run_dir)  # the actors load the model; the driver needs only its folder and genres
     parts = _parts_folder(table, out, model_dir, batch_size, restart, "ray")
-    written = sorted(parts.glob("part-*.parquet"))
-    if written:  # resume: leave out the movies whose predictions are already in a part
-        done = set(pd.concat([pd.read_parquet(part, columns=["imdb_id"]) for part in written])["imdb_id"])
+    done, last = _ray_parts_done(parts, warn)
+    if done:  # resume: leave out the movies whose predictions are already in a part
         dataset = dataset.map_batches(lambda frame: frame[~frame["imdb_id"].isin(done)], batch_format="pandas")
     predictions = dataset.map_batches(_RayPredict, fn_constructor_args=(str(run_dir) if run_dir else None,
                                                                         str(table.resolve())),
                                       batch_size=batch_size, batch_format="pyarrow", num_cpus=1,
                                       compute=ray.data.ActorPoolStrategy(size=workers))
-    index = len(written)
+    index = last + 1  # after the last part kept: a part damaged and removed leaves a gap, not a name to overwrite
     try:
         for frame in predictions.iter_batches(batch_size=None, batch_format="pandas"):  # in table order
             if len(frame):
