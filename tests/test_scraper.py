@@ -338,12 +338,16 @@ def test_options_and_one_line_errors(tmp_path, monkeypatch, capsys):
         with pytest.raises(ConfigError):
             ScrapeSettings(**bad)
     ScrapeSettings(concurrency=MAX_CONCURRENCY)
+    for name, value, top in (("max_tries", 101, 100), ("timeout", 601, 600), ("max_retry_after", 86401, 86400),
+                             ("max_bytes", 2**40, 33554432)):  # waits and memory bounded
+        with pytest.raises(ConfigError, match=f"and at most {top}, not {value}$"):
+            ScrapeSettings(**{name: value})
     with pytest.raises(ConfigError, match=f"^--concurrency must be a number at least 1 and at most {MAX_CONCURRENCY}, "
                                           f"not {MAX_CONCURRENCY + 1}$"):
         ScrapeSettings(concurrency=MAX_CONCURRENCY + 1)
     for name, value in (("timeout", math.nan), ("timeout", math.inf), ("max_retry_after", math.inf),
                         ("backoff", math.nan), ("max_backoff", math.inf)):
-        with pytest.raises(ConfigError, match=f"^--{name.replace('_', '-')} must be a number (at least|more than) 0, not (nan|inf)$"):
+        with pytest.raises(ConfigError, match=rf"^--{name.replace('_', '-')} must be a number (at least|more than) 0 and at most \d+, not (nan|inf)$"):
             ScrapeSettings(**{name: value})
     movies = movies_csv(tmp_path / "in.csv", ["tt0000001"])
     for args, message in ((["scrape", tmp_path / "missing.csv", "--out", tmp_path / "o"], "no such file"),

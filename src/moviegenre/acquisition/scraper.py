@@ -29,7 +29,7 @@ from moviegenre.acquisition import IMDB_ID
 from moviegenre.acquisition.fetch import Fetcher, FetchError
 from moviegenre.acquisition.pages import TitlePage, parse_title_page
 from moviegenre.acquisition.state import Outcome, ScrapeState, Summary
-from moviegenre.data.images import load_image
+from moviegenre.data.images import MAX_IMAGE_BYTES, load_image
 from moviegenre.data.readers import read_table
 from moviegenre.data.table import MovieTable, atomic_write_bytes, check_not_input, plural
 from moviegenre.errors import ConfigError, DataError, ImageError
@@ -42,9 +42,11 @@ POSTER_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif"
 # A polite crawler keeps few requests open at once; each title in flight is also a worker and a pooled connection.
 MAX_CONCURRENCY = 64
 # setting -> the lowest value it may take, whether that value itself is allowed, and the highest (None: no cap)
-LIMITS = {"rate": (0, False, None), "timeout": (0, False, None), "max_bytes": (0, False, None),
-          "concurrency": (1, True, MAX_CONCURRENCY), "max_tries": (1, True, None), "backoff": (0, True, None),
-          "max_backoff": (0, True, None), "max_retry_after": (0, True, None)}
+# Waits are bounded (a typo must not park a scrape for days); a page or poster is held in memory, and a poster
+# over the image loader's limit would be refused anyway.
+LIMITS = {"rate": (0, False, None), "timeout": (0, False, 600), "max_bytes": (0, False, MAX_IMAGE_BYTES),
+          "concurrency": (1, True, MAX_CONCURRENCY), "max_tries": (1, True, 100), "backoff": (0, True, 3600),
+          "max_backoff": (0, True, 3600), "max_retry_after": (0, True, 86400)}
 
 Progress = Callable[[str, Outcome], None]
 log = logging.getLogger(__name__)
