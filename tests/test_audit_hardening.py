@@ -139,6 +139,14 @@ def test_a_parameter_of_the_wrong_type_fails_before_training(tmp_path):
     assert not (tmp_path / "audit").exists()
 
 
+def test_a_config_field_the_audit_sets_fails_before_its_folder_is_made(tmp_path):
+    table = text_table(tmp_path / "movies.csv")
+    with pytest.raises(ConfigError, match="config: 'seed' would be ignored, the run sets it"):
+        audit(table, tmp_path / "audit", model="description-mlp", folds=2, min_genre_count=3,
+              params={"config": {"seed": 5}})
+    assert not (tmp_path / "audit").exists()
+
+
 def test_a_negative_seed_is_a_one_line_error(monkeypatch, capsys, tmp_path):
     table = text_table(tmp_path / "movies.csv")
     code, _, err = run_moviegenre(monkeypatch, capsys, "audit", table, "--out", tmp_path / "a", "--seed", "-1")

@@ -90,6 +90,7 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
     params = {**(AUDIT_PARAMS if "ensemble" in create_model(model).get_params() else {}), **(params or {})}
     estimator = create_model(model, **params)  # fails here, before any training, on a bad parameter
     check_params(estimator, "params")
+    configure(estimator, seed, {"progress": False, **train_options})  # as each fold will: its refusals come now
     readable = estimator.readable(movies)
     if readable.sum() < folds:
         raise DataError(movies.source, f"only {int(readable.sum())} movies have an input '{model}' reads, "
