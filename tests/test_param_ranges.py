@@ -78,9 +78,6 @@ BAD = [
     # No longer than a description may be (every description is padded to it).
     ("seed-text-cnn-lstm", "max_length=100001",
      "parameter 'max_length' is 100001, expected a whole number in [1, 100000]"),
-    # The original design fixes these: a config asking otherwise was overridden unseen.
-    *[(model, 'config={"lr": 0.01}', ("config field 'lr' is fixed by the original design this model reproduces "
-       "(lr=0.001); train another model to choose it")) for model in ("seed-poster-cnn", "seed-text-cnn-lstm")],
     # None only where the signature allows it (tfidf_terms, max_terms, max_length: "all"): elsewhere it failed in
     # the fit, after the embedding, or in a saved model, at its first prediction.
     ("fusion-gmu", "tfidf_weight=null", "parameter 'tfidf_weight' is None, expected float"),

@@ -51,15 +51,6 @@ class SeedNetworkModel(GenreModel):
     def train_config(self) -> TrainConfig:
         return replace(TrainConfig.of(self.config), **self.design)
 
-    def _check_param_rules(self) -> None:
-        # A config asking for another batch size or learning rate would be overridden unseen by the design (a saved
-        # run's config holds the design's own values, which are no conflict).
-        given = self.config if isinstance(self.config, dict) else {}
-        fixed = next((key for key in given if key in self.design and given[key] != self.design[key]), None)
-        if fixed is not None:
-            raise ValueError(f"config field '{fixed}' is fixed by the original design this model reproduces "
-                             f"({fixed}={self.design[fixed]!r}); train another model to choose it")
-
     def present(self, movies: MovieTable) -> np.ndarray:
         """Rows holding the one input this model reads."""
         return movies.has_poster if self.inputs == ("poster",) else movies.has_description
