@@ -172,6 +172,18 @@ def test_a_config_field_the_run_sets_is_one_line_naming_its_option(field, value,
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("model", ["seed-poster-cnn", "seed-text-cnn-lstm"])
+def test_a_config_the_seed_design_would_override_is_one_line(model, session_tiny_table_csv, tmp_path,
+                                                             split_stops_the_run, monkeypatch, capsys):
+    """The original design replaced a config's learning rate unseen."""
+    code, _, err = run_moviegenre(monkeypatch, capsys, "train", session_tiny_table_csv, "--out", tmp_path / "run",
+                                  "--model", model, "--no-progress", "--param", 'config={"lr": 0.01}')
+    assert code == 2, err
+    assert err == ("error: config: 'lr' is fixed by the original design this model reproduces (lr=0.001); train "
+                   "another model to choose it\n")
+    assert not (tmp_path / "run").exists()
+
+
 def test_audit_reports_a_value_out_of_range_before_its_first_fold(session_tiny_table_csv, tmp_path):
     from moviegenre.evaluation.audit import audit
 

@@ -87,7 +87,8 @@ def check_options(options: dict) -> None:
 def configure(estimator, seed: int, options: dict) -> None:
     """Set a network model's training configuration: its own (a registered model may preset fields, e.g.
     ``pos_weight_power``), overridden by ``options`` (TrainConfig fields; others are ignored) and ``seed``. A config
-    given as fields (``--param config=...``) that names one of the ``RUN_FIELDS`` the run set is a ConfigError."""
+    given as fields (``--param config=...``) that names one of the ``RUN_FIELDS`` the run set, or asks a seed
+    reproduction for another value than its design fixes, is a ConfigError."""
     if "config" in estimator.get_params():
         known = {f.name for f in fields(TrainConfig)}
         chosen = {**{k: v for k, v in options.items() if k in known}, "seed": seed}
@@ -97,4 +98,11 @@ def configure(estimator, seed: int, options: dict) -> None:
         if clash is not None:
             raise ConfigError(f"config: '{clash}' would be ignored, the run sets it (use --{clash.replace('_', '-')} "
                               "instead)")
+        # A seed reproduction's design overrides its config (models/seed_cnn.py); a saved run's config may differ
+        # from it, so this is a training-time check, not a loading one.
+        design = getattr(estimator, "design", {})
+        fixed = next((name for name in given if name in design and given[name] != design[name]), None)
+        if fixed is not None:
+            raise ConfigError(f"config: '{fixed}' is fixed by the original design this model reproduces "
+                              f"({fixed}={design[fixed]!r}); train another model to choose it")
         estimator.set_params(config=replace(estimator.train_config(), **chosen))
