@@ -133,7 +133,7 @@ def test_ray_engine_equals_local(tiny_run, session_tiny_table_csv, expected, tmp
             predict_file(session_tiny_table_csv, out, tiny_run, batch_size=16, engine="ray", workers=1, progress=False,
                          warn=warnings.append)
         assert again.rows == len(expected) - rows_done  # part 0 was not predicted again
-        assert len(warnings) == 1 and warnings[0].startswith(f"{done[1]}: not a readable part (")
+        assert len(warnings) == 1 and warnings[0].startswith(f"{done[1]}: not a readable Parquet file (")
 
         # A row only a worker reads is damaged: one line, naming the file, the row (by its id: a worker's batch does not
         # know where it starts in the file) and the field.

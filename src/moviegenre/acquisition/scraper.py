@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import io
 import logging
-import math
 import re
 import signal
 import sqlite3
@@ -33,6 +32,7 @@ from moviegenre.data.images import MAX_IMAGE_BYTES, load_image
 from moviegenre.data.readers import read_table
 from moviegenre.data.table import MovieTable, atomic_write_bytes, check_not_input, plural
 from moviegenre.errors import ConfigError, DataError, ImageError
+from moviegenre.models.base import POSITIVE, Interval
 
 DEFAULT_BASE_URL = "https://www.imdb.com"
 DEFAULT_USER_AGENT = (f"moviegenre/{__version__} (movie genre research dataset builder; rate-limited; "
@@ -41,12 +41,12 @@ TABLE_NAME = "movies.csv"  # what the scraped table is called in --out
 POSTER_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif"}
 # A polite crawler keeps few requests open at once; each title in flight is also a worker and a pooled connection.
 MAX_CONCURRENCY = 64
-# setting -> the lowest value it may take, whether that value itself is allowed, and the highest (None: no cap)
-# Waits are bounded (a typo must not park a scrape for days); a page or poster is held in memory, and a poster
-# over the image loader's limit would be refused anyway.
-LIMITS = {"rate": (0, False, None), "timeout": (0, False, 600), "max_bytes": (0, False, MAX_IMAGE_BYTES),
-          "concurrency": (1, True, MAX_CONCURRENCY), "max_tries": (1, True, 100), "backoff": (0, True, 3600),
-          "max_backoff": (0, True, 3600), "max_retry_after": (0, True, 86400)}
+# Each setting's range. Waits are bounded (a typo must not park a scrape for days); a page or poster is held in
+# memory, and a poster over the image loader's limit would be refused anyway.
+LIMITS = {"rate": POSITIVE, "timeout": Interval(0, 600, low_open=True),
+          "max_bytes": Interval(1, MAX_IMAGE_BYTES, whole=True),
+          "concurrency": Interval(1, MAX_CONCURRENCY, whole=True), "max_tries": Interval(1, 100, whole=True),
+          "backoff": Interval(0, 3600), "max_backoff": Interval(0, 3600), "max_retry_after": Interval(0, 86400)}
 
 Progress = Callable[[str, Outcome], None]
 log = logging.getLogger(__name__)
@@ -79,14 +79,10 @@ class ScrapeSettings:
     def __post_init__(self) -> None:
         if urlsplit(self.base_url).scheme not in ("http", "https") or not urlsplit(self.base_url).netloc:
             raise ConfigError(f"--base-url '{self.base_url}' is not an http(s) URL (e.g. https://www.imdb.com)")
-        for name, (low, inclusive, high) in LIMITS.items():
-            value = getattr(self, name)
-            # Finite: an infinite timeout or wait never ends, and NaN (false against everything) failed every title.
-            if not (math.isfinite(value) and (value >= low if inclusive else value > low)
-                    and (high is None or value <= high)):
-                allowed = f"{'at least' if inclusive else 'more than'} {low}"
-                allowed += "" if high is None else f" and at most {high}"
-                raise ConfigError(f"--{name.replace('_', '-')} must be a number {allowed}, not {value}")
+        for name, allowed in LIMITS.items():
+            # Bounded and finite: an infinite timeout or wait never ends, and NaN (in no range) failed every title.
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: give {allowed}")
 
 
 def parse_rate(text: str) -> float:

@@ -186,7 +186,7 @@ class Service:
                 title: str) -> ExplainResult:
         """The explanation of checked inputs (``explain_later`` checks them)."""
         try:
-            explanation = self.explainer.explain(poster, description, top=top, genres=genres or None, title=title)
+            explanation = self.explainer.explain(poster, description, top=top, genres=genres, title=title)
         except MovieGenreError as error:
             raise ClientError(422, str(error)) from None
         heatmaps = {g: "data:image/png;base64," + base64.b64encode(png_bytes(explanation.heat_layer(g))).decode()
@@ -217,7 +217,7 @@ def texts(description: str | None, title: str | None, where: str = "") -> tuple[
 async def _read_poster(poster: UploadFile | None) -> bytes | None:
     if poster is None:
         return None
-    declared = (poster.content_type or "application/octet-stream").split(";")[0].strip().lower()
+    declared = _media_type(poster.content_type or "application/octet-stream")
     if declared not in (*IMAGE_TYPES, "application/octet-stream"):
         kind = "is not one this service reads" if declared.startswith("image/") else "is not an image"
         raise ClientError(415, f"poster: content type '{declared}' {kind} (send JPEG, PNG, WebP or GIF)")
@@ -232,7 +232,7 @@ def form_body(*once: str):
     or when a field in ``once`` is repeated (only the last would be read). Dependencies run before FastAPI checks
     the fields, so a body of the wrong kind is told so, not that a field is missing."""
     async def check(request: Request) -> None:
-        kind = _content_type(request)
+        kind = _media_type(request.headers.get("content-type", ""))
         if kind not in FORM_TYPES:
             raise ClientError(415, f"content type '{kind or 'none'}': send multipart/form-data with a 'poster' file "
                                    "and/or a 'description' field")
@@ -249,13 +249,14 @@ def form_body(*once: str):
 
 async def json_body(request: Request) -> None:
     """A route dependency: 415 unless the body is JSON."""
-    kind = _content_type(request)
+    kind = _media_type(request.headers.get("content-type", ""))
     if kind != "application/json":
         raise ClientError(415, f"content type '{kind or 'none'}': send application/json")
 
 
-def _content_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+def _media_type(content_type: str) -> str:
+    """``image/png`` of ``Image/PNG; charset=x``: the type without its parameters, as the service compares it."""
+    return content_type.split(";")[0].strip().lower()
 
 
 def _one_line(error: RequestValidationError) -> str:

@@ -236,16 +236,26 @@ def _holds(part: Path, chunk: MovieTable, genres: list[str], warn: Callable[[str
     if not part.exists():
         return False
     try:
-        frame = pd.read_parquet(part)
-    except (pa.ArrowException, OSError, ValueError) as error:
-        problem = f"not a readable Parquet file ({first_line(error)})"
-    else:
-        if list(frame.columns) == _columns(genres) and frame["imdb_id"].tolist() == chunk.ids:
+        if _part_ids(part, genres) == chunk.ids:
             return True
         problem = "not the predictions of its movies"
+    except DataError as error:
+        problem = error.problem
     if warn:
         warn(f"{part}: {problem}; predicting its {plural(len(chunk), 'movie')} again")
     return False
+
+
+def _part_ids(part: Path, genres: list[str]) -> list[str]:
+    """The movies whose predictions a part holds; a DataError where it no longer reads back, whole, as predictions
+    of ``genres`` (the join reads every column of it)."""
+    try:
+        frame = pd.read_parquet(part)
+    except (pa.ArrowException, OSError, ValueError) as error:
+        raise DataError(part, f"not a readable Parquet file ({first_line(error)})") from None
+    if list(frame.columns) != _columns(genres):
+        raise DataError(part, "not the predictions of this model's genres")
+    return frame["imdb_id"].tolist()
 
 
 def _write_atomic(path: Path, write) -> None:
@@ -254,17 +264,17 @@ def _write_atomic(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
-def _ray_parts_done(parts: Path, warn: Callable[[str], None] | None) -> tuple[set[str], int]:
+def _ray_parts_done(parts: Path, genres: list[str], warn: Callable[[str], None] | None) -> tuple[set[str], int]:
     """The movies a killed Ray run's parts hold, and the last part's number (-1 for none). Ray's parts follow the
     results, not fixed batches, so a part that no longer reads back is removed (and ``warn`` told): its movies are
     not among those done, and are predicted again."""
     done, last = set(), -1
     for part in sorted(parts.glob("part-*.parquet")):
         try:
-            done.update(pd.read_parquet(part, columns=["imdb_id"])["imdb_id"])
-        except (pa.ArrowException, OSError, ValueError, KeyError) as error:
+            done.update(_part_ids(part, genres))
+        except DataError as error:
             if warn:
-                warn(f"{part}: not a readable part ({first_line(error)}); predicting its movies again")
+                warn(f"{part}: {error.problem}; predicting its movies again")
             part.unlink()
             continue
         last = int(part.stem.removeprefix("part-"))
@@ -355,7 +365,8 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
         raise ConfigError(f"{table}: --engine ray reads the shared CSV or Parquet format (with an imdb_id column)")
     model_dir = run_model_dir(run_dir)  # the actors load the model; the driver needs only its folder and genres
     parts = _parts_folder(table, out, model_dir, batch_size, restart, "ray")
-    done, last = _ray_parts_done(parts, warn)
+    genres = model_meta(model_dir)["genres"]
+    done, last = _ray_parts_done(parts, genres, warn)
     if done:  # resume: leave out the movies whose predictions are already in a part
         dataset = dataset.map_batches(lambda frame: frame[~frame["imdb_id"].isin(done)], batch_format="pandas")
     predictions = dataset.map_batches(_RayPredict, fn_constructor_args=(str(run_dir) if run_dir else None,
@@ -370,6 +381,6 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
                 index += 1
     except ray.exceptions.RayError as error:
         raise _worker_error(error) from None
-    _join(sorted(parts.glob("part-*.parquet")), out, model_meta(model_dir)["genres"])
+    _join(sorted(parts.glob("part-*.parquet")), out, genres)
     shutil.rmtree(parts)
     return out

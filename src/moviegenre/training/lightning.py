@@ -198,8 +198,7 @@ def _set_log_aside(log: Path, resuming: bool) -> Path | None:
         aside.unlink(missing_ok=True)
         return None
     if log.exists() and aside.exists():
-        atomic_write_text(aside, pd.concat([_read_log(aside), _read_log(log)], ignore_index=True).to_csv(index=False))
-        log.unlink()
+        _append_log(aside, log)
     elif log.exists():
         _read_log(log)  # a damaged log is one line now, not after the training
         os.replace(log, aside)
@@ -210,10 +209,14 @@ def _join_log(log: Path, aside: Path) -> None:
     """``metrics.csv`` as one learning curve again: the rows set aside, then this run's; where this run logged
     nothing (its resume was refused), the file set aside goes back as it was."""
     if log.exists() and log.stat().st_size:
-        atomic_write_text(log, pd.concat([_read_log(aside), _read_log(log)], ignore_index=True).to_csv(index=False))
-        aside.unlink()
-    else:
-        os.replace(aside, log)
+        _append_log(aside, log)
+    os.replace(aside, log)
+
+
+def _append_log(curve: Path, later: Path) -> None:
+    """``later``'s rows after ``curve``'s, in ``curve``; ``later`` removed."""
+    atomic_write_text(curve, pd.concat([_read_log(curve), _read_log(later)], ignore_index=True).to_csv(index=False))
+    later.unlink()
 
 
 def _read_log(path: Path) -> pd.DataFrame:

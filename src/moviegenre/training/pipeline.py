@@ -85,7 +85,8 @@ def check_same_job(out: Path, job: dict, resume: bool) -> None:
     """A fresh run notes what it trains (``RESUME_JSON``); a resumed one must train the same: resumed with another
     seed, table or genre policy, its checkpoint's network would go on learning from rows the new split holds out
     for testing, and the run would report scores on movies it trained on."""
-    path, job = out / RESUME_JSON, json.loads(json.dumps(job, default=str))  # as it reads back
+    path, text = out / RESUME_JSON, json.dumps(job, indent=2, default=str) + "\n"
+    job = json.loads(text)  # as it reads back (a tuple as a list)
     if resume and (out / "checkpoints" / "last.ckpt").exists() and path.exists():
         earlier = read_json(path, hint="delete it, or train afresh without --resume")
         changed = [key for key in job if not isinstance(earlier, dict) or earlier.get(key) != job[key]]
@@ -93,7 +94,7 @@ def check_same_job(out: Path, job: dict, resume: bool) -> None:
             raise ConfigError(f"--resume: {out} was started with other {', '.join(changed)} than now; give the same "
                               "table and options, or train afresh without --resume")
         return
-    atomic_write_text(path, json.dumps(job, indent=2, default=str) + "\n")
+    atomic_write_text(path, text)
 
 
 def split_of_run(run_dir: str | Path, table) -> np.ndarray:
