@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -135,14 +136,28 @@ def test_ray_engine_equals_local(tiny_run, session_tiny_table_csv, expected, tmp
         assert again.rows == len(expected) - rows_done  # part 0 was not predicted again
         assert len(warnings) == 1 and warnings[0].startswith(f"{done[1]}: not a readable Parquet file (")
 
-        # A row only a worker reads is damaged: one line, naming the file, the row (by its id: a worker's batch does not
-        # know where it starts in the file) and the field.
+        # A damaged row and an id given twice in two batches (a worker sees one batch) are refused by the driver,
+        # every row checked before the cluster predicts, as the local engine checks them.
         lines = table_lines(session_tiny_table_csv)
         lines[31] = lines[31].replace(",Movie 30,2000,", ",Movie 30,year 2000,")
         damaged = write_lines(tmp_path / "damaged.csv", lines)
-        with pytest.raises(MovieGenreError) as caught:
+        with pytest.raises(MovieGenreError, match="^" + re.escape(f"{damaged}: row 31, field 'year': year 'year 2000' "
+                                                                    "is not a number")):
             predict_file(damaged, tmp_path / "d.parquet", tiny_run, batch_size=16, engine="ray", workers=1,
                          progress=False)
+        lines = table_lines(session_tiny_table_csv)
+        twice = write_lines(tmp_path / "twice.csv", [*lines, lines[1]])
+        with pytest.raises(MovieGenreError, match="duplicate id 'tt0000000' \\(first seen in row 1\\)"):
+            predict_file(twice, tmp_path / "t.parquet", tiny_run, batch_size=16, engine="ray", workers=1,
+                         progress=False)
+        assert not (tmp_path / "t.parquet.parts").exists()
+        # A table changed after the driver checked it: a worker names the row by its id (its batch does not know
+        # where it starts in the file).
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(batch, "_checked_rows", lambda path, rows: None)
+            with pytest.raises(MovieGenreError) as caught:
+                predict_file(damaged, tmp_path / "d.parquet", tiny_run, batch_size=16, engine="ray", workers=1,
+                             progress=False)
         assert str(caught.value) == (f"{damaged}: the row of imdb_id 'tt0000030': field 'year': year 'year 2000' "
                                      "is not a number (use a 4-digit year or leave it empty)")
     finally:

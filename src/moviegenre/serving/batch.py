@@ -131,7 +131,7 @@ def iter_tables(path: Path, rows: int) -> tuple[Iterator[MovieTable], int]:
     model loads. The shared CSV and Parquet formats are streamed from disk, twice (the check keeps only the ids);
     the other formats (text-only CSVs, MM-IMDb folders) are read whole, then chunked."""
     if _streamed(path):
-        return _chunks(path, rows), sum(len(chunk) for chunk in _chunks(path, rows, first_rows={}))
+        return _chunks(path, rows), _checked_rows(path, rows)
     whole = read_table(path, labelled=False)  # which also words what is wrong with any other path
     return ((whole.subset(np.arange(start, min(start + rows, len(whole)))) for start in range(0, len(whole), rows)),
             len(whole))
@@ -140,6 +140,11 @@ def iter_tables(path: Path, rows: int) -> tuple[Iterator[MovieTable], int]:
 def _streamed(path: Path) -> bool:
     suffix = path.suffix.lower()
     return path.is_file() and (suffix == ".parquet" or suffix in (".csv", ".tsv") and "imdb_id" in _csv_header(path))
+
+
+def _checked_rows(path: Path, rows: int) -> int:
+    """The number of rows of a shared CSV or Parquet table, once every row is checked (an id given twice included)."""
+    return sum(len(chunk) for chunk in _chunks(path, rows, first_rows={}))
 
 
 def _chunks(path: Path, rows: int, first_rows: dict[str, int] | None = None) -> Iterator[MovieTable]:
@@ -319,7 +324,8 @@ class _RayPredict:
         except DataError as error:
             if error.row is None:
                 raise
-            # A Ray batch does not know where in the file it starts: the row is named by its id.
+            # A table changed since the driver checked it. A Ray batch does not know where in the file it starts:
+            # the row is named by its id.
             movie = batch["imdb_id"][error.row - 1].as_py()
             raise DataError(f"{self.source}: the row of imdb_id '{movie}'", error.problem, field=error.field,
                             hint=error.hint) from None
@@ -341,6 +347,11 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
         raise ConfigError("--engine ray needs Ray Data: pip install 'ray[data]'") from None
     import pyarrow.csv as pacsv
 
+    if not _streamed(table):
+        raise ConfigError(f"{table}: --engine ray reads the shared CSV or Parquet format (with an imdb_id column)")
+    # Every row checked here, as the local engine checks them, before the cluster starts: a worker sees one batch,
+    # so an id given twice in two batches, or a bad row in the last one, would be found hours in, or never.
+    _checked_rows(table, batch_size)
     if not ray.is_initialized():
         ray.init(log_to_driver=False)
     cpus = ray.cluster_resources().get("CPU", 0)
@@ -352,7 +363,7 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
     context.enable_progress_bars = progress
     if table.suffix.lower() == ".parquet":
         dataset = ray.data.read_parquet(str(table.resolve()))
-    elif table.suffix.lower() in (".csv", ".tsv") and "imdb_id" in _csv_header(table):
+    else:
         # Every column as text, empty fields as "" (not null), quoted newlines allowed: as the local reader.
         header = _csv_header(table)
         dataset = ray.data.read_csv(
@@ -361,8 +372,6 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
                                               delimiter="\t" if table.suffix.lower() == ".tsv" else ","),
             convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in header},
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False))
-    else:
-        raise ConfigError(f"{table}: --engine ray reads the shared CSV or Parquet format (with an imdb_id column)")
     model_dir = run_model_dir(run_dir)  # the actors load the model; the driver needs only its folder and genres
     parts = _parts_folder(table, out, model_dir, batch_size, restart, "ray")
     genres = model_meta(model_dir)["genres"]
