@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -226,6 +228,40 @@ def test_run_passes_on_exit_codes(monkeypatch, capsys):
 
     monkeypatch.setattr(cli_app, "app", tiny)
     assert moviegenre(monkeypatch, capsys, "3")[0] == 3
+
+
+@pytest.mark.parametrize(("code", "hint"), [(errno.EACCES, "check its permissions or choose another path"),
+                                             (errno.ENOSPC, "free some space or choose another folder")])
+def test_machine_refusals_are_one_line(monkeypatch, capsys, code, hint):
+    # A read-only output folder or a full disk, met by any command (as root, tests cannot make a folder read-only).
+    import typer
+
+    cli_app = importlib.import_module("moviegenre.cli.app")
+    tiny = typer.Typer()
+
+    @tiny.command()
+    def write(path: str) -> None:
+        raise OSError(code, os.strerror(code), path)
+
+    monkeypatch.setattr(cli_app, "app", tiny)
+    exit_code, out, err = moviegenre(monkeypatch, capsys, "/out/explain/poster.png")
+    assert exit_code == 2 and out == ""
+    assert err == f"error: /out/explain/poster.png: {os.strerror(code)} ({hint})\n"
+
+
+def test_other_os_errors_stay_tracebacks(monkeypatch, capsys):
+    import typer
+
+    cli_app = importlib.import_module("moviegenre.cli.app")
+    tiny = typer.Typer()
+
+    @tiny.command()
+    def fail(path: str) -> None:
+        raise OSError(errno.EINVAL, "Invalid argument", path)  # not the machine's refusal: a bug to see whole
+
+    monkeypatch.setattr(cli_app, "app", tiny)
+    with pytest.raises(OSError, match="Invalid argument"):
+        moviegenre(monkeypatch, capsys, "x")
 
 
 def test_help_exits_0(monkeypatch, capsys):

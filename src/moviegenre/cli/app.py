@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
@@ -19,6 +20,11 @@ app = typer.Typer(help="Predict a movie's genres from its poster, its descriptio
 data_app = typer.Typer(help="Inspect and split movie tables.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
+# The machine's refusals, not the program's: a read-only folder, a full disk. Any other OSError stays a traceback (a bug).
+_MACHINE_ERRORS = {errno.EACCES: "check its permissions or choose another path", errno.EPERM: "check its permissions "
+                   "or choose another path", errno.EROFS: "choose a writable folder", errno.ENOSPC: "free some space or "
+                   "choose another folder", errno.EDQUOT: "free some space or choose another folder"}
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -35,6 +41,13 @@ def run() -> None:
         app()
     except MovieGenreError as error:
         err_console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except OSError as error:
+        if error.errno not in _MACHINE_ERRORS:
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        err_console.print(f"error: {where}{error.strerror} ({_MACHINE_ERRORS[error.errno]})", markup=False,
+                          highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("aborted", markup=False)
