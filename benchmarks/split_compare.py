@@ -4,7 +4,7 @@ Both implement Sechidis et al. (2011). For 80/10/10 splits of the real genre lab
 default genre policy) and of ``--synthetic`` rows drawn from them with replacement (same genre frequencies and
 co-occurrences), prints seconds and how far each split's per-genre shares stray from the whole table's
 (percentage points: the largest over genres and splits, and the mean over genres of each genre's largest),
-with the split sizes. Needs ``pip install iterative-stratification``.
+with the split sizes. Needs iterative-stratification (``pip install -e ".[dev]"``).
 
     python benchmarks/split_compare.py [--synthetic 1000000] [--seeds 0 1 2]
 """
@@ -13,10 +13,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 import numpy as np
-from iterstrat.ml_stratifiers import IterativeStratification
+
+try:
+    from iterstrat.ml_stratifiers import IterativeStratification
+except ImportError:
+    sys.exit('split_compare.py compares with iterative-stratification: pip install -e ".[dev]"')
 from shared_data import DATA  # benchmarks/ is on the path when this runs as a script
 
 from moviegenre.data.genres import GenreEncoder

@@ -16,6 +16,8 @@ from moviegenre.data.splits import split_table
 from moviegenre.data.summary import summarize
 from moviegenre.data.table import plural
 
+# The formats read_table reads (README, "Data formats").
+TABLE_HELP = "Movie table: project CSV, Parquet, text-only CSV, one-hot poster CSV or MM-IMDb folder."
 MinGenreCount = Annotated[int, typer.Option(help="Drop genres with fewer movies than this.")]
 DropGenres = Annotated[str, typer.Option(help="Comma-separated genres to drop ('' for none).")]
 DROP_GENRES = ",".join(DEFAULT_DROP_GENRES)
@@ -26,7 +28,7 @@ def parse_genre_list(text: str) -> tuple[str, ...]:
 
 
 @data_app.command("inspect")
-def inspect(path: Annotated[Path, typer.Argument(help="Movie table: CSV or MM-IMDb folder.")],
+def inspect(path: Annotated[Path, typer.Argument(help=TABLE_HELP)],
             min_genre_count: MinGenreCount = DEFAULT_MIN_GENRE_COUNT,
             drop_genres: DropGenres = DROP_GENRES,
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
@@ -73,7 +75,7 @@ def inspect(path: Annotated[Path, typer.Argument(help="Movie table: CSV or MM-IM
 
 
 @data_app.command("split")
-def split(path: Annotated[Path, typer.Argument(help="Movie table: CSV or MM-IMDb folder.")],
+def split(path: Annotated[Path, typer.Argument(help=TABLE_HELP)],
           out: Annotated[Path, typer.Option("--out", help="Folder for split.csv and genres.json.")],
           seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
           validation: Annotated[float, typer.Option(help="Validation share.")] = 0.1,

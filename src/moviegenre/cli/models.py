@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from moviegenre.cli.app import app, console
-from moviegenre.cli.data import DROP_GENRES, DropGenres, MinGenreCount, parse_genre_list
+from moviegenre.cli.data import DROP_GENRES, TABLE_HELP, DropGenres, MinGenreCount, parse_genre_list
 from moviegenre.data.genres import DEFAULT_MIN_GENRE_COUNT
 from moviegenre.data.table import atomic_write_text
 from moviegenre.errors import ConfigError
@@ -32,7 +32,7 @@ def models() -> None:
 
 
 @app.command("train")
-def train(data: Annotated[Path, typer.Argument(help="Movie table: shared CSV, text-only CSV or MM-IMDb folder.")],
+def train(data: Annotated[Path, typer.Argument(help=TABLE_HELP)],
           model: Annotated[str, typer.Option(help="Registered model name (see 'moviegenre models').")] = "fusion-gmu",
           out: Annotated[Path, typer.Option("--out", help="Run folder to write.")] = Path("runs/latest"),
           seed: Annotated[int, typer.Option(help="Seed for the split, initialisation and shuffling.")] = 0,
