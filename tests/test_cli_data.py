@@ -177,7 +177,25 @@ def test_split_errors_are_one_line_with_exit_code_2(monkeypatch, capsys, tmp_pat
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("case", ["non-UTF-8", "bad year", "bad one-hot", "invalid JSON", "unknown split"])
+@pytest.mark.parametrize("case", ["bad year", "bad one-hot"])
+def test_inspect_lists_a_value_that_does_not_parse_with_the_other_problems(monkeypatch, capsys, tmp_path, case):
+    path, message = bad_inputs(tmp_path)[case]
+    code, out, _ = moviegenre(monkeypatch, capsys, "data", "inspect", path)
+    assert code == 0 and f"  {message}\n" in out
+
+
+def test_inspect_lists_a_bad_year_in_row_order(monkeypatch, capsys, tmp_path):
+    path = write(tmp_path / "m.csv", f"{HEADER}\ntt1,A,,Drama,,posters/x.jpg\ntt2,B,1849,Drama,A plot.,\n"
+                                     "tt1,C,,Drama,A plot.,\n")
+    code, out, _ = moviegenre(monkeypatch, capsys, "data", "inspect", path)
+    assert code == 0 and "3 problems" in out
+    assert out.index("row 1, field 'poster'") < out.index("row 2, field 'year': year '1849' is not a year") < out.index(
+        "row 3, field 'imdb_id': duplicate id")
+    code, _, err = moviegenre(monkeypatch, capsys, "train", path, "--out", tmp_path / "run")
+    assert code == 2 and err.startswith(f"error: {path}: row 2, field 'year'")  # a value that does not parse stops it
+
+
+@pytest.mark.parametrize("case", ["non-UTF-8", "invalid JSON", "unknown split"])
 def test_inspect_errors_are_one_line_with_exit_code_2(monkeypatch, capsys, tmp_path, case):
     path, message = bad_inputs(tmp_path)[case]
     assert moviegenre(monkeypatch, capsys, "data", "inspect", path) == (2, "", f"error: {message}\n")

@@ -51,15 +51,18 @@ def read_table(path: str | Path, *, labelled: bool | None = True, strict: bool =
     """
     path = check_table_path(path)
     columns = {"genres"}  # MM-IMDb folders and one-hot tables always hold genres
+    # Values that do not parse (a year, a one-hot flag): ``strict`` stops at the first, else they are listed among the
+    # others in row order, each read as unknown (a flag as absent).
+    unreadable = None if strict else []
     if path.is_dir():
         table = read_mmimdb(path)
     elif path.suffix.lower() in (".csv", ".tsv", ".txt"):
         frame = next(csv_frames(path))
         columns = set(frame.columns)
         if "imdb_id" in columns:
-            table = _from_shared_csv(path, frame, labelled)
+            table = _from_shared_csv(path, frame, labelled, unreadable)
         elif set(ONE_HOT_COLUMNS) <= columns:
-            table = _from_one_hot_csv(path, frame, posters)
+            table = _from_one_hot_csv(path, frame, posters, unreadable)
         elif "description" in columns:
             table = _from_text_csv(path, frame, labelled)
         else:
@@ -68,13 +71,15 @@ def read_table(path: str | Path, *, labelled: bool | None = True, strict: bool =
     elif path.suffix.lower() == ".parquet":
         frame = arrow_frame(path, _read_parquet(path))
         columns = set(frame.columns)
-        table = _from_shared_csv(path, frame, labelled)
+        table = _from_shared_csv(path, frame, labelled, unreadable)
     else:
         raise DataError(path, f"unsupported file type '{path.suffix}'",
                         hint="give a .csv movie table, a .parquet table or an MM-IMDb folder")
     # A table that has a genres column (or genres anywhere) is one to train on: checked as 'train' checks it.
     with_genres = (table.is_labelled or "genres" in columns) if labelled is None else labelled
     table.problems = table.validate(labelled=with_genres, images=images)
+    if unreadable:  # in row order among the others (a problem of the whole table, with no row, first)
+        table.problems = sorted(unreadable + table.problems, key=lambda problem: problem.row or 0)
     unusable = table.unusable(labelled=with_genres) if usable else None
     if unusable:
         table.problems.insert(0, unusable)
@@ -288,15 +293,28 @@ def _poster_path(folder: Path, poster: str) -> str:
     return os.path.normpath(folder / poster)
 
 
-def _from_shared_csv(path: Path, frame: pd.DataFrame, labelled: bool) -> MovieTable:
+def _from_shared_csv(path: Path, frame: pd.DataFrame, labelled: bool, unreadable: list[DataError] | None = None
+                     ) -> MovieTable:
+    """The rows as a table; a year that does not parse raises, or, given ``unreadable``, is added to it and read as
+    unknown (``data inspect`` lists every problem)."""
     _require(path, frame, SHARED_COLUMNS if labelled else ("imdb_id",))
     folder = path.parent.resolve()
     get = lambda column: frame[column] if column in frame else pd.Series([""] * len(frame))
+
+    def year(row: int, value: str) -> int | None:
+        try:
+            return _parse_year(path, row, value)
+        except DataError as error:
+            if unreadable is None:
+                raise
+            unreadable.append(error)
+            return None
+
     records = [
-        {"imdb_id": imdb_id.strip(), "title": title, "year": _parse_year(path, row, year),
+        {"imdb_id": imdb_id.strip(), "title": title, "year": year(row, value),
          "genres": split_genres(genres), "description": description,
          "poster": _poster_path(folder, poster)}
-        for row, (imdb_id, title, year, genres, description, poster) in enumerate(
+        for row, (imdb_id, title, value, genres, description, poster) in enumerate(
             zip(frame["imdb_id"], get("title"), get("year"), get("genres"), get("description"), get("poster")),
             start=1)
     ]
@@ -317,7 +335,8 @@ def _from_text_csv(path: Path, frame: pd.DataFrame, labelled: bool) -> MovieTabl
     return MovieTable.from_records(records, source=str(path))
 
 
-def _from_one_hot_csv(path: Path, frame: pd.DataFrame, posters: str | Path | None) -> MovieTable:
+def _from_one_hot_csv(path: Path, frame: pd.DataFrame, posters: str | Path | None,
+                      unreadable: list[DataError] | None = None) -> MovieTable:
     folder = Path(posters) if posters else _one_hot_poster_folder(path)
     genre_columns = [c for c in frame.columns if c not in ONE_HOT_COLUMNS]
     if not genre_columns:
@@ -329,8 +348,11 @@ def _from_one_hot_csv(path: Path, frame: pd.DataFrame, posters: str | Path | Non
         for genre in genre_columns:
             flag = values[genre].strip()
             if flag not in ("0", "1", "0.0", "1.0"):
-                raise DataError(path, f"value '{flag}' is not 0 or 1", row=row, field=genre,
-                                hint="one-hot genre columns hold 0 or 1")
+                error = DataError(path, f"value '{flag}' is not 0 or 1", row=row, field=genre,
+                                  hint="one-hot genre columns hold 0 or 1")
+                if unreadable is None:
+                    raise error
+                unreadable.append(error)  # listed (as _from_shared_csv lists a year), the genre read as absent
             if flag.startswith("1"):
                 genres.append(genre)
         movie_id = values["Id"].strip()
