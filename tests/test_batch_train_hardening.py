@@ -91,6 +91,28 @@ def test_train_options_are_checked_before_the_table_is_read(option, value, tmp_p
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("command", ["train", "audit"])
+def test_a_poster_that_does_not_decode_is_named_by_its_row(command, tiny_table_csv, tmp_path, monkeypatch, capsys):
+    # The file exists (the table's check passes); it fails only as the model embeds it: the loader knows only the file.
+    broken = tiny_table_csv.parent / "posters" / "tt0000000.png"
+    broken.write_bytes(b"not an image")
+    extra = ("--model", "poster-mlp", "--max-epochs", "1", "--min-genre-count", "3")
+    extra += ("--folds", "2") if command == "audit" else ("--no-progress",)
+    code, _, err = run_moviegenre(monkeypatch, capsys, command, tiny_table_csv, "--out", tmp_path / "out", *extra)
+    assert_one_line(code, err, f"{tiny_table_csv}: row 1, field 'poster': poster file '{broken}': not an image (give "
+                               "a JPEG, PNG, WebP or GIF poster; 'moviegenre data inspect --images' lists every such")
+
+
+def test_evaluate_names_a_poster_that_does_not_decode_by_its_row(tiny_table_csv, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    args = ("--model", "poster-mlp", "--max-epochs", "1", "--min-genre-count", "3", "--no-progress")
+    assert run_moviegenre(monkeypatch, capsys, "train", tiny_table_csv, "--out", run, *args)[0] == 0
+    broken = tiny_table_csv.parent / "posters" / "tt0000003.png"  # row 4, a test row or not: every split is scored
+    broken.write_bytes(b"not an image")
+    code, _, err = run_moviegenre(monkeypatch, capsys, "evaluate", run, tiny_table_csv)
+    assert_one_line(code, err, f"{tiny_table_csv}: row 4, field 'poster': poster file '{broken}': not an image")
+
+
 def test_a_run_folder_that_is_a_file_is_one_line(session_tiny_table_csv, tmp_path, monkeypatch, capsys):
     (tmp_path / "run").write_text("notes")
     code, _, err = run_moviegenre(monkeypatch, capsys, "train", session_tiny_table_csv, "--out", tmp_path / "run")

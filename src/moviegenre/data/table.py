@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -259,6 +260,21 @@ def image_error(poster: str) -> ImageError | None:
     except ImageError as error:
         return error
     return None
+
+
+@contextmanager
+def poster_rows(table: MovieTable) -> Iterator[None]:
+    """An ImageError met inside (a poster that exists but does not decode, found as training embeds it) as the
+    table's row and field, worded as ``validate(images=True)`` words it: the loader knows only the file."""
+    try:
+        yield
+    except ImageError as error:
+        rows = [row for row, poster in enumerate(table.posters) if poster == str(error.source)]
+        if not rows:
+            raise
+        raise DataError(table.source, f"poster file '{error.source}': {error.problem}", row=rows[0] + 1,
+                        field="poster", hint=f"{error.hint}; 'moviegenre data inspect --images' lists every such "
+                                             "poster") from None
 
 
 def split_genres(text: str) -> list[str]:

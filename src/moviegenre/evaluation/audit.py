@@ -32,7 +32,14 @@ from scipy.special import expit, logit
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, GenreEncoder
 from moviegenre.data.readers import read_json, read_table
 from moviegenre.data.splits import check_seed, iterative_stratification
-from moviegenre.data.table import MovieTable, atomic_write_bytes, atomic_write_text, check_not_input, check_out_folder
+from moviegenre.data.table import (
+    MovieTable,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_not_input,
+    check_out_folder,
+    poster_rows,
+)
 from moviegenre.errors import ConfigError, DataError
 from moviegenre.features.cache import file_keys
 from moviegenre.models.base import GenreModel, check_params
@@ -99,8 +106,9 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
              "folds": folds, "seed": seed, "genres": encoder.classes_, "train_options": train_options}
     fold_of = np.full(len(movies), -1)
     fold_of[readable] = iterative_stratification(labels[readable], (1.0,) * folds, seed)
-    probabilities, thresholds = out_of_fold(movies, labels, encoder.classes_, fold_of, out_dir / FOLDS_DIR, state,
-                                            echo=echo or (lambda line: None))
+    with poster_rows(movies):
+        probabilities, thresholds = out_of_fold(movies, labels, encoder.classes_, fold_of, out_dir / FOLDS_DIR, state,
+                                                echo=echo or (lambda line: None))
     issues, per_movie = rank_issues(movies, labels, context_probabilities(labels, probabilities, fold_of),
                                     encoder.classes_)
     per_movie["suggested_genres"] = suggested_genres(probabilities, thresholds, encoder.classes_)

@@ -8,7 +8,7 @@ import numpy as np
 
 from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
-from moviegenre.data.table import SPLITS, MovieTable
+from moviegenre.data.table import SPLITS, MovieTable, poster_rows
 from moviegenre.errors import DataError
 from moviegenre.evaluation.metrics import multilabel_metrics
 from moviegenre.evaluation.report import write_report
@@ -51,10 +51,10 @@ def evaluate(run_dir: str | Path | None, data: str | Path, *, use: str = "any", 
     if use in ("poster", "description") and use not in model.inputs:  # every row would be scored on nothing
         raise DataError("--use", f"model '{model.name}' does not read a {use}",
                         hint=f"use --use any, or --use {' or '.join(model.inputs)}")
-    table = read_table(data)
-    if split:
-        table = table.subset(split_of_run(run_path, table) == split)
-    metrics, labels, probabilities = score(model, table, use)
+    whole = read_table(data)
+    table = whole.subset(split_of_run(run_path, whole) == split) if split else whole
+    with poster_rows(whole):
+        metrics, labels, probabilities = score(model, table, use)
     metrics["model"] = model.name
     metrics["data"] = str(data) + (f" [{split}]" if split else "")
     if report_dir is None:

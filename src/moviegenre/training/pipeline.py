@@ -14,7 +14,7 @@ import numpy as np
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT
 from moviegenre.data.readers import read_json, read_table
 from moviegenre.data.splits import GENRES_JSON, SPLIT_CSV, check_seed, genre_split, load_split, save_genre_split
-from moviegenre.data.table import atomic_write_text, check_not_input, check_out_folder
+from moviegenre.data.table import atomic_write_text, check_not_input, check_out_folder, poster_rows
 from moviegenre.errors import ConfigError
 from moviegenre.models.base import MODEL_JSON, MODEL_WEIGHTS, GenreModel, check_params
 from moviegenre.models.registry import create_model
@@ -56,9 +56,10 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     # A movie none of whose genres survived the genre policy teaches nothing: leave it out of fitting.
     labelled = labels.sum(1) > 0
     train_rows, val_rows = (splits == "train") & labelled, (splits == "validation") & labelled
-    estimator.fit(table.subset(train_rows), labels[train_rows],
-                  validation=(table.subset(val_rows), labels[val_rows]) if val_rows.any() else None,
-                  genres=encoder.classes_, run_dir=out, resume=resume)
+    with poster_rows(table):
+        estimator.fit(table.subset(train_rows), labels[train_rows],
+                      validation=(table.subset(val_rows), labels[val_rows]) if val_rows.any() else None,
+                      genres=encoder.classes_, run_dir=out, resume=resume)
     from moviegenre.training.lightning import is_main_process  # Lightning: only once there is a table to train on
 
     if not is_main_process():  # DDP: every process holds the same model; rank 0 writes it
