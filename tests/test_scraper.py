@@ -355,13 +355,39 @@ def test_options_and_one_line_errors(tmp_path, monkeypatch, capsys):
                           (["scrape", movies, "--out", tmp_path / "o", "--base-url", "imdb.com"], "--base-url"),
                           # A worker per title in flight: 10^8 of them took 3.75 GB and never finished.
                           (["scrape", movies, "--out", tmp_path / "o", "--concurrency", "100000000"],
-                           f"--concurrency 100000000: give a whole number in [1, {MAX_CONCURRENCY}]")):
+                           f"--concurrency 100000000: give a whole number in [1, {MAX_CONCURRENCY}]"),
+                          (["scrape", movies, "--out", tmp_path / "o", "--max-bytes", "0"],
+                           "--max-bytes 0: give a whole number in [1, 33554432]"),
+                          (["scrape", movies, "--out", tmp_path / "o", "--max-backoff", "99999"],
+                           "--max-backoff 99999.0: give in [0, 3600]")):
         monkeypatch.setattr(sys, "argv", ["moviegenre", *map(str, args)])
         with pytest.raises(SystemExit) as exit_:
             run()
         err = capsys.readouterr().err
         assert exit_.value.code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1, err
         assert not (tmp_path / "o").exists()  # refused before any work
+
+
+def test_every_setting_is_a_command_line_option(tmp_path, monkeypatch, capsys):
+    # The README names each bounded setting by its option: each must reach the scraper from the command line.
+    from types import SimpleNamespace
+
+    from moviegenre.cli import acquire
+
+    given = {"rate": "5/s", "concurrency": 3, "base_url": "http://127.0.0.1:9", "timeout": 7.0, "max_tries": 2,
+             "backoff": 0.5, "max_backoff": 5.0, "max_retry_after": 9.0, "max_bytes": 1000, "user_agent": "probe/1"}
+    assert set(given) | {"retry_failed"} == set(ScrapeSettings.__dataclass_fields__)
+    options = [str(item) for name, value in given.items() for item in (f"--{name.replace('_', '-')}", value)]
+    seen = []
+    summary = SimpleNamespace(done=0, with_poster=0, failed=Counter(), skipped=Counter(), pending=0)
+    monkeypatch.setattr(acquire, "scrape", lambda movies, out, settings, **_: seen.append(settings) or summary)
+    monkeypatch.setattr(sys, "argv", ["moviegenre", "scrape", str(tmp_path / "in.csv"), "--out", str(tmp_path / "o"),
+                                      *options, "--retry-failed"])
+    with pytest.raises(SystemExit) as exit_:
+        run()
+    assert exit_.value.code == 0
+    assert seen == [ScrapeSettings(**{**given, "rate": 5.0}, retry_failed=True)]
+    assert "done 0 (0 with a poster)" in capsys.readouterr().out
 
 
 # -- hostile pages and sites (issue 12) ----------------------------------------------------------------------------

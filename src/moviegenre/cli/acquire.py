@@ -61,13 +61,18 @@ def scrape_command(
         timeout: Annotated[float, typer.Option(help="Seconds for one whole answer.")] = 30.0,
         max_tries: Annotated[int, typer.Option(help="Tries per request on timeouts, 429 and 5xx.")] = 4,
         backoff: Annotated[float, typer.Option(help="First retry wait in seconds (doubles each try).")] = 2.0,
+        max_backoff: Annotated[float, typer.Option(help="Longest wait between two tries, in seconds (unless the "
+                                                        "site's Retry-After asks for more).")] = ScrapeSettings.max_backoff,
+        max_bytes: Annotated[int, typer.Option(help="Largest page or poster to fetch, in bytes; a larger one fails "
+                                                    "its title.")] = ScrapeSettings.max_bytes,
         max_retry_after: Annotated[float, typer.Option(help="Longest Retry-After to honour, in seconds; a longer "
                                                             "one pauses this long and fails the title.")] = 300.0,
         user_agent: Annotated[str, typer.Option(help="User-Agent header; say who you are.")] = DEFAULT_USER_AGENT,
         retry_failed: Annotated[bool, typer.Option(help="Also retry titles that failed before.")] = False) -> None:
     """Fetch each title's page for its poster, short description and genres. Stop it any time; rerun to resume."""
     settings = ScrapeSettings(base_url=base_url, rate=parse_rate(rate), concurrency=concurrency, timeout=timeout,
-                              max_tries=max_tries, backoff=backoff, max_retry_after=max_retry_after,
+                              max_tries=max_tries, backoff=backoff, max_backoff=max_backoff,
+                              max_retry_after=max_retry_after, max_bytes=max_bytes,
                               user_agent=user_agent, retry_failed=retry_failed)
     with Progress(TextColumn("scraping"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   TextColumn("{task.fields[last]}"), console=err_console, transient=True,
