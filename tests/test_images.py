@@ -109,6 +109,7 @@ def truncated_jpeg(path: Path) -> None:
     (lambda p: p.write_bytes(png_header(100_000, 100_000)), "image is too large to decode safely"),
     (lambda p: p.write_bytes(png_header(8_000, 6_000)), f"image is 8000x6000 pixels, over the {MAX_PIXELS:,} limit"),
     (lambda p: None, "cannot read (No such file or directory)"),
+    (lambda p: p.symlink_to(p), "is a symlink loop (or a chain of too many links) (point the link at the poster file)"),
 ])
 def test_rejects_unusable_files_naming_them(tmp_path, make, problem):
     path = tmp_path / "poster.jpg"

@@ -11,7 +11,7 @@ from conftest import run_moviegenre as moviegenre
 from moviegenre.acquisition import imdb_basics
 from moviegenre.acquisition.imdb_basics import BasicsFilter, parse_types, parse_years, read_basics
 from moviegenre.data.readers import read_table
-from moviegenre.errors import DataError
+from moviegenre.errors import ConfigError, DataError
 
 HEADER = "tconst\ttitleType\tprimaryTitle\toriginalTitle\tisAdult\tstartYear\tendYear\truntimeMinutes\tgenres\n"
 NOLAN_2000S = [("tt0209144", "Memento", 2000), ("tt0278504", "Insomnia", 2002), ("tt0372784", "Batman Begins", 2005),
@@ -147,6 +147,30 @@ def test_option_parsing():
         parse_types("movies")
 
 
+def test_years_and_runtimes_arrow_cannot_compare_are_refused_from_python_too():
+    with pytest.raises(ConfigError, match=r"^--years 0-100000000000000000000: give each year as a whole number in "
+                                          r"\[0, 9999\]$"):
+        BasicsFilter(years=(0, 10**20))
+    with pytest.raises(ConfigError, match=r"^--min-runtime 100001: give a whole number in \[0, 100000\]$"):
+        BasicsFilter(min_runtime=100_001)
+
+
+def test_a_start_year_no_reader_takes_is_a_malformed_row(tmp_path):
+    # Such a year was written as is, and 'scrape' (every reader) refused the whole table at its row.
+    rows = [f"tt000000{n}\tmovie\tT{n}\tx\t0\t{year}\t\\N\t90\tDrama"
+            for n, year in enumerate(("1849", "1850", "2200", "2201", "999999999", "0", "\\N"), start=1)]
+    table, report = read_basics(tsv(tmp_path, *rows))
+    assert table.ids == ["tt0000002", "tt0000003", "tt0000006", "tt0000007"]  # 0 and \N: an unknown year
+    assert (report.rows, report.kept, report.malformed) == (7, 4, 3)
+    assert [str(problem) for problem in report.examples] == [
+        f"{tmp_path / 'title.basics.tsv'}: field 'startYear': title {imdb_id}: year {year} is not a year between "
+        "1850 and 2200; row skipped" for imdb_id, year in (("tt0000001", 1849), ("tt0000004", 2201),
+                                                          ("tt0000005", 999999999))]
+    out = tmp_path / "movies.csv"
+    table.save(out)
+    assert read_table(out, labelled=False).ids == table.ids
+
+
 @pytest.mark.parametrize(("content", "args", "message"), [
     (None, (), "no such file"),
     ("imdb_id,title,genres\ntt1,A,Drama\n", (), "missing column(s) tconst"),
@@ -156,6 +180,10 @@ def test_option_parsing():
     ("", (), "not a title.basics TSV: the file is empty"),
     (HEADER, ("--years", "1990-1980"), "--years: range '1990-1980' ends before it starts"),
     (HEADER, ("--types", "film"), "--types: unknown title type 'film'"),
+    # Past 2**63 Arrow could not compare them with a column: a TypeError traceback.
+    (HEADER, ("--min-runtime", str(2**64)), f"--min-runtime {2**64}: give a whole number in [0, 100000]"),
+    (HEADER, ("--min-runtime", "-5"), "--min-runtime -5: give a whole number in [0, 100000]"),
+    (HEADER, ("--years", "99999999999999999999"), "--years: '99999999999999999999' is not a year range"),
 ])
 def test_bad_input_is_one_line_error(tmp_path, monkeypatch, capsys, content, args, message):
     path = tmp_path / "title.basics.tsv"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,41 @@ def test_check_raises_the_first_problem_in_row_order_with_a_count():
     problems = MovieTable.from_records([{"imdb_id": "", "genres": "Drama"}, {"imdb_id": "tt1", "genres": ""},
                                         {"imdb_id": "", "genres": ""}], source="m.csv").validate()
     assert [(p.row, p.field) for p in problems] == [(1, "imdb_id"), (2, "genres"), (3, "imdb_id"), (3, "genres")]
+
+
+def test_every_repeat_of_an_id_names_the_row_it_was_first_seen_in():
+    table = MovieTable.from_records([{"imdb_id": imdb_id, "genres": "Drama"}
+                                     for imdb_id in ("tt1", "tt2", "", "tt1", "tt2", "", "tt1", "tt3")], source="m.csv")
+    assert [(p.row, p.problem) for p in table.validate() if p.field == "imdb_id"] == [
+        (3, "empty id"), (4, "duplicate id 'tt1' (first seen in row 1)"), (5, "duplicate id 'tt2' (first seen in row 2)"),
+        (6, "empty id"), (7, "duplicate id 'tt1' (first seen in row 1)")]
+    repeats = table.subset([7, 6, 3, 0])  # a table's own row numbers, whatever the frame's index
+    repeats.frame.index = [10, 20, 30, 40]
+    assert [p.problem for p in repeats.validate()] == ["duplicate id 'tt1' (first seen in row 2)",
+                                                       "duplicate id 'tt1' (first seen in row 2)"]
+
+
+def special_files(folder: Path) -> dict[str, str]:
+    """A poster path that names no regular file, by kind -> how the image loader words it."""
+    os.mkfifo(folder / "pipe")
+    (folder / "folder").mkdir()
+    (folder / "device").symlink_to("/dev/urandom")
+    (folder / "loop").symlink_to(folder / "loop")
+    not_a_file = "not a regular file (a device, pipe or folder) (give a JPEG, PNG, WebP or GIF poster)"
+    return {"pipe": not_a_file, "folder": not_a_file, "device": not_a_file,
+            "loop": "is a symlink loop (or a chain of too many links) (point the link at the poster file)"}
+
+
+@pytest.mark.parametrize("images", [False, True])
+def test_a_poster_path_that_is_no_regular_file_is_named_for_what_it_is(tmp_path, images):
+    wording = special_files(tmp_path)  # each was "poster file '...' does not exist"
+    table = MovieTable.from_records([{"imdb_id": kind, "genres": "Drama", "poster": str(tmp_path / kind)}
+                                     for kind in [*wording, "gone.jpg"]], source="m.csv")
+    assert [str(p) for p in table.validate(images=images)] == [
+        *(f"m.csv: row {row}, field 'poster': poster file '{tmp_path / kind}': {problem}"
+          for row, (kind, problem) in enumerate(wording.items(), start=1)),
+        (f"m.csv: row 5, field 'poster': poster file '{tmp_path / 'gone.jpg'}' does not exist "
+         "(fix the path or leave the field empty)")]
 
 
 def test_check_returns_the_table_when_clean(tmp_path):

@@ -4,7 +4,7 @@ The real file has ~12M rows (~1 GB unpacked). pyarrow's streaming CSV reader par
 a time and every filter runs on whole columns, so memory holds one block plus the rows kept, never the file.
 IMDb's TSV has no quoting (titles contain literal ``"``) and writes nulls as ``\\N``; the reader is set up for
 exactly that. Rows that cannot be read, or that ``scrape`` would refuse (no IMDb id, an id listed twice, a title or
-genres over ``data inspect``'s limits), are counted and reported, never dropped silently.
+genres over ``data inspect``'s limits, a startYear no reader takes), are counted and reported, never dropped silently.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from moviegenre.acquisition import IMDB_ID
+from moviegenre.data.readers import YEARS
 from moviegenre.data.table import MAX_GENRE_CHARS, MAX_GENRES, MAX_TITLE_CHARS, MovieTable, absurd_fields
-from moviegenre.errors import DataError, first_line
+from moviegenre.errors import ConfigError, DataError, first_line
+from moviegenre.models.base import Interval
 
 COLUMNS = ("tconst", "titleType", "primaryTitle", "originalTitle", "isAdult", "startYear", "endYear",
            "runtimeMinutes", "genres")
@@ -35,6 +37,10 @@ NUMERIC_COLUMNS = ("isAdult", "startYear", "runtimeMinutes")
 # ~1 MiB the per-block Python work starts to cost more than it saves.
 BLOCK_SIZE = 2 << 20
 MAX_EXAMPLES = 20
+# The options' ranges: what --years parses (4 digits), and far above the longest film's runtime (a few thousand
+# minutes). Arrow cannot compare a column with a number of 2**63 or more: a typo would be a TypeError traceback.
+YEAR = Interval(0, 9999, whole=True)
+RUNTIME = Interval(0, 100_000, whole=True)
 GZIP_MAGIC = b"\x1f\x8b"
 LINE_END = re.compile(r"\r\n|\n|\r")  # all three end a line for Arrow
 HEADER = re.compile(rf"\ufeff?(?P<blank>(?:{LINE_END.pattern})*)(?P<names>[^\r\n]*)(?:{LINE_END.pattern})")
@@ -51,6 +57,12 @@ class BasicsFilter:
     min_runtime: int | None = None  # minutes; when set, titles of unknown runtime are dropped too
     exclude_genres: tuple[str, ...] = ()  # drop a title having any of these genres (e.g. "Short")
     include_adult: bool = False  # isAdult=1 titles are dropped unless asked for
+
+    def __post_init__(self) -> None:
+        if self.years is not None and not all(year in YEAR for year in self.years):
+            raise ConfigError(f"--years {self.years[0]}-{self.years[1]}: give each year as {YEAR}")
+        if self.min_runtime is not None and self.min_runtime not in RUNTIME:
+            raise ConfigError(f"--min-runtime {self.min_runtime}: give {RUNTIME}")
 
 
 @dataclass
@@ -278,26 +290,36 @@ def _drop_bad_numbers(table: pa.Table, report: BasicsReport, path: Path) -> pa.T
 
 
 def _drop_unscrapable(kept: pa.Table, report: BasicsReport, path: Path) -> pa.Table:
-    """Kept rows ``scrape`` would refuse are malformed: no IMDb id (empty, \\N, not tt + 7 or more digits), or a
-    title or genres no real movie has (the limits ``data inspect`` applies). Checked after the filters, on the few
-    rows they keep, a column at a time."""
+    """Kept rows ``scrape`` would refuse are malformed: no IMDb id (empty, \\N, not tt + 7 or more digits), a title or
+    genres no real movie has (the limits ``data inspect`` applies), or a startYear outside the readers' YEARS (0 reads
+    as unknown). Checked after the filters, on the few rows they keep, a column at a time."""
     ids, titles, genres = (pc.fill_null(kept[c], null) for c, null in
                            (("tconst", "\\N"), ("primaryTitle", "\\N"), ("genres", "")))
+    year = pc.cast(kept["startYear"], pa.int64())
     bad_id = pc.invert(pc.match_substring_regex(ids, f"^{IMDB_ID.pattern}$"))
     absurd = pc.or_(pc.greater(pc.utf8_length(titles), MAX_TITLE_CHARS),
                     pc.or_(pc.match_substring_regex(genres, f"([^,]*,){{{MAX_GENRES}}}"),
                            pc.match_substring_regex(genres, f"[^,]{{{MAX_GENRE_CHARS + 1}}}")))
-    bad = pc.or_(bad_id, absurd)
+    bad_year = pc.fill_null(pc.and_(pc.not_equal(year, 0),
+                                    pc.or_(pc.less(year, YEARS[0]), pc.greater(year, YEARS[1]))), False)
+    bad = pc.or_(pc.or_(bad_id, absurd), bad_year)
     if not pc.any(bad).as_py():
         return kept
-    for imdb_id, title, names, no_id in zip(*(column.filter(bad).to_pylist() for column in (ids, titles, genres, bad_id))):
-        if no_id:
-            report.add_malformed(DataError(path, f"title '{title[:80]}': '{imdb_id}' is not an IMDb id "
-                                                 "(tt + 7 or more digits); row skipped", field="tconst"))
-        else:
-            field, problem = absurd_fields(title, names.split(",") if names else [], "")[0]
-            report.add_malformed(DataError(path, f"title {imdb_id}: {problem}; row skipped", field=field))
+    for row in zip(*(column.filter(bad).to_pylist() for column in (ids, titles, genres, year, bad_id))):
+        field, problem = _unscrapable(*row)
+        report.add_malformed(DataError(path, f"{problem}; row skipped", field=field))
     return kept.filter(pc.invert(bad))
+
+
+def _unscrapable(imdb_id: str, title: str, genres: str, year: int | None, no_id: bool) -> tuple[str, str]:
+    """The field and the problem that make a kept row one ``scrape`` refuses (the first, where there are several)."""
+    if no_id:
+        return "tconst", f"title '{title[:80]}': '{imdb_id}' is not an IMDb id (tt + 7 or more digits)"
+    absurd = absurd_fields(title, genres.split(",") if genres else [], "")
+    if absurd:
+        field, problem = absurd[0]
+        return field, f"title {imdb_id}: {problem}"
+    return "startYear", f"title {imdb_id}: year {year} is not a year between {YEARS[0]} and {YEARS[1]}"
 
 
 def _first_of_each_id(movies: MovieTable, report: BasicsReport) -> MovieTable:

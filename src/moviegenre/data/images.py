@@ -7,6 +7,7 @@ aspect ratio within ``MAX_ASPECT``; large images decode a few at a time, and nea
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
@@ -102,6 +103,9 @@ def read_image_file(path: str | Path, *, name: str | None = None) -> bytes:
         if isinstance(error, FileNotFoundError) and is_url(str(path)):
             raise ImageError(label, "is a URL, not a file", hint="download the poster first and give its path") \
                 from None
+        if error.errno == errno.ELOOP:  # strerror's "Too many levels of symbolic links" hides the usual cause
+            raise ImageError(label, "is a symlink loop (or a chain of too many links)",
+                             hint="point the link at the poster file") from None
         raise ImageError(label, f"cannot read ({error.strerror or error})", hint="check the path") from None
     try:
         info = os.fstat(handle)

@@ -160,10 +160,8 @@ class MovieTable:
         for row in np.flatnonzero((ids == "").to_numpy()):
             problems.append(DataError(self.source, "empty id", row=row + 1, field="imdb_id",
                                       hint="every movie needs a unique id"))
-        duplicated = ids.duplicated(keep="first") & (ids != "")
-        for row in np.flatnonzero(duplicated.to_numpy()):
-            first = int(np.flatnonzero((ids == ids.iloc[row]).to_numpy())[0]) + 1
-            problems.append(DataError(self.source, f"duplicate id '{ids.iloc[row]}' (first seen in row {first})",
+        for row, imdb_id, first in _repeated_ids(ids):
+            problems.append(DataError(self.source, f"duplicate id '{imdb_id}' (first seen in row {first + 1})",
                                       row=row + 1, field="imdb_id", hint="remove or merge the duplicate row"))
         if labelled:
             for row in np.flatnonzero(frame["genres"].map(len).eq(0).to_numpy()):
@@ -175,17 +173,24 @@ class MovieTable:
                                       hint="fix or drop the row (a scraping accident?)") for name, problem in absurd)
         if check_files:
             for row, poster in enumerate(frame["poster"]):
-                if poster and is_url(poster):  # kept as given by the reader, not joined to the table's folder
-                    problems.append(DataError(self.source, f"poster '{poster[:200]}' is a URL, not a file", row=row + 1,
-                                              field="poster", hint="download the posters first ('moviegenre scrape' "
-                                                                   "fetches them) and give their paths"))
-                elif poster and not os.path.isfile(poster):
-                    problems.append(DataError(self.source, f"poster file '{poster}' does not exist", row=row + 1,
-                                              field="poster", hint="fix the path or leave the field empty"))
-                elif poster and images and (error := image_error(poster)):
-                    problems.append(DataError(self.source, f"poster file '{poster}': {error.problem}",
-                                              row=row + 1, field="poster", hint=error.hint))
+                if poster and (problem := self._poster_problem(row + 1, poster, images)):
+                    problems.append(problem)
         return sorted(problems, key=lambda problem: problem.row)  # stable: a row's problems keep their order
+
+    def _poster_problem(self, row: int, poster: str, images: bool) -> DataError | None:
+        """Why ``row``'s poster cannot be used, or None. A path that names no regular file (a folder, a pipe, a device,
+        a symlink loop) is worded as the image loader words it; ``images`` also decodes a regular file."""
+        if is_url(poster):  # kept as given by the reader, not joined to the table's folder
+            return DataError(self.source, f"poster '{poster[:200]}' is a URL, not a file", row=row, field="poster",
+                             hint="download the posters first ('moviegenre scrape' fetches them) and give their paths")
+        if not os.path.lexists(poster):  # not exists(): a broken link or a symlink loop is there, for the loader to name
+            return DataError(self.source, f"poster file '{poster}' does not exist", row=row, field="poster",
+                             hint="fix the path or leave the field empty")
+        error = image_error(poster) if images or not os.path.isfile(poster) else None
+        if error is None:
+            return None
+        return DataError(self.source, f"poster file '{poster}': {error.problem}", row=row, field="poster",
+                         hint=error.hint)
 
     def unusable(self, *, labelled: bool = True) -> DataError | None:
         """Why no movie of the table can be learnt from (``labelled=False``: predicted for), or None."""
@@ -275,6 +280,19 @@ def poster_rows(table: MovieTable) -> Iterator[None]:
         raise DataError(table.source, f"poster file '{error.source}': {error.problem}", row=rows[0] + 1,
                         field="poster", hint=f"{error.hint}; 'moviegenre data inspect --images' lists every such "
                                              "poster") from None
+
+
+def _repeated_ids(ids: pd.Series) -> Iterator[tuple[int, str, int]]:
+    """(row, id, row it was first seen in), 0-based, for every non-empty id seen before; in one pass: searching the
+    column again for each repeat took 43 s on 80,000 rows of one id."""
+    values = ids.to_numpy()
+    repeated = ids.duplicated(keep="first").to_numpy() & (values != "")
+    if not repeated.any():
+        return
+    first_seen = ids.reset_index(drop=True).drop_duplicates()
+    first_row = dict(zip(first_seen.to_numpy(), first_seen.index))
+    for row in np.flatnonzero(repeated):
+        yield int(row), values[row], first_row[values[row]]
 
 
 def split_genres(text: str) -> list[str]:
