@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import run_moviegenre
 from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
 from moviegenre.data.splits import (
+    genre_split,
     iterative_stratification,
     load_split,
     save_split,
@@ -155,9 +159,20 @@ def with_split(*splits: str) -> MovieTable:
 def test_split_for_uses_the_given_split_as_is():
     labels = random_labels(3)
     assert split_for(with_split("test", "train", "train"), labels).tolist() == ["test", "train", "train"]
-    # rows that split.json does not list are in no split
-    assert split_for(with_split("test", "", "train"), labels).tolist() == ["test", "", "train"]
     assert split_for(with_split("", "", ""), labels, seed=5).tolist() == stratified_split(labels, seed=5).tolist()
+
+
+@pytest.mark.parametrize("splits, problem", [
+    (("test", "", "train"), "row 2, field 'split': 'tt1' is in no split"),
+    (("test", "train", "dev"), "row 3, field 'split': unknown split 'dev'"),
+])
+def test_split_for_refuses_a_given_split_that_leaves_a_movie_out(splits, problem):
+    """A movie in no split was left out of training unseen, and 'data split' saved a split.csv 'train --split'
+    refused: a table built in memory is held to what read_table holds a file to."""
+    with pytest.raises(DataError) as caught:
+        split_for(with_split(*splits), random_labels(3))
+    assert str(caught.value) == f"<memory>: {problem} (give every movie train, validation or test, or none to split " \
+                                "by seed)"
 
 
 def test_split_proportions():
@@ -203,6 +218,52 @@ def test_split_table_writes_split_and_genres(tiny_table_csv, tmp_path):
     assert GenreEncoder.load(tmp_path / "run" / "genres.json").classes_ == encoder.classes_
     assert load_split(tmp_path / "run" / "split.csv", table).tolist() == splits.tolist()
     assert proportions["genre"].tolist() == encoder.classes_
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def split_sources(tmp_path: Path) -> dict[str, Path]:
+    """Tables of six movies that carry a split (an MM-IMDb folder's split.json, a CSV's split column) or not."""
+    folder = tmp_path / "mmimdb"
+    for number in range(1, 7):
+        movie = {"title": "A", "genres": ["Drama"], "plot": [f"plot {number}"]}
+        write(folder / "dataset" / f"000000{number}.json", json.dumps(movie))
+    write(folder / "split.json", json.dumps({"train": ["0000001", "0000002", "0000003", "0000006"],
+                                             "dev": ["0000004"], "test": ["0000005"]}))
+    rows = "".join(f"tt{n},Drama,plot {n},{s}\n" for n, s in enumerate(["train"] * 3 + ["dev", "test", "val"]))
+    return {"mmimdb": folder, "csv split": write(tmp_path / "split.csv", "imdb_id,genres,description,split\n" + rows),
+            "csv": write(tmp_path / "plain.csv", "imdb_id,genres,description\n" + "".join(
+                f"tt{n},Drama,plot {n}\n" for n in range(6)))}
+
+
+@pytest.mark.parametrize("source", ["mmimdb", "csv split", "csv"])
+def test_what_data_split_writes_train_split_reads(monkeypatch, capsys, tmp_path, source):
+    """A split.csv from 'data split' names every movie's split, and 'train --split' takes it as it is."""
+    path = split_sources(tmp_path)[source]
+    code, _, err = run_moviegenre(monkeypatch, capsys, "data", "split", path, "--out", tmp_path / "so",
+                                  "--min-genre-count", "1")
+    assert (code, err) == (0, "")
+    table = read_table(path)
+    _, _, splits = genre_split(table, min_genre_count=1, split_file=tmp_path / "so" / "split.csv")  # as train does
+    assert len(splits) == 6 and set(splits) <= set(SPLITS)
+    assert table.split is None or splits.tolist() == table.split.tolist()  # the given split, as it is
+
+
+def test_data_split_refuses_a_split_json_that_leaves_a_movie_out(monkeypatch, capsys, tmp_path):
+    """It wrote the movie with an empty split, which 'train --split' then refused ("unknown split ''")."""
+    folder = split_sources(tmp_path)["mmimdb"]
+    write(folder / "split.json", json.dumps({"train": ["0000001", "0000002", "0000003"], "dev": ["0000004"],
+                                             "test": ["0000005"]}))
+    code, out, err = run_moviegenre(monkeypatch, capsys, "data", "split", folder, "--out", tmp_path / "so",
+                                    "--min-genre-count", "1")
+    assert (code, out) == (2, "")
+    assert err == (f"error: {folder}: row 6, field 'split': '0000006' is in no split (list every movie in "
+                   f"{folder / 'split.json'} under train, dev or test, or remove it to split by seed)\n")
+    assert not (tmp_path / "so").exists()
 
 
 @pytest.mark.parametrize("content, message", [

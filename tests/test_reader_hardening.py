@@ -10,13 +10,17 @@ import io
 import tracemalloc
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
 from conftest import run_moviegenre
+from moviegenre.data import readers
 from moviegenre.data.images import MAX_IMAGE_BYTES, load_image
-from moviegenre.data.readers import MAX_JSON_BYTES, read_table
+from moviegenre.data.readers import MAX_JSON_BYTES, MIN_PARQUET_LIMIT, read_json, read_table
 from moviegenre.errors import DataError, ImageError
 from moviegenre.features.cache import file_keys
 
@@ -77,10 +81,59 @@ def test_a_damaged_parquet_table_is_one_line_naming_it(monkeypatch, capsys, tmp_
     assert err.endswith(") (re-export it, or give a CSV)\n")
 
 
+def bomb_columns(kind: str, rows: int = 1_000) -> dict[str, pa.Array]:
+    """A 100,000-character text stored once and held by every row (a dictionary), in column ``kind``; or rows of
+    nulls, stored in a few bytes a page."""
+    text = pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, dtype=np.int32)), pa.array(["x" * 99_999]))
+    columns = {"imdb_id": pa.array([f"tt{row}" for row in range(rows)]), "genres": pa.array(["Drama"] * rows)}
+    if kind == "genres":  # as a list of names
+        columns["genres"] = pa.ListArray.from_arrays(pa.array(np.arange(rows + 1, dtype=np.int32)), text)
+    elif kind == "unused":  # a column the reader does not use, but read all the same
+        columns["notes"] = pa.StructArray.from_arrays([text], ["note"])
+    elif kind == "rows":
+        columns = {"imdb_id": pa.nulls(1_500_000), "genres": pa.nulls(1_500_000)}
+    else:
+        columns[kind] = text
+    return columns
+
+
+@pytest.mark.parametrize("kind", ["description", "genres", "unused", "rows"])
+def test_a_parquet_table_that_decompresses_far_beyond_its_size_is_refused_before_it_is_decoded(
+        monkeypatch, capsys, tmp_path, kind):
+    """A 9 kB file of 4,000 rows holding a 99,999-character description took 1.37 GB in 'data inspect'."""
+    path = tmp_path / "bomb.parquet"
+    pq.write_table(pa.table(bomb_columns(kind)), path, compression="zstd")
+    assert path.stat().st_size * 200 < MIN_PARQUET_LIMIT
+    problem = (f"{path}: would take over {MIN_PARQUET_LIMIT:,} bytes decompressed, more than 200 times its size on "
+               "disk (a decompression bomb? if not, save the table as a CSV)")
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as caught:
+            read_table(path, strict=False, labelled=None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(caught.value) == problem
+    assert peak < MIN_PARQUET_LIMIT // 4  # its text never became Python strings
+    assert inspect_error(monkeypatch, capsys, path) == f"error: {problem}\n"
+
+
+def test_a_parquet_table_is_read_up_to_200_times_its_size(monkeypatch, tmp_path):
+    monkeypatch.setattr(readers, "MIN_PARQUET_LIMIT", 0)  # the allowance of small files aside
+    path = tmp_path / "movies.parquet"
+    pq.write_table(pa.table(bomb_columns("description", rows=3)), path)
+    assert 99_999 * 3 < 200 * path.stat().st_size  # its text compresses, and is stored once, but is read
+    assert read_table(path).descriptions == ["x" * 99_999] * 3
+    pq.write_table(pa.table(bomb_columns("description", rows=60)), path, compression="zstd")
+    with pytest.raises(DataError, match=f"^{path}: would take over {200 * path.stat().st_size:,} bytes decompressed"):
+        read_table(path)
+
+
 # -- hostile MM-IMDb JSON ----------------------------------------------------------------------------------------------
 
 GOOD_MOVIE = '{"title": "A", "genres": ["Drama"], "plot": "x"}'
 DEEP = "[" * 100_000 + "]" * 100_000
+LONG = "1" * 4_301  # Python converts an integer of at most 4,300 digits
 
 
 def mmimdb_folder(tmp_path: Path, movie: str | None = GOOD_MOVIE, split: str | None = None) -> Path:
@@ -104,12 +157,24 @@ def mmimdb_folder(tmp_path: Path, movie: str | None = GOOD_MOVIE, split: str | N
     (GOOD_MOVIE, '{"train": 5}', "split.json",
      "field 'train': 'train' must be a list of ids (fix or remove the file)"),
     (GOOD_MOVIE, '{"train": ' + DEEP + "}", "split.json", "JSON nested too deeply (fix or remove the file)"),
+    ('{"genres": ["Drama"], "year": ' + LONG + "}", None, "dataset/0000001.json",
+     "not valid JSON (a number of more than 4,300 digits) (fix or remove the file)"),
+    (GOOD_MOVIE, '{"train": [' + LONG + "]}", "split.json",
+     "not valid JSON (a number of more than 4,300 digits) (fix or remove the file)"),
 ], ids=["deep movie", "plot of numbers", "plot object", "genre object", "title list", "split not a list",
-        "deep split"])
+        "deep split", "long number", "long number in split"])
 def test_hostile_mmimdb_json_is_one_line_naming_the_file_and_field(monkeypatch, capsys, tmp_path, movie, split,
                                                                    named, problem):
     root = mmimdb_folder(tmp_path, movie, split)
     assert inspect_error(monkeypatch, capsys, root) == f"error: {root / named}: {problem}\n"
+
+
+def test_a_run_file_holding_an_overlong_number_is_one_line_naming_it(tmp_path):
+    """read_json reads a run's files too (resume state, model.json): Python's ValueError came out as a traceback."""
+    path = write(tmp_path / "resume.json", '{"seed": ' + LONG + "}")
+    with pytest.raises(DataError) as caught:
+        read_json(path, hint="delete it")
+    assert str(caught.value) == f"{path}: not valid JSON (a number of more than 4,300 digits) (delete it)"
 
 
 def test_a_folder_or_a_huge_file_named_like_an_mmimdb_json_is_one_line_naming_it(monkeypatch, capsys, tmp_path):

@@ -123,6 +123,35 @@ def test_shared_csv_split_column_is_used(tmp_path):
     assert split_for(table, None).tolist() == ["train", "validation", "test"]
 
 
+def split_csv(tmp_path: Path, *splits: str) -> Path:
+    return write(tmp_path / "movies.csv", "imdb_id,genres,description,split\n"
+                 + "".join(f"tt{row},Drama,plot {row},{split}\n" for row, split in enumerate(splits, start=1)))
+
+
+def test_shared_csv_split_column_spellings_and_an_empty_column(tmp_path):
+    assert read_table(split_csv(tmp_path, "train", " dev", "val ", "test")).split.tolist() == \
+        ["train", "validation", "validation", "test"]
+    assert read_table(split_csv(tmp_path, "", " ", "")).split.tolist() == ["", "", ""]  # none given: split by seed
+
+
+@pytest.mark.parametrize("splits, problem", [
+    (("train", "Train", "test"), "row 2, field 'split': unknown split 'Train' (use train, validation or test)"),
+    (("train", "", "test"), ("row 2, field 'split': 'tt2' is in no split (give every row train, validation or "
+                             "test, or leave the whole column empty to split by seed)")),
+])
+def test_a_split_column_that_leaves_a_row_out_is_an_error(tmp_path, splits, problem):
+    """Such rows were silently left out of training (10 rows of 'Train' in 200: trained on 150/20/20)."""
+    path = split_csv(tmp_path, *splits)
+    assert error_of(path) == f"{path}: {problem}"
+    assert [str(p) for p in read_table(path, strict=False, labelled=None).problems] == [f"{path}: {problem}"]
+
+
+def test_a_table_to_predict_may_leave_rows_out_of_its_split(tmp_path):
+    assert read_table(split_csv(tmp_path, "train", "", "test"), labelled=False).split.tolist() == ["train", "", "test"]
+    assert error_of(split_csv(tmp_path, "Train"), labelled=False).endswith("unknown split 'Train' "
+                                                                           "(use train, validation or test)")
+
+
 def test_placeholders_for_a_missing_plot_are_no_description(tmp_path):
     path = shared_csv(tmp_path, "tt1,,,Drama,Add a Plot »,", "tt2,,,Drama, n/a ,", "tt3,,,Drama,nan,",
                       "tt4,,,Drama,Overview Coming Soon...,", "tt5,,,Drama,Add a plot to reach the moon.,")
@@ -179,6 +208,25 @@ def test_mmimdb_split_json_is_used_as_is(tmp_path):
     table = read_table(mmimdb_folder(tmp_path, MMIMDB_MOVIES, split))
     assert table.split.tolist() == ["validation", "test", "train"]
     assert split_for(table, None).tolist() == ["validation", "test", "train"]
+
+
+def test_a_movie_split_json_leaves_out_is_an_error(tmp_path):
+    """It was in no split, left out of training; and 'data split' wrote it with an empty split that 'train --split'
+    then refused."""
+    root = mmimdb_folder(tmp_path, MMIMDB_MOVIES, {"train": ["0000001"], "test": ["0000003", "0000009"]})
+    problem = (f"{root}: row 2, field 'split': '0000002' is in no split (list every movie in {root / 'split.json'} "
+               "under train, dev or test, or remove it to split by seed)")
+    assert error_of(root) == problem
+    assert [str(p) for p in read_table(root, strict=False, labelled=None).problems] == [problem]
+    assert read_table(root, labelled=False).split.tolist() == ["train", "", "test"]  # to predict: its split unused
+
+
+def test_a_movie_in_two_lists_of_split_json_is_an_error(tmp_path):
+    """It went silently to whichever list came last."""
+    root = mmimdb_folder(tmp_path, MMIMDB_MOVIES, {"train": ["0000001", "0000002"], "dev": ["0000003"],
+                                                   "test": ["0000002"]})
+    assert error_of(root) == (f"{root / 'split.json'}: field 'test': '0000002' is listed under both 'train' and "
+                              "'test' (list each movie in one split)")
 
 
 def test_mmimdb_dataset_folder_given_directly(tmp_path):

@@ -13,8 +13,9 @@ import csv
 import json
 import math
 import os
+import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,11 @@ MMIMDB_SPLITS = {"train": "train", "dev": "validation", "val": "validation", "va
 YEARS = (1850, 2200)  # wider than cinema's, to refuse only what cannot be a year (-1, a twenty-digit number)
 # An MM-IMDb <id>.json is a few kB and split.json well under 1 MB: anything far larger is not one.
 MAX_JSON_BYTES = 16 * 1024 * 1024
+# Parquet stores a repeated value once and compresses the rest: a 9 kB file can hold 400 MB of text, and a table is
+# read whole. What its values take read is bounded by its size on disk, as a CSV's is by its own: real tables take
+# 2-11 times their file's size (a million near-sequential ids, each with the same genre and no description, 83).
+PARQUET_EXPANSION = 200
+MIN_PARQUET_LIMIT = 16 * 1024 * 1024  # what a small file may take however well it compresses
 
 
 def read_table(path: str | Path, *, labelled: bool | None = True, strict: bool = True,
@@ -55,7 +61,7 @@ def read_table(path: str | Path, *, labelled: bool | None = True, strict: bool =
     # others in row order, each read as unknown (a flag as absent).
     unreadable = None if strict else []
     if path.is_dir():
-        table = read_mmimdb(path)
+        table = read_mmimdb(path, labelled, unreadable)
     elif path.suffix.lower() in (".csv", ".tsv", ".txt"):
         frame = next(csv_frames(path))
         columns = set(frame.columns)
@@ -202,9 +208,54 @@ def _read_parquet(path: Path) -> pa.Table:
     import pyarrow.parquet as pq
 
     try:
-        return pq.read_table(path)
+        limit = max(MIN_PARQUET_LIMIT, PARQUET_EXPANSION * path.stat().st_size)
+        data = None if _decodes_over(path, limit) else pq.read_table(path)
     except Exception as error:  # noqa: BLE001 - pyarrow and pandas' metadata raise a dozen types, all for a damaged file
         raise unreadable_parquet(path, error) from None
+    if data is None:
+        raise DataError(path, f"would take over {limit:,} bytes decompressed, more than {PARQUET_EXPANSION} times "
+                              "its size on disk", hint="a decompression bomb? if not, save the table as a CSV")
+    return data
+
+
+def _decodes_over(path: Path, limit: int) -> bool:
+    """Whether the Parquet table at ``path`` takes over ``limit`` bytes read, found without decoding its text: the
+    metadata gives its pages' size uncompressed (which this reading decompresses), and the text is read as
+    dictionaries, each distinct value once, then counted for each row that holds it."""
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path) as file:
+        meta, schema = file.metadata, file.schema
+    pages = sum(meta.row_group(group).column(column).total_uncompressed_size
+                for group in range(meta.num_row_groups) for column in range(meta.num_columns))
+    if pages > limit:
+        return True
+    text = [column.path for column in schema if column.physical_type == "BYTE_ARRAY"]
+    decoded = 0
+    with pq.ParquetFile(path, read_dictionary=text) as file:
+        for batch in file.iter_batches():
+            decoded += sum(map(_decoded_size, batch.columns))
+            if decoded > limit:
+                return True
+    return False
+
+
+def _decoded_size(array: pa.Array) -> int:
+    """About the bytes ``array`` takes read: 8 a value (a reference to it, at least), and each text's own once per
+    row that holds it (a dictionary stores it once)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    size = 8 * len(array)
+    if pa.types.is_dictionary(array.type):
+        return size + (pc.sum(pc.take(pc.binary_length(array.dictionary), array.indices)).as_py() or 0)
+    if isinstance(array, pa.MapArray):
+        return size + _decoded_size(array.keys) + _decoded_size(array.items)
+    if isinstance(array, (pa.ListArray, pa.LargeListArray, pa.FixedSizeListArray)):
+        return size + _decoded_size(array.flatten())
+    if pa.types.is_struct(array.type):
+        return size + sum(map(_decoded_size, array.flatten()))
+    return max(size, array.nbytes)  # numbers, and a column of nulls, which the file stores in a few bytes
 
 
 def arrow_frame(path: Path, data: pa.Table | pa.RecordBatch, first_row: int = 0) -> pd.DataFrame:
@@ -295,8 +346,8 @@ def _poster_path(folder: Path, poster: str) -> str:
 
 def _from_shared_csv(path: Path, frame: pd.DataFrame, labelled: bool, unreadable: list[DataError] | None = None
                      ) -> MovieTable:
-    """The rows as a table; a year that does not parse raises, or, given ``unreadable``, is added to it and read as
-    unknown (``data inspect`` lists every problem)."""
+    """The rows as a table; a year or split that does not parse raises, or, given ``unreadable``, is added to it and
+    read as unknown (``data inspect`` lists every problem)."""
     _require(path, frame, SHARED_COLUMNS if labelled else ("imdb_id",))
     folder = path.parent.resolve()
     get = lambda column: frame[column] if column in frame else pd.Series([""] * len(frame))
@@ -320,8 +371,34 @@ def _from_shared_csv(path: Path, frame: pd.DataFrame, labelled: bool, unreadable
     ]
     table = MovieTable.from_records(records, source=str(path))
     if "split" in frame:
-        table.frame["split"] = frame["split"].map(lambda s: MMIMDB_SPLITS.get(s.strip(), "")).to_numpy()
+        # An empty column gives no split (one is made by seed); one partly empty would leave rows out of training.
+        given = labelled is not False and any(value.strip() for value in frame["split"])
+        hint = "give every row train, validation or test, or leave the whole column empty to split by seed"
+        table.frame["split"] = _given_split(path, table.ids, frame["split"], unreadable, hint if given else None)
     return table
+
+
+def _given_split(path: Path, ids: list[str], values: Iterable[str], unreadable: list[DataError] | None,
+                 unlisted_hint: str | None) -> list[str]:
+    """Each row's split (train, validation or test) from ``values`` as written (train, dev, ...), "" for none.
+
+    An unknown value raises, or, given ``unreadable``, is added to it and read as none; so is a row with no split,
+    unless ``unlisted_hint`` (what to do about it) is None: training would leave such a row out unseen, but a table
+    to predict has no use for its split."""
+    splits, problems = [], []
+    for row, (movie, value) in enumerate(zip(ids, values), start=1):
+        split = MMIMDB_SPLITS.get(value.strip(), "")
+        if value.strip() and not split:
+            problems.append(DataError(path, f"unknown split '{value.strip()}'", row=row, field="split",
+                                      hint="use train, validation or test"))
+        elif not split and unlisted_hint:
+            problems.append(DataError(path, f"'{movie}' is in no split", row=row, field="split", hint=unlisted_hint))
+        splits.append(split)
+    if problems and unreadable is None:
+        raise problems[0]
+    if problems:
+        unreadable.extend(problems)
+    return splits
 
 
 def _from_text_csv(path: Path, frame: pd.DataFrame, labelled: bool) -> MovieTable:
@@ -368,8 +445,11 @@ def _one_hot_poster_folder(path: Path) -> Path:
     return path.parent
 
 
-def read_mmimdb(path: Path) -> MovieTable:
-    """An MM-IMDb folder: ``path`` is the folder holding ``dataset/`` (and ``split.json``) or ``dataset/`` itself."""
+def read_mmimdb(path: Path, labelled: bool | None = True, unreadable: list[DataError] | None = None) -> MovieTable:
+    """An MM-IMDb folder: ``path`` is the folder holding ``dataset/`` (and ``split.json``) or ``dataset/`` itself.
+
+    ``split.json`` must list every movie, unless ``labelled`` is False (a table to predict); a movie it leaves out
+    raises, or, given ``unreadable``, is added to it."""
     dataset = path / "dataset" if (path / "dataset").is_dir() else path
     json_files = sorted(dataset.glob("*.json"))
     json_files = [f for f in json_files if f.name != "split.json"]
@@ -400,12 +480,14 @@ def read_mmimdb(path: Path) -> MovieTable:
                         "genres": [g.strip() for g in genres if g.strip()],
                         "description": max(plots, key=len) if plots else "",
                         "poster": str(poster.resolve()) if poster.exists() else "", "stem": file.stem})
+    table = MovieTable.from_records(records, source=str(path))
     split_file = next((f for f in (path / "split.json", dataset / "split.json") if f.exists()), None)
     if split_file:
-        splits = _read_split_json(split_file)
-        for record in records:
-            record["split"] = splits.get(record["stem"], "")
-    return MovieTable.from_records(records, source=str(path))
+        listed, stems = _read_split_json(split_file), [record["stem"] for record in records]
+        hint = f"list every movie in {split_file} under train, dev or test, or remove it to split by seed"
+        table.frame["split"] = _given_split(path, stems, [listed.get(stem, "") for stem in stems], unreadable,
+                                            hint if labelled is not False else None)
+    return table
 
 
 def _mmimdb_id(stem: str) -> str:
@@ -413,6 +495,7 @@ def _mmimdb_id(stem: str) -> str:
 
 
 def _read_split_json(path: Path) -> dict[str, str]:
+    """The name of the list (train, dev, ...) each id is in."""
     data = read_json(path)
     if not isinstance(data, dict):
         raise DataError(path, "expected {\"train\": [...], \"dev\": [...], \"test\": [...]}")
@@ -422,8 +505,11 @@ def _read_split_json(path: Path) -> dict[str, str]:
             raise DataError(path, f"unknown split '{name}'", field=name, hint="use train, dev and test")
         if not isinstance(ids, list):
             raise DataError(path, f"'{name}' must be a list of ids", field=name, hint="fix or remove the file")
-        for movie_id in ids:
-            split_of[str(movie_id)] = MMIMDB_SPLITS[name]
+        for movie_id in map(str, ids):
+            first = split_of.setdefault(movie_id, name)
+            if first != name:  # else the movie would be in whichever list came last
+                raise DataError(path, f"'{movie_id}' is listed under both '{first}' and '{name}'", field=name,
+                                hint="list each movie in one split")
     return split_of
 
 
@@ -444,6 +530,9 @@ def read_json(path: str | Path, limit: int = MAX_JSON_BYTES, hint: str | None = 
         raise DataError(path, "not UTF-8 text", hint=hint or "re-save the file as UTF-8") from None
     except json.JSONDecodeError as error:
         raise DataError(path, f"not valid JSON ({error.msg} at line {error.lineno})",
+                        hint=hint or "fix or remove the file") from None
+    except ValueError:  # json's one other: Python refuses to convert an integer that long (a denial-of-service guard)
+        raise DataError(path, f"not valid JSON (a number of more than {sys.get_int_max_str_digits():,} digits)",
                         hint=hint or "fix or remove the file") from None
     except RecursionError:
         raise DataError(path, "JSON nested too deeply", hint=hint or "fix or remove the file") from None

@@ -82,12 +82,20 @@ def stratified_split(labels: np.ndarray, *, validation: float = 0.1, test: float
 
 def split_for(table: MovieTable, labels: np.ndarray, *, validation: float = 0.1, test: float = 0.1,
               seed: int = 0) -> np.ndarray:
-    """The table's own split when it carries one (MM-IMDb ``split.json``, used as is: rows it does not
-    list are in no split), else a stratified one."""
+    """The table's own split when it carries one (MM-IMDb ``split.json``, a CSV's split column; used as is), else a
+    stratified one. A row the given one leaves out, or puts in a split of another name, is an error: training would
+    never see it, and the saved split would hold a row that ``load_split`` refuses (``read_table`` names each such
+    row already; this is for tables built in memory)."""
     given = table.split
-    if given is not None and (given != "").any():
-        return given
-    return stratified_split(labels, validation=validation, test=test, seed=seed)
+    if given is None or not (given != "").any():
+        return stratified_split(labels, validation=validation, test=test, seed=seed)
+    bad = np.flatnonzero(~np.isin(given, SPLITS))
+    if len(bad):
+        row = int(bad[0])
+        raise DataError(table.source, f"unknown split '{given[row]}'" if given[row] else
+                        f"'{table.ids[row]}' is in no split", row=row + 1, field="split",
+                        hint="give every movie train, validation or test, or none to split by seed")
+    return given
 
 
 def save_split(path: str | Path, ids: list[str], splits: np.ndarray) -> Path:
