@@ -255,6 +255,14 @@ def test_a_one_hot_poster_that_is_a_symlink_loop_is_a_problem_of_its_row(tmp_pat
         read_table(table)  # was Path.resolve's RuntimeError
 
 
+def test_an_mmimdb_poster_that_is_a_symlink_loop_is_a_problem_of_its_row(tmp_path):
+    folder = mmimdb_folder(tmp_path)
+    loop = next((folder / "dataset").glob("*.json")).with_suffix(".jpeg")
+    loop.symlink_to(loop)
+    with pytest.raises(DataError, match=r"row 1, field 'poster': poster file .*\.jpeg': is a symlink loop"):
+        read_table(folder)  # was read as no poster, without a word
+
+
 def test_a_poster_given_as_a_url_is_named_as_one(tmp_path):
     table = write(tmp_path / "movies.csv", "imdb_id,genres,poster\ntt1,Drama,https://example.com/p.jpg\n")
     with pytest.raises(DataError, match=r"movies.csv: row 1, field 'poster': poster 'https://example.com/p.jpg' is a "

@@ -479,7 +479,9 @@ def read_mmimdb(path: Path, labelled: bool | None = True, unreadable: list[DataE
                         "year": _parse_year(file, 1, str(year)) if year not in (None, "") else None,
                         "genres": [g.strip() for g in genres if g.strip()],
                         "description": max(plots, key=len) if plots else "",
-                        "poster": str(poster.resolve()) if poster.exists() else "", "stem": file.stem})
+                        # lexists: a link that leads nowhere (a loop) is a poster the table's check names
+                        "poster": os.path.normpath(dataset.resolve() / poster.name) if os.path.lexists(poster) else "",
+                        "stem": file.stem})
     table = MovieTable.from_records(records, source=str(path))
     split_file = next((f for f in (path / "split.json", dataset / "split.json") if f.exists()), None)
     if split_file:
