@@ -162,6 +162,16 @@ def test_a_state_database_failing_mid_crawl_is_one_line_and_keeps_the_last_table
         scrape(movies_csv(tmp_path / "more.csv", [*IDS, "tt0000004"]), out)
     assert (out / "movies.csv").read_bytes() == written  # the three finished titles, still there
 
+
+def test_a_second_list_into_the_same_folder_keeps_the_first_lists_titles_in_the_table(fetched, tmp_path):
+    out = tmp_path / "out"
+    scrape(movies_csv(tmp_path / "first.csv", IDS[:2]), out)
+    scrape(movies_csv(tmp_path / "second.csv", [IDS[2], IDS[0]]), out)
+    assert fetched == [*IDS[:2], IDS[2]]
+    # This run's titles first, in its order, then the earlier ones: movies.csv held only the second list's.
+    assert read_table(out / "movies.csv", labelled=False).ids == [IDS[2], IDS[0], IDS[1]]
+
+
 # -- imdb basics: only ids scrape accepts ---------------------------------------------------------------------
 
 ID_ROWS = (

@@ -15,6 +15,7 @@ import threading
 import time
 import zlib
 from collections import Counter
+from gzip import compress as gzip
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,8 @@ class Site:
         self.tmp = tmp
         self.pages: dict[str, bytes] = {}
         self.posters: dict[str, bytes] = {}
-        self.robots: str | None = "User-agent: *\nDisallow: /title/tt9000999/\n"  # None: answer 503
+        # None: answer 503; a Response: answer that
+        self.robots: str | Response | None = "User-agent: *\nDisallow: /title/tt9000999/\n"
         self.log: list[tuple[float, str, int]] = []  # (arrival, "pages/..." or "media/...", status sent)
         self.hits: Counter[str] = Counter()
         self.answers: dict[str, Response] = {}  # imdb_id -> a fixed answer for its page, whatever FAULTS says
@@ -110,7 +112,8 @@ class Site:
     def _pages(self, request: Request) -> Response:
         arrival = time.monotonic()
         if request.path == "/robots.txt":
-            robots = Response(self.robots, content_type="text/plain") if self.robots else Response("down", status=503)
+            robots = (self.robots if isinstance(self.robots, Response) else
+                      Response(self.robots, content_type="text/plain") if self.robots else Response("down", status=503))
             return self._record(arrival, "pages/robots.txt", robots)
         match = re.fullmatch(r"/title/(tt\d+)/", request.path)
         imdb_id = match[1] if match else ""
@@ -484,6 +487,80 @@ def test_a_stopped_crawl_writes_the_table_of_finished_titles(site, tmp_path, sto
     assert process.returncode == 130, err
     assert "asks to wait 3600 s (Retry-After); pausing every request 300 s" in err
     assert read_table(out / "movies.csv").ids == [ids[1], ids[2]]
+
+
+def test_a_page_nested_deep_is_read_in_linear_time():
+    # Each <div> cost the HTML parser time in proportion to the depth: 150,000 of them (750 KB) took minutes.
+    movie = ld_page({"@type": "Movie", "name": "Deep"})
+    started = time.monotonic()
+    assert parse_title_page(movie + "<div>" * 150_000).title == "Deep"
+    for hostile in ("<script>" * 500_000, "<!--" * 500_000, "<script>{}</script>" * 50_000 + "<script"):
+        assert parse_title_page(hostile) is None
+    assert time.monotonic() - started < 2
+    # Only scripts are read, but as the HTML parser sees them: not in a comment, ended by the first </script>.
+    old = ld_page({"@type": "Movie", "name": "Commented out"})
+    assert parse_title_page(f"<!-- {old} --><!--> {movie}").title == "Deep"
+    assert parse_title_page(movie.replace("</script>", "</SCRIPT >")).title == "Deep"
+
+
+def test_stacked_encodings_fail_the_title_unread_and_one_layer_is_read(site, tmp_path):
+    ids = add_synthetic(site, 2)
+    # Gzip in gzip: 10 MB of zeros sent as 10 KB, then decoded a whole layer at a time, past any --max-bytes.
+    site.answers["tt9100010"] = Response(gzip(gzip(b"\0" * 10_000_000)), content_type="text/html",
+                                         headers={"Content-Encoding": "gzip, gzip"})
+    site.answers["tt9100011"] = Response(gzip(site.pages[ids[1]]), content_type="text/html",
+                                         headers={"Content-Encoding": "identity, gzip"})
+    summary = scrape(movies_csv(tmp_path / "in.csv", [ids[1], "tt9100010", "tt9100011"]), tmp_path / "out",
+                     ScrapeSettings(base_url=site.base_url, rate=200, max_bytes=1_000_000, **FAST))
+    assert (summary.done, dict(summary.failed)) == (2, {"unsupported encoding": 1})
+    assert site.requests_for("tt9100010") == 1  # the same answer next time: not retried
+
+
+def test_an_unreadable_retry_after_is_ignored_and_the_request_retried(site, tmp_path):
+    assert parse_retry_after("²") is None and parse_retry_after("٣") is None  # digits to str.isdigit(), not to HTTP
+    ids = add_synthetic(site, 2)
+    site.answers["tt9100429"] = Response("slow down", status=429, headers={"Retry-After": "²"})
+    settings = ScrapeSettings(base_url=site.base_url, rate=200, **FAST)
+    summary = scrape(movies_csv(tmp_path / "in.csv", [ids[1], "tt9100429"]), tmp_path / "out", settings)
+    assert (summary.done, dict(summary.failed)) == (1, {"http 429": 1})
+    assert site.requests_for("tt9100429") == FAST["max_tries"]
+    site.robots = Response("slow down", status=429, headers={"Retry-After": "²"})
+    other = scrape(movies_csv(tmp_path / "in.csv", ids), tmp_path / "other", settings)
+    assert dict(other.failed) == {"robots.txt unreachable": 2}
+
+
+def test_a_malformed_poster_url_fails_its_title_as_a_bad_url(site, tmp_path):
+    ids = add_synthetic(site, 2)
+    for imdb_id, poster in (("tt9100001", "http://[::1"), ("tt9100002", "http://127.0.0.1:port/p.jpg")):
+        site.add_page(imdb_id, ld_page({"@type": "Movie", "name": "Bad poster", "image": poster}))
+    ids += ["tt9100001", "tt9100002"]
+    summary = scrape(movies_csv(tmp_path / "in.csv", ids), tmp_path / "out",
+                     ScrapeSettings(base_url=site.base_url, rate=200, **FAST))
+    assert (summary.done, dict(summary.failed)) == (1, {"poster: bad url": 2})  # was "unexpected error"
+    assert statuses(tmp_path / "out")["tt9100001"][:2] == ("failed", "poster: bad url")
+
+
+def test_a_user_agent_that_is_no_header_or_a_rate_of_years_is_one_line(tmp_path, monkeypatch, capsys):
+    from conftest import run_moviegenre
+
+    for agent in ("é", "probe/1\r\nX-Injected: 1", "probe/1\n", "tab\there", " "):
+        with pytest.raises(ConfigError, match="^--user-agent .*: give printable ASCII text"):
+            ScrapeSettings(user_agent=agent)
+    with pytest.raises(ConfigError, match=r"^--rate 0.0005: give 0.001 or more$"):
+        ScrapeSettings(rate=0.0005)
+    assert parse_rate("3.6/h") == pytest.approx(0.001)
+    movies = movies_csv(tmp_path / "in.csv", ["tt0000001"])
+    for option, value, message in (
+            ("--user-agent", "é", ("--user-agent 'é': give printable ASCII text (letters, digits, punctuation, "
+                                   "spaces; no accents, tabs or line breaks) that says who you are")),
+            ("--user-agent", "a\r\nb", "--user-agent 'a\\r\\nb': give printable ASCII text"),
+            # 0.001 an hour waited 3.6 billion seconds between requests
+            ("--rate", "0.001/h", ("--rate '0.001/h' is not a rate of 0.001 or more requests per second (use "
+                                   "e.g. 2/s, 30/min or 1000/h; the slowest is 3.6/h)"))):
+        code, stdout, err = run_moviegenre(monkeypatch, capsys, "scrape", movies, "--out", tmp_path / "o",
+                                           option, value)
+        assert (code, stdout) == (2, "") and err.startswith(f"error: {message}") and err.count("\n") == 1, err
+        assert not (tmp_path / "o").exists()
 
 
 def test_an_unexpected_error_on_one_title_fails_only_that_title(site, tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import math
 import re
 import signal
 import sqlite3
@@ -18,21 +19,21 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import pandas as pd
 from PIL import Image
 
 from moviegenre import __version__
 from moviegenre.acquisition import IMDB_ID
-from moviegenre.acquisition.fetch import Fetcher, FetchError
+from moviegenre.acquisition.fetch import Fetcher, FetchError, absolute_url
 from moviegenre.acquisition.pages import TitlePage, parse_title_page
 from moviegenre.acquisition.state import Outcome, ScrapeState, Summary
 from moviegenre.data.images import MAX_IMAGE_BYTES, load_image
 from moviegenre.data.readers import read_table
 from moviegenre.data.table import MovieTable, atomic_write_bytes, check_not_input, plural
 from moviegenre.errors import ConfigError, DataError, ImageError
-from moviegenre.models.base import POSITIVE, Interval
+from moviegenre.models.base import Interval
 
 DEFAULT_BASE_URL = "https://www.imdb.com"
 DEFAULT_USER_AGENT = (f"moviegenre/{__version__} (movie genre research dataset builder; rate-limited; "
@@ -41,9 +42,10 @@ TABLE_NAME = "movies.csv"  # what the scraped table is called in --out
 POSTER_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif"}
 # A polite crawler keeps few requests open at once; each title in flight is also a worker and a pooled connection.
 MAX_CONCURRENCY = 64
-# Each setting's range. Waits are bounded (a typo must not park a scrape for days); a page or poster is held in
-# memory, and a poster over the image loader's limit would be refused anyway.
-LIMITS = {"rate": POSITIVE, "timeout": Interval(0, 600, low_open=True),
+# Each setting's range. Waits are bounded (a typo must not park a scrape for days: at the slowest rate, requests
+# are 1,000 s apart); a page or poster is held in memory, and a poster over the image loader's limit would be
+# refused anyway.
+LIMITS = {"rate": Interval(0.001), "timeout": Interval(0, 600, low_open=True),
           "max_bytes": Interval(1, MAX_IMAGE_BYTES, whole=True),
           "concurrency": Interval(1, MAX_CONCURRENCY, whole=True), "max_tries": Interval(1, 100, whole=True),
           "backoff": Interval(0, 3600), "max_backoff": Interval(0, 3600), "max_retry_after": Interval(0, 86400)}
@@ -83,15 +85,22 @@ class ScrapeSettings:
             # Bounded and finite: an infinite timeout or wait never ends, and NaN (in no range) failed every title.
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: give {allowed}")
+        # A header holds printable ASCII: "é" failed with an encoding traceback, and a line break failed every
+        # title as "robots.txt unreachable".
+        if not (self.user_agent.strip() and self.user_agent.isascii() and self.user_agent.isprintable()):
+            raise ConfigError(f"--user-agent {self.user_agent!r}: give printable ASCII text (letters, digits, "
+                              "punctuation, spaces; no accents, tabs or line breaks) that says who you are")
 
 
 def parse_rate(text: str) -> float:
     """``2/s``, ``30/min``, ``1000/h`` or a bare number of requests per second."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|m|min|h|hour))?\s*", text)
-    if not match or float(match[1]) <= 0:
-        raise ConfigError(f"--rate '{text}' is not a rate above 0 (use e.g. 2/s, 30/min or 1000/h)")
-    per = {"m": 60, "min": 60, "h": 3600, "hour": 3600}.get(match[2] or "s", 1)
-    return float(match[1]) / per
+    per = {"m": 60, "min": 60, "h": 3600, "hour": 3600}
+    rate = float(match[1]) / per.get(match[2] or "s", 1) if match else math.nan  # NaN: in no range
+    if rate not in LIMITS["rate"]:
+        raise ConfigError(f"--rate '{text}' is not a rate of {LIMITS['rate']} requests per second "
+                          f"(use e.g. 2/s, 30/min or 1000/h; the slowest is {LIMITS['rate'].low * 3600:g}/h)")
+    return rate
 
 
 def scrape(movies: str | Path, out: str | Path, settings: ScrapeSettings = ScrapeSettings(),
@@ -170,7 +179,7 @@ async def _scrape_one(movie: Wanted, fetcher: Fetcher, out: Path, settings: Scra
     poster = ""
     if page.poster_url:
         try:
-            poster = await _download_poster(urljoin(page_url, page.poster_url), movie.imdb_id, fetcher, out)
+            poster = await _download_poster(absolute_url(page.poster_url, base=page_url), movie.imdb_id, fetcher, out)
         except FetchError as error:
             return Outcome("failed", f"poster: {error.reason}", error.detail)
         except ImageError as error:
@@ -212,8 +221,9 @@ def _record(movie: Wanted, page: TitlePage, poster: str) -> dict:
 
 
 def _write_table(out: Path, state: ScrapeState, table: MovieTable) -> None:
+    """Every finished title of the folder, this run's input first: an earlier run's list may have been another."""
     records = [{**record, "imdb_id": imdb_id, "poster": str(out / record["poster"]) if record["poster"] else ""}
-               for imdb_id, record in state.records(table.ids)]
+               for imdb_id, record in state.records(first=table.ids)]
     MovieTable.from_records(records, source=str(out / TABLE_NAME)).save(out / TABLE_NAME)
 
 

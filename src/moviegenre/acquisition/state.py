@@ -115,10 +115,11 @@ class ScrapeState:
                             "WHERE imdb_id = ?",
                             (outcome.status, outcome.reason, outcome.detail, record, time.time(), imdb_id))
 
-    def records(self, ids: list[str]) -> list[tuple[str, dict]]:
-        """(id, record) of the done titles among ``ids``, in the order of ``ids``."""
-        done = dict(self.db.execute("SELECT imdb_id, record FROM titles WHERE status = 'done'"))
-        return [(i, json.loads(done[i])) for i in ids if i in done]
+    def records(self, *, first: list[str]) -> list[tuple[str, dict]]:
+        """(id, record) of every done title: those among ``first`` in its order, then the others as they were added."""
+        done = dict(self.db.execute("SELECT imdb_id, record FROM titles WHERE status = 'done' ORDER BY rowid"))
+        order = dict.fromkeys([*(i for i in first if i in done), *done])
+        return [(i, json.loads(done[i])) for i in order]
 
     def summary(self, ids: list[str]) -> Summary:
         wanted = set(ids)
