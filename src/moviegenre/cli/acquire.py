@@ -48,7 +48,7 @@ def basics(title_basics: Annotated[Path, typer.Argument(help="IMDb's title.basic
         console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
     if report.malformed > MAX_LISTED_PROBLEMS:
         console.print(f"  ... and {report.malformed - MAX_LISTED_PROBLEMS:,} more malformed rows", highlight=False)
-    console.print(f"wrote {out}", highlight=False)
+    console.print(f"wrote {out}", markup=False, highlight=False)
 
 
 @app.command("scrape")
@@ -89,4 +89,4 @@ def scrape_command(
     for title, counts in (("failed", summary.failed), ("skipped", summary.skipped)):
         for reason, count in counts.most_common():
             console.print(f"  {title}: {reason}: {count:,}", markup=False, highlight=False, soft_wrap=True)
-    console.print(f"wrote {out / 'movies.csv'}", highlight=False)
+    console.print(f"wrote {out / 'movies.csv'}", markup=False, highlight=False)

@@ -28,4 +28,5 @@ def predict_table(table: Annotated[Path, typer.Argument(help="Movie table to lab
     predict_file(table, out, run_dir, batch_size=batch_size, engine=engine, workers=workers, restart=restart,
                  progress=progress, warn=lambda line: typer.echo(f"warning: {line}", err=True))
     rows = pq.ParquetFile(out).metadata.num_rows if out.suffix.lower() == ".parquet" else None
-    console.print(f"wrote {rows:,} predictions to {out}" if rows is not None else f"wrote predictions to {out}")
+    console.print(f"wrote {rows:,} predictions to {out}" if rows is not None else f"wrote predictions to {out}",
+                  markup=False)

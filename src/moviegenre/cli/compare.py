@@ -65,12 +65,12 @@ def _print_table(result: dict) -> None:
     # Side by side: the intended genres, then the genres most probable across the variants.
     best = sorted(result["thresholds"], key=lambda g: -max(v["probabilities"][g] for v in variants))
     columns = intended + [g for g in best if g not in intended][:max(0, 6 - len(intended))]
-    title = (f"ranked for {', '.join(intended)} (score: mean intended p - threshold, minus the strongest other's)"
-             if intended else "variants (* = at or above the genre's threshold)")
+    title = (f"ranked for {escape(', '.join(intended))} (score: mean intended p - threshold, minus the strongest "
+             "other's)" if intended else "variants (* = at or above the genre's threshold)")
     table = Table(title=title, title_justify="left")
     for name in ["#", "poster", *(["description"] if any(v["description"] for v in variants) else []),
                  *(["score"] if intended else []), *columns, *(["strongest other"] if intended else [])]:
-        table.add_column(name, justify="right" if name in columns or name in ("#", "score") else "left",
+        table.add_column(escape(name), justify="right" if name in columns or name in ("#", "score") else "left",
                          overflow="fold" if name == "poster" else "ellipsis")
     names = [Path(v["poster"]).name for v in variants]
     if len(set(names)) < len({v["poster"] for v in variants}):  # same names in different folders
@@ -85,6 +85,6 @@ def _print_table(result: dict) -> None:
         row += [f"{variant['probabilities'][g]:.3f}" + ("*" if g in variant["genres"] else " ") for g in columns]
         if intended:
             other = variant["strongest_unintended"]
-            row.append(f"{other} {variant['probabilities'][other]:.3f}" if other else "-")
+            row.append(f"{escape(other)} {variant['probabilities'][other]:.3f}" if other else "-")
         table.add_row(*row)
     console.print(table)

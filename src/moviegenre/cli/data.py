@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from moviegenre.cli.app import console, data_app
@@ -59,7 +60,7 @@ def inspect(path: Annotated[Path, typer.Argument(help=TABLE_HELP)],
     genres.add_column("share", justify="right")
     genres.add_column("kept")
     for genre, count in summary.genre_counts.items():
-        genres.add_row(genre, f"{count:,}", f"{100 * count / max(n, 1):.1f}%",
+        genres.add_row(escape(genre), f"{count:,}", f"{100 * count / max(n, 1):.1f}%",
                        "yes" if genre in summary.kept_genres else "no")
     console.print(genres)
     console.print("genres per movie: " + ", ".join(f"{k}: {v:,}" for k, v in summary.genres_per_movie.items()))
@@ -93,7 +94,7 @@ def split(path: Annotated[Path, typer.Argument(help=TABLE_HELP)],
     for column in proportions.columns:
         report.add_column(column, justify="left" if column == "genre" else "right")
     for row in proportions.itertuples(index=False):
-        report.add_row(row[0], *(f"{v:.1f}" for v in row[1:]))
+        report.add_row(escape(row[0]), *(f"{v:.1f}" for v in row[1:]))
     console.print(report)
     console.print(f"largest difference from the whole: {proportions['max diff (pp)'].max():.2f} percentage points")
-    console.print(f"wrote {out / 'split.csv'} and {out / 'genres.json'}")
+    console.print(f"wrote {out / 'split.csv'} and {out / 'genres.json'}", markup=False)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from moviegenre.cli.app import app, console
@@ -72,7 +73,7 @@ def train(data: Annotated[Path, typer.Argument(help=TABLE_HELP)],
     refit_rows = getattr(estimator, "refit_rows_", 0)  # a model that learnt from its validation movies too
     refit = f" (then with its {refit_rows:,} validation movies too)" if refit_rows else ""
     console.print(f"trained {estimator.name} on {run['rows']['train']:,} movies{refit} "
-                  f"({len(estimator.genres_)} genres) in {run['train_seconds']:.1f} s -> {out}")
+                  f"({len(estimator.genres_)} genres) in {run['train_seconds']:.1f} s -> {out}", markup=False)
 
 
 def _parse_params(items: list[str]) -> dict:
@@ -118,7 +119,7 @@ def evaluate(run_dir: Annotated[Path, typer.Argument(help="Run folder from 'trai
         value = metrics[key]
         summary.add_row(key, f"{value:.4f}" if isinstance(value, float) else f"{value:,}")
     console.print(summary)
-    console.print(f"report: {metrics['report']}")
+    console.print(f"report: {metrics['report']}", markup=False)
 
 
 @app.command("predict")
@@ -139,8 +140,8 @@ def predict(run_dir: RunDir = None,
     if as_json:
         console.print_json(json.dumps(result))
         return
-    console.print(f"genres: {', '.join(result['genres']) or '(none above threshold)'}   "
-                  f"[dim](model {result['model']}; used " +
+    console.print(f"genres: {escape(', '.join(result['genres'])) or '(none above threshold)'}   "
+                  f"[dim](model {escape(result['model'])}; used " +
                   ", ".join(k for k, v in result["used"].items() if v) + ")[/]")
     for genre, probability in list(result["probabilities"].items())[:8]:
         threshold = result["thresholds"][genre]

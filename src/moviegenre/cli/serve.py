@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from moviegenre.cli.app import app, console
@@ -34,7 +35,8 @@ def serve(run_dir: RunDir = None,
     # Requests run in parallel on the worker threads; intra-op threads on top of them only contend for the cores.
     torch.set_num_threads(1)
     service = create_app(run_dir, workers)
-    console.print(f"serving {service.state.service.predictor.model_name} on http://{host}:{port}/ (API docs: /docs)")
+    console.print(f"serving {service.state.service.predictor.model_name} on http://{host}:{port}/ (API docs: /docs)",
+                  markup=False)
     # Uvicorn's start-up lines stay quiet (the line above says where it serves); requests are logged.
     logs = copy.deepcopy(LOGGING_CONFIG)
     logs["loggers"]["uvicorn.error"]["level"] = "WARNING"
@@ -59,7 +61,7 @@ def explain(run_dir: RunDir = None,
         clean_description,
     )
     from moviegenre.errors import ConfigError, utf8_text
-    from moviegenre.serving.explain import Explainer, png_bytes
+    from moviegenre.serving.explain import Explainer, overlay_files, png_bytes
     from moviegenre.serving.predictor import Predictor, require_input
 
     # Every argument is checked before the model loads (seconds): a mistake is reported at once, not after that wait.
@@ -74,7 +76,8 @@ def explain(run_dir: RunDir = None,
     poster_bytes = read_image_file(poster) if poster else None
     if poster_bytes is not None:  # decoded here, so that a non-image or a bomb is named by its file, not "poster"
         load_image(poster_bytes, name=str(poster), draft=DRAFT_SIDE)
-    explanation = Explainer(Predictor(run_dir)).explain(poster_bytes, description, top=top)
+    predictor = Predictor(run_dir)
+    explanation = Explainer(predictor).explain(poster_bytes, description, top=top)
     prediction = explanation.prediction
     console.print(f"genres: {', '.join(prediction['genres']) or '(none above threshold)'}  "
                   f"[model {prediction['model']}]", markup=False, highlight=False)
@@ -82,8 +85,9 @@ def explain(run_dir: RunDir = None,
     for path in outputs:
         if not path.is_dir():  # not one of explain's files: kept (a write to its name fails in one line)
             path.unlink(missing_ok=True)
+    files = overlay_files(predictor.genres)
     for genre in explanation.heat:
-        path = out / f"overlay-{genre}.png"
+        path = out / files[genre]
         atomic_write_bytes(path, png_bytes(explanation.overlay(genre).convert("RGB")))
         console.print(f"{genre}: p={prediction['probabilities'][genre]:.3f}  heat map -> {path} (greying out its "
                       f"hottest region lowers p by {explanation.levels(genre)[1]:.3f})", markup=False)
@@ -95,7 +99,7 @@ def explain(run_dir: RunDir = None,
         writer.writerows(rows)
         atomic_write_text(out / "words.csv", text.getvalue())
         console.print("probability drop when the word is deleted:")
-        table = Table("word", *explanation.genres)
+        table = Table("word", *map(escape, explanation.genres))
         for row in rows:
             table.add_row(row["word"], *(f"{row[g]:+.3f}" for g in explanation.genres))
         console.print(table)

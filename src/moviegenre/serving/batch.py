@@ -291,7 +291,8 @@ def _join(parts: list[Path], out: Path, genres: list[str]) -> None:
     def write(tmp: Path) -> None:
         if out.suffix.lower() == ".csv":
             with tmp.open("w", encoding="utf-8", newline="") as handle:
-                handle.write(",".join(_columns(genres)) + "\n")
+                # Quoted as pandas quotes the rows: a genre may hold a comma or a quote.
+                pd.DataFrame(columns=_columns(genres)).to_csv(handle, index=False)
                 for part in parts:
                     pd.read_parquet(part).to_csv(handle, index=False, header=False)
             return

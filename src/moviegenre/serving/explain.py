@@ -45,6 +45,9 @@ WORD = re.compile(r"\w+(?:['’]\w+)*")
 HEAT_WIDTH = 224  # the heat layer's width: the map has one cell per stride (9x9 at 260 px), finer pixels add nothing
 DIM = 0.45  # how much overlays darken the poster, so that the heat stands out (the page: style.css)
 SCALE_HEIGHT, SCALE_BACKGROUND = 40, (24, 24, 24, 255)
+# Outside these characters a genre's text could leave a file's folder ('/', '..'), or be no name the system allows.
+UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
+MAX_NAME_GENRE = 100  # characters of a genre in its file name: a long one must not exceed the file system's 255 bytes
 
 
 class Scorer:
@@ -198,6 +201,22 @@ def heat_colours(level: np.ndarray) -> np.ndarray:
     rgba = (colormaps["inferno"](0.25 + 0.75 * level) * 255).astype(np.uint8)
     rgba[..., 3] = (level ** 0.6 * 235).astype(np.uint8)
     return rgba
+
+
+def overlay_files(genres: list[str]) -> dict[str, str]:
+    """Each of a model's ``genres`` (all of them, in its order: a genre's file is named alike whichever genres are
+    explained) -> its overlay's file name, ``overlay-<genre>.png``, one that stays in its folder and is the genre's
+    alone. A genre is any text of the user's table (``../x``, ``Action/Adventure``): characters other than letters,
+    digits and ``._-`` become ``_``, and a name already taken gets the genre's index appended. An ordinary genre,
+    of those characters only, keeps its name whatever the unusual ones are called: its file is named as documented."""
+    files, taken = {}, set()
+    for index, genre in sorted(enumerate(genres), key=lambda item: bool(UNSAFE_IN_NAME.search(item[1]))):
+        name = UNSAFE_IN_NAME.sub("_", genre)[:MAX_NAME_GENRE]
+        while name.lower() in taken:  # case too: 'Drama' and 'drama' are one file on macOS and Windows
+            name += f"-{index}"
+        taken.add(name.lower())
+        files[genre] = f"overlay-{name}.png"
+    return files
 
 
 def png_bytes(image: Image.Image) -> bytes:
