@@ -2,16 +2,20 @@
 
 One SQLite file per encoder, keyed by the SHA-1 of the poster's bytes or the description's text: a renamed
 poster hits the cache, an edited one misses it. Each batch is committed in one transaction, so an interrupted
-run loses at most the batch in flight and never leaves a half-written vector.
+run loses at most the batch in flight and never leaves a half-written vector. An entry that does not read back as
+what was stored (edited, damaged, not finite) is computed again; a file SQLite cannot use is one line naming it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import hashlib
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,10 +23,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from moviegenre.data.images import read_image_file
-from moviegenre.errors import ConfigError
+from moviegenre.errors import ConfigError, DataError, first_line
 
 # Bump when preprocessing changes, so stale vectors are never mixed with new ones.
 CACHE_VERSION = 1
+BUSY_SECONDS = 60  # how long to wait for another process's write to the same file
 
 
 def cache_root() -> Path:
@@ -33,37 +38,129 @@ def content_key(data: bytes | str) -> str:
     return hashlib.sha1(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
 
 
+def local_model_files(name: str) -> list[str]:
+    """``name:size:modification time`` of each file of the local folder an encoder is read from (``clip:<folder>``,
+    ``st:<folder>``, fine-tuned or not); none for a packaged encoder, whose name says its weights. A folder replaced
+    under the same name holds another encoder: its vectors and ONNX export are kept apart by these."""
+    for prefix in ("clip:", "st:"):
+        if name.startswith(prefix):
+            folder = Path(name.removeprefix(prefix).split("+ft-")[0])
+            return [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(folder.rglob("*"))
+                    if p.is_file()]
+    return []
+
+
 class FeatureCache:
-    """A persistent ``key -> float32 vector`` store for one encoder (``text``: ``key -> str``, for text read off
-    posters)."""
+    """A persistent ``key -> float32 vector`` store for one encoder, of its width ``dim`` (``dim`` None:
+    ``key -> str``, for text read off posters).
 
-    def __init__(self, encoder_name: str, text: bool = False) -> None:
-        self.text = text
+    A cache that can be read but not written (a team's cache on a read-only mount) is read: what it lacks is
+    computed each time and not stored.
+    """
+
+    def __init__(self, encoder_name: str, dim: int | None = None) -> None:
+        self.dim = dim
+        identity = "|".join([encoder_name, *local_model_files(encoder_name)])
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", encoder_name)[-60:]
-        if slug != encoder_name:  # local-path encoders: keep names unique after slugging
-            slug += "-" + content_key(encoder_name)[:8]
+        if slug != identity:  # local-path encoders: keep names unique after slugging, and apart per folder content
+            slug += "-" + content_key(identity)[:8]
         self.path = cache_root() / "features" / f"{slug}.v{CACHE_VERSION}.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+        self.writable = _writable(self.path)
+        with self._reporting():
+            self._db = _open(self.path) if self.writable else _open_read_only(self.path)
 
-    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
-        found: dict[str, np.ndarray] = {}
+    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray | str]:
+        """The usable values stored for ``keys``; a key whose entry is not (see ``_decoded``) is left out."""
+        found = {}
         unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 900):  # SQLite's bound-parameter limit
-            chunk = unique[start: start + 900]
-            rows = self._db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({','.join('?' * len(chunk))})",
-                                    chunk)
-            found.update((key, blob.decode() if self.text else np.frombuffer(blob, dtype=np.float32))
-                         for key, blob in rows)
+        with self._reporting():
+            for start in range(0, len(unique), 900):  # SQLite's bound-parameter limit
+                chunk = unique[start: start + 900]
+                rows = self._db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({','.join('?' * len(chunk))})",
+                                        chunk)
+                found.update((key, value) for key, blob in rows if (value := self._decoded(blob)) is not None)
         return found
 
     def put_many(self, items: dict[str, np.ndarray | str]) -> None:
-        with self._db:
+        if not self.writable:
+            return
+        with self._reporting(), self._db:
             self._db.executemany("INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)",
-                                 [(k, v.encode() if self.text else np.asarray(v, dtype=np.float32).tobytes())
+                                 [(k, v.encode() if self.dim is None else np.asarray(v, dtype=np.float32).tobytes())
                                   for k, v in items.items()])
+
+    def _decoded(self, blob) -> np.ndarray | str | None:
+        """A stored value as ``put_many`` wrote it, or None for one it cannot have written (edited or damaged: of
+        another type or length, not UTF-8, not finite), which is then computed again and replaced."""
+        if not isinstance(blob, bytes):
+            return None
+        if self.dim is None:
+            with contextlib.suppress(UnicodeDecodeError):
+                return blob.decode()
+            return None
+        if len(blob) != 4 * self.dim:
+            return None
+        vector = np.frombuffer(blob, dtype=np.float32)
+        return vector if np.isfinite(vector).all() else None
+
+    @contextlib.contextmanager
+    def _reporting(self):
+        """SQLite's errors as one line naming the file: it is only a cache, deleting it is always safe."""
+        try:
+            yield
+        except sqlite3.DatabaseError as error:
+            raise DataError(self.path, f"unusable cache file ({first_line(error)})",
+                            hint="delete it: what it held is computed again when next needed") from None
+
+
+def _writable(path: Path) -> bool:
+    """Whether the cache file ``path`` can be written (made, if new); a DataError where something is in its way."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return False
+        raise DataError(path.parent, f"cannot make the cache folder ({error.strerror})",
+                        hint="move away what is in its way, or set MOVIEGENRE_CACHE to another folder") from None
+    if path.exists() and not path.is_file():
+        raise DataError(path, "not a regular file, so not usable as the cache file", hint="move it away")
+    return os.access(path.parent, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+
+
+def _open(path: Path | str) -> sqlite3.Connection:
+    """The cache file at ``path``, made if new."""
+    db = sqlite3.connect(path, timeout=BUSY_SECONDS)
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+            return db
+        except sqlite3.OperationalError as error:
+            # Changing the journal mode does not wait for another connection's lock as other statements do:
+            # processes making the same fresh file at once would fail there.
+            if not error.sqlite_errorname.startswith("SQLITE_BUSY") or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """The cache file at ``path``, read-only; an empty one in memory where there is none (nothing to read, nowhere to
+    write). Reading a WAL-mode file takes a shared-memory file beside it; where SQLite cannot make one (a read-only
+    folder or mount, where nobody changes the file) it is read as immutable."""
+    if not path.exists():
+        return _open(":memory:")
+    uri = path.absolute().as_uri()
+    try:
+        return _reading(sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_SECONDS))
+    except sqlite3.OperationalError:
+        return _reading(sqlite3.connect(f"{uri}?immutable=1", uri=True))
+
+
+def _reading(db: sqlite3.Connection) -> sqlite3.Connection:
+    """``db``, once a first read shows that SQLite can read it and that it holds a cache."""
+    db.execute("SELECT 1 FROM vectors LIMIT 1")
+    return db
 
 
 def cached_values(keys: Sequence[str], cache: FeatureCache | None, compute, *, desc: str, unit: str,
@@ -130,7 +227,7 @@ def embed_posters(paths: Sequence[str | bytes], encoder, *, use_cache: bool = Tr
                   ) -> np.ndarray:
     """(n, dim) poster embeddings of image files (paths, or their bytes); rows whose path is "" stay zero."""
     keys, path_of = file_keys(paths)
-    cache = FeatureCache(encoder.name) if use_cache else None
+    cache = FeatureCache(encoder.name, encoder.dim) if use_cache else None
     return _cached(keys, encoder, cache, lambda enc, batch: enc.encode_files([path_of[k] for k in batch], progress=False),
                    what="poster", progress=progress)
 
@@ -144,6 +241,6 @@ def embed_texts(texts: Sequence[str], encoder, *, use_cache: bool = True, progre
         key = content_key(text) if text else ""
         text_of.setdefault(key, text)
         keys.append(key)
-    cache = FeatureCache(encoder.name) if use_cache else None
+    cache = FeatureCache(encoder.name, encoder.dim) if use_cache else None
     return _cached(keys, encoder, cache, lambda enc, batch: enc.encode_texts([text_of[k] for k in batch], progress=False),
                    what=what, progress=progress)

@@ -49,7 +49,7 @@ from tqdm.auto import tqdm
 from moviegenre.data.images import load_image, to_pixels
 from moviegenre.data.readers import read_json
 from moviegenre.errors import DataError, first_line
-from moviegenre.features.cache import cache_root
+from moviegenre.features.cache import cache_root, local_model_files
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Bump when what an export holds or how it is made changes: old exports are then ignored, not misread.
@@ -101,12 +101,7 @@ _loaded: dict[str, FastImageEncoder | FastTextEncoder] = {}
 
 
 def _export_folder(name: str) -> Path:
-    key = f"{name}|{EXPORT_VERSION}"
-    for prefix in ("clip:", "st:"):  # a local model folder may be replaced under the same name
-        if name.startswith(prefix):
-            folder = Path(name.removeprefix(prefix).split("+ft-")[0])
-            key += "|" + "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(folder.rglob("*"))
-                                  if p.is_file())
+    key = "|".join([name, str(EXPORT_VERSION), *local_model_files(name)])
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[-60:]
     return cache_root() / "onnx" / f"{slug}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
 

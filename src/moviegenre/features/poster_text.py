@@ -73,7 +73,7 @@ def read_poster_texts(posters: Sequence[str | bytes], *, use_cache: bool = True,
         poster = source[key]
         return reader.read(load_image(poster, name=None if isinstance(poster, bytes) else str(poster)))
 
-    found = cached_values(keys, FeatureCache(READER, text=True) if use_cache else None,
+    found = cached_values(keys, FeatureCache(READER) if use_cache else None,
                           lambda batch: list(reading_threads().map(read, batch)), desc="reading poster text",
                           unit="poster", progress=progress, chunk=64)
     return [found[key] if key else "" for key in keys]
