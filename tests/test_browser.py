@@ -60,7 +60,7 @@ def page(browser, server: str):
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(server + "/")
-    page.wait_for_function("document.getElementById('model-info').textContent.startsWith('model ')")
+    page.wait_for_function("() => document.getElementById('model-info').textContent.startsWith('model ')")
     yield page
     context.close()
 
@@ -141,7 +141,7 @@ def test_compare_mode_ranks_variants_with_heat_maps_and_names_a_bad_file(page, t
     page.check("#genre-picks input[value=Horror]")
     page.fill("#compare-description", DESCRIPTION)
     page.click("#compare-run")
-    page.wait_for_function("document.querySelectorAll('.variant .heat:not([hidden])').length === 3")
+    page.wait_for_function("() => document.querySelectorAll('.variant .heat:not([hidden])').length === 3")
     cards = page.locator(".variant")
     assert cards.count() == 3
     scores = [float(text.rsplit("score ", 1)[1]) for text in cards.locator(".head").all_text_contents()]
@@ -197,7 +197,7 @@ def test_compare_pairs_a_long_file_name_with_its_variant(page, tmp_path: Path) -
     page.check("#genre-picks input[value=Horror]")
     page.click("#compare-run")
     page.wait_for_selector(".variant")
-    page.wait_for_function("!document.getElementById('compare-run').disabled")  # every heat map asked for
+    page.wait_for_function("() => !document.getElementById('compare-run').disabled")  # every heat map asked for
     assert page.locator(".variant img.poster[src^='blob:']").count() == 2
     assert page.locator(".variant .heat:not([hidden])").count() == 2
 
@@ -210,7 +210,7 @@ def test_a_model_with_over_50_genres_still_explains(page) -> None:
 
     page.route("**/model", many_genres)
     page.reload()
-    page.wait_for_function("document.getElementById('model-info').textContent.includes('65 genres')")
+    page.wait_for_function("() => document.getElementById('model-info').textContent.includes('65 genres')")
     page.fill("#description", DESCRIPTION)
     with page.expect_response("**/explain") as answer:
         page.click("#predict")

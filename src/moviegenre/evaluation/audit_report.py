@@ -16,7 +16,7 @@ from moviegenre.data.images import load_image
 from moviegenre.data.table import MovieTable, atomic_write_text
 from moviegenre.errors import ImageError
 from moviegenre.evaluation.audit import PLOTS
-from moviegenre.evaluation.report import _save
+from moviegenre.evaluation.report import _save, markdown_image, markdown_text
 
 PER_GENRE, SCORES, SUSPECTS = PLOTS
 TOP = 20
@@ -30,7 +30,7 @@ def write_audit_report(out: Path, movies: MovieTable, issues: pd.DataFrame, per_
     row_of = {movie_id: row for row, movie_id in enumerate(movies.ids)}
     suggested = dict(zip(per_movie["imdb_id"], per_movie["suggested_genres"]))
     kinds = issues["kind"].value_counts()
-    lines = [f"# Label audit of {movies.source}", "",
+    lines = [f"# Label audit of {markdown_text(movies.source)}", "",
              (f"{len(movies) - unread:,} movies scored out of fold by `{model}` ({folds} folds); "
               f"{unread:,} without an input the model reads were not audited."), "",
              (f"{len(issues):,} suspected label problems: {kinds.get('missing', 0):,} missing genres, "
@@ -39,18 +39,13 @@ def write_audit_report(out: Path, movies: MovieTable, issues: pd.DataFrame, per_
              "| # | imdb_id | title | genre | kind | score | probability | labels | suggested |",
              "|---|---|---|---|---|---|---|---|---|"]
     for rank, issue in enumerate(issues.head(TOP).itertuples(index=False), start=1):
-        labels = "\\|".join(movies.frame["genres"].iloc[row_of[issue.imdb_id]])
-        lines.append(f"| {rank} | {issue.imdb_id} | {_cell(issue.title)} | {issue.genre} | {issue.kind} | "
-                     f"{issue.score:.3f} | {issue.probability:.3f} | {labels} | "
-                     f"{suggested[issue.imdb_id].replace('|', chr(92) + '|')} |")
-    lines += [""] + [f"![{p.stem}]({p.name})" for p in plots]
+        labels = "|".join(movies.frame["genres"].iloc[row_of[issue.imdb_id]])
+        lines.append(f"| {rank} | {markdown_text(issue.imdb_id)} | {markdown_text(issue.title) or '-'} | "
+                     f"{markdown_text(issue.genre)} | {issue.kind} | {issue.score:.3f} | {issue.probability:.3f} | "
+                     f"{markdown_text(labels)} | {markdown_text(suggested[issue.imdb_id])} |")
+    lines += [""] + [markdown_image(p) for p in plots]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     return out / "report.md"
-
-
-def _cell(text: str) -> str:
-    # A title may hold line breaks (a quoted CSV field): one would end the markdown table's row.
-    return " ".join(text.split()).replace("|", "\\|") or "-"
 
 
 def _issues_per_genre(out: Path, issues: pd.DataFrame) -> Path:

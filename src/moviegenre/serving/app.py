@@ -67,7 +67,7 @@ from moviegenre.serving.schemas import (
     Prediction,
     Word,
 )
-from moviegenre.serving.transport import BodyLimit
+from moviegenre.serving.transport import BodyLimit, SecurityHeaders
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
@@ -300,6 +300,7 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
     app.state.service = service
     app.add_middleware(FormTextCheck)
     app.add_middleware(BodyLimit, limit=MAX_REQUEST_BYTES)
+    app.add_middleware(SecurityHeaders)  # the outermost: the body limit's own answers get the headers too
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -128,37 +128,40 @@ def _top(variant: dict, n: int = 3) -> str:
 
 
 def _markdown(result: dict, on_sheet: int) -> str:
+    # Imported here: the report module loads matplotlib, which the web service (importing this module) never needs.
+    from moviegenre.evaluation.report import markdown_code, markdown_image, markdown_text
+
     intended, thresholds = result["intended"], result["thresholds"]
     lines = ["# Poster variants compared", "",
-             f"Model `{result['model']}`; {len(result['variants'])} variants"
-             + (f"; intended genres: **{', '.join(intended)}**." if intended else "; no intended genre given."), ""]
+             f"Model {markdown_text(result['model'])}; {len(result['variants'])} variants"
+             + (f"; intended genres: **{markdown_text(', '.join(intended))}**." if intended
+                else "; no intended genre given."), ""]
     if intended:
         lines += [f"Ranking {result['score']}.", ""]
-    lines += [f"![contact sheet]({CONTACT_SHEET})" + (f" (the first {on_sheet})" if on_sheet < len(result["variants"])
-                                                    else ""), ""]
+    lines += [markdown_image(Path(CONTACT_SHEET)) + (f" (the first {on_sheet})" if on_sheet < len(result["variants"])
+                                                     else ""), ""]
     head = ["rank", "poster", "description"]
     if intended:
-        head += ["score", *(f"{genre} (threshold {thresholds[genre]:.2f})" for genre in intended),
+        head += ["score", *(f"{markdown_text(genre)} (threshold {thresholds[genre]:.2f})" for genre in intended),
                  "strongest other genre"]
     head += ["predicted genres", "top probabilities"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for place, index in enumerate(result["ranking"], 1):
         variant = result["variants"][index]
-        cells = [str(place), f"`{variant['poster']}`", _cell(variant["description"] or "")]
+        cells = [str(place), markdown_code(variant["poster"]), markdown_text(variant["description"] or "", 80)]
         if intended:
             other = variant["strongest_unintended"]
             cells += [f"{result['scores'][index]:+.3f}", *(f"{variant['probabilities'][g]:.3f}" for g in intended),
-                      f"{other} {variant['probabilities'][other]:.3f}" if other else "-"]
-        cells += [", ".join(variant["genres"]) or "(none above threshold)", _top(variant)]
+                      f"{markdown_text(other)} {variant['probabilities'][other]:.3f}" if other else "-"]
+        cells += [markdown_text(", ".join(variant["genres"])) or "(none above threshold)",
+                  markdown_text(_top(variant))]
         lines.append("| " + " | ".join(cells) + " |")
     if result["errors"]:
-        lines += ["", "## Not compared", ""] + [f"- `{error['poster']}`: {_cell(error['error'])}"
-                                                 for error in result["errors"]]
+        # A table, not a list: a code span's escaped pipe (\\|) is read as | in a table cell only.
+        lines += ["", "## Not compared", "", "| poster | error |", "|---|---|"]
+        lines += [f"| {markdown_code(error['poster'])} | {markdown_text(error['error'], 80)} |"
+                  for error in result["errors"]]
     return "\n".join(lines) + "\n"
-
-
-def _cell(text: str) -> str:
-    return textwrap.shorten(text.replace("|", "/").replace("\n", " "), 80, placeholder="…")
 
 
 IMAGE_WIDTH, IMAGE_HEIGHT, TEXT_WIDTH, PAD, LINE = 168, 250, 200, 10, 17
