@@ -18,7 +18,8 @@ from moviegenre.data.table import MovieTable
 from moviegenre.evaluation.audit import ISSUE_COLUMNS
 from moviegenre.evaluation.audit_report import write_audit_report
 from moviegenre.evaluation.metrics import multilabel_metrics
-from moviegenre.evaluation.report import markdown_code, markdown_text, write_report
+from moviegenre.evaluation.report import write_report
+from moviegenre.markdown import markdown_code, markdown_text
 from moviegenre.serving.app import STATIC
 from moviegenre.serving.compare import _markdown, comparison
 from moviegenre.serving.compare import write_report as write_compare_report

@@ -16,7 +16,8 @@ from moviegenre.data.images import load_image
 from moviegenre.data.table import MovieTable, atomic_write_text
 from moviegenre.errors import ImageError
 from moviegenre.evaluation.audit import PLOTS
-from moviegenre.evaluation.report import _save, markdown_image, markdown_text
+from moviegenre.evaluation.report import _save
+from moviegenre.markdown import markdown_image, markdown_text
 
 PER_GENRE, SCORES, SUSPECTS = PLOTS
 TOP = 20

@@ -24,6 +24,7 @@ from moviegenre.data.genres import resolve_genres
 from moviegenre.data.images import load_image, read_image_file
 from moviegenre.data.table import atomic_write_bytes, atomic_write_text
 from moviegenre.errors import DataError, MovieGenreError, utf8_text
+from moviegenre.markdown import markdown_code, markdown_image, markdown_text
 from moviegenre.serving.predictor import Predictor
 
 SCORE = ("score = mean over the intended genres of (probability - threshold), minus the largest "
@@ -128,9 +129,6 @@ def _top(variant: dict, n: int = 3) -> str:
 
 
 def _markdown(result: dict, on_sheet: int) -> str:
-    # Imported here: the report module loads matplotlib, which the web service (importing this module) never needs.
-    from moviegenre.evaluation.report import markdown_code, markdown_image, markdown_text
-
     intended, thresholds = result["intended"], result["thresholds"]
     lines = ["# Poster variants compared", "",
              f"Model {markdown_text(result['model'])}; {len(result['variants'])} variants"
