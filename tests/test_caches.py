@@ -20,6 +20,7 @@ import pytest
 
 from conftest import CACHE_VARIABLES, USER_CACHE
 from moviegenre.errors import DataError
+from moviegenre.features import cache
 from moviegenre.features.cache import CACHE_VERSION, FeatureCache, cache_root, cached_values, content_key, embed_texts
 from moviegenre.features.fast import _export_folder
 from moviegenre.features.poster_text import READER
@@ -126,6 +127,22 @@ def test_caches_opened_at_once_while_another_process_makes_the_file_wait_for_it(
         thread.join()
     assert errors == []
     assert sorted(FeatureCache("fresh", 4).get_many([f"k{i}" for i in range(4)])) == ["k0", "k1", "k2", "k3"]
+
+
+def test_a_cache_file_held_by_another_process_too_long_is_one_line_saying_so(cache_folder, monkeypatch):
+    # Not "unusable ... delete it": the file is sound, another process is writing it.
+    monkeypatch.setattr(cache, "BUSY_SECONDS", 0.2)
+    FeatureCache("held", 4).put_many({"k0": np.zeros(4)})
+    other = sqlite3.connect(cache_file("held"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(DataError, match=r"held\.v1\.sqlite: another process has held the cache file for over "
+                                            r"0\.2 s \(let it finish, or set MOVIEGENRE_CACHE to another folder\)$"):
+            FeatureCache("held", 4).put_many({"k1": np.ones(4)})
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert sorted(FeatureCache("held", 4).get_many(["k0", "k1"])) == ["k0"]
 
 
 def truncated(path: Path) -> None:

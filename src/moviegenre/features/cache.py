@@ -108,9 +108,17 @@ class FeatureCache:
         """SQLite's errors as one line naming the file: it is only a cache, deleting it is always safe."""
         try:
             yield
+        except sqlite3.OperationalError as error:
+            if not error.sqlite_errorname.startswith("SQLITE_BUSY"):
+                raise self._unusable(error) from None
+            raise DataError(self.path, f"another process has held the cache file for over {BUSY_SECONDS:g} s",
+                            hint="let it finish, or set MOVIEGENRE_CACHE to another folder") from None
         except sqlite3.DatabaseError as error:
-            raise DataError(self.path, f"unusable cache file ({first_line(error)})",
-                            hint="delete it: what it held is computed again when next needed") from None
+            raise self._unusable(error) from None
+
+    def _unusable(self, error: sqlite3.DatabaseError) -> DataError:
+        return DataError(self.path, f"unusable cache file ({first_line(error)})",
+                         hint="delete it: what it held is computed again when next needed")
 
 
 def _writable(path: Path) -> bool:
