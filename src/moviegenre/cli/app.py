@@ -21,9 +21,9 @@ data_app = typer.Typer(help="Inspect and split movie tables.", no_args_is_help=T
 app.add_typer(data_app, name="data")
 
 # The machine's refusals, not the program's: a read-only folder, a full disk. Any other OSError stays a traceback (a bug).
-_MACHINE_ERRORS = {errno.EACCES: "check its permissions or choose another path", errno.EPERM: "check its permissions "
-                   "or choose another path", errno.EROFS: "choose a writable folder", errno.ENOSPC: "free some space or "
-                   "choose another folder", errno.EDQUOT: "free some space or choose another folder"}
+_REFUSED, _FULL = "check its permissions or choose another path", "free some space or choose another folder"
+_MACHINE_ERRORS = {errno.EACCES: _REFUSED, errno.EPERM: _REFUSED, errno.EROFS: "choose a writable folder",
+                   errno.ENOSPC: _FULL, errno.EDQUOT: _FULL}
 
 console = Console()
 err_console = Console(stderr=True)

@@ -205,11 +205,9 @@ def _not_utf8(path: Path) -> DataError:
 
 
 def _read_parquet(path: Path) -> pa.Table:
-    import pyarrow.parquet as pq
-
     try:
         limit = max(MIN_PARQUET_LIMIT, PARQUET_EXPANSION * path.stat().st_size)
-        data = None if _decodes_over(path, limit) else pq.read_table(path)
+        data = _read_bounded(path, limit)
     except Exception as error:  # noqa: BLE001 - pyarrow and pandas' metadata raise a dozen types, all for a damaged file
         raise unreadable_parquet(path, error) from None
     if data is None:
@@ -218,26 +216,22 @@ def _read_parquet(path: Path) -> pa.Table:
     return data
 
 
-def _decodes_over(path: Path, limit: int) -> bool:
-    """Whether the Parquet table at ``path`` takes over ``limit`` bytes read, found without decoding its text: the
-    metadata gives its pages' size uncompressed (which this reading decompresses), and the text is read as
-    dictionaries, each distinct value once, then counted for each row that holds it."""
+def _read_bounded(path: Path, limit: int) -> pa.Table | None:
+    """The Parquet table at ``path``, or None where it takes over ``limit`` bytes read, found before its text is
+    decoded: the metadata gives its pages' size uncompressed, and the text is read as dictionaries, each distinct value
+    once, counted for each row that holds it, then decoded (read once, not once to measure and once to use)."""
     import pyarrow.parquet as pq
 
     with pq.ParquetFile(path) as file:
-        meta, schema = file.metadata, file.schema
+        meta, schema, arrow_schema = file.metadata, file.schema, file.schema_arrow  # the last with pandas' metadata
     pages = sum(meta.row_group(group).column(column).total_uncompressed_size
                 for group in range(meta.num_row_groups) for column in range(meta.num_columns))
     if pages > limit:
-        return True
-    text = [column.path for column in schema if column.physical_type == "BYTE_ARRAY"]
-    decoded = 0
-    with pq.ParquetFile(path, read_dictionary=text) as file:
-        for batch in file.iter_batches():
-            decoded += sum(map(_decoded_size, batch.columns))
-            if decoded > limit:
-                return True
-    return False
+        return None
+    data = pq.read_table(path, read_dictionary=[column.path for column in schema if column.physical_type == "BYTE_ARRAY"])
+    if sum(_decoded_size(chunk) for column in data.columns for chunk in column.chunks) > limit:
+        return None
+    return data.cast(arrow_schema)
 
 
 def _decoded_size(array: pa.Array) -> int:
@@ -356,9 +350,7 @@ def _from_shared_csv(path: Path, frame: pd.DataFrame, labelled: bool, unreadable
         try:
             return _parse_year(path, row, value)
         except DataError as error:
-            if unreadable is None:
-                raise
-            unreadable.append(error)
+            _report(error, unreadable)
             return None
 
     records = [
@@ -385,20 +377,25 @@ def _given_split(path: Path, ids: list[str], values: Iterable[str], unreadable: 
     An unknown value raises, or, given ``unreadable``, is added to it and read as none; so is a row with no split,
     unless ``unlisted_hint`` (what to do about it) is None: training would leave such a row out unseen, but a table
     to predict has no use for its split."""
-    splits, problems = [], []
+    splits = []
     for row, (movie, value) in enumerate(zip(ids, values), start=1):
         split = MMIMDB_SPLITS.get(value.strip(), "")
         if value.strip() and not split:
-            problems.append(DataError(path, f"unknown split '{value.strip()}'", row=row, field="split",
-                                      hint="use train, validation or test"))
+            _report(DataError(path, f"unknown split '{value.strip()}'", row=row, field="split",
+                              hint="use train, validation or test"), unreadable)
         elif not split and unlisted_hint:
-            problems.append(DataError(path, f"'{movie}' is in no split", row=row, field="split", hint=unlisted_hint))
+            _report(DataError(path, f"'{movie}' is in no split", row=row, field="split", hint=unlisted_hint),
+                    unreadable)
         splits.append(split)
-    if problems and unreadable is None:
-        raise problems[0]
-    if problems:
-        unreadable.extend(problems)
     return splits
+
+
+def _report(error: DataError, unreadable: list[DataError] | None) -> None:
+    """A value that does not parse: raised (a strict reading), or added to ``unreadable`` (``data inspect`` lists
+    every problem) while the reading goes on with the value read as unknown."""
+    if unreadable is None:
+        raise error
+    unreadable.append(error)
 
 
 def _from_text_csv(path: Path, frame: pd.DataFrame, labelled: bool) -> MovieTable:
@@ -424,12 +421,9 @@ def _from_one_hot_csv(path: Path, frame: pd.DataFrame, posters: str | Path | Non
         genres = []
         for genre in genre_columns:
             flag = values[genre].strip()
-            if flag not in ("0", "1", "0.0", "1.0"):
-                error = DataError(path, f"value '{flag}' is not 0 or 1", row=row, field=genre,
-                                  hint="one-hot genre columns hold 0 or 1")
-                if unreadable is None:
-                    raise error
-                unreadable.append(error)  # listed (as _from_shared_csv lists a year), the genre read as absent
+            if flag not in ("0", "1", "0.0", "1.0"):  # read as absent where it is only listed
+                _report(DataError(path, f"value '{flag}' is not 0 or 1", row=row, field=genre,
+                                  hint="one-hot genre columns hold 0 or 1"), unreadable)
             if flag.startswith("1"):
                 genres.append(genre)
         movie_id = values["Id"].strip()

@@ -160,9 +160,7 @@ class MovieTable:
         for row in np.flatnonzero((ids == "").to_numpy()):
             problems.append(DataError(self.source, "empty id", row=row + 1, field="imdb_id",
                                       hint="every movie needs a unique id"))
-        for row, imdb_id, first in _repeated_ids(ids):
-            problems.append(DataError(self.source, f"duplicate id '{imdb_id}' (first seen in row {first + 1})",
-                                      row=row + 1, field="imdb_id", hint="remove or merge the duplicate row"))
+        problems += [duplicate_id(self.source, imdb_id, row + 1, first + 1) for row, imdb_id, first in _repeated_ids(ids)]
         if labelled:
             for row in np.flatnonzero(frame["genres"].map(len).eq(0).to_numpy()):
                 problems.append(DataError(self.source, "no genres in a labelled table", row=row + 1,
@@ -187,10 +185,7 @@ class MovieTable:
             return DataError(self.source, f"poster file '{poster}' does not exist", row=row, field="poster",
                              hint="fix the path or leave the field empty")
         error = image_error(poster) if images or not os.path.isfile(poster) else None
-        if error is None:
-            return None
-        return DataError(self.source, f"poster file '{poster}': {error.problem}", row=row, field="poster",
-                         hint=error.hint)
+        return None if error is None else poster_error(self.source, row, error)
 
     def unusable(self, *, labelled: bool = True) -> DataError | None:
         """Why no movie of the table can be learnt from (``labelled=False``: predicted for), or None."""
@@ -277,9 +272,21 @@ def poster_rows(table: MovieTable) -> Iterator[None]:
         rows = [row for row, poster in enumerate(table.posters) if poster == str(error.source)]
         if not rows:
             raise
-        raise DataError(table.source, f"poster file '{error.source}': {error.problem}", row=rows[0] + 1,
-                        field="poster", hint=f"{error.hint}; 'moviegenre data inspect --images' lists every such "
-                                             "poster") from None
+        raise poster_error(table.source, rows[0] + 1, error,
+                           also="'moviegenre data inspect --images' lists every such poster") from None
+
+
+def poster_error(source: object, row: int, error: ImageError, also: str = "") -> DataError:
+    """The image loader's ``error`` (which names only the file) as a problem of the table's ``row``; ``also``: more
+    to do, after the loader's hint."""
+    return DataError(source, f"poster file '{error.source}': {error.problem}", row=row, field="poster",
+                     hint="; ".join(filter(None, (error.hint, also))))
+
+
+def duplicate_id(source: object, movie: str, row: int, first: int) -> DataError:
+    """``movie``'s id given again in ``row`` (1-based), first in ``first``."""
+    return DataError(source, f"duplicate id '{movie}' (first seen in row {first})", row=row, field="imdb_id",
+                     hint="remove or merge the duplicate row")
 
 
 def _repeated_ids(ids: pd.Series) -> Iterator[tuple[int, str, int]]:

@@ -39,7 +39,7 @@ from moviegenre.data.readers import (
     read_table,
     unreadable_parquet,
 )
-from moviegenre.data.table import MovieTable, atomic_write_text, check_not_input, image_error, plural
+from moviegenre.data.table import MovieTable, atomic_write_text, check_not_input, duplicate_id, image_error, plural
 from moviegenre.errors import ConfigError, DataError, ImageError, MovieGenreError, first_line
 from moviegenre.models.base import BATCH, Interval, model_meta, run_model_dir
 from moviegenre.serving.predictor import Predictor
@@ -187,8 +187,7 @@ def _note_ids(path: Path, ids: list[str], first_row: int, first_rows: dict[str, 
             continue
         first = first_rows.setdefault(movie, first_row + row)
         if first != first_row + row:
-            raise DataError(path, f"duplicate id '{movie}' (first seen in row {first})", row=row, field="imdb_id",
-                            hint="remove or merge the duplicate row")
+            raise duplicate_id(path, movie, row, first)
 
 
 def _csv_header(path: Path) -> list[str]:

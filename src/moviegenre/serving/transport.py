@@ -127,6 +127,10 @@ PAGE_POLICY = ("default-src 'self'; img-src 'self' data: blob:; object-src 'none
 DOCS_PAGES = ("/docs", "/docs/oauth2-redirect", "/redoc")
 
 
+_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"), (b"referrer-policy", b"no-referrer"))
+_PAGE_HEADERS = (*_HEADERS, (b"content-security-policy", PAGE_POLICY.encode()))
+
+
 class SecurityHeaders:
     """ASGI middleware: no answer is sniffed as another type or framed by another site, and no request from the page
     names it in a Referer; all but the API docs' pages also carry ``PAGE_POLICY``."""
@@ -137,10 +141,7 @@ class SecurityHeaders:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        headers = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-                   (b"referrer-policy", b"no-referrer")]
-        if scope["path"] not in DOCS_PAGES:
-            headers.append((b"content-security-policy", PAGE_POLICY.encode()))
+        headers = _HEADERS if scope["path"] in DOCS_PAGES else _PAGE_HEADERS
 
         async def send_with_headers(message: dict) -> None:
             if message["type"] == "http.response.start":
