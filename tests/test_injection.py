@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from markdown_it import MarkdownIt
 
 from conftest import draw_poster
@@ -187,6 +188,18 @@ def test_the_body_limits_own_answer_carries_them_too(client):  # noqa: F811
     response = client.post("/predict", content=b"x", headers={"content-length": str(10**10),
                                                                "content-type": "multipart/form-data; boundary=x"})
     assert response.status_code == 413 and response.headers["x-frame-options"] == "DENY"
+    assert response.headers["content-security-policy"] == PAGE_POLICY
+
+
+def test_an_error_no_handler_takes_is_a_500_with_the_headers_too(client, monkeypatch):  # noqa: F811
+    def broken(*_, **__):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(client.app.state.service, "info", broken)
+    response = TestClient(client.app, raise_server_exceptions=False).get("/model")  # no second start-up
+    assert response.status_code == 500 and "a bug" not in response.text
+    assert response.json() == {"detail": "internal error (the service's log has the details)"}
+    assert {name: response.headers.get(name) for name in SAFE} == SAFE
     assert response.headers["content-security-policy"] == PAGE_POLICY
 
 

@@ -67,7 +67,7 @@ from moviegenre.serving.schemas import (
     Prediction,
     Word,
 )
-from moviegenre.serving.transport import BodyLimit, SecurityHeaders
+from moviegenre.serving.transport import BodyLimit, SecurityHeaders, security_headers
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
@@ -310,6 +310,13 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _one_line(error)}, 422)
+
+    # Starlette answers an error no handler took outside every middleware, SecurityHeaders included, so this answer
+    # carries the headers itself; the error still reaches the log, traceback and all.
+    @app.exception_handler(Exception)
+    async def failed(request: Request, _: Exception) -> JSONResponse:
+        headers = {name.decode(): value.decode() for name, value in security_headers(request.url.path)}
+        return JSONResponse({"detail": "internal error (the service's log has the details)"}, 500, headers=headers)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:

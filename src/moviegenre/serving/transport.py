@@ -131,6 +131,11 @@ _HEADERS = ((b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY
 _PAGE_HEADERS = (*_HEADERS, (b"content-security-policy", PAGE_POLICY.encode()))
 
 
+def security_headers(path: str) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers every answer for ``path`` carries (see ``SecurityHeaders``)."""
+    return _HEADERS if path in DOCS_PAGES else _PAGE_HEADERS
+
+
 class SecurityHeaders:
     """ASGI middleware: no answer is sniffed as another type or framed by another site, and no request from the page
     names it in a Referer; all but the API docs' pages also carry ``PAGE_POLICY``."""
@@ -141,7 +146,7 @@ class SecurityHeaders:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        headers = _HEADERS if scope["path"] in DOCS_PAGES else _PAGE_HEADERS
+        headers = security_headers(scope["path"])
 
         async def send_with_headers(message: dict) -> None:
             if message["type"] == "http.response.start":
