@@ -197,8 +197,8 @@ def test_a_read_only_cache_is_read_and_left_as_it_was(cache_folder, monkeypatch)
 
 @pytest.mark.parametrize("stored", [b"\x00\x01\x02", "text", np.zeros(3, np.float32).tobytes(),
                                     np.zeros(4, np.float64).tobytes(), np.full(4, np.nan, np.float32).tobytes(),
-                                    np.full(4, np.inf, np.float32).tobytes()],
-                         ids=["odd-length", "text", "too-short", "float64", "nan", "inf"])
+                                    np.full(4, np.inf, np.float32).tobytes(), np.full(4, 1e30, np.float32).tobytes()],
+                         ids=["odd-length", "text", "too-short", "float64", "nan", "inf", "absurd"])
 def test_a_vector_that_does_not_read_back_as_stored_is_computed_again_and_replaced(cache_folder, stored):
     encoder = CountingEncoder()
     embed_texts(["A ghost haunts the night."], encoder, progress=False)

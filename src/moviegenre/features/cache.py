@@ -3,7 +3,7 @@
 One SQLite file per encoder, keyed by the SHA-1 of the poster's bytes or the description's text: a renamed
 poster hits the cache, an edited one misses it. Each batch is committed in one transaction, so an interrupted
 run loses at most the batch in flight and never leaves a half-written vector. An entry that does not read back as
-what was stored (edited, damaged, not finite) is computed again; a file SQLite cannot use is one line naming it.
+what was stored (edited, damaged, not finite or absurdly large) is computed again; a file SQLite cannot use is one line naming it.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ from moviegenre.errors import ConfigError, DataError, first_line
 # Bump when preprocessing changes, so stale vectors are never mixed with new ones.
 CACHE_VERSION = 1
 BUSY_SECONDS = 60  # how long to wait for another process's write to the same file
+# No encoder's component comes near this (EfficientNet-Lite's ReLU6 features stay under 6, sentence vectors under 1):
+# a stored vector beyond it was edited, and would swamp every head that reads it.
+MAX_COMPONENT = 1e4
 
 
 def cache_root() -> Path:
@@ -91,7 +94,7 @@ class FeatureCache:
 
     def _decoded(self, blob) -> np.ndarray | str | None:
         """A stored value as ``put_many`` wrote it, or None for one it cannot have written (edited or damaged: of
-        another type or length, not UTF-8, not finite), which is then computed again and replaced."""
+        another type or length, not UTF-8, not finite, over ``MAX_COMPONENT``), which is then computed again and replaced."""
         if not isinstance(blob, bytes):
             return None
         if self.dim is None:
@@ -101,7 +104,7 @@ class FeatureCache:
         if len(blob) != 4 * self.dim:
             return None
         vector = np.frombuffer(blob, dtype=np.float32)
-        return vector if np.isfinite(vector).all() else None
+        return vector if np.isfinite(vector).all() and np.abs(vector).max() <= MAX_COMPONENT else None
 
     @contextlib.contextmanager
     def _reporting(self):
