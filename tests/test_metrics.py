@@ -1,10 +1,13 @@
-"""Per-genre thresholds: each genre's best F1 threshold averaged with a global one; rare genres fall back."""
+"""Per-genre thresholds (each genre's best F1 threshold averaged with a global one; rare genres fall back) and the
+summary numbers."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from sklearn.metrics import f1_score
 
-from moviegenre.evaluation.metrics import best_global_threshold, tune_thresholds
+from moviegenre.evaluation.metrics import best_global_threshold, multilabel_metrics, tune_thresholds
 
 
 def _rows():
@@ -53,3 +56,24 @@ def test_a_report_on_a_run_whose_training_log_cannot_be_read_says_so_and_keeps_i
         report = (out / "report.md").read_text()
         assert f"Learning curves: not drawn ({log}: unreadable training log (" in report
         assert "| micro_f1 |" in report and (out / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_f1_averages_are_scikit_learns(seed: int):
+    rng = np.random.default_rng(seed)
+    labels = rng.random((40, 5)) < 0.3
+    labels[0] = False  # a movie without genres
+    probabilities = rng.random((40, 5))
+    probabilities[:2] = 0  # and two movies given none
+    thresholds = rng.uniform(0.2, 0.8, 5)
+    metrics = multilabel_metrics(labels, probabilities, thresholds, list("abcde"))
+    for average in ("micro", "weighted", "samples"):
+        expected = f1_score(labels, probabilities >= thresholds, average=average, zero_division=0)
+        assert metrics[f"{average}_f1"] == pytest.approx(expected)
+
+
+def test_a_model_of_one_genre_is_scored():  # scikit-learn refuses its 'samples' average on one column
+    labels, probabilities = np.array([[1], [0], [1], [0]]), np.array([[0.9], [0.2], [0.3], [0.7]])
+    metrics = multilabel_metrics(labels, probabilities, np.array([0.5]), ["Drama"])
+    assert metrics["micro_f1"] == pytest.approx(0.5)  # one true positive, one false positive, one miss
+    assert metrics["samples_f1"] == pytest.approx(0.25)  # the first movie 1, the others 0
