@@ -51,6 +51,12 @@ def test_focal_loss_keeps_the_positive_weights_and_quiets_only_the_movies_alread
         make_loss("weighted-focal", None, 1.0)
 
 
+def test_focal_loss_on_smoothed_targets_still_quiets_the_easy_negatives():
+    focal, negative = make_loss("weighted-focal", torch.ones(1), 1.0, smoothing=0.1), torch.tensor([[0.0]])
+    easy, hard = focal(torch.tensor([[-6.0]]), negative), focal(torch.tensor([[6.0]]), negative)
+    assert hard > 100 * easy  # a negative scored +6 is what the loss should be about, not one scored -6
+
+
 def test_label_smoothing_scores_the_targets_pulled_toward_one_half():
     weights = torch.tensor([1.0, 4.0])
     logits, targets = torch.tensor([[2.0, -1.0], [0.5, 3.0]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]])

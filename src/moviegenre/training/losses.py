@@ -38,7 +38,8 @@ class WeightedBCE(nn.Module):
         if not self.gamma:
             return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight)
         terms = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight, reduction="none")
-        p_true = torch.where(targets > 0, torch.sigmoid(logits), torch.sigmoid(-logits))
+        p = torch.sigmoid(logits)
+        p_true = targets * p + (1 - targets) * (1 - p)  # a smoothed target's too: 0.05 is a negative, not a positive
         return (terms * (1 - p_true) ** self.gamma).mean()
 
 
