@@ -24,11 +24,11 @@ HELPER = Path(__file__).with_name("ddp_train.py")
 TOLERANCE = 1e-5
 
 
-def train(devices: int, out: Path) -> dict[str, np.ndarray]:
+def train(devices: int, out: Path, *options: str) -> dict[str, np.ndarray]:
     # A fresh interpreter per run: Lightning's DDP launcher re-runs the script for each extra process.
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run([sys.executable, str(HELPER), str(devices), str(out)], check=False, env=env, timeout=240,
-                          capture_output=True, text=True)
+    done = subprocess.run([sys.executable, str(HELPER), str(devices), str(out), *options], check=False, env=env,
+                          timeout=240, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-4000:]
     return dict(np.load(out))
 
@@ -43,6 +43,16 @@ def test_two_gloo_processes_train_like_one(tmp_path):
     assert one.keys() == two.keys()
     for name in one:
         np.testing.assert_allclose(two[name], one[name], atol=TOLERANCE, rtol=0, err_msg=name)
+
+
+@pytest.mark.slow
+def test_two_processes_score_all_the_validation_rows_when_lightning_deals_them_out(tmp_path):
+    """Rows that come one at a time (the seed networks', fine-tuning's) are dealt out by Lightning's sampler; the
+    validation micro-F1 that picks epochs is still the whole set's, not a mean of each share's best."""
+    pytest.importorskip("torch.distributed")
+    for devices in (1, 2):
+        scores = train(devices, tmp_path / f"{devices}.npz", "--one-by-one")
+        assert float(scores["logged"]) == pytest.approx(float(scores["whole"]), abs=1e-6), devices
 
 
 @pytest.mark.slow

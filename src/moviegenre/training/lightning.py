@@ -25,6 +25,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
+from torch.utils.data.distributed import DistributedSampler
 
 from moviegenre.data.readers import read_csv_file
 from moviegenre.data.table import atomic_write_text
@@ -71,11 +72,14 @@ class GenreTask(L.LightningModule):
         self._val_labels.append(labels.cpu())
 
     def on_validation_epoch_end(self) -> None:
-        probs = torch.cat(self._val_probs).numpy()
-        labels = torch.cat(self._val_labels).numpy()
+        probs, labels = torch.cat(self._val_probs), torch.cat(self._val_labels)
         self._val_probs.clear()
         self._val_labels.clear()
-        _, f1 = best_global_threshold(labels, probs)
+        sampler = getattr(self.trainer.val_dataloaders, "sampler", None)
+        if isinstance(sampler, DistributedSampler):  # DDP dealt each process a share: the score is all the rows'
+            probs, labels = (_in_row_order(self.all_gather(rows.to(self.device)), len(sampler.dataset))
+                             for rows in (probs, labels))
+        _, f1 = best_global_threshold(labels.numpy(), probs.numpy())
         self.log(MONITOR, float(f1), prog_bar=True, sync_dist=True)
 
     def configure_optimizers(self):
@@ -87,6 +91,12 @@ class GenreTask(L.LightningModule):
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode=mode, factor=self.config.lr_factor, patience=self.config.lr_patience)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": monitor}}
+
+
+def _in_row_order(shares: torch.Tensor, rows: int) -> torch.Tensor:
+    """The rows a DistributedSampler without shuffling dealt out (``shares``: one per process, gathered), in their
+    order: process r held rows r, r + world, ...; the last few repeat the first to even the shares out."""
+    return shares.transpose(0, 1).reshape(-1, *shares.shape[2:])[:rows].cpu()
 
 
 def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, config: TrainConfig, *,
@@ -273,7 +283,8 @@ def _loader(dataset: Dataset, batch_size: int, config: TrainConfig, *, shuffle: 
     """A loader for per-item datasets, or for ``batched`` ones that take a list of positions at once.
 
     Under DDP a batched training set is split inside each batch (``batch_size`` is the global batch), while
-    every process scores all validation rows, so the synced validation F1 is the whole set's, as on one device.
+    every process scores all validation rows; a per-item set's rows are dealt out by Lightning's sampler, and
+    ``GenreTask`` gathers their scores. Either way the validation F1 is the whole set's, as on one device.
     """
     generator = torch.Generator().manual_seed(config.seed)
     if getattr(dataset, "batched", False):
