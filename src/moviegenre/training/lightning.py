@@ -49,11 +49,32 @@ warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode a
 
 
 class GenreTask(L.LightningModule):
-    def __init__(self, net: nn.Module, loss: nn.Module, config: TrainConfig, validated: bool = True) -> None:
+    def __init__(self, net: nn.Module, loss: nn.Module, config: TrainConfig, validated: bool = True,
+                 shuffler: torch.Generator | None = None) -> None:
         super().__init__()
-        self.net, self.loss, self.config, self.validated = net, loss, config, validated
+        self.net, self.loss, self.config, self.validated, self.shuffler = net, loss, config, validated, shuffler
         self._val_probs: list[torch.Tensor] = []
         self._val_labels: list[torch.Tensor] = []
+
+    # Where the random draws stood (dropout's, the training rows' shuffle), so a resumed run draws on as the run it
+    # continues would have: seeding again would replay the first epoch's draws.
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["random"] = {"torch": torch.get_rng_state(),
+                                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+                                "shuffler": self.shuffler.get_state() if self.shuffler is not None else None}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("random")
+        if state is None:  # written before the states were kept: the draws start again from the seed
+            return
+        try:
+            torch.set_rng_state(state["torch"])
+            if state["cuda"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["cuda"])
+            if self.shuffler is not None and state["shuffler"] is not None:
+                self.shuffler.set_state(state["shuffler"])
+        except (RuntimeError, TypeError, KeyError) as error:  # _fit names the file
+            raise ValueError(f"random state: {first_line(error)}") from None
 
     def training_step(self, batch, batch_idx):
         inputs, labels = batch
@@ -112,7 +133,8 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
     logging.getLogger("lightning.pytorch").setLevel(logging.INFO if config.verbose else logging.WARNING)
     loss = make_loss(config.loss, torch.as_tensor(pos_weight) if pos_weight is not None else None,
                      config.pos_weight_power, config.label_smoothing)
-    task = GenreTask(net, loss, config, validated=validation is not None)
+    shuffler = torch.Generator().manual_seed(config.seed)
+    task = GenreTask(net, loss, config, validated=validation is not None, shuffler=shuffler)
     task.train()  # Lightning keeps modules in whatever mode they come in; parts of ``net`` may have been fitted
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(run_dir) if run_dir else Path(scratch)
@@ -131,7 +153,7 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
             callbacks.append(EarlyStopping(monitor=MONITOR, mode="max", patience=config.patience, min_delta=1e-4))
         if config.progress and not config.verbose:
             callbacks.append(EpochBar(label))
-        train_loader = _loader(train, config.batch_size, config, shuffle=True)
+        train_loader = _loader(train, config.batch_size, config, shuffle=True, generator=shuffler)
         val_loader = _loader(validation, 1024, config, shuffle=False) if validation is not None else None
         world = config.devices * config.num_nodes
         multi = world > 1
@@ -147,16 +169,21 @@ def fit_network(net: nn.Module, train: Dataset, validation: Dataset | None, conf
             num_sanity_val_steps=0, log_every_n_steps=max(1, min(10, steps_per_epoch)),
             # Batched datasets shard themselves (see _RankShare); Lightning's wrapper would deal out whole batches.
             use_distributed_sampler=not batched, plugins=[_SafeCheckpointIO(_shapes(task.state_dict()))])
-        last = root / "checkpoints" / "last.ckpt"
-        resuming = resume and last.exists()
-        log = root / "logs" / "metrics.csv"
-        aside = _set_log_aside(log, resuming) if run_dir and trainer.is_global_zero else None
-        try:
-            _fit(trainer, task, train_loader, val_loader, last if resuming else None)
-        finally:  # a refused or failed resume leaves the learning curve as it found it
-            if aside is not None:
-                _join_log(log, aside)
-        best = root / "checkpoints" / "best.ckpt"
+        last, best = root / "checkpoints" / "last.ckpt", root / "checkpoints" / "best.ckpt"
+        # Early stopping ended this network before: resumed, Lightning would train it an epoch more (and perhaps
+        # keep that epoch), so a network that finished before a later one was interrupted is taken as it is.
+        stopped_early = root / "checkpoints" / "stopped-early"
+        if not (resume and stopped_early.exists() and best.exists()):
+            resuming = resume and last.exists()
+            log = root / "logs" / "metrics.csv"
+            aside = _set_log_aside(log, resuming) if run_dir and trainer.is_global_zero else None
+            try:
+                _fit(trainer, task, train_loader, val_loader, last if resuming else None)
+            finally:  # a refused or failed resume leaves the learning curve as it found it
+                if aside is not None:
+                    _join_log(log, aside)
+            if trainer.should_stop and run_dir and trainer.is_global_zero:
+                stopped_early.touch()
         if validation is not None and best.exists():
             checkpoint = load_checkpoint(best, _shapes(task.state_dict()))
             net.load_state_dict({k.removeprefix("net."): v for k, v in checkpoint["state_dict"].items()
@@ -279,14 +306,15 @@ def is_main_process() -> bool:
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
-def _loader(dataset: Dataset, batch_size: int, config: TrainConfig, *, shuffle: bool) -> DataLoader:
+def _loader(dataset: Dataset, batch_size: int, config: TrainConfig, *, shuffle: bool,
+            generator: torch.Generator | None = None) -> DataLoader:
     """A loader for per-item datasets, or for ``batched`` ones that take a list of positions at once.
 
     Under DDP a batched training set is split inside each batch (``batch_size`` is the global batch), while
     every process scores all validation rows; a per-item set's rows are dealt out by Lightning's sampler, and
     ``GenreTask`` gathers their scores. Either way the validation F1 is the whole set's, as on one device.
     """
-    generator = torch.Generator().manual_seed(config.seed)
+    generator = generator or torch.Generator().manual_seed(config.seed)
     if getattr(dataset, "batched", False):
         order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
         batches = BatchSampler(order, batch_size, drop_last=False)
