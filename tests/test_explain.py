@@ -82,7 +82,7 @@ def test_overlays_carry_their_colour_scale() -> None:
 
 
 @pytest.mark.parametrize(("width", "left", "right"), [
-    (448, "no effect", "greying it out lowers p(Horror) by 0.040"),
+    (448, "no effect", "greyed here, lowers p(Horror) by 0.040 on average"),
     (168, "", "lowers p(Horror) by 0.040"),  # a contact sheet's tile: the sentence would run over 'no effect'
     (40, "", "-0.040"),
 ])

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from conftest import draw_poster
-from moviegenre.data.images import MAX_PIXELS, load_image
+from moviegenre.data.images import MAX_PIXELS, load_image, poster_source
 from moviegenre.errors import ImageError
 
 
@@ -62,6 +62,33 @@ def test_applies_exif_orientation(tmp_path):
     exif[0x0112] = 6  # rotate 90 degrees
     image.save(tmp_path / "rotated.jpg", exif=exif)
     assert load_image(tmp_path / "rotated.jpg").size == (90, 60)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P"])
+def test_a_transparent_poster_reads_as_it_looks_on_white_whatever_colour_hides_under_it(tmp_path, mode):
+    looks = []
+    for hidden in ((0, 0, 0), (255, 255, 255), (255, 0, 255)):
+        image = Image.new("RGBA", (60, 90), (*hidden, 0))
+        image.paste((200, 10, 10, 255), (10, 10, 50, 80))
+        if mode == "P":  # a GIF's or palette PNG's transparency: one palette entry
+            image = image.convert("RGB").quantize(4)
+            image.info["transparency"] = image.getpixel((0, 0))
+        image.save(tmp_path / "p.png")
+        looks.append(np.asarray(load_image(tmp_path / "p.png")))
+        assert np.array_equal(np.asarray(load_image(poster_source(Image.open(tmp_path / "p.png")))), looks[-1])
+    assert all(np.array_equal(look, looks[0]) for look in looks)
+    assert looks[0][0, 0].tolist() == [255, 255, 255] and looks[0][40, 30].tolist() == [200, 10, 10]
+
+
+def test_a_pil_image_is_read_upright_as_its_file_is(tmp_path):
+    image = Image.new("RGB", (60, 90), (200, 10, 10))
+    image.paste((10, 10, 200), (0, 0, 30, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees
+    image.save(tmp_path / "rotated.jpg", exif=exif)
+    from_file, from_pil = load_image(tmp_path / "rotated.jpg"), load_image(poster_source(Image.open(tmp_path / "rotated.jpg")))
+    assert from_pil.size == from_file.size == (90, 60)
+    assert np.array_equal(np.asarray(from_pil), np.asarray(from_file))
 
 
 def test_real_poster(shared_data):

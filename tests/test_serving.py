@@ -83,6 +83,20 @@ def test_predict_matches_the_predictor(client: TestClient, tiny_run: Path, poste
     assert body["model"] == "fusion-gmu" and len(body["model_version"]) == 12
 
 
+def test_a_large_poster_alone_is_read_alike_by_the_python_api_and_the_service(client: TestClient, tiny_run: Path,
+                                                                              tmp_path: Path) -> None:
+    """Both decode it near 448 px (the service did, the Python API at full size), so both read the same text off it
+    and give the same genres; a print-size scan of the example poster, its title and tagline in small type."""
+    example = Image.open(Path(__file__).parents[1] / "examples" / "poster.png").convert("RGB")
+    path = tmp_path / "large.jpg"
+    example.resize((example.width * 9, example.height * 9), Image.Resampling.BICUBIC).save(path, quality=85)
+    expected = Predictor(tiny_run).predict(poster=path)
+    body = client.post("/predict", files={"poster": ("large.jpg", path.read_bytes(), "image/jpeg")}).json()
+    assert body["genres"] == expected["genres"]
+    for genre, probability in expected["probabilities"].items():
+        assert body["probabilities"][genre] == pytest.approx(probability, abs=2e-4), genre
+
+
 def test_an_optional_title_is_read_beside_the_inputs_as_the_predictor_reads_it(client: TestClient, tiny_run: Path,
                                                                                  poster_bytes: bytes) -> None:
     files = {"poster": ("p.png", poster_bytes, "image/png")}
@@ -213,8 +227,9 @@ BAD_INPUTS = {
     "empty request": ({"data": {}, "headers": {"content-type": "multipart/form-data; boundary=x"},
                        "content": b"--x--\r\n"}, 400, "input: nothing to predict from"),
     "blank description": ({"data": {"description": "   "}}, 400, "input: nothing to predict from"),
-    "a source's placeholder for a missing plot": ({"data": {"description": "Add a Plot »"}}, 400,
-                                                   "input: nothing to predict from"),
+    "a source's placeholder for a missing plot": ({"data": {"description": "Add a Plot »"}}, 400, (
+        "input: nothing to predict from (give a poster, a description, or both; a blank description, or a "
+        "source's placeholder for a missing plot such as 'Add a Plot »', is none)")),
     "json instead of a form": ({"json": {"description": "a ghost"}}, 415, "send multipart/form-data"),
     "text file": ({"files": {"poster": ("notes.txt", b"hello", "text/plain")}}, 415,
                   "poster: content type 'text/plain' is not an image"),

@@ -52,7 +52,7 @@ def explain(run_dir: RunDir = None,
             out: Annotated[Path, typer.Option(help="Folder for overlay-<genre>.png and words.csv.")] = Path("explain")
             ) -> None:
     """Why the model predicts its top genres: poster heat maps (PNG overlays) and a score per description word."""
-    from moviegenre.data.images import DRAFT_SIDE, load_image, read_image_file
+    from moviegenre.data.images import load_poster, read_image_file
     from moviegenre.data.table import (
         atomic_write_bytes,
         atomic_write_text,
@@ -75,7 +75,7 @@ def explain(run_dir: RunDir = None,
     require_input(poster is not None, bool(clean_description(utf8_text(description, "description"))))
     poster_bytes = read_image_file(poster) if poster else None
     if poster_bytes is not None:  # decoded here, so that a non-image or a bomb is named by its file, not "poster"
-        load_image(poster_bytes, name=str(poster), draft=DRAFT_SIDE)
+        load_poster(poster_bytes, name=str(poster))
     predictor = Predictor(run_dir)
     explanation = Explainer(predictor).explain(poster_bytes, description, top=top)
     prediction = explanation.prediction
@@ -89,8 +89,8 @@ def explain(run_dir: RunDir = None,
     for genre in explanation.heat:
         path = out / files[genre]
         atomic_write_bytes(path, png_bytes(explanation.overlay(genre).convert("RGB")))
-        console.print(f"{genre}: p={prediction['probabilities'][genre]:.3f}  heat map -> {path} (greying out its "
-                      f"hottest region lowers p by {explanation.levels(genre)[1]:.3f})", markup=False)
+        console.print(f"{genre}: p={prediction['probabilities'][genre]:.3f}  heat map -> {path} (squares greyed "
+                      f"over its hottest point lower p by {explanation.levels(genre)[1]:.3f} on average)", markup=False)
     rows = explanation.word_table()
     if rows:
         text = io.StringIO()

@@ -3,6 +3,7 @@
 One policy for every entry point (CLI, Python API, web service, scraper, training): JPEG, PNG, WebP and
 GIF (its first frame), a regular file of at most ``MAX_IMAGE_BYTES``, at most ``MAX_PIXELS`` pixels and an
 aspect ratio within ``MAX_ASPECT``; large images decode a few at a time, and near the size the caller needs.
+A poster is read as it looks: upright by its EXIF orientation, transparent parts on white.
 """
 
 from __future__ import annotations
@@ -87,6 +88,12 @@ def load_image(source: str | Path | bytes, *, size: tuple[int, int] | int | None
     return resize(image, size, policy) if size else image
 
 
+def load_poster(source: str | Path | bytes, *, name: str | None = None) -> Image.Image:
+    """A poster as every model reads it, decoded near ``DRAFT_SIDE``: the same pixels whichever way it came in (a
+    table's path, the Python API's bytes or PIL image, an upload), so every path gives the same genres."""
+    return load_image(source, name=name, draft=DRAFT_SIDE)
+
+
 def is_url(poster: str) -> bool:
     """A poster given as a web address (``https://...``; a command line's Path makes that ``https:/...``) rather than
     a path; a one-letter scheme is a Windows drive, not a URL."""
@@ -147,7 +154,7 @@ def poster_source(poster: object, field: str = "poster") -> str | Path | bytes |
             raise ImageError(field, f"damaged or truncated image ({error})", hint="re-download or re-export it") \
                 from None
         out = io.BytesIO()
-        poster.convert("RGB").save(out, "PNG", compress_level=1)
+        _as_seen(_eight_bit(poster)).save(out, "PNG", compress_level=1)  # as a file of it would be decoded
         return out.getvalue()
     raise ImageError(field, f"cannot read a poster from type {type(poster).__name__}",
                      hint="give a file path, the image's bytes or a PIL image")
@@ -172,9 +179,22 @@ def _decode(image: Image.Image, draft: int | None) -> Image.Image:
     factor = min(image.size) // draft if draft else 1
     if factor >= 2:
         if image.mode in ("1", "P"):  # modes Image.reduce does not take
-            image = image.convert("RGB")
+            image = image.convert("RGBA" if _transparent(image) else "RGB")
         image = image.reduce(factor)  # frees the full-size pixels right away
-    return ImageOps.exif_transpose(image).convert("RGB")
+    return _as_seen(image)
+
+
+def _as_seen(image: Image.Image) -> Image.Image:
+    """``image`` upright (its EXIF orientation) in RGB, its transparent parts as they show on a white page: the
+    colours a file keeps under them are invisible, and must not change what a model sees."""
+    image = ImageOps.exif_transpose(image)
+    if _transparent(image):
+        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
+    return image.convert("RGB")
+
+
+def _transparent(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
 
 
 def _eight_bit(image: Image.Image) -> Image.Image:

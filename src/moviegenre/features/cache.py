@@ -27,6 +27,9 @@ from moviegenre.errors import ConfigError, DataError, first_line
 
 # Bump when preprocessing changes, so stale vectors are never mixed with new ones.
 CACHE_VERSION = 1
+# What is read off a poster (vectors, text) has its own: 2, a poster decoded near DRAFT_SIDE on every path, its
+# transparent parts on white.
+POSTER_CACHE_VERSION = 2
 BUSY_SECONDS = 60  # how long to wait for another process's write to the same file
 # No encoder's component comes near this (EfficientNet-Lite's ReLU6 features stay under 6, sentence vectors under 1):
 # a stored vector beyond it was edited, and would swamp every head that reads it.
@@ -61,13 +64,13 @@ class FeatureCache:
     computed each time and not stored.
     """
 
-    def __init__(self, encoder_name: str, dim: int | None = None) -> None:
+    def __init__(self, encoder_name: str, dim: int | None = None, version: int = CACHE_VERSION) -> None:
         self.dim = dim
         identity = "|".join([encoder_name, *local_model_files(encoder_name)])
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", encoder_name)[-60:]
         if slug != identity:  # local-path encoders: keep names unique after slugging, and apart per folder content
             slug += "-" + content_key(identity)[:8]
-        self.path = cache_root() / "features" / f"{slug}.v{CACHE_VERSION}.sqlite"
+        self.path = cache_root() / "features" / f"{slug}.v{version}.sqlite"
         self.writable = _writable(self.path)
         with self._reporting():
             self._db = _open(self.path) if self.writable else _open_read_only(self.path)
@@ -238,7 +241,7 @@ def embed_posters(paths: Sequence[str | bytes], encoder, *, use_cache: bool = Tr
                   ) -> np.ndarray:
     """(n, dim) poster embeddings of image files (paths, or their bytes); rows whose path is "" stay zero."""
     keys, path_of = file_keys(paths)
-    cache = FeatureCache(encoder.name, encoder.dim) if use_cache else None
+    cache = FeatureCache(encoder.name, encoder.dim, POSTER_CACHE_VERSION) if use_cache else None
     return _cached(keys, encoder, cache, lambda enc, batch: enc.encode_files([path_of[k] for k in batch], progress=False),
                    what="poster", progress=progress)
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from moviegenre.data.images import load_image, to_pixels
+from moviegenre.data.images import load_poster, to_pixels
 from moviegenre.errors import ConfigError, first_line
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
@@ -61,7 +61,7 @@ class ImageEncoder:
                 tqdm(total=len(paths), desc=f"posters -> {self.name}", unit="poster", disable=not progress) as bar:
             for start in range(0, len(paths), batch_size):
                 chunk = paths[start: start + batch_size]
-                images = list(pool.map(load_image, chunk))
+                images = list(pool.map(load_poster, chunk))
                 out[start: start + len(chunk)] = self.encode_images(images)
                 bar.update(len(chunk))
         return out

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from moviegenre.data.images import load_image, to_pixels
+from moviegenre.data.images import load_poster, to_pixels
 from moviegenre.data.readers import read_json
 from moviegenre.errors import DataError, first_line
 from moviegenre.features.cache import cache_root, local_model_files
@@ -318,7 +318,7 @@ class FastImageEncoder:
         return self.encode_pixels(np.stack([self.to_array(image) for image in images]))
 
     def _pixels(self, path: str) -> np.ndarray:
-        return self.to_array(load_image(path))
+        return self.to_array(load_poster(path))
 
     def _batches(self, paths: Sequence[str], batch_size: int, pool: ThreadPoolExecutor) -> Iterator[np.ndarray]:
         """Input arrays batch by batch; the next batch is decoded in the threads while this one runs."""

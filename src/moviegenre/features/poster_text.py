@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
-from moviegenre.data.images import load_image
+from moviegenre.data.images import load_poster
 from moviegenre.errors import ConfigError
-from moviegenre.features.cache import FeatureCache, cached_values, file_keys
+from moviegenre.features.cache import POSTER_CACHE_VERSION, FeatureCache, cached_values, file_keys
 
 # The cache's name: change it when the reader's settings change, so that old texts are not mixed with new ones.
 READER = "rapidocr-max480"
@@ -71,9 +71,9 @@ def read_poster_texts(posters: Sequence[str | bytes], *, use_cache: bool = True,
 
     def read(key: str) -> str:
         poster = source[key]
-        return reader.read(load_image(poster, name=None if isinstance(poster, bytes) else str(poster)))
+        return reader.read(load_poster(poster, name=None if isinstance(poster, bytes) else str(poster)))
 
-    found = cached_values(keys, FeatureCache(READER) if use_cache else None,
+    found = cached_values(keys, FeatureCache(READER, version=POSTER_CACHE_VERSION) if use_cache else None,
                           lambda batch: list(reading_threads().map(read, batch)), desc="reading poster text",
                           unit="poster", progress=progress, chunk=64)
     return [found[key] if key else "" for key in keys]

@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from moviegenre.data.genres import pos_weight
-from moviegenre.data.images import load_image
+from moviegenre.data.images import load_poster
 from moviegenre.data.table import MovieTable
 from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, resolve_device
 from moviegenre.models.base import BATCH, EPOCHS, POSITIVE, Interval
@@ -101,7 +101,7 @@ class RawInputs(Dataset):
 
     def __getitem__(self, index: int):
         path = self.movies.posters[index] if self.poster is not None else ""
-        pixels = self.poster.to_tensor(load_image(path)) if path else None
+        pixels = self.poster.to_tensor(load_poster(path)) if path else None
         if pixels is not None and self.augment and torch.rand(()) < 0.5:
             pixels = pixels.flip(-1)  # a mirrored poster sends the same genre message
         text = self.movies.descriptions[index] if self.description is not None else ""

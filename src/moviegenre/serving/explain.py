@@ -29,7 +29,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from moviegenre.data.genres import resolve_genres
-from moviegenre.data.images import DRAFT_SIDE, MAX_ASPECT, load_image, poster_source
+from moviegenre.data.images import MAX_ASPECT, load_poster, poster_source
 from moviegenre.data.table import clean_description
 from moviegenre.errors import ConfigError, utf8_text
 from moviegenre.features.cache import other_width
@@ -78,7 +78,7 @@ class Scorer:
 
     def decode(self, poster: bytes, name: str = "poster") -> tuple[Image.Image, torch.Tensor]:
         """The safe loader's RGB image and the encoder's input tensor (CHW)."""
-        image = load_image(poster, name=name, draft=DRAFT_SIDE)
+        image = load_poster(poster, name=name)
         return image, self.image.to_tensor(image)
 
     def poster_vectors(self, batch: torch.Tensor) -> np.ndarray:
@@ -188,7 +188,9 @@ class Explanation:
 def scale_labels(genre: str, drop: float, room: float, measure) -> tuple[str, str]:
     """The colour scale's two ends, worded as fully as ``room`` (pixels, by ``measure``) allows: a contact sheet's
     tiles are too narrow for the whole sentence, and a longer one would be drawn over the other end's word."""
-    sentence = f"greying it out lowers p({genre}) by {drop:.3f}"
+    # Overlapping squares are greyed one at a time and each pixel shows the mean drop of those over it, so the
+    # strongest drop is a mean, below that of the one square that lowers the genre most.
+    sentence = f"greyed here, lowers p({genre}) by {drop:.3f} on average"
     wordings = [("no effect", sentence), ("", sentence), ("", f"lowers p({genre}) by {drop:.3f}"), ("", f"-{drop:.3f}")]
     return next(((left, right) for left, right in wordings if measure(f"{left}   {right}") <= room), wordings[-1])
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from moviegenre.data.images import DRAFT_SIDE, load_image, poster_source
+from moviegenre.data.images import load_poster, poster_source, read_image_file
 from moviegenre.data.readers import path_argument
 from moviegenre.data.table import MovieTable, clean_description
 from moviegenre.errors import DataError, MovieGenreError, utf8_text
@@ -31,7 +31,9 @@ ITEM_HINT = "give a (poster, description[, title]) tuple or a dict of those keys
 def require_input(has_poster: bool, has_description: bool) -> None:
     """An error naming the fix when neither input is given (checked before any model loads)."""
     if not has_poster and not has_description:
-        raise DataError("input", "nothing to predict from", hint="give a poster, a description, or both")
+        raise DataError("input", "nothing to predict from",
+                        hint="give a poster, a description, or both; a blank description, or a source's placeholder "
+                             "for a missing plot such as 'Add a Plot »', is none")
 
 
 def used_inputs(model, has_poster: bool, has_description: bool) -> dict[str, bool]:
@@ -145,9 +147,9 @@ class Predictor:
         here, naming the file); read once per poster."""
         if poster not in read:
             try:
-                load_image(poster if isinstance(poster, bytes) else Path(poster),
-                           name=None if isinstance(poster, bytes) else str(poster), draft=DRAFT_SIDE)
-                read[poster] = poster if isinstance(poster, bytes) else Path(poster).read_bytes()
+                data = poster if isinstance(poster, bytes) else read_image_file(Path(poster), name=str(poster))
+                load_poster(data, name=None if isinstance(poster, bytes) else str(poster))
+                read[poster] = data
             except MovieGenreError as error:
                 read[poster] = error
         if isinstance(read[poster], MovieGenreError):
