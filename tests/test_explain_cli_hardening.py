@@ -61,6 +61,7 @@ def test_a_bad_poster_is_one_line_naming_the_file_before_the_model_loads(kind, t
     ([], "error: input: nothing to predict from"),
     (["--description", "   "], "error: input: nothing to predict from"),
     (["--description", "caf\udce9"], "error: description: not UTF-8 text"),
+    (["--description", "a ghost", "--title", "caf\udce9"], "error: title: not UTF-8 text"),
     (["--description", "a ghost", "--out", "{file}"], "error: --out {file}: is a file; give a folder"),
 ])
 def test_other_arguments_are_one_line_before_the_model_loads(args, starts, tmp_path, monkeypatch, capsys):
@@ -114,3 +115,16 @@ def test_an_earlier_movies_outputs_are_replaced_and_nothing_else(poster_run, tmp
     new = {path.name for path in out.iterdir()} - {*kept, "overlay-Old.png"}
     assert len(new) == 1 and new.pop() in {f"overlay-{genre}.png" for genre in GENRES}  # no earlier one left
     assert {name: (out / name).read_bytes() for name in kept} == kept
+
+
+def test_explain_takes_the_genres_to_explain_and_a_title_as_predict_does(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(predictor, "load_model", LOAD_MODEL)  # this one explains, with the packaged model
+    description = "A ghost haunts a family's new house; at night the children hear it scream."
+    code, out, err = run_moviegenre(monkeypatch, capsys, "explain", "--description", description, "--genre", "comedy",
+                                    "--title", "Laughing Matters", "--out", tmp_path / "why")
+    assert code == 0, err
+    assert (tmp_path / "why" / "words.csv").read_text().splitlines()[0] == "word,Comedy"  # that genre alone
+    code, predicted, err = run_moviegenre(monkeypatch, capsys, "predict", "--description", description, "--title",
+                                          "Laughing Matters")
+    assert code == 0, err
+    assert out.splitlines()[0].split("  ")[0] == predicted.splitlines()[0].split("  ")[0]  # genres: the same

@@ -48,10 +48,15 @@ def serve(run_dir: RunDir = None,
 def explain(run_dir: RunDir = None,
             poster: Annotated[Path | None, typer.Option(help="Poster image (JPEG, PNG, WebP or GIF).")] = None,
             description: Annotated[str | None, typer.Option(help="The movie's short description.")] = None,
+            title: Annotated[str | None, typer.Option(help="The movie's title (optional; read beside the poster and/or "
+                                                           "description as 'predict' reads it, not explained).")] = None,
+            genre: Annotated[list[str] | None, typer.Option(
+                help="A genre to explain (repeatable; default: the --top most probable).")] = None,
             top: Annotated[int, typer.Option(help="Explain this many most probable genres.")] = 3,
             out: Annotated[Path, typer.Option(help="Folder for overlay-<genre>.png and words.csv.")] = Path("explain")
             ) -> None:
-    """Why the model predicts its top genres: poster heat maps (PNG overlays) and a score per description word."""
+    """Why the model predicts its top genres (or --genre): poster heat maps (PNG overlays) and a score per
+    description word."""
     from moviegenre.data.images import load_poster, read_image_file
     from moviegenre.data.table import (
         atomic_write_bytes,
@@ -73,11 +78,12 @@ def explain(run_dir: RunDir = None,
     outputs = [*sorted(out.glob("overlay-*.png")), out / "words.csv"]
     check_not_input([poster] if poster else [], outputs)
     require_input(poster is not None, bool(clean_description(utf8_text(description, "description"))))
+    utf8_text(title, "title")
     poster_bytes = read_image_file(poster) if poster else None
     if poster_bytes is not None:  # decoded here, so that a non-image or a bomb is named by its file, not "poster"
         load_poster(poster_bytes, name=str(poster))
     predictor = Predictor(run_dir)
-    explanation = Explainer(predictor).explain(poster_bytes, description, top=top)
+    explanation = Explainer(predictor).explain(poster_bytes, description, top=top, genres=genre, title=title)
     prediction = explanation.prediction
     console.print(f"genres: {', '.join(prediction['genres']) or '(none above threshold)'}  "
                   f"[model {prediction['model']}]", markup=False, highlight=False)
@@ -86,11 +92,12 @@ def explain(run_dir: RunDir = None,
         if not path.is_dir():  # not one of explain's files: kept (a write to its name fails in one line)
             path.unlink(missing_ok=True)
     files = overlay_files(predictor.genres)
-    for genre in explanation.heat:
-        path = out / files[genre]
-        atomic_write_bytes(path, png_bytes(explanation.overlay(genre).convert("RGB")))
-        console.print(f"{genre}: p={prediction['probabilities'][genre]:.3f}  heat map -> {path} (squares greyed "
-                      f"over its hottest point lower p by {explanation.levels(genre)[1]:.3f} on average)", markup=False)
+    for explained in explanation.heat:
+        path = out / files[explained]
+        atomic_write_bytes(path, png_bytes(explanation.overlay(explained).convert("RGB")))
+        console.print(f"{explained}: p={prediction['probabilities'][explained]:.3f}  heat map -> {path} (squares "
+                      f"greyed over its hottest point lower p by {explanation.levels(explained)[1]:.3f} on average)",
+                      markup=False)
     rows = explanation.word_table()
     if rows:
         text = io.StringIO()
