@@ -197,6 +197,30 @@ def test_evaluate_refuses_an_input_the_model_does_not_read_and_an_unknown_split(
     assert not (tmp_path / "report").exists()
 
 
+def test_evaluate_says_what_it_left_out_and_which_rows_the_run_trained_on(session_tiny_table_csv, tmp_path,
+                                                                           monkeypatch, capsys):
+    from conftest import run_moviegenre
+    from moviegenre.evaluation.evaluate import evaluate
+    from moviegenre.training.pipeline import train
+
+    train(session_tiny_table_csv, "tfidf-logreg", tmp_path / "run", min_genre_count=3, progress=False)
+    table = read_table(session_tiny_table_csv)
+    whole = evaluate(tmp_path / "run", session_tiny_table_csv, report_dir=tmp_path / "whole")
+    assert whole["n_without_input"] == int((~table.has_description).sum())  # a word model reads descriptions only
+    trained = pd.read_csv(tmp_path / "run" / "split.csv").query("split != 'test'")["imdb_id"]
+    assert 0 < whole["n_trained_on"] <= len(set(trained) & set(table.subset(table.has_description).ids))
+    assert "rows the run trained or validated on" in (tmp_path / "whole" / "report.md").read_text()
+    held_out = evaluate(tmp_path / "run", session_tiny_table_csv, split="test", report_dir=tmp_path / "test")
+    assert "n_trained_on" not in held_out
+    code, out, err = run_moviegenre(monkeypatch, capsys, "evaluate", tmp_path / "run", session_tiny_table_csv,
+                                    "--report", tmp_path / "cli")
+    assert code == 0, err
+    assert f"note: {whole['n_trained_on']:,} of the {whole['n']:,} movies scored are rows the run trained" in out
+    with pytest.raises(DataError, match=r"model 'tfidf-logreg' does not read a poster \(use --use any, or --use "
+                                        r"description\)"):
+        evaluate(tmp_path / "run", session_tiny_table_csv, use="both", report_dir=tmp_path / "both")
+
+
 def test_word_model_is_blended_only_into_rows_with_a_description(tiny):
     table, labels, genres = tiny
     model = fast_model("fusion-gmu").fit(table, labels, genres=genres)

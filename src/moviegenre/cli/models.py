@@ -120,6 +120,10 @@ def evaluate(run_dir: Annotated[Path, typer.Argument(help="Run folder from 'trai
         summary.add_row(key, f"{value:.4f}" if isinstance(value, float) else f"{value:,}")
     console.print(summary)
     console.print(f"report: {metrics['report']}", markup=False)
+    if metrics.get("n_trained_on"):
+        console.print(f"note: {metrics['n_trained_on']:,} of the {metrics['n']:,} movies scored are rows the run "
+                      "trained or validated on, which flatter it: give --split test for held-out scores",
+                      markup=False, highlight=False)
 
 
 @app.command("predict")

@@ -106,6 +106,16 @@ def save_split(path: str | Path, ids: list[str], splits: np.ndarray) -> Path:
 
 def load_split(path: str | Path, table: MovieTable) -> np.ndarray:
     """The saved split of every row of ``table`` (so that every model of a comparison uses the same rows)."""
+    split_of = read_split(path)
+    missing = [i for i in table.ids if i not in split_of]
+    if missing:
+        raise DataError(path, f"{len(missing)} movies of {table.source} are not in the split (first: {missing[0]})",
+                        hint="make the split from the same table")
+    return np.array([split_of[i] for i in table.ids])
+
+
+def read_split(path: str | Path) -> dict[str, str]:
+    """A split file's ``{imdb_id: split}``, checked: known splits, each movie once."""
     path, hint = Path(path), "give a split.csv from 'data split'"
     check_regular(path, "cannot read split file", hint)
     try:
@@ -124,12 +134,7 @@ def load_split(path: str | Path, table: MovieTable) -> np.ndarray:
         rows = [int(i) + 1 for i in frame.index[frame["imdb_id"] == again.iloc[0]]]
         raise DataError(path, f"'{again.iloc[0]}' is listed {len(rows)} times (rows {', '.join(map(str, rows[:5]))})",
                         field="imdb_id", hint="list each movie once")
-    split_of = dict(zip(frame["imdb_id"], frame["split"]))
-    missing = [i for i in table.ids if i not in split_of]
-    if missing:
-        raise DataError(path, f"{len(missing)} movies of {table.source} are not in the split (first: {missing[0]})",
-                        hint="make the split from the same table")
-    return np.array([split_of[i] for i in table.ids])
+    return dict(zip(frame["imdb_id"], frame["split"]))
 
 
 def split_proportions(labels: np.ndarray, splits: np.ndarray, genres: list[str]) -> pd.DataFrame:

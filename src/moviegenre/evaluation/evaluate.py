@@ -8,6 +8,7 @@ import numpy as np
 
 from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
+from moviegenre.data.splits import SPLIT_CSV, read_split
 from moviegenre.data.table import SPLITS, MovieTable, poster_rows
 from moviegenre.errors import DataError
 from moviegenre.evaluation.metrics import multilabel_metrics
@@ -18,15 +19,19 @@ from moviegenre.training.pipeline import split_of_run
 USES = ("any", "poster", "description", "both")
 
 
-def score(model: GenreModel, table: MovieTable, use: str = "any") -> tuple[dict, np.ndarray, np.ndarray]:
+def score(model: GenreModel, table: MovieTable, use: str = "any", trained: set[str] | None = None
+          ) -> tuple[dict, np.ndarray, np.ndarray]:
     """Metrics of ``model`` on ``table`` fed the inputs ``use`` names; also returns labels and probabilities.
 
     Only the genres the model knows are scored; rows with none of them are left out (counted in
-    ``n_without_known_genre``), as are rows lacking the inputs ``use`` asks for.
+    ``n_without_known_genre``), as are rows lacking the inputs ``use`` asks for (``n_without_input``).
+    ``trained``: the ids the model learnt from, counted among the scored rows (``n_trained_on``).
     """
+    given = len(table)
     table = table.with_inputs(use)
     if use == "any":  # a row must have something the model reads
         table = table.subset(model.readable(table))
+    without_input = given - len(table)
     labels = GenreEncoder.from_classes(model.genres_).transform(table.genres)
     known = labels.sum(1) > 0
     table, labels = table.subset(known), labels[known]
@@ -37,6 +42,9 @@ def score(model: GenreModel, table: MovieTable, use: str = "any") -> tuple[dict,
     metrics = multilabel_metrics(labels, probabilities, model.thresholds_, model.genres_)
     metrics["use"] = use
     metrics["n_without_known_genre"] = int((~known).sum())
+    metrics["n_without_input"] = without_input
+    if trained:
+        metrics["n_trained_on"] = sum(i in trained for i in table.ids)
     return metrics, labels, probabilities
 
 
@@ -48,13 +56,14 @@ def evaluate(run_dir: str | Path | None, data: str | Path, *, use: str = "any", 
     if split is not None and split not in SPLITS:
         raise DataError("--split", f"unknown split '{split}'", hint=f"use one of {', '.join(SPLITS)}")
     model, run_path = load_run_model(run_dir)
-    if use in ("poster", "description") and use not in model.inputs:  # every row would be scored on nothing
-        raise DataError("--use", f"model '{model.name}' does not read a {use}",
+    unread = [kind for kind in ("poster", "description") if use in (kind, "both") and kind not in model.inputs]
+    if unread:  # every row would be scored on nothing, or on one input of two
+        raise DataError("--use", f"model '{model.name}' does not read a {unread[0]}",
                         hint=f"use --use any, or --use {' or '.join(model.inputs)}")
     whole = read_table(data)
     table = whole.subset(split_of_run(run_path, whole) == split) if split else whole
     with poster_rows(whole):
-        metrics, labels, probabilities = score(model, table, use)
+        metrics, labels, probabilities = score(model, table, use, None if split else _trained_on(run_path, run_dir))
     metrics["model"] = model.name
     metrics["data"] = str(data) + (f" [{split}]" if split else "")
     if report_dir is None:
@@ -64,3 +73,12 @@ def evaluate(run_dir: str | Path | None, data: str | Path, *, use: str = "any", 
                  title=f"{model.name} on {metrics['data']} (--use {use})", run_dir=run_path if run_dir else None)
     metrics["report"] = str(report_dir)
     return metrics
+
+
+def _trained_on(run_path: Path, run_dir) -> set[str]:
+    """The ids of the run's training and validation rows (none for the packaged model, or a run without a split):
+    scored, they flatter it."""
+    split = run_path / SPLIT_CSV
+    if run_dir is None or not split.exists():
+        return set()
+    return {movie for movie, part in read_split(split).items() if part != "test"}

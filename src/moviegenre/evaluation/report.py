@@ -30,7 +30,7 @@ def write_report(out: str | Path, metrics: dict, labels: np.ndarray, probabiliti
     plots = [_per_genre_f1(out, metrics), _confusion(out, metrics), _pr_curves(out, labels, probabilities, genres)]
     curves = _learning_curves(out, Path(run_dir) / "logs" / "metrics.csv") if run_dir else None
     plots += [curves] if isinstance(curves, Path) else []
-    lines = [f"# {markdown_text(title)}", "", "| metric | value |", "|---|---|"]
+    lines = [f"# {markdown_text(title)}", "", _scored(metrics), "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {metrics[k]:.4f} |" if isinstance(metrics[k], float) else f"| {k} | {metrics[k]} |"
               for k in SUMMARY_KEYS]
     lines += ["", "| genre | F1 | precision | recall | AP | support | threshold |", "|---|---|---|---|---|---|---|"]
@@ -42,6 +42,18 @@ def write_report(out: str | Path, metrics: dict, labels: np.ndarray, probabiliti
                                                           if isinstance(curves, str) else [])
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     return out
+
+
+def _scored(metrics: dict) -> str:
+    """Which movies the numbers are about, and what the averages average over."""
+    present = sum(row["support"] > 0 for row in metrics["per_genre"].values())
+    left = [f"{metrics[key]:,} {why}" for key, why in (("n_without_input", "without the inputs scored"),
+                                                          ("n_without_known_genre", "without a genre the model knows"))
+            if metrics.get(key)]
+    trained = metrics.get("n_trained_on")
+    return (f"{metrics['n']:,} movies scored" + (f" ({', '.join(left)} left out)" if left else "")
+            + (f", {trained:,} of them rows the run trained or validated on" if trained else "")
+            + f". Macro-F1 and mAP average the {present} of {len(metrics['per_genre'])} genres present among them.")
 
 
 def _save(fig, path: Path) -> Path:
