@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import signal
 import sys
+import threading
 
 import typer
 import typer.core
@@ -28,15 +30,24 @@ _MACHINE_ERRORS = {errno.EACCES: _REFUSED, errno.EPERM: _REFUSED, errno.EROFS: "
 console = Console()
 err_console = Console(stderr=True)
 
+# What Ctrl-C leaves to do: the commands that pick up where an interrupted run stopped say how.
+_AGAIN = "run the same command again to continue"
+_INTERRUPTED_HINTS = {"train": "run the same command with --resume to continue", "audit": _AGAIN,
+                      "predict-table": _AGAIN, "scrape": _AGAIN}
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports a process Ctrl-C ended
+
 
 def run() -> None:
-    """Console-script entry point: user errors become one line on stderr and exit code 2.
+    """Console-script entry point: user errors become one line on stderr and exit code 2, Ctrl-C one line and 130.
 
     Typer runs in standalone mode, so it reports its own usage errors (exit 2), prints help and turns
-    ``typer.Exit``/``typer.Abort`` into exit codes; only our errors need handling here.
+    ``typer.Exit``/``typer.Abort`` into exit codes (a KeyboardInterrupt into a silent exit 130); only our errors
+    need handling here.
     """
     # Piped output goes to programs and files: no line is broken at a guessed width of 80 columns.
     console.soft_wrap = not console.is_terminal
+    interrupted = threading.Event()
+    previous = _note_interrupts(interrupted)
     try:
         app()
     except MovieGenreError as error:
@@ -49,6 +60,40 @@ def run() -> None:
         err_console.print(f"error: {where}{error.strerror} ({_MACHINE_ERRORS[error.errno]})", markup=False,
                           highlight=False, soft_wrap=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        err_console.print("aborted", markup=False)
-        sys.exit(130)
+    except KeyboardInterrupt:  # one Typer did not see (raised as it exited)
+        _exit_interrupted()
+    except SystemExit as exit_:
+        # Typer's 130 for a KeyboardInterrupt (Ctrl-C, or SIGTERM where scrape turns it into one), or another failing
+        # code after Ctrl-C: Lightning catches the KeyboardInterrupt itself and exits with 1.
+        if exit_.code == INTERRUPTED_EXIT or (interrupted.is_set() and exit_.code not in (0, None)):
+            _exit_interrupted()
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _note_interrupts(interrupted: threading.Event):
+    """Have Ctrl-C set ``interrupted`` as it raises KeyboardInterrupt (as Python's own handler does), so that an exit
+    a library makes of it is known for one; returns the handler it replaced (None where none could be set)."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        return None
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:  # SIGINT ignored (a background job) or handled by the caller
+        return None
+
+    def interrupt(signum, frame):
+        interrupted.set()
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, interrupt)
+    return previous
+
+
+def _exit_interrupted():
+    """One line saying the command was interrupted (and how to go on, where it can), then exit 130."""
+    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), "")
+    hint = _INTERRUPTED_HINTS.get(command)
+    err_console.print(f"interrupted ({hint})" if hint else "interrupted", markup=False, highlight=False,
+                      soft_wrap=True)
+    sys.exit(INTERRUPTED_EXIT)

@@ -21,12 +21,8 @@ def predict_table(table: Annotated[Path, typer.Argument(help="Movie table to lab
                   restart: Annotated[bool, typer.Option(help="Drop an interrupted run's parts; start over.")] = False,
                   progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True) -> None:
     """Predict genres for every row of a table in bounded memory; a killed run continues where it stopped."""
-    import pyarrow.parquet as pq
-
-    from moviegenre.serving.batch import predict_file
+    from moviegenre.serving.batch import predict_file, written_rows
 
     predict_file(table, out, run_dir, batch_size=batch_size, engine=engine, workers=workers, restart=restart,
                  progress=progress, warn=lambda line: typer.echo(f"warning: {line}", err=True))
-    rows = pq.ParquetFile(out).metadata.num_rows if out.suffix.lower() == ".parquet" else None
-    console.print(f"wrote {rows:,} predictions to {out}" if rows is not None else f"wrote predictions to {out}",
-                  markup=False)
+    console.print(f"wrote {written_rows(out):,} predictions to {out}", markup=False)

@@ -48,7 +48,9 @@ from moviegenre.training.config import check_options, configure
 
 FOLDS_DIR = "folds"
 STATE_JSON = "audit.json"
-ISSUE_COLUMNS = ("imdb_id", "title", "genre", "kind", "score", "probability")
+# ``probability`` is the label-aware one the score comes from; ``model_probability`` the poster/description model's
+# own, and ``model_confirms`` whether that model alone, at its fold's thresholds, would raise the same issue.
+ISSUE_COLUMNS = ("imdb_id", "title", "genre", "kind", "score", "probability", "model_probability", "model_confirms")
 MOVIE_COLUMNS = ("imdb_id", "label_quality", "suggested_genres")
 PLOTS = ("issues_per_genre.png", "score_distribution.png", "top_suspects.png")  # drawn by audit_report
 OUTPUTS = ("issues.csv", "movies.csv", "report.md", *PLOTS)
@@ -110,7 +112,7 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
         probabilities, thresholds = out_of_fold(movies, labels, encoder.classes_, fold_of, out_dir / FOLDS_DIR, state,
                                                 echo=echo or (lambda line: None))
     issues, per_movie = rank_issues(movies, labels, context_probabilities(labels, probabilities, fold_of),
-                                    encoder.classes_)
+                                    encoder.classes_, model_scores=(probabilities, thresholds))
     per_movie["suggested_genres"] = suggested_genres(probabilities, thresholds, encoder.classes_)
     atomic_write_text(out_dir / "issues.csv", issues.to_csv(index=False, lineterminator="\n"))
     atomic_write_text(out_dir / "movies.csv", per_movie.to_csv(index=False, lineterminator="\n"))
@@ -269,11 +271,16 @@ def _log_odds(probabilities: np.ndarray) -> np.ndarray:
     return logit(np.clip(probabilities, 1e-4, 1 - 1e-4))
 
 
-def rank_issues(movies: MovieTable, labels: np.ndarray, probabilities: np.ndarray,
-                genres: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(issues, per-movie label quality). An issue is a label more likely wrong than right (score above 0.5)."""
+def rank_issues(movies: MovieTable, labels: np.ndarray, probabilities: np.ndarray, genres: list[str], *,
+                model_scores: tuple[np.ndarray, np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(issues, per-movie label quality). An issue is a label more likely wrong than right (score above 0.5).
+
+    ``probabilities`` rank the labels (the label-aware ones); ``model_scores`` is the poster/description model's own
+    (probabilities, thresholds) per movie, shown beside each issue with whether that model alone would raise it.
+    """
     scored = np.flatnonzero(~np.isnan(probabilities).any(1))
     given, found = labels[scored] > 0.5, probabilities[scored]
+    own, says = model_scores[0][scored], model_genres(*model_scores)[scored]
     suspicion = label_suspicion(given, found)
     row, genre = np.nonzero(suspicion > 0.5)
     issues = pd.DataFrame({
@@ -282,22 +289,32 @@ def rank_issues(movies: MovieTable, labels: np.ndarray, probabilities: np.ndarra
         "genre": np.asarray(genres, dtype=object)[genre],
         "kind": np.where(given[row, genre], "extra", "missing"),
         "score": suspicion[row, genre],
-        "probability": found[row, genre]})
+        "probability": found[row, genre],
+        "model_probability": own[row, genre],
+        # The model alone finds the same problem: it does not suggest a genre given, or suggests one not given.
+        "model_confirms": says[row, genre] != given[row, genre]}, columns=list(ISSUE_COLUMNS))
     issues = issues.sort_values(["score", "imdb_id", "genre"], ascending=[False, True, True], kind="stable")
-    issues[["score", "probability"]] = issues[["score", "probability"]].round(4)  # after sorting: no false ties
+    rounded = ["score", "probability", "model_probability"]
+    issues[rounded] = issues[rounded].astype(np.float64).round(4)  # after sorting: no false ties
     quality = np.full(len(movies), np.nan)
     quality[scored] = movie_label_quality(given, found)
     per_movie = pd.DataFrame({"imdb_id": movies.ids, "label_quality": np.round(quality, 4)})
     return issues.reset_index(drop=True), per_movie
 
 
+def model_genres(probabilities: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """(movies, genres) True where the model alone says the movie has the genre: its probability is at or above the
+    fold model's threshold or, where no genre's is, it is the most probable genre (every movie has one). All False
+    for movies not scored."""
+    scored = ~np.isnan(probabilities).any(1)
+    says = np.zeros(probabilities.shape, dtype=bool)
+    says[scored] = probabilities[scored] >= thresholds[scored]
+    none = np.flatnonzero(scored & ~says.any(1))
+    says[none, np.argmax(probabilities[none], axis=1)] = True
+    return says
+
+
 def suggested_genres(probabilities: np.ndarray, thresholds: np.ndarray, genres: list[str]) -> list[str]:
-    """What the poster and description say, at the fold model's thresholds, without the labels' help (the
-    label-aware stage judges labels; it would only echo them back). "" for movies not scored."""
-    suggested = []
-    for row, cut in zip(probabilities, thresholds):
-        chosen = np.flatnonzero(row >= cut)
-        # Every movie has a genre: when none clears its threshold, the most probable one is the suggestion.
-        suggested.append("" if np.isnan(row).any() else
-                         "|".join(genres[g] for g in (chosen if len(chosen) else [int(np.argmax(row))])))
-    return suggested
+    """What the poster and description say (:func:`model_genres`) without the labels' help (the label-aware stage
+    judges labels; it would only echo them back). "" for movies not scored."""
+    return ["|".join(genres[g] for g in np.flatnonzero(row)) for row in model_genres(probabilities, thresholds)]

@@ -25,6 +25,32 @@ SHEET = 12  # posters on the contact sheet
 TILE = (150, 222)
 
 
+HEADER = ("#", "imdb_id", "title", "genre", "kind", "score", "probability", "model probability", "model confirms",
+          "labels", "suggested")
+# Each column of issues.csv, in plain words (the report's own text: markdown as it is).
+ISSUE_MEANINGS = {
+    "`imdb_id`, `title`": "the movie.",
+    "`genre`": "the genre label in question.",
+    "`kind`": ("`missing` (the movie is not labelled with the genre but probably has it) or `extra` (it is labelled "
+               "with the genre but probably should not be)."),
+    "`score`": ("how suspicious the label is, from 0 to 1 (1 minus cleanlab's label quality); above 0.5 the label is "
+                "more likely wrong than right. The rows are sorted by it."),
+    "`probability`": ("how likely the movie has the genre, weighing the model's probabilities together with the "
+                      "movie's other labels (a genre that is one too many, or an odd one out among them, gets a "
+                      "lower one); `score` is computed from it. It can be low for a genre the poster and "
+                      "description support."),
+    "`model_probability`": ("how likely the movie has the genre according to the model alone, from its poster "
+                            "and/or description and never its labels (a model that never saw the movie)."),
+    "`model_confirms`": ("`True` when the model alone raises the same issue at its fold's thresholds (the genre is "
+                         "in the movie's `suggested_genres` for a `missing` issue, not in them for an `extra` one); "
+                         "`False` when the model alone supports the label as given, so that only the movie's other "
+                         "labels make it suspect."),
+}
+MOVIE_MEANINGS = ("`label_quality`, from 0 to 1, low when the movie's labels are probably wrong; `suggested_genres`, "
+                  "the genres the model alone gives the movie (those whose probability reaches its threshold in the "
+                  "movie's fold, or the most probable one where none does).")
+
+
 def write_audit_report(out: Path, movies: MovieTable, issues: pd.DataFrame, per_movie: pd.DataFrame, *,
                        model: str, folds: int, unread: int) -> Path:
     plots = [_issues_per_genre(out, issues), _score_distribution(out, issues), _contact_sheet(out, movies, issues)]
@@ -36,17 +62,37 @@ def write_audit_report(out: Path, movies: MovieTable, issues: pd.DataFrame, per_
               f"{unread:,} without an input the model reads were not audited."), "",
              (f"{len(issues):,} suspected label problems: {kinds.get('missing', 0):,} missing genres, "
               f"{kinds.get('extra', 0):,} extra genres (`issues.csv`, most suspicious first; one row per movie "
-              "in `movies.csv`)."), "", f"## Top {TOP} suspects", "",
-             "| # | imdb_id | title | genre | kind | score | probability | labels | suggested |",
-             "|---|---|---|---|---|---|---|---|---|"]
+              "in `movies.csv`)."), "", _agreement(issues), "", *_columns(), "", f"## Top {TOP} suspects", "",
+             "| " + " | ".join(HEADER) + " |", "|---" * len(HEADER) + "|"]
     for rank, issue in enumerate(issues.head(TOP).itertuples(index=False), start=1):
         labels = "|".join(movies.frame["genres"].iloc[row_of[issue.imdb_id]])
         lines.append(f"| {rank} | {markdown_text(issue.imdb_id)} | {markdown_text(issue.title) or '-'} | "
                      f"{markdown_text(issue.genre)} | {issue.kind} | {issue.score:.3f} | {issue.probability:.3f} | "
+                     f"{issue.model_probability:.3f} | {'yes' if issue.model_confirms else 'no'} | "
                      f"{markdown_text(labels)} | {markdown_text(suggested[issue.imdb_id])} |")
     lines += [""] + [markdown_image(p) for p in plots]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     return out / "report.md"
+
+
+def _agreement(issues: pd.DataFrame) -> str:
+    """How many issues the poster/description model alone raises too, and how many it contradicts, per kind."""
+    confirmed = issues["model_confirms"].astype(bool)
+    per_kind = "; ".join(f"{kind}: {int(confirmed[issues['kind'] == kind].sum()):,} of "
+                         f"{int((issues['kind'] == kind).sum()):,}" for kind in ("missing", "extra"))
+    return (f"The model alone (its own probability at its fold's threshold, as in `suggested_genres`) confirms "
+            f"{int(confirmed.sum()):,} of these issues ({per_kind}) and disagrees with {int((~confirmed).sum()):,}: "
+            "those are flagged because of the movie's other labels, against what its poster and description say "
+            "(`model_confirms` is `False`).")
+
+
+def _columns() -> list[str]:
+    """What each column of ``issues.csv`` and ``movies.csv`` means, in plain words: a paragraph each (the report
+    holds headings, paragraphs and tables only)."""
+    lines = ["## What the columns mean", "", "In `issues.csv`, one row per suspected label problem:"]
+    for names, meaning in ISSUE_MEANINGS.items():
+        lines += ["", f"{names}: {meaning}"]
+    return [*lines, "", f"In `movies.csv`: {MOVIE_MEANINGS}"]
 
 
 def _issues_per_genre(out: Path, issues: pd.DataFrame) -> Path:

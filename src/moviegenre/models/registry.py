@@ -97,17 +97,33 @@ def register_model(name: str, summary: str | None = None):
 
 
 def create_model(name: str, **params) -> GenreModel:
-    """Build a registered model; unknown names fail loudly with the list of known ones."""
-    if name not in _SPECS:
-        raise ConfigError(f"unknown model '{name}' (known: {', '.join(sorted(_SPECS))}; see 'moviegenre models')")
-    if name not in _FACTORIES:
-        importlib.import_module(_SPECS[name].module)
+    """Build a registered model; unknown names fail loudly with the list of known ones, and so do parameters the
+    model does not have (with the list of those it has)."""
+    check_param_names(name, params)
     try:
         model = _FACTORIES[name](**params)
     except TypeError as error:
         raise ConfigError(f"model '{name}': {error}") from None
     model.name = name
     return model
+
+
+def check_param_names(name: str, params, option: str = "") -> None:
+    """A ConfigError (prefixed with ``option``, how the parameters were given, and the first unknown one's name)
+    unless ``name`` is a registered model and each of ``params`` one of its parameters: its factory would fail on
+    Python's own words ("__init__() got an unexpected keyword argument")."""
+    if name not in _SPECS:
+        raise ConfigError(f"unknown model '{name}' (known: {', '.join(sorted(_SPECS))}; see 'moviegenre models')")
+    if name not in _FACTORIES:
+        importlib.import_module(_SPECS[name].module)
+    if not params:
+        return
+    known = _FACTORIES[name]().get_params()  # built with its defaults: __init__ only stores them
+    unknown = next((key for key in params if key not in known), None)
+    if unknown is not None:
+        where = f"{option} {unknown}: " if option else ""
+        raise ConfigError(f"{where}model '{name}' has no parameter '{unknown}' (its parameters: "
+                          f"{', '.join(known) or 'none'})")
 
 
 def finetuned_name(name: str) -> str:

@@ -9,7 +9,7 @@ predictions as one part file (``<out>.parts/part-000123.parquet``, atomically), 
 and a killed run, started again, skips the batches already written (a part damaged since is predicted again). Ray
 mode writes the batches it gets back, in table order, as parts too; started again, it leaves out the movies already
 in them. When every row is predicted the parts are joined into ``out``. The rows and columns are those of
-:meth:`Predictor.predict_table`.
+:meth:`Predictor.predict_table`: a movie with no input the model reads gets no genres and empty probabilities.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
     ``restart`` drops the parts of an earlier interrupted run instead of continuing it. ``workers`` is
     the number of Ray actors (``engine="ray"``). ``predictor`` reuses an already loaded model (local mode).
     ``warn`` is told each poster that is not a usable image, predicted as no poster (local mode; Ray's actors
-    leave such posters out as well, without a word to the driver).
+    leave such posters out as well, without a word to the driver), and, once, how many movies have no input the
+    model reads (both engines).
     """
     table, out = path_argument(table, "table"), path_argument(out, "out")
     _check_options(out, engine, batch_size, workers)
@@ -80,8 +81,9 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
                                                                                                     index=False))
             written += 1
             bar.update(len(chunk))
-    _join([parts / f"part-{index:06d}.parquet" for index in range(written)], out, predictor.genres)
+    unread = _join([parts / f"part-{index:06d}.parquet" for index in range(written)], out, predictor.genres)
     shutil.rmtree(parts)
+    _warn_unread(unread, predictor.run_dir, warn)
     return out
 
 
@@ -285,24 +287,55 @@ def _ray_parts_done(parts: Path, genres: list[str], warn: Callable[[str], None] 
     return done, last
 
 
-def _join(parts: list[Path], out: Path, genres: list[str]) -> None:
-    """Concatenate the parts into ``out`` one part at a time (bounded memory), then rename it into place."""
+def _join(parts: list[Path], out: Path, genres: list[str]) -> int:
+    """Concatenate the parts into ``out`` one part at a time (bounded memory), then rename it into place; return how
+    many movies got no probabilities (no input the model reads), counted on the way: a resumed run's parts too."""
+    unread = 0
+
     def write(tmp: Path) -> None:
+        nonlocal unread
         if out.suffix.lower() == ".csv":
             with tmp.open("w", encoding="utf-8", newline="") as handle:
                 # Quoted as pandas quotes the rows: a genre may hold a comma or a quote.
                 pd.DataFrame(columns=_columns(genres)).to_csv(handle, index=False)
                 for part in parts:
-                    pd.read_parquet(part).to_csv(handle, index=False, header=False)
+                    frame = pd.read_parquet(part)
+                    unread += int(frame.iloc[:, 2].isna().sum())
+                    frame.to_csv(handle, index=False, header=False)
             return
         schema = pq.read_schema(parts[0]) if parts else pa.Schema.from_pandas(
             pd.DataFrame(columns=_columns(genres)), preserve_index=False)
         with pq.ParquetWriter(tmp, schema) as writer:
             for part in parts:
-                writer.write_table(pq.read_table(part, schema=schema))
+                table = pq.read_table(part, schema=schema)
+                unread += int(table.column(2).to_pandas().isna().sum())
+                writer.write_table(table)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(out, write)
+    return unread
+
+
+def _warn_unread(unread: int, model_dir: Path, warn: Callable[[str], None] | None) -> None:
+    """Tell ``warn``, once for the whole table, how many movies were written without genres for want of input."""
+    if unread and warn:
+        model = "the default model" if model_dir.resolve() == run_model_dir(None).resolve() else f"{model_dir}'s model"
+        warn(f"{plural(unread, 'movie')} {'has' if unread == 1 else 'have'} no input {model} reads (a poster for a "
+             "poster-only model, a description for a text-only one; a placeholder such as 'Add a Plot »' is none): "
+             "written without genres")
+
+
+def written_rows(out: Path) -> int:
+    """The number of predictions in a finished ``out``: the Parquet footer's count, or the CSV's rows, streamed."""
+    if out.suffix.lower() == ".parquet":
+        return pq.ParquetFile(out).metadata.num_rows
+    import pyarrow.csv as pacsv
+
+    # Columns by position, read as text: a genre's name (a column's) may be anything; a quoted field may span lines.
+    reader = pacsv.open_csv(out, read_options=pacsv.ReadOptions(skip_rows=1, autogenerate_column_names=True),
+                            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                            convert_options=pacsv.ConvertOptions(include_columns=["f0"], column_types={"f0": pa.string()}))
+    return sum(batch.num_rows for batch in reader)
 
 
 def _columns(genres: list[str]) -> list[str]:
@@ -386,10 +419,20 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
     try:
         for frame in predictions.iter_batches(batch_size=None, batch_format="pandas"):  # in table order
             if len(frame):
+                frame = _numpy_backed(frame)
                 _write_atomic(parts / f"part-{index:06d}.parquet", lambda tmp, f=frame: f.to_parquet(tmp, index=False))
                 index += 1
     except ray.exceptions.RayError as error:
         raise _worker_error(error) from None
-    _join(sorted(parts.glob("part-*.parquet")), out, genres)
+    unread = _join(sorted(parts.glob("part-*.parquet")), out, genres)
     shutil.rmtree(parts)
+    _warn_unread(unread, model_dir, warn)
     return out
+
+
+def _numpy_backed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Ray's batch with the local engine's column types. Ray hands back Arrow-backed columns (``float[pyarrow]``),
+    which ``to_csv`` writes through Python floats (0.12280000001192093 for the local 0.1228), and which a part's
+    pandas metadata would hand on to whoever reads the Parquet ``out``."""
+    return frame.astype({column: str if dtype.numpy_dtype == object else dtype.numpy_dtype
+                         for column, dtype in frame.dtypes.items() if isinstance(dtype, pd.ArrowDtype)})

@@ -176,13 +176,28 @@ class Predictor:
         }
 
     def predict_table(self, table: MovieTable, batch_size: int = 4096) -> Iterator[pd.DataFrame]:
-        """Predictions for every row, in batches: imdb_id, predicted genres (``|``-joined), one column per genre."""
+        """Predictions for every row, in batches: imdb_id, predicted genres (``|``-joined), one column per genre.
+
+        A row with no input the model reads (no poster for a poster-only model, no description, or only a source's
+        placeholder for one, for a text-only one) gets no genres and NaN probabilities: ``predict`` refuses such a
+        movie and ``evaluate`` leaves it out, and the model's guess from nothing would read as a prediction.
+        """
         for start in range(0, len(table), batch_size):
             part = table.subset(np.arange(start, min(start + batch_size, len(table))))
-            probabilities = self.model.predict_proba(part)
+            probabilities = self._readable_probabilities(part)
             predicted = probabilities >= self.thresholds[None, :]
             frame = pd.DataFrame(probabilities.round(4), columns=[f"p_{g}" for g in self.genres])
             frame.insert(0, "predicted_genres", ["|".join(g for g, on in zip(self.genres, row) if on)
                                                  for row in predicted])
             frame.insert(0, "imdb_id", part.ids)
             yield frame
+
+    def _readable_probabilities(self, table: MovieTable) -> np.ndarray:
+        """``predict_proba`` of the rows the model can read; NaN rows for the others, which it is never given."""
+        readable = self.model.readable(table)
+        known = self.model.predict_proba(table.subset(readable)) if readable.any() else None
+        probabilities = np.full((len(table), len(self.genres)), np.nan,
+                                dtype=known.dtype if known is not None else np.float32)
+        if known is not None:
+            probabilities[readable] = known
+        return probabilities

@@ -17,7 +17,7 @@ from moviegenre.data.splits import GENRES_JSON, SPLIT_CSV, check_seed, genre_spl
 from moviegenre.data.table import atomic_write_text, check_not_input, check_out_folder, poster_rows
 from moviegenre.errors import ConfigError
 from moviegenre.models.base import MODEL_JSON, MODEL_WEIGHTS, GenreModel, check_params
-from moviegenre.models.registry import create_model
+from moviegenre.models.registry import check_param_names, create_model
 from moviegenre.training.config import check_options, configure
 
 RUN_JSON = "run.json"
@@ -38,11 +38,14 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     started = time.perf_counter()
     out = Path(out)
     check_out_folder(out)
+    if resume:  # before the table is read or a model built: a mistyped --out would only train afresh, unseen
+        check_resumable(out)
     check_not_input([data], [out / name for name in (*RUN_FILES, RESUME_JSON)])
     check_options(train_options)
     check_seed(seed)
     table = read_table(data, usable=True)  # as 'data inspect' checks it
     # Built (and its parameters checked) after the table is read: a bad table is reported without loading torch.
+    check_param_names(model, params or {}, "--param")
     estimator = create_model(model, **(params or {}))
     check_params(estimator, "--param")
     configure(estimator, seed, train_options)
@@ -80,6 +83,15 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
            "config": asdict(estimator.train_config()) if hasattr(estimator, "train_config") else None}
     atomic_write_text(out / RUN_JSON, json.dumps(run, indent=2) + "\n")
     return estimator
+
+
+def check_resumable(out: Path) -> None:
+    """A run to resume is in ``out``: the job a fresh run notes first (``RESUME_JSON``), or a checkpoint (a run
+    started before runs noted their job). Else ``--resume`` names the wrong folder, and training afresh there would
+    hide it."""
+    if not (out / RESUME_JSON).exists() and not (out / "checkpoints" / "last.ckpt").exists():
+        raise ConfigError(f"nothing to resume: no earlier run in {out} ({out / RESUME_JSON} missing); check the "
+                          "folder, or train without --resume")
 
 
 def check_same_job(out: Path, job: dict, resume: bool) -> None:
