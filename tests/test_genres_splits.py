@@ -184,6 +184,8 @@ def test_split_proportions():
     assert frame["validation %"].tolist() == [0, 100]
     assert frame["test %"].tolist() == [0, 0]
     assert frame["max diff (pp)"].tolist() == [50, 50]
+    without_validation = split_proportions(labels, np.array(["train", "train", "test", "test"]), ["A", "B"])
+    assert list(without_validation.columns) == ["genre", "all %", "train %", "test %", "max diff (pp)"]  # no NaN column
 
 
 def test_real_split_keeps_every_genre_share_within_2_points(shared_data, tmp_path):

@@ -138,14 +138,12 @@ def read_split(path: str | Path) -> dict[str, str]:
 
 
 def split_proportions(labels: np.ndarray, splits: np.ndarray, genres: list[str]) -> pd.DataFrame:
-    """Per-genre share of movies (in %) in the whole table and in each split."""
+    """Per-genre share of movies (in %) in the whole table and in each split that has movies."""
     labels = np.asarray(labels, dtype=bool)
     data = {"genre": genres, "all %": 100 * labels.mean(0)}
-    for name in SPLITS:
-        part = labels[splits == name]
-        data[f"{name} %"] = 100 * part.mean(0) if len(part) else np.full(len(genres), np.nan)
+    data.update({f"{name} %": 100 * labels[splits == name].mean(0) for name in SPLITS if (splits == name).any()})
     frame = pd.DataFrame(data)
-    frame["max diff (pp)"] = frame[[f"{s} %" for s in SPLITS]].sub(frame["all %"], axis=0).abs().max(axis=1)
+    frame["max diff (pp)"] = frame[list(data)[2:]].sub(frame["all %"], axis=0).abs().max(axis=1)
     return frame
 
 
