@@ -135,6 +135,31 @@ def test_split_is_seeded(monkeypatch, capsys, tiny_table_csv, tmp_path):
     assert contents[0] == contents[1] != contents[2]
 
 
+def test_options_a_given_split_decides_are_said_to_be_unused(monkeypatch, capsys, tiny_table_csv, tmp_path):
+    import pandas as pd
+
+    own = tmp_path / "own.csv"
+    frame = pd.read_csv(tiny_table_csv, keep_default_na=False)
+    frame.assign(split=["train"] * 40 + ["validation"] * 10 + ["test"] * 10).to_csv(own, index=False)
+    code, out, err = moviegenre(monkeypatch, capsys, "data", "split", own, "--out", tmp_path / "a", "--test", "0.3",
+                                "--min-genre-count", "5")
+    assert code == 0, err
+    assert out.startswith(f"note: {own} gives each movie's split (used as is): --test not used\n")
+    assert "train 40, validation 10, test 10" in out
+    code, out, err = moviegenre(monkeypatch, capsys, "data", "split", tiny_table_csv, "--out", tmp_path / "b",
+                                "--min-genre-count", "5")
+    assert code == 0 and "note:" not in out, err
+    code, out, err = moviegenre(monkeypatch, capsys, "train", tiny_table_csv, "--model", "tfidf-logreg", "--out",
+                                tmp_path / "run", "--split", tmp_path / "b" / "split.csv", "--validation", "0.2",
+                                "--min-genre-count", "3", "--no-progress")
+    assert code == 0, err
+    policy = (f"note: {tmp_path / 'b' / 'genres.json'} beside the split keeps genres of at least 5 movies (Short "
+              "dropped); this run keeps genres of at least 3 movies (Short dropped) (give --min-genre-count and "
+              "--drop-genres as there for the same genres)")
+    assert out.splitlines()[:2] == [
+        f"note: {tmp_path / 'b' / 'split.csv'} decides each movie's split: --validation not used", policy]
+
+
 def bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     """name -> (the input to give, the expected error message)."""
     def csv(name: str, text: str | bytes, problem: str) -> tuple[Path, str]:

@@ -78,16 +78,21 @@ def inspect(path: Annotated[Path, typer.Argument(help=TABLE_HELP)],
 @data_app.command("split")
 def split(path: Annotated[Path, typer.Argument(help=TABLE_HELP)],
           out: Annotated[Path, typer.Option("--out", help="Folder for split.csv and genres.json.")],
-          seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-          validation: Annotated[float, typer.Option(help="Validation share.")] = 0.1,
-          test: Annotated[float, typer.Option(help="Test share.")] = 0.1,
+          seed: Annotated[int | None, typer.Option(help="Random seed.", show_default="0")] = None,
+          validation: Annotated[float | None, typer.Option(help="Validation share.", show_default="0.1")] = None,
+          test: Annotated[float | None, typer.Option(help="Test share.", show_default="0.1")] = None,
           min_genre_count: MinGenreCount = DEFAULT_MIN_GENRE_COUNT,
           drop_genres: DropGenres = DROP_GENRES) -> None:
     """Seeded multi-label stratified train/validation/test split (or the table's own split.json)."""
     table = read_table(path)
+    unused = [name for name, value in (("--seed", seed), ("--validation", validation), ("--test", test))
+              if value is not None]
+    if unused and table.split is not None and (table.split != "").any():
+        console.print(f"note: {path} gives each movie's split (used as is): {', '.join(unused)} not used",
+                      markup=False, highlight=False)
     _, splits, proportions = split_table(
         table, out, min_genre_count=min_genre_count, drop_genres=parse_genre_list(drop_genres),
-        validation=validation, test=test, seed=seed)
+        validation=0.1 if validation is None else validation, test=0.1 if test is None else test, seed=seed or 0)
     sizes = {name: int((splits == name).sum()) for name in ("train", "validation", "test")}
     console.print(f"{len(table):,} movies -> " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()), highlight=False)
     report = Table()

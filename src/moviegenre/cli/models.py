@@ -32,6 +32,29 @@ def models() -> None:
         console.print(f"{spec.name:<{width}}  {spec.summary}", markup=False, highlight=False, soft_wrap=True)
 
 
+def _split_notes(split: Path, validation: float | None, test: float | None, min_genre_count: int,
+                 drop_genres: tuple[str, ...]) -> None:
+    """What a split file decides that the command line also asked for: said before the training, not found after."""
+    from moviegenre.data.readers import read_json
+    from moviegenre.data.splits import GENRES_JSON
+
+    unused = [name for name, value in (("--validation", validation), ("--test", test)) if value is not None]
+    if unused:
+        console.print(f"note: {split} decides each movie's split: {', '.join(unused)} not used", markup=False,
+                      highlight=False)
+    policy = split.with_name(GENRES_JSON)
+    if not policy.is_file():
+        return
+    made = read_json(policy)
+    if isinstance(made, dict) and (made.get("min_count"), made.get("drop")) != (min_genre_count, list(drop_genres)):
+        def kept(count, drop) -> str:
+            return f"genres of at least {count} movies" + (f" ({', '.join(map(str, drop))} dropped)" if drop else "")
+
+        console.print(f"note: {policy} beside the split keeps {kept(made.get('min_count'), made.get('drop'))}; this "
+                      f"run keeps {kept(min_genre_count, drop_genres)} (give --min-genre-count and --drop-genres as "
+                      "there for the same genres)", markup=False, highlight=False)
+
+
 @app.command("train")
 def train(data: Annotated[Path, typer.Argument(help=TABLE_HELP)],
           model: Annotated[str, typer.Option(help="Registered model name (see 'moviegenre models').")] = "fusion-gmu",
@@ -44,8 +67,9 @@ def train(data: Annotated[Path, typer.Argument(help=TABLE_HELP)],
           num_nodes: Annotated[int, typer.Option(help="Machines (DDP; torchrun-compatible).")] = 1,
           max_epochs: Annotated[int | None, typer.Option(help="Cap on epochs.")] = None,
           split: Annotated[Path | None, typer.Option(help="Reuse a split.csv (same rows for every model).")] = None,
-          validation: Annotated[float, typer.Option(help="Validation share when splitting.")] = 0.1,
-          test: Annotated[float, typer.Option(help="Test share when splitting.")] = 0.1,
+          validation: Annotated[float | None, typer.Option(help="Validation share when splitting.",
+                                                           show_default="0.1")] = None,
+          test: Annotated[float | None, typer.Option(help="Test share when splitting.", show_default="0.1")] = None,
           param: Annotated[list[str] | None, typer.Option(help="Model parameter KEY=JSON_VALUE (repeatable).")] = None,
           finetune: Annotated[bool, typer.Option(help="Fine-tune the encoders end to end with the head "
                                                  "(MODEL-finetune; meant for --device cuda).")] = False,
@@ -59,11 +83,14 @@ def train(data: Annotated[Path, typer.Argument(help=TABLE_HELP)],
 
     if finetune:
         model = finetuned_name(model)
+    if split is not None:
+        _split_notes(split, validation, test, min_genre_count, parse_genre_list(drop_genres))
     options = {"device": device, "devices": devices, "num_nodes": num_nodes, "progress": progress, "verbose": verbose}
     if max_epochs is not None:
         options["max_epochs"] = max_epochs
     estimator = train_run(data, model, out, seed=seed, min_genre_count=min_genre_count,
-                          drop_genres=parse_genre_list(drop_genres), validation=validation, test=test,
+                          drop_genres=parse_genre_list(drop_genres), validation=0.1 if validation is None else
+                          validation, test=0.1 if test is None else test,
                           split_file=split, resume=resume, params=_parse_params(param or []), **options)
     from moviegenre.training.lightning import is_main_process  # here: a bad table fails before Lightning loads
 
