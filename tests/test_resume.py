@@ -7,22 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from torch.utils.data import Dataset
 
+from ddp_train import OneByOne  # rows one at a time, as the seed networks' and fine-tuning's sets give them
 from moviegenre.models.fusion_net import FeatureDataset, FusionNet
 from moviegenre.training.config import TrainConfig
 from moviegenre.training.lightning import MONITOR, fit_network
-
-
-class OneByOne(Dataset):  # rows one at a time, as the seed networks' and fine-tuning's sets give them
-    def __init__(self, rows: FeatureDataset) -> None:
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, index: int):
-        return self.rows[index]
 
 
 def rows(seed: int, n: int) -> FeatureDataset:
