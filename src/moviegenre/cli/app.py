@@ -92,6 +92,10 @@ def _note_interrupts(interrupted: threading.Event):
 
 def _exit_interrupted():
     """One line saying the command was interrupted (and how to go on, where it can), then exit 130."""
+    tqdm = sys.modules.get("tqdm")
+    if tqdm is not None:  # a bar the interrupt left open (training's, embedding's) ends its line first, not after ours
+        for bar in list(getattr(tqdm.tqdm, "_instances", ())):
+            bar.close()
     command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), "")
     hint = _INTERRUPTED_HINTS.get(command)
     err_console.print(f"interrupted ({hint})" if hint else "interrupted", markup=False, highlight=False,

@@ -98,6 +98,9 @@ class GenreModel:
     inputs: tuple[str, ...] = INPUTS
     #: the values each numeric parameter may take, checked before any fit; a subclass's add to its parents'
     param_ranges: ClassVar[dict[str, Range]] = {}
+    #: whether ``fit`` shows progress bars (embedding the inputs) where no training config says: the run's --progress,
+    #: set by ``train`` (a model with networks follows its config's ``progress``); not a parameter, never saved
+    progress: bool = True
 
     def _validate_params(self) -> None:
         """Every parameter of its type and in its range, and the rules across them (TypeError, ValueError)."""

@@ -533,7 +533,7 @@ class EmbeddingLogReg(EmbeddingModel):
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler
 
-        features = self.features(movies)
+        features = self.features(movies, progress=self.progress)
         self.dims_ = {"poster": features["poster"].shape[1], "description": features["description"].shape[1]}
         x = self._matrix(features)
         scaler = StandardScaler().fit(x)

@@ -1,0 +1,130 @@
+"""Journeys through the CLI a user takes by accident: Ctrl-C in the middle of a command, ``--resume`` into the wrong
+folder, a misspelt ``--param``, ``--no-progress`` on a model without networks. Each ends in one plain line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import make_tiny_table, run_moviegenre
+from moviegenre.errors import ConfigError
+
+TFIDF_PARAMS = "C, min_df, max_terms, column, analyzer, nb"
+
+
+def cli(*args: object) -> list[str]:
+    return [sys.executable, "-c", "from moviegenre.cli import run; run()", *map(str, args)]
+
+
+# -- Ctrl-C ----------------------------------------------------------------------------------------------------------
+
+def test_ctrl_c_in_a_training_epoch_is_one_line_and_exit_130(tmp_path):
+    """Lightning catches the KeyboardInterrupt itself and exits with 1: it still reads as an interrupt."""
+    table, run = make_tiny_table(tmp_path), tmp_path / "run"
+    process = subprocess.Popen(cli("train", table, "--out", run, "--model", "description-mlp", "--min-genre-count", 3,
+                                   "--param", "text_encoder=minilm", "--param", "ensemble=1", "--max-epochs", 100_000,
+                                   "--param", 'config={"patience": 100000}', "--no-progress"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (run / "checkpoints" / "last.ckpt").exists():  # an epoch is done: Lightning is training
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert (process.returncode, out, err) == (130, "", "interrupted (run the same command with --resume to continue)\n")
+
+
+def test_ctrl_c_after_which_a_library_exits_with_1_is_exit_130(monkeypatch, capsys, tmp_path):
+    """audit's folds train under Lightning: its sys.exit(1) on Ctrl-C is an interrupt too."""
+    def lightning_like(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(10)
+        except KeyboardInterrupt:
+            sys.exit(1)
+        raise AssertionError("SIGINT did not interrupt")
+
+    monkeypatch.setattr("moviegenre.evaluation.audit.audit", lightning_like)
+    before = signal.getsignal(signal.SIGINT)
+    code, out, err = run_moviegenre(monkeypatch, capsys, "audit", tmp_path / "movies.csv", "--out", tmp_path / "audit")
+    assert (code, out, err) == (130, "", "interrupted (run the same command again to continue)\n")
+    assert signal.getsignal(signal.SIGINT) is before  # in-process callers get their handler back
+
+
+@pytest.mark.parametrize("raised, code", [(KeyboardInterrupt, 130), (ConfigError("bad"), 2)])
+def test_ctrl_c_in_predict_table_says_so(monkeypatch, capsys, tmp_path, raised, code):
+    def predict_file(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr("moviegenre.serving.batch.predict_file", predict_file)
+    result = run_moviegenre(monkeypatch, capsys, "predict-table", tmp_path / "movies.csv", "--out",
+                            tmp_path / "out.csv")
+    message = "interrupted (run the same command again to continue)" if code == 130 else "error: bad"
+    assert result == (code, "", message + "\n")
+
+
+# -- --resume into a folder without a run ----------------------------------------------------------------------------
+
+def test_resume_into_a_folder_without_a_run_is_one_line_before_any_work(monkeypatch, capsys, tmp_path):
+    from moviegenre.training import pipeline
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was built")
+
+    monkeypatch.setattr(pipeline, "create_model", no_model)
+    table, typo = make_tiny_table(tmp_path), tmp_path / "runs" / "typo-folder"
+    code, out, err = run_moviegenre(monkeypatch, capsys, "train", table, "--model", "description-mlp", "--out", typo,
+                                    "--resume")
+    assert (code, out) == (2, "")
+    assert err == (f"error: nothing to resume: no earlier run in {typo} ({typo / 'resume.json'} missing); check the "
+                   "folder, or train without --resume\n")
+    assert not typo.exists()
+
+
+def test_resume_into_a_folder_with_a_run_still_trains(monkeypatch, capsys, tmp_path):
+    table, run = make_tiny_table(tmp_path), tmp_path / "run"
+    options = ("--model", "tfidf-logreg", "--min-genre-count", 3, "--out", run)
+    assert run_moviegenre(monkeypatch, capsys, "train", table, *options)[0] == 0
+    code, out, err = run_moviegenre(monkeypatch, capsys, "train", table, *options, "--resume")
+    assert code == 0 and out.startswith("trained tfidf-logreg"), err
+
+
+# -- an unknown --param ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("model", ["tfidf-logreg", "fusion-gmu"])
+def test_an_unknown_param_names_the_models_parameters(monkeypatch, capsys, tmp_path, model):
+    from moviegenre.models.registry import create_model
+
+    code, out, err = run_moviegenre(monkeypatch, capsys, "train", make_tiny_table(tmp_path), "--model", model,
+                                    "--param", "foo=1", "--out", tmp_path / "run")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: --param foo: model '{model}' has no parameter 'foo' (its parameters: ")
+    assert len(err.splitlines()) == 1 and "__init__" not in err and "keyword" not in err
+    if model == "tfidf-logreg":
+        assert err.endswith(f"(its parameters: {TFIDF_PARAMS})\n")
+    with pytest.raises(ConfigError) as raised:  # the Python API too
+        create_model(model, C=1.0, foo=1)
+    assert str(raised.value).startswith(f"model '{model}' has no parameter '")
+    assert "__init__" not in str(raised.value)
+
+
+# -- --no-progress on a model without networks ----------------------------------------------------------------------
+
+def test_no_progress_hides_embedding_logregs_embedding_bars(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("MOVIEGENRE_CACHE", str(tmp_path / "cache"))  # nothing cached: every input is embedded
+    code, out, err = run_moviegenre(monkeypatch, capsys, "train", make_tiny_table(tmp_path), "--model",
+                                    "embedding-logreg", "--min-genre-count", 3, "--no-progress", "--out",
+                                    tmp_path / "run")
+    assert code == 0 and out.startswith("trained embedding-logreg"), err
+    assert err == ""
+    assert any((tmp_path / "cache").rglob("*"))  # the inputs were embedded (a bar would have shown)
