@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import WORDS, run_moviegenre
+from moviegenre.data.table import MovieTable
 from moviegenre.errors import ConfigError
 from moviegenre.evaluation import audit as audit_module
-from moviegenre.evaluation.audit import ISSUE_COLUMNS, MOVIE_COLUMNS, audit
+from moviegenre.evaluation.audit import (
+    FOLDS_DIR,
+    ISSUE_COLUMNS,
+    MOVIE_COLUMNS,
+    STATE_JSON,
+    audit,
+    rank_issues,
+    suggested_genres,
+)
 from moviegenre.models.base import GenreModel
 
 FAST = {"min_genre_count": 3, "max_epochs": 2}
@@ -99,6 +110,19 @@ def test_the_command_writes_the_contract_files(monkeypatch, capsys, tiny_table_c
     assert list(movies["imdb_id"]) == list(table["imdb_id"])
     assert movies["label_quality"].between(0, 1).all()  # every movie, poster-only and description-only ones too
     assert (movies["suggested_genres"] != "").all()
+    # Beside each issue, the model's own out-of-fold probability (its fold file's) and whether it alone raises the
+    # issue: it does exactly where movies.csv's suggestions (the same model at its thresholds) say so.
+    own = {}
+    for path in (out_dir / FOLDS_DIR).glob("fold-*.npz"):
+        with np.load(path) as fold:
+            own.update(zip(table["imdb_id"].to_numpy()[fold["rows"]], fold["probabilities"]))
+    kept = json.loads((out_dir / FOLDS_DIR / STATE_JSON).read_text())["genres"]
+    assert issues["model_probability"].tolist() == pytest.approx(
+        [round(float(own[m][kept.index(g)]), 4) for m, g in issues[["imdb_id", "genre"]].values], abs=1e-6)
+    suggested = dict(zip(movies["imdb_id"], movies["suggested_genres"].str.split("|")))
+    assert issues["model_confirms"].dtype == bool
+    assert issues["model_confirms"].tolist() == [(genre in suggested[m]) != (kind == "extra")
+                                                 for m, genre, kind in issues[["imdb_id", "genre", "kind"]].values]
     report = (out_dir / "report.md").read_text()
     for plot in ("issues_per_genre.png", "score_distribution.png", "top_suspects.png"):
         assert f"]({plot})" in report and (out_dir / plot).stat().st_size > 1000
@@ -117,6 +141,35 @@ def test_a_planted_error_ranks_first(tmp_path):
     (tmp_path / "movies.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     issues = audit(tmp_path / "movies.csv", tmp_path / "audit", "tfidf-logreg", min_genre_count=3)
     assert issues.iloc[0][["imdb_id", "genre", "kind"]].tolist() == ["tt0000011", "Horror", "extra"]
+
+
+def test_an_issue_the_model_alone_contradicts_says_so():
+    """The label-aware probability ranks the labels; beside it each issue shows the model's own probability and
+    whether the model alone, at its fold's thresholds, raises it too, as movies.csv's suggestions would."""
+    genres = ["Action", "Comedy", "Documentary", "Drama", "Horror"]
+    movies = MovieTable.from_records([
+        {"imdb_id": "tt1", "title": "Four Labels", "genres": "Drama|Action|Comedy|Documentary"},
+        {"imdb_id": "tt2", "title": "Faint", "genres": "Horror"},
+        {"imdb_id": "tt3", "title": "Funny", "genres": "Drama"},
+        {"imdb_id": "tt4", "title": "Unread", "genres": "Drama"}])
+    labels = np.array([[1, 1, 1, 1, 0], [0, 0, 0, 0, 1], [0, 0, 0, 1, 0], [0, 0, 0, 1, 0]], dtype=np.float32)
+    # Label-aware probabilities: Action is one label too many for tt1, Horror doubtful for tt2, Comedy and Horror
+    # probably missing from tt3; every other label agrees with its probability.
+    context = np.array([[0.035, 0.9, 0.9, 0.9, 0.05], [0.05, 0.05, 0.05, 0.05, 0.25], [0.05, 0.95, 0.05, 0.9, 0.8],
+                        [np.nan] * 5], dtype=np.float32)
+    # The model alone: tt1's Action clears its 0.425 threshold; no genre of tt2 clears its threshold, Horror is its
+    # most probable (so its suggestion); tt3's Comedy clears 0.5, its Horror does not.
+    own = np.array([[0.475, 0.6, 0.6, 0.6, 0.01], [0.05, 0.05, 0.05, 0.05, 0.3], [0.05, 0.7, 0.05, 0.8, 0.3],
+                    [np.nan] * 5], dtype=np.float32)
+    cuts = np.array([[0.425, 0.5, 0.5, 0.5, 0.5]] * 3 + [[np.nan] * 5], dtype=np.float32)
+    issues, _ = rank_issues(movies, labels, context, genres, model_scores=(own, cuts))
+    assert tuple(issues.columns) == ISSUE_COLUMNS
+    assert issues[["imdb_id", "genre", "kind", "probability", "model_probability", "model_confirms"]].values.tolist() \
+        == [["tt1", "Action", "extra", 0.035, 0.475, False],
+            ["tt3", "Comedy", "missing", 0.95, 0.7, True],
+            ["tt3", "Horror", "missing", 0.8, 0.3, False],
+            ["tt2", "Horror", "extra", 0.25, 0.3, False]]
+    assert suggested_genres(own, cuts, genres) == ["Action|Comedy|Documentary|Drama", "Horror", "Comedy|Drama", ""]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -156,7 +156,7 @@ def test_a_negative_seed_is_a_one_line_error(monkeypatch, capsys, tmp_path):
 
 def report_inputs(tmp_path: Path, title: str):
     movies = read_table(text_table(tmp_path / "movies.csv", titles={0: title}))
-    issues = pd.DataFrame([["tt0000000", title, "Drama", "extra", 0.9, 0.1]], columns=list(ISSUE_COLUMNS))
+    issues = pd.DataFrame([["tt0000000", title, "Drama", "extra", 0.9, 0.1, 0.6, False]], columns=list(ISSUE_COLUMNS))
     per_movie = pd.DataFrame({"imdb_id": movies.ids, "label_quality": 0.5, "suggested_genres": "Comedy"})
     return movies, issues, per_movie
 
@@ -165,6 +165,22 @@ def test_a_title_with_a_line_break_stays_in_its_report_row(tmp_path):
     movies, issues, per_movie = report_inputs(tmp_path, "Two\nLines | Here")
     report = write_audit_report(tmp_path, movies, issues, per_movie, model="m", folds=2, unread=0).read_text()
     assert "| 1 | tt0000000 | Two Lines \\| Here | Drama | extra | 0.900 |" in report
+
+
+def test_the_report_says_what_each_column_means_and_where_the_model_alone_disagrees(tmp_path):
+    movies, issues, per_movie = report_inputs(tmp_path, "Movie 0")
+    issues = pd.concat([issues, pd.DataFrame([["tt0000001", "Movie 1", "Comedy", "missing", 0.8, 0.9, 0.7, True],
+                                              ["tt0000002", "Movie 2", "Drama", "extra", 0.7, 0.3, 0.2, True]],
+                                             columns=list(ISSUE_COLUMNS))], ignore_index=True)
+    report = write_audit_report(tmp_path, movies, issues, per_movie, model="m", folds=2, unread=0).read_text()
+    meanings = {line.split(":")[0] for line in report.splitlines() if line.startswith("`")}
+    assert {f"`{column}`" for column in ISSUE_COLUMNS if column not in ("imdb_id", "title")} < meanings
+    assert "`imdb_id`, `title`" in meanings
+    assert "the movie's other labels" in report.split("`probability`:")[1].split("\n")[0]
+    assert "never its labels" in report.split("`model_probability`:")[1].split("\n")[0]
+    assert "confirms 2 of these issues (missing: 1 of 1; extra: 1 of 2) and disagrees with 1:" in report
+    assert "| 1 | tt0000000 | Movie 0 | Drama | extra | 0.900 | 0.100 | 0.600 | no |" in report
+    assert "| 2 | tt0000001 | Movie 1 | Comedy | missing | 0.800 | 0.900 | 0.700 | yes |" in report
 
 
 def test_a_folder_in_place_of_a_plot_is_a_one_line_error(tmp_path):

@@ -142,14 +142,15 @@ def test_audit_report_escapes_the_source_ids_titles_and_genres(tmp_path: Path):
     title = f"{IMG} [x](javascript:alert(1))\n# Injected"
     movies = MovieTable.from_records([{"imdb_id": "tt144|injected|cell", "title": title, "genres": ["Drama", IMG],
                                        "description": "words"}], source="a | <b>.csv")
-    issues = pd.DataFrame([["tt144|injected|cell", title, IMG, "extra", 0.9, 0.1]], columns=list(ISSUE_COLUMNS))
+    issues = pd.DataFrame([["tt144|injected|cell", title, IMG, "extra", 0.9, 0.1, 0.6, False]],
+                          columns=list(ISSUE_COLUMNS))
     per_movie = pd.DataFrame({"imdb_id": movies.ids, "label_quality": 0.5, "suggested_genres": "Comedy|_x_"})
     rendered = Rendered(write_audit_report(tmp_path, movies, issues, per_movie, model="m", folds=2,
                                            unread=0).read_text())
     assert rendered.markup() == set()
     assert rendered.headings[0] == "Label audit of a | <b>.csv"
-    assert rendered.rows[1] == ["1", "tt144|injected|cell", one_line(title), IMG, "extra", "0.900", "0.100",
-                                f"Drama|{IMG}", "Comedy|_x_"]
+    assert rendered.rows[1] == ["1", "tt144|injected|cell", one_line(title), IMG, "extra", "0.900", "0.100", "0.600",
+                                "no", f"Drama|{IMG}", "Comedy|_x_"]
     assert rendered.images() == ["issues_per_genre.png", "score_distribution.png", "top_suspects.png"]
     assert all((tmp_path / image).exists() for image in rendered.images())
 

@@ -82,8 +82,8 @@ def _agreement(issues: pd.DataFrame) -> str:
                          f"{int((issues['kind'] == kind).sum()):,}" for kind in ("missing", "extra"))
     return (f"The model alone (its own probability at its fold's threshold, as in `suggested_genres`) confirms "
             f"{int(confirmed.sum()):,} of these issues ({per_kind}) and disagrees with {int((~confirmed).sum()):,}: "
-            "those are flagged because of the movie's other labels, against what its poster and description say "
-            "(`model_confirms` is `False`).")
+            "those are flagged because of the movie's other labels, against what the model reads in its poster and/or "
+            "description (`model_confirms` is `False`).")
 
 
 def _columns() -> list[str]:

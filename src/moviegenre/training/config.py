@@ -85,7 +85,7 @@ def check_options(options: dict) -> None:
 
 
 def configure(estimator, seed: int, options: dict) -> None:
-    """Set a network model's training configuration: its own (a registered model may preset fields, e.g.
+    """Set a network model's training configuration (and any model's ``progress``): its own (a registered model may preset fields, e.g.
     ``pos_weight_power``), overridden by ``options`` (TrainConfig fields; others are ignored) and ``seed``. A config
     given as fields (``--param config=...``) that names one of the ``RUN_FIELDS`` the run set, or asks a seed
     reproduction for another value than its design fixes, is a ConfigError."""
@@ -106,3 +106,5 @@ def configure(estimator, seed: int, options: dict) -> None:
             raise ConfigError(f"config: '{fixed}' is fixed by the original design this model reproduces "
                               f"({fixed}={design[fixed]!r}); train another model to choose it")
         estimator.set_params(config=replace(estimator.train_config(), **chosen))
+    # A model without networks shows bars too (embedding its inputs): it follows the same option.
+    estimator.progress = options.get("progress", True)

@@ -49,7 +49,6 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     estimator = create_model(model, **(params or {}))
     check_params(estimator, "--param")
     configure(estimator, seed, train_options)
-    estimator.progress = train_options.get("progress", True)  # a model without a training config (its bars) too
     encoder, labels, splits = genre_split(table, min_genre_count=min_genre_count, drop_genres=drop_genres,
                                           validation=validation, test=test, seed=seed, split_file=split_file)
     out.mkdir(parents=True, exist_ok=True)
