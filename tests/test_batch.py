@@ -54,6 +54,23 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
+def unread_line(count: int, run: Path) -> str:
+    """The one warning of a table with ``count`` movies the model of ``run`` cannot read."""
+    return (f"{count} {'movie has' if count == 1 else 'movies have'} no input {run}'s model reads (a poster for a "
+            "poster-only model, a description for a text-only one; a placeholder such as 'Add a Plot »' is none): "
+            "written without genres")
+
+
+def with_placeholder_plots(table: Path, folder: Path, rows: tuple[int, ...] = (2, 5)) -> Path:
+    """The tiny table with the description of ``rows`` (movies with no poster) a source's placeholder for none."""
+    lines = table_lines(table)
+    for row in rows:
+        fields = lines[row].split(",")
+        assert not fields[-1]  # no poster: the placeholder is all the movie has
+        lines[row] = ",".join([*fields[:4], "Add a Plot »", ""])
+    return write_lines(folder / "placeholders.csv", lines)
+
+
 class KilledAfter(Predictor):
     """A predictor whose process 'dies' at its n-th batch; counts the batches it predicts."""
 
@@ -101,8 +118,43 @@ def test_cli_writes_csv(tiny_run, session_tiny_table_csv, expected, tmp_path):
     result = CliRunner().invoke(app, ["predict-table", str(session_tiny_table_csv), "--out", str(out),
                                       "--run", str(tiny_run), "--batch-size", "25", "--no-progress"])
     assert result.exit_code == 0, result.output
+    assert " ".join(result.output.split()) == f"wrote 60 predictions to {out}"  # as a Parquet out's message says
     frame = pd.read_csv(out, keep_default_na=False)
     pd.testing.assert_frame_equal(frame, expected, check_dtype=False, atol=1e-6)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_movie_with_no_input_the_model_reads_gets_no_genres(session_quick_run, session_tiny_table_csv, tmp_path,
+                                                              suffix):
+    # A text-only model: every third movie of the tiny table has only a poster, two more only a placeholder plot.
+    table = with_placeholder_plots(session_tiny_table_csv, tmp_path)
+    unread = [f"tt{i:07d}" for i in range(60) if i % 3 == 0 or i in (1, 4)]
+    warnings = []
+    out = predict_file(table, tmp_path / f"p{suffix}", session_quick_run, batch_size=16, progress=False,
+                       warn=warnings.append)
+    assert warnings == [unread_line(22, session_quick_run)]  # once for the table, not once a batch
+    if suffix == ".csv":  # empty cells, not a zero or a 'nan'
+        cells = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("imdb_id").loc[unread]
+        assert set(cells.stack()) == {""}
+    written = pd.read_csv(out).fillna({"predicted_genres": ""}) if suffix == ".csv" else pd.read_parquet(out)
+    blank = written["imdb_id"].isin(unread).to_numpy()
+    genres = written["predicted_genres"]
+    assert (genres[blank] == "").all() and (genres[~blank] != "").all()
+    probabilities = written.filter(like="p_")
+    assert probabilities[blank].isna().all(axis=None) and probabilities[~blank].notna().all(axis=None)
+    # The others' probabilities are those of a table without the unread rows: never given to the model, no effect.
+    alone = pd.concat(Predictor(session_quick_run).predict_table(read_table(table, labelled=False).subset(~blank)))
+    pd.testing.assert_frame_equal(written[~blank].reset_index(drop=True), alone.reset_index(drop=True),
+                                  check_dtype=False, atol=1e-6)
+
+
+def test_the_cli_says_once_how_many_movies_it_wrote_without_genres(session_quick_run, session_tiny_table_csv, tmp_path,
+                                                                   monkeypatch, capsys):
+    out = tmp_path / "p.csv"
+    code, stdout, err = run_moviegenre(monkeypatch, capsys, "predict-table", session_tiny_table_csv, "--out", out,
+                                       "--run", session_quick_run, "--batch-size", "16", "--no-progress")
+    assert (code, stdout, err) == (0, f"wrote 60 predictions to {out}\n",
+                                   f"warning: {unread_line(20, session_quick_run)}\n")
 
 
 def test_ray_engine_equals_local(tiny_run, session_tiny_table_csv, expected, tmp_path):
@@ -114,7 +166,18 @@ def test_ray_engine_equals_local(tiny_run, session_tiny_table_csv, expected, tmp
             predict_file(session_tiny_table_csv, tmp_path / "p.parquet", tiny_run, engine="ray", workers=2)
         out = predict_file(session_tiny_table_csv, tmp_path / "p.parquet", tiny_run, batch_size=16,
                            engine="ray", workers=1, progress=False)
-        pd.testing.assert_frame_equal(pd.read_parquet(out), expected, check_dtype=False)
+        pd.testing.assert_frame_equal(pd.read_parquet(out), expected)  # the local engine's column types too
+
+        # The same CSV, byte for byte (no float32 noise such as 0.12280000001192093 for 0.1228), a movie with no
+        # input the model reads without genres, and said once, as the local engine says it.
+        table, said = with_placeholder_plots(session_tiny_table_csv, tmp_path), {}
+        for engine in ("local", "ray"):
+            said[engine] = []
+            predict_file(table, tmp_path / f"{engine}.csv", tiny_run, batch_size=16, engine=engine, workers=1,
+                         progress=False, warn=said[engine].append)
+        assert (tmp_path / "ray.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+        assert said["ray"] == said["local"] == [unread_line(2, tiny_run)]
+        assert (tmp_path / "ray.csv").read_text().splitlines()[2].startswith("tt0000001,,,")
 
         # Killed while writing its third part, then started again: only the rows not yet written are predicted.
         out = tmp_path / "resumed.parquet"
@@ -182,9 +245,11 @@ class WritesThenDies:
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_a_table_of_a_header_alone_gives_the_columns_and_no_rows(tiny_run, tmp_path, suffix):
+def test_a_table_of_a_header_alone_gives_the_columns_and_no_rows(tiny_run, tmp_path, suffix, monkeypatch, capsys):
     (tmp_path / "empty.csv").write_text("imdb_id,genres,description\n")
-    out = predict_file(tmp_path / "empty.csv", tmp_path / f"out{suffix}", tiny_run, progress=False)
+    out = tmp_path / f"out{suffix}"
+    assert run_moviegenre(monkeypatch, capsys, "predict-table", tmp_path / "empty.csv", "--out", out, "--run",
+                          tiny_run, "--no-progress") == (0, f"wrote 0 predictions to {out}\n", "")
     written = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
     assert len(written) == 0
     assert list(written.columns) == ["imdb_id", "predicted_genres", *(f"p_{g}" for g in Predictor(tiny_run).genres)]
@@ -207,11 +272,14 @@ def test_a_poster_that_is_not_an_image_is_predicted_as_no_poster_with_a_warning(
     warnings = []
     out = predict_file(table_whose_first_poster_is("broken", str(broken)), tmp_path / "broken.parquet", tiny_run,
                        progress=False, warn=warnings.append)
+    # The first movie has no description: without its poster it has nothing to predict from, and gets no genres.
     assert warnings == [(f"{broken}: not an image (give a JPEG, PNG, WebP or GIF poster); movie {first[0]} "
-                         "predicted without its poster")]
+                         "predicted without its poster"), unread_line(1, tiny_run)]
     blank = predict_file(table_whose_first_poster_is("blank", ""), tmp_path / "blank.parquet", tiny_run,
                          progress=False)
-    pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(blank))
+    written = pd.read_parquet(out)
+    pd.testing.assert_frame_equal(written, pd.read_parquet(blank))
+    assert written.loc[0, "predicted_genres"] == "" and written.iloc[0, 2:].isna().all()
 
 
 def test_a_streamed_parquet_row_that_is_not_text_is_named_by_its_row_in_the_file(tiny_run, tmp_path):

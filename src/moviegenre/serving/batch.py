@@ -331,11 +331,12 @@ def written_rows(out: Path) -> int:
         return pq.ParquetFile(out).metadata.num_rows
     import pyarrow.csv as pacsv
 
-    # Columns by position, read as text: a genre's name (a column's) may be anything; a quoted field may span lines.
-    reader = pacsv.open_csv(out, read_options=pacsv.ReadOptions(skip_rows=1, autogenerate_column_names=True),
-                            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                            convert_options=pacsv.ConvertOptions(include_columns=["f0"], column_types={"f0": pa.string()}))
-    return sum(batch.num_rows for batch in reader)
+    # The header read as a row (one to take off), so that a header alone is 0 rows, not an empty file; columns by
+    # position, as text: a genre's name (a column's) may be anything, and a quoted field may span lines.
+    first = pacsv.ConvertOptions(include_columns=["f0"], column_types={"f0": pa.string()})
+    reader = pacsv.open_csv(out, read_options=pacsv.ReadOptions(autogenerate_column_names=True),
+                            parse_options=pacsv.ParseOptions(newlines_in_values=True), convert_options=first)
+    return sum(batch.num_rows for batch in reader) - 1
 
 
 def _columns(genres: list[str]) -> list[str]:
