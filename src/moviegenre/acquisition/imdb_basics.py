@@ -22,8 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from moviegenre.acquisition import IMDB_ID
-from moviegenre.data.readers import YEARS
-from moviegenre.data.table import MAX_GENRE_CHARS, MAX_GENRES, MAX_TITLE_CHARS, MovieTable, absurd_fields
+from moviegenre.data.table import MAX_GENRE_CHARS, MAX_GENRES, MAX_TITLE_CHARS, YEARS, MovieTable, absurd_fields
 from moviegenre.errors import ConfigError, DataError, first_line
 from moviegenre.models.base import Interval
 
@@ -291,7 +290,7 @@ def _drop_bad_numbers(table: pa.Table, report: BasicsReport, path: Path) -> pa.T
 
 def _drop_unscrapable(kept: pa.Table, report: BasicsReport, path: Path) -> pa.Table:
     """Kept rows ``scrape`` would refuse are malformed: no IMDb id (empty, \\N, not tt + 7 or more digits), a title or
-    genres no real movie has (the limits ``data inspect`` applies), or a startYear outside the readers' YEARS (0 reads
+    genres no real movie has (the limits ``data inspect`` applies), or a startYear outside the table's YEARS (0 reads
     as unknown). Checked after the filters, on the few rows they keep, a column at a time."""
     ids, titles, genres = (pc.fill_null(kept[c], null) for c, null in
                            (("tconst", "\\N"), ("primaryTitle", "\\N"), ("genres", "")))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from moviegenre.data.images import is_url
-from moviegenre.data.table import GENRE_SEPARATOR, MovieTable, raise_first, split_genres
+from moviegenre.data.table import GENRE_SEPARATOR, MovieTable, parse_year, raise_first, split_genres
 from moviegenre.errors import DataError, first_line
 
 if TYPE_CHECKING:
@@ -35,7 +35,6 @@ ONE_HOT_COLUMNS = ("Id", "Genre")
 ONE_HOT_POSTER_FOLDERS = ("Images", "images", "posters", "Posters")
 MMIMDB_SPLITS = {"train": "train", "dev": "validation", "val": "validation", "validation": "validation",
                  "test": "test"}
-YEARS = (1850, 2200)  # wider than cinema's, to refuse only what cannot be a year (-1, a twenty-digit number)
 # An MM-IMDb <id>.json is a few kB and split.json well under 1 MB: anything far larger is not one.
 MAX_JSON_BYTES = 16 * 1024 * 1024
 # Parquet stores a repeated value once and compresses the rest: a 9 kB file can hold 400 MB of text, and a table is
@@ -309,27 +308,6 @@ def _require(path: Path, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
                             field=column, hint="add the column to the header row")
 
 
-def _parse_year(path: Path, row: int, value: str) -> int | None:
-    """A year as written, "" or ``\\N`` for unknown; ``2001.0`` is read (a spreadsheet's float column), and so is 0,
-    which some datasets write for unknown."""
-    value = value.strip()
-    if not value or value == "\\N":
-        return None
-    hint = "use a 4-digit year or leave it empty"
-    try:
-        number = float(value)
-    except ValueError:  # 'abc'
-        number = math.nan
-    if not math.isfinite(number):
-        raise DataError(path, f"year '{value}' is not a number", row=row, field="year", hint=hint)
-    if number == 0:
-        return None
-    if not number.is_integer() or not YEARS[0] <= number <= YEARS[1]:
-        raise DataError(path, f"year '{value}' is not a year between {YEARS[0]} and {YEARS[1]}", row=row,
-                        field="year", hint=hint)
-    return int(number)
-
-
 def _poster_path(folder: Path, poster: str) -> str:
     """A poster field as a path from the table's folder ("" for none); a URL is kept as given, for the table's check
     to name it."""
@@ -348,7 +326,7 @@ def _from_shared_csv(path: Path, frame: pd.DataFrame, labelled: bool, unreadable
 
     def year(row: int, value: str) -> int | None:
         try:
-            return _parse_year(path, row, value)
+            return parse_year(path, row, value)
         except DataError as error:
             _report(error, unreadable)
             return None
@@ -470,7 +448,7 @@ def read_mmimdb(path: Path, labelled: bool | None = True, unreadable: list[DataE
         poster = file.with_suffix(".jpeg")
         year = info.get("year")
         records.append({"imdb_id": _mmimdb_id(file.stem), "title": title,
-                        "year": _parse_year(file, 1, str(year)) if year not in (None, "") else None,
+                        "year": parse_year(file, 1, str(year)) if year not in (None, "") else None,
                         "genres": [g.strip() for g in genres if g.strip()],
                         "description": max(plots, key=len) if plots else "",
                         # lexists: a link that leads nowhere (a loop) is a poster the table's check names

@@ -9,9 +9,10 @@ so that it can be used as is.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,9 @@ from moviegenre.errors import ConfigError, DataError, ImageError, stripped
 COLUMNS = ("imdb_id", "title", "year", "genres", "description", "poster")
 GENRE_SEPARATOR = "|"
 SPLITS = ("train", "validation", "test")
+YEARS = (1850, 2200)  # wider than cinema's, to refuse only what cannot be a year (-1, a twenty-digit number)
+RECORD_KEYS = (*COLUMNS, "split")  # what MovieTable.from_records reads
+IGNORED_KEYS = frozenset({"stem"})  # read_mmimdb keeps each JSON file's stem in its record, for split.json
 # Far above any real movie (IMDb titles stay under 250 characters, plots under a few thousand, a movie has
 # at most a handful of genres); beyond them a row is a scraping accident, flagged by validate().
 MAX_TITLE_CHARS = 500
@@ -55,19 +59,25 @@ class MovieTable:
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def from_records(cls, records: Iterable[dict], source: str = "<memory>") -> MovieTable:
+        """A table from one dict per movie, keyed by ``COLUMNS`` (and ``split``); a missing key, None or a pandas
+        missing value (NaN, NA, NaT: what ``pd.read_csv(...).to_dict("records")`` gives) is an empty field. A value
+        that cannot be read is a one-line error naming its row (1-based) and field."""
         rows = []
-        for record in records:
-            genres, poster = record.get("genres") or [], record.get("poster") or ""
-            if isinstance(genres, str):
-                genres = split_genres(genres)
+        for row, record in enumerate(records, start=1):
+            if not isinstance(record, Mapping):
+                raise DataError(source, f"type {type(record).__name__} is not a record", row=row,
+                                hint="give one dict per movie")
+            if unknown := [key for key in record if key not in RECORD_KEYS and key not in IGNORED_KEYS]:
+                # A misspelt key ('descripton') would otherwise drop its value without a word.
+                raise DataError(source, f"unknown field '{unknown[0]}'", row=row, field=str(unknown[0]),
+                                hint=f"known fields: {', '.join(RECORD_KEYS)}")
+            text = {name: _text(source, row, name, record.get(name)) for name in ("imdb_id", "title", "description")}
             rows.append({
-                "imdb_id": str(record.get("imdb_id") or ""),
-                "title": str(record.get("title") or ""),
-                "year": _year(record.get("year")),
-                "genres": list(genres),
-                "description": clean_description(record.get("description")),
-                "poster": poster if isinstance(poster, bytes) else str(poster),
-                **({"split": record.get("split") or ""} if "split" in record else {}),
+                **text, "description": clean_description(text["description"]),
+                "year": _year(source, row, record.get("year")),
+                "genres": _genres(source, row, record.get("genres")),
+                "poster": _poster(record.get("poster")),
+                **({"split": _text(source, row, "split", record["split"])} if "split" in record else {}),
             })
         has_split = any("split" in row for row in rows)
         frame = pd.DataFrame(rows, columns=[*COLUMNS, *(["split"] if has_split else [])])
@@ -306,10 +316,67 @@ def split_genres(text: str) -> list[str]:
     return [g.strip() for g in text.split(GENRE_SEPARATOR) if g.strip()]
 
 
-def _year(value) -> int | None:
-    if value is None or value == "" or (isinstance(value, float) and np.isnan(value)):
+def _missing(value: object) -> bool:
+    """None, or a pandas missing value (NaN, NA, NaT): not the text 'nan', nor a truth value (pd.NA has none)."""
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
+
+
+def _text(source: str, row: int, field: str, value: object) -> str:
+    """A record's text field: "" when missing, bytes decoded as UTF-8 (not "b'...'"), 0 kept as '0'."""
+    if _missing(value):
+        return ""
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise DataError(source, f"not UTF-8 text (byte {value[error.start]:#04x})", row=row, field=field,
+                            hint="give it as text, or as bytes in UTF-8") from None
+    return str(value)
+
+
+def parse_year(path: str | Path, row: int, value: str) -> int | None:
+    """A year as written, "" or ``\\N`` for unknown; ``2001.0`` is read (a spreadsheet's float column), and so is 0,
+    which some datasets write for unknown."""
+    value = value.strip()
+    if not value or value == "\\N":
         return None
-    return int(value)
+    hint = "use a 4-digit year or leave it empty"
+    try:
+        number = float(value)
+    except ValueError:  # 'abc'
+        number = math.nan
+    if not math.isfinite(number):
+        raise DataError(path, f"year '{value}' is not a number", row=row, field="year", hint=hint)
+    if number == 0:
+        return None
+    if not number.is_integer() or not YEARS[0] <= number <= YEARS[1]:
+        raise DataError(path, f"year '{value}' is not a year between {YEARS[0]} and {YEARS[1]}", row=row,
+                        field="year", hint=hint)
+    return int(number)
+
+
+def _year(source: str, row: int, value: object) -> int | None:
+    """A record's year, read as a CSV's is ('', '\\N' and 0 unknown; others a DataError naming row and field)."""
+    return None if _missing(value) else parse_year(source, row, _text(source, row, "year", value))
+
+
+def _genres(source: str, row: int, value: object) -> list[str]:
+    """'|'-separated text or a list of names; anything else (5, [None, 3]) is a DataError naming row and field."""
+    if _missing(value) or isinstance(value, (str, bytes, bytearray)):
+        return split_genres(_text(source, row, "genres", value))
+    listed = isinstance(value, (list, tuple, np.ndarray))  # np.ndarray: a Parquet list column's records
+    wrong = [genre for genre in value if not isinstance(genre, str)] if listed else [value]
+    if not wrong:
+        return list(value)
+    raise DataError(source, f"{'genre ' if listed else ''}{repr(wrong[0])[:60]} is not text", row=row, field="genres",
+                    hint="give '|'-separated text or a list of strings")
+
+
+def _poster(value: object) -> str | bytes:
+    """A path as text, or the image's bytes (a table built in memory for a prediction); "" when missing."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value) or ""  # b"" is no poster: has_poster tests poster != ""
+    return "" if _missing(value) else str(value)
 
 
 def _relative(poster: str, folder: Path) -> str:

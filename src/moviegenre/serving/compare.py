@@ -14,6 +14,7 @@ other genre is (see ``SCORE``).
 from __future__ import annotations
 
 import io
+import os
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,12 +36,22 @@ CONTACT_SHEET = "contact-sheet.png"
 REPORT = ("compare.md", CONTACT_SHEET)  # what write_report writes in its folder
 
 
+def listed(values: Sequence | None, name: str) -> list:
+    """``values`` (posters, descriptions, genres) as a list; one string is refused: read as a list it would be one
+    poster, blurb or genre per character ("unknown genre 'H'"), and a path alone is no list either."""
+    if isinstance(values, (str, bytes, bytearray, os.PathLike)):
+        example = repr(str(values)[:40]) if isinstance(values, (str, os.PathLike)) else "..."
+        raise DataError(name, f"a single {'string' if isinstance(values, str) else type(values).__name__}",
+                        hint=f"give a list of {name}, e.g. [{example}]")
+    return [] if values is None else list(values)
+
+
 def variant_texts(descriptions: Sequence[str] | None) -> list[str | None]:
     """The blurbs to pair with every poster ([None]: the posters alone); one-line error for one that is not UTF-8.
 
     Checked here, not per variant: a bad blurb would otherwise be listed as every poster's error.
     """
-    return [utf8_text(text, "description") or None for text in descriptions or []] or [None]
+    return [utf8_text(text, "description") or None for text in listed(descriptions, "descriptions")] or [None]
 
 
 def score(probabilities: dict[str, float], thresholds: dict[str, float], intended: Sequence[str]
@@ -81,8 +92,8 @@ def compare(predictor: Predictor, posters: Sequence[str | Path], descriptions: S
     A poster that cannot be read or decoded is listed in ``errors`` (``{"poster", "error"}``) and the others are
     still compared; when none is usable, the first error is raised.
     """
-    intended = resolve_genres(intended or [], predictor.genres)
-    texts = variant_texts(descriptions)
+    intended = resolve_genres(listed(intended, "genres"), predictor.genres)
+    texts, posters = variant_texts(descriptions), listed(posters, "posters")
     if not posters:
         raise DataError("compare", "no poster given", hint="give one or more poster files")
     pairs = [(Path(poster), text) for poster in posters for text in texts]

@@ -34,6 +34,7 @@ from moviegenre.data.table import clean_description
 from moviegenre.errors import ConfigError, utf8_text
 from moviegenre.features.cache import other_width
 from moviegenre.features.fast import fast_encoder
+from moviegenre.serving.compare import listed
 from moviegenre.serving.predictor import Predictor, used_inputs
 
 # 56-pixel squares moved 28 pixels, about a poster's face or title line: 64 occlusions of the 260-pixel input the
@@ -238,10 +239,12 @@ class Explainer:
         """Explain ``genres`` (default: the ``top`` most probable) for a poster (a path, its bytes or a PIL image)
         and/or a description (an optional title is read as context, as ``predict`` reads it, and not explained)."""
         scorer = self.scorer
+        if not isinstance(top, int) or top < 1:  # refused as the CLI refuses --top 0; it was read as 1 without a word
+            raise ConfigError(f"top {top!r}: give at least 1")
         names = scorer.predictor.genres
         # As `compare` reads genres: any case, each once (a repeated genre would be explained again); named as the
         # service's repeated 'genre' field that gives them, and checked before any model pass.
-        intended = resolve_genres(genres or [], names, where="genre")
+        intended = resolve_genres(listed(genres, "genres"), names, where="genre")
         poster = poster_source(poster)
         description, title = clean_description(utf8_text(description, "description")), utf8_text(title, "title")
         used = scorer.used(poster is not None, bool(description), bool(title))
@@ -253,7 +256,7 @@ class Explainer:
         description_vector = scorer.description_vectors([description]) if used["description"] else None
         probabilities = self._probabilities(poster_vector, description_vector, [description], title, poster_text)[0]
         prediction = scorer.result(probabilities, used)
-        chosen = intended or [names[i] for i in np.argsort(-probabilities)[:max(1, top)]]
+        chosen = intended or [names[i] for i in np.argsort(-probabilities)[:top]]
         explanation = Explanation(prediction, chosen, poster=image)
         columns = [names.index(g) for g in chosen]
         if used["poster"]:
