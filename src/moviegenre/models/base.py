@@ -9,6 +9,8 @@ A model saves to a folder as ``model.json`` (name, parameters, small learned sta
 
 from __future__ import annotations
 
+import copy
+import functools
 import inspect
 import json
 import math
@@ -89,6 +91,11 @@ POSITIVE = Interval(0, low_open=True)  # learning rates, inverse regularisation 
 SHARE = Interval(0, 1)  # blend weights ((1 - w) * p + w * q stays a probability) and drop probabilities
 
 
+class NotFittedError(ConfigError, ValueError, AttributeError):
+    """A model used before ``fit`` (or ``load_model``). Its bases are scikit-learn's ``NotFittedError``'s, whose
+    import (the whole of scikit-learn, seconds) every command would pay: ``except AttributeError`` holds alike."""
+
+
 class GenreModel:
     """Base class. Subclasses implement ``_fit``, ``predict_proba`` and the two state hooks."""
 
@@ -99,8 +106,49 @@ class GenreModel:
     #: the values each numeric parameter may take, checked before any fit; a subclass's add to its parents'
     param_ranges: ClassVar[dict[str, Range]] = {}
     #: whether ``fit`` shows progress bars (embedding the inputs) where no training config says: the run's --progress,
-    #: set by ``train`` (a model with networks follows its config's ``progress``); not a parameter, never saved
+    #: set by ``training.config.configure`` (for train and audit alike); not a parameter, never saved
     progress: bool = True
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        # Each model defines its own predict_proba: wrapped here, every one (and predict, through it) fails before
+        # fit with one clear error, not on the first learned attribute it happens to read (an embedding model's
+        # only after embedding every input).
+        super().__init_subclass__(**kwargs)
+        if "predict_proba" in vars(cls):
+            predict_proba = cls.predict_proba
+
+            @functools.wraps(predict_proba)
+            def checked(self, movies, *args, **kwargs):
+                self._check_fitted()
+                return predict_proba(self, movies, *args, **kwargs)
+            cls.predict_proba = checked
+
+    def _check_fitted(self) -> None:
+        # scikit-learn's rule (check_is_fitted): fitting or loading sets attributes ending in "_", __init__ none.
+        if not any(key.endswith("_") and not key.startswith("__") for key in vars(self)):
+            raise NotFittedError(f"model '{self.name or type(self).__name__}' is not fitted: call fit first "
+                                 "(or load a trained run)")
+
+    def __sklearn_clone__(self) -> GenreModel:
+        """scikit-learn's ``clone`` (1.3+): the same parameters, deep-copied, and registry name, no learned state. Its
+        default rebuilds from parameters alone: the clone would have no name, and its save no loadable folder."""
+        twin = type(self)(**copy.deepcopy(self.get_params()))
+        twin.name = self.name
+        return twin
+
+    def __repr__(self) -> str:
+        # As scikit-learn's, the parameters that differ from the defaults: here the registry's preset, so the text
+        # rebuilds the model (an unregistered one's: its class defaults, as scikit-learn's).
+        from moviegenre.models.registry import _FACTORIES
+
+        factory = _FACTORIES.get(self.name)
+        defaults = factory().get_params() if factory is not None else \
+            {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
+        changed = ", ".join(f"{key}={value!r}" for key, value in self.get_params().items()
+                            if key not in defaults or defaults[key] != value)
+        if factory is None:
+            return f"{type(self).__name__}({changed})"
+        return f"create_model({self.name!r}{', ' if changed else ''}{changed})"
 
     def _validate_params(self) -> None:
         """Every parameter of its type and in its range, and the rules across them (TypeError, ValueError)."""
@@ -115,7 +163,12 @@ class GenreModel:
             genres: list[str] | None = None, run_dir: str | Path | None = None, resume: bool = False) -> GenreModel:
         """Learn from ``movies``/``labels`` (0/1 matrix); early-stop and tune thresholds on ``validation``."""
         self._validate_params()  # as scikit-learn does in fit: the Python API builds models without the CLI's checks
-        labels = np.asarray(labels, dtype=np.float32)
+        labels = _checked_labels(labels, len(movies), "labels")
+        if validation is not None:
+            _checked_labels(validation[1], len(validation[0]), "validation labels", labels.shape[1])
+        if genres is not None and len(genres) != labels.shape[1]:
+            # Accepted, the saved model failed only at predict time, on a broadcast of thresholds and probabilities.
+            raise DataError("genres", f"{len(genres)} names for {labels.shape[1]} label columns")
         self.genres_ = list(genres) if genres is not None else [f"genre_{i}" for i in range(labels.shape[1])]
         self._fit(movies, labels, validation, run_dir=run_dir, resume=resume)
         self._tune_thresholds(validation)
@@ -151,7 +204,8 @@ class GenreModel:
         raise NotImplementedError
 
     # -- parameters (scikit-learn's get_params) --------------------------------------------------
-    def get_params(self) -> dict:
+    def get_params(self, deep: bool = True) -> dict:
+        # ``deep`` (scikit-learn's clone passes it) changes nothing: no parameter holds an estimator.
         # As scikit-learn's: a model with no __init__ of its own (object's *args, **kwargs) has no parameters.
         parameters = inspect.signature(type(self).__init__).parameters.values()
         names = [p.name for p in parameters if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
@@ -178,6 +232,12 @@ class GenreModel:
         each weight matrix as int8 with one float32 scale per row (absmax), a quarter of float32's size."""
         if precision not in PRECISIONS:
             raise ConfigError(f"unknown precision '{precision}' (known: {', '.join(PRECISIONS)})")
+        from moviegenre.models.registry import _SPECS
+
+        if self.name not in _SPECS:  # load_model builds by this name: the folder would be "damaged" for ever
+            raise ConfigError(f"model {type(self).__name__} has no registry name ('{self.name}'): build it with "
+                              "create_model(NAME), or clone one so built, to save it")
+        self._check_fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state, arrays = self._get_state()
@@ -228,6 +288,24 @@ def load_model(directory: str | Path) -> GenreModel:
         # Both files parse but do not make this model: state of the wrong shape, or weights of other shapes.
         raise _damaged(directory, error) from None
     return model
+
+
+def _checked_labels(labels, rows: int, what: str, columns: int | None = None) -> np.ndarray:
+    """``labels`` as a float32 (rows, columns) 0/1 matrix, or a DataError naming ``what`` and the mismatch."""
+    try:
+        labels = np.asarray(labels, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise DataError(what, "not a matrix of numbers") from None
+    if labels.ndim != 2:
+        raise DataError(what, f"{labels.ndim}-D, expected a (movies, genres) matrix of 0 and 1")
+    if len(labels) != rows:
+        raise DataError(what, f"{len(labels)} rows for {rows} movies")
+    if columns is not None and labels.shape[1] != columns:
+        raise DataError(what, f"{labels.shape[1]} columns for {columns} genres")
+    wrong = labels[(labels != 0) & (labels != 1)]  # NaN included
+    if wrong.size:
+        raise DataError(what, f"values other than 0 and 1 (first: {wrong[0]:g})")
+    return labels
 
 
 def _stored(key: str, array: np.ndarray, precision: str) -> dict[str, np.ndarray]:

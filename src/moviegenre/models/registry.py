@@ -7,6 +7,7 @@ libraries they train with (torch, Lightning, transformers): a model's module is 
 
 from __future__ import annotations
 
+import copy
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -104,6 +105,9 @@ def create_model(name: str, **params) -> GenreModel:
         model = _FACTORIES[name](**params)
     except TypeError as error:
         raise ConfigError(f"model '{name}': {error}") from None
+    # A factory's preset values (a config dict) are one object shared by every model it builds: each model gets its
+    # own copies, so that changing one model's never changes the next's (scikit-learn's clone copies alike).
+    model.set_params(**copy.deepcopy(model.get_params()))
     model.name = name
     return model
 
