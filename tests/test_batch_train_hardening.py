@@ -37,7 +37,7 @@ OTHER_RUN = ("--seed", "1", "--min-genre-count", "5", "--no-progress")
     (("--model", "nope"), "unknown model 'nope'"),
     (("--model", "tfidf-logreg", "--param", "C=abc"), "--param: parameter 'C' is 'abc', expected float (model 'tfidf"),
     (("--model", "tfidf-logreg", "--param", "nb=1"), "--param: parameter 'nb' is 1, expected bool (model 'tfidf"),
-    (("--model", "tfidf-logreg", "--param", "no_such=1"), "model 'tfidf-logreg': "),
+    (("--model", "tfidf-logreg", "--param", "no_such=1"), "--param no_such: model 'tfidf-logreg' has no parameter 'no_such'"),
     (("--model", "tfidf-logreg", "--device", "bogus"), "--device bogus: unknown device"),
     (("--model", "tfidf-logreg", "--devices", "0"), "--devices 0: give a whole number in [1, 1024]"),
     (("--model", "tfidf-logreg", "--num-nodes", "0"), "--num-nodes 0: give a whole number in [1, 100000]"),
