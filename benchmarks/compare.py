@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from shared_data import DATA  # benchmarks/ is on the path when this runs as a script
+from shared_data import DATA, run_benchmark  # benchmarks/ is on the path when this runs as a script
 
 from moviegenre.data.readers import read_table
 from moviegenre.data.splits import split_table
@@ -96,7 +97,8 @@ def run(args: argparse.Namespace) -> dict:
             rows += run_model(name, dataset, test, args)
             print(f"[{time.perf_counter() - started:7.0f} s] {dataset.key} {name} done", file=sys.stderr)
     return {"generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "command": "python benchmarks/compare.py" + (f" --device {args.device}" if args.device != "cpu" else ""),
+            # As given (--models, --data ...): a run of some models must not read as one of them all.
+            "command": " ".join(["python benchmarks/compare.py", *map(shlex.quote, sys.argv[1:])]),
             "device": args.device, "machine": machine(args.device), "seed": args.seed,
             "wall_seconds": round(time.perf_counter() - started, 1), "splits": splits, "results": rows,
             "published_mmimdb": PUBLISHED, "original_report": ORIGINAL}
@@ -347,4 +349,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

@@ -15,7 +15,7 @@ import argparse
 import numpy as np
 from head_selection import USES, variant
 from scipy.special import logit
-from shared_data import DATA
+from shared_data import DATA, run_benchmark
 from sklearn.metrics import f1_score
 
 from moviegenre.data.genres import GenreEncoder
@@ -74,4 +74,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
+from shared_data import run_benchmark  # benchmarks/ is on the path when this runs as a script
 
 from moviegenre.data.images import DRAFT_SIDE, load_image
 
@@ -42,4 +43,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

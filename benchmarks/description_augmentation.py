@@ -21,7 +21,7 @@ import re
 import numpy as np
 import pandas as pd
 from head_selection import compare_on_splits, variant  # benchmarks/ is on the path when this runs as a script
-from shared_data import DATA
+from shared_data import DATA, run_benchmark
 
 from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
@@ -121,4 +121,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

@@ -15,7 +15,7 @@ import argparse
 
 import numpy as np
 from head_selection import fit_on_split, labelled_splits, variant
-from shared_data import DATA
+from shared_data import DATA, run_benchmark
 
 from moviegenre.data.readers import read_table
 from moviegenre.evaluation.metrics import multilabel_metrics, tune_thresholds
@@ -79,4 +79,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

@@ -19,7 +19,7 @@ import csv
 import numpy as np
 from description_knn import description_rows, fitted_on_splits
 from scipy.special import expit, logit
-from shared_data import DATA
+from shared_data import DATA, run_benchmark
 
 from moviegenre.data.readers import read_table
 from moviegenre.evaluation.metrics import multilabel_metrics, tune_thresholds
@@ -89,4 +89,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

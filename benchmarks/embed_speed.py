@@ -24,7 +24,7 @@ import time
 import numpy as np
 import pandas as pd
 import torch
-from shared_data import DATA  # benchmarks/ is on the path when this runs as a script
+from shared_data import DATA, run_benchmark  # benchmarks/ is on the path when this runs as a script
 
 from moviegenre.data.images import load_image
 from moviegenre.features.encoders import image_encoder, text_encoder
@@ -143,4 +143,4 @@ def holdout(model, cases: list[tuple[str, object, str]]) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

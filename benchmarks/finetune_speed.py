@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 import torch
-from shared_data import DATA  # benchmarks/ is on the path when this runs as a script
+from shared_data import DATA, run_benchmark  # benchmarks/ is on the path when this runs as a script
 
 from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
@@ -46,7 +46,7 @@ def throughput(table, labels, device: str, batch_size: int, steps: int, warmup: 
     optimizer = torch.optim.AdamW(net.parameter_groups(), lr=model.head_lr)
     loss = torch.nn.BCEWithLogitsLoss()
     bf16 = autocast_bf16(device)
-    posters = movies = 0
+    posters = movies = timed = 0
     started = None
     for step, (inputs, target) in enumerate(loader):
         if step == warmup:
@@ -61,17 +61,20 @@ def throughput(table, labels, device: str, batch_size: int, steps: int, warmup: 
         optimizer.step()
         posters += int(inputs["has_poster"].sum())
         movies += len(target)
+        timed += step >= warmup
         if step + 1 == warmup + steps:
             break
     if device == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
-    return {"posters_per_s": posters / seconds, "movies_per_s": movies / seconds, "steps": steps,
+    return {"posters_per_s": posters / seconds, "movies_per_s": movies / seconds, "steps": timed,
             "batch_size": batch_size, "seconds": seconds, "precision": "bf16 autocast" if bf16 else "float32"}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] + " The movies are the shared data's "
+                                     "(MOVIEGENRE_SHARED_DATA, else ../shared/data); the throughput is always "
+                                     "fusion-gmu-finetune's.")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--movies", type=int, default=0, help="first N movies of movies.csv (0: all)")
     parser.add_argument("--epochs", type=int, default=4, help="end-to-end epochs (after the head stage)")
@@ -89,6 +92,10 @@ def main() -> None:
     table = read_table(DATA / "movies.csv")
     if args.movies:
         table = table.subset(np.arange(min(args.movies, len(table))))
+    batches = -(-len(table) // args.batch_size)
+    if args.warmup < 0 or args.steps < 1 or batches < args.warmup + args.steps:
+        parser.error(f"{len(table):,} movies make {batches} batches of {args.batch_size}: give --warmup (≥ 0) and "
+                     "--steps (≥ 1) that fit in them, or more --movies")
     encoder = GenreEncoder().fit(table.genres)
     labels = encoder.transform(table.genres)
     print(f"{len(table):,} movies, {len(encoder.classes_)} genres, device {args.device}"
@@ -120,4 +127,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

@@ -22,7 +22,7 @@ import json
 import time
 
 import numpy as np
-from shared_data import DATA  # benchmarks/ is on the path when this runs as a script
+from shared_data import DATA, run_benchmark  # benchmarks/ is on the path when this runs as a script
 
 from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
@@ -109,4 +109,4 @@ def compare_on_splits(table, variants: dict, seeds: list[int], uses: tuple[str, 
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from head_selection import compare_on_splits  # benchmarks/ is on the path when this runs as a script
 from PIL import Image, ImageOps
-from shared_data import DATA  # benchmarks/ is on the path when this runs as a script
+from shared_data import DATA, run_benchmark  # benchmarks/ is on the path when this runs as a script
 
 from moviegenre.data.images import load_image
 from moviegenre.data.readers import read_table
@@ -119,4 +119,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

@@ -12,17 +12,13 @@ with the split sizes. Needs iterative-stratification (``pip install -e ".[dev]"`
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import time
 
 import numpy as np
-
-try:
-    from iterstrat.ml_stratifiers import IterativeStratification
-except ImportError:
-    sys.exit('split_compare.py compares with iterative-stratification: pip install -e ".[dev]"')
-from shared_data import DATA  # benchmarks/ is on the path when this runs as a script
+from shared_data import DATA, run_benchmark  # benchmarks/ is on the path when this runs as a script
 
 from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
@@ -38,6 +34,8 @@ def ours(labels: np.ndarray, seed: int) -> np.ndarray:
 
 def iterstrat(labels: np.ndarray, seed: int) -> np.ndarray:
     # Its MultilabelStratifiedShuffleSplit shuffles the rows first and splits in two; this is its three-way core.
+    from iterstrat.ml_stratifiers import IterativeStratification
+
     order = np.random.default_rng(seed).permutation(len(labels))
     folds = np.empty(len(labels), dtype=int)
     folds[order] = IterativeStratification(labels[order].astype(bool), np.asarray(SHARES),
@@ -66,6 +64,8 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=1_000_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
+    if importlib.util.find_spec("iterstrat") is None:  # checked after --help, which needs no iterstrat
+        sys.exit('split_compare.py compares with iterative-stratification: pip install -e ".[dev]"')
     table = read_table(DATA / "movies.csv")
     labels = GenreEncoder().fit(table.genres).transform(table.genres).astype(bool)
     print(f"load average {os.getloadavg()[0]:.2f}; shares {SHARES}; seeds {args.seeds}")
@@ -77,4 +77,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

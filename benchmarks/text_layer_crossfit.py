@@ -28,7 +28,7 @@ import time
 import numpy as np
 import torch
 from head_selection import compare_on_splits, variant
-from shared_data import DATA
+from shared_data import DATA, run_benchmark
 from torch import nn
 
 from moviegenre.data.genres import GenreEncoder
@@ -264,4 +264,4 @@ def remove_crossfit_caches() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

@@ -21,7 +21,7 @@ import argparse
 
 import numpy as np
 from head_selection import USES, compare_on_splits, fit_on_split, labelled_splits, print_means, scores_line, variant
-from shared_data import DATA
+from shared_data import DATA, run_benchmark
 
 from moviegenre.data.readers import read_table
 from moviegenre.evaluation.evaluate import score
@@ -98,4 +98,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)
