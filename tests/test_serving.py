@@ -122,8 +122,13 @@ def test_the_predict_command_takes_an_optional_title(monkeypatch, capsys, tiny_r
                                   "--title", "Movie 7", "--json")
     assert code == 0
     result = json.loads(out)
-    assert result == Predictor(tiny_run).predict(description=DESCRIPTION, title="Movie 7")
-    assert result["used"] == {"poster": False, "description": True, "title": True}
+    predictor = Predictor(tiny_run)
+    assert result == {**predictor.predict(description=DESCRIPTION, title="Movie 7"), "model_version": predictor.version}
+    assert list(result["used"].items()) == [("poster", False), ("description", True), ("title", True)]
+    with TestClient(create_app(tiny_run, workers=1)) as service:  # the same keys, in the same order, as the service's
+        served = service.post("/predict", data={"description": DESCRIPTION, "title": "Movie 7"}).json()
+    assert list(served) == list(result) and list(served["used"]) == list(result["used"])
+    assert served["model_version"] == result["model_version"]
     code, out, _ = run_moviegenre(monkeypatch, capsys, "predict", tiny_run, "--description", DESCRIPTION, "--json")
     assert code == 0 and json.loads(out)["used"]["title"] is False
 

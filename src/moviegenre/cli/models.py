@@ -167,9 +167,10 @@ def predict(run_dir: RunDir = None,
         # One movie is too small to share out over threads: on a busy machine they mostly wait for each
         # other (the packaged model: 2.5 s less CPU and wall time with one).
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-    result = Predictor(run_dir).predict(poster=poster, description=description, title=title)
+    predictor = Predictor(run_dir)
+    result = predictor.predict(poster=poster, description=description, title=title)
     if as_json:
-        console.print_json(json.dumps(result))
+        console.print_json(json.dumps({**result, "model_version": predictor.version}))  # as the service's
         return
     console.print(f"genres: {escape(', '.join(result['genres'])) or '(none above threshold)'}   "
                   f"[dim](model {escape(result['model'])}; used " +

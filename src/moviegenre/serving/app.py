@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
 import os
 import queue
 from concurrent.futures import ThreadPoolExecutor
@@ -83,13 +82,6 @@ def busy(what: str) -> ClientError:
 
 
 # -- the model behind the endpoints --------------------------------------------------------------------------
-def model_version(run_dir: Path) -> str:
-    digest = hashlib.sha256()
-    for name in ("model.json", "model.safetensors"):
-        digest.update((run_dir / name).read_bytes())
-    return digest.hexdigest()[:12]
-
-
 def training_info(run_dir: Path) -> dict:
     """What the run's run.json says of its training, for /model; read once, so a damaged file is one line at start."""
     path = run_dir / "run.json"
@@ -111,7 +103,7 @@ class Service:
         self.scorer = Scorer(self.predictor)
         self.explainer = Explainer(self.scorer)
         self.batcher = Batcher(self.scorer, workers, max_queue=MAX_QUEUED_PREDICTIONS)
-        self.version = model_version(self.predictor.run_dir)
+        self.version = self.predictor.version
         self.training = training_info(self.predictor.run_dir)
         # One explanation at a time (each is ~64 occluded posters and up to 48 shortened descriptions); the others
         # wait in this pool's queue (at most MAX_QUEUED_EXPLANATIONS), not in the request thread pool that /predict

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -85,6 +86,14 @@ class Predictor:
     @cached_property
     def thresholds(self) -> np.ndarray:
         return np.asarray(self.model.thresholds_, dtype=np.float32)
+
+    @cached_property
+    def version(self) -> str:
+        """The model files' fingerprint (12 hex digits): which model answered, as the service and ``--json`` say."""
+        digest = hashlib.sha256()
+        for name in ("model.json", "model.safetensors"):
+            digest.update((self.run_dir / name).read_bytes())
+        return digest.hexdigest()[:12]
 
     @property
     def model_name(self) -> str:

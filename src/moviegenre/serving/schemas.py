@@ -19,9 +19,9 @@ MAX_QUEUED_EXPLANATIONS = 8
 
 
 class Used(BaseModel):
-    title: bool = Field(False, description="Whether the model read the title (optional; never required).")
     poster: bool
     description: bool
+    title: bool = Field(False, description="Whether the model read the title (optional; never required).")
 
 
 class Prediction(BaseModel):
