@@ -18,6 +18,8 @@ GENRES = ["Science Fiction", "Documentary", "Adventure", "Animation", "Thriller"
 class LongPrediction:
     """A stand-in model folder whose prediction has a header far wider than 80 columns."""
 
+    version = "0123456789ab"
+
     def __init__(self, run_dir=None) -> None:
         pass
 
@@ -44,7 +46,7 @@ def test_predict_through_a_pipe_keeps_the_header_on_one_line(monkeypatch, capsys
 def test_predict_json_is_unchanged(monkeypatch, capsys, long_prediction):
     code, out, _ = run_moviegenre(monkeypatch, capsys, "predict", "--description", "A plot.", "--json")
     assert code == 0
-    assert json.loads(out) == LongPrediction().predict()
+    assert json.loads(out) == {**LongPrediction().predict(), "model_version": LongPrediction.version}
 
 
 @pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["data", "inspect", "--help"], ["serve", "--help"],
