@@ -27,8 +27,9 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from moviegenre.data.readers import _not_utf8
 from moviegenre.data.table import MAX_DESCRIPTION_CHARS, MovieTable
-from moviegenre.errors import ConfigError
+from moviegenre.errors import ConfigError, DataError
 from moviegenre.models.base import TERMS, Interval
 from moviegenre.models.registry import register_model
 from moviegenre.models.seed_cnn import SeedNetworkModel
@@ -108,18 +109,88 @@ def glove_matrix(source: str, vocabulary: list[str]) -> np.ndarray:
         raise ConfigError(f"glove '{source}': no such file (give '{PACKAGED_GLOVE}' or a path to a GloVe .txt "
                           "file such as glove.6B.200d.txt)")
     wanted = {token: i for i, token in enumerate(vocabulary, start=1)}
-    rows: dict[int, np.ndarray] = {}
-    with path.open(encoding="utf-8") as lines:  # streamed: the 200-d file is ~700 MB
-        for line in lines:
-            word, _, values = line.rstrip().partition(" ")
-            if word in wanted:
-                rows[wanted[word]] = np.array(values.split(), dtype=np.float32)
+    try:
+        with path.open(encoding="utf-8") as lines, np.errstate(over="ignore"):  # streamed: the 200-d file is ~700 MB
+            rows, numbers = _glove_rows(path, lines, wanted)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
     if not rows:
         raise ConfigError(f"glove '{source}': no vocabulary word found (is it a GloVe text file?)")
     matrix = np.zeros((len(vocabulary) + 1, len(next(iter(rows.values())))), dtype=np.float32)
     for index, vector in rows.items():
         matrix[index] = vector
+    # NaN, inf or huge components would train a model of NaN weights (or one that never learns) without a word.
+    bad = ~(np.abs(matrix) <= GLOVE_LIMIT).all(axis=1)
+    if bad.any():
+        index = min(np.flatnonzero(bad), key=numbers.__getitem__)
+        column = int(np.flatnonzero(~(np.abs(matrix[index]) <= GLOVE_LIMIT))[0])
+        raise DataError(path, f"line {numbers[index]}: value {column + 1} of '{vocabulary[index - 1][:40]}' is "
+                              f"{matrix[index, column]:g}, not a finite number within ±{GLOVE_LIMIT:g}",
+                        hint="fix or delete that line: real GloVe values are small finite numbers")
     return matrix
+
+
+# Real GloVe components stay under ~10; anything beyond this is a damaged or wrong file.
+GLOVE_LIMIT = 1e4
+GLOVE_HINT = "each line is a word and the same count of numbers, separated by spaces"
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _glove_rows(path: Path, lines, wanted: dict[str, int]) -> tuple[dict[int, np.ndarray], dict[int, int]]:
+    """The vectors of the ``wanted`` words (by their index) and the line each came from.
+
+    The width is the first vector line's (a word2vec "<count> <width>" header line is skipped); every line must
+    have it. Words holding spaces (GloVe 840B has a few) are read as such. Only the wanted words' numbers are
+    parsed, which keeps a 400,000-line file fast; a cheap count of spaces checks every other line's width.
+    """
+    rows: dict[int, np.ndarray] = {}
+    numbers: dict[int, int] = {}
+    dim = first = -1
+    for number, line in enumerate(lines, start=1):
+        line = line.rstrip()
+        spaces = line.count(" ")  # one str.count: the cheapest check of every line's width
+        if spaces == dim:
+            word, _, text = line.partition(" ")
+            if word not in wanted:
+                continue
+            values = text.split(" ")
+            if "" in values:  # doubled spaces: read the line the careful way below
+                spaces = -1
+        if spaces != dim:  # the first line, blank lines, tabs, words with spaces, or a line of another width
+            tokens = line.split()
+            if not tokens:
+                continue
+            if dim < 0:
+                if number == 1 and len(tokens) == 2 and tokens[0].isdigit() and tokens[1].isdigit():
+                    continue  # word2vec's header line
+                if len(tokens) == 1:
+                    raise DataError(path, f"line {number}: '{tokens[0][:40]}' has no vector",
+                                    hint=f"fix or delete that line: {GLOVE_HINT}")
+                dim, first = len(tokens) - 1, number
+            extra = len(tokens) - 1 - dim
+            if extra < 0 or any(map(_is_number, tokens[1:1 + extra])):
+                raise DataError(path, f"line {number}: '{tokens[0][:40]}' has {len(tokens) - 1} numbers, but the "
+                                      f"first vector line ({first}) has {dim}",
+                                hint=f"fix or delete that line: {GLOVE_HINT}")
+            word, values = " ".join(tokens[:1 + extra]), tokens[1 + extra:]
+            if word not in wanted:
+                continue
+        try:
+            vector = np.array(values, dtype=np.float32)
+        except ValueError:
+            column, value = next((i, v) for i, v in enumerate(values, start=1) if not _is_number(v))
+            raise DataError(path, f"line {number}: value {column} of '{word[:40]}' is '{value[:40]}', not a number",
+                            hint=f"fix or delete that line: {GLOVE_HINT}") from None
+        rows[wanted[word]] = vector
+        numbers[wanted[word]] = number
+    return rows, numbers
 
 
 class SeedTextNet(nn.Module):
