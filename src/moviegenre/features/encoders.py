@@ -19,10 +19,82 @@ import torch
 from tqdm.auto import tqdm
 
 from moviegenre.data.images import load_poster, to_pixels
-from moviegenre.errors import ConfigError, first_line
+from moviegenre.errors import ConfigError, DataError, first_line
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+# Sizes a local folder's JSON may give, with generous caps: a hostile config.json asked for 2**36-wide layers or 10**9
+# of them (a storage-size overflow, or bad_alloc after minutes), or negative ones, before anything was checked.
+SIZE_CAPS = {
+    "hidden_size": 65_536, "intermediate_size": 262_144, "num_hidden_layers": 1_024, "num_attention_heads": 1_024,
+    "vocab_size": 2_000_000, "max_position_embeddings": 1_048_576, "image_size": 4_096, "patch_size": 4_096,
+    "projection_dim": 65_536, "word_embedding_dimension": 65_536, "in_features": 65_536, "out_features": 65_536,
+    "max_seq_length": 1_048_576, "num_channels": 64, "projection_size": 65_536,
+}
+MAX_PARAMETERS = 4_000_000_000  # about 16 GB of float32 weights; the largest sentence models hold under 8e9 / 2
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+BUILD_ERRORS = (OSError, ValueError, RuntimeError, TypeError, KeyError, AttributeError, RecursionError, MemoryError)
+
+
+def _checked_json(path: Path, refuse: Callable[[str], Exception], required: bool = False, label: str = ""):
+    """A local model folder's JSON object read with the bounded reader, its sizes checked; ``refuse`` makes the
+    caller's one-line error from a problem. ``None`` for a missing optional file."""
+    from moviegenre.data.readers import read_json
+
+    label = label or path.name
+    if not path.exists() and not path.is_symlink():
+        if required:
+            raise refuse(f"no {path.name}")
+        return None
+    try:
+        value = read_json(path)
+    except DataError as error:
+        raise refuse(f"{label}: {error.problem}") from None
+    if not isinstance(value, dict) and path.name != "modules.json":
+        raise refuse(f"{label} holds a JSON {type(value).__name__}, not an object")
+    _check_sizes(value, label, refuse)
+    return value
+
+
+def _check_sizes(value: object, name: str, refuse: Callable[[str], Exception]) -> None:
+    """Every size field anywhere in ``value`` (nested text/vision configs too) a positive int under its cap, and the
+    network they describe of bounded size. Walked with a stack: the nesting depth is the file's, not Python's."""
+    stack, parameters = [value], 0
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            for key, field in item.items():
+                if key in SIZE_CAPS and field is not None:
+                    if isinstance(field, bool) or not isinstance(field, int) or not 0 < field <= SIZE_CAPS[key]:
+                        raise refuse(f"{name}: '{key}' is {str(field)[:40]}, not a whole number from 1 to "
+                                     f"{SIZE_CAPS[key]:,}")
+                elif isinstance(field, (dict, list)):
+                    stack.append(field)
+            width, layers = item.get("hidden_size"), item.get("num_hidden_layers")
+            if isinstance(width, int) and isinstance(layers, int):
+                inner = item.get("intermediate_size")
+                inner = inner if isinstance(inner, int) else 4 * width
+                vocab = item.get("vocab_size")
+                parameters += layers * (4 * width * width + 2 * width * inner) + width * (
+                    vocab if isinstance(vocab, int) else 0)
+    if parameters > MAX_PARAMETERS:
+        raise refuse(f"{name} describes a network of about {parameters:.1e} parameters "
+                     f"(over {MAX_PARAMETERS:.0e})")
+
+
+def _refuse_pickles(folder: Path, refuse: Callable[[str], Exception]) -> None:
+    """No file anywhere in ``folder`` that a library would unpickle (a Dense module's pytorch_model.bin was read
+    with torch.load whatever ``use_safetensors`` said): the project never unpickles a file it is given."""
+    for root, _, files in os.walk(folder):  # symbolic links to folders not followed
+        for file in sorted(files):
+            if Path(file).suffix.lower() in PICKLE_SUFFIXES:
+                found = (Path(root) / file).relative_to(folder)
+                raise refuse(f"it holds {found}, a pickle file; this project never unpickles a file it is given: "
+                             "remove it or convert it to safetensors")
 
 
 class ImageEncoder:
@@ -121,12 +193,24 @@ class ClipImage(ImageEncoder):
         if not Path(path).is_dir():
             raise ConfigError(f"clip:{path}: no such folder (give a local transformers CLIP model folder)")
         self.name = f"clip:{path}"
+
+        def refuse(problem: str) -> ConfigError:
+            return ConfigError(f"clip:{path}: not a transformers CLIP model with safetensors weights ({problem})")
+
+        config = _checked_json(Path(path) / "config.json", refuse, required=True)
+        if config.get("model_type") != "clip":
+            raise refuse(f"config.json gives model_type {str(config.get('model_type'))[:40]!r}, not 'clip'")
+        _refuse_pickles(Path(path), refuse)
         # safetensors only: a folder given by the user must not run code through a pytorch_model.bin
         try:
-            model = CLIPModel.from_pretrained(path, local_files_only=True, use_safetensors=True)
-        except (OSError, ValueError) as error:
-            raise ConfigError(f"clip:{path}: not a transformers CLIP model with safetensors weights "
-                              f"({first_line(error)})") from None
+            model, info = CLIPModel.from_pretrained(path, local_files_only=True, use_safetensors=True,
+                                                    output_loading_info=True)
+        except BUILD_ERRORS as error:
+            raise refuse(first_line(error)) from None
+        # A folder whose weights are another network's loads as a randomly initialised CLIP with only a warning.
+        missing = [key for key in info.get("missing_keys", ()) if key.startswith(("vision_model.", "visual_projection"))]
+        if missing:
+            raise refuse(f"its weights lack {len(missing)} of the image tower's, e.g. {missing[0]}")
         self.model = model.eval().to(self.device)
         self.dim = self.model.config.projection_dim
         self.image_size = self.model.config.vision_config.image_size
@@ -134,7 +218,12 @@ class ClipImage(ImageEncoder):
         self.pixel_std = tuple(255 * s for s in (0.26862954, 0.26130258, 0.27577711))
 
     def pooled(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.model.get_image_features(pixel_values=batch)
+        features = self.model.get_image_features(pixel_values=batch)
+        if isinstance(features, torch.Tensor):  # transformers 4
+            return features
+        # transformers 5: an output object whose pooler_output is the projected embedding (image_embeds elsewhere)
+        embeds = getattr(features, "image_embeds", None)
+        return embeds if embeds is not None else features.pooler_output
 
 
 class SentenceEncoder:
@@ -155,14 +244,31 @@ class SentenceEncoder:
         if not Path(path).is_dir():
             raise ConfigError(f"text encoder '{name}': model folder {path} not found")
         self.name = name
+        folder = Path(path)
+
+        def refuse(problem: str) -> ConfigError:
+            return ConfigError(f"text encoder '{name}': {path} is not a sentence-transformers model folder with "
+                               f"safetensors weights ({problem})")
+
+        _refuse_pickles(folder, refuse)
+        modules = _checked_json(folder / "modules.json", refuse)
+        if modules is not None:
+            if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+                raise refuse("modules.json is not a list of objects")
+            for module in modules:
+                kind = module.get("type")
+                if not isinstance(kind, str) or not kind.startswith("sentence_transformers."):
+                    raise refuse(f"modules.json names module type {str(kind)[:60]!r}, not a sentence-transformers one")
+        for extra in ("config.json", "sentence_bert_config.json", "config_sentence_transformers.json"):
+            for found in [folder / extra, *sorted(folder.glob(f"*/{extra}"))]:  # the modules' folders too
+                _checked_json(found, refuse, label=str(found.relative_to(folder)))
         try:
             # safetensors only, as for CLIP: a folder given by the user must not be unpickled (torch's weights-only
             # reader refused a payload, but as a traceback advising to turn that check off)
             self.model = SentenceTransformer(str(path), device=device, local_files_only=True,
                                              model_kwargs={"use_safetensors": True})
-        except (OSError, ValueError) as error:
-            raise ConfigError(f"text encoder '{name}': {path} is not a sentence-transformers model folder with "
-                              f"safetensors weights ({first_line(error)})") from None
+        except BUILD_ERRORS as error:
+            raise refuse(first_line(error)) from None
         if layers is not None:
             network = self.model[0].auto_model
             network.encoder.layer = network.encoder.layer[:layers]
