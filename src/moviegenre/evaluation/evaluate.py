@@ -63,7 +63,7 @@ def evaluate(run_dir: str | Path | None, data: str | Path, *, use: str = "any", 
     whole = read_table(data)
     table = whole.subset(split_of_run(run_path, whole) == split) if split else whole
     with poster_rows(whole):
-        metrics, labels, probabilities = score(model, table, use, None if split else _trained_on(run_path, run_dir))
+        metrics, labels, probabilities = score(model, table, use, None if split else _trained_on(run_path))
     metrics["model"] = model.name
     metrics["data"] = str(data) + (f" [{split}]" if split else "")
     if report_dir is None:
@@ -75,10 +75,10 @@ def evaluate(run_dir: str | Path | None, data: str | Path, *, use: str = "any", 
     return metrics
 
 
-def _trained_on(run_path: Path, run_dir) -> set[str]:
-    """The ids of the run's training and validation rows (none for the packaged model, or a run without a split):
+def _trained_on(run_path: Path) -> set[str]:
+    """The ids of the run's training and validation rows (none where the run kept no split, as the packaged model):
     scored, they flatter it."""
     split = run_path / SPLIT_CSV
-    if run_dir is None or not split.exists():
+    if not split.exists():
         return set()
     return {movie for movie, part in read_split(split).items() if part != "test"}
