@@ -296,3 +296,33 @@ def test_a_good_sentence_model_folder_still_encodes(st_folder):
     assert SentenceEncoder("st:x", st_folder).encode_texts(["ghost night"], progress=False).shape == (1, 32)
 
 
+
+
+# -- 4: a model keeps reading the folder it was trained on ---------------------------------------------------------
+
+def test_a_model_refuses_a_local_encoder_folder_replaced_since_it_was_trained(clip_folder, tmp_path):
+    """The run stored the folder's name only: a folder replaced under that name (another CLIP of the same width) gave
+    other vectors that the model read without a word. A copy of the same folder (new modification times) still
+    works."""
+    from moviegenre.data.readers import read_table
+    from moviegenre.models.base import load_model
+    from moviegenre.training.pipeline import train
+
+    table = make_tiny_table(tmp_path)
+    folder = copy(clip_folder, tmp_path, "encoder")
+    train(table, "embedding-logreg", tmp_path / "run", min_genre_count=3, progress=False,
+          params={"image_encoder": f"clip:{folder}", "fusion": "poster"})
+    saved = json.loads((tmp_path / "run" / "model.json").read_text())["state"]["encoder_folders"]
+    assert list(saved) == [f"clip:{folder}"] and re.fullmatch(r"[0-9a-f]{16}", saved[f"clip:{folder}"])
+    movies = read_table(table)
+    expected = load_model(tmp_path / "run").predict_proba(movies)
+
+    shutil.rmtree(folder)
+    shutil.copytree(clip_folder, folder, copy_function=shutil.copyfile)  # the same files, new modification times
+    np.testing.assert_allclose(load_model(tmp_path / "run").predict_proba(movies), expected, atol=1e-5)
+
+    shutil.rmtree(folder)
+    tiny_clip(folder, seed=1)
+    with pytest.raises(ConfigError, match=r"^clip:.*/encoder: the folder holds other files than the encoder this "
+                                          r"model was trained with \(fingerprint [0-9a-f]{16}, trained with "):
+        load_model(tmp_path / "run").predict_proba(movies)

@@ -34,6 +34,9 @@ BUSY_SECONDS = 60  # how long to wait for another process's write to the same fi
 # No encoder's component comes near this (EfficientNet-Lite's ReLU6 features stay under 6, sentence vectors under 1):
 # a stored vector beyond it was edited, and would swamp every head that reads it.
 MAX_COMPONENT = 1e4
+# How much of each large file of a local encoder's folder its fingerprint reads from either end: a weights file's
+# header (names, shapes, offsets) and its first and last tensors differ between any two trained encoders.
+FINGERPRINT_SAMPLE = 1 << 20
 
 
 def cache_root() -> Path:
@@ -44,16 +47,49 @@ def content_key(data: bytes | str) -> str:
     return hashlib.sha1(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
 
 
-def local_model_files(name: str) -> list[str]:
-    """``name:size:modification time`` of each file of the local folder an encoder is read from (``clip:<folder>``,
-    ``st:<folder>``, fine-tuned or not); none for a packaged encoder, whose name says its weights. A folder replaced
-    under the same name holds another encoder: its vectors and ONNX export are kept apart by these."""
+def local_folder(name: str) -> Path | None:
+    """The local folder an encoder is read from (``clip:<folder>``, ``st:<folder>``, fine-tuned or not); None for a
+    packaged encoder, whose name says its weights."""
     for prefix in ("clip:", "st:"):
         if name.startswith(prefix):
-            folder = Path(name.removeprefix(prefix).split("+ft-")[0])
-            return [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(folder.rglob("*"))
-                    if p.is_file()]
-    return []
+            return Path(name.removeprefix(prefix).split("+ft-")[0])
+    return None
+
+
+def local_model_files(name: str) -> list[str]:
+    """``name:size:modification time`` of each file of a local encoder's folder (none for a packaged encoder). A
+    folder replaced under the same name holds another encoder: its vectors and ONNX export are kept apart by these."""
+    folder = local_folder(name)
+    if folder is None:
+        return []
+    return [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(folder.rglob("*")) if p.is_file()]
+
+
+def folder_fingerprint(name: str) -> str | None:
+    """A digest of a local encoder's folder (None for a packaged encoder or a folder not there): each file's path in
+    it, size and content (its first and last MiB where it is larger). Unlike modification times it survives a copy,
+    so a model trained on a folder can tell, wherever it is used, whether the folder of that name holds its encoder."""
+    folder = local_folder(name)
+    if folder is None or not folder.is_dir():
+        return None
+    return _fingerprint(str(folder.resolve()), tuple(local_model_files(name)))
+
+
+@functools.lru_cache(maxsize=16)
+def _fingerprint(folder: str, files: tuple[str, ...]) -> str:
+    """``files`` (names, sizes, modification times) only keys the memo: an edited folder is read again."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(folder).rglob("*")):
+        if not path.is_file():
+            continue
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{size}\0".encode())
+        with path.open("rb") as file:
+            digest.update(file.read(FINGERPRINT_SAMPLE))
+            if size > FINGERPRINT_SAMPLE:
+                file.seek(max(FINGERPRINT_SAMPLE, size - FINGERPRINT_SAMPLE))
+                digest.update(file.read(FINGERPRINT_SAMPLE))
+    return digest.hexdigest()[:16]
 
 
 class FeatureCache:

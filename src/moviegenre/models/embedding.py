@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict
 from functools import partial
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -21,7 +22,8 @@ from scipy.special import expit, logit
 from moviegenre.data.genres import pos_weight
 from moviegenre.data.splits import iterative_stratification
 from moviegenre.data.table import MovieTable
-from moviegenre.features.cache import embed_posters, embed_texts
+from moviegenre.errors import ConfigError
+from moviegenre.features.cache import embed_posters, embed_texts, folder_fingerprint, local_folder
 from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, image_encoder, text_encoder
 from moviegenre.features.fast import EncoderRef
 from moviegenre.models.base import (
@@ -87,14 +89,41 @@ class EmbeddingModel(GenreModel):
         model's encoder itself (its dimension is not known yet)."""
         make = (lambda: self.poster_encoder(device)) if modality == "poster" else lambda: self.description_encoder(device)
         known = getattr(self, "dims_", None)
-        return EncoderRef(self.encoder_name(modality), known[modality], make, device) if known else make()
+        if not known:
+            return make()
+        self._check_encoder_folder(EmbeddingModel.encoder_name(self, modality))
+        return EncoderRef(self.encoder_name(modality), known[modality], make, device)
 
-    def _set_dims(self, dims) -> None:
+    def _note_encoders(self, features: dict[str, np.ndarray]) -> None:
+        """What a fit learns of its encoders: the widths it reads, and the fingerprint of each local encoder folder.
+        A folder replaced under the same name gives vectors of the same width from another encoder: the model would
+        read them without a word."""
+        self.dims_ = {name: features[name].shape[1] for name in INPUTS}
+        self.encoder_folders_ = {name: print_ for name in dict.fromkeys((self.image_encoder, self.text_encoder))
+                                 if (print_ := folder_fingerprint(name)) is not None}
+
+    def _encoder_state(self) -> dict:
+        return {"dims": self.dims_, **({"encoder_folders": self.encoder_folders_} if self.encoder_folders_ else {})}
+
+    def _set_encoder_state(self, state: dict) -> None:
         """The saved embedding widths the model reads (model.json's ``dims``), checked: zero rows of them stand in
-        for an absent input."""
+        for an absent input; and its encoder folders' fingerprints (none saved before they were kept, or for a
+        packaged encoder)."""
+        dims, folders = state["dims"], state.get("encoder_folders", {})
         if not (isinstance(dims, dict) and all(dims.get(i) in WIDTH for i in INPUTS)):  # widest encoder here: 3,840
             raise ValueError(f"'dims' is {dims!r}, expected {WIDTH} for each of {', '.join(INPUTS)}")
-        self.dims_ = dims
+        if not (isinstance(folders, dict) and all(isinstance(v, str) for v in folders.values())):
+            raise ValueError(f"'encoder_folders' is {folders!r}, expected encoder names and their fingerprints")
+        self.dims_, self.encoder_folders_ = dims, folders
+
+    def _check_encoder_folder(self, name: str) -> None:
+        trained = getattr(self, "encoder_folders_", {}).get(name)
+        now = folder_fingerprint(name) if trained else None
+        if now is not None and now != trained:
+            where = "" if local_folder(name).is_absolute() else f", read from {Path.cwd()}"
+            raise ConfigError(f"{name}: the folder holds other files than the encoder this model was trained with "
+                              f"(fingerprint {now}, trained with {trained}{where}): point at that folder, or train "
+                              "again")
 
     def poster_encoder(self, device: str = "cpu") -> ImageEncoder:
         """The encoder whose vectors this model reads (a fine-tuned model returns its own)."""
@@ -237,7 +266,7 @@ class EmbeddingMLP(EmbeddingModel):
         if cross_fit:
             movies, labels = movies.concat(validation[0]), np.concatenate([labels, validation[1]])
         rows = self.features(movies, config.device, config.progress)
-        self.dims_ = {"poster": rows["poster"].shape[1], "description": rows["description"].shape[1]}
+        self._note_encoders(rows)
         # The text on every poster (OCR, cached), read once: the poster word model and the poster network learn it.
         poster_texts = self._training_poster_texts(movies, config.progress)
         if self._has_poster_net:
@@ -456,7 +485,7 @@ class EmbeddingMLP(EmbeddingModel):
         arrays = {f"{kind}{i}.{k}": v.detach().cpu().numpy()
                   for kind, nets in (("member", self.nets_), *self.alone_nets_.items())
                   for i, net in enumerate(nets) for k, v in net.state_dict().items()}
-        state = {"dims": self.dims_, "n_genres": len(self.genres_), "alone_nets": list(self.alone_nets_)}
+        state = {**self._encoder_state(), "n_genres": len(self.genres_), "alone_nets": list(self.alone_nets_)}
         if self.description_shift_ is not None:
             arrays["description_shift_"] = self.description_shift_
         for key, words in zip(WORD_MODELS, self.word_models):
@@ -466,7 +495,7 @@ class EmbeddingMLP(EmbeddingModel):
         return state, arrays
 
     def _set_state(self, state, arrays):
-        self._set_dims(state["dims"])
+        self._set_encoder_state(state)
         self.description_shift_ = arrays.get("description_shift_")  # absent: saved without (or before) it
         self.words_, self.title_words_, self.poster_words_ = (self._load_words(state, arrays, key) for key in WORD_MODELS)
         shapes = [("description_shift_", self.description_shift_)] + [
@@ -534,7 +563,7 @@ class EmbeddingLogReg(EmbeddingModel):
         from sklearn.preprocessing import StandardScaler
 
         features = self.features(movies, progress=self.progress)
-        self.dims_ = {"poster": features["poster"].shape[1], "description": features["description"].shape[1]}
+        self._note_encoders(features)
         x = self._matrix(features)
         scaler = StandardScaler().fit(x)
         x = scaler.transform(x)
@@ -551,11 +580,11 @@ class EmbeddingLogReg(EmbeddingModel):
         return expit(x @ self.coef_.T + self.intercept_)
 
     def _get_state(self):
-        return {"dims": self.dims_}, {"mean_": self.mean_, "scale_": self.scale_, "coef_": self.coef_,
+        return self._encoder_state(), {"mean_": self.mean_, "scale_": self.scale_, "coef_": self.coef_,
                                       "intercept_": self.intercept_}
 
     def _set_state(self, state, arrays):
-        self._set_dims(state["dims"])
+        self._set_encoder_state(state)
         for name in ("mean_", "scale_", "coef_", "intercept_"):
             setattr(self, name, arrays[name])
         width = self.dims_["poster"] + self.dims_["description"] + 2  # _matrix's columns
