@@ -64,6 +64,18 @@ def test_inspect_lists_problems_instead_of_failing(monkeypatch, capsys, tmp_path
     assert f"{path}: row 2, field 'poster': poster file" in out
 
 
+@pytest.mark.parametrize("as_json", [False, True])
+def test_inspect_strict_fails_a_pipeline_where_there_is_a_problem(as_json, monkeypatch, capsys, tmp_path, tiny_table_csv):
+    """A data team's pipeline checks a table before training: without --strict, inspect exits 0 whatever it finds."""
+    extra = ["--json"] if as_json else []
+    bad = write(tmp_path / "m.csv", f"{HEADER}\ntt1,A,,Drama,A plot.,\ntt1,B,,Drama,Another.,\n")
+    code, out, _ = moviegenre(monkeypatch, capsys, "data", "inspect", bad, "--strict", *extra)
+    assert code == 1
+    assert ("duplicate id 'tt1'" in out) and (json.loads(out)["problems"] if as_json else "1 problem" in out)
+    code, out, _ = moviegenre(monkeypatch, capsys, "data", "inspect", tiny_table_csv, "--strict", *extra)
+    assert code == 0 and (not json.loads(out)["problems"] if as_json else "no problems found" in out)
+
+
 def test_inspect_lists_in_row_order_what_train_refuses(monkeypatch, capsys, tmp_path):
     """Row 2's poster is missing, row 3 has no genres, row 4's poster is a text file named .jpg."""
     write(tmp_path / "posters" / "fake.jpg", "not a picture")

@@ -14,7 +14,7 @@ from moviegenre.cli.app import console, data_app
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT
 from moviegenre.data.readers import read_table
 from moviegenre.data.splits import split_table
-from moviegenre.data.summary import summarize
+from moviegenre.data.summary import TableSummary, summarize
 from moviegenre.data.table import plural
 
 # The formats read_table reads (README, "Data formats").
@@ -35,13 +35,22 @@ def inspect(path: Annotated[Path, typer.Argument(help=TABLE_HELP)],
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
             images: Annotated[bool, typer.Option("--images", help="Also decode every poster (slow) and report "
                                                                   "those that are not usable images.")] = False,
-            max_problems: Annotated[int, typer.Option(help="How many problems to list.", min=0)] = 20) -> None:
+            max_problems: Annotated[int, typer.Option(help="How many problems to list.", min=0)] = 20,
+            strict: Annotated[bool, typer.Option("--strict", help="Exit with code 1 where there is a problem (a "
+                                                                  "pipeline's check before training).")] = False,
+            ) -> None:
     """Counts per modality and genre, and every problem 'train' would meet, in row order."""
     table = read_table(path, strict=False, labelled=None, images=images, usable=True)
     summary = summarize(table, min_genre_count=min_genre_count, drop_genres=parse_genre_list(drop_genres))
     if as_json:
         console.print_json(json.dumps(summary.to_dict()))
-        return
+    else:
+        _print_summary(path, summary, min_genre_count, drop_genres, max_problems)
+    if strict and summary.problems:
+        raise typer.Exit(1)
+
+
+def _print_summary(path: Path, summary: TableSummary, min_genre_count: int, drop_genres: str, max_problems: int) -> None:
     n = summary.n_movies
     console.print(f"{path}: {plural(n, 'movie')}", markup=False, highlight=False, soft_wrap=True)
     modality = Table()
