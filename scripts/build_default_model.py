@@ -15,10 +15,10 @@ import shutil
 from pathlib import Path
 
 from moviegenre.data.readers import read_table
-from moviegenre.data.splits import GENRES_JSON
+from moviegenre.data.splits import GENRES_JSON, SPLIT_CSV, load_split
 from moviegenre.evaluation.evaluate import score
 from moviegenre.models.base import DEFAULT_MODEL_DIR, load_model
-from moviegenre.training.pipeline import RUN_JSON, split_of_run, train
+from moviegenre.training.pipeline import RUN_JSON, train
 
 MODEL = "fusion-gmu"
 # One member, not the registry's three, hidden size 192, not 256, word models of 3,000 terms, not 10,000, and two
@@ -40,7 +40,7 @@ def main() -> None:
         shutil.copy(Path(args.run) / name, DEFAULT_MODEL_DIR / name)
     model = load_model(DEFAULT_MODEL_DIR)  # scored as shipped: int8 weights
     table = read_table(args.data)
-    test = table.subset(split_of_run(args.run, table) == "test")
+    test = table.subset(load_split(Path(args.run) / SPLIT_CSV, table) == "test")
     scores = {}
     for use in ("poster", "description", "both", "any"):
         metrics, _, _ = score(model, test, use)

@@ -8,13 +8,12 @@ import numpy as np
 
 from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
-from moviegenre.data.splits import SPLIT_CSV, read_split
+from moviegenre.data.splits import SPLIT_CSV, load_split, read_split
 from moviegenre.data.table import SPLITS, MovieTable, poster_rows
 from moviegenre.errors import DataError
 from moviegenre.evaluation.metrics import multilabel_metrics
 from moviegenre.evaluation.report import write_report
 from moviegenre.models.base import GenreModel, load_run_model
-from moviegenre.training.pipeline import split_of_run
 
 USES = ("any", "poster", "description", "both")
 
@@ -61,7 +60,7 @@ def evaluate(run_dir: str | Path | None, data: str | Path, *, use: str = "any", 
         raise DataError("--use", f"model '{model.name}' does not read a {unread[0]}",
                         hint=f"use --use any, or --use {' or '.join(model.inputs)}")
     whole = read_table(data)
-    table = whole.subset(split_of_run(run_path, whole) == split) if split else whole
+    table = whole.subset(load_split(run_path / SPLIT_CSV, whole) == split) if split else whole
     with poster_rows(whole):
         metrics, labels, probabilities = score(model, table, use, None if split else _trained_on(run_path))
     metrics["model"] = model.name

@@ -9,11 +9,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT
 from moviegenre.data.readers import read_json, read_table
-from moviegenre.data.splits import GENRES_JSON, SPLIT_CSV, check_seed, genre_split, load_split, save_genre_split
+from moviegenre.data.splits import GENRES_JSON, SPLIT_CSV, check_seed, genre_split, save_genre_split
 from moviegenre.data.table import atomic_write_text, check_not_input, check_out_folder, poster_rows
 from moviegenre.errors import ConfigError
 from moviegenre.models.base import MODEL_JSON, MODEL_WEIGHTS, GenreModel, check_params
@@ -108,8 +106,3 @@ def check_same_job(out: Path, job: dict, resume: bool) -> None:
                               "table and options, or train afresh without --resume")
         return
     atomic_write_text(path, text)
-
-
-def split_of_run(run_dir: str | Path, table) -> np.ndarray:
-    """The split the run was trained with, for every row of ``table`` (which must be the run's data)."""
-    return load_split(Path(run_dir) / SPLIT_CSV, table)
