@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from moviegenre.cli import app
 from moviegenre.errors import DataError
-from moviegenre.serving.explain import MAX_WORD_GROUPS, SCALE_HEIGHT, Explainer, Scorer
+from moviegenre.serving.explain import MAX_WORD_GROUPS, SCALE_HEIGHT, Explainer, Scorer, write_explanation
 from moviegenre.serving.predictor import Predictor
 from test_serving import DESCRIPTION, build_tiny_run, one_torch_thread  # noqa: F401  (autouse)
 
@@ -125,6 +125,21 @@ def test_long_descriptions_are_deleted_in_runs() -> None:
 def test_unknown_genre_is_a_one_line_error() -> None:
     with pytest.raises(DataError, match="unknown genre 'Noir'"):
         Explainer(BrightCornerScorer()).explain(description="ghost", genres=["Noir"])
+
+
+def test_write_explanation_replaces_an_earlier_explanations_files(tmp_path: Path) -> None:
+    """The library writes what the command prints: an overlay per explained genre and the word table; a later
+    explanation without a description leaves no stale word table or other genre's overlay behind."""
+    explainer = Explainer(BrightCornerScorer())
+    both = explainer.explain(bright_corner_poster(), "a ghost story", genres=["Horror", "Comedy"])
+    overlays, words = write_explanation(both, tmp_path, ["Comedy", "Horror"])
+    assert overlays == {"Horror": tmp_path / "overlay-Horror.png", "Comedy": tmp_path / "overlay-Comedy.png"}
+    assert Image.open(overlays["Horror"]).size == (448, 672 + SCALE_HEIGHT)
+    assert words == tmp_path / "words.csv" and next(csv.DictReader(words.open())).keys() == {"word", "Horror", "Comedy"}
+    (tmp_path / "mine.txt").write_text("kept")
+    poster_only = explainer.explain(bright_corner_poster(), genres=["Horror"])
+    assert write_explanation(poster_only, tmp_path, ["Comedy", "Horror"]) == ({"Horror": overlays["Horror"]}, None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt", "overlay-Horror.png"]
 
 
 @pytest.fixture(scope="module")

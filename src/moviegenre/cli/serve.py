@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import csv
-import io
 from pathlib import Path
 from typing import Annotated
 
@@ -58,25 +56,18 @@ def explain(run_dir: RunDir = None,
     """Why the model predicts its top genres (or --genre): poster heat maps (PNG overlays) and a score per
     description word."""
     from moviegenre.data.images import load_poster, read_image_file
-    from moviegenre.data.table import (
-        atomic_write_bytes,
-        atomic_write_text,
-        check_not_input,
-        check_out_folder,
-        clean_description,
-    )
+    from moviegenre.data.table import check_not_input, check_out_folder, clean_description
     from moviegenre.errors import ConfigError, utf8_text
-    from moviegenre.serving.explain import Explainer, overlay_files, png_bytes
+    from moviegenre.serving.explain import Explainer, explanation_files, write_explanation
     from moviegenre.serving.predictor import Predictor, require_input
 
     # Every argument is checked before the model loads (seconds): a mistake is reported at once, not after that wait.
     if top < 1:
         raise ConfigError(f"--top {top}: give at least 1")
     check_out_folder(out)
-    # What an earlier run wrote is removed (another movie's overlays would otherwise sit beside the new ones) and
-    # what this run writes is among these or a new file: the poster must be none of them.
-    outputs = [*sorted(out.glob("overlay-*.png")), out / "words.csv"]
-    check_not_input([poster] if poster else [], outputs)
+    # What an earlier run wrote is replaced, and what this run writes is among it or a new file: the poster must be
+    # none of them.
+    check_not_input([poster] if poster else [], explanation_files(out))
     require_input(poster is not None, bool(clean_description(utf8_text(description, "description"))))
     utf8_text(title, "title")
     poster_bytes = read_image_file(poster) if poster else None
@@ -87,27 +78,15 @@ def explain(run_dir: RunDir = None,
     prediction = explanation.prediction
     console.print(f"genres: {', '.join(prediction['genres']) or '(none above threshold)'}  "
                   f"[model {prediction['model']}]", markup=False, highlight=False)
-    out.mkdir(parents=True, exist_ok=True)
-    for path in outputs:
-        if not path.is_dir():  # not one of explain's files: kept (a write to its name fails in one line)
-            path.unlink(missing_ok=True)
-    files = overlay_files(predictor.genres)
-    for explained in explanation.heat:
-        path = out / files[explained]
-        atomic_write_bytes(path, png_bytes(explanation.overlay(explained).convert("RGB")))
-        console.print(f"{explained}: p={prediction['probabilities'][explained]:.3f}  heat map -> {path} (squares "
-                      f"greyed over its hottest point lower p by {explanation.levels(explained)[1]:.3f} on average)",
-                      markup=False)
-    rows = explanation.word_table()
-    if rows:
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=["word", *explanation.genres])
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write_text(out / "words.csv", text.getvalue())
+    overlays, words = write_explanation(explanation, out, predictor.genres)
+    for explained, path in overlays.items():
+        console.print(f"{explained}: p={prediction['probabilities'][explained]:.3f}  heat map -> {path} "
+                      f"(squares greyed over its hottest point lower p by {explanation.levels(explained)[1]:.3f} on "
+                      "average)", markup=False)
+    if words is not None:
         console.print("probability drop when the word is deleted:")
         table = Table("word", *map(escape, explanation.genres))
-        for row in rows:
+        for row in explanation.word_table():
             table.add_row(row["word"], *(f"{row[g]:+.3f}" for g in explanation.genres))
         console.print(table)
-        console.print(f"word table -> {out / 'words.csv'}", markup=False)
+        console.print(f"word table -> {words}", markup=False)

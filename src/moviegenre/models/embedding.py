@@ -91,6 +91,7 @@ class EmbeddingModel(GenreModel):
         known = getattr(self, "dims_", None)
         if not known:
             return make()
+        # The folder's own name, not a fine-tuned model's '+ft-' one: the fingerprint is of the folder it started from.
         self._check_encoder_folder(EmbeddingModel.encoder_name(self, modality))
         return EncoderRef(self.encoder_name(modality), known[modality], make, device)
 

@@ -18,6 +18,7 @@ without the feature-cache writes of ``Predictor.predict`` (an upload must leave 
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 import threading
@@ -30,7 +31,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from moviegenre.data.genres import resolve_genres
 from moviegenre.data.images import MAX_ASPECT, load_poster, poster_source
-from moviegenre.data.table import clean_description
+from moviegenre.data.table import atomic_write_bytes, atomic_write_text, clean_description
 from moviegenre.errors import ConfigError, utf8_text
 from moviegenre.features.cache import other_width
 from moviegenre.features.fast import fast_encoder
@@ -49,6 +50,7 @@ SCALE_HEIGHT, SCALE_BACKGROUND = 40, (24, 24, 24, 255)
 # Outside these characters a genre's text could leave a file's folder ('/', '..'), or be no name the system allows.
 UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
 MAX_NAME_GENRE = 100  # characters of a genre in its file name: a long one must not exceed the file system's 255 bytes
+WORDS_CSV = "words.csv"
 
 
 class Scorer:
@@ -220,6 +222,36 @@ def overlay_files(genres: list[str]) -> dict[str, str]:
         taken.add(name.lower())
         files[genre] = f"overlay-{name}.png"
     return files
+
+
+def explanation_files(out: Path) -> list[Path]:
+    """What an explanation written into ``out`` consists of, as far as it is there now: an earlier one's overlays
+    and word table, which the next one replaces (another movie's overlays must not sit beside the new ones)."""
+    return [*sorted(out.glob("overlay-*.png")), out / WORDS_CSV]
+
+
+def write_explanation(explanation: Explanation, out: Path, model_genres: list[str]
+                      ) -> tuple[dict[str, Path], Path | None]:
+    """``explanation`` as files in ``out``: ``overlay-<genre>.png`` per explained genre (named among
+    ``model_genres``, see :func:`overlay_files`) and ``words.csv`` where a description was explained. An earlier
+    explanation's files are removed first; each file is written whole or not at all. Returns the overlays' paths, by
+    genre, and the word table's (None without a description)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for path in explanation_files(out):
+        if not path.is_dir():  # not one of explain's files: kept (a write to its name fails in one line)
+            path.unlink(missing_ok=True)
+    files = overlay_files(model_genres)
+    overlays = {genre: out / files[genre] for genre in explanation.heat}
+    for genre, path in overlays.items():
+        atomic_write_bytes(path, png_bytes(explanation.overlay(genre).convert("RGB")))
+    if not (rows := explanation.word_table()):
+        return overlays, None
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=["word", *explanation.genres])
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out / WORDS_CSV, text.getvalue())
+    return overlays, out / WORDS_CSV
 
 
 def png_bytes(image: Image.Image) -> bytes:
