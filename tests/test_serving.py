@@ -205,7 +205,9 @@ def test_health_and_model_info(client: TestClient) -> None:
     assert info["genres"] == sorted(GENRES) and set(info["thresholds"]) == set(GENRES)
     assert info["encoders"] == {"image": "efficientnet-lite0+lite1+lite2+flip", "text": "mpnet-l11"}
     assert info["training"]["data"] == "movies.csv" and info["training"]["rows"]["train"] > 0
-    assert "/predict" in client.get("/openapi.json").json()["paths"]
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/predict" in paths
+    assert paths["/predict/batch"]["post"]["description"].startswith(f"Up to {MAX_BATCH_ITEMS} movies at once")
 
 
 def test_page_and_static_files_are_served(client: TestClient) -> None:

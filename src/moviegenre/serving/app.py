@@ -47,6 +47,7 @@ from moviegenre.serving.form_text import FormTextCheck
 from moviegenre.serving.predictor import Predictor
 from moviegenre.serving.schemas import (
     ERRORS,
+    MAX_BATCH_ITEMS,
     MAX_COMPARE_POSTERS,
     MAX_DESCRIPTION_CHARS,
     MAX_POSTER_BYTES,
@@ -333,9 +334,10 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
         """Genres for a poster and/or a description (and, optionally, the title beside them)."""
         return await service.predict(await _read_poster(poster), description, title=title)
 
-    @app.post("/predict/batch", response_model=BatchResponse, responses=ERRORS, dependencies=[Depends(json_body)])
+    @app.post("/predict/batch", response_model=BatchResponse, responses=ERRORS, dependencies=[Depends(json_body)],
+              description=f"Up to {MAX_BATCH_ITEMS} movies at once; a bad item gets its own error and the others "
+                          "still get predictions.")
     async def predict_batch(batch: BatchRequest) -> BatchResponse:
-        """Up to 16 movies at once; a bad item gets its own error and the others still get predictions."""
         async def one(index: int, item: BatchItem) -> BatchResult:
             where = f"items[{index}]."
             try:
