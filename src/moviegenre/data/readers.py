@@ -11,22 +11,31 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from moviegenre.data.images import is_url
-from moviegenre.data.table import GENRE_SEPARATOR, MovieTable, parse_year, raise_first, split_genres
+from moviegenre.data.table import (
+    GENRE_SEPARATOR,
+    MovieTable,
+    duplicate_id,
+    parse_year,
+    raise_first,
+    split_genres,
+    text_value,
+)
 from moviegenre.errors import DataError, first_line
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
 SHARED_COLUMNS = ("imdb_id", "genres")
 SHARED_READ_COLUMNS = ("imdb_id", "title", "year", "genres", "description", "poster", "split")
@@ -65,7 +74,7 @@ def read_table(path: str | Path, *, labelled: bool | None = True, strict: bool =
         frame = next(csv_frames(path))
         columns = set(frame.columns)
         if "imdb_id" in columns:
-            table = _from_shared_csv(path, frame, labelled, unreadable)
+            table = from_shared_csv(path, frame, labelled, unreadable)
         elif set(ONE_HOT_COLUMNS) <= columns:
             table = _from_one_hot_csv(path, frame, posters, unreadable)
         elif "description" in columns:
@@ -76,7 +85,7 @@ def read_table(path: str | Path, *, labelled: bool | None = True, strict: bool =
     elif path.suffix.lower() == ".parquet":
         frame = arrow_frame(path, _read_parquet(path))
         columns = set(frame.columns)
-        table = _from_shared_csv(path, frame, labelled, unreadable)
+        table = from_shared_csv(path, frame, labelled, unreadable)
     else:
         raise DataError(path, f"unsupported file type '{path.suffix}'",
                         hint="give a .csv movie table, a .parquet table or an MM-IMDb folder")
@@ -159,7 +168,7 @@ def csv_rows(path: Path) -> Iterator[list[str]]:
                                     hint=hint)
                 yield fields
     except UnicodeDecodeError:
-        raise _not_utf8(path) from None
+        raise not_utf8(path) from None
     except csv.Error as error:
         raise DataError(path, f"not a readable CSV: {error}, in the row starting on line {line + 1}",
                         hint="check quoting") from None
@@ -182,6 +191,73 @@ def csv_frames(path: Path, rows: int | None = None) -> Iterator[pd.DataFrame]:
         yield pd.DataFrame(chunk, columns=header, dtype=str)
 
 
+def csv_header(path: Path) -> list[str]:
+    return next(csv_rows(path))
+
+
+def is_streamable(path: Path) -> bool:
+    """Whether ``iter_table_chunks`` reads the table at ``path``: a shared CSV (or TSV) or a Parquet table."""
+    suffix = path.suffix.lower()
+    return path.is_file() and (suffix == ".parquet" or suffix in (".csv", ".tsv") and "imdb_id" in csv_header(path))
+
+
+def iter_table_chunks(path: Path, rows: int, first_rows: dict[str, int] | None = None) -> Iterator[MovieTable]:
+    """A shared CSV or Parquet table streamed from disk ``rows`` at a time, each chunk checked as ``read_table``
+    checks a table, and a Parquet table bounded as it bounds one (``first_rows``: see ``shared_chunk``)."""
+    with _reading(path):
+        if path.suffix.lower() == ".parquet":
+            batches = _parquet_batches(path, rows)
+            frames = (arrow_frame(path, batch, index * rows) for index, batch in enumerate(batches))
+        else:
+            frames = csv_frames(path, rows)
+        for index, frame in enumerate(frames):
+            yield shared_chunk(path, frame, index * rows, first_rows)
+
+
+def shared_chunk(path: Path, frame: pd.DataFrame, first_row: int = 0, first_rows: dict[str, int] | None = None
+                 ) -> MovieTable:
+    """Raw shared-format rows (strings, from CSV or Parquet) -> a checked table, as ``read_table`` makes it.
+
+    Errors name the row in the whole file: ``first_row`` is the chunk's offset. ``first_rows`` (each id's row in the
+    file), carried from chunk to chunk, finds an id given twice in different chunks; without it, only within one.
+    """
+    try:
+        table = from_shared_csv(path, frame.reset_index(drop=True), labelled=False)
+        if first_rows is not None:
+            _note_ids(path, table.ids, first_row, first_rows)
+        return table.check(labelled=False)
+    except DataError as error:
+        if error.row is None:
+            raise
+        raise DataError(error.source, error.problem, row=error.row + first_row, field=error.field,
+                        hint=error.hint) from None
+
+
+def _note_ids(path: Path, ids: list[str], first_row: int, first_rows: dict[str, int]) -> None:
+    """Add a chunk's ids to ``first_rows``, refusing one already there as ``MovieTable.validate`` refuses it, with
+    both rows (the error's row counted in the chunk, as ``shared_chunk`` expects; the first one's in the file). Before
+    ``validate``: its own message would count the first row in the chunk too."""
+    for row, movie in enumerate(ids, start=1):
+        if not movie:  # an empty id: validate's own error
+            continue
+        first = first_rows.setdefault(movie, first_row + row)
+        if first != first_row + row:
+            raise duplicate_id(path, movie, row, first)
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """A damaged Parquet table's Arrow error as one line naming it, worded as ``read_table`` words it."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except pa.ArrowException as error:
+        raise unreadable_parquet(path, error) from None
+    except OSError as error:
+        raise DataError(path, f"cannot read ({error.strerror or error})", hint="check its permissions") from None
+
+
 def _header(path: Path, names: list[str]) -> list[str]:
     repeated = [name for name, count in Counter(names).items() if count > 1]
     if repeated:
@@ -190,7 +266,7 @@ def _header(path: Path, names: list[str]) -> list[str]:
     return names
 
 
-def _not_utf8(path: Path) -> DataError:
+def not_utf8(path: Path) -> DataError:
     """The error naming the first line of ``path`` that is not UTF-8 text (a decoder reading in blocks knows only
     an offset in one)."""
     with path.open("rb") as handle:
@@ -205,32 +281,68 @@ def _not_utf8(path: Path) -> DataError:
 
 def _read_parquet(path: Path) -> pa.Table:
     try:
-        limit = max(MIN_PARQUET_LIMIT, PARQUET_EXPANSION * path.stat().st_size)
+        limit = _parquet_limit(path)
         data = _read_bounded(path, limit)
     except Exception as error:  # noqa: BLE001 - pyarrow and pandas' metadata raise a dozen types, all for a damaged file
         raise unreadable_parquet(path, error) from None
     if data is None:
-        raise DataError(path, f"would take over {limit:,} bytes decompressed, more than {PARQUET_EXPANSION} times "
-                              "its size on disk", hint="a decompression bomb? if not, save the table as a CSV")
+        raise _over_parquet_limit(path, limit)
     return data
+
+
+def _parquet_limit(path: Path) -> int:
+    return max(MIN_PARQUET_LIMIT, PARQUET_EXPANSION * path.stat().st_size)
+
+
+def _over_parquet_limit(path: Path, limit: int) -> DataError:
+    return DataError(path, f"would take over {limit:,} bytes decompressed, more than {PARQUET_EXPANSION} times its "
+                           "size on disk", hint="a decompression bomb? if not, save the table as a CSV")
 
 
 def _read_bounded(path: Path, limit: int) -> pa.Table | None:
     """The Parquet table at ``path``, or None where it takes over ``limit`` bytes read, found before its text is
     decoded: the metadata gives its pages' size uncompressed, and the text is read as dictionaries, each distinct value
     once, counted for each row that holds it, then decoded (read once, not once to measure and once to use)."""
-    import pyarrow.parquet as pq
-
-    with pq.ParquetFile(path) as file:
-        meta, schema, arrow_schema = file.metadata, file.schema, file.schema_arrow  # the last with pandas' metadata
-    pages = sum(meta.row_group(group).column(column).total_uncompressed_size
-                for group in range(meta.num_row_groups) for column in range(meta.num_columns))
-    if pages > limit:
-        return None
-    data = pq.read_table(path, read_dictionary=[column.path for column in schema if column.physical_type == "BYTE_ARRAY"])
+    with _bounded_parquet_file(path, limit) as (file, arrow_schema):
+        if file is None:
+            return None
+        data = file.read()
     if sum(_decoded_size(chunk) for column in data.columns for chunk in column.chunks) > limit:
         return None
     return data.cast(arrow_schema)
+
+
+def _parquet_batches(path: Path, rows: int) -> Iterator[pa.RecordBatch]:
+    """The Parquet table at ``path``, ``rows`` at a time, bounded as ``read_table`` bounds it whole (the batch that
+    takes it over the limit is counted before it is decoded): a few kB can hold gigabytes of text."""
+    limit = _parquet_limit(path)
+    with _bounded_parquet_file(path, limit) as (file, arrow_schema):
+        if file is None:
+            raise _over_parquet_limit(path, limit)
+        taken = 0
+        for batch in file.iter_batches(batch_size=rows):
+            taken += sum(map(_decoded_size, batch.columns))
+            if taken > limit:
+                raise _over_parquet_limit(path, limit)
+            yield batch.cast(arrow_schema)
+
+
+@contextmanager
+def _bounded_parquet_file(path: Path, limit: int) -> Iterator[tuple[pq.ParquetFile | None, pa.Schema]]:
+    """The Parquet file at ``path``, its text read as dictionaries (see ``_read_bounded``), or None where its pages
+    alone take over ``limit`` bytes uncompressed; and its schema as written, to cast what is read back to."""
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path) as file:
+        meta, arrow_schema = file.metadata, file.schema_arrow  # the latter with pandas' metadata
+    pages = sum(meta.row_group(group).column(column).total_uncompressed_size
+                for group in range(meta.num_row_groups) for column in range(meta.num_columns))
+    if pages > limit:
+        yield None, arrow_schema
+        return
+    text = [column.path for column in meta.schema if column.physical_type == "BYTE_ARRAY"]
+    with pq.ParquetFile(path, metadata=meta, read_dictionary=text) as file:
+        yield file, arrow_schema
 
 
 def _decoded_size(array: pa.Array) -> int:
@@ -286,15 +398,7 @@ def _is_text(kind: pa.DataType) -> bool:
 
 
 def _text(path: Path, row: int, field: str, value: object) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if not isinstance(value, bytes):
-        return str(value)
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise DataError(path, f"not UTF-8 text (byte {value[error.start]:#04x})", row=row, field=field,
-                        hint="re-save the table with UTF-8 text") from None
+    return text_value(path, row, field, value, hint="re-save the table with UTF-8 text")
 
 
 def unreadable_parquet(path: Path, error: Exception) -> DataError:
@@ -316,10 +420,11 @@ def _poster_path(folder: Path, poster: str) -> str:
     return os.path.normpath(folder / poster)
 
 
-def _from_shared_csv(path: Path, frame: pd.DataFrame, labelled: bool, unreadable: list[DataError] | None = None
-                     ) -> MovieTable:
-    """The rows as a table; a year or split that does not parse raises, or, given ``unreadable``, is added to it and
-    read as unknown (``data inspect`` lists every problem)."""
+def from_shared_csv(path: Path, frame: pd.DataFrame, labelled: bool, unreadable: list[DataError] | None = None
+                    ) -> MovieTable:
+    """Shared-format rows (every field a string: a CSV's, or ``arrow_frame``'s) as a table; a year or split that
+    does not parse raises, or, given ``unreadable``, is added to it and read as unknown (``data inspect`` lists every
+    problem)."""
     _require(path, frame, SHARED_COLUMNS if labelled else ("imdb_id",))
     folder = path.parent.resolve()
     get = lambda column: frame[column] if column in frame else pd.Series([""] * len(frame))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,13 +71,14 @@ class MovieTable:
                 # A misspelt key ('descripton') would otherwise drop its value without a word.
                 raise DataError(source, f"unknown field '{unknown[0]}'", row=row, field=str(unknown[0]),
                                 hint=f"known fields: {', '.join(RECORD_KEYS)}")
-            text = {name: _text(source, row, name, record.get(name)) for name in ("imdb_id", "title", "description")}
+            text = {name: text_value(source, row, name, record.get(name))
+                    for name in ("imdb_id", "title", "description")}
             rows.append({
                 **text, "description": clean_description(text["description"]),
                 "year": _year(source, row, record.get("year")),
                 "genres": _genres(source, row, record.get("genres")),
                 "poster": _poster(record.get("poster")),
-                **({"split": _text(source, row, "split", record["split"])} if "split" in record else {}),
+                **({"split": text_value(source, row, "split", record["split"])} if "split" in record else {}),
             })
         has_split = any("split" in row for row in rows)
         frame = pd.DataFrame(rows, columns=[*COLUMNS, *(["split"] if has_split else [])])
@@ -321,8 +322,10 @@ def _missing(value: object) -> bool:
     return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
 
 
-def _text(source: str, row: int, field: str, value: object) -> str:
-    """A record's text field: "" when missing, bytes decoded as UTF-8 (not "b'...'"), 0 kept as '0'."""
+def text_value(source: object, row: int, field: str, value: object,
+               hint: str = "give it as text, or as bytes in UTF-8") -> str:
+    """A text field (a record's, a Parquet value): "" when missing, bytes decoded as UTF-8 (not "b'...'"), 0 kept as
+    '0'. Bytes that are not UTF-8 are a DataError naming ``row`` and ``field``; ``hint``: how to fix them there."""
     if _missing(value):
         return ""
     if isinstance(value, (bytes, bytearray)):
@@ -330,7 +333,7 @@ def _text(source: str, row: int, field: str, value: object) -> str:
             return bytes(value).decode("utf-8")
         except UnicodeDecodeError as error:
             raise DataError(source, f"not UTF-8 text (byte {value[error.start]:#04x})", row=row, field=field,
-                            hint="give it as text, or as bytes in UTF-8") from None
+                            hint=hint) from None
     return str(value)
 
 
@@ -357,13 +360,13 @@ def parse_year(path: str | Path, row: int, value: str) -> int | None:
 
 def _year(source: str, row: int, value: object) -> int | None:
     """A record's year, read as a CSV's is ('', '\\N' and 0 unknown; others a DataError naming row and field)."""
-    return None if _missing(value) else parse_year(source, row, _text(source, row, "year", value))
+    return None if _missing(value) else parse_year(source, row, text_value(source, row, "year", value))
 
 
 def _genres(source: str, row: int, value: object) -> list[str]:
     """'|'-separated text or a list of names; anything else (5, [None, 3]) is a DataError naming row and field."""
     if _missing(value) or isinstance(value, (str, bytes, bytearray)):
-        return split_genres(_text(source, row, "genres", value))
+        return split_genres(text_value(source, row, "genres", value))
     listed = isinstance(value, (list, tuple, np.ndarray))  # np.ndarray: a Parquet list column's records
     wrong = [genre for genre in value if not isinstance(genre, str)] if listed else [value]
     if not wrong:
@@ -392,6 +395,13 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write to a temporary file beside ``path`` and rename it: readers never see half a file."""
+    atomic_write_file(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_file(path: str | Path, write: Callable[[Path], object]) -> None:
+    """``write`` the file at the path it is given (a temporary file beside ``path``), then rename it to ``path``:
+    readers never see half a file, and one killed mid-write leaves no temporary file behind. For writers that
+    stream to a path (Parquet, a CSV written a part at a time) rather than hand over bytes."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -399,10 +409,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except OSError as error:
         raise _unwritable(path, error) from None
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            write(Path(tmp))
+            os.fsync(fd)  # the same file, whichever handle ``write`` opened on it
+        finally:
+            os.close(fd)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException as error:

@@ -16,7 +16,7 @@ from moviegenre.data.images import load_image
 from moviegenre.data.table import MovieTable, atomic_write_text
 from moviegenre.errors import ImageError
 from moviegenre.evaluation.audit import PLOTS
-from moviegenre.evaluation.report import _save
+from moviegenre.evaluation.report import save_figure
 from moviegenre.markdown import markdown_image, markdown_text
 
 PER_GENRE, SCORES, SUSPECTS = PLOTS
@@ -105,7 +105,7 @@ def _issues_per_genre(out: Path, issues: pd.DataFrame) -> Path:
     ax.set_xlabel("suspected label problems")
     ax.set_title("issues per genre")
     ax.legend(fontsize=8)
-    return _save(fig, out / PER_GENRE)
+    return save_figure(fig, out / PER_GENRE)
 
 
 def _score_distribution(out: Path, issues: pd.DataFrame) -> Path:
@@ -119,7 +119,7 @@ def _score_distribution(out: Path, issues: pd.DataFrame) -> Path:
         ax.set_yscale("log")
     ax.set_title("score distribution")
     ax.legend(fontsize=8)
-    return _save(fig, out / SCORES)
+    return save_figure(fig, out / SCORES)
 
 
 def _contact_sheet(out: Path, movies: MovieTable, issues: pd.DataFrame) -> Path:
@@ -141,7 +141,7 @@ def _contact_sheet(out: Path, movies: MovieTable, issues: pd.DataFrame) -> Path:
     for ax in np.ravel(axes):
         ax.axis("off")
     fig.suptitle("top suspects: +genre probably missing, -genre probably extra (score)", fontsize=9)
-    return _save(fig, out / SUSPECTS)
+    return save_figure(fig, out / SUSPECTS)
 
 
 def _tile(poster: str) -> np.ndarray:

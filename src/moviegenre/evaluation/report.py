@@ -56,8 +56,9 @@ def _scored(metrics: dict) -> str:
             + f". Macro-F1 and mAP average the {present} of {len(metrics['per_genre'])} genres present among them.")
 
 
-def _save(fig, path: Path) -> Path:
-    """The figure as a PNG, written atomically: a killed run leaves no half plot, a bad path is one line."""
+def save_figure(fig, path: Path) -> Path:
+    """The figure as a PNG at ``path``, written atomically (and closed): a killed run leaves no half plot, a bad path
+    is one line."""
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # A title, genre or description in a script (or with characters) the font lacks is drawn as boxes; the
@@ -80,7 +81,7 @@ def _per_genre_f1(out: Path, metrics: dict) -> Path:
     ax.set_xlim(0, 1.15)
     ax.set_xlabel("F1 at the tuned threshold")
     ax.set_title(f"per-genre F1 (micro {metrics['micro_f1']:.3f}, macro {metrics['macro_f1']:.3f})")
-    return _save(fig, out / "per_genre_f1.png")
+    return save_figure(fig, out / "per_genre_f1.png")
 
 
 def _confusion(out: Path, metrics: dict) -> Path:
@@ -106,7 +107,7 @@ def _confusion(out: Path, metrics: dict) -> Path:
     for ax in np.ravel(axes)[len(genres):]:
         ax.axis("off")
     fig.suptitle("per-genre confusion (rows: true, columns: predicted)", fontsize=9)
-    return _save(fig, out / "confusion_matrices.png")
+    return save_figure(fig, out / "confusion_matrices.png")
 
 
 def _pr_curves(out: Path, labels: np.ndarray, probabilities: np.ndarray, genres: list[str]) -> Path:
@@ -121,7 +122,7 @@ def _pr_curves(out: Path, labels: np.ndarray, probabilities: np.ndarray, genres:
     ax.set_ylabel("precision")
     ax.set_title("precision-recall per genre")
     ax.legend(fontsize=6, ncol=2, loc="upper right")
-    return _save(fig, out / "pr_curves.png")
+    return save_figure(fig, out / "pr_curves.png")
 
 
 def _learning_curves(out: Path, log_csv: Path) -> Path | str | None:
@@ -147,4 +148,4 @@ def _learning_curves(out: Path, log_csv: Path) -> Path | str | None:
         f1_ax.plot(per_epoch.index, per_epoch["val_micro_f1"], marker=".", color="#55a868")
     f1_ax.set_xlabel("epoch")
     f1_ax.set_title("validation micro-F1")
-    return _save(fig, out / "learning_curves.png")
+    return save_figure(fig, out / "learning_curves.png")

