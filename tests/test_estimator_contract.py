@@ -9,9 +9,10 @@ from sklearn.base import clone
 
 from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
+from moviegenre.data.table import MovieTable
 from moviegenre.errors import ConfigError, DataError
 from moviegenre.models import create_model, list_models, load_model
-from moviegenre.models.tfidf import TfidfLogReg
+from moviegenre.models.tfidf import NoTerms, TfidfLogReg
 
 NOT_FITTED = "model 'tfidf-logreg' is not fitted: call fit first \\(or load a trained run\\)"
 
@@ -71,6 +72,20 @@ def test_a_model_used_before_fit_says_so(use, tiny, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("fitted_before", [False, True])
+def test_a_model_whose_fit_failed_says_it_is_not_fitted(fitted_before, tiny):
+    # The fit fails after setting some learned state (prior_, vectorizers_): that must not count as fitted, nor may
+    # an earlier fit's thresholds vouch for the state the failed one left.
+    table, labels, genres = tiny
+    model = create_model("tfidf-logreg")
+    if fitted_before:
+        model.fit(table, labels, genres=genres)
+    with pytest.raises(NoTerms):
+        model.fit(MovieTable(table.frame.assign(description=""), table.source), labels, genres=genres)
+    with pytest.raises(ConfigError, match=NOT_FITTED):
+        model.predict_proba(table)
+
+
 def test_an_embedding_model_used_before_fit_says_so_before_embedding_anything(tiny, monkeypatch):
     model = create_model("fusion-gmu")
     monkeypatch.setattr(type(model), "features", lambda *args, **kwargs: pytest.fail("embedded before the check"))
@@ -97,3 +112,27 @@ def test_repr_names_the_model_and_the_parameters_it_was_given():
     assert repr(create_model("tfidf-nb-logreg")) == "create_model('tfidf-nb-logreg')"
     assert repr(create_model("tfidf-nb-logreg", C=2.0)) == "create_model('tfidf-nb-logreg', C=2.0)"
     assert repr(TfidfLogReg(min_df=3)) == "TfidfLogReg(min_df=3)"  # no registry name: its class's defaults
+
+
+def test_an_embedding_model_whose_refit_failed_says_it_is_not_fitted(tiny, monkeypatch):
+    """fusion-gmu trains again on its training and validation rows once its thresholds are tuned: a refit stopped
+    midway left the tuned thresholds vouching for networks half replaced."""
+    from moviegenre.models.embedding import EmbeddingMLP
+    from moviegenre.training.config import TrainConfig
+
+    table, labels, genres = tiny
+    model = create_model("fusion-gmu", ensemble=1, config=TrainConfig(max_epochs=1, batch_size=16, progress=False))
+    fit_networks = EmbeddingMLP._fit
+
+    def refit_fails(self, *args, epochs=None, **kwargs):
+        if epochs is not None:  # the refit: each network trained for the epochs the validation rows chose
+            raise RuntimeError("stopped")
+        return fit_networks(self, *args, **kwargs)
+
+    monkeypatch.setattr(EmbeddingMLP, "_fit", refit_fails)
+    train, validation = np.arange(len(table)) % 4 != 0, np.arange(len(table)) % 4 == 0
+    with pytest.raises(RuntimeError, match="stopped"):
+        model.fit(table.subset(train), labels[train], validation=(table.subset(validation), labels[validation]),
+                  genres=genres)
+    with pytest.raises(ConfigError, match="model 'fusion-gmu' is not fitted"):
+        model.predict_proba(table)

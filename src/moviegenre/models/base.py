@@ -124,8 +124,9 @@ class GenreModel:
             cls.predict_proba = checked
 
     def _check_fitted(self) -> None:
-        # scikit-learn's rule (check_is_fitted): fitting or loading sets attributes ending in "_", __init__ none.
-        if not any(key.endswith("_") and not key.startswith("__") for key in vars(self)):
+        # Not scikit-learn's rule (any attribute ending in "_"): a fit that failed midway leaves some. fit and
+        # load_model set thresholds_ last; fit's own threshold tuning predicts just before it.
+        if "thresholds_" not in vars(self) and not vars(self).get("_tuning_thresholds"):
             raise NotFittedError(f"model '{self.name or type(self).__name__}' is not fitted: call fit first "
                                  "(or load a trained run)")
 
@@ -139,14 +140,14 @@ class GenreModel:
     def __repr__(self) -> str:
         # As scikit-learn's, the parameters that differ from the defaults: here the registry's preset, so the text
         # rebuilds the model (an unregistered one's: its class defaults, as scikit-learn's).
-        from moviegenre.models.registry import _FACTORIES
+        from moviegenre.models.registry import preset
 
-        factory = _FACTORIES.get(self.name)
-        defaults = factory().get_params() if factory is not None else \
+        registered = preset(self.name)
+        defaults = registered if registered is not None else \
             {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
         changed = ", ".join(f"{key}={value!r}" for key, value in self.get_params().items()
                             if key not in defaults or defaults[key] != value)
-        if factory is None:
+        if registered is None:
             return f"{type(self).__name__}({changed})"
         return f"create_model({self.name!r}{', ' if changed else ''}{changed})"
 
@@ -169,9 +170,14 @@ class GenreModel:
         if genres is not None and len(genres) != labels.shape[1]:
             # Accepted, the saved model failed only at predict time, on a broadcast of thresholds and probabilities.
             raise DataError("genres", f"{len(genres)} names for {labels.shape[1]} label columns")
+        vars(self).pop("thresholds_", None)  # an earlier fit's must not vouch for the mixed state a failed refit leaves
         self.genres_ = list(genres) if genres is not None else [f"genre_{i}" for i in range(labels.shape[1])]
         self._fit(movies, labels, validation, run_dir=run_dir, resume=resume)
-        self._tune_thresholds(validation)
+        self._tuning_thresholds = True
+        try:
+            self._tune_thresholds(validation)
+        finally:
+            del self._tuning_thresholds
         return self
 
     def _tune_thresholds(self, validation) -> tuple[np.ndarray, np.ndarray] | None:
@@ -232,9 +238,9 @@ class GenreModel:
         each weight matrix as int8 with one float32 scale per row (absmax), a quarter of float32's size."""
         if precision not in PRECISIONS:
             raise ConfigError(f"unknown precision '{precision}' (known: {', '.join(PRECISIONS)})")
-        from moviegenre.models.registry import _SPECS
+        from moviegenre.models.registry import is_registered
 
-        if self.name not in _SPECS:  # load_model builds by this name: the folder would be "damaged" for ever
+        if not is_registered(self.name):  # load_model builds by this name: the folder would be "damaged" for ever
             raise ConfigError(f"model {type(self).__name__} has no registry name ('{self.name}'): build it with "
                               "create_model(NAME), or clone one so built, to save it")
         self._check_fitted()

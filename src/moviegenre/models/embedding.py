@@ -250,10 +250,14 @@ class EmbeddingMLP(EmbeddingModel):
         # How many validation movies the networks learnt from too (0: none), for whoever reports the training.
         self.refit_rows_ = len(validation[0]) if refits else 0
         if refits:
-            self._fit(movies.concat(validation[0]),
-                      np.concatenate([labels, validation[1]]).astype(np.float32), None,
-                      run_dir=None if run_dir is None else f"{run_dir}/refit", resume=resume,
-                      epochs=self.best_epochs_)
+            try:
+                self._fit(movies.concat(validation[0]),
+                          np.concatenate([labels, validation[1]]).astype(np.float32), None,
+                          run_dir=None if run_dir is None else f"{run_dir}/refit", resume=resume,
+                          epochs=self.best_epochs_)
+            except BaseException:
+                vars(self).pop("thresholds_", None)  # networks half replaced: no longer the model they were tuned for
+                raise
         return self
 
     def _fit(self, movies, labels, validation, *, run_dir, resume, epochs: dict | None = None) -> None:

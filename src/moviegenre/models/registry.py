@@ -130,6 +130,19 @@ def check_param_names(name: str, params, option: str = "") -> None:
                           f"{', '.join(known) or 'none'})")
 
 
+def is_registered(name: str) -> bool:
+    """Whether ``create_model`` (and so ``load_model``) can build ``name``."""
+    return name in _SPECS
+
+
+def preset(name: str) -> dict | None:
+    """The parameters ``create_model(name)`` gives by default (its factory's); None for a name not registered."""
+    if not is_registered(name):
+        return None
+    check_param_names(name, {})  # imports the module that registers its factory
+    return _FACTORIES[name]().get_params()
+
+
 def finetuned_name(name: str) -> str:
     """The registered end-to-end twin of a model on frozen embeddings (``train --finetune``)."""
     if name.endswith(FINETUNED_SUFFIX) and name in _SPECS:

@@ -31,7 +31,7 @@ from moviegenre.models.registry import register_model
 from moviegenre.training.config import TrainConfig
 
 IMAGE_SIZE = 224
-BATCH = 100  # the original streamed posters from disk in batches of 100
+BATCH_SIZE = 100  # the original streamed posters from disk in batches of 100
 # Keras BatchNormalization defaults (PyTorch's momentum is Keras' 1 - momentum).
 BN = {"eps": 1e-3, "momentum": 0.01}
 
@@ -50,10 +50,6 @@ class SeedNetworkModel(GenreModel):
 
     def train_config(self) -> TrainConfig:
         return replace(TrainConfig.of(self.config), **self.design)
-
-    def present(self, movies: MovieTable) -> np.ndarray:
-        """Rows holding the one input this model reads."""
-        return movies.has_poster if self.inputs == ("poster",) else movies.has_description
 
     def new_net(self, n_genres: int, **shape) -> nn.Module:
         raise NotImplementedError
@@ -79,7 +75,7 @@ class SeedNetworkModel(GenreModel):
     def predict_proba(self, movies: MovieTable) -> np.ndarray:
         # Without its input the model knows only how common each genre was in training.
         out = np.tile(self.prior_, (len(movies), 1)).astype(np.float32)
-        rows = self.present(movies)
+        rows = self.readable(movies)
         if rows.any():
             out[rows] = self.predict_present(movies.subset(rows))
         return out
@@ -95,7 +91,7 @@ class SeedNetworkModel(GenreModel):
 
     @torch.inference_mode()
     def predict_batches(self, dataset: Dataset) -> np.ndarray:
-        loader = DataLoader(dataset, batch_size=BATCH, num_workers=self.train_config().num_workers)
+        loader = DataLoader(dataset, batch_size=BATCH_SIZE, num_workers=self.train_config().num_workers)
         self.net_.eval()
         return np.concatenate([torch.sigmoid(self.net_(**inputs)).numpy() for inputs, _ in loader])
 
@@ -147,7 +143,7 @@ class SeedPosterNet(nn.Module):
         if self.training:
             return self.head(self.features(x))
         # fit_network validates 1,024 posters at a time: ~3 GB of first-block activations on the CPU.
-        return torch.cat([self.head(self.features(chunk)) for chunk in x.split(BATCH)])
+        return torch.cat([self.head(self.features(chunk)) for chunk in x.split(BATCH_SIZE)])
 
 
 class SeedPosterCNN(SeedNetworkModel):
@@ -156,7 +152,7 @@ class SeedPosterCNN(SeedNetworkModel):
     inputs = ("poster",)
     # Adam 1e-3 (no weight decay), ReduceLROnPlateau x0.1 after 3 epochs, early stopping after 20 (min_delta
     # 1e-4, as fit_network uses), gradient clipping, class weights (see _fit), batches of 100.
-    design: ClassVar[dict] = {"batch_size": BATCH, "lr": 1e-3, "weight_decay": 0.0, "lr_factor": 0.1,
+    design: ClassVar[dict] = {"batch_size": BATCH_SIZE, "lr": 1e-3, "weight_decay": 0.0, "lr_factor": 0.1,
                               "lr_patience": 3, "patience": 20, "grad_clip": 1.0, "loss": "weighted-bce",
                               "pos_weight_power": 1.0}
 
@@ -166,11 +162,11 @@ class SeedPosterCNN(SeedNetworkModel):
     def _fit(self, movies, labels, validation, *, run_dir, resume) -> None:
         from moviegenre.training.lightning import fit_network  # Lightning: only when training
 
-        rows = movies.has_poster
+        rows = self.readable(movies)
         train = PosterDataset(list(np.asarray(movies.posters)[rows]), labels[rows])
         val = None
-        if validation is not None and self.present(validation[0]).any():
-            val_rows = self.present(validation[0])
+        if validation is not None and self.readable(validation[0]).any():
+            val_rows = self.readable(validation[0])
             val = PosterDataset(list(np.asarray(validation[0].posters)[val_rows]), validation[1][val_rows])
         # The original's class weights W_i = n_max / n_i, on each genre's positives (pos_weight_power 1).
         self.net_ = fit_network(self.seeded_net(labels.shape[1]), train, val, self.train_config(),
