@@ -54,11 +54,10 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def unread_line(count: int, run: Path) -> str:
-    """The one warning of a table with ``count`` movies the model of ``run`` cannot read."""
-    return (f"{count} {'movie has' if count == 1 else 'movies have'} no input {run}'s model reads (a poster for a "
-            "poster-only model, a description for a text-only one; a placeholder such as 'Add a Plot »' is none): "
-            "written without genres")
+def unread_line(count: int, run: Path, reads: str = "a poster or a description") -> str:
+    """The one warning of a table with ``count`` movies the model of ``run`` cannot read (it reads ``reads``)."""
+    return (f"{count} {'movie has' if count == 1 else 'movies have'} no input {run}'s model reads (it reads {reads}; "
+            "a placeholder such as 'Add a Plot »' is no description): written without genres")
 
 
 def with_placeholder_plots(table: Path, folder: Path, rows: tuple[int, ...] = (2, 5)) -> Path:
@@ -132,7 +131,7 @@ def test_a_movie_with_no_input_the_model_reads_gets_no_genres(session_quick_run,
     warnings = []
     out = predict_file(table, tmp_path / f"p{suffix}", session_quick_run, batch_size=16, progress=False,
                        warn=warnings.append)
-    assert warnings == [unread_line(22, session_quick_run)]  # once for the table, not once a batch
+    assert warnings == [unread_line(22, session_quick_run, 'a description')]  # once for the table, not once a batch
     if suffix == ".csv":  # empty cells, not a zero or a 'nan'
         cells = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("imdb_id").loc[unread]
         assert set(cells.stack()) == {""}
@@ -154,7 +153,7 @@ def test_the_cli_says_once_how_many_movies_it_wrote_without_genres(session_quick
     code, stdout, err = run_moviegenre(monkeypatch, capsys, "predict-table", session_tiny_table_csv, "--out", out,
                                        "--run", session_quick_run, "--batch-size", "16", "--no-progress")
     assert (code, stdout, err) == (0, f"wrote 60 predictions to {out}\n",
-                                   f"warning: {unread_line(20, session_quick_run)}\n")
+                                   f"warning: {unread_line(20, session_quick_run, 'a description')}\n")
 
 
 def test_ray_engine_equals_local(tiny_run, session_tiny_table_csv, expected, tmp_path):

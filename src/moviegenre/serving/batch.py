@@ -88,7 +88,7 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
             bar.update(len(chunk))
     unread = _join([parts / f"part-{index:06d}.parquet" for index in range(written)], out, predictor.genres)
     shutil.rmtree(parts)
-    _warn_unread(unread, predictor.run_dir, warn)
+    _warn_unread(unread, predictor.run_dir, predictor.model.inputs, warn)
     return out
 
 
@@ -256,13 +256,22 @@ def _join(parts: list[Path], out: Path, genres: list[str]) -> int:
     return unread
 
 
-def _warn_unread(unread: int, model_dir: Path, warn: Callable[[str], None] | None) -> None:
-    """Tell ``warn``, once for the whole table, how many movies were written without genres for want of input."""
+def _warn_unread(unread: int, model_dir: Path, inputs: tuple[str, ...], warn: Callable[[str], None] | None) -> None:
+    """Tell ``warn``, once for the whole table, how many movies were written without genres for want of the
+    ``inputs`` the model reads."""
     if unread and warn:
         model = "the default model" if model_dir.resolve() == run_model_dir(None).resolve() else f"{model_dir}'s model"
-        warn(f"{plural(unread, 'movie')} {'has' if unread == 1 else 'have'} no input {model} reads (a poster for a "
-             "poster-only model, a description for a text-only one; a placeholder such as 'Add a Plot »' is none): "
-             "written without genres")
+        placeholder = "; a placeholder such as 'Add a Plot »' is no description" if "description" in inputs else ""
+        warn(f"{plural(unread, 'movie')} {'has' if unread == 1 else 'have'} no input {model} reads (it reads "
+             f"{' or '.join(f'a {name}' for name in inputs)}{placeholder}): written without genres")
+
+
+def _inputs_of(model_dir: Path) -> tuple[str, ...]:
+    """The inputs the saved model reads, from its model.json alone (the Ray driver never loads the weights)."""
+    from moviegenre.models.registry import create_model
+
+    meta = model_meta(model_dir)
+    return create_model(meta["name"], **meta["params"]).inputs
 
 
 def written_rows(out: Path) -> int:
@@ -367,7 +376,7 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
         raise _worker_error(error) from None
     unread = _join(sorted(parts.glob("part-*.parquet")), out, genres)
     shutil.rmtree(parts)
-    _warn_unread(unread, model_dir, warn)
+    _warn_unread(unread, model_dir, _inputs_of(model_dir), warn)
     return out
 
 
