@@ -128,3 +128,22 @@ def test_no_progress_hides_embedding_logregs_embedding_bars(monkeypatch, capsys,
     assert code == 0 and out.startswith("trained embedding-logreg"), err
     assert err == ""
     assert any((tmp_path / "cache").rglob("*"))  # the inputs were embedded (a bar would have shown)
+
+
+# -- serve -------------------------------------------------------------------------------------------------------------
+
+def test_serve_on_a_port_in_use_is_one_line_before_the_model_loads(monkeypatch, capsys):
+    """It printed 'serving default on http://...', then Uvicorn's '[Errno 98] ... address already in use', exit 3."""
+    import socket
+
+    from moviegenre.serving import app as service
+
+    monkeypatch.setattr(service, "create_app", lambda *args: pytest.fail("the model loaded"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = run_moviegenre(monkeypatch, capsys, "serve", "--port", port)
+    assert (code, out) == (2, "")
+    assert err == f"error: cannot listen on 127.0.0.1:{port} (Address already in use): give another --port, or stop " \
+                  "what uses it\n"

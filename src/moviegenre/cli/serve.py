@@ -30,6 +30,7 @@ def serve(run_dir: RunDir = None,
     from moviegenre.serving.app import create_app
     from moviegenre.serving.transport import MAX_CONNECTIONS, DeadlineH11
 
+    _check_can_listen(host, port)  # before the model loads (seconds), and before a line says it is serving
     # Requests run in parallel on the worker threads; intra-op threads on top of them only contend for the cores.
     torch.set_num_threads(1)
     service = create_app(run_dir, workers)
@@ -40,6 +41,23 @@ def serve(run_dir: RunDir = None,
     logs["loggers"]["uvicorn.error"]["level"] = "WARNING"
     uvicorn.run(service, host=host, port=port, log_config=logs, log_level=None, access_log=access_log,
                 http=DeadlineH11, limit_concurrency=MAX_CONNECTIONS)
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """One line where ``host:port`` cannot be listened on (a port in use, an address not this machine's), instead
+    of Uvicorn's log line and exit code 3 after a line saying the service is up."""
+    import socket
+
+    from moviegenre.errors import ConfigError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Uvicorn binds: TIME_WAIT is no obstacle
+            probe.bind(address)
+    except OSError as error:  # socket.gaierror included
+        raise ConfigError(f"cannot listen on {host}:{port} ({error.strerror or error}): give another --port, or "
+                          "stop what uses it") from None
 
 
 @app.command("explain")
