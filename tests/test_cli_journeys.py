@@ -147,3 +147,22 @@ def test_serve_on_a_port_in_use_is_one_line_before_the_model_loads(monkeypatch, 
     assert (code, out) == (2, "")
     assert err == f"error: cannot listen on 127.0.0.1:{port} (Address already in use): give another --port, or stop " \
                   "what uses it\n"
+
+
+# -- train -------------------------------------------------------------------------------------------------------------
+
+def test_train_says_which_genres_it_left_out_for_want_of_movies(monkeypatch, capsys, tmp_path):
+    """On a small table the default minimum keeps few genres: '(2 genres)' was the only sign of the other 19."""
+    import json
+
+    table = make_tiny_table(tmp_path)
+    lines = table.read_text().splitlines()
+    lines += ["tt9000001,W1,1950,Western|Drama,a sheriff rides into town,", "tt9000002,W2,1951,Western,the last duel,",
+              "tt9000003,N1,1946,Film-Noir,a detective in the rain,"]
+    table.write_text("\n".join(lines) + "\n")
+    code, out, err = run_moviegenre(monkeypatch, capsys, "train", table, "--model", "tfidf-logreg", "--out",
+                                    tmp_path / "run", "--min-genre-count", 3, "--no-progress")
+    assert code == 0, err
+    assert out.splitlines()[1] == ("note: 2 genres left out, with fewer than 3 movies: Western (2), Film-Noir (1) "
+                                   "(--min-genre-count keeps more)")
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["rare_genres"] == {"Western": 2, "Film-Noir": 1}

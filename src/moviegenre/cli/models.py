@@ -15,7 +15,7 @@ from rich.table import Table
 from moviegenre.cli.app import app, console
 from moviegenre.cli.data import DROP_GENRES, TABLE_HELP, DropGenres, MinGenreCount, parse_genre_list
 from moviegenre.data.genres import DEFAULT_MIN_GENRE_COUNT
-from moviegenre.data.table import atomic_write_text
+from moviegenre.data.table import atomic_write_text, plural
 from moviegenre.errors import ConfigError
 
 RunDir = Annotated[Path | None, typer.Argument(help="Run folder from 'train' (default: the packaged model).")]
@@ -101,6 +101,10 @@ def train(data: Annotated[Path, typer.Argument(help=TABLE_HELP)],
     refit = f" (then with its {refit_rows:,} validation movies too)" if refit_rows else ""
     console.print(f"trained {estimator.name} on {run['rows']['train']:,} movies{refit} "
                   f"({len(estimator.genres_)} genres) in {run['train_seconds']:.1f} s -> {out}", markup=False)
+    if rare := run["rare_genres"]:
+        console.print(f"note: {plural(len(rare), 'genre')} left out, with fewer than {min_genre_count:,} movies: "
+                      + ", ".join(f"{genre} ({count:,})" for genre, count in rare.items())
+                      + " (--min-genre-count keeps more)", markup=False, highlight=False, soft_wrap=True)
 
 
 def _parse_params(items: list[str]) -> dict:

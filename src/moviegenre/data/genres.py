@@ -38,6 +38,8 @@ class GenreEncoder:
                             hint="lower --min-genre-count or give more data")
         self.counts_ = np.array([counts[g] for g in self.classes_], dtype=np.int64)
         self.n_samples_ = len(genre_lists)
+        # Left out for want of movies (not by name): on a small table the default minimum leaves few genres.
+        self.rare_ = {g: n for g, n in counts.most_common() if n < self.min_count and g not in dropped}
         return self
 
     @classmethod
@@ -47,6 +49,7 @@ class GenreEncoder:
         encoder.classes_ = list(classes)
         encoder.counts_ = np.asarray(counts if counts is not None else [0] * len(classes), dtype=np.int64)
         encoder.n_samples_ = n_samples or 0
+        encoder.rare_ = {}
         return encoder
 
     def transform(self, genre_lists: Sequence[Sequence[str]]) -> np.ndarray:

@@ -73,7 +73,7 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     estimator.save(out)
     save_genre_split(out, table, encoder, splits)
     run = {"model": model, "data": os.path.realpath(data), "seed": seed, "min_genre_count": min_genre_count,
-           "drop_genres": list(drop_genres), "genres": encoder.classes_,
+           "drop_genres": list(drop_genres), "genres": encoder.classes_, "rare_genres": encoder.rare_,
            "rows": {name: int(((splits == name) & labelled).sum()) for name in ("train", "validation", "test")},
            "rows_without_kept_genre": int((~labelled).sum()),
            "train_seconds": round(time.perf_counter() - started, 2),
