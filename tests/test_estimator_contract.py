@@ -136,3 +136,11 @@ def test_an_embedding_model_whose_refit_failed_says_it_is_not_fitted(tiny, monke
                   genres=genres)
     with pytest.raises(ConfigError, match="model 'fusion-gmu' is not fitted"):
         model.predict_proba(table)
+
+
+@pytest.mark.parametrize("spec", [spec for spec in list_models() if spec.name.endswith("-finetune")], ids=str)
+def test_a_finetuned_models_summary_names_the_encoders_it_reads(spec):
+    """'moviegenre models' said "poster-mlp's fusion on EfficientNet-Lite0 and MiniLM" of a poster-only model."""
+    model = create_model(spec.name)
+    assert ("EfficientNet-Lite0" in spec.summary) == ("poster" in model.inputs)
+    assert ("MiniLM" in spec.summary) == ("description" in model.inputs)

@@ -30,6 +30,9 @@ FINETUNED_SUFFIX = "-finetune"
 _EMBEDDING, _FINETUNE = "moviegenre.models.embedding", "moviegenre.models.finetune"
 # The heads with a fine-tuned twin (NAME-finetune), and the fusion each twin puts on its encoders.
 TUNABLE = {"fusion-gmu": "gmu", "fusion-concat": "concat", "poster-mlp": "poster", "description-mlp": "description"}
+# The encoders each fine-tuned twin reads (finetune.py's defaults), by its fusion.
+TUNED_ENCODERS = {"gmu": ("EfficientNet-Lite0", "MiniLM"), "concat": ("EfficientNet-Lite0", "MiniLM"),
+                  "poster": ("EfficientNet-Lite0",), "description": ("MiniLM",)}
 _SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in [
     ModelSpec("poster-mlp", "MLP head on frozen poster embeddings (EfficientNet-Lite0, poster + mirror image)",
               _EMBEDDING),
@@ -67,9 +70,9 @@ _SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in [
               "image), no title", _EMBEDDING),
     ModelSpec("embedding-logreg", "one-vs-rest logistic regression on frozen poster + description embeddings",
               _EMBEDDING),
-    *(ModelSpec(name + FINETUNED_SUFFIX, f"{name}'s fusion on EfficientNet-Lite0 and MiniLM, fine-tuned end to end "
-                "with them (GPU; train --finetune)",
-                _FINETUNE) for name in TUNABLE),
+    *(ModelSpec(name + FINETUNED_SUFFIX, f"{name}'s head on {' and '.join(TUNED_ENCODERS[fusion])}, fine-tuned end "
+                f"to end with {'them' if len(TUNED_ENCODERS[fusion]) > 1 else 'it'} (GPU; train --finetune)", _FINETUNE)
+      for name, fusion in TUNABLE.items()),
     ModelSpec("seed-poster-cnn", "the original design's 4-block poster CNN trained from scratch (224x224, 2.5M "
               "parameters)", "moviegenre.models.seed_cnn"),
     ModelSpec("seed-text-cnn-lstm", "the original design's description model: stemmed words, frozen GloVe, "
