@@ -228,3 +228,16 @@ def test_the_written_table_is_one_scrape_accepts(tmp_path, monkeypatch, capsys):
     assert (code, err) == (0, "")
     assert "11 rows read: 3 kept, dropped by filter: titleType 2, 6 malformed" in stdout
     assert read_table(out, labelled=False).ids == ["tt0000001", "tt0000007", "tt0000008"]
+
+
+def test_a_scrape_in_which_every_title_failed_exits_1(tmp_path, monkeypatch, capsys):
+    """It exited 0 with 'failed: robots.txt unreachable: 3': a pipeline went on with an empty table."""
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nothing listens there once the socket closes
+    code, stdout, _ = run_moviegenre(monkeypatch, capsys, "scrape", movies_csv(tmp_path / "in.csv", IDS), "--out",
+                                     tmp_path / "out", "--base-url", f"http://127.0.0.1:{port}", "--max-tries", 1)
+    assert code == 1
+    assert stdout.startswith("done 0 (0 with a poster), failed 3,") and "robots.txt" in stdout

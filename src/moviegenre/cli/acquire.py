@@ -90,3 +90,5 @@ def scrape_command(
         for reason, count in counts.most_common():
             console.print(f"  {title}: {reason}: {count:,}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"wrote {out / 'movies.csv'}", markup=False, highlight=False)
+    if summary.failed and not summary.done:  # an unreachable site, a robots.txt that refuses: a pipeline must see it
+        raise typer.Exit(1)
