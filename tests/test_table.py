@@ -85,7 +85,7 @@ def test_with_inputs_blanks_the_unused_input(tmp_path):
 
 
 def test_with_inputs_rejects_unknown_choice(tmp_path):
-    with pytest.raises(DataError, match=r"^--use: unknown input choice 'text' \(use poster, description, both"):
+    with pytest.raises(DataError, match=r"^--use: unknown value 'text' \(use one of any, poster, description, both"):
         make_table(tmp_path).with_inputs("text")
 
 

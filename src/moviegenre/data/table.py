@@ -28,6 +28,7 @@ GENRE_SEPARATOR = "|"
 SPLITS = ("train", "validation", "test")
 YEARS = (1850, 2200)  # wider than cinema's, to refuse only what cannot be a year (-1, a twenty-digit number)
 RECORD_KEYS = (*COLUMNS, "split")  # what MovieTable.from_records reads
+USES = ("any", "poster", "description", "both")  # the inputs a table may be cut down to (with_inputs)
 IGNORED_KEYS = frozenset({"stem"})  # read_mmimdb keeps each JSON file's stem in its record, for split.json
 # Far above any real movie (IMDb titles stay under 250 characters, plots under a few thousand, a movie has
 # at most a handful of genres); beyond them a row is a scraping accident, flagged by validate().
@@ -144,8 +145,8 @@ class MovieTable:
     def with_inputs(self, use: str) -> MovieTable:
         """Keep only the inputs ``use`` names: poster, description, both (never the title) or any (all each row
         has, its title included)."""
-        if use not in ("poster", "description", "both", "any"):
-            raise DataError("--use", f"unknown input choice '{use}'", hint="use poster, description, both or any")
+        if use not in USES:
+            raise DataError("--use", f"unknown value '{use}'", hint=f"use one of {', '.join(USES)}")
         if use == "any":
             return self
         if use == "poster":

@@ -9,13 +9,11 @@ import numpy as np
 from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
 from moviegenre.data.splits import SPLIT_CSV, load_split, read_split
-from moviegenre.data.table import SPLITS, MovieTable, poster_rows
+from moviegenre.data.table import SPLITS, USES, MovieTable, poster_rows
 from moviegenre.errors import DataError
 from moviegenre.evaluation.metrics import multilabel_metrics
 from moviegenre.evaluation.report import write_report
 from moviegenre.models.base import GenreModel, load_run_model
-
-USES = ("any", "poster", "description", "both")
 
 
 def score(model: GenreModel, table: MovieTable, use: str = "any", trained: set[str] | None = None
