@@ -63,11 +63,11 @@ def test_ranking_sorts_by_score_and_keeps_ties_in_input_order() -> None:
     thresholds = {"A": 0.5, "B": 0.5}
     results = [{"genres": [], "probabilities": {"A": a, "B": b}, "thresholds": thresholds, "model": "m"}
                for a, b in [(0.2, 0.1), (0.9, 0.1), (0.9, 0.6), (0.9, 0.1)]]
-    result = comparison([(f"p{i}", None, r) for i, r in enumerate(results)], ["A"], [])
+    result = comparison([(f"p{i}", None, r, i) for i, r in enumerate(results)], ["A"], [])
     assert result["scores"] == pytest.approx([0.1, 0.8, 0.3, 0.8])
     assert result["ranking"] == [1, 3, 2, 0]
     assert [v["strongest_unintended"] for v in result["variants"]] == ["B"] * 4
-    plain = comparison([(f"p{i}", None, r) for i, r in enumerate(results)], [], [])
+    plain = comparison([(f"p{i}", None, r, i) for i, r in enumerate(results)], [], [])
     assert plain["scores"] is None and plain["ranking"] == [0, 1, 2, 3] and plain["score"] is None
 
 
@@ -156,7 +156,7 @@ def test_api_agrees_with_predict_and_reports_bad_files(client: TestClient, poste
     assert response.status_code == 200, response.text
     body = response.json()
     assert [v["poster"] for v in body["variants"]] == [p.name for p in posters]
-    assert body["errors"] == [{"poster": "notes.png", "status": 415,
+    assert body["errors"] == [{"poster": "notes.png", "poster_index": 1, "status": 415,
                                "error": "notes.png: poster: not a JPEG, PNG, WebP or GIF image"}]
     assert body["intended"] == ["Horror"] and len(body["scores"]) == 3
     assert body["ranking"] == sorted(range(3), key=lambda i: -body["scores"][i])
@@ -166,6 +166,63 @@ def test_api_agrees_with_predict_and_reports_bad_files(client: TestClient, poste
         assert variant["genres"] == single["genres"] and variant["description"] == DESCRIPTION
         assert variant["probabilities"] == single["probabilities"]
         assert body["thresholds"] == single["thresholds"]
+
+
+def test_api_variants_and_errors_give_their_posters_position(client: TestClient, posters: list[Path]) -> None:
+    """The page matches variants to its uploads by position: names may repeat, and a browser sends a name with a
+    quote as %22."""
+    files = [("posters", ("same.png", posters[0].read_bytes(), "image/png")),
+             ("posters", ("same.png", b"hello", "image/png")),
+             ("posters", ('a"b.png', posters[1].read_bytes(), "image/png")),
+             ("posters", ("same.png", posters[2].read_bytes(), "image/png")),
+             ("posters", ("other.png", b"", "image/png"))]
+    response = client.post("/compare", files=files, data={"genre": "Horror"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [v["poster_index"] for v in body["variants"]] == [0, 2, 3]
+    assert [e["poster_index"] for e in body["errors"]] == [1, 4]
+    single = client.post("/predict", files={"poster": ("p.png", posters[2].read_bytes(), "image/png")}).json()
+    assert body["variants"][2]["probabilities"] == single["probabilities"]
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "poster_index" in schema["CompareVariant"]["required"] and "poster_index" in schema["CompareError"]["required"]
+
+
+def test_the_library_and_cli_give_each_variant_its_posters_position(monkeypatch, capsys, tiny_run: Path,
+                                                                    posters: list[Path], tmp_path: Path) -> None:
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not an image at all")
+    result = compare(Predictor(tiny_run), [posters[0], bad, posters[0]], [DESCRIPTION, OTHER_DESCRIPTION])
+    assert [v["poster_index"] for v in result["variants"]] == [0, 0, 2, 2]
+    assert [(e["poster"], e["poster_index"]) for e in result["errors"]] == [(str(bad), 1)]
+    printed = compare_json(monkeypatch, capsys, bad, posters[1], "--run", tiny_run)
+    assert [v["poster_index"] for v in printed["variants"]] == [1]
+    assert [e["poster_index"] for e in printed["errors"]] == [0]
+
+
+def test_compare_reads_a_title_as_predict_does(monkeypatch, capsys, client: TestClient, tiny_run: Path,
+                                               posters: list[Path]) -> None:
+    poster = posters[0].read_bytes()
+    titled = client.post("/compare", files=[("posters", ("p.png", poster, "image/png"))],
+                         data={"description": DESCRIPTION, "title": "Movie 7"})
+    assert titled.status_code == 200, titled.text
+    single = client.post("/predict", files={"poster": ("p.png", poster, "image/png")},
+                         data={"description": DESCRIPTION, "title": "Movie 7"}).json()
+    untitled = client.post("/predict", files={"poster": ("p.png", poster, "image/png")},
+                           data={"description": DESCRIPTION}).json()
+    assert single["used"]["title"] is True and single["probabilities"] != untitled["probabilities"]
+    assert titled.json()["variants"][0]["probabilities"] == single["probabilities"]
+    twice = client.post("/compare", files=[("posters", ("p.png", poster, "image/png"))],
+                        data={"description": DESCRIPTION, "title": ["A", "B"]})
+    assert twice.status_code == 422 and twice.json()["detail"] == "title: given 2 times (send it once)"
+    # The library and the command read it too, as Predictor.predict and `moviegenre predict --title` do.
+    predictor = Predictor(tiny_run)
+    expected = predictor.predict(poster=posters[0], description=DESCRIPTION, title="Movie 7")["probabilities"]
+    assert compare(predictor, posters[:1], [DESCRIPTION], title="Movie 7")["variants"][0]["probabilities"] == expected
+    printed = compare_json(monkeypatch, capsys, posters[0], "--description", DESCRIPTION, "--title", "Movie 7",
+                           "--run", tiny_run)
+    assert printed["variants"][0]["probabilities"] == expected
+    with pytest.raises(DataError, match="^title: not UTF-8 text"):
+        compare(predictor, posters[:2], [DESCRIPTION], title="bad \udcff")
 
 
 @pytest.mark.parametrize("case, status, message", [
@@ -199,7 +256,7 @@ def test_explain_can_name_the_genres(client: TestClient, poster_bytes: bytes) ->
 
 
 # -- bad arguments and paths ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("case", ["out is a file", "out below a file", "blurb not UTF-8"])
+@pytest.mark.parametrize("case", ["out is a file", "out below a file", "blurb not UTF-8", "title not UTF-8"])
 def test_bad_arguments_fail_before_the_model_loads(monkeypatch, capsys, tiny_run: Path, posters: list[Path],
                                                    tmp_path: Path, case: str) -> None:
     notes = tmp_path / "notes"
@@ -212,6 +269,8 @@ def test_bad_arguments_fail_before_the_model_loads(monkeypatch, capsys, tiny_run
         "blurb not UTF-8": (["--description", DESCRIPTION, "--description", "bad \udcff"],
                             ("error: description: not UTF-8 text (character 5 is an undecodable byte) "
                              "(give it in UTF-8)")),
+        "title not UTF-8": (["--title", "bad \udcff"],
+                            "error: title: not UTF-8 text (character 5 is an undecodable byte) (give it in UTF-8)"),
     }[case]
     with monkeypatch.context() as patch:
         patch.setattr(Predictor, "__init__", lambda *args: pytest.fail("the model was loaded"))

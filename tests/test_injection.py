@@ -101,10 +101,10 @@ def test_a_file_name_is_one_exact_code_span_in_its_cell(name: str):
 
 
 # -- the three reports --------------------------------------------------------------------------------------
-def variant(poster: Path | str, description: str | None, probabilities: dict[str, float]) -> tuple:
+def variant(poster: Path | str, description: str | None, probabilities: dict[str, float], index: int = 0) -> tuple:
     genres = [genre for genre, p in probabilities.items() if p >= 0.5]
     return str(poster), description, {"genres": genres, "probabilities": probabilities, "model": "m<b>`x`</b>",
-                                      "thresholds": dict.fromkeys(probabilities, 0.5)}
+                                      "thresholds": dict.fromkeys(probabilities, 0.5)}, index
 
 
 HOSTILE_GENRES = {IMG: 0.9, "Film-Noir": 0.6, "Sci-Fi | [x](javascript:alert(1))": 0.2}
@@ -115,8 +115,8 @@ HOSTILE_DESCRIPTION = ('<img src="https://tracker.example/pixel.gif"> <script>al
 def test_compare_md_keeps_hostile_file_names_descriptions_and_genres_in_their_cells(tmp_path: Path):
     names = ["a | b.jpg", "line1\n# Injected heading\n.jpg", f"x`{IMG}`.jpg"]
     posters = [draw_poster(tmp_path / name, seed=i) for i, name in enumerate(names)]
-    result = comparison([variant(p, HOSTILE_DESCRIPTION, HOSTILE_GENRES) for p in posters], [],
-                        [{"poster": "bad | `x`.png", "error": f"bad | `x`.png: {IMG} not an image"}])
+    result = comparison([variant(p, HOSTILE_DESCRIPTION, HOSTILE_GENRES, i) for i, p in enumerate(posters)], [],
+                        [{"poster": "bad | `x`.png", "poster_index": 3, "error": f"bad | `x`.png: {IMG} not an image"}])
     out = tmp_path / "review"
     write_compare_report(result, out, predictor=None)
     rendered = Rendered((out / "compare.md").read_text())

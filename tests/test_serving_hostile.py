@@ -247,3 +247,170 @@ def test_an_image_type_the_service_does_not_read_is_named_as_such(client: TestCl
     response = client.post("/predict", files={"poster": ("p.bmp", poster_bytes, "image/bmp")})
     assert one_line(response, 415) == ("poster: content type 'image/bmp' is not one this service reads (send JPEG, "
                                        "PNG, WebP or GIF)")
+
+
+# -- a saturated service, and clients that hang up -------------------------------------------------------------
+@pytest.fixture
+def full_prediction_queue(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    full = queue.Queue(1)
+    full.put(None)  # the workers wait on the real queue and never take it
+    monkeypatch.setattr(client.app.state.service.batcher, "jobs", full)
+
+
+def test_a_busy_compare_is_the_services_503_not_a_posters(client: TestClient, poster_bytes: bytes,
+                                                          full_prediction_queue) -> None:
+    files = [("posters", (f"tt{i}.png", poster_bytes, "image/png")) for i in range(2)]
+    response = client.post("/compare", files=files)
+    assert re.fullmatch(r"busy: \d+ predictions already wait for the model; retry shortly", one_line(response, 503))
+    assert response.headers["retry-after"] == "2"
+
+
+def test_a_fully_busy_batch_is_a_503_and_a_partly_busy_one_names_its_items(client: TestClient,
+                                                                            full_prediction_queue) -> None:
+    response = client.post("/predict/batch", json={"items": [{"description": DESCRIPTION}, {"description": "ghost"}]})
+    assert re.fullmatch(r"busy: \d+ predictions already wait for the model; retry shortly", one_line(response, 503))
+    assert response.headers["retry-after"] == "2"
+    response = client.post("/predict/batch", json={"items": [{"poster": "!!"}, {"description": "ghost"}]})
+    assert response.status_code == 200, response.text
+    bad, busy = (result["error"] for result in response.json()["results"])
+    assert bad == {"status": 422, "detail": "items[0].poster: not valid base64"}
+    assert busy["status"] == 503 and busy["detail"].startswith("items[1].busy: ")
+
+
+def test_a_busy_explain_says_how_long_the_explanations_ahead_take(client: TestClient,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    service = client.app.state.service
+    monkeypatch.setattr(service, "explaining", MAX_QUEUED_EXPLANATIONS)
+    monkeypatch.setattr(service, "explain_seconds", 7.5, raising=False)  # a recent explanation took 7.5 s
+    response = client.post("/explain", data={"description": DESCRIPTION})
+    assert one_line(response, 503).startswith(f"busy: {MAX_QUEUED_EXPLANATIONS} explanations")
+    assert response.headers["retry-after"] == str(MAX_QUEUED_EXPLANATIONS * 15 // 2)
+
+
+async def asgi_post(app, path: str, body: bytes, content_type: str, hang_up: asyncio.Event) -> int:
+    """POST to the ASGI app as a server does: the body, then (when ``hang_up`` is set) the client's disconnect.
+    Returns the answer's status."""
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await hang_up.wait()
+        return {"type": "http.disconnect"}
+
+    statuses = []
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"test"), (b"content-type", content_type.encode()),
+                         (b"content-length", str(len(body)).encode())],
+             "client": ("127.0.0.1", 5000), "server": ("test", 80)}
+    await app(scope, receive, send)
+    return statuses[0]
+
+
+def test_explanations_whose_clients_hung_up_never_run_nor_hold_a_place(client: TestClient,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client sent full /explain requests and hung up: they used to wait, run one by one and fill the queue, so
+    that everyone else got a 503 for minutes."""
+    service = client.app.state.service
+    real, started, gate, explained = service.explain, threading.Event(), threading.Event(), []
+
+    def slow(poster, description, *args):
+        explained.append(description)
+        started.set()
+        gate.wait(30)
+        return real(poster, description, *args)
+
+    monkeypatch.setattr(service, "explain", slow)
+
+    def post(description: str, hang_up: asyncio.Event) -> asyncio.Task:
+        body = multipart(("description", description.encode()))
+        return asyncio.ensure_future(asgi_post(client.app, "/explain", body, FORM["content-type"], hang_up))
+
+    async def wait_for(condition, seconds: float = 10) -> bool:
+        for _ in range(int(seconds * 100)):
+            if condition():
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+    async def scenario() -> tuple:
+        stays = asyncio.Event()  # never set: this client waits for its answer
+        running = post(DESCRIPTION + " first", stays)
+        assert await asyncio.to_thread(started.wait, 10)
+        gone = asyncio.Event()
+        abandoned = [post(f"{DESCRIPTION} abandoned {i}", gone) for i in range(MAX_QUEUED_EXPLANATIONS - 1)]
+        assert await wait_for(lambda: service.explaining == MAX_QUEUED_EXPLANATIONS)
+        gone.set()  # their clients hang up while they wait for the explanation thread
+        await wait_for(lambda: service.explaining == 1, seconds=3)
+        later = post(DESCRIPTION + " later", stays)
+        await asyncio.sleep(0.2)
+        gate.set()
+        return await running, await later, await asyncio.gather(*abandoned)
+
+    try:
+        first, later, abandoned = asyncio.run(scenario())
+    finally:
+        gate.set()
+    assert later == 200  # was a 503: "busy: 8 explanations already wait for the model"
+    assert first == 200 and abandoned == [499] * (MAX_QUEUED_EXPLANATIONS - 1)
+    assert explained == [DESCRIPTION + " first", DESCRIPTION + " later"]  # the abandoned ones never ran
+    assert service.explaining == 0
+
+
+def test_a_prediction_whose_client_hung_up_is_not_run() -> None:
+    """A cancelled request's job (until_gone cancels it when the client hangs up) is dropped from its batch."""
+    seen = []
+
+    def vectors(texts: list[str]) -> np.ndarray:
+        seen.extend(texts)
+        return np.ones((len(texts), 2), np.float32)
+
+    scorer = SimpleNamespace(model=SimpleNamespace(dims_={"poster": 2, "description": 2}), description_vectors=vectors,
+                             probabilities=lambda poster, description, texts, *_: np.asarray(description)[:, :1])
+    batcher = Batcher(scorer, workers=0)
+
+    async def run() -> list:
+        jobs = [asyncio.ensure_future(batcher.probabilities(None, text)) for text in ("ghost", "gone", "love")]
+        await asyncio.sleep(0)  # all three queued before the worker starts
+        jobs[1].cancel()
+        await asyncio.sleep(0)
+        threading.Thread(target=batcher._work, daemon=True).start()
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    good, gone, other = asyncio.run(run())
+    assert isinstance(gone, asyncio.CancelledError)
+    assert good.tolist() == other.tolist() == [1.0]
+    assert seen == ["ghost", "love"]
+
+
+def test_a_prediction_whose_client_hung_up_is_answered_499(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/predict waits for the model, or for the client's hang-up: whichever comes first."""
+    service = client.app.state.service
+    waiting = []
+
+    async def never(*args):
+        waiting.append(args)
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(service.batcher, "probabilities", never)
+
+    async def scenario() -> int:
+        gone = asyncio.Event()
+        task = asyncio.ensure_future(asgi_post(client.app, "/predict", multipart(("description", b"ghost night")),
+                                               FORM["content-type"], gone))
+        for _ in range(500):
+            if waiting:
+                break
+            await asyncio.sleep(0.01)
+        gone.set()
+        return await asyncio.wait_for(task, 10)
+
+    assert asyncio.run(scenario()) == 499

@@ -25,6 +25,9 @@ def compare(posters: Annotated[list[Path], typer.Argument(help="Poster variants 
                 help="Blurb (repeatable: several are compared, each with every poster).")] = None,
             genre: Annotated[list[str] | None, typer.Option(
                 help="An intended genre (repeatable: the intended set). " + SCORE_HELP)] = None,
+            title: Annotated[str | None, typer.Option(
+                help="The movie's title (optional), read with every variant as 'predict --title' reads it.")]
+            = None,
             run: Annotated[Path | None, typer.Option(help="Run folder from 'train' (default: the packaged model).")]
             = None,
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -33,12 +36,14 @@ def compare(posters: Annotated[list[Path], typer.Argument(help="Poster variants 
             progress: Annotated[bool, typer.Option(help="Show the embedding progress bars.")] = True) -> None:
     from moviegenre.data.genres import resolve_genres
     from moviegenre.data.table import check_not_input, check_out_folder
+    from moviegenre.errors import utf8_text
     from moviegenre.models.base import model_meta, run_model_dir
     from moviegenre.serving.compare import REPORT, variant_texts
 
     # Every argument is checked before the model loads and the variants are scored: a mistake is reported at once.
     resolve_genres(genre or [], model_meta(run_model_dir(run))["genres"])
     variant_texts(description)
+    utf8_text(title, "title")
     if out is not None:
         check_out_folder(out)
         check_not_input(posters, [out / name for name in REPORT])
@@ -48,7 +53,7 @@ def compare(posters: Annotated[list[Path], typer.Argument(help="Poster variants 
     from moviegenre.serving.predictor import Predictor
 
     predictor = Predictor(run)
-    result = compare_variants(predictor, posters, description, genre, progress=progress)
+    result = compare_variants(predictor, posters, description, genre, title=title, progress=progress)
     for error in result["errors"]:
         err_console.print(f"skipped: {error['error']}", markup=False, highlight=False, soft_wrap=True)
     if out is not None:

@@ -5,7 +5,8 @@ posters), ``POST /explain`` (heat maps and word scores), ``POST /compare`` (post
 genres, serving/compare.py), ``GET /health``, ``GET /model``, the page at ``/``
 and the OpenAPI docs at ``/docs``. Every client mistake is a 4xx JSON ``{"detail": "<one line>"}``:
 413 too large, 415 not an image type, 422 unusable content, 400 nothing to predict from; and 503 (with
-Retry-After) while the model threads are saturated.
+Retry-After) while the model threads are saturated. A request whose client hangs up before its answer is
+cancelled (``until_gone``): its prediction or explanation, if it is still waiting for the model, never runs.
 
 Concurrent predictions are micro-batched (serving/batcher.py): each of ``workers`` threads (default: one per core)
 takes whatever requests queued while it was busy and runs them as one encoder batch. Request limits and response
@@ -18,12 +19,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import math
 import os
 import queue
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import time
+from collections.abc import Awaitable
+from concurrent.futures import Future, ThreadPoolExecutor
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -74,12 +79,61 @@ FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 STATIC = files("moviegenre") / "serving" / "static"
 
 
+T = TypeVar("T")
+
+
 class ClientError(HTTPException):
     """A 4xx (or 503) answer with a one-line ``detail``."""
 
 
-def busy(what: str) -> ClientError:
-    return ClientError(503, f"busy: {what} already wait for the model; retry shortly", headers={"Retry-After": "2"})
+class Busy(ClientError):
+    """The 503 of a saturated service: no fault of the request (nor of one poster or batch item in it)."""
+
+
+def busy(what: str, retry_after: int = 2) -> Busy:
+    return Busy(503, f"busy: {what} already wait for the model; retry shortly",
+                headers={"Retry-After": str(retry_after)})
+
+
+CLIENT_GONE = 499  # nginx's "client closed request": logged, never read (the client is gone)
+
+
+async def until_gone(request: Request, work: Awaitable[T]) -> T:
+    """``work``'s result, unless the client hangs up first: then ``work`` is cancelled (a prediction or explanation
+    still waiting for the model is dropped; one already running in a thread finishes unread) and the answer is a
+    499 nobody reads. Uvicorn does not cancel a handler whose client is gone: without this, abandoned requests
+    would hold the places in the bounded queues that others need."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_hung_up(request))
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        if not task.done() and watcher.exception() is not None:  # no telling whether the client is gone: go on
+            await asyncio.wait((task,))
+    finally:  # also when this handler itself is cancelled
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved, not logged twice
+    if task.done() and not task.cancelled():
+        return task.result()
+    raise ClientError(CLIENT_GONE, "client closed the request")
+
+
+async def _hung_up(request: Request) -> None:
+    """Returns when the client disconnects: with the body read, what is left to receive is the disconnect."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def all_or_none(*work: Awaitable[T]) -> list[T]:
+    """``asyncio.gather``, but the first error cancels the others: their answer will not be sent."""
+    tasks = [asyncio.ensure_future(one) for one in work]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
 
 
 # -- the model behind the endpoints --------------------------------------------------------------------------
@@ -110,7 +164,11 @@ class Service:
         # wait in this pool's queue (at most MAX_QUEUED_EXPLANATIONS), not in the request thread pool that /predict
         # needs for decoding.
         self.explain_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="moviegenre-explain")
-        self.explaining = 0  # explanations running or waiting; changed on the event loop only
+        # Explanations running or waiting in explain_pool: counted down as each one ends, or as a waiting one is
+        # dropped (its client hung up), on whichever thread that happens.
+        self.explaining = 0
+        self.explain_count_lock = threading.Lock()
+        self.explain_seconds = 2.0  # a recent explanation's duration (moving average), for Retry-After
 
     def info(self) -> ModelInfo:
         model, predictor = self.predictor.model, self.predictor
@@ -165,15 +223,30 @@ class Service:
             genres = resolve_genres(genres or [], self.predictor.genres, where="genre")
         except MovieGenreError as error:
             raise ClientError(422, str(error)) from None
-        if self.explaining >= MAX_QUEUED_EXPLANATIONS:
-            raise busy(f"{MAX_QUEUED_EXPLANATIONS} explanations")
-        self.explaining += 1
-        try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self.explain_pool, self.explain, poster if used["poster"] else None,
-                description if used["description"] else None, top, genres, title)
-        finally:
+        with self.explain_count_lock:
+            ahead = self.explaining
+            if ahead >= MAX_QUEUED_EXPLANATIONS:
+                # Retry-After: about how long the explanations ahead take, one after the other.
+                raise busy(f"{MAX_QUEUED_EXPLANATIONS} explanations",
+                           retry_after=max(1, math.ceil(ahead * self.explain_seconds)))
+            self.explaining += 1
+        job = self.explain_pool.submit(self.timed_explain, poster if used["poster"] else None,
+                                       description if used["description"] else None, top, genres, title)
+        job.add_done_callback(self._explained)  # when it ends, or when it is dropped before it started
+        # Cancelling this await (the client hung up: until_gone) cancels the job if it has not started yet.
+        return await asyncio.wrap_future(job)
+
+    def _explained(self, _: Future) -> None:
+        with self.explain_count_lock:
             self.explaining -= 1
+
+    def timed_explain(self, *args) -> ExplainResult:
+        """``explain``, timed: the moving average of its durations sets /explain's Retry-After."""
+        started = time.monotonic()
+        try:
+            return self.explain(*args)
+        finally:
+            self.explain_seconds = 0.7 * self.explain_seconds + 0.3 * (time.monotonic() - started)
 
     def explain(self, poster: bytes | None, description: str | None, top: int, genres: list[str],
                 title: str) -> ExplainResult:
@@ -327,30 +400,37 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
 
     @app.post("/predict", response_model=Prediction, responses=ERRORS,
               dependencies=[form_body("poster", "description", "title")])
-    async def predict(poster: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP or GIF poster.")] = None,
+    async def predict(request: Request,
+                      poster: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP or GIF poster.")] = None,
                       description: Annotated[str | None, Form(description="The movie's short description.")] = None,
                       title: Annotated[str | None, Form(description="The movie's title (optional).")] = None
                       ) -> Prediction:
         """Genres for a poster and/or a description (and, optionally, the title beside them)."""
-        return await service.predict(await _read_poster(poster), description, title=title)
+        return await until_gone(request, service.predict(await _read_poster(poster), description, title=title))
 
     @app.post("/predict/batch", response_model=BatchResponse, responses=ERRORS, dependencies=[Depends(json_body)],
               description=f"Up to {MAX_BATCH_ITEMS} movies at once; a bad item gets its own error and the others "
                           "still get predictions.")
-    async def predict_batch(batch: BatchRequest) -> BatchResponse:
+    async def predict_batch(request: Request, batch: BatchRequest) -> BatchResponse:
         async def one(index: int, item: BatchItem) -> BatchResult:
             where = f"items[{index}]."
             try:
                 poster = _base64(item.poster, where) if item.poster is not None else None
                 return BatchResult(prediction=await service.predict(poster, item.description, where, item.title))
+            except Busy as error:  # named as the item's other errors are
+                return BatchResult(error=ItemError(status=error.status_code, detail=f"{where}{error.detail}"))
             except ClientError as error:
                 return BatchResult(error=ItemError(status=error.status_code, detail=error.detail))
 
-        return BatchResponse(results=await asyncio.gather(*(one(i, item) for i, item in enumerate(batch.items))))
+        results = await until_gone(request, asyncio.gather(*(one(i, item) for i, item in enumerate(batch.items))))
+        if all(result.error is not None and result.error.status == 503 for result in results):
+            raise busy(f"{MAX_QUEUED_PREDICTIONS} predictions")  # the whole batch: a 503 with Retry-After
+        return BatchResponse(results=results)
 
     @app.post("/explain", response_model=ExplainResult, responses=ERRORS,
               dependencies=[form_body("poster", "description", "top", "title")])
-    async def explain(poster: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP or GIF poster.")] = None,
+    async def explain(request: Request,
+                      poster: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP or GIF poster.")] = None,
                       description: Annotated[str | None, Form(description="The movie's short description.")] = None,
                       top: Annotated[int, Form(ge=1, le=50, description="Explain this many most probable genres.")]
                       = 3,
@@ -359,16 +439,23 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
                       title: Annotated[str | None, Form(description="The movie's title (optional).")] = None
                       ) -> ExplainResult:
         """Heat maps over the poster and word scores in the description for the most probable genres."""
-        return await service.explain_later(await _read_poster(poster), description, top, genre, title)
+        return await until_gone(request, service.explain_later(await _read_poster(poster), description, top, genre,
+                                                               title))
 
-    @app.post("/compare", response_model=CompareResult, responses=ERRORS, dependencies=[form_body("description")])
-    async def compare(posters: Annotated[list[UploadFile], File(description=f"Poster variants (JPEG, PNG, WebP or GIF; "
+    @app.post("/compare", response_model=CompareResult, responses=ERRORS,
+              dependencies=[form_body("description", "title")])
+    async def compare(request: Request,
+                      posters: Annotated[list[UploadFile], File(description=f"Poster variants (JPEG, PNG, WebP or GIF; "
                                                                             f"up to {MAX_COMPARE_POSTERS}).")],
                       description: Annotated[str | None, Form(description="The movie's short description.")] = None,
                       genre: Annotated[list[str] | None, Form(description="An intended genre (repeat the field "
-                                                                          "for several).")] = None) -> CompareResult:
+                                                                          "for several).")] = None,
+                      title: Annotated[str | None, Form(description="The movie's title (optional; read with every "
+                                                                    "poster, as /predict reads it).")] = None
+                      ) -> CompareResult:
         """Poster variants side by side, ranked for the intended genres; a bad poster is listed in ``errors``
-        and the others are still compared."""
+        and the others are still compared. Each variant and error gives its ``poster_index``: the position of
+        its file among the uploaded ``posters``."""
         if len(posters) > MAX_COMPARE_POSTERS:
             raise ClientError(413, f"posters: {len(posters)} files, over the {MAX_COMPARE_POSTERS} limit "
                                    "(compare fewer at once)")
@@ -376,23 +463,26 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
             intended = resolve_genres(genre or [], service.predictor.genres, where="genre")
         except MovieGenreError as error:
             raise ClientError(422, str(error)) from None
-        read, _ = texts(description, None)  # checked once, as `moviegenre compare` does, not as every poster's error
+        # Checked once, as `moviegenre compare` does, not as every poster's error.
+        read, _ = texts(description, title)
 
         async def one(upload: UploadFile) -> Prediction | ClientError:
             try:
-                return await service.predict(await _read_poster(upload), description)
+                return await service.predict(await _read_poster(upload), description, title=title)
+            except Busy:  # the service's state, not this poster's fault: the whole comparison is a 503
+                raise
             except ClientError as error:  # this poster's own error; the others are still compared
                 return ClientError(error.status_code, f"{_name(upload)}: {error.detail}")
 
-        outcomes = await asyncio.gather(*(one(upload) for upload in posters))
-        scored = [(_name(upload), read or None, outcome.model_dump())
-                  for upload, outcome in zip(posters, outcomes) if isinstance(outcome, Prediction)]
-        failed = [(_name(upload), outcome) for upload, outcome in zip(posters, outcomes)
+        outcomes = await until_gone(request, all_or_none(*(one(upload) for upload in posters)))
+        scored = [(_name(upload), read or None, outcome.model_dump(), index)
+                  for index, (upload, outcome) in enumerate(zip(posters, outcomes)) if isinstance(outcome, Prediction)]
+        failed = [(index, _name(upload), outcome) for index, (upload, outcome) in enumerate(zip(posters, outcomes))
                   if isinstance(outcome, ClientError)]
         if not scored:
-            raise failed[0][1]
-        result = comparison(scored, intended, [{"poster": name, "status": error.status_code, "error": error.detail}
-                                               for name, error in failed])
+            raise failed[0][2]
+        result = comparison(scored, intended, [{"poster": name, "poster_index": index, "status": error.status_code,
+                                                "error": error.detail} for index, name, error in failed])
         return CompareResult(**result, model_version=service.version)
 
     return app

@@ -50,6 +50,10 @@ class Batcher:
                     batch.append(self.jobs.get_nowait())
                 except queue.Empty:
                     break
+            # A job whose request was cancelled (its client hung up) while it waited is dropped, not run.
+            batch = [job for job in batch if not job.future.cancelled()]
+            if not batch:
+                continue
             try:
                 outcomes = [(row, None) for row in self._run(batch)]
             except Exception as error:  # noqa: BLE001 - the waiting request fails with it (a 500, logged)

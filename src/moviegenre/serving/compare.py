@@ -66,13 +66,16 @@ def score(probabilities: dict[str, float], thresholds: dict[str, float], intende
     return round(mean - margins[strongest], 4), strongest
 
 
-def comparison(scored: Sequence[tuple[str, str | None, dict]], intended: Sequence[str], errors: list[dict]) -> dict:
-    """The comparison's JSON from (poster, description, ``Predictor.predict`` result) per variant: ``ranking``
-    (variant indices, best first; the input order without intended genres) and ``scores`` (per variant; None
-    without intended genres); each variant names its ``strongest_unintended`` genre."""
+def comparison(scored: Sequence[tuple[str, str | None, dict, int]], intended: Sequence[str], errors: list[dict]
+               ) -> dict:
+    """The comparison's JSON from (poster, description, ``Predictor.predict`` result, poster index) per variant:
+    ``ranking`` (variant indices, best first; the input order without intended genres) and ``scores`` (per
+    variant; None without intended genres); each variant names its ``strongest_unintended`` genre and its
+    ``poster_index``, the position of its poster among the posters given (names may repeat). ``errors`` are passed
+    through: each a dict with ``poster``, ``poster_index`` and ``error``."""
     first = scored[0][2]
-    variants = [{"poster": poster, "description": text, "genres": result["genres"],
-                 "probabilities": result["probabilities"]} for poster, text, result in scored]
+    variants = [{"poster": poster, "poster_index": index, "description": text, "genres": result["genres"],
+                 "probabilities": result["probabilities"]} for poster, text, result, index in scored]
     scores = None
     if intended:
         scores = []
@@ -86,27 +89,32 @@ def comparison(scored: Sequence[tuple[str, str | None, dict]], intended: Sequenc
 
 
 def compare(predictor: Predictor, posters: Sequence[str | Path], descriptions: Sequence[str] | None = None,
-            intended: Sequence[str] | None = None, *, progress: bool = False) -> dict:
-    """Score every poster x description variant and rank them for the ``intended`` genres.
+            intended: Sequence[str] | None = None, *, title: str | None = None, progress: bool = False) -> dict:
+    """Score every poster x description variant and rank them for the ``intended`` genres; the optional
+    ``title`` is read with every variant, as ``Predictor.predict(..., title=)`` reads it.
 
-    A poster that cannot be read or decoded is listed in ``errors`` (``{"poster", "error"}``) and the others are
-    still compared; when none is usable, the first error is raised.
+    Each variant and error names its ``poster_index``: the position of its poster in ``posters``. A poster that
+    cannot be read or decoded is listed in ``errors`` (``{"poster", "poster_index", "error"}``) and the others
+    are still compared; when none is usable, the first error is raised.
     """
     intended = resolve_genres(listed(intended, "genres"), predictor.genres)
     texts, posters = variant_texts(descriptions), listed(posters, "posters")
+    title = utf8_text(title, "title")  # checked once: a bad title is not every poster's error
     if not posters:
         raise DataError("compare", "no poster given", hint="give one or more poster files")
-    pairs = [(Path(poster), text) for poster in posters for text in texts]
-    results = predictor.predict_many(pairs, progress=progress, return_exceptions=True)
+    pairs = [(index, Path(poster), text) for index, poster in enumerate(posters) for text in texts]
+    results = predictor.predict_many([(poster, text, title) for _, poster, text in pairs], progress=progress,
+                                     return_exceptions=True)
     scored, errors = [], {}
-    for (poster, text), result in zip(pairs, results):
+    for (index, poster, text), result in zip(pairs, results):
         if isinstance(result, MovieGenreError):
-            errors.setdefault(str(poster), result)
+            errors.setdefault(index, (str(poster), result))
         else:
-            scored.append((str(poster), text, result))
+            scored.append((str(poster), text, result, index))
     if not scored:
-        raise next(iter(errors.values()))
-    return comparison(scored, intended, [{"poster": poster, "error": str(error)} for poster, error in errors.items()])
+        raise next(iter(errors.values()))[1]
+    return comparison(scored, intended, [{"poster": poster, "poster_index": index, "error": str(error)}
+                                         for index, (poster, error) in errors.items()])
 
 
 # -- the review report --------------------------------------------------------------------------------------

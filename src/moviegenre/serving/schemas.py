@@ -72,8 +72,12 @@ class BatchResponse(BaseModel):
     results: list[BatchResult]
 
 
+POSTER_INDEX = "The 0-based position of this poster among the uploaded ``posters`` (names may repeat)."
+
+
 class CompareVariant(BaseModel):
     poster: str = Field(description="The uploaded file's name.")
+    poster_index: int = Field(description=POSTER_INDEX)
     description: str | None
     genres: list[str]
     probabilities: dict[str, float] = Field(description="As /predict returns for this poster and description.")
@@ -83,6 +87,7 @@ class CompareVariant(BaseModel):
 
 class CompareError(BaseModel):
     poster: str
+    poster_index: int = Field(description=POSTER_INDEX)
     status: int
     error: str
 
