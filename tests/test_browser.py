@@ -217,3 +217,145 @@ def test_a_model_with_over_50_genres_still_explains(page) -> None:
     assert 'name="top"\r\n\r\n50\r\n' in answer.value.request.post_data
     page.wait_for_selector("#words .word")
     assert page.locator("#error").is_hidden()
+
+
+def _poster(tmp_path: Path, name: str, seed: int, size: tuple[int, int] = (120, 180)) -> dict:
+    return {"name": name, "mimeType": "image/png",
+            "buffer": draw_poster(tmp_path / f"{seed}.png", seed=seed, size=size).read_bytes()}
+
+
+def _bars(page) -> dict[str, str]:
+    return dict(zip(page.locator("#bars .bar").evaluate_all("(els) => els.map((e) => e.dataset.genre)"),
+                    page.locator("#bars .bar .value").all_text_contents()))
+
+
+def _settle(page, ms: int = 800) -> None:
+    """Time for an answer the page should drop to be (wrongly) drawn: it draws within a few milliseconds."""
+    page.wait_for_timeout(ms)
+
+
+def test_a_poster_picked_while_predict_is_pending_drops_the_old_answer(page, tmp_path: Path) -> None:
+    """The bars, heat map, words and preview are all of one movie: an answer to inputs since changed is dropped,
+    and the next run sends (to /predict and /explain alike) the inputs as they are then."""
+    held, explained = [], []
+    page.route("**/predict", lambda route: held.append(route) if not held else route.continue_())
+    page.on("request", lambda request: explained.append(request) if request.url.endswith("/explain") else None)
+    page.set_input_files("#poster-input", _poster(tmp_path, "first.png", 41))
+    page.fill("#description", DESCRIPTION)
+    page.click("#predict")
+    page.wait_for_function("() => document.getElementById('predict').disabled")
+    while not held:
+        page.wait_for_timeout(20)
+    page.set_input_files("#poster-input", _poster(tmp_path, "second.png", 42))
+    with page.expect_response("**/predict"):
+        held[0].continue_()
+    _settle(page)
+    assert page.locator("#bars .bar").count() == 0 and page.locator("#results").is_hidden()
+    assert page.locator("#heat").is_hidden() and explained == []
+    # The next run is all the second poster's.
+    with page.expect_response("**/predict") as answer:
+        page.click("#predict", timeout=5_000)
+    page.wait_for_selector("#heat:not([hidden])")
+    assert 'filename="second.png"' in answer.value.request.post_data_buffer.decode("latin-1")
+    assert len(explained) == 1 and b'filename="second.png"' in explained[0].post_data_buffer
+    assert _bars(page) == {g: f"{p:.2f}" for g, p in answer.value.json()["probabilities"].items()}
+
+
+def test_an_explanation_for_changed_inputs_is_dropped(page, tmp_path: Path) -> None:
+    held = []
+    page.route("**/explain", lambda route: held.append(route))
+    page.set_input_files("#poster-input", _poster(tmp_path, "first.png", 43))
+    page.fill("#description", DESCRIPTION)
+    page.click("#predict")
+    page.wait_for_selector("#bars .bar")
+    while not held:
+        page.wait_for_timeout(20)
+    page.fill("#title", "Another movie")  # the inputs changed: these bars and this explanation are not theirs
+    with page.expect_response("**/explain"):
+        held[0].continue_()
+    _settle(page)
+    assert page.locator("#bars .bar").count() == 0
+    assert page.locator("#heat").is_hidden() and page.locator("#why").is_hidden()
+    assert page.locator("#words .word").count() == 0
+    assert page.is_enabled("#predict")
+
+
+def test_a_new_poster_or_a_failed_rerun_leaves_no_old_bars(page, tmp_path: Path) -> None:
+    page.set_input_files("#poster-input", _poster(tmp_path, "first.png", 44))
+    page.click("#predict")
+    page.wait_for_selector("#heat:not([hidden])")
+    page.route("**/predict", lambda route: route.fulfill(status=503, json={"detail": "busy: try again"}))
+    page.click("#predict")  # the same inputs, but this run fails
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.text_content("#error") == "busy: try again"
+    assert page.locator("#bars .bar").count() == 0 and page.locator("#results").is_hidden()
+    page.unroute("**/predict")
+    page.click("#predict")
+    page.wait_for_selector("#heat:not([hidden])")
+    page.set_input_files("#poster-input", _poster(tmp_path, "second.png", 45))  # picked, not yet run
+    assert page.locator("#bars .bar").count() == 0 and page.locator("#results").is_hidden()
+    assert page.locator("#heat").is_hidden() and page.locator("#error").is_hidden()
+
+
+def test_a_genre_clicked_while_explaining_stays_chosen(page, tmp_path: Path) -> None:
+    held = []
+    page.route("**/explain", lambda route: held.append(route))
+    page.set_input_files("#poster-input", _poster(tmp_path, "first.png", 46))
+    page.fill("#description", DESCRIPTION)
+    page.click("#predict")
+    page.wait_for_selector("#bars .bar")
+    while not held:
+        page.wait_for_timeout(20)
+    last = page.locator("#bars .bar").last  # the least likely genre: never the page's own first choice
+    genre = last.get_attribute("data-genre")
+    last.click()
+    held[0].continue_()
+    page.wait_for_selector("#why:not([hidden])")
+    assert page.locator(".bar.selected").get_attribute("data-genre") == genre
+    assert page.text_content("#why-title").startswith(f"Why {genre}?")
+
+
+def test_a_replaced_preview_frees_its_blob_url(page, tmp_path: Path) -> None:
+    page.evaluate("""() => { window.revoked = [];
+        const revoke = URL.revokeObjectURL.bind(URL);
+        URL.revokeObjectURL = (url) => { window.revoked.push(url); revoke(url); }; }""")
+    page.set_input_files("#poster-input", _poster(tmp_path, "first.png", 47))
+    first = page.get_attribute("#poster-preview", "src")
+    page.set_input_files("#poster-input", _poster(tmp_path, "second.png", 48))
+    assert page.evaluate("() => window.revoked") == [first]
+    page.click("#clear-poster")
+    assert page.evaluate("() => window.revoked.length") == 2
+
+
+def _compare(page, posters: list[dict], genre: str = "Horror") -> None:
+    page.click("#mode-compare")
+    page.set_input_files("#compare-input", posters)
+    page.check(f"#genre-picks input[value={genre}]")
+    page.click("#compare-run")
+    page.wait_for_selector(".variant")
+    page.wait_for_function("() => !document.getElementById('compare-run').disabled")  # every heat map asked for
+
+
+def test_compare_pairs_a_file_name_with_a_double_quote(page, tmp_path: Path) -> None:
+    """Chromium sends `"` in a file name as %22: each card still shows its own poster and heat map."""
+    _compare(page, [_poster(tmp_path, name, 50 + i) for i, name in enumerate(['variant "final".png', "b.png"])])
+    assert page.locator(".variant img.poster[src^='blob:']").count() == 2
+    assert page.locator(".variant .heat:not([hidden])").count() == 2
+
+
+def test_compare_pairs_variants_by_poster_index(page, tmp_path: Path) -> None:
+    """Two files of one name, the first of them bad: the service's `poster_index` says which file a variant is."""
+    good = _poster(tmp_path, "same.png", 52, size=(120, 180))
+    _compare(page, [{**good, "buffer": b"not a poster"}, good, _poster(tmp_path, "other.png", 53, size=(150, 150))])
+    page.wait_for_function("() => Array.from(document.querySelectorAll('.variant img.poster')).every((i) => i.complete)")
+    shown = page.locator(".variant").evaluate_all("""(cards) => cards.map((card) => [
+        card.querySelector('.head').textContent.split(' ')[1], card.querySelector('img.poster').naturalWidth])""")
+    assert sorted(shown) == [["other.png", 150], ["same.png", 120]]  # each card the picture of its own file
+    assert page.locator(".variant .heat:not([hidden])").count() == 2
+
+
+def test_compare_says_when_a_heat_map_failed(page, tmp_path: Path) -> None:
+    page.route("**/explain", lambda route: route.fulfill(status=503, json={"detail": "busy: retry shortly"}))
+    _compare(page, [_poster(tmp_path, f"v{i}.png", 54 + i) for i in range(2)])
+    notes = page.locator(".variant .heat-note:not([hidden])").all_text_contents()
+    assert notes == ["no heat map: busy: retry shortly"] * 2

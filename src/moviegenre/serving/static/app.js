@@ -3,7 +3,9 @@
 
 const $ = (id) => document.getElementById(id);
 const HINT = $("drop-hint").innerHTML;
-const state = { file: null, genres: [], prediction: null, explanation: null, text: "", selected: null };
+// run: the current run's number; an answer to an older run, or to inputs changed since, is dropped.
+const state = { file: null, genres: [], prediction: null, explanation: null, text: "", selected: null, run: 0,
+                previewUrl: null };
 
 function showError(message) {
   $("error").textContent = message;
@@ -23,14 +25,33 @@ async function post(path, form) {
   return body;
 }
 
+// Results no longer describe the inputs: drop them, and any answer still on its way.
+function inputsChanged() {
+  state.run += 1;
+  state.prediction = null;
+  state.explanation = null;
+  state.selected = null;
+  showError("");  // it was about the old inputs
+  $("bars").replaceChildren();
+  $("results").hidden = true;
+  $("why").hidden = true;
+  $("words").replaceChildren();
+  $("status").textContent = "";
+  $("predict").disabled = false;  // a run still pending is void: the new inputs can be sent at once
+  showHeat(null);
+}
+
 function setPoster(file) {
   state.file = file;
+  inputsChanged();
   $("stage").hidden = !file;
   $("drop-hint").hidden = !!file;
   $("clear-poster").hidden = !file;
-  showHeat(null);
   $("drop-hint").innerHTML = HINT;  // back from a "no preview" note
-  if (file) $("poster-preview").src = URL.createObjectURL(file);
+  if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
+  state.previewUrl = file ? URL.createObjectURL(file) : null;
+  if (file) $("poster-preview").src = state.previewUrl;
+  else $("poster-preview").removeAttribute("src");
 }
 
 // A file the browser cannot show is still sent: the service says what is wrong with it.
@@ -41,11 +62,12 @@ function previewFailed() {
   $("drop-hint").textContent = `${state.file.name}: no preview (is it an image?)`;
 }
 
-function form() {
+// The request for one run's inputs, as captured when it started (not the page's inputs now).
+function form(inputs) {
   const data = new FormData();
-  if (state.file) data.append("poster", state.file);
-  if (state.text) data.append("description", state.text);
-  if (state.title) data.append("title", state.title);
+  if (inputs.file) data.append("poster", inputs.file);
+  if (inputs.text) data.append("description", inputs.text);
+  if (inputs.title) data.append("title", inputs.title);
   return data;
 }
 
@@ -119,28 +141,35 @@ function select(genre) {
 }
 
 async function run() {
-  state.text = $("description").value.trim();
-  state.title = $("title").value.trim();
-  if (!state.file && !state.text) { showError("Give a poster, a description, or both."); return; }
+  const inputs = { file: state.file, text: $("description").value.trim(), title: $("title").value.trim() };
+  if (!inputs.file && !inputs.text) { showError("Give a poster, a description, or both."); return; }
   showError("");
+  inputsChanged();  // a new run: the last one's results (and any answer still due to it) go
+  const ticket = state.run;
+  const current = () => ticket === state.run;
+  state.text = inputs.text;
   $("predict").disabled = true;
-  $("why").hidden = true;
-  showHeat(null);
-  state.explanation = null;
   try {
-    state.prediction = await post("/predict", form());
-    renderBars(state.prediction);
+    const prediction = await post("/predict", form(inputs));
+    if (!current()) return;
+    state.prediction = prediction;
+    renderBars(prediction);
     $("status").textContent = "Working out why…";
-    const data = form();
+    const data = form(inputs);  // exactly what /predict was sent
     data.append("top", String(Math.min(state.genres.length || 3, 50)));  // the service explains at most 50
-    state.explanation = await post("/explain", data);
+    const explanation = await post("/explain", data);
+    if (!current()) return;
+    state.explanation = explanation;
     $("status").textContent = "";
-    select(state.prediction.genres[0] || Object.keys(state.prediction.probabilities)[0]);
+    // A genre clicked while the explanation was on its way stays chosen.
+    const chosen = state.selected in prediction.probabilities ? state.selected : null;
+    select(chosen || prediction.genres[0] || Object.keys(prediction.probabilities)[0]);
   } catch (error) {
+    if (!current()) return;
     $("status").textContent = "";
     showError(error.message);
   } finally {
-    $("predict").disabled = false;
+    if (current()) $("predict").disabled = false;
   }
 }
 
@@ -160,7 +189,9 @@ function init() {
   });
   $("description").addEventListener("input", () => {
     $("count").textContent = `${$("description").value.length} / 2000`;
+    inputsChanged();
   });
+  $("title").addEventListener("input", inputsChanged);
   $("poster-preview").addEventListener("error", previewFailed);
   $("predict").addEventListener("click", run);
   fetch("/model").then((r) => r.json()).then((info) => {

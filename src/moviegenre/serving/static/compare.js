@@ -2,8 +2,9 @@
 // each variant's heat map for the intended genre. Uses `$` and `post` from app.js (loaded first).
 "use strict";
 
-// files: as picked; posters: the file of each variant of the last result; heat: variant index -> {genre: data URL}
-const compare = { files: [], posters: [], result: null, heat: {} };
+// files: as picked; posters: the file of each variant of the last result; heat: variant index -> {genre: data URL};
+// urls: the blob URLs of the cards shown (revoked when they are replaced)
+const compare = { files: [], posters: [], result: null, heat: {}, urls: [] };
 
 function setMode(mode) {
   $("single").hidden = mode !== "single";
@@ -74,7 +75,10 @@ function card(result, index, place) {
   const stage = Object.assign(document.createElement("span"), { className: "stage" });
   const file = compare.posters[index];
   const poster = Object.assign(document.createElement("img"), { className: "poster", alt: variant.poster });
-  if (file) poster.src = URL.createObjectURL(file);
+  if (file) {
+    poster.src = URL.createObjectURL(file);
+    compare.urls.push(poster.src);
+  }
   const heat = Object.assign(document.createElement("img"), { className: "heat", alt: "", hidden: true });
   stage.append(poster, heat);
   const others = Object.keys(variant.probabilities).filter((g) => !result.intended.includes(g));
@@ -84,9 +88,13 @@ function card(result, index, place) {
   note.textContent = variant.strongest_unintended
     ? `strongest other genre: ${variant.strongest_unintended} ${variant.probabilities[variant.strongest_unintended].toFixed(2)}`
     : `says: ${variant.genres.join(", ") || "no genre above its threshold"}`;
-  item.append(head, stage, bars(variant, result, shown), note);
+  const missing = Object.assign(document.createElement("p"), { className: "note heat-note", hidden: true });
+  item.append(head, stage, bars(variant, result, shown), note, missing);
   for (const bar of item.querySelectorAll(".bar.intended")) {
-    bar.addEventListener("click", () => showVariantHeat(item, bar.dataset.genre));
+    bar.addEventListener("click", () => {
+      item.dataset.pick = bar.dataset.genre;  // kept when its heat maps arrive
+      showVariantHeat(item, bar.dataset.genre);
+    });
   }
   return item;
 }
@@ -104,33 +112,43 @@ function showVariantHeat(item, genre) {
 async function explainAll(result, description) {
   let done = 0;
   for (const index of result.ranking) {
+    if (compare.result !== result) return;
     const file = compare.posters[index];
-    if (!file || compare.result !== result) continue;
+    if (!file) {  // said, not silent
+      const note = document.querySelector(`.variant[data-index="${index}"] .heat-note`);
+      if (note) Object.assign(note, { textContent: "no heat map: its file was not found on this page", hidden: false });
+      continue;
+    }
     $("compare-status").textContent = `Drawing heat maps for ${result.intended.join(", ")}… ${done}/${result.ranking.length}`;
     const data = new FormData();
     data.append("poster", file);
     if (description) data.append("description", description);
     for (const genre of result.intended) data.append("genre", genre);
+    let failure = "";
+    let maps = {};
     try {
-      compare.heat[index] = (await post("/explain", data)).heatmaps;
+      maps = (await post("/explain", data)).heatmaps;
     } catch (error) {
-      compare.heat[index] = {};
+      failure = error.message;
     }
-    showVariantHeat(document.querySelector(`.variant[data-index="${index}"]`), result.intended[0]);
+    if (compare.result !== result) return;  // a newer comparison replaced this one
+    compare.heat[index] = maps;
+    const item = document.querySelector(`.variant[data-index="${index}"]`);
+    if (item) {
+      const note = item.querySelector(".heat-note");
+      note.textContent = failure ? `no heat map: ${failure}` : "";
+      note.hidden = !failure;
+      showVariantHeat(item, item.dataset.pick || result.intended[0]);
+    }
     done += 1;
   }
   if (compare.result === result) $("compare-status").textContent = "";
 }
 
-// Variants come back in upload order, less the files listed in `errors`: pair each with its file by name, as the
-// service names it (cut at 200 characters; "poster" when it has none).
+// Each variant names its file's place among the posters sent (`poster_index`): names may repeat, and the service
+// writes them as the browser sent them (Chromium: " as %22), so they cannot pair a variant with its file.
 function variantFiles(result, files) {
-  let at = 0;
-  const named = (file) => Array.from(file.name).slice(0, 200).join("") || "poster";
-  return result.variants.map((variant) => {
-    while (at < files.length && named(files[at]) !== variant.poster) at += 1;
-    return files[at++];
-  });
+  return result.variants.map((variant) => files[variant.poster_index] || null);
 }
 
 function compareError(message) {
@@ -153,6 +171,7 @@ async function runCompare() {
     const result = await post("/compare", data);
     compare.result = result;
     compare.posters = variantFiles(result, files);
+    for (const url of compare.urls.splice(0)) URL.revokeObjectURL(url);
     $("compare-how").textContent = result.intended.length
       ? `for ${result.intended.join(", ")}: mean (probability − threshold) of the intended genres, minus the strongest other genre's`
       : "tick intended genres to rank them; bar = probability, tick = threshold";
