@@ -314,3 +314,17 @@ def test_an_interrupted_report_leaves_no_earlier_ranking_beside_a_new_sheet(tiny
     with pytest.raises(KeyboardInterrupt):
         write_report(compare(predictor, posters[2:3]), tmp_path / "review", predictor)
     assert not (tmp_path / "review" / "compare.md").exists()
+
+
+def test_the_table_piped_to_a_file_keeps_every_number_whole(monkeypatch, capsys, tiny_run: Path,
+                                                           posters: list[Path]) -> None:
+    """At a console's 80 columns, two blurbs made the scores '+0.…' and the poster names 'nigh / t.pn / g'."""
+    blurbs = ["On the last night before the city is evacuated, a detective hunts a killer who leaves no trace.",
+              "A family's last night in their old house, where something waits in the dark."]
+    result = compare_json(monkeypatch, capsys, *posters, "--genre", "Horror", "--description", blurbs[0],
+                          "--description", blurbs[1], "--run", tiny_run)
+    code, out, _ = run_moviegenre(monkeypatch, capsys, "compare", *posters, "--genre", "Horror", "--description",
+                                  blurbs[0], "--description", blurbs[1], "--run", tiny_run, "--no-progress")
+    assert code == 0 and "…" not in out.replace("the strongest other's", "")
+    assert all(f"{score:+.3f}" in out for score in result["scores"])
+    assert all(Path(variant["poster"]).name in out for variant in result["variants"])

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -75,7 +76,11 @@ def _print_table(result: dict) -> None:
     table = Table(title=title, title_justify="left")
     for name in ["#", "poster", *(["description"] if any(v["description"] for v in variants) else []),
                  *(["score"] if intended else []), *columns, *(["strongest other"] if intended else [])]:
-        table.add_column(escape(name), justify="right" if name in columns or name in ("#", "score") else "left",
+        number = name in columns or name in ("#", "score")
+        # A number is never cut ("+0.…" said nothing); the blurb gives way first.
+        table.add_column(escape(name), justify="right" if number else "left", no_wrap=number,
+                         min_width=6 if number and name != "#" else None,
+                         max_width=24 if name == "description" else None,
                          overflow="fold" if name == "poster" else "ellipsis")
     names = [Path(v["poster"]).name for v in variants]
     if len(set(names)) < len({v["poster"] for v in variants}):  # same names in different folders
@@ -92,4 +97,5 @@ def _print_table(result: dict) -> None:
             other = variant["strongest_unintended"]
             row.append(f"{escape(other)} {variant['probabilities'][other]:.3f}" if other else "-")
         table.add_row(*row)
-    console.print(table)
+    # Piped or captured, a console assumes 80 columns: a file has room for the whole table.
+    (console if console.is_terminal else Console(width=max(console.width, 160))).print(table)
