@@ -1,6 +1,7 @@
 """Shared fixtures. Tests on the real data in ../shared/data skip when it is absent, and fail instead
-when MOVIEGENRE_REQUIRE_SHARED=1 (CI sets it), so that they can never skip silently there. Every cache the
-code under test writes lives in a temporary folder for the whole run (``private_caches``)."""
+when MOVIEGENRE_REQUIRE_SHARED=1 (CI sets it): there no test may skip, for any reason, so none can skip silently.
+Every cache the code under test (or a test library) writes lives in a temporary folder for the whole run
+(``private_caches``)."""
 
 from __future__ import annotations
 
@@ -22,10 +23,11 @@ SHARED_DATA = Path(os.environ.get("MOVIEGENRE_SHARED_DATA",
 USER_CACHE = cache_root()
 # Caches that default to folders under $HOME: ours, those of libraries we call (the Hugging Face hub, torch
 # hub, matplotlib's font list, XDG), and HOME itself for those that write there directly (ONNX Runtime's
-# device id, Ray's auth token, Chromium's crash reports).
+# device id, Ray's auth token, Chromium's crash reports). Hypothesis (under schemathesis) writes into the folder the
+# tests run from, the repository, unless told otherwise.
 CACHE_VARIABLES = {"MOVIEGENRE_CACHE": "moviegenre", "HF_HOME": "huggingface", "TORCH_HOME": "torch",
                    "MPLCONFIGDIR": "matplotlib", "XDG_CACHE_HOME": "xdg-cache", "XDG_CONFIG_HOME": "xdg-config",
-                   "HOME": "home"}
+                   "HOME": "home", "HYPOTHESIS_STORAGE_DIRECTORY": "hypothesis"}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -39,7 +41,31 @@ def private_caches(tmp_path_factory) -> Path:
         for variable, folder in CACHE_VARIABLES.items():
             (root / folder).mkdir()
             patch.setenv(variable, str(root / folder))
+        try:  # the variable is read once, on first use, which a module imported while collecting may already have made
+            from hypothesis.configuration import set_hypothesis_home_dir
+        except ImportError:
+            pass
+        else:
+            set_hypothesis_home_dir(root / "hypothesis")
         yield root
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """The tests on the real data carry the ``shared`` marker: ``-m "not shared"`` leaves them out."""
+    for item in items:
+        if "shared_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.shared)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under MOVIEGENRE_REQUIRE_SHARED=1 a skip is a failure: CI has the data, the browser and every extra, so a test
+    that skips there has lost what it checks without a word."""
+    report = yield
+    if report.skipped and not hasattr(report, "wasxfail") and os.environ.get("MOVIEGENRE_REQUIRE_SHARED") == "1":
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome, report.longrepr = "failed", f"skipped where MOVIEGENRE_REQUIRE_SHARED=1: {reason}"
+    return report
 
 
 @pytest.fixture(scope="session")

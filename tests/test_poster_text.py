@@ -18,7 +18,12 @@ from moviegenre.models import create_model
 from moviegenre.models.base import load_model
 from moviegenre.training.config import TrainConfig
 
-pytest.importorskip("rapidocr_onnxruntime", reason="reading poster text needs rapidocr-onnxruntime")
+
+@pytest.fixture(autouse=True)
+def rapidocr():
+    # Imported once the tests run, not while they are collected: it imports onnxruntime, which writes a device id
+    # under $HOME on import, and only then does conftest's private_caches point HOME at a temporary folder.
+    return pytest.importorskip("rapidocr_onnxruntime", reason="reading poster text needs rapidocr-onnxruntime")
 
 
 def draw_titled_poster(path, lines: list[str]) -> str:
