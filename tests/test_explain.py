@@ -78,7 +78,14 @@ def test_overlays_carry_their_colour_scale() -> None:
     overlay = np.asarray(explanation.overlay("Horror", width=300).convert("RGB")).astype(int)
     ramp = overlay[-SCALE_HEIGHT + 12]  # a row through the colour scale under the poster
     assert ramp[12].sum() < 150 and ramp[-12].sum() > 600  # dark at 'no effect', bright at the strongest drop
-    assert explanation.levels("Horror")[1] == pytest.approx(explanation.heat["Horror"].max(), rel=0.3)
+    # The scale's top is the strongest region of the map as drawn: the heat averaged per 28-pixel occlusion cell, then
+    # smoothed back up (bicubic, which overshoots the 0.0492 drop of the top-left cells a little).
+    heat = explanation.heat["Horror"]
+    smoothed = np.asarray(Image.fromarray(heat, "F").resize((8, 8), Image.Resampling.BOX)
+                          .resize((224, 224), Image.Resampling.BICUBIC))
+    levels, top = explanation.levels("Horror")
+    assert top == pytest.approx(float(smoothed.max()), rel=1e-6) and heat.max() < top < 1.05 * heat.max()
+    np.testing.assert_allclose(levels, np.clip(smoothed / top, 0, 1), atol=1e-6)
 
 
 @pytest.mark.parametrize(("width", "left", "right"), [
@@ -171,8 +178,3 @@ def test_explain_command_writes_overlays_and_word_table(tiny_run: Path, tmp_path
     rows = list(csv.DictReader((tmp_path / "why" / "words.csv").open()))
     assert rows[1]["word"] == "ghost" and len(rows[0]) == 3
     assert "heat map ->" in result.output
-
-
-def test_explain_command_missing_poster_is_one_line(tiny_run: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["explain", str(tiny_run), "--poster", str(tmp_path / "nope.png")])
-    assert result.exit_code != 0 and "nope.png: cannot read (No such file or directory)" in str(result.exception)

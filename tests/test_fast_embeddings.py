@@ -97,18 +97,30 @@ def test_several_networks_read_the_same_poster_and_their_vectors_are_concatenate
                                    EfficientNetLite(alone, mirror=True).encode_pixels(pixels), rtol=1e-4, atol=1e-5)
 
 
-def test_an_export_is_written_once_and_loaded_by_name_without_pytorch(tmp_path):
+def test_an_export_is_written_once_and_loaded_by_name_without_pytorch(tmp_path, monkeypatch):
     """A later process loads the ONNX export from the cache by the encoder's name: no torch, transformers or
     sentence-transformers import, and the encoder is never built (what makes a one-off ``predict`` fast)."""
     import json
     import subprocess
     import sys
 
+    from moviegenre.features import fast
     from moviegenre.features.fast import _export_folder
 
+    # The memo is keyed by name alone: an encoder an earlier test loaded from another cache folder must not stand
+    # in for this cache's export.
+    monkeypatch.setattr(fast, "_loaded", {})
     texts = ["A detective hunts a killer.", "Two friends fall in love in Paris."]
     expected = fast_encoder(text_encoder("minilm")).encode_texts(texts, progress=False)
-    assert (_export_folder("minilm") / "encoder.json").exists()
+    folder = _export_folder("minilm")
+    assert (folder / "encoder.json").is_file() and (folder / "model.onnx").is_file()
+
+    def exports() -> dict:
+        """Every file and folder of the cache's exports, with what changes when one is written again."""
+        return {str(path.relative_to(folder.parent)): (path.stat().st_ino, path.stat().st_mtime_ns, path.stat().st_size)
+                for path in sorted(folder.parent.rglob("*"))}
+
+    before = exports()
     code = f"""
 import json, sys
 from moviegenre.features.fast import EncoderRef, fast_encoder
@@ -122,6 +134,7 @@ print(json.dumps({{"vectors": vectors.tolist(), "heavy": heavy}}))
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["heavy"] == []
     np.testing.assert_allclose(np.array(result["vectors"], np.float32), expected, atol=1e-5)
+    assert exports() == before  # read, not written again (nor a second export, nor a scratch folder left)
 
 
 def test_a_half_written_export_is_never_loaded(tmp_path, monkeypatch):

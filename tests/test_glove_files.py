@@ -65,12 +65,18 @@ def test_the_width_is_the_first_vector_lines(tmp_path):
     assert "line 2" in message and "first vector line (1) has 2" in message
 
 
-@pytest.mark.parametrize("at", [0, 1])
-def test_a_word_without_a_vector_is_refused_with_its_line(tmp_path, at):
+LAYOUT = "each line is a word and the same count of numbers, separated by spaces"
+
+
+@pytest.mark.parametrize(("at", "problem"), [
+    (0, "line 1: 'hero' has no vector"),  # before any vector line: no width to compare with yet
+    (1, "line 2: 'hero' has 0 numbers, but the first vector line (1) has 3"),
+])
+def test_a_word_without_a_vector_is_refused_with_its_line(tmp_path, at, problem):
     lines = list(GOOD)
     lines.insert(at, "hero")
-    message = refused(write(tmp_path, lines), ["love", "hero"])
-    assert f"line {at + 1}" in message and ("'hero' has no vector" in message or "'hero' has 0 numbers" in message)
+    path = write(tmp_path, lines)
+    assert refused(path, ["love", "hero"]) == f"{path}: {problem} (fix or delete that line: {LAYOUT})"
 
 
 def test_tolerated_layouts_still_read(tmp_path):

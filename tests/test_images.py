@@ -56,12 +56,33 @@ def test_loads_from_bytes(tmp_path):
     assert np.array_equal(np.asarray(image), np.asarray(load_image(tmp_path / "a.png")))
 
 
-def test_applies_exif_orientation(tmp_path):
+def blue_corner(image: Image.Image) -> str:
+    """Which corner of a red image holds its 30x30 blue marker (JPEG blurs the colours, not the layout)."""
+    pixels = np.asarray(image).astype(int)
+    corners = {"top-left": pixels[:30, :30], "top-right": pixels[:30, -30:], "bottom-left": pixels[-30:, :30],
+               "bottom-right": pixels[-30:, -30:]}
+    blue = [name for name, corner in corners.items() if corner[8:-8, 8:-8, 2].mean() > corner[8:-8, 8:-8, 0].mean()]
+    assert len(blue) == 1, blue
+    return blue[0]
+
+
+def rotated_jpeg(path: Path) -> Path:
+    """A 60x90 red JPEG, blue in its stored top-left corner, whose EXIF orientation 6 says: turn me 90 degrees
+    clockwise to view (the stored top row is the viewed right-hand column)."""
     image = Image.new("RGB", (60, 90), (200, 10, 10))
+    image.paste((10, 10, 200), (0, 0, 30, 30))
     exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90 degrees
-    image.save(tmp_path / "rotated.jpg", exif=exif)
-    assert load_image(tmp_path / "rotated.jpg").size == (90, 60)
+    exif[0x0112] = 6
+    image.save(path, exif=exif)
+    return path
+
+
+def test_applies_exif_orientation(tmp_path):
+    path = rotated_jpeg(tmp_path / "rotated.jpg")
+    assert blue_corner(Image.open(path)) == "top-left"  # as stored
+    image = load_image(path)
+    assert image.size == (90, 60)
+    assert blue_corner(image) == "top-right"  # turned clockwise: the stored top-left corner ends top right
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "P"])
@@ -81,13 +102,10 @@ def test_a_transparent_poster_reads_as_it_looks_on_white_whatever_colour_hides_u
 
 
 def test_a_pil_image_is_read_upright_as_its_file_is(tmp_path):
-    image = Image.new("RGB", (60, 90), (200, 10, 10))
-    image.paste((10, 10, 200), (0, 0, 30, 30))
-    exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90 degrees
-    image.save(tmp_path / "rotated.jpg", exif=exif)
-    from_file, from_pil = load_image(tmp_path / "rotated.jpg"), load_image(poster_source(Image.open(tmp_path / "rotated.jpg")))
+    path = rotated_jpeg(tmp_path / "rotated.jpg")
+    from_file, from_pil = load_image(path), load_image(poster_source(Image.open(path)))
     assert from_pil.size == from_file.size == (90, 60)
+    assert blue_corner(from_pil) == "top-right"
     assert np.array_equal(np.asarray(from_pil), np.asarray(from_file))
 
 

@@ -124,6 +124,8 @@ def test_a_local_clip_folders_onnx_export_gives_the_same_embedding(clip_folder, 
 
 @pytest.mark.parametrize("model", ["embedding-logreg", "poster-mlp"])
 def test_models_train_on_a_local_clip_folder(model, clip_folder, st_folder, tmp_path):
+    from moviegenre.data.readers import read_table
+    from moviegenre.models.base import load_model
     from moviegenre.training.pipeline import train
 
     table = make_tiny_table(tmp_path)
@@ -132,7 +134,14 @@ def test_models_train_on_a_local_clip_folder(model, clip_folder, st_folder, tmp_
         params["text_encoder"] = f"st:{st_folder}"
     options = {"max_epochs": 1} if model == "poster-mlp" else {}
     train(table, model, tmp_path / "run", min_genre_count=3, progress=False, params=params, **options)
-    assert (tmp_path / "run").is_dir()
+    loaded = load_model(tmp_path / "run")
+    assert loaded.name == model and loaded.image_encoder == f"clip:{clip_folder}"
+    if model == "embedding-logreg":
+        assert loaded.text_encoder == f"st:{st_folder}"
+    movies = read_table(table)
+    probabilities = loaded.predict_proba(movies)
+    assert probabilities.shape == (len(movies), len(loaded.genres_)) and len(loaded.genres_) >= 2
+    assert np.isfinite(probabilities).all() and ((probabilities >= 0) & (probabilities <= 1)).all()
 
 
 # -- 2: a folder of another kind is refused ------------------------------------------------------------------------

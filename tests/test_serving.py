@@ -211,7 +211,8 @@ def test_health_and_model_info(client: TestClient) -> None:
 
 
 def test_page_and_static_files_are_served(client: TestClient) -> None:
-    assert "<title>" in client.get("/").text
+    page = client.get("/").text
+    assert page.count("<title>") == 1 and "<title>moviegenre: what genre does it say?</title>" in page
     for name in ("app.js", "style.css"):
         assert client.get(f"/static/{name}").status_code == 200
 
@@ -254,7 +255,8 @@ BAD_INPUTS = {
                           "request body over the"),
     "description too long": ({"data": {"description": "word " * 500}}, 422,
                              "description: 2,499 characters, over the 2,000 limit"),
-    "poster sent as text": ({"data": {"poster": "abc"}}, 422, "poster:"),
+    "poster sent as text": ({"data": {"poster": "abc"}}, 422, (
+        "poster: a text field, not a file (send the image as a file part of a multipart/form-data body)")),
 }
 
 

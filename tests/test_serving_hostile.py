@@ -402,15 +402,18 @@ def test_a_prediction_whose_client_hung_up_is_answered_499(client: TestClient, m
 
     monkeypatch.setattr(service.batcher, "probabilities", never)
 
-    async def scenario() -> int:
+    async def scenario() -> tuple[list, int]:
         gone = asyncio.Event()
         task = asyncio.ensure_future(asgi_post(client.app, "/predict", multipart(("description", b"ghost night")),
                                                FORM["content-type"], gone))
         for _ in range(500):
-            if waiting:
+            if waiting or task.done():
                 break
             await asyncio.sleep(0.01)
+        reached = list(waiting)  # what waited for the model when the client hung up
         gone.set()
-        return await asyncio.wait_for(task, 10)
+        return reached, await asyncio.wait_for(task, 10)
 
-    assert asyncio.run(scenario()) == 499
+    reached, status = asyncio.run(scenario())
+    assert reached == [(None, "ghost night", "", "")]  # the request was with the model, not answered before it
+    assert status == 499

@@ -78,5 +78,6 @@ def test_a_body_that_trickles_past_the_total_gets_408(address):
 
 
 def test_a_body_over_the_limit_gets_413(address):
-    assert status_and_detail(exchange(address, post(b"x" * 10_001)))[0] == 413
+    assert status_and_detail(exchange(address, post(b"x" * 10_001))) == (
+        413, "request body over the 10,000 byte limit (send a smaller poster or fewer items)")
 

@@ -39,10 +39,11 @@ def test_import_moviegenre_loads_no_heavy_library():
 @pytest.mark.parametrize(("args", "expected_code", "says"), [
     (("--help",), 0, "Predict a movie's genres"),
     (("models",), 0, "fusion-gmu"),
-    (("predict", "--poster", "missing.jpg", "--description", "x"), 2, "error: missing.jpg: cannot read"),
+    (("predict", "--poster", "missing.jpg", "--description", "x"), 2,
+     "error: missing.jpg: cannot read (No such file or directory) (check the path)\n"),
     (("predict",), 2, "error: input: nothing to predict from"),
     (("predict", "--description", "Add a Plot »"), 2, "error: input: nothing to predict from"),
-    (("train", "missing.csv"), 2, "error:"),
+    (("train", "missing.csv"), 2, "error: missing.csv: no such file or folder (check the path)\n"),
 ])
 def test_commands_answer_without_loading_heavy_libraries(args, expected_code, says):
     result, output = probe(*args)
