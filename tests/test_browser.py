@@ -261,15 +261,21 @@ def test_a_poster_picked_while_predict_is_pending_drops_the_old_answer(page, tmp
     assert _bars(page) == {g: f"{p:.2f}" for g, p in answer.value.json()["probabilities"].items()}
 
 
-def test_an_explanation_for_changed_inputs_is_dropped(page, tmp_path: Path) -> None:
+def _bars_with_explain_held(page, poster: dict) -> list:
+    """Run ``poster`` with the description; return once the bars are shown, its /explain held (the route to go on)."""
     held = []
     page.route("**/explain", lambda route: held.append(route))
-    page.set_input_files("#poster-input", _poster(tmp_path, "first.png", 43))
+    page.set_input_files("#poster-input", poster)
     page.fill("#description", DESCRIPTION)
     page.click("#predict")
     page.wait_for_selector("#bars .bar")
     while not held:
         page.wait_for_timeout(20)
+    return held
+
+
+def test_an_explanation_for_changed_inputs_is_dropped(page, tmp_path: Path) -> None:
+    held = _bars_with_explain_held(page, _poster(tmp_path, "first.png", 43))
     page.fill("#title", "Another movie")  # the inputs changed: these bars and this explanation are not theirs
     with page.expect_response("**/explain"):
         held[0].continue_()
@@ -298,14 +304,7 @@ def test_a_new_poster_or_a_failed_rerun_leaves_no_old_bars(page, tmp_path: Path)
 
 
 def test_a_genre_clicked_while_explaining_stays_chosen(page, tmp_path: Path) -> None:
-    held = []
-    page.route("**/explain", lambda route: held.append(route))
-    page.set_input_files("#poster-input", _poster(tmp_path, "first.png", 46))
-    page.fill("#description", DESCRIPTION)
-    page.click("#predict")
-    page.wait_for_selector("#bars .bar")
-    while not held:
-        page.wait_for_timeout(20)
+    held = _bars_with_explain_held(page, _poster(tmp_path, "first.png", 46))
     last = page.locator("#bars .bar").last  # the least likely genre: never the page's own first choice
     genre = last.get_attribute("data-genre")
     last.click()

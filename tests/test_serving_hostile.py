@@ -158,6 +158,14 @@ def test_poster_text_is_read_on_the_services_own_threads(client: TestClient, pos
     assert len(threads) == 1 and threads[0].startswith("moviegenre-poster-text")
 
 
+def text_batcher(vectors) -> Batcher:
+    """A batcher, its worker not started, over a stand-in model whose probability is the description's first
+    component, as ``vectors`` embeds it."""
+    scorer = SimpleNamespace(model=SimpleNamespace(dims_={"poster": 2, "description": 2}), description_vectors=vectors,
+                             probabilities=lambda poster, description, texts, *_: np.asarray(description)[:, :1])
+    return Batcher(scorer, workers=0)
+
+
 def test_one_request_the_model_cannot_run_fails_alone() -> None:
     """Jobs queued together run as one batch; when the batch fails, each runs alone, so only the bad one fails."""
     def vectors(texts: list[str]) -> np.ndarray:
@@ -165,9 +173,7 @@ def test_one_request_the_model_cannot_run_fails_alone() -> None:
             raise ValueError("the tokenizer cannot read this")
         return np.ones((len(texts), 2), np.float32)
 
-    scorer = SimpleNamespace(model=SimpleNamespace(dims_={"poster": 2, "description": 2}), description_vectors=vectors,
-                             probabilities=lambda poster, description, texts, *_: np.asarray(description)[:, :1])
-    batcher = Batcher(scorer, workers=0)
+    batcher = text_batcher(vectors)
 
     async def run() -> list:
         jobs = [asyncio.ensure_future(batcher.probabilities(None, text)) for text in ("ghost", "poison", "love")]
@@ -373,9 +379,7 @@ def test_a_prediction_whose_client_hung_up_is_not_run() -> None:
         seen.extend(texts)
         return np.ones((len(texts), 2), np.float32)
 
-    scorer = SimpleNamespace(model=SimpleNamespace(dims_={"poster": 2, "description": 2}), description_vectors=vectors,
-                             probabilities=lambda poster, description, texts, *_: np.asarray(description)[:, :1])
-    batcher = Batcher(scorer, workers=0)
+    batcher = text_batcher(vectors)
 
     async def run() -> list:
         jobs = [asyncio.ensure_future(batcher.probabilities(None, text)) for text in ("ghost", "gone", "love")]
