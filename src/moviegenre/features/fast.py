@@ -33,9 +33,7 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -48,6 +46,7 @@ from tqdm.auto import tqdm
 
 from moviegenre.data.images import load_poster, to_pixels
 from moviegenre.data.readers import read_json
+from moviegenre.data.table import publish_folder
 from moviegenre.errors import DataError, first_line
 from moviegenre.features.cache import cache_root, local_model_files
 
@@ -123,18 +122,13 @@ def _export(plain, folder: Path) -> None:
     """Write ``plain``'s network and settings into ``folder`` whole or not at all (a scratch folder, renamed)."""
     from moviegenre.features.encoders import ImageEncoder
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".partial-"))
-    try:
+    def build(scratch: Path) -> Path:
         settings = _export_image(plain, scratch) if isinstance(plain, ImageEncoder) else _export_text(plain, scratch)
         _preoptimize(scratch / "model.onnx")
         (scratch / "encoder.json").write_text(json.dumps({"name": plain.name, "dim": plain.dim, **settings}))
-        try:
-            scratch.rename(folder)
-        except OSError:  # another process exported it first: theirs is as good
-            pass
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        return scratch
+
+    publish_folder(folder, build)
 
 
 def _onnx_export(module, inputs: tuple, path: Path, names: list[str], dynamic: dict) -> None:
