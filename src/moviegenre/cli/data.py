@@ -13,7 +13,7 @@ from rich.table import Table
 from moviegenre.cli.app import console, data_app
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT
 from moviegenre.data.readers import read_table
-from moviegenre.data.splits import split_table
+from moviegenre.data.splits import TEST_SHARE, VALIDATION_SHARE, split_table
 from moviegenre.data.summary import TableSummary, summarize
 from moviegenre.data.table import plural
 
@@ -88,8 +88,9 @@ def _print_summary(path: Path, summary: TableSummary, min_genre_count: int, drop
 def split(path: Annotated[Path, typer.Argument(help=TABLE_HELP)],
           out: Annotated[Path, typer.Option("--out", help="Folder for split.csv and genres.json.")],
           seed: Annotated[int | None, typer.Option(help="Random seed.", show_default="0")] = None,
-          validation: Annotated[float | None, typer.Option(help="Validation share.", show_default="0.1")] = None,
-          test: Annotated[float | None, typer.Option(help="Test share.", show_default="0.1")] = None,
+          validation: Annotated[float | None, typer.Option(help="Validation share.",
+                                                           show_default=str(VALIDATION_SHARE))] = None,
+          test: Annotated[float | None, typer.Option(help="Test share.", show_default=str(TEST_SHARE))] = None,
           min_genre_count: MinGenreCount = DEFAULT_MIN_GENRE_COUNT,
           drop_genres: DropGenres = DROP_GENRES) -> None:
     """Seeded multi-label stratified train/validation/test split (or the table's own split.json)."""
@@ -101,7 +102,8 @@ def split(path: Annotated[Path, typer.Argument(help=TABLE_HELP)],
                       markup=False, highlight=False)
     _, splits, proportions = split_table(
         table, out, min_genre_count=min_genre_count, drop_genres=parse_genre_list(drop_genres),
-        validation=0.1 if validation is None else validation, test=0.1 if test is None else test, seed=seed or 0)
+        validation=VALIDATION_SHARE if validation is None else validation,
+        test=TEST_SHARE if test is None else test, seed=seed or 0)
     sizes = {name: int((splits == name).sum()) for name in ("train", "validation", "test")}
     console.print(f"{len(table):,} movies -> " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()), highlight=False)
     report = Table()

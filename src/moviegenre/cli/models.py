@@ -15,6 +15,7 @@ from rich.table import Table
 from moviegenre.cli.app import app, console
 from moviegenre.cli.data import DROP_GENRES, TABLE_HELP, DropGenres, MinGenreCount, parse_genre_list
 from moviegenre.data.genres import DEFAULT_MIN_GENRE_COUNT
+from moviegenre.data.splits import TEST_SHARE, VALIDATION_SHARE
 from moviegenre.data.table import atomic_write_text, plural
 from moviegenre.errors import ConfigError
 
@@ -68,8 +69,9 @@ def train(data: Annotated[Path, typer.Argument(help=TABLE_HELP)],
           max_epochs: Annotated[int | None, typer.Option(help="Cap on epochs.")] = None,
           split: Annotated[Path | None, typer.Option(help="Reuse a split.csv (same rows for every model).")] = None,
           validation: Annotated[float | None, typer.Option(help="Validation share when splitting.",
-                                                           show_default="0.1")] = None,
-          test: Annotated[float | None, typer.Option(help="Test share when splitting.", show_default="0.1")] = None,
+                                                           show_default=str(VALIDATION_SHARE))] = None,
+          test: Annotated[float | None, typer.Option(help="Test share when splitting.",
+                                                     show_default=str(TEST_SHARE))] = None,
           param: Annotated[list[str] | None, typer.Option(help="Model parameter KEY=JSON_VALUE (repeatable).")] = None,
           finetune: Annotated[bool, typer.Option(help="Fine-tune the encoders end to end with the head "
                                                  "(MODEL-finetune; meant for --device cuda).")] = False,
@@ -89,8 +91,9 @@ def train(data: Annotated[Path, typer.Argument(help=TABLE_HELP)],
     if max_epochs is not None:
         options["max_epochs"] = max_epochs
     estimator = train_run(data, model, out, seed=seed, min_genre_count=min_genre_count,
-                          drop_genres=parse_genre_list(drop_genres), validation=0.1 if validation is None else
-                          validation, test=0.1 if test is None else test,
+                          drop_genres=parse_genre_list(drop_genres),
+                          validation=VALIDATION_SHARE if validation is None else validation,
+                          test=TEST_SHARE if test is None else test,
                           split_file=split, resume=resume, params=_parse_params(param or []), **options)
     from moviegenre.training.lightning import is_main_process  # here: a bad table fails before Lightning loads
 

@@ -14,6 +14,7 @@ from moviegenre.errors import ConfigError, DataError
 
 SPLIT_CSV = "split.csv"
 GENRES_JSON = "genres.json"
+VALIDATION_SHARE = TEST_SHARE = 0.1  # the default split: 80/10/10
 
 
 def iterative_stratification(labels: np.ndarray, proportions: tuple[float, ...], seed: int = 0) -> np.ndarray:
@@ -68,7 +69,7 @@ def check_seed(seed: int) -> None:
         raise ConfigError(f"--seed {seed}: give at most {MAX_SEED}")
 
 
-def stratified_split(labels: np.ndarray, *, validation: float = 0.1, test: float = 0.1,
+def stratified_split(labels: np.ndarray, *, validation: float = VALIDATION_SHARE, test: float = TEST_SHARE,
                      seed: int = 0) -> np.ndarray:
     """Split name ("train"/"validation"/"test") per row; a size of 0 leaves that split empty."""
     check_seed(seed)
@@ -80,7 +81,7 @@ def stratified_split(labels: np.ndarray, *, validation: float = 0.1, test: float
     return np.array(SPLITS)[folds]
 
 
-def split_for(table: MovieTable, labels: np.ndarray, *, validation: float = 0.1, test: float = 0.1,
+def split_for(table: MovieTable, labels: np.ndarray, *, validation: float = VALIDATION_SHARE, test: float = TEST_SHARE,
               seed: int = 0) -> np.ndarray:
     """The table's own split when it carries one (MM-IMDb ``split.json``, a CSV's split column; used as is), else a
     stratified one. A row the given one leaves out, or puts in a split of another name, is an error: training would
@@ -148,7 +149,7 @@ def split_proportions(labels: np.ndarray, splits: np.ndarray, genres: list[str])
 
 
 def genre_split(table: MovieTable, *, min_genre_count: int | None = None, drop_genres: tuple[str, ...] | None = None,
-                validation: float = 0.1, test: float = 0.1, seed: int = 0,
+                validation: float = VALIDATION_SHARE, test: float = TEST_SHARE, seed: int = 0,
                 split_file: str | Path | None = None) -> tuple[GenreEncoder, np.ndarray, np.ndarray]:
     """The genre policy fitted on ``table``, the rows' 0/1 labels under it, and each row's split: seeded, or the
     one ``split_file`` holds."""

@@ -11,7 +11,15 @@ from pathlib import Path
 
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT
 from moviegenre.data.readers import read_json, read_table
-from moviegenre.data.splits import GENRES_JSON, SPLIT_CSV, check_seed, genre_split, save_genre_split
+from moviegenre.data.splits import (
+    GENRES_JSON,
+    SPLIT_CSV,
+    TEST_SHARE,
+    VALIDATION_SHARE,
+    check_seed,
+    genre_split,
+    save_genre_split,
+)
 from moviegenre.data.table import atomic_write_text, check_not_input, check_out_folder, poster_rows
 from moviegenre.errors import ConfigError
 from moviegenre.models.base import MODEL_JSON, MODEL_WEIGHTS, GenreModel, check_params
@@ -25,7 +33,7 @@ RUN_FILES = (MODEL_JSON, MODEL_WEIGHTS, GENRES_JSON, SPLIT_CSV, RUN_JSON)
 
 def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
           min_genre_count: int = DEFAULT_MIN_GENRE_COUNT, drop_genres: tuple[str, ...] = DEFAULT_DROP_GENRES,
-          validation: float = 0.1, test: float = 0.1, split_file: str | Path | None = None, resume: bool = False,
+          validation: float = VALIDATION_SHARE, test: float = TEST_SHARE, split_file: str | Path | None = None, resume: bool = False,
           params: dict | None = None, **train_options) -> GenreModel:
     """Train ``model`` on ``data`` and save everything a later ``evaluate``/``predict`` needs in ``out``.
 
