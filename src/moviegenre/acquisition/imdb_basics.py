@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 from moviegenre.acquisition import IMDB_ID
 from moviegenre.data.table import MAX_GENRE_CHARS, MAX_GENRES, MAX_TITLE_CHARS, YEARS, MovieTable, absurd_fields
 from moviegenre.errors import ConfigError, DataError, first_line
-from moviegenre.models.base import Interval
+from moviegenre.params import Interval
 
 COLUMNS = ("tconst", "titleType", "primaryTitle", "originalTitle", "isAdult", "startYear", "endYear",
            "runtimeMinutes", "genres")

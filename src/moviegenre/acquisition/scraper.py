@@ -33,7 +33,7 @@ from moviegenre.data.images import MAX_IMAGE_BYTES, load_image
 from moviegenre.data.readers import read_table
 from moviegenre.data.table import MovieTable, atomic_write_bytes, check_not_input, plural
 from moviegenre.errors import ConfigError, DataError, ImageError
-from moviegenre.models.base import Interval
+from moviegenre.params import Interval
 
 DEFAULT_BASE_URL = "https://www.imdb.com"
 DEFAULT_USER_AGENT = (f"moviegenre/{__version__} (movie genre research dataset builder; rate-limited; "

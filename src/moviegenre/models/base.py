@@ -14,8 +14,7 @@ import functools
 import inspect
 import json
 import math
-from dataclasses import asdict, dataclass, is_dataclass
-from numbers import Integral, Real
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -25,6 +24,7 @@ from safetensors.numpy import load_file, save
 from moviegenre.data.readers import read_json
 from moviegenre.data.table import MovieTable, atomic_write_bytes, atomic_write_text
 from moviegenre.errors import ConfigError, DataError, first_line
+from moviegenre.params import Range
 
 # The model shipped inside the package: what `predict` uses when no run folder is given.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
@@ -35,60 +35,6 @@ INPUTS = ("poster", "description")
 PRECISIONS = ("float32", "float16", "int8")
 INT8_SCALE = ".int8_scale"  # the suffix of an int8 matrix's per-row scales
 INT8_MIN_SIZE = 4096  # smaller arrays (biases, standardisation statistics) stay float16: they are a few kB in all
-
-
-@dataclass(frozen=True)
-class Interval:
-    """The values a numeric parameter may take (scikit-learn's ``Interval``): ``low`` to ``high`` (None: no upper
-    bound), each end included unless its ``*_open`` flag says otherwise; whole numbers only where ``whole``."""
-
-    low: float
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    whole: bool = False  # a count: a parameter whose default is None says nothing of its type
-
-    def __contains__(self, value) -> bool:
-        if not isinstance(value, Integral if self.whole else Real) or isinstance(value, bool) or math.isinf(value):
-            return False
-        # Comparisons that must hold, so that NaN (false against everything) is in no range.
-        above = value > self.low if self.low_open else value >= self.low
-        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
-        return above and below
-
-    def __str__(self) -> str:
-        if self.high is None:
-            bound = f"more than {self.low}" if self.low_open else f"{self.low} or more"
-        else:
-            bound = f"in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
-        return f"a whole number {bound}" if self.whole else bound
-
-
-@dataclass(frozen=True)
-class Options:
-    """The strings a parameter may be (scikit-learn's ``StrOptions``)."""
-
-    values: tuple[str, ...]
-
-    def __contains__(self, value) -> bool:
-        return isinstance(value, str) and value in self.values
-
-    def __str__(self) -> str:
-        return f"one of: {', '.join(self.values)}"
-
-
-Range = Interval | Options
-COUNT = Interval(1, whole=True)  # counts that allocate nothing (a word's minimum document count)
-# Sizes, bounded far above any sensible value: beyond these a typo failed (or took the machine's memory) deep
-# inside a fit, after the embedding (--param hidden=1000000000 asked for 15 TB).
-WIDTH = Interval(1, 65_536, whole=True)  # a network's hidden width (fusion-gmu: 256)
-MEMBERS = Interval(1, 100, whole=True)  # ensemble members, one a cross-fitting fold
-TERMS = Interval(1, 10_000_000, whole=True)  # a word model's vocabulary
-EPOCHS = Interval(1, 100_000, whole=True)
-BATCH = Interval(1, 1_048_576, whole=True)
-NON_NEGATIVE = Interval(0)
-POSITIVE = Interval(0, low_open=True)  # learning rates, inverse regularisation strengths
-SHARE = Interval(0, 1)  # blend weights ((1 - w) * p + w * q stays a probability) and drop probabilities
 
 
 class NotFittedError(ConfigError, ValueError, AttributeError):

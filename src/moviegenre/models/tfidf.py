@@ -11,8 +11,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from moviegenre.data.table import MovieTable
 from moviegenre.errors import DataError
-from moviegenre.models.base import COUNT, POSITIVE, TERMS, GenreModel, Options, Range
+from moviegenre.models.base import GenreModel
 from moviegenre.models.registry import register_model
+from moviegenre.params import COUNT, POSITIVE, TERMS, Options, Range
 
 COLUMNS = ("description", "title", "poster_text")  # the texts a word model may read
 # The blocks of terms each analyzer reads, as TfidfVectorizer settings.

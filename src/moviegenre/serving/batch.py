@@ -46,7 +46,8 @@ from moviegenre.data.table import (
     plural,
 )
 from moviegenre.errors import ConfigError, DataError, ImageError, MovieGenreError, first_line
-from moviegenre.models.base import BATCH, Interval, model_meta, run_model_dir
+from moviegenre.models.base import model_meta, run_model_dir
+from moviegenre.params import BATCH, Interval
 from moviegenre.serving.predictor import Predictor
 
 ENGINES = ("local", "ray")

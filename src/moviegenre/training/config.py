@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from moviegenre.data.splits import MAX_SEED
 from moviegenre.errors import ConfigError
-from moviegenre.models.base import BATCH, EPOCHS, NON_NEGATIVE, POSITIVE, Interval, Options, Range
+from moviegenre.params import BATCH, EPOCHS, NON_NEGATIVE, POSITIVE, Interval, Options, Range
 
 DEVICES = ("cpu", "cuda", "auto")
 PROCESSES = Interval(1, 1024, whole=True)  # devices a node: one process each
