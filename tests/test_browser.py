@@ -358,3 +358,22 @@ def test_compare_says_when_a_heat_map_failed(page, tmp_path: Path) -> None:
     _compare(page, [_poster(tmp_path, f"v{i}.png", 54 + i) for i in range(2)])
     notes = page.locator(".variant .heat-note:not([hidden])").all_text_contents()
     assert notes == ["no heat map: busy: retry shortly"] * 2
+
+
+def test_compare_results_go_when_the_posters_or_genres_change(page, tmp_path: Path) -> None:
+    """A ranking stayed on screen beside posters and genres it was not made for; an answer asked for before the
+    inputs changed is dropped."""
+    _compare(page, [_poster(tmp_path, f"c{i}.png", 60 + i) for i in range(2)])
+    assert page.locator(".variant").count() == 2
+    page.set_input_files("#compare-input", _poster(tmp_path, "c2.png", 62))  # a third variant added
+    assert page.locator(".variant").count() == 0 and page.locator("#compare-results").is_hidden()
+    held = []
+    page.route("**/compare", lambda route: held.append(route))
+    page.click("#compare-run")
+    while not held:
+        page.wait_for_timeout(20)
+    page.uncheck("#genre-picks input[value=Horror]")
+    held[0].continue_()
+    _settle(page)
+    assert page.locator(".variant").count() == 0 and page.locator("#compare-results").is_hidden()
+    assert page.is_enabled("#compare-run")

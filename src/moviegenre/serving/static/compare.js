@@ -3,8 +3,22 @@
 "use strict";
 
 // files: as picked; posters: the file of each variant of the last result; heat: variant index -> {genre: data URL};
-// urls: the blob URLs of the cards shown (revoked when they are replaced)
-const compare = { files: [], posters: [], result: null, heat: {}, urls: [] };
+// urls: the blob URLs of the cards shown (revoked when they are replaced); run: bumped when the inputs change or a
+// comparison starts, so that an answer for an older one is dropped
+const compare = { files: [], posters: [], result: null, heat: {}, urls: [], run: 0 };
+
+// The shown comparison is of other inputs once the posters, the description or the intended genres change.
+function compareInputsChanged() {
+  compare.run += 1;
+  compare.result = null;  // explainAll stops drawing for it
+  for (const url of compare.urls.splice(0)) URL.revokeObjectURL(url);
+  $("variants").replaceChildren();
+  $("compare-skipped").replaceChildren();
+  $("compare-results").hidden = true;
+  $("compare-status").textContent = "";
+  $("compare-run").disabled = false;
+  compareError("");
+}
 
 function setMode(mode) {
   $("single").hidden = mode !== "single";
@@ -16,6 +30,7 @@ function setMode(mode) {
 
 function addFiles(list) {
   compare.files.push(...Array.from(list));
+  compareInputsChanged();
   const box = $("compare-files");
   box.replaceChildren(...compare.files.map((file, i) => {
     const item = document.createElement("li");
@@ -159,7 +174,8 @@ function compareError(message) {
 async function runCompare() {
   const description = $("compare-description").value.trim();
   if (compare.files.length < 2) { compareError("Add two or more poster variants."); return; }
-  compareError("");
+  compareInputsChanged();
+  const run = compare.run;
   const files = [...compare.files];
   const data = new FormData();
   for (const file of files) data.append("posters", file);
@@ -169,6 +185,7 @@ async function runCompare() {
   compare.heat = {};
   try {
     const result = await post("/compare", data);
+    if (run !== compare.run) return;  // the inputs changed while it was asked
     compare.result = result;
     compare.posters = variantFiles(result, files);
     for (const url of compare.urls.splice(0)) URL.revokeObjectURL(url);
@@ -181,9 +198,9 @@ async function runCompare() {
     $("compare-results").hidden = false;
     if (result.intended.length) await explainAll(result, description);
   } catch (error) {
-    compareError(error.message);
+    if (run === compare.run) compareError(error.message);
   } finally {
-    $("compare-run").disabled = false;
+    if (run === compare.run) $("compare-run").disabled = false;
   }
 }
 
@@ -198,6 +215,8 @@ function initCompare() {
   for (const name of ["dragleave", "drop"]) drop.addEventListener(name, () => drop.classList.remove("over"));
   drop.addEventListener("drop", (event) => { event.preventDefault(); addFiles(event.dataTransfer.files); });
   $("compare-run").addEventListener("click", runCompare);
+  $("compare-description").addEventListener("input", compareInputsChanged);
+  $("genre-picks").addEventListener("change", compareInputsChanged);
   fetch("/model").then((r) => r.json()).then((info) => {
     $("genre-picks").replaceChildren(...info.genres.map((genre) => {
       const label = document.createElement("label");
