@@ -181,7 +181,7 @@ def test_ray_engine_equals_local(tiny_run, session_tiny_table_csv, expected, tmp
         # Killed while writing its third part, then started again: only the rows not yet written are predicted.
         out = tmp_path / "resumed.parquet"
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(batch, "_write_atomic", WritesThenDies(die_at=3))
+            patch.setattr(batch, "atomic_write_file", WritesThenDies(die_at=3))
             with pytest.raises(KeyboardInterrupt):
                 predict_file(session_tiny_table_csv, out, tiny_run, batch_size=16, engine="ray", workers=1,
                              progress=False)
@@ -192,7 +192,7 @@ def test_ray_engine_equals_local(tiny_run, session_tiny_table_csv, expected, tmp
         warnings = []
         with pytest.MonkeyPatch.context() as patch:
             again = WritesThenDies()
-            patch.setattr(batch, "_write_atomic", again)
+            patch.setattr(batch, "atomic_write_file", again)
             predict_file(session_tiny_table_csv, out, tiny_run, batch_size=16, engine="ray", workers=1, progress=False,
                          warn=warnings.append)
         assert again.rows == len(expected) - rows_done  # part 0 was not predicted again
@@ -228,11 +228,11 @@ def test_ray_engine_equals_local(tiny_run, session_tiny_table_csv, expected, tmp
 
 
 class WritesThenDies:
-    """Stands in for batch._write_atomic: counts the predicted rows it writes, 'dies' at its n-th part."""
+    """Stands in for batch.atomic_write_file (every part and the output are written through it): counts the predicted rows it writes, 'dies' at its n-th part."""
 
     def __init__(self, die_at: int | None = None) -> None:
         self.die_at, self.calls, self.rows = die_at, 0, 0
-        self.write = batch._write_atomic
+        self.write = batch.atomic_write_file
 
     def __call__(self, path: Path, write) -> None:
         self.calls += 1

@@ -119,18 +119,24 @@ def check_param_names(name: str, params, option: str = "") -> None:
     """A ConfigError (prefixed with ``option``, how the parameters were given, and the first unknown one's name)
     unless ``name`` is a registered model and each of ``params`` one of its parameters: its factory would fail on
     Python's own words ("__init__() got an unexpected keyword argument")."""
-    if name not in _SPECS:
-        raise ConfigError(f"unknown model '{name}' (known: {', '.join(sorted(_SPECS))}; see 'moviegenre models')")
-    if name not in _FACTORIES:
-        importlib.import_module(_SPECS[name].module)
+    factory = _factory(name)
     if not params:
         return
-    known = _FACTORIES[name]().get_params()  # built with its defaults: __init__ only stores them
+    known = factory().get_params()  # built with its defaults: __init__ only stores them
     unknown = next((key for key in params if key not in known), None)
     if unknown is not None:
         where = f"{option} {unknown}: " if option else ""
         raise ConfigError(f"{where}model '{name}' has no parameter '{unknown}' (its parameters: "
                           f"{', '.join(known) or 'none'})")
+
+
+def _factory(name: str):
+    """The registered factory of ``name`` (its module imported on first use); unknown names fail loudly."""
+    if name not in _SPECS:
+        raise ConfigError(f"unknown model '{name}' (known: {', '.join(sorted(_SPECS))}; see 'moviegenre models')")
+    if name not in _FACTORIES:
+        importlib.import_module(_SPECS[name].module)
+    return _FACTORIES[name]
 
 
 def is_registered(name: str) -> bool:
@@ -140,10 +146,7 @@ def is_registered(name: str) -> bool:
 
 def preset(name: str) -> dict | None:
     """The parameters ``create_model(name)`` gives by default (its factory's); None for a name not registered."""
-    if not is_registered(name):
-        return None
-    check_param_names(name, {})  # imports the module that registers its factory
-    return _FACTORIES[name]().get_params()
+    return _factory(name)().get_params() if is_registered(name) else None
 
 
 def finetuned_name(name: str) -> str:

@@ -83,7 +83,7 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
         for index, chunk in enumerate(chunks):
             part = parts / f"part-{index:06d}.parquet"
             if not _holds(part, chunk, predictor.genres, warn):  # resume: a part already written is kept
-                _write_atomic(part, lambda tmp, c=chunk: predict_frame(predictor, c, warn).to_parquet(tmp,
+                atomic_write_file(part, lambda tmp, c=chunk: predict_frame(predictor, c, warn).to_parquet(tmp,
                                                                                                     index=False))
             written += 1
             bar.update(len(chunk))
@@ -207,10 +207,6 @@ def _part_ids(part: Path, genres: list[str]) -> list[str]:
     return frame["imdb_id"].tolist()
 
 
-# Every part and ``out`` are written through this one name: the tests stand in for it to kill a run mid-write.
-_write_atomic = atomic_write_file
-
-
 def _ray_parts_done(parts: Path, genres: list[str], warn: Callable[[str], None] | None) -> tuple[set[str], int]:
     """The movies a killed Ray run's parts hold, and the last part's number (-1 for none). Ray's parts follow the
     results, not fixed batches, so a part that no longer reads back is removed (and ``warn`` told): its movies are
@@ -253,7 +249,7 @@ def _join(parts: list[Path], out: Path, genres: list[str]) -> int:
                 writer.write_table(table)
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out, write)
+    atomic_write_file(out, write)
     return unread
 
 
@@ -371,7 +367,7 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
         for frame in predictions.iter_batches(batch_size=None, batch_format="pandas"):  # in table order
             if len(frame):
                 frame = _numpy_backed(frame)
-                _write_atomic(parts / f"part-{index:06d}.parquet", lambda tmp, f=frame: f.to_parquet(tmp, index=False))
+                atomic_write_file(parts / f"part-{index:06d}.parquet", lambda tmp, f=frame: f.to_parquet(tmp, index=False))
                 index += 1
     except ray.exceptions.RayError as error:
         raise _worker_error(error) from None
