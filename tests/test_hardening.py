@@ -259,8 +259,8 @@ def test_serve_refuses_a_port_or_worker_count_out_of_range_before_loading_the_mo
     monkeypatch.setattr(app_module, "create_app", load)
     code, out, err = run_moviegenre(monkeypatch, capsys, "serve", option, value)
     assert (code, out) == (2, "")  # Click's usage error; a port over 65535 was an OverflowError from bind()
-    said = " ".join(err.replace("│", " ").split())  # the usage panel, its lines joined
-    assert f"Invalid value for '{option}': Input should be" in said
+    assert err.startswith(f"error: Invalid value for '{option}': Input should be") and err.count("\n") == 1, err
+    assert err.endswith("(see 'moviegenre serve --help')\n")
 
 
 def test_a_local_encoder_folder_that_holds_no_model_is_one_line(tmp_path):

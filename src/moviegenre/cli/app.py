@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import errno
+import re
 import signal
 import sys
 import threading
 
+import click
 import typer
 import typer.core
+import typer.rich_utils
 from rich.console import Console
 
 from moviegenre.errors import MovieGenreError
@@ -29,6 +32,25 @@ _MACHINE_ERRORS = {errno.EACCES: _REFUSED, errno.EPERM: _REFUSED, errno.EROFS: "
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def _one_line_usage_error(error: click.ClickException) -> None:
+    """Print Click's refusal of the arguments (an unknown option, a value out of range) as one line, as ours are.
+
+    Typer draws it as a usage line, a hint line and a framed panel; a script reading stderr wants one line.
+    """
+    if isinstance(error, click.exceptions.NoArgsIsHelpError):  # Typer has printed the help: that is the answer
+        return
+    message = "; ".join(part for part in re.split(r"\s*\n\s*|\s{2,}", error.format_message().strip()) if part)
+    if message.endswith(".") and not message.endswith(".."):  # the hint in brackets ends the sentence
+        message = message[:-1]
+    ctx = getattr(error, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    err_console.print(f"error: {message}{hint}", markup=False, highlight=False, soft_wrap=True)
+
+
+# Typer looks this function up when it reports a usage error, so replacing it here changes every command's report.
+typer.rich_utils.rich_format_error = _one_line_usage_error
 
 # What Ctrl-C leaves to do: the commands that pick up where an interrupted run stopped say how.
 _AGAIN = "run the same command again to continue"
