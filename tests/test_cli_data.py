@@ -360,3 +360,22 @@ def test_real_split_report(monkeypatch, capsys, shared_data, tmp_path):
     largest = float(re.search(r"largest difference from the whole: ([\d.]+) percentage points", out).group(1))
     assert largest < 2.0
     assert len((tmp_path / "split.csv").read_text().splitlines()) == 13_660
+
+
+@pytest.mark.parametrize(("args", "where"), [
+    (["data", "split", "{csv}", "--out", "", "--min-genre-count", "5"], "'--out'"),
+    (["train", "{csv}", "--out", "", "--min-genre-count", "5"], "'--out'"),
+    (["predict", "--poster", "", "--description", "A heist."], "'--poster'"),
+    (["compare", ""], "'POSTER'"),
+    (["evaluate", "", "{csv}"], "'run_dir'"),
+])
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(monkeypatch, capsys, tiny_table_csv, tmp_path,
+                                                                   args, where):
+    """An unset shell variable ('--out "$DIR"') gave Path(''), which is '.': split.csv was written into the folder
+    the command ran in, and a poster was reported as '.: not a regular file'."""
+    monkeypatch.chdir(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    code, out, err = moviegenre(monkeypatch, capsys, *[a.replace("{csv}", str(tiny_table_csv)) for a in args])
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: Invalid value for {where}: an empty path (give a file or folder name) (see ")
+    assert sorted(tmp_path.rglob("*")) == before

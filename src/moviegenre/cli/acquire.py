@@ -10,7 +10,7 @@ from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progres
 
 from moviegenre.acquisition.scraper import DEFAULT_BASE_URL, DEFAULT_USER_AGENT, ScrapeSettings, parse_rate, scrape
 from moviegenre.acquisition.state import Outcome
-from moviegenre.cli.app import app, console, err_console
+from moviegenre.cli.app import app, console, err_console, non_empty_path
 
 imdb_app = typer.Typer(help="Ingest IMDb's own files.", no_args_is_help=True)
 app.add_typer(imdb_app, name="imdb")
@@ -18,8 +18,9 @@ MAX_LISTED_PROBLEMS = 10
 
 
 @imdb_app.command("basics")
-def basics(title_basics: Annotated[Path, typer.Argument(help="IMDb's title.basics.tsv or .tsv.gz.")],
-           out: Annotated[Path, typer.Option("--out", help="Movie table (CSV) to write.")],
+def basics(title_basics: Annotated[Path, typer.Argument(parser=non_empty_path,
+                                                        help="IMDb's title.basics.tsv or .tsv.gz.")],
+           out: Annotated[Path, typer.Option("--out", parser=non_empty_path, help="Movie table (CSV) to write.")],
            years: Annotated[str, typer.Option(help="startYear range, e.g. 2000-2010 or 2005; '' for all.")] = "",
            types: Annotated[str, typer.Option(help="Comma-separated titleType values to keep.")] = "movie",
            min_runtime: Annotated[int | None, typer.Option(help="Drop titles shorter than this (minutes) "
@@ -53,8 +54,10 @@ def basics(title_basics: Annotated[Path, typer.Argument(help="IMDb's title.basic
 
 @app.command("scrape")
 def scrape_command(
-        movies: Annotated[Path, typer.Argument(help="Movie table whose imdb_id column lists the titles.")],
-        out: Annotated[Path, typer.Option("--out", help="Folder for movies.csv, posters/ and state.sqlite.")],
+        movies: Annotated[Path, typer.Argument(parser=non_empty_path,
+                                               help="Movie table whose imdb_id column lists the titles.")],
+        out: Annotated[Path, typer.Option("--out", parser=non_empty_path,
+                                          help="Folder for movies.csv, posters/ and state.sqlite.")],
         rate: Annotated[str, typer.Option(help="Requests per second, all together: 2/s, 30/min, ...")] = "2/s",
         concurrency: Annotated[int, typer.Option(help="Titles in flight at once.")] = 4,
         base_url: Annotated[str, typer.Option(help="Site serving /title/<id>/ pages.")] = DEFAULT_BASE_URL,

@@ -7,6 +7,7 @@ import re
 import signal
 import sys
 import threading
+from pathlib import Path
 
 import click
 import typer
@@ -47,6 +48,13 @@ def _one_line_usage_error(error: click.ClickException) -> None:
     ctx = getattr(error, "ctx", None)
     hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
     err_console.print(f"error: {message}{hint}", markup=False, highlight=False, soft_wrap=True)
+
+
+def non_empty_path(value: str) -> Path:
+    """A path argument's parser: an empty one (an unset shell variable) would be Path('.'), the current folder."""
+    if not value:
+        raise typer.BadParameter("an empty path (give a file or folder name)")
+    return Path(value)
 
 
 # Typer looks this function up when it reports a usage error, so replacing it here changes every command's report.

@@ -7,14 +7,16 @@ from typing import Annotated
 
 import typer
 
-from moviegenre.cli.app import app, console, err_console
+from moviegenre.cli.app import app, console, err_console, non_empty_path
 from moviegenre.cli.data import DROP_GENRES, DropGenres, MinGenreCount, parse_genre_list
 from moviegenre.data.genres import DEFAULT_MIN_GENRE_COUNT
 
 
 @app.command("audit")
-def audit(data: Annotated[Path, typer.Argument(help="Labelled movie table: any table 'train' reads.")],
-          out: Annotated[Path, typer.Option("--out", help="Folder for issues.csv, movies.csv, report.md "
+def audit(data: Annotated[Path, typer.Argument(parser=non_empty_path,
+                                               help="Labelled movie table: any table 'train' reads.")],
+          out: Annotated[Path, typer.Option("--out", parser=non_empty_path,
+                                            help="Folder for issues.csv, movies.csv, report.md "
                                             "(and the finished folds, for resuming).")],
           model: Annotated[str, typer.Option(help="Registered model (one ensemble member per fold).")] = "fusion-gmu",
           folds: Annotated[int, typer.Option(help="Folds: every movie is scored by the model of the others.")] = 5,

@@ -7,13 +7,16 @@ from typing import Annotated
 
 import typer
 
-from moviegenre.cli.app import app, console
+from moviegenre.cli.app import app, console, non_empty_path
 
 
 @app.command("predict-table")
-def predict_table(table: Annotated[Path, typer.Argument(help="Movie table to label (genres optional).")],
-                  out: Annotated[Path, typer.Option("--out", help="predictions .parquet or .csv")],
-                  run_dir: Annotated[Path | None, typer.Option("--run", help="Run folder (default: packaged).")] = None,
+def predict_table(table: Annotated[Path, typer.Argument(parser=non_empty_path,
+                                                        help="Movie table to label (genres optional).")],
+                  out: Annotated[Path, typer.Option("--out", parser=non_empty_path,
+                                                    help="predictions .parquet or .csv")],
+                  run_dir: Annotated[Path | None, typer.Option("--run", parser=non_empty_path,
+                                                               help="Run folder (default: packaged).")] = None,
                   batch_size: Annotated[int, typer.Option(help="Rows per batch (and per resumable part).")] = 4096,
                   engine: Annotated[str, typer.Option(help="local, or ray (Ray Data on the cluster in RAY_ADDRESS, "
                                                            "else a local one).")] = "local",

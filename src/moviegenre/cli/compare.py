@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from moviegenre.cli.app import app, console, err_console
+from moviegenre.cli.app import app, console, err_console, non_empty_path
 
 # serving/compare.py's SCORE in short: importing it would load PIL and the predictor before --help answers.
 SCORE_HELP = ("Ranks by: mean over the intended genres of (probability - threshold), minus the largest "
@@ -20,7 +20,8 @@ SCORE_HELP = ("Ranks by: mean over the intended genres of (probability - thresho
 
 @app.command("compare", help="Compare poster variants (and blurb variants): each one's genres side by side, "
                              "ranked with --genre by how strongly they say the intended genres. " + SCORE_HELP)
-def compare(posters: Annotated[list[Path], typer.Argument(help="Poster variants (JPEG, PNG, WebP or GIF).",
+def compare(posters: Annotated[list[Path], typer.Argument(parser=non_empty_path,
+                                                          help="Poster variants (JPEG, PNG, WebP or GIF).",
                                                           metavar="POSTER", show_default=False)],
             description: Annotated[list[str] | None, typer.Option(
                 help="Blurb (repeatable: several are compared, each with every poster).")] = None,
@@ -29,10 +30,11 @@ def compare(posters: Annotated[list[Path], typer.Argument(help="Poster variants 
             title: Annotated[str | None, typer.Option(
                 help="The movie's title (optional), read with every variant as 'predict --title' reads it.")]
             = None,
-            run: Annotated[Path | None, typer.Option(help="Run folder from 'train' (default: the packaged model).")]
+            run: Annotated[Path | None, typer.Option(parser=non_empty_path,
+                                                     help="Run folder from 'train' (default: the packaged model).")]
             = None,
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-            out: Annotated[Path | None, typer.Option(
+            out: Annotated[Path | None, typer.Option(parser=non_empty_path,
                 help="Also write compare.md and contact-sheet.png (heat maps of the intended genres) here.")] = None,
             progress: Annotated[bool, typer.Option(help="Show the embedding progress bars.")] = True) -> None:
     from moviegenre.data.genres import resolve_genres

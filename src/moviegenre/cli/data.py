@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from moviegenre.cli.app import console, data_app
+from moviegenre.cli.app import console, data_app, non_empty_path
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT
 from moviegenre.data.readers import read_table
 from moviegenre.data.splits import TEST_SHARE, VALIDATION_SHARE, split_table
@@ -29,7 +29,7 @@ def parse_genre_list(text: str) -> tuple[str, ...]:
 
 
 @data_app.command("inspect")
-def inspect(path: Annotated[Path, typer.Argument(help=TABLE_HELP)],
+def inspect(path: Annotated[Path, typer.Argument(parser=non_empty_path, help=TABLE_HELP)],
             min_genre_count: MinGenreCount = DEFAULT_MIN_GENRE_COUNT,
             drop_genres: DropGenres = DROP_GENRES,
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
@@ -85,8 +85,9 @@ def _print_summary(path: Path, summary: TableSummary, min_genre_count: int, drop
 
 
 @data_app.command("split")
-def split(path: Annotated[Path, typer.Argument(help=TABLE_HELP)],
-          out: Annotated[Path, typer.Option("--out", help="Folder for split.csv and genres.json.")],
+def split(path: Annotated[Path, typer.Argument(parser=non_empty_path, help=TABLE_HELP)],
+          out: Annotated[Path, typer.Option("--out", parser=non_empty_path,
+                                            help="Folder for split.csv and genres.json.")],
           seed: Annotated[int | None, typer.Option(help="Random seed.", show_default="0")] = None,
           validation: Annotated[float | None, typer.Option(help="Validation share.",
                                                            show_default=str(VALIDATION_SHARE))] = None,

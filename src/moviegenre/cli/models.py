@@ -12,14 +12,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from moviegenre.cli.app import app, console
+from moviegenre.cli.app import app, console, non_empty_path
 from moviegenre.cli.data import DROP_GENRES, TABLE_HELP, DropGenres, MinGenreCount, parse_genre_list
 from moviegenre.data.genres import DEFAULT_MIN_GENRE_COUNT
 from moviegenre.data.splits import TEST_SHARE, VALIDATION_SHARE
 from moviegenre.data.table import atomic_write_text, plural
 from moviegenre.errors import ConfigError
 
-RunDir = Annotated[Path | None, typer.Argument(help="Run folder from 'train' (default: the packaged model).")]
+RunDir = Annotated[Path | None, typer.Argument(parser=non_empty_path,
+                                               help="Run folder from 'train' (default: the packaged model).")]
 
 
 @app.command("models")
@@ -57,9 +58,10 @@ def _split_notes(split: Path, validation: float | None, test: float | None, min_
 
 
 @app.command("train")
-def train(data: Annotated[Path, typer.Argument(help=TABLE_HELP)],
+def train(data: Annotated[Path, typer.Argument(parser=non_empty_path, help=TABLE_HELP)],
           model: Annotated[str, typer.Option(help="Registered model name (see 'moviegenre models').")] = "fusion-gmu",
-          out: Annotated[Path, typer.Option("--out", help="Run folder to write.")] = Path("runs/latest"),
+          out: Annotated[Path, typer.Option("--out", parser=non_empty_path,
+                                            help="Run folder to write.")] = Path("runs/latest"),
           seed: Annotated[int, typer.Option(help="Seed for the split, initialisation and shuffling.")] = 0,
           min_genre_count: MinGenreCount = DEFAULT_MIN_GENRE_COUNT,
           drop_genres: DropGenres = DROP_GENRES,
@@ -67,7 +69,8 @@ def train(data: Annotated[Path, typer.Argument(help=TABLE_HELP)],
           devices: Annotated[int, typer.Option(help="Devices per node (>1: DDP).")] = 1,
           num_nodes: Annotated[int, typer.Option(help="Machines (DDP; torchrun-compatible).")] = 1,
           max_epochs: Annotated[int | None, typer.Option(help="Cap on epochs.")] = None,
-          split: Annotated[Path | None, typer.Option(help="Reuse a split.csv (same rows for every model).")] = None,
+          split: Annotated[Path | None, typer.Option(parser=non_empty_path,
+                                                     help="Reuse a split.csv (same rows for every model).")] = None,
           validation: Annotated[float | None, typer.Option(help="Validation share when splitting.",
                                                            show_default=str(VALIDATION_SHARE))] = None,
           test: Annotated[float | None, typer.Option(help="Test share when splitting.",
@@ -125,12 +128,14 @@ def _parse_params(items: list[str]) -> dict:
 
 
 @app.command("evaluate")
-def evaluate(run_dir: Annotated[Path, typer.Argument(help="Run folder from 'train'.")],
-             data: Annotated[Path, typer.Argument(help="Labelled movie table to score.")],
-             json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics JSON here.")] = None,
+def evaluate(run_dir: Annotated[Path, typer.Argument(parser=non_empty_path, help="Run folder from 'train'.")],
+             data: Annotated[Path, typer.Argument(parser=non_empty_path, help="Labelled movie table to score.")],
+             json_out: Annotated[Path | None, typer.Option("--json", parser=non_empty_path,
+                                                           help="Write the metrics JSON here.")] = None,
              use: Annotated[str, typer.Option(help="Inputs: poster, description, both or any.")] = "any",
              split: Annotated[str | None, typer.Option(help="Score only this split of the run (e.g. test).")] = None,
-             report: Annotated[Path | None, typer.Option(help="Report folder (default: inside the run).")] = None
+             report: Annotated[Path | None, typer.Option(parser=non_empty_path,
+                                                         help="Report folder (default: inside the run).")] = None
              ) -> None:
     """Score a run on a labelled table: metrics JSON, report.md and plots."""
     from moviegenre.data.table import check_not_input, check_out_folder
@@ -162,7 +167,7 @@ def evaluate(run_dir: Annotated[Path, typer.Argument(help="Run folder from 'trai
 
 @app.command("predict")
 def predict(run_dir: RunDir = None,
-            poster: Annotated[Path | None, typer.Option(help="Poster image file.")] = None,
+            poster: Annotated[Path | None, typer.Option(parser=non_empty_path, help="Poster image file.")] = None,
             description: Annotated[str | None, typer.Option(help="Short plot description.")] = None,
             title: Annotated[str | None, typer.Option(help="The movie's title (optional; read beside the poster "
                                                            "and/or description by models that read titles).")] = None,

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from moviegenre.cli.app import app, console
+from moviegenre.cli.app import app, console, non_empty_path
 from moviegenre.cli.models import RunDir
 
 
@@ -62,14 +62,16 @@ def _check_can_listen(host: str, port: int) -> None:
 
 @app.command("explain")
 def explain(run_dir: RunDir = None,
-            poster: Annotated[Path | None, typer.Option(help="Poster image (JPEG, PNG, WebP or GIF).")] = None,
+            poster: Annotated[Path | None, typer.Option(parser=non_empty_path,
+                                                        help="Poster image (JPEG, PNG, WebP or GIF).")] = None,
             description: Annotated[str | None, typer.Option(help="The movie's short description.")] = None,
             title: Annotated[str | None, typer.Option(help="The movie's title (optional; read beside the poster and/or "
                                                            "description as 'predict' reads it, not explained).")] = None,
             genre: Annotated[list[str] | None, typer.Option(
                 help="A genre to explain (repeatable; default: the --top most probable).")] = None,
             top: Annotated[int, typer.Option(help="Explain this many most probable genres.")] = 3,
-            out: Annotated[Path, typer.Option(help="Folder for overlay-<genre>.png and words.csv.")] = Path("explain")
+            out: Annotated[Path, typer.Option(parser=non_empty_path,
+                                              help="Folder for overlay-<genre>.png and words.csv.")] = Path("explain")
             ) -> None:
     """Why the model predicts its top genres (or --genre): poster heat maps (PNG overlays) and a score per
     description word."""
