@@ -1,4 +1,5 @@
-"""Sentence-level augmentation of descriptions inside fusion-gmu, on seeded splits 1-3 (neither is kept; README).
+"""Sentence-level augmentation of descriptions inside fusion-gmu, on seeded splits 1-3 (neither is kept:
+docs/model-selection.md).
 
     OMP_NUM_THREADS=2 python benchmarks/description_augmentation.py --mode train   # extra training rows
     OMP_NUM_THREADS=2 python benchmarks/description_augmentation.py --mode test    # test-time augmentation

@@ -17,7 +17,7 @@ from moviegenre.data.splits import TEST_SHARE, VALIDATION_SHARE, split_table
 from moviegenre.data.summary import TableSummary, summarize
 from moviegenre.data.table import plural
 
-# The formats read_table reads (README, "Data formats").
+# The formats read_table reads (README, "Readable tables").
 TABLE_HELP = "Movie table: project CSV, Parquet, text-only CSV, one-hot poster CSV or MM-IMDb folder."
 MinGenreCount = Annotated[int, typer.Option(help="Drop genres with fewer movies than this.")]
 DropGenres = Annotated[str, typer.Option(help="Comma-separated genres to drop ('' for none).")]
