@@ -6,7 +6,8 @@ genres, serving/compare.py), ``GET /health``, ``GET /model``, the page at ``/``
 and the OpenAPI docs at ``/docs``. Every client mistake is a 4xx JSON ``{"detail": "<one line>"}``:
 413 too large, 415 not an image type, 422 unusable content, 400 nothing to predict from; and 503 (with
 Retry-After) while the model threads are saturated. A request whose client hangs up before its answer is
-cancelled (``until_gone``): its prediction or explanation, if it is still waiting for the model, never runs.
+cancelled (``until_gone``): its prediction or explanation, if it is still waiting for the model, never runs, and
+an explanation already running stops at its next batch of model calls.
 
 Concurrent predictions are micro-batched (serving/batcher.py): each of ``workers`` threads (default: one per core)
 takes whatever requests queued while it was busy and runs them as one encoder batch. Request limits and response
@@ -24,7 +25,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from importlib.resources import files
 from pathlib import Path
@@ -47,7 +48,7 @@ from moviegenre.errors import DataError, MovieGenreError, first_line, utf8_text
 from moviegenre.features.poster_text import reading_threads
 from moviegenre.serving.batcher import Batcher
 from moviegenre.serving.compare import comparison
-from moviegenre.serving.explain import Explainer, Scorer, png_bytes
+from moviegenre.serving.explain import Explainer, ExplanationStopped, Scorer, png_bytes
 from moviegenre.serving.form_text import FormTextCheck
 from moviegenre.serving.predictor import Predictor
 from moviegenre.serving.schemas import (
@@ -100,9 +101,9 @@ CLIENT_GONE = 499  # nginx's "client closed request": logged, never read (the cl
 
 async def until_gone(request: Request, work: Awaitable[T]) -> T:
     """``work``'s result, unless the client hangs up first: then ``work`` is cancelled (a prediction or explanation
-    still waiting for the model is dropped; one already running in a thread finishes unread) and the answer is a
-    499 nobody reads. Uvicorn does not cancel a handler whose client is gone: without this, abandoned requests
-    would hold the places in the bounded queues that others need."""
+    still waiting for the model is dropped; a running explanation stops at its next batch, a running prediction
+    batch finishes unread) and the answer is a 499 nobody reads. Uvicorn does not cancel a handler whose client is
+    gone: without this, abandoned requests would hold the places in the bounded queues that others need."""
     task = asyncio.ensure_future(work)
     watcher = asyncio.ensure_future(_hung_up(request))
     try:
@@ -230,29 +231,40 @@ class Service:
                 raise busy(f"{MAX_QUEUED_EXPLANATIONS} explanations",
                            retry_after=max(1, math.ceil(ahead * self.explain_seconds)))
             self.explaining += 1
-        job = self.explain_pool.submit(self.timed_explain, poster if used["poster"] else None,
+        stop = threading.Event()
+        job = self.explain_pool.submit(self.timed_explain, stop, poster if used["poster"] else None,
                                        description if used["description"] else None, top, genres, title)
         job.add_done_callback(self._explained)  # when it ends, or when it is dropped before it started
-        # Cancelling this await (the client hung up: until_gone) cancels the job if it has not started yet.
-        return await asyncio.wrap_future(job)
+        try:
+            # Cancelling this await (the client hung up: until_gone) cancels the job if it has not started yet.
+            return await asyncio.wrap_future(job)
+        except asyncio.CancelledError:
+            # If it has, it stops at its next model call: the explanations queued behind it need those seconds.
+            stop.set()
+            raise
 
     def _explained(self, _: Future) -> None:
         with self.explain_count_lock:
             self.explaining -= 1
 
-    def timed_explain(self, *args) -> ExplainResult:
-        """``explain``, timed: the moving average of its durations sets /explain's Retry-After."""
+    def timed_explain(self, stop: threading.Event, *args) -> ExplainResult | None:
+        """``explain``, timed: the moving average of its durations sets /explain's Retry-After; None once ``stop``
+        is set (its client hung up and nobody reads the answer)."""
         started = time.monotonic()
         try:
-            return self.explain(*args)
+            return self.explain(*args, stop.is_set)
+        except ExplanationStopped:
+            return None
         finally:
-            self.explain_seconds = 0.7 * self.explain_seconds + 0.3 * (time.monotonic() - started)
+            if not stop.is_set():  # a cut-short duration would understate the next Retry-After
+                self.explain_seconds = 0.7 * self.explain_seconds + 0.3 * (time.monotonic() - started)
 
     def explain(self, poster: bytes | None, description: str | None, top: int, genres: list[str],
-                title: str) -> ExplainResult:
-        """The explanation of checked inputs (``explain_later`` checks them)."""
+                title: str, stop: Callable[[], bool] | None = None) -> ExplainResult:
+        """The explanation of checked inputs (``explain_later`` checks them); ExplanationStopped once ``stop()``."""
         try:
-            explanation = self.explainer.explain(poster, description, top=top, genres=genres, title=title)
+            explanation = self.explainer.explain(poster, description, top=top, genres=genres, title=title,
+                                                 stop=stop)
         except MovieGenreError as error:
             raise ClientError(422, str(error)) from None
         heatmaps = {g: "data:image/png;base64," + base64.b64encode(png_bytes(explanation.heat_layer(g))).decode()

@@ -22,6 +22,7 @@ import csv
 import io
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,9 @@ from moviegenre.serving.predictor import Predictor, used_inputs
 OCCLUSION_WINDOW, OCCLUSION_STRIDE = 56, 28
 # Longer descriptions are deleted in runs of words, so one explanation costs at most this many encodings.
 MAX_WORD_GROUPS = 48
+# Occluded posters and shortened descriptions per model call, and so how often a ``stop`` signal is read: a
+# smaller call would stop a little sooner but batch less.
+OCCLUSIONS_PER_CALL = WORDS_PER_CALL = 16
 WORD = re.compile(r"\w+(?:['’]\w+)*")
 HEAT_WIDTH = 224  # the heat layer's width: the map has one cell per stride (9x9 at 260 px), finer pixels add nothing
 DIM = 0.45  # how much overlays darken the poster, so that the heat stands out (the page: style.css)
@@ -51,6 +55,10 @@ SCALE_HEIGHT, SCALE_BACKGROUND = 40, (24, 24, 24, 255)
 UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
 MAX_NAME_GENRE = 100  # characters of a genre in its file name: a long one must not exceed the file system's 255 bytes
 WORDS_CSV = "words.csv"
+
+
+class ExplanationStopped(Exception):
+    """An explanation given up part way because its ``stop`` signal was set (its web client hung up)."""
 
 
 class Scorer:
@@ -267,9 +275,12 @@ class Explainer:
         self.scorer = predictor if isinstance(predictor, Scorer) else Scorer(predictor)
 
     def explain(self, poster: str | Path | bytes | Image.Image | None = None, description: str | None = None, *,
-                top: int = 3, genres: list[str] | None = None, title: str | None = None) -> Explanation:
+                top: int = 3, genres: list[str] | None = None, title: str | None = None,
+                stop: Callable[[], bool] | None = None) -> Explanation:
         """Explain ``genres`` (default: the ``top`` most probable) for a poster (a path, its bytes or a PIL image)
-        and/or a description (an optional title is read as context, as ``predict`` reads it, and not explained)."""
+        and/or a description (an optional title is read as context, as ``predict`` reads it, and not explained).
+        ``stop`` (e.g. a ``threading.Event``'s ``is_set``) is asked between model calls; once it is true the
+        explanation raises :class:`ExplanationStopped` instead of spending seconds on an answer nobody reads."""
         scorer = self.scorer
         if not isinstance(top, int) or top < 1:  # refused as the CLI refuses --top 0; it was read as 1 without a word
             raise ConfigError(f"top {top!r}: give at least 1")
@@ -292,10 +303,10 @@ class Explainer:
         explanation = Explanation(prediction, chosen, poster=image)
         columns = [names.index(g) for g in chosen]
         if used["poster"]:
-            drops = self._poster_drops(tensor, description_vector, description, title, poster_text)
+            drops = self._poster_drops(tensor, description_vector, description, title, poster_text, stop)
             explanation.heat = {g: drops[c] for g, c in zip(chosen, columns)}
         if used["description"]:
-            explanation.words, drops = self._word_drops(description, poster_vector, probabilities, title)
+            explanation.words, drops = self._word_drops(description, poster_vector, probabilities, title, stop)
             explanation.word_scores = {g: drops[:, c] for g, c in zip(chosen, columns)}
         return explanation
 
@@ -306,11 +317,13 @@ class Explainer:
         return self.scorer.probabilities(poster, description, texts, [title] * n, [poster_text] * n)
 
     def _poster_drops(self, tensor: torch.Tensor, description_vector: np.ndarray | None,
-                      description: str, title: str, poster_text: str) -> np.ndarray:
+                      description: str, title: str, poster_text: str,
+                      stop: Callable[[], bool] | None = None) -> np.ndarray:
         """(genres, H, W): how much each genre's probability drops when the region around a pixel is greyed."""
         scorer = self.scorer
 
         def forward(batch: torch.Tensor) -> torch.Tensor:
+            _stop_if_asked(stop)
             vectors = scorer.poster_vectors(batch)
             return torch.from_numpy(self._probabilities(vectors, description_vector, [description] * len(batch),
                                                         title, poster_text))
@@ -320,11 +333,13 @@ class Explainer:
 
         attribution = Occlusion(forward).attribute(
             tensor[None], sliding_window_shapes=(3, OCCLUSION_WINDOW, OCCLUSION_WINDOW),
-            strides=(3, OCCLUSION_STRIDE, OCCLUSION_STRIDE), baselines=0.0, perturbations_per_eval=16)
+            strides=(3, OCCLUSION_STRIDE, OCCLUSION_STRIDE), baselines=0.0,
+            perturbations_per_eval=OCCLUSIONS_PER_CALL)
         return attribution[:, 0].numpy()  # the same for every channel
 
     def _word_drops(self, description: str, poster_vector: np.ndarray | None, probabilities: np.ndarray,
-                    title: str) -> tuple[list[tuple[str, int, int]], np.ndarray]:
+                    title: str, stop: Callable[[], bool] | None = None
+                    ) -> tuple[list[tuple[str, int, int]], np.ndarray]:
         """The description's words and (words, genres) probability drops when each word (or its run) is deleted (a
         description is given, so the poster's text is not read)."""
         words = [(m.group(), m.start(), m.end()) for m in WORD.finditer(description)]
@@ -336,7 +351,15 @@ class Explainer:
         # Deleting the only words leaves no description: a zero row, which the model reads as a missing input.
         vectors = np.zeros((len(texts), self.scorer.model.dims_["description"]), np.float32)
         kept = [i for i, text in enumerate(texts) if WORD.search(text)]
-        if kept:
-            vectors[kept] = self.scorer.description_vectors([texts[i] for i in kept])
+        for start in range(0, len(kept), WORDS_PER_CALL):
+            chunk = kept[start: start + WORDS_PER_CALL]
+            _stop_if_asked(stop)
+            vectors[chunk] = self.scorer.description_vectors([texts[i] for i in chunk])
         drops = probabilities[None, :] - self._probabilities(poster_vector, vectors, texts, title)
         return words, np.repeat(drops, [len(g) for g in groups], axis=0)[: len(words)]
+
+
+def _stop_if_asked(stop: Callable[[], bool] | None) -> None:
+    """Raises ExplanationStopped once ``stop()`` is true."""
+    if stop is not None and stop():
+        raise ExplanationStopped("explanation stopped: its stop signal was set")
