@@ -4,19 +4,21 @@
 const $ = (id) => document.getElementById(id);
 const HINT = $("drop-hint").innerHTML;
 // run: the current run's number; an answer to an older run, or to inputs changed since, is dropped.
+// requests: aborts the current run's requests when it is void (the service then stops an explanation it began).
 const state = { file: null, genres: [], prediction: null, explanation: null, text: "", selected: null, run: 0,
-                previewUrl: null };
+                previewUrl: null, requests: new AbortController() };
 
 function showError(message) {
   $("error").textContent = message;
   $("error").hidden = !message;
 }
 
-// A failed request becomes the service's one-line `detail` (or a plain reason when there is none).
-async function post(path, form) {
+// A failed request becomes the service's one-line `detail` (or a plain reason when there is none). `signal`
+// aborts it: its caller has dropped the answer, and an aborted request frees the service's model for others.
+async function post(path, form, signal) {
   let response;
   try {
-    response = await fetch(path, { method: "POST", body: form });
+    response = await fetch(path, { method: "POST", body: form, signal });
   } catch (error) {
     throw new Error("cannot reach the service: " + error.message);
   }
@@ -28,6 +30,8 @@ async function post(path, form) {
 // Results no longer describe the inputs: drop them, and any answer still on its way.
 function inputsChanged() {
   state.run += 1;
+  state.requests.abort();
+  state.requests = new AbortController();
   state.prediction = null;
   state.explanation = null;
   state.selected = null;
@@ -147,17 +151,18 @@ async function run() {
   inputsChanged();  // a new run: the last one's results (and any answer still due to it) go
   const ticket = state.run;
   const current = () => ticket === state.run;
+  const { signal } = state.requests;
   state.text = inputs.text;
   $("predict").disabled = true;
   try {
-    const prediction = await post("/predict", form(inputs));
+    const prediction = await post("/predict", form(inputs), signal);
     if (!current()) return;
     state.prediction = prediction;
     renderBars(prediction);
     $("status").textContent = "Working out why…";
     const data = form(inputs);  // exactly what /predict was sent
     data.append("top", String(Math.min(state.genres.length || 3, 50)));  // the service explains at most 50
-    const explanation = await post("/explain", data);
+    const explanation = await post("/explain", data, signal);
     if (!current()) return;
     state.explanation = explanation;
     $("status").textContent = "";

@@ -4,12 +4,14 @@
 
 // files: as picked; posters: the file of each variant of the last result; heat: variant index -> {genre: data URL};
 // urls: the blob URLs of the cards shown (revoked when they are replaced); run: bumped when the inputs change or a
-// comparison starts, so that an answer for an older one is dropped
-const compare = { files: [], posters: [], result: null, heat: {}, urls: [], run: 0 };
+// comparison starts, so that an answer for an older one is dropped; requests: aborts that one's requests
+const compare = { files: [], posters: [], result: null, heat: {}, urls: [], run: 0, requests: new AbortController() };
 
 // The shown comparison is of other inputs once the posters, the description or the intended genres change.
 function compareInputsChanged() {
   compare.run += 1;
+  compare.requests.abort();
+  compare.requests = new AbortController();
   compare.result = null;  // explainAll stops drawing for it
   for (const url of compare.urls.splice(0)) URL.revokeObjectURL(url);
   $("variants").replaceChildren();
@@ -124,7 +126,7 @@ function showVariantHeat(item, genre) {
 }
 
 // Heat maps one variant at a time, best first (each is ~50 model passes on the server).
-async function explainAll(result, description) {
+async function explainAll(result, description, signal) {
   let done = 0;
   for (const index of result.ranking) {
     if (compare.result !== result) return;
@@ -142,7 +144,7 @@ async function explainAll(result, description) {
     let failure = "";
     let maps = {};
     try {
-      maps = (await post("/explain", data)).heatmaps;
+      maps = (await post("/explain", data, signal)).heatmaps;
     } catch (error) {
       failure = error.message;
     }
@@ -176,6 +178,7 @@ async function runCompare() {
   if (compare.files.length < 2) { compareError("Add two or more poster variants."); return; }
   compareInputsChanged();
   const run = compare.run;
+  const { signal } = compare.requests;
   const files = [...compare.files];
   const data = new FormData();
   for (const file of files) data.append("posters", file);
@@ -184,7 +187,7 @@ async function runCompare() {
   $("compare-run").disabled = true;
   compare.heat = {};
   try {
-    const result = await post("/compare", data);
+    const result = await post("/compare", data, signal);
     if (run !== compare.run) return;  // the inputs changed while it was asked
     compare.result = result;
     compare.posters = variantFiles(result, files);
@@ -196,7 +199,7 @@ async function runCompare() {
     $("compare-skipped").replaceChildren(...result.errors.map((error) =>
       Object.assign(document.createElement("li"), { className: "error", textContent: error.error })));
     $("compare-results").hidden = false;
-    if (result.intended.length) await explainAll(result, description);
+    if (result.intended.length) await explainAll(result, description, signal);
   } catch (error) {
     if (run === compare.run) compareError(error.message);
   } finally {
