@@ -39,8 +39,8 @@ from moviegenre.features.fast import fast_encoder
 from moviegenre.serving.compare import listed
 from moviegenre.serving.predictor import Predictor, used_inputs
 
-# 56-pixel squares moved 28 pixels, about a poster's face or title line: 64 occlusions of the 260-pixel input the
-# packaged model's networks read (49 of a 224-pixel one).
+# 56-pixel squares moved 28 pixels, about a poster's face or title line: 81 occlusions of the 260-pixel input the
+# packaged model's networks read (captum's last row and column of windows overhang the edge), 49 of a 224-pixel one.
 OCCLUSION_WINDOW, OCCLUSION_STRIDE = 56, 28
 # Longer descriptions are deleted in runs of words, so one explanation costs at most this many encodings.
 MAX_WORD_GROUPS = 48

@@ -125,7 +125,7 @@ function showVariantHeat(item, genre) {
   item.dataset.heat = maps[genre] ? genre : "";
 }
 
-// Heat maps one variant at a time, best first (each is ~50 model passes on the server).
+// Heat maps one variant at a time, best first (each is 49-81 occluded posters on the server).
 async function explainAll(result, description, signal) {
   let done = 0;
   for (const index of result.ranking) {
