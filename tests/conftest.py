@@ -6,6 +6,7 @@ Every cache the code under test (or a test library) writes lives in a temporary 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -129,6 +130,53 @@ def session_quick_run(session_tiny_table_csv, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("quick") / "run"
     train(session_tiny_table_csv, "tfidf-logreg", out, min_genre_count=3, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def session_tiny_labelled(session_tiny_table_csv):
+    """The session's tiny table read, its genre matrix and its genres (those of 3 movies or more): what ``fit``
+    takes. Shared by every test that asks: fit on it, never change it."""
+    from moviegenre.data.genres import GenreEncoder
+    from moviegenre.data.readers import read_table
+
+    table = read_table(session_tiny_table_csv)
+    encoder = GenreEncoder(min_count=3).fit(table.genres)
+    return table, encoder.transform(table.genres), encoder.classes_
+
+
+@pytest.fixture(scope="session")
+def session_fusion_run(session_tiny_table_csv, tmp_path_factory) -> Path:
+    """A run of fusion-gmu (one member, 2 epochs, with its checkpoints) on the tiny table, trained once per session:
+    copy it before changing it."""
+    from moviegenre.training.pipeline import train
+
+    out = tmp_path_factory.mktemp("fusion") / "run"
+    train(session_tiny_table_csv, "fusion-gmu", out, min_genre_count=3, max_epochs=2, progress=False,
+          params={"ensemble": 1})
+    return out
+
+
+@pytest.fixture
+def quick_run_copy(session_quick_run, tmp_path) -> Path:
+    """This test's own copy of the quick run, at ``tmp_path / "run"``: change it at will."""
+    return shutil.copytree(session_quick_run, tmp_path / "run")
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch) -> None:
+    """A cache of this test's own, empty at first (``pytestmark = pytest.mark.usefixtures("own_cache")``)."""
+    monkeypatch.setenv("MOVIEGENRE_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def no_model_load(monkeypatch) -> None:
+    """The model must not load: every check the test makes comes before it."""
+    from moviegenre.serving import predictor
+
+    def load_model(run_dir):
+        raise AssertionError(f"the model of {run_dir} was loaded")
+
+    monkeypatch.setattr(predictor, "load_model", load_model)
 
 
 def make_tiny_table(tmp_path: Path) -> Path:

@@ -24,9 +24,7 @@ from moviegenre.evaluation.audit_report import write_audit_report
 FAST = {"model": "tfidf-logreg", "folds": 2, "min_genre_count": 3}
 
 
-@pytest.fixture(autouse=True)
-def own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOVIEGENRE_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("own_cache")
 
 
 def text_table(path: Path, titles: dict[int, str] | None = None, genres: list[str] | None = None) -> Path:

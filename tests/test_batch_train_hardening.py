@@ -4,7 +4,6 @@ and a finished run left as it was."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -12,14 +11,8 @@ import pytest
 import torch
 
 from conftest import run_moviegenre
-from moviegenre.serving import predictor
 
 RUN_FILES = ("split.csv", "genres.json", "model.json", "model.safetensors", "run.json")
-
-
-@pytest.fixture
-def run_copy(session_quick_run, tmp_path) -> Path:
-    return shutil.copytree(session_quick_run, tmp_path / "run")
 
 
 def assert_one_line(code: int, err: str, starts: str) -> None:
@@ -47,28 +40,28 @@ OTHER_RUN = ("--seed", "1", "--min-genre-count", "5", "--no-progress")
     (("--model", "fusion-gmu", "--max-epochs", "1000000"), "--max-epochs 1000000: give a whole number in [1, 100000]"),
     (("--model", "tfidf-logreg", "--device", "cuda"), "--device cuda: this machine has no CUDA GPU"),
 ])
-def test_a_bad_model_or_option_leaves_a_finished_run_byte_identical(args, starts, run_copy, session_tiny_table_csv,
-                                                                    monkeypatch, capsys):
+def test_a_bad_model_or_option_leaves_a_finished_run_byte_identical(args, starts, quick_run_copy,
+                                                                    session_tiny_table_csv, monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a machine without a GPU, whatever this one has
-    before = {name: (run_copy / name).read_bytes() for name in RUN_FILES}
-    code, _, err = run_moviegenre(monkeypatch, capsys, "train", session_tiny_table_csv, "--out", run_copy,
+    before = {name: (quick_run_copy / name).read_bytes() for name in RUN_FILES}
+    code, _, err = run_moviegenre(monkeypatch, capsys, "train", session_tiny_table_csv, "--out", quick_run_copy,
                                   *args, *OTHER_RUN)
     assert_one_line(code, err, starts)
-    assert {name: (run_copy / name).read_bytes() for name in RUN_FILES} == before
+    assert {name: (quick_run_copy / name).read_bytes() for name in RUN_FILES} == before
 
 
 @pytest.mark.parametrize("seed, message", [("-1", "--seed -1: give 0 or more"),
                                            ("4294967296", "--seed 4294967296: give at most 2147483647")])
-def test_a_seed_out_of_range_leaves_a_finished_run_byte_identical(run_copy, session_tiny_table_csv, monkeypatch,
+def test_a_seed_out_of_range_leaves_a_finished_run_byte_identical(quick_run_copy, session_tiny_table_csv, monkeypatch,
                                                                   capsys, seed, message):
-    before = {name: (run_copy / name).read_bytes() for name in RUN_FILES}
-    code, _, err = run_moviegenre(monkeypatch, capsys, "train", session_tiny_table_csv, "--out", run_copy,
+    before = {name: (quick_run_copy / name).read_bytes() for name in RUN_FILES}
+    code, _, err = run_moviegenre(monkeypatch, capsys, "train", session_tiny_table_csv, "--out", quick_run_copy,
                                   "--model", "tfidf-logreg", "--seed", seed, "--no-progress")
     assert_one_line(code, err, message)
-    assert {name: (run_copy / name).read_bytes() for name in RUN_FILES} == before
+    assert {name: (quick_run_copy / name).read_bytes() for name in RUN_FILES} == before
 
 
-def test_a_fit_that_fails_leaves_a_finished_run_byte_identical(run_copy, session_tiny_table_csv, monkeypatch):
+def test_a_fit_that_fails_leaves_a_finished_run_byte_identical(quick_run_copy, session_tiny_table_csv, monkeypatch):
     from moviegenre.models.tfidf import TfidfLogReg
     from moviegenre.training.pipeline import train
 
@@ -76,10 +69,10 @@ def test_a_fit_that_fails_leaves_a_finished_run_byte_identical(run_copy, session
         raise RuntimeError("the fit failed")
 
     monkeypatch.setattr(TfidfLogReg, "_fit", fails)
-    before = {name: (run_copy / name).read_bytes() for name in RUN_FILES}
+    before = {name: (quick_run_copy / name).read_bytes() for name in RUN_FILES}
     with pytest.raises(RuntimeError, match="the fit failed"):
-        train(session_tiny_table_csv, "tfidf-logreg", run_copy, seed=1, min_genre_count=5, progress=False)
-    assert {name: (run_copy / name).read_bytes() for name in RUN_FILES} == before
+        train(session_tiny_table_csv, "tfidf-logreg", quick_run_copy, seed=1, min_genre_count=5, progress=False)
+    assert {name: (quick_run_copy / name).read_bytes() for name in RUN_FILES} == before
 
 
 @pytest.mark.parametrize(("option", "value"), [("--device", "bogus"), ("--devices", "0"), ("--num-nodes", "0"),
@@ -152,15 +145,6 @@ def _table(tmp_path: Path, problem: str) -> tuple[Path, str]:
     path = tmp_path / "movies.parquet"
     path.write_bytes(b"PAR1 not really" if problem == "damaged parquet" else b"")
     return path, f"{path}: not a readable Parquet table ("
-
-
-@pytest.fixture
-def no_model_load(monkeypatch):
-    """The model must not load: every check here comes before it."""
-    def load_model(run_dir):
-        raise AssertionError(f"the model of {run_dir} was loaded")
-
-    monkeypatch.setattr(predictor, "load_model", load_model)
 
 
 @pytest.mark.parametrize("problem", ["latin-1 after 40 rows", "unterminated quote", "too many fields", "empty", "missing",

@@ -19,9 +19,7 @@ from moviegenre.errors import ConfigError, DataError
 ONE_LINE_HINT = ": it is exported again when next needed)"
 
 
-@pytest.fixture(autouse=True)
-def own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOVIEGENRE_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("own_cache")
 
 
 # -- the fast path: an export folder as the cache holds it, damaged ----------------------------------------------
@@ -358,18 +356,14 @@ def test_an_interrupted_save_never_leaves_the_new_model_beside_the_earlier_run(t
     assert load_model(out).name == "tfidf-logreg"
 
 
-def test_a_save_interrupted_between_its_files_leaves_no_model_under_the_earlier_name(tiny_table_csv, tmp_path,
+def test_a_save_interrupted_between_its_files_leaves_no_model_under_the_earlier_name(session_tiny_labelled, tmp_path,
                                                                                     monkeypatch):
-    from moviegenre.data.genres import GenreEncoder
-    from moviegenre.data.readers import read_table
     from moviegenre.models import base, create_model
     from moviegenre.models.base import load_model
 
-    table = read_table(tiny_table_csv)
-    encoder = GenreEncoder(min_count=3).fit(table.genres)
-    labels = encoder.transform(table.genres)
-    create_model("tfidf-logreg").fit(table, labels, genres=encoder.classes_).save(tmp_path / "model")
-    later = create_model("tfidf-logreg", C=2.0).fit(table, labels, genres=encoder.classes_)
+    table, labels, genres = session_tiny_labelled
+    create_model("tfidf-logreg").fit(table, labels, genres=genres).save(tmp_path / "model")
+    later = create_model("tfidf-logreg", C=2.0).fit(table, labels, genres=genres)
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt

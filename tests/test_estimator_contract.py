@@ -7,21 +7,12 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from moviegenre.data.genres import GenreEncoder
-from moviegenre.data.readers import read_table
 from moviegenre.data.table import MovieTable
 from moviegenre.errors import ConfigError, DataError
 from moviegenre.models import create_model, list_models, load_model
 from moviegenre.models.tfidf import NoTerms, TfidfLogReg
 
 NOT_FITTED = "model 'tfidf-logreg' is not fitted: call fit first \\(or load a trained run\\)"
-
-
-@pytest.fixture(scope="module")
-def tiny(session_tiny_table_csv):
-    table = read_table(session_tiny_table_csv)
-    encoder = GenreEncoder(min_count=3).fit(table.genres)
-    return table, encoder.transform(table.genres), list(encoder.classes_)
 
 
 @pytest.mark.parametrize("name", [spec.name for spec in list_models()])
@@ -34,8 +25,8 @@ def test_every_registered_model_clones_with_its_name_and_its_own_copies_of_its_p
                    if isinstance(value, (dict, list)))
 
 
-def test_a_clone_of_a_fitted_model_learns_nothing_from_it_and_saves_a_loadable_folder(tiny, tmp_path):
-    table, labels, genres = tiny
+def test_a_clone_of_a_fitted_model_learns_nothing_from_it_and_saves_a_loadable_folder(session_tiny_labelled, tmp_path):
+    table, labels, genres = session_tiny_labelled
     model = create_model("tfidf-logreg", C=2.0).fit(table, labels, genres=genres)
     twin = clone(model)
     assert not hasattr(twin, "prior_") and twin.C == 2.0
@@ -43,8 +34,9 @@ def test_a_clone_of_a_fitted_model_learns_nothing_from_it_and_saves_a_loadable_f
     assert loaded.name == "tfidf-logreg" and loaded.C == 2.0
 
 
-def test_save_refuses_a_model_without_a_registry_name_rather_than_write_an_unloadable_folder(tiny, tmp_path):
-    table, labels, genres = tiny
+def test_save_refuses_a_model_without_a_registry_name_rather_than_write_an_unloadable_folder(session_tiny_labelled,
+                                                                                             tmp_path):
+    table, labels, genres = session_tiny_labelled
     model = create_model("tfidf-logreg")
     rebuilt = type(model)(**model.get_params()).fit(table, labels, genres=genres)  # no name: not through create_model
     with pytest.raises(ConfigError, match="no registry name"):
@@ -63,8 +55,8 @@ def test_each_created_model_owns_its_preset_parameters():
 
 
 @pytest.mark.parametrize("use", ["predict_proba", "predict", "save"])
-def test_a_model_used_before_fit_says_so(use, tiny, tmp_path):
-    table = tiny[0]
+def test_a_model_used_before_fit_says_so(use, session_tiny_labelled, tmp_path):
+    table = session_tiny_labelled[0]
     model = create_model("tfidf-logreg")
     with pytest.raises(ConfigError, match=NOT_FITTED) as raised:
         model.save(tmp_path / "run") if use == "save" else getattr(model, use)(table)
@@ -73,10 +65,10 @@ def test_a_model_used_before_fit_says_so(use, tiny, tmp_path):
 
 
 @pytest.mark.parametrize("fitted_before", [False, True])
-def test_a_model_whose_fit_failed_says_it_is_not_fitted(fitted_before, tiny):
+def test_a_model_whose_fit_failed_says_it_is_not_fitted(fitted_before, session_tiny_labelled):
     # The fit fails after setting some learned state (prior_, vectorizers_): that must not count as fitted, nor may
     # an earlier fit's thresholds vouch for the state the failed one left.
-    table, labels, genres = tiny
+    table, labels, genres = session_tiny_labelled
     model = create_model("tfidf-logreg")
     if fitted_before:
         model.fit(table, labels, genres=genres)
@@ -86,11 +78,11 @@ def test_a_model_whose_fit_failed_says_it_is_not_fitted(fitted_before, tiny):
         model.predict_proba(table)
 
 
-def test_an_embedding_model_used_before_fit_says_so_before_embedding_anything(tiny, monkeypatch):
+def test_an_embedding_model_used_before_fit_says_so_before_embedding_anything(session_tiny_labelled, monkeypatch):
     model = create_model("fusion-gmu")
     monkeypatch.setattr(type(model), "features", lambda *args, **kwargs: pytest.fail("embedded before the check"))
     with pytest.raises(ConfigError, match="model 'fusion-gmu' is not fitted"):
-        model.predict_proba(tiny[0])
+        model.predict_proba(session_tiny_labelled[0])
 
 
 @pytest.mark.parametrize(("change", "says"), [
@@ -102,8 +94,8 @@ def test_an_embedding_model_used_before_fit_says_so_before_embedding_anything(ti
     (lambda t, y, g: (t, y, g, (t, y[:5])), "validation labels: 5 rows for 60 movies"),
     (lambda t, y, g: (t, y, g, (t, y[:, :2])), "validation labels: 2 columns for 5 genres"),
 ])
-def test_fit_checks_its_inputs_before_learning(change, says, tiny):
-    table, labels, genres, validation = change(*tiny)
+def test_fit_checks_its_inputs_before_learning(change, says, session_tiny_labelled):
+    table, labels, genres, validation = change(*session_tiny_labelled)
     with pytest.raises(DataError, match=f"^{says}"):
         create_model("tfidf-logreg").fit(table, labels, genres=genres, validation=validation)
 
@@ -114,13 +106,13 @@ def test_repr_names_the_model_and_the_parameters_it_was_given():
     assert repr(TfidfLogReg(min_df=3)) == "TfidfLogReg(min_df=3)"  # no registry name: its class's defaults
 
 
-def test_an_embedding_model_whose_refit_failed_says_it_is_not_fitted(tiny, monkeypatch):
+def test_an_embedding_model_whose_refit_failed_says_it_is_not_fitted(session_tiny_labelled, monkeypatch):
     """fusion-gmu trains again on its training and validation rows once its thresholds are tuned: a refit stopped
     midway left the tuned thresholds vouching for networks half replaced."""
     from moviegenre.models.embedding import EmbeddingMLP
     from moviegenre.training.config import TrainConfig
 
-    table, labels, genres = tiny
+    table, labels, genres = session_tiny_labelled
     model = create_model("fusion-gmu", ensemble=1, config=TrainConfig(max_epochs=1, batch_size=16, progress=False))
     fit_networks = EmbeddingMLP._fit
 

@@ -15,13 +15,7 @@ from moviegenre.serving import predictor
 LOAD_MODEL = predictor.load_model
 
 
-@pytest.fixture(autouse=True)
-def no_model_load(monkeypatch):
-    """The model must not load: every check here comes before it."""
-    def load_model(run_dir):
-        raise AssertionError(f"the model of {run_dir} was loaded")
-
-    monkeypatch.setattr(predictor, "load_model", load_model)
+pytestmark = pytest.mark.usefixtures("no_model_load")  # every check here comes before the model loads
 
 
 def bad_poster(tmp_path: Path, kind: str) -> tuple[Path, str]:

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import torch
 
-from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
 from moviegenre.errors import ConfigError, DataError, ImageError
 from moviegenre.models import create_model, list_models, load_model
@@ -19,14 +18,6 @@ from moviegenre.serving.predictor import Predictor
 from moviegenre.training.config import TrainConfig
 
 FAST = TrainConfig(max_epochs=2, batch_size=16, progress=False)
-
-
-@pytest.fixture(scope="module")
-def tiny(session_tiny_table_csv):
-    table = read_table(session_tiny_table_csv)
-    encoder = GenreEncoder(min_count=3).fit(table.genres)
-    labels = encoder.transform(table.genres)
-    return table, labels, encoder.classes_
 
 
 def fast_model(name: str):
@@ -39,8 +30,8 @@ def fast_model(name: str):
 
 
 @pytest.mark.parametrize("name", [spec.name for spec in list_models()])
-def test_every_registered_model_fits_predicts_saves_and_loads(name, tiny, tmp_path):
-    table, labels, genres = tiny
+def test_every_registered_model_fits_predicts_saves_and_loads(name, session_tiny_labelled, tmp_path):
+    table, labels, genres = session_tiny_labelled
     train, val = np.arange(0, 45), np.arange(45, len(table))
     model = fast_model(name).fit(table.subset(train), labels[train], validation=(table.subset(val), labels[val]),
                                  genres=genres)
@@ -73,7 +64,7 @@ def test_gmu_ignores_a_missing_modality():
     torch.testing.assert_close(only_poster, other_text)
 
 
-def test_a_model_with_no_init_of_its_own_has_no_parameters_and_fits(tiny):
+def test_a_model_with_no_init_of_its_own_has_no_parameters_and_fits(session_tiny_labelled):
     from moviegenre.models.base import GenreModel
 
     class Rates(GenreModel):  # as benchmarks/compare.py's genre-rates floor
@@ -83,7 +74,7 @@ def test_a_model_with_no_init_of_its_own_has_no_parameters_and_fits(tiny):
         def predict_proba(self, movies) -> np.ndarray:
             return np.tile(self.rates_, (len(movies), 1))
 
-    table, labels, genres = tiny
+    table, labels, genres = session_tiny_labelled
     model = Rates().fit(table, labels, genres=genres)
     assert model.get_params() == {} and model.predict_proba(table).shape == labels.shape
 
@@ -93,8 +84,8 @@ def test_unknown_model_name_is_a_loud_error():
         create_model("nope")
 
 
-def test_unknown_encoder_name_is_a_loud_error(tiny):
-    table, labels, genres = tiny
+def test_unknown_encoder_name_is_a_loud_error(session_tiny_labelled):
+    table, labels, genres = session_tiny_labelled
     model = create_model("poster-mlp", image_encoder="resnet-9000", config=FAST)
     with pytest.raises(ConfigError, match="unknown image encoder 'resnet-9000'"):
         model.fit(table, labels, genres=genres)
@@ -119,8 +110,8 @@ def test_a_folder_that_is_not_a_run_is_a_loud_error(tmp_path):
         Predictor(tmp_path / "missing")
 
 
-def test_a_poster_that_is_not_an_image_is_a_loud_error(tiny, tmp_path):
-    table, labels, genres = tiny
+def test_a_poster_that_is_not_an_image_is_a_loud_error(session_tiny_labelled, tmp_path):
+    table, labels, genres = session_tiny_labelled
     fast_model("fusion-gmu").fit(table, labels, genres=genres).save(tmp_path / "run")
     bogus = tmp_path / "poster.jpg"
     bogus.write_text("not a picture")
@@ -128,8 +119,9 @@ def test_a_poster_that_is_not_an_image_is_a_loud_error(tiny, tmp_path):
         Predictor(tmp_path / "run").predict(poster=bogus, description="a love story")
 
 
-def test_predict_hands_the_model_the_posters_bytes_and_loads_it_only_for_valid_input(tiny, tmp_path, monkeypatch):
-    table, labels, genres = tiny
+def test_predict_hands_the_model_the_posters_bytes_and_loads_it_only_for_valid_input(session_tiny_labelled, tmp_path,
+                                                                                     monkeypatch):
+    table, labels, genres = session_tiny_labelled
     model = fast_model("fusion-gmu").fit(table, labels, genres=genres)
     model.save(tmp_path / "run")
     predictor = Predictor(tmp_path / "run")
@@ -161,15 +153,12 @@ def test_training_resumes_from_the_last_checkpoint(session_tiny_table_csv, tmp_p
 
 
 @pytest.mark.parametrize("use", ["any", "poster", "description", "both"])
-def test_evaluate_writes_the_contract_json_and_a_report(session_tiny_table_csv, tmp_path_factory, use):
+def test_evaluate_writes_the_contract_json_and_a_report(session_tiny_table_csv, session_fusion_run, tmp_path_factory,
+                                                       use):
     from moviegenre.evaluation.evaluate import evaluate
-    from moviegenre.training.pipeline import train
 
-    run = tmp_path_factory.getbasetemp() / "evaluate-run"
-    if not (run / "model.json").exists():
-        train(session_tiny_table_csv, "fusion-gmu", run, min_genre_count=3, max_epochs=2, progress=False,
-              params={"ensemble": 1})
-    metrics = evaluate(run, session_tiny_table_csv, use=use, report_dir=tmp_path_factory.mktemp(f"report-{use}"))
+    metrics = evaluate(session_fusion_run, session_tiny_table_csv, use=use,
+                       report_dir=tmp_path_factory.mktemp(f"report-{use}"))
     assert {"n", "micro_f1", "macro_f1", "weighted_f1", "samples_f1", "map_macro", "per_genre"} <= set(metrics)
     table = read_table(session_tiny_table_csv).with_inputs(use)
     assert 0 < metrics["n"] <= len(table)
@@ -182,11 +171,11 @@ def test_evaluate_writes_the_contract_json_and_a_report(session_tiny_table_csv, 
         assert (report / name).stat().st_size > 0
 
 
-def test_evaluate_refuses_an_input_the_model_does_not_read_and_an_unknown_split(tiny, session_tiny_table_csv,
-                                                                                  tmp_path):
+def test_evaluate_refuses_an_input_the_model_does_not_read_and_an_unknown_split(session_tiny_labelled,
+                                                                                  session_tiny_table_csv, tmp_path):
     from moviegenre.evaluation.evaluate import evaluate
 
-    table, labels, genres = tiny
+    table, labels, genres = session_tiny_labelled
     fast_model("description-mlp").fit(table, labels, genres=genres).save(tmp_path / "run")
     with pytest.raises(DataError, match="does not read a poster.*--use any, or --use description"):
         evaluate(tmp_path / "run", session_tiny_table_csv, use="poster", report_dir=tmp_path / "report")
@@ -219,8 +208,8 @@ def test_evaluate_says_what_it_left_out_and_which_rows_the_run_trained_on(sessio
         evaluate(tmp_path / "run", session_tiny_table_csv, use="both", report_dir=tmp_path / "both")
 
 
-def test_word_model_is_blended_only_into_rows_with_a_description(tiny):
-    table, labels, genres = tiny
+def test_word_model_is_blended_only_into_rows_with_a_description(session_tiny_labelled):
+    table, labels, genres = session_tiny_labelled
     model = fast_model("fusion-gmu").fit(table, labels, genres=genres)
     assert model.words_ is not None
     features = model.features(table, progress=False)
@@ -232,8 +221,8 @@ def test_word_model_is_blended_only_into_rows_with_a_description(tiny):
     assert fast_model("poster-mlp").fit(table, labels, genres=genres).words_ is None  # reads no descriptions
 
 
-def test_the_description_word_model_takes_its_own_settings_and_keeps_them_when_saved(tiny, tmp_path):
-    table, labels, genres = tiny
+def test_the_description_word_model_takes_its_own_settings_and_keeps_them_when_saved(session_tiny_labelled, tmp_path):
+    table, labels, genres = session_tiny_labelled
     words = {"analyzer": "word+char", "nb": True, "C": 1.0}
     model = fast_model("description-mlp")
     model.set_params(ensemble=1, description_words=words).fit(table, labels, genres=genres)
@@ -244,8 +233,8 @@ def test_the_description_word_model_takes_its_own_settings_and_keeps_them_when_s
 
 
 @pytest.mark.parametrize("modality", ["poster", "description"])
-def test_a_single_input_network_moves_only_the_rows_that_have_its_input_alone(tiny, modality):
-    table, labels, genres = tiny
+def test_a_single_input_network_moves_only_the_rows_that_have_its_input_alone(session_tiny_labelled, modality):
+    table, labels, genres = session_tiny_labelled
     weights = {"poster_net_weight": 0.0, "description_net_weight": 0.0, "description_net_weight_with_poster": 0.0,
                f"{modality}_net_weight": 0.5}
     model = fast_model("fusion-gmu").set_params(ensemble=2, **weights).fit(table, labels, genres=genres)
@@ -259,8 +248,8 @@ def test_a_single_input_network_moves_only_the_rows_that_have_its_input_alone(ti
     np.testing.assert_array_equal(with_net["both"], without["both"])
 
 
-def test_the_description_network_blended_where_a_poster_is_given_too_moves_only_those_rows(tiny):
-    table, labels, genres = tiny
+def test_the_description_network_blended_where_a_poster_is_given_too_moves_only_those_rows(session_tiny_labelled):
+    table, labels, genres = session_tiny_labelled
     model = fast_model("fusion-gmu").set_params(ensemble=1, poster_net_weight=0.0, description_net_weight=0.0,
                                                 description_net_weight_with_poster=0.5)
     model.fit(table, labels, genres=genres)
@@ -274,13 +263,13 @@ def test_the_description_network_blended_where_a_poster_is_given_too_moves_only_
         np.testing.assert_array_equal(blended[use], without[use])
 
 
-def test_a_description_given_alone_is_judged_by_thresholds_tuned_on_descriptions_given_alone(tiny, tmp_path,
-                                                                                            monkeypatch):
+def test_a_description_given_alone_is_judged_by_thresholds_tuned_on_descriptions_given_alone(session_tiny_labelled,
+                                                                                            tmp_path, monkeypatch):
     from moviegenre.evaluation import metrics
     from moviegenre.evaluation.metrics import best_global_threshold, tune_thresholds
 
     monkeypatch.setattr(metrics, "MIN_POSITIVES_FOR_OWN_THRESHOLD", 2)  # the tiny table's genres are all rare
-    table, labels, genres = tiny
+    table, labels, genres = session_tiny_labelled
     train, val = np.arange(0, 45), np.arange(45, len(table))
     validation = table.subset(val)
     model = fast_model("fusion-gmu").set_params(ensemble=1, refit=False).fit(  # a refit moves the probabilities
@@ -357,11 +346,11 @@ def test_models_command_lists_every_registered_model_one_line_each(monkeypatch, 
     assert all(len(line.split(maxsplit=1)) == 2 for line in lines)  # a name, then what it is
 
 
-def test_cross_fitted_members_tune_thresholds_on_rows_they_never_trained_on(tiny, monkeypatch):
+def test_cross_fitted_members_tune_thresholds_on_rows_they_never_trained_on(session_tiny_labelled, monkeypatch):
     from moviegenre.evaluation import metrics
     from moviegenre.training import lightning
 
-    table, labels, genres = tiny
+    table, labels, genres = session_tiny_labelled
     train, val = np.arange(0, 45), np.arange(45, len(table))
     seen = []  # (training rows, early-stopping rows) of each member, identified by their label rows
     fit_network = lightning.fit_network
@@ -388,10 +377,10 @@ def test_cross_fitted_members_tune_thresholds_on_rows_they_never_trained_on(tiny
 
 
 def test_a_refit_trains_every_network_again_on_all_rows_for_its_chosen_epochs_and_keeps_the_thresholds(
-        tiny, monkeypatch):
+        session_tiny_labelled, monkeypatch):
     from moviegenre.training import lightning
 
-    table, labels, genres = tiny
+    table, labels, genres = session_tiny_labelled
     train, val = np.arange(0, 45), np.arange(45, len(table))
     trained = []  # (fusion, rows, validated, max_epochs, best_epochs_) of each network, in training order
     fit_network = lightning.fit_network
@@ -425,8 +414,9 @@ def test_a_refit_trains_every_network_again_on_all_rows_for_its_chosen_epochs_an
     assert not np.allclose(refitted.predict_proba(table), plain.predict_proba(table))
 
 
-def test_title_words_are_read_only_where_a_row_has_a_title_and_never_for_a_use_other_than_any(tiny, tmp_path):
-    table, labels, genres = tiny
+def test_title_words_are_read_only_where_a_row_has_a_title_and_never_for_a_use_other_than_any(session_tiny_labelled,
+                                                                                              tmp_path):
+    table, labels, genres = session_tiny_labelled
     model = fast_model("fusion-gmu").set_params(title_weight=0.3).fit(table, labels, genres=genres)
     assert model.title_words_ is not None
     untitled = table.subset(np.arange(len(table)))
@@ -443,8 +433,8 @@ def test_title_words_are_read_only_where_a_row_has_a_title_and_never_for_a_use_o
     np.testing.assert_allclose(load_model(model.save(tmp_path / "run")).predict_proba(table), titled, atol=1e-5)
 
 
-def test_int8_weights_are_a_quarter_of_the_size_and_predict_alike(tiny, tmp_path):
-    table, labels, genres = tiny
+def test_int8_weights_are_a_quarter_of_the_size_and_predict_alike(session_tiny_labelled, tmp_path):
+    table, labels, genres = session_tiny_labelled
     model = fast_model("fusion-gmu").set_params(ensemble=1).fit(table, labels, genres=genres)
     probabilities = model.predict_proba(table)
     sizes = {}
@@ -466,8 +456,8 @@ def test_int8_weights_are_a_quarter_of_the_size_and_predict_alike(tiny, tmp_path
         model.save(tmp_path / "int4", precision="int4")
 
 
-def test_a_run_saved_before_a_parameter_existed_loads_with_it_off(tiny, tmp_path):
-    table, labels, genres = tiny
+def test_a_run_saved_before_a_parameter_existed_loads_with_it_off(session_tiny_labelled, tmp_path):
+    table, labels, genres = session_tiny_labelled
     model = fast_model("fusion-gmu").set_params(ensemble=1, poster_net_weight=0.0,
                                                 description_net_weight_with_poster=0.0).fit(table, labels, genres=genres)
     folder = model.save(tmp_path / "run")
@@ -481,16 +471,16 @@ def test_a_run_saved_before_a_parameter_existed_loads_with_it_off(tiny, tmp_path
     np.testing.assert_allclose(loaded.predict_proba(table), model.predict_proba(table), atol=1e-5)
 
 
-def test_fusion_gmu_is_reproducible_whatever_drew_random_numbers_before(tiny):
-    table, labels, genres = tiny
+def test_fusion_gmu_is_reproducible_whatever_drew_random_numbers_before(session_tiny_labelled):
+    table, labels, genres = session_tiny_labelled
     first = fast_model("fusion-gmu").set_params(ensemble=2).fit(table, labels, genres=genres).predict_proba(table)
     torch.rand(1000)
     again = fast_model("fusion-gmu").set_params(ensemble=2).fit(table, labels, genres=genres).predict_proba(table)
     np.testing.assert_array_equal(first, again)
 
 
-def test_a_text_only_table_trains_no_poster_network_and_loads_back(tiny, tmp_path, monkeypatch):
-    table, labels, genres = tiny
+def test_a_text_only_table_trains_no_poster_network_and_loads_back(session_tiny_labelled, tmp_path, monkeypatch):
+    table, labels, genres = session_tiny_labelled
     text_only = table.with_inputs("description")
     rows = table.has_description
     model = fast_model("fusion-gmu").set_params(ensemble=1).fit(text_only, labels[rows], genres=genres)
@@ -508,10 +498,11 @@ def test_a_text_only_table_trains_no_poster_network_and_loads_back(tiny, tmp_pat
     assert np.isfinite(loaded.predict_proba(table.with_inputs("poster"))).all()
 
 
-def test_a_word_model_with_no_term_to_learn_is_one_line_alone_and_left_out_of_a_fusion_head(tiny, tmp_path):
+def test_a_word_model_with_no_term_to_learn_is_one_line_alone_and_left_out_of_a_fusion_head(session_tiny_labelled,
+                                                                                           tmp_path):
     from moviegenre.models.tfidf import TfidfLogReg
 
-    table, labels, genres = tiny
+    table, labels, genres = session_tiny_labelled
     train, val = np.arange(0, 45), np.arange(45, len(table))
     # Titles that share no word: no term is in min_df (2) of them, scikit-learn's "After pruning, no terms remain".
     frame = table.frame.assign(title=[f"{chr(97 + i % 26)}{chr(97 + i // 26)}x{i}" for i in range(len(table))])

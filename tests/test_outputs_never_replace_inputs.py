@@ -17,7 +17,7 @@ IMDB_TSV = ("tconst\ttitleType\tprimaryTitle\toriginalTitle\tisAdult\tstartYear\
 
 
 @pytest.fixture
-def folder(session_tiny_table_csv, session_quick_run, tmp_path) -> Path:
+def folder(session_tiny_table_csv, quick_run_copy, tmp_path) -> Path:
     """The tiny table as movies.csv (and, hard-linked, as split.csv) with its posters, IMDb's file and a run, in one
     folder; beside them, copies of a poster named like compare's and audit's plots (suspects.csv: the table with
     top_suspects.png as its first poster)."""
@@ -25,7 +25,6 @@ def folder(session_tiny_table_csv, session_quick_run, tmp_path) -> Path:
     shutil.move(tmp_path / session_tiny_table_csv.name, tmp_path / "movies.csv")
     os.link(tmp_path / "movies.csv", tmp_path / "split.csv")
     (tmp_path / "title.basics.tsv").write_text(IMDB_TSV, encoding="utf-8")
-    shutil.copytree(session_quick_run, tmp_path / "run")
     for name in ("contact-sheet.png", "top_suspects.png"):
         shutil.copy(tmp_path / "posters" / "tt0000000.png", tmp_path / name)
     (tmp_path / "suspects.csv").write_text((tmp_path / "movies.csv").read_text(encoding="utf-8").replace(

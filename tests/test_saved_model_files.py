@@ -12,8 +12,6 @@ import numpy as np
 import pytest
 
 from conftest import run_moviegenre
-from moviegenre.data.genres import GenreEncoder
-from moviegenre.data.readers import read_table
 from moviegenre.errors import ConfigError
 from moviegenre.models import create_model, load_model
 from moviegenre.models.base import DEFAULT_MODEL_DIR, MAX_MODEL_JSON_BYTES, MODEL_JSON, MODEL_WEIGHTS
@@ -21,11 +19,9 @@ from moviegenre.training.config import TrainConfig
 
 
 @pytest.fixture(scope="module")
-def saved(session_tiny_table_csv, tmp_path_factory):
+def saved(session_tiny_labelled, tmp_path_factory):
     """Folders of models trained briefly on the tiny table, by name, and the table."""
-    table = read_table(session_tiny_table_csv)
-    encoder = GenreEncoder(min_count=3).fit(table.genres)
-    labels, genres = encoder.transform(table.genres), encoder.classes_
+    table, labels, genres = session_tiny_labelled
     root = tmp_path_factory.mktemp("saved-models")
     folders = {}
     for name in ("tfidf-nb-logreg", "embedding-logreg", "seed-text-cnn-lstm"):
