@@ -30,6 +30,8 @@ from moviegenre.models.base import DEFAULT_MODEL_DIR
 from moviegenre.serving.explain import Explanation
 from test_serving import build_tiny_run, one_torch_thread  # noqa: F401  (autouse)
 
+pytestmark = pytest.mark.usefixtures("own_cache")  # each test's embeddings in a cache of its own
+
 TRAIN = ("--model", "fusion-gmu", "--min-genre-count", "3", "--param", "ensemble=1", "--no-progress")
 
 
@@ -44,19 +46,6 @@ class _Payload:
 
 
 @pytest.fixture(scope="module")
-def trained_run(session_tiny_table_csv, tmp_path_factory):
-    """A run trained for 2 epochs, with its checkpoints (copied per test before changing it)."""
-    from moviegenre.training.pipeline import train
-
-    root = tmp_path_factory.mktemp("hardening")
-    with pytest.MonkeyPatch.context() as patch:  # keep the tests' embeddings out of the user's cache
-        patch.setenv("MOVIEGENRE_CACHE", str(root / "cache"))
-        train(session_tiny_table_csv, "fusion-gmu", root / "run", min_genre_count=3, max_epochs=2, progress=False,
-              params={"ensemble": 1})
-    return root / "run"
-
-
-@pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """The tiny run of the serving tests, and a test client of the service around it."""
     from fastapi.testclient import TestClient
@@ -68,14 +57,9 @@ def served(tmp_path_factory):
         yield run, client
 
 
-@pytest.fixture(autouse=True)
-def own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOVIEGENRE_CACHE", str(tmp_path / "cache"))
-
-
 @pytest.fixture
-def run_copy(trained_run, tmp_path):
-    return shutil.copytree(trained_run, tmp_path / "run")
+def run_copy(session_fusion_run, tmp_path):
+    return shutil.copytree(session_fusion_run, tmp_path / "run")
 
 
 def test_resume_never_follows_a_path_read_from_the_checkpoint(run_copy, session_tiny_table_csv, tmp_path,
