@@ -276,9 +276,11 @@ def test_usage_errors_are_one_line_and_exit_2(monkeypatch, capsys, args, said):
     assert moviegenre(monkeypatch, capsys, *args) == (2, "", f"error: {said}\n")
 
 
-def test_no_arguments_still_prints_the_help(monkeypatch, capsys):
-    code, out, err = moviegenre(monkeypatch, capsys, "data")
-    assert code == 2 and "Usage: moviegenre data [OPTIONS] COMMAND" in out + err and "inspect" in out + err
+@pytest.mark.parametrize(("args", "a_command"), [([], "predict"), (["data"], "inspect")])
+def test_no_arguments_prints_the_help_and_no_error(monkeypatch, capsys, args, a_command):
+    code, out, err = moviegenre(monkeypatch, capsys, *args)
+    assert (code, err) == (2, "")
+    assert f"Usage: {' '.join(['moviegenre', *args])} [OPTIONS] COMMAND" in out and a_command in out
 
 
 def test_run_passes_on_exit_codes(monkeypatch, capsys):

@@ -9,7 +9,6 @@ import sys
 import threading
 from pathlib import Path
 
-import click
 import typer
 import typer.core
 import typer.rich_utils
@@ -35,12 +34,15 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _one_line_usage_error(error: click.ClickException) -> None:
+def _one_line_usage_error(error: Exception) -> None:
     """Print Click's refusal of the arguments (an unknown option, a value out of range) as one line, as ours are.
 
-    Typer draws it as a usage line, a hint line and a framed panel; a script reading stderr wants one line.
+    Typer draws it as a usage line, a hint line and a framed panel; a script reading stderr wants one line. (Typer
+    calls this only in its rich mode, the default: with TYPER_USE_RICH=0 Click prints its own four lines.)
     """
-    if isinstance(error, click.exceptions.NoArgsIsHelpError):  # Typer has printed the help: that is the answer
+    # Typer has printed the help, which is the answer; matched by name, as Typer does: the class is of the copy of
+    # Click that Typer bundles, not of the click package.
+    if type(error).__name__ == "NoArgsIsHelpError":
         return
     message = "; ".join(part for part in re.split(r"\s*\n\s*|\s{2,}", error.format_message().strip()) if part)
     if message.endswith(".") and not message.endswith(".."):  # the hint in brackets ends the sentence
@@ -79,7 +81,7 @@ def run() -> None:
     interrupted = threading.Event()
     previous = _note_interrupts(interrupted)
     try:
-        app()
+        app(prog_name="moviegenre")  # not 'python -m ...' in the usage hints when run as a module
     except MovieGenreError as error:
         err_console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
