@@ -14,9 +14,9 @@ encoder, then the model with the poster's text as read from the unoccluded poste
 drop of the genre's probability per k, with its standard error, and the share of posters whose top-k drop beats
 their random-k drop (and their bottom-k drop). A faithful map gives top >> random >> bottom.
 
-Before the table, an alignment check recomputes three of the explainer's own 56-pixel occlusions by hand (a corner,
-the right edge, the bottom edge) on the first poster and compares them with the map's value in the cells only that
-occlusion covers: a flipped or shifted map would disagree there.
+Before the table, an alignment check recomputes three of the explainer's own 56-pixel occlusions by hand (the
+windows at the top-left, top-right and bottom-left corners) on the first poster and compares them with the map's
+value in the cells only that occlusion covers: a flipped or shifted map would disagree there.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def main() -> None:
     names = explainer.scorer.predictor.genres
     kinds = ("top", "shown", "random", "bottom")
     drops = {kind: {k: [] for k in ks} for kind in kinds}
-    genres, base, scales, timings, checks, skipped = [], [], [], [], None, []
+    genres, base, scales, timings, checks, disagreements = [], [], [], [], None, []
     for row in rows:
         poster = table.posters[row]
         started = time.perf_counter()
@@ -143,7 +143,7 @@ def main() -> None:
         p0 = float(p[0])
         reported = explanation.prediction["probabilities"][genre]
         if abs(p0 - reported) > 1e-3:  # the benchmark would not be scoring the product's path
-            skipped.append(f"{table.ids[row]}: p={p0:.4f} here, {reported} in the explanation")
+            disagreements.append(f"{table.ids[row]}: p={p0:.4f} here, {reported} in the explanation")
         per = {(kind, k): [] for kind in kinds for k in ks}
         for kind, k, index in labels:
             per[kind, k].append(p0 - float(p[index]))
@@ -168,8 +168,8 @@ def main() -> None:
           + ", ".join(f"{g} {genres.count(g)}" for g in sorted(set(genres), key=lambda g: -genres.count(g))))
     print(f"mean p(top genre) {np.mean(base):.3f}; mean strongest cell's map value {np.mean(scales):.3f}; "
           f"{explain_s:.1f} s a poster to explain + {deletion_s:.1f} s for the deletions")
-    if skipped:
-        print("scoring path disagrees with the explanation's prediction: " + "; ".join(skipped))
+    if disagreements:
+        print("scoring path disagrees with the explanation's prediction: " + "; ".join(disagreements))
     print("\nmean drop of p(top genre) when k cells (28 px, of 81) are greyed; (standard error)")
     print("| k | area | top | shown | random | bottom | top > random | top > bottom |")
     print("|---|---|---|---|---|---|---|---|")
