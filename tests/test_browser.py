@@ -386,3 +386,120 @@ def test_compare_results_go_when_the_posters_or_genres_change(page, tmp_path: Pa
     _settle(page)
     assert page.locator(".variant").count() == 0 and page.locator("#compare-results").is_hidden()
     assert page.is_enabled("#compare-run")
+
+
+# Accessibility: axe-core (from the axe-playwright-python package, its axe.min.js inside the wheel: no network) finds
+# no serious or critical violation in either mode, before or after results; and a keyboard alone does all the page does.
+
+def _axe_violations(page, state: str) -> list[str]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    return [f"{state}: {violation['id']} ({violation['impact']}) at {[node['target'] for node in violation['nodes']]}"
+            for violation in Axe().run(page).response["violations"] if violation["impact"] in ("serious", "critical")]
+
+
+def test_axe_finds_no_serious_violation_in_either_mode(page, tmp_path: Path) -> None:
+    pytest.importorskip("axe_playwright_python")
+    found = _axe_violations(page, "single, empty")
+    page.set_input_files("#poster-input", _poster(tmp_path, "poster.png", 70))
+    page.fill("#description", DESCRIPTION)
+    page.click("#predict")
+    page.wait_for_selector("#words .word")
+    found += _axe_violations(page, "single, results")
+    page.click("#clear-poster")
+    page.fill("#description", "")
+    page.click("#predict")
+    page.wait_for_selector("#error:not([hidden])")
+    found += _axe_violations(page, "single, error")
+    page.click("#mode-compare")
+    page.wait_for_selector("#genre-picks input")
+    found += _axe_violations(page, "compare, empty")
+    _compare(page, [_poster(tmp_path, f"v{i}.png", 71 + i) for i in range(2)])
+    found += _axe_violations(page, "compare, results")
+    assert found == [], "\n".join(found)
+
+
+def _tab_to(page, selector: str, limit: int = 40) -> None:
+    """Press Tab until the focus is on an element matching ``selector``: it must be reachable by keyboard."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            return
+    pytest.fail(f"Tab never reached {selector}")
+
+
+def _focus_ring(page) -> str:
+    """The focused element's outline style, or its drop zone's (a file input is out of sight, its zone is ringed)."""
+    return page.evaluate("""() => { const e = document.activeElement, ringed = [e, e.closest('.drop') || e]
+        .map((x) => getComputedStyle(x).outlineStyle).filter((style) => style !== 'none');
+        return ringed[0] || 'none'; }""")
+
+
+def test_a_keyboard_alone_picks_a_poster_predicts_and_shows_a_genres_heat_map(page, tmp_path: Path) -> None:
+    _tab_to(page, "#poster-input")  # the drop zone's file input
+    assert _focus_ring(page) != "none"
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    chooser.value.set_files(_poster(tmp_path, "poster.png", 75))
+    page.wait_for_selector("#poster-preview[src^='blob:']")
+    _tab_to(page, "#description")
+    page.keyboard.type(DESCRIPTION)
+    _tab_to(page, "#predict")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#heat:not([hidden])")
+    page.wait_for_selector("#words .word")
+    page.wait_for_function("() => document.activeElement.id === 'predict'")  # the focus is not lost to the body
+    _tab_to(page, "#bars .bar[aria-pressed=false]")
+    assert _focus_ring(page) != "none"
+    genre = page.evaluate("() => document.activeElement.dataset.genre")
+    before = page.get_attribute("#heat", "alt")
+    page.keyboard.press("Enter")
+    assert page.locator(".bar.selected").get_attribute("data-genre") == genre
+    assert page.locator(".bar[aria-pressed=true]").get_attribute("data-genre") == genre
+    assert page.text_content("#why-title").startswith(f"Why {genre}?")
+    assert genre in page.get_attribute("#heat", "alt") and page.get_attribute("#heat", "alt") != before
+
+
+def test_results_are_announced_and_told_in_words(page, tmp_path: Path) -> None:
+    """A screen reader hears the status (a live region), the heat map has alt text, each bar says whether it is above
+    its threshold, and the words' colours have a text alternative."""
+    page.set_input_files("#poster-input", _poster(tmp_path, "poster.png", 76))
+    page.fill("#description", DESCRIPTION)
+    page.click("#predict")
+    page.wait_for_selector("#words .word")
+    assert page.get_attribute("#status", "role") == "status"
+    assert page.text_content("#status").startswith("Above the threshold: ")
+    assert page.get_attribute("#heat", "alt").startswith("heat map: ")
+    assert all(text.endswith((" above it", " below it")) for text in page.locator("#bars .bar").all_inner_texts())
+    summary = page.text_content("#word-summary")
+    strongest = max(page.locator("#words .word").evaluate_all(
+        "(els) => els.map((e) => [Math.abs(+e.dataset.score), e.textContent])"))
+    assert strongest[1] in summary and ("raising" in summary or "Lowering" in summary)
+
+
+def test_compare_by_keyboard_alone(page, tmp_path: Path) -> None:
+    _tab_to(page, "#mode-compare")
+    page.keyboard.press("Enter")
+    assert page.get_attribute("#mode-compare", "aria-pressed") == "true" and page.locator("#compare").is_visible()
+    page.wait_for_selector("#genre-picks input")
+    _tab_to(page, "#compare-input")
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    chooser.value.set_files([_poster(tmp_path, f"k{i}.png", 77 + i) for i in range(2)])
+    assert page.text_content("#compare-count") == "2 posters"
+    for genre in ("Comedy", "Horror"):  # in the page's order
+        _tab_to(page, f"#genre-picks input[value={genre}]")
+        page.keyboard.press("Space")
+    assert sorted(page.locator("#genre-picks input:checked").evaluate_all("(els) => els.map((e) => e.value)")) == [
+        "Comedy", "Horror"]
+    _tab_to(page, "#compare-run")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".variant")
+    page.wait_for_function("() => !document.getElementById('compare-run').disabled")
+    assert page.text_content("#compare-status").startswith("2 variants ranked; best: ")
+    first = page.locator(".variant").first
+    _tab_to(page, ".variant:first-child button.bar[aria-pressed=false]")  # the intended genre not shown yet
+    genre = page.evaluate("() => document.activeElement.dataset.genre")
+    page.keyboard.press("Enter")
+    assert first.locator(".bar[aria-pressed=true]").get_attribute("data-genre") == genre
+    assert first.get_attribute("data-heat") == genre and genre in first.locator(".heat").get_attribute("alt")

@@ -40,6 +40,7 @@ function inputsChanged() {
   $("results").hidden = true;
   $("why").hidden = true;
   $("words").replaceChildren();
+  $("word-summary").textContent = "";
   $("status").textContent = "";
   $("predict").disabled = false;  // a run still pending is void: the new inputs can be sent at once
   showHeat(null);
@@ -75,31 +76,53 @@ function form(inputs) {
   return data;
 }
 
+// What a bar shows by its length, tick and colour, as words for a screen reader (read after the value).
+function barText(p, t) {
+  return `, threshold ${t.toFixed(2)}, ${p >= t ? "above" : "below"} it`;
+}
+
+// Each genre's bar is a button (reached by Tab, pressed by Enter or Space) in a list item; pressed: its why is shown.
 function renderBars(prediction) {
   const bars = $("bars");
   bars.replaceChildren();
   for (const [genre, p] of Object.entries(prediction.probabilities)) {
     const t = prediction.thresholds[genre];
     const item = document.createElement("li");
-    item.className = "bar" + (prediction.genres.includes(genre) ? " on" : "");
-    item.dataset.genre = genre;
-    item.title = `${genre}: probability ${p.toFixed(3)}, threshold ${t.toFixed(3)}`;
-    item.innerHTML = '<span class="name"></span><span class="track"><span class="fill"></span>' +
-                     '<span class="tick"></span></span><span class="value"></span>';
-    item.querySelector(".name").textContent = genre;
-    item.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
-    item.querySelector(".tick").style.left = `calc(${(t * 100).toFixed(1)}% - 1px)`;
-    item.querySelector(".value").textContent = p.toFixed(2);
-    item.addEventListener("click", () => select(genre));
+    const bar = document.createElement("button");
+    bar.type = "button";
+    bar.className = "bar" + (prediction.genres.includes(genre) ? " on" : "");
+    bar.dataset.genre = genre;
+    bar.setAttribute("aria-pressed", "false");
+    bar.title = `${genre}: probability ${p.toFixed(3)}, threshold ${t.toFixed(3)}`;
+    bar.innerHTML = '<span class="name"></span><span class="track"><span class="fill"></span>' +
+                    '<span class="tick"></span></span><span class="value"></span><span class="visually-hidden"></span>';
+    bar.querySelector(".name").textContent = genre;
+    bar.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
+    bar.querySelector(".tick").style.left = `calc(${(t * 100).toFixed(1)}% - 1px)`;
+    bar.querySelector(".value").textContent = p.toFixed(2);
+    bar.querySelector(".visually-hidden").textContent = barText(p, t);
+    bar.addEventListener("click", () => select(genre));
+    item.append(bar);
     bars.append(item);
   }
   $("results").hidden = false;
+}
+
+// The words' colours as text: the few that raise the genre most, and the few that lower it most.
+function summariseWords(words, scores, genre) {
+  const ranked = words.map((word, i) => ({ text: word.text, score: scores[i] }));
+  const top = (sign) => ranked.filter((w) => sign * w.score > 0).sort((a, b) => sign * (b.score - a.score)).slice(0, 3)
+    .map((w) => `${w.text} (${w.score >= 0 ? "+" : "−"}${Math.abs(w.score).toFixed(3)})`).join(", ");
+  const up = top(1);
+  const down = top(-1);
+  return [up && `Words raising ${genre} most: ${up}.`, down && `Lowering it most: ${down}.`].filter(Boolean).join(" ");
 }
 
 function renderWords(genre) {
   const box = $("words");
   box.replaceChildren();
   const { words, word_scores: scores } = state.explanation;
+  $("word-summary").textContent = "";
   if (!words.length || !scores[genre]) { $("why").hidden = !state.explanation.heatmaps[genre]; return; }
   // Scaled per genre so the strongest word is clearly coloured; small effects stay faint.
   const scale = Math.max(0.02, ...scores[genre].map(Math.abs));
@@ -122,12 +145,14 @@ function renderWords(genre) {
     at = start + word.text.length;
   });
   box.append(document.createTextNode(state.text.slice(at)));
+  $("word-summary").textContent = summariseWords(words, scores[genre], genre);
   $("why").hidden = false;
 }
 
 // The heat layer over the dimmed poster, with its colour scale below; none: the plain poster.
-function showHeat(src) {
+function showHeat(src, genre) {
   $("heat").hidden = !src;
+  $("heat").alt = src ? `heat map: the regions of the poster that raise ${genre}` : "";
   $("heat-scale").hidden = !src;
   $("stage").classList.toggle("heated", !!src);
   if (src) $("heat").src = src;
@@ -135,11 +160,14 @@ function showHeat(src) {
 
 function select(genre) {
   state.selected = genre;
-  for (const bar of document.querySelectorAll(".bar")) bar.classList.toggle("selected", bar.dataset.genre === genre);
+  for (const bar of $("bars").querySelectorAll(".bar")) {
+    bar.classList.toggle("selected", bar.dataset.genre === genre);
+    bar.setAttribute("aria-pressed", String(bar.dataset.genre === genre));
+  }
   const explanation = state.explanation;
   if (!explanation) return;
   const heat = explanation.heatmaps[genre];
-  showHeat(heat);
+  showHeat(heat, genre);
   $("why-title").textContent = `Why ${genre}?` + (heat ? " The hot regions of the poster raise it." : "");
   renderWords(genre);
 }
@@ -153,19 +181,22 @@ async function run() {
   const current = () => ticket === state.run;
   const { signal } = state.requests;
   state.text = inputs.text;
+  // A disabled button loses the focus: a keyboard user pressed Enter on it, so it gets it back once it is enabled.
+  const refocus = document.activeElement === $("predict");
   $("predict").disabled = true;
   try {
     const prediction = await post("/predict", form(inputs), signal);
     if (!current()) return;
     state.prediction = prediction;
     renderBars(prediction);
-    $("status").textContent = "Working out why…";
+    const said = `Above the threshold: ${prediction.genres.join(", ") || "no genre"}.`;
+    $("status").textContent = `${said} Working out why…`;
     const data = form(inputs);  // exactly what /predict was sent
     data.append("top", String(Math.min(state.genres.length || 3, 50)));  // the service explains at most 50
     const explanation = await post("/explain", data, signal);
     if (!current()) return;
     state.explanation = explanation;
-    $("status").textContent = "";
+    $("status").textContent = said;
     // A genre clicked while the explanation was on its way stays chosen.
     const chosen = state.selected in prediction.probabilities ? state.selected : null;
     select(chosen || prediction.genres[0] || Object.keys(prediction.probabilities)[0]);
@@ -174,7 +205,10 @@ async function run() {
     $("status").textContent = "";
     showError(error.message);
   } finally {
-    if (current()) $("predict").disabled = false;
+    if (current()) {
+      $("predict").disabled = false;
+      if (refocus && document.activeElement === document.body) $("predict").focus();
+    }
   }
 }
 

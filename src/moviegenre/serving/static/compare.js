@@ -27,6 +27,8 @@ function setMode(mode) {
   $("compare").hidden = mode !== "compare";
   $("mode-single").classList.toggle("on", mode === "single");
   $("mode-compare").classList.toggle("on", mode === "compare");
+  $("mode-single").setAttribute("aria-pressed", String(mode === "single"));
+  $("mode-compare").setAttribute("aria-pressed", String(mode === "compare"));
   history.replaceState(null, "", mode === "compare" ? "#compare" : "#");
 }
 
@@ -42,6 +44,7 @@ function addFiles(list) {
     remove.className = "link";
     remove.textContent = "×";
     remove.title = `remove ${file.name}`;
+    remove.setAttribute("aria-label", `remove ${file.name}`);
     remove.addEventListener("click", () => { compare.files.splice(i, 1); addFiles([]); });
     item.append(" ", remove);
     return item;
@@ -54,16 +57,21 @@ function intended() {
   return Array.from(document.querySelectorAll("#genre-picks input:checked"), (box) => box.value);
 }
 
-// One bar per shown genre: probability fill, threshold tick; intended genres first and marked.
+// One bar per shown genre: probability fill, threshold tick; intended genres first and marked. An intended genre's
+// bar is a button (pressed: its heat map is shown), the others are not, each in a list item.
 function bars(variant, result, shown) {
   const list = document.createElement("ol");
   list.className = "bars";
   for (const genre of shown) {
     const p = variant.probabilities[genre];
     const t = result.thresholds[genre];
-    const bar = document.createElement("li");
-    bar.className = "bar" + (variant.genres.includes(genre) ? " on" : "") +
-                    (result.intended.includes(genre) ? " intended" : "");
+    const isIntended = result.intended.includes(genre);
+    const bar = document.createElement(isIntended ? "button" : "div");
+    if (isIntended) {
+      bar.type = "button";
+      bar.setAttribute("aria-pressed", "false");
+    }
+    bar.className = "bar" + (variant.genres.includes(genre) ? " on" : "") + (isIntended ? " intended" : "");
     bar.dataset.genre = genre;
     bar.title = `${genre}: probability ${p.toFixed(3)}, threshold ${t.toFixed(3)}`;
     const name = Object.assign(document.createElement("span"), { className: "name", textContent: genre });
@@ -74,8 +82,12 @@ function bars(variant, result, shown) {
     tick.style.left = `calc(${(t * 100).toFixed(1)}% - 1px)`;
     track.append(fill, tick);
     bar.append(name, track, Object.assign(document.createElement("span"), { className: "value",
-                                                                           textContent: p.toFixed(2) }));
-    list.append(bar);
+                                                                           textContent: p.toFixed(2) }),
+               Object.assign(document.createElement("span"), {
+                 className: "visually-hidden", textContent: (isIntended ? ", intended" : "") + barText(p, t) }));
+    const item = document.createElement("li");
+    item.append(bar);
+    list.append(item);
   }
   return list;
 }
@@ -107,7 +119,7 @@ function card(result, index, place) {
     : `says: ${variant.genres.join(", ") || "no genre above its threshold"}`;
   const missing = Object.assign(document.createElement("p"), { className: "note heat-note", hidden: true });
   item.append(head, stage, bars(variant, result, shown), note, missing);
-  for (const bar of item.querySelectorAll(".bar.intended")) {
+  for (const bar of item.querySelectorAll("button.bar")) {
     bar.addEventListener("click", () => {
       item.dataset.pick = bar.dataset.genre;  // kept when its heat maps arrive
       showVariantHeat(item, bar.dataset.genre);
@@ -120,8 +132,12 @@ function showVariantHeat(item, genre) {
   const maps = compare.heat[item.dataset.index] || {};
   const heat = item.querySelector(".heat");
   heat.hidden = !maps[genre];
+  heat.alt = maps[genre] ? `heat map: the regions of ${item.querySelector("img.poster").alt} that raise ${genre}` : "";
   if (maps[genre]) heat.src = maps[genre];
-  for (const bar of item.querySelectorAll(".bar")) bar.classList.toggle("selected", bar.dataset.genre === genre);
+  for (const bar of item.querySelectorAll(".bar")) {
+    bar.classList.toggle("selected", bar.dataset.genre === genre);
+    if (bar.tagName === "BUTTON") bar.setAttribute("aria-pressed", String(bar.dataset.genre === genre));
+  }
   item.dataset.heat = maps[genre] ? genre : "";
 }
 
@@ -159,7 +175,13 @@ async function explainAll(result, description, signal) {
     }
     done += 1;
   }
-  if (compare.result === result) $("compare-status").textContent = "";
+  if (compare.result === result) $("compare-status").textContent = ranked(result);
+}
+
+// The ranking in words, for the status line (read out by screen readers).
+function ranked(result) {
+  const best = result.variants[result.ranking[0]];
+  return best ? `${result.ranking.length} variants ranked; best: ${best.poster}.` : "No variant could be ranked.";
 }
 
 // Each variant names its file's place among the posters sent (`poster_index`): names may repeat, and the service
@@ -184,6 +206,7 @@ async function runCompare() {
   for (const file of files) data.append("posters", file);
   if (description) data.append("description", description);
   for (const genre of intended()) data.append("genre", genre);
+  const refocus = document.activeElement === $("compare-run");  // as for Predict: a disabled button loses the focus
   $("compare-run").disabled = true;
   compare.heat = {};
   try {
@@ -199,11 +222,15 @@ async function runCompare() {
     $("compare-skipped").replaceChildren(...result.errors.map((error) =>
       Object.assign(document.createElement("li"), { className: "error", textContent: error.error })));
     $("compare-results").hidden = false;
+    $("compare-status").textContent = ranked(result);
     if (result.intended.length) await explainAll(result, description, signal);
   } catch (error) {
     if (run === compare.run) compareError(error.message);
   } finally {
-    if (run === compare.run) $("compare-run").disabled = false;
+    if (run === compare.run) {
+      $("compare-run").disabled = false;
+      if (refocus && document.activeElement === document.body) $("compare-run").focus();
+    }
   }
 }
 
