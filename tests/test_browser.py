@@ -468,6 +468,7 @@ def test_results_are_announced_and_told_in_words(page, tmp_path: Path) -> None:
     page.click("#predict")
     page.wait_for_selector("#words .word")
     assert page.get_attribute("#status", "role") == "status"
+    assert page.get_attribute("#why-title", "aria-live") == "polite"  # a genre chosen: its "Why ..." is read out
     assert page.text_content("#status").startswith("Above the threshold: ")
     assert page.get_attribute("#heat", "alt").startswith("heat map: ")
     assert all(text.endswith((" above it", " below it")) for text in page.locator("#bars .bar").all_inner_texts())
@@ -503,3 +504,17 @@ def test_compare_by_keyboard_alone(page, tmp_path: Path) -> None:
     page.keyboard.press("Enter")
     assert first.locator(".bar[aria-pressed=true]").get_attribute("data-genre") == genre
     assert first.get_attribute("data-heat") == genre and genre in first.locator(".heat").get_attribute("alt")
+
+
+def test_removing_a_compare_file_by_keyboard_keeps_the_focus_in_the_list(page, tmp_path: Path) -> None:
+    """The list of files is drawn again on each removal: the focus went to the page's start."""
+    page.click("#mode-compare")
+    page.set_input_files("#compare-input", [_poster(tmp_path, f"r{i}.png", 90 + i) for i in range(3)])
+    _tab_to(page, "#compare-files button")
+    focused = "() => document.activeElement.getAttribute('aria-label') || document.activeElement.id"
+    assert page.evaluate(focused) == "remove r0.png"
+    page.keyboard.press("Enter")
+    assert page.evaluate(focused) == "remove r1.png"  # the next file's, now first
+    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")
+    assert page.evaluate(focused) == "compare-input" and page.text_content("#compare-count") == "no posters yet"

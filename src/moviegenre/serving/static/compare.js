@@ -45,7 +45,13 @@ function addFiles(list) {
     remove.textContent = "×";
     remove.title = `remove ${file.name}`;
     remove.setAttribute("aria-label", `remove ${file.name}`);
-    remove.addEventListener("click", () => { compare.files.splice(i, 1); addFiles([]); });
+    remove.addEventListener("click", () => {
+      compare.files.splice(i, 1);
+      addFiles([]);
+      // The list was drawn again: the focus goes to the next file's remove button (or the picker), not the page.
+      const buttons = $("compare-files").querySelectorAll("button");
+      (buttons[Math.min(i, buttons.length - 1)] || $("compare-input")).focus();
+    });
     item.append(" ", remove);
     return item;
   }));
