@@ -381,3 +381,20 @@ def test_a_duplicate_id_is_refused_whatever_the_batch_size(tiny_run, session_tin
     assert str(caught.value) == (f"{table}: row {again}, field 'imdb_id': duplicate id '{movie}' (first seen in row "
                                  f"{first}) (remove or merge the duplicate row)")
     assert not (tmp_path / "p.csv.parts").exists()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_table_without_a_column_the_model_reads_is_refused_before_the_model_loads(session_tiny_table_csv, tmp_path,
+                                                                                      no_model, suffix):
+    """A catalogue's own names (plot, poster_path) were read as no input: every row written without genres, exit 0."""
+    lines = table_lines(session_tiny_table_csv)
+    lines[0] = lines[0].replace("description", "plot").replace("poster", "poster_path")
+    table = write_lines(tmp_path / "movies.csv", lines)
+    if suffix == ".parquet":
+        table = tmp_path / "movies.parquet"
+        pd.read_csv(tmp_path / "movies.csv", dtype=str, keep_default_na=False).to_parquet(table)
+    with pytest.raises(DataError) as caught:
+        predict_file(table, tmp_path / "p.csv", progress=False)
+    assert str(caught.value) == (f"{table}: no poster or description column, what the model reads (found: imdb_id, "
+                                 "title, year, genres, plot, poster_path) (name the column that holds them poster or "
+                                 "description)")

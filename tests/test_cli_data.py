@@ -240,12 +240,16 @@ def test_inspect_errors_are_one_line_with_exit_code_2(monkeypatch, capsys, tmp_p
     assert moviegenre(monkeypatch, capsys, "data", "inspect", path) == (2, "", f"error: {message}\n")
 
 
-def test_inspect_unrecognised_columns(monkeypatch, capsys, tmp_path):
+@pytest.mark.parametrize(("header", "said"), [
+    ("title", "field 'imdb_id': missing column 'imdb_id' (found: title) (add the column to the header row)"),
+    ("plot", "unrecognised columns ['plot'] (expected imdb_id,genres,"),
+])
+def test_inspect_unrecognised_columns(monkeypatch, capsys, tmp_path, header, said):
     # inspect reads tables as unlabelled (only imdb_id is required), so a missing 'genres' is no error there
-    path = write(tmp_path / "h.csv", "title\nA\n")
+    path = write(tmp_path / "h.csv", f"{header}\nA\n")
     code, out, err = moviegenre(monkeypatch, capsys, "data", "inspect", path)
     assert (code, out) == (2, "")
-    assert err.startswith(f"error: {path}: unrecognised columns ['title'] (expected imdb_id,genres,")
+    assert err.startswith(f"error: {path}: {said}")
     assert err.count("\n") == 1
 
 

@@ -396,7 +396,7 @@ def test_error_invalid_split_json(tmp_path):
 
 @pytest.mark.parametrize("name, content, problem", [
     ("m.csv", "", "the file is empty (give a CSV with a header row)"),
-    ("m.csv", "title,year\nA,2001\n", "unrecognised columns ['title', 'year']"),
+    ("m.csv", "title,year\nA,2001\n", "field 'imdb_id': missing column 'imdb_id' (found: title, year)"),
     ("m.csv", 'imdb_id,genres\ntt1,Drama\n"tt2,Drama\n', "not a readable CSV: "),
     ("m.csv", 'imdb_id,genres\ntt1,Drama,extra\n"tt2,Drama\n', "row 1: 3 fields, but the header has 2 "),
     ("m.json", "{}", "unsupported file type '.json'"),
@@ -417,3 +417,14 @@ def test_error_named_pipe(tmp_path):
 
 def test_error_empty_folder(tmp_path):
     assert error_of(tmp_path).startswith(f"{tmp_path}: no <id>.json files found")
+
+
+@pytest.mark.parametrize("id_column", ["tconst", "id"])
+def test_a_project_table_whose_id_column_is_named_otherwise_is_refused_not_read_as_text_only(tmp_path, id_column):
+    """It was read as a text-only CSV: its posters and titles dropped, its ids made up (texts-1, ...), silently."""
+    path = write(tmp_path / "texts.csv", f"{id_column},title,genres,description,poster\ntt0000001,A,Horror,A ghost,\n")
+    with pytest.raises(DataError) as caught:
+        read_table(path, labelled=False)
+    assert str(caught.value) == (f"{path}: field 'imdb_id': missing column 'imdb_id' (found: {id_column}, title, "
+                                 "genres, description, poster) (add the column to the header row)")
+

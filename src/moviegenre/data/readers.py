@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
 SHARED_COLUMNS = ("imdb_id", "genres")
+# Columns of the project table that a text-only CSV (description,genres) lacks: a CSV with one of them is a project
+# table, even without its imdb_id (then refused for it), not a text-only one read without its posters and titles
+# under made-up ids.
+PROJECT_COLUMNS = {"imdb_id", "title", "year", "poster"}
 SHARED_READ_COLUMNS = ("imdb_id", "title", "year", "genres", "description", "poster", "split")
 TEXT_COLUMNS = ("description", "genres")
 ONE_HOT_COLUMNS = ("Id", "Genre")
@@ -73,7 +77,7 @@ def read_table(path: str | Path, *, labelled: bool | None = True, strict: bool =
     elif path.suffix.lower() in (".csv", ".tsv", ".txt"):
         frame = next(csv_frames(path))
         columns = set(frame.columns)
-        if "imdb_id" in columns:
+        if columns & PROJECT_COLUMNS:
             table = from_shared_csv(path, frame, labelled, unreadable)
         elif set(ONE_HOT_COLUMNS) <= columns:
             table = _from_one_hot_csv(path, frame, posters, unreadable)
@@ -198,7 +202,21 @@ def csv_header(path: Path) -> list[str]:
 def is_streamable(path: Path) -> bool:
     """Whether ``iter_table_chunks`` reads the table at ``path``: a shared CSV (or TSV) or a Parquet table."""
     suffix = path.suffix.lower()
-    return path.is_file() and (suffix == ".parquet" or suffix in (".csv", ".tsv") and "imdb_id" in csv_header(path))
+    return path.is_file() and (suffix == ".parquet" or
+                               suffix in (".csv", ".tsv") and bool(PROJECT_COLUMNS & set(csv_header(path))))
+
+
+def streamed_columns(path: Path) -> list[str] | None:
+    """The column names of a table ``iter_table_chunks`` reads, from its header or schema alone (None for another
+    kind of table)."""
+    if not is_streamable(path):
+        return None
+    if path.suffix.lower() != ".parquet":
+        return csv_header(path)
+    import pyarrow.parquet as pq
+
+    with _reading(path), pq.ParquetFile(path) as file:
+        return list(file.schema_arrow.names)
 
 
 def iter_table_chunks(path: Path, rows: int, first_rows: dict[str, int] | None = None) -> Iterator[MovieTable]:

@@ -36,6 +36,7 @@ from moviegenre.data.readers import (
     read_json,
     read_table,
     shared_chunk,
+    streamed_columns,
 )
 from moviegenre.data.table import (
     MovieTable,
@@ -70,6 +71,7 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
     _check_options(out, engine, batch_size, workers)
     check_table_path(table)
     check_not_input([table], [out])
+    _check_input_columns(table, _inputs_of(run_model_dir(run_dir)))
     if engine == "ray":
         return _predict_ray(table, out, run_dir, batch_size=batch_size, workers=workers, progress=progress,
                             restart=restart, warn=warn)
@@ -91,6 +93,16 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
     shutil.rmtree(parts)
     _warn_unread(unread, predictor.run_dir, predictor.model.inputs, warn)
     return out
+
+
+def _check_input_columns(table: Path, inputs: tuple[str, ...]) -> None:
+    """A table with none of the columns the model reads (a catalogue's own names: poster_path, plot) would be
+    predicted row by row into nothing: refused before a row is read."""
+    columns = streamed_columns(table)
+    if columns is not None and not set(inputs) & set(columns):
+        wanted = " or ".join(inputs)
+        raise DataError(table, f"no {wanted} column, what the model reads (found: {', '.join(columns)})",
+                        hint=f"name the column that holds them {wanted}")
 
 
 def _check_options(out: Path, engine: str, batch_size: int, workers: int) -> None:
