@@ -84,7 +84,8 @@ def test_a_killed_audit_trains_only_the_folds_left(monkeypatch, tiny_table_csv, 
     spy = Spy(monkeypatch)
     issues = audit(tiny_table_csv, tmp_path / "audit", folds=3, echo=lines.append, **FAST)
     assert spy.folds == 2
-    assert lines[0] == "fold 1/3: done earlier, 20 movies" and lines[1].startswith("fold 2/3: trained on 40 movies")
+    assert lines[0].startswith("auditing 5 genres: ")  # then the folds
+    assert lines[1] == "fold 1/3: done earlier, 20 movies" and lines[2].startswith("fold 2/3: trained on 40 movies")
     assert len(issues) and (tmp_path / "audit" / "issues.csv").exists()
     with pytest.raises(ConfigError, match="made with other folds, seed"):  # never mixes in another audit's folds
         audit(tiny_table_csv, tmp_path / "audit", folds=4, seed=1, **FAST)
@@ -97,7 +98,8 @@ def test_the_command_writes_the_contract_files(monkeypatch, capsys, tiny_table_c
     code, out, err = run_moviegenre(monkeypatch, capsys, "audit", tiny_table_csv, "--out", out_dir, "--folds", 3,
                                     "--min-genre-count", 3, "--max-epochs", 2)
     assert code == 0, err
-    assert [line.split(":")[0] for line in err.splitlines()] == ["fold 1/3", "fold 2/3", "fold 3/3"]
+    assert [line.split(":")[0] for line in err.splitlines()] == ["auditing 5 genres", "fold 1/3", "fold 2/3",
+                                                                  "fold 3/3"]
     issues = pd.read_csv(out_dir / "issues.csv", dtype={"imdb_id": str}, keep_default_na=False)
     assert tuple(issues.columns) == ISSUE_COLUMNS
     assert set(issues["kind"]) <= {"missing", "extra"} and len(issues)
@@ -109,7 +111,7 @@ def test_the_command_writes_the_contract_files(monkeypatch, capsys, tiny_table_c
     assert tuple(movies.columns) == MOVIE_COLUMNS
     assert list(movies["imdb_id"]) == list(table["imdb_id"])
     assert movies["label_quality"].between(0, 1).all()  # every movie, poster-only and description-only ones too
-    assert (movies["suggested_genres"] != "").all()
+    assert (movies["suggested_genres"] != "").all() and (movies["not_audited"] == "").all()
     # Beside each issue, the model's own out-of-fold probability (its fold file's) and whether it alone raises the
     # issue: it does exactly where movies.csv's suggestions (the same model at its thresholds) say so.
     own = {}
@@ -127,6 +129,35 @@ def test_the_command_writes_the_contract_files(monkeypatch, capsys, tiny_table_c
     for plot in ("issues_per_genre.png", "score_distribution.png", "top_suspects.png"):
         assert f"]({plot})" in report and (out_dir / plot).stat().st_size > 1000
     assert f"{len(issues)} suspected label problems" in out
+
+
+def test_the_genres_and_movies_left_out_are_named(monkeypatch, capsys, tmp_path):
+    """No issue in a genre the audit leaves out must not read as clean labels: the terminal and report.md name the
+    genres audited and those left out (with their counts and why); movies.csv says why a movie was not audited."""
+    lines = ["imdb_id,title,year,genres,description,poster"]
+    for i in range(40):
+        genre = ("Comedy", "Drama", "Horror")[i % 3]
+        more = {0: "|Mystery", 1: "|Mystery", 2: "|Short"}.get(i, "")  # Mystery: 2 movies, under --min-genre-count 3
+        lines.append(f"tt{i:07d},Movie {i},2001,{genre}{more},{'' if i == 3 else f'{WORDS[genre]} story {i}'},")
+    (tmp_path / "movies.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out_dir = tmp_path / "audit"
+    code, _, err = run_moviegenre(monkeypatch, capsys, "audit", tmp_path / "movies.csv", "--out", out_dir,
+                                  "--model", "tfidf-logreg", "--folds", 2, "--min-genre-count", 3)
+    assert code == 0, err
+    assert err.splitlines()[:3] == [
+        "auditing 3 genres: Comedy, Drama, Horror",
+        "note: 1 genre not audited, with fewer than 3 movies: Mystery (2) (--min-genre-count audits more)",
+        "note: 1 genre not audited, left out by --drop-genres: Short (1)"]
+    report = (out_dir / "report.md").read_text()
+    assert ("Genres audited (3): Comedy (14), Drama (13), Horror (13). Genres not audited: 1 with fewer than 3 movies "
+            "(`--min-genre-count`): Mystery (2); 1 left out by name (`--drop-genres`): Short (1). The audit raises no "
+            "issue in a genre it does not audit") in report.split("## ")[0]  # near the top, before any section
+    assert "`not_audited`" in report.split("In `movies.csv`:")[1]
+    movies = pd.read_csv(out_dir / "movies.csv", dtype={"imdb_id": str}, keep_default_na=False)
+    assert tuple(movies.columns) == MOVIE_COLUMNS
+    assert movies.loc[movies["label_quality"] == "", "imdb_id"].tolist() == ["tt0000003"]  # no description
+    assert movies.set_index("imdb_id")["not_audited"].to_dict() == {
+        movie: "no input the model reads" if movie == "tt0000003" else "" for movie in movies["imdb_id"]}
 
 
 def test_a_planted_error_ranks_first(tmp_path):

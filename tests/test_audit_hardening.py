@@ -16,6 +16,7 @@ from PIL import Image
 
 from conftest import WORDS, run_moviegenre
 from moviegenre.data import images
+from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.readers import read_table
 from moviegenre.errors import ConfigError, DataError
 from moviegenre.evaluation.audit import FOLDS_DIR, ISSUE_COLUMNS, OUTPUTS, audit, table_fingerprint
@@ -152,6 +153,10 @@ def test_a_negative_seed_is_a_one_line_error(monkeypatch, capsys, tmp_path):
     assert not (tmp_path / "a").exists()
 
 
+def encoder_of(movies) -> GenreEncoder:
+    return GenreEncoder(FAST["min_genre_count"]).fit(movies.genres)
+
+
 def report_inputs(tmp_path: Path, title: str):
     movies = read_table(text_table(tmp_path / "movies.csv", titles={0: title}))
     issues = pd.DataFrame([["tt0000000", title, "Drama", "extra", 0.9, 0.1, 0.6, False]], columns=list(ISSUE_COLUMNS))
@@ -161,7 +166,8 @@ def report_inputs(tmp_path: Path, title: str):
 
 def test_a_title_with_a_line_break_stays_in_its_report_row(tmp_path):
     movies, issues, per_movie = report_inputs(tmp_path, "Two\nLines | Here")
-    report = write_audit_report(tmp_path, movies, issues, per_movie, model="m", folds=2, unread=0).read_text()
+    report = write_audit_report(tmp_path, movies, issues, per_movie, model="m", folds=2, unread=0,
+                                encoder=encoder_of(movies)).read_text()
     assert "| 1 | tt0000000 | Two Lines \\| Here | Drama | extra | 0.900 |" in report
 
 
@@ -170,7 +176,8 @@ def test_the_report_says_what_each_column_means_and_where_the_model_alone_disagr
     issues = pd.concat([issues, pd.DataFrame([["tt0000001", "Movie 1", "Comedy", "missing", 0.8, 0.9, 0.7, True],
                                               ["tt0000002", "Movie 2", "Drama", "extra", 0.7, 0.3, 0.2, True]],
                                              columns=list(ISSUE_COLUMNS))], ignore_index=True)
-    report = write_audit_report(tmp_path, movies, issues, per_movie, model="m", folds=2, unread=0).read_text()
+    report = write_audit_report(tmp_path, movies, issues, per_movie, model="m", folds=2, unread=0,
+                                encoder=encoder_of(movies)).read_text()
     meanings = {line.split(":")[0] for line in report.splitlines() if line.startswith("`")}
     assert {f"`{column}`" for column in ISSUE_COLUMNS if column not in ("imdb_id", "title")} < meanings
     assert "`imdb_id`, `title`" in meanings
@@ -185,7 +192,8 @@ def test_a_folder_in_place_of_a_plot_is_a_one_line_error(tmp_path):
     movies, issues, per_movie = report_inputs(tmp_path, "Movie 0")
     (tmp_path / "issues_per_genre.png").mkdir()
     with pytest.raises(DataError, match="issues_per_genre.png: cannot write it") as raised:
-        write_audit_report(tmp_path, movies, issues, per_movie, model="m", folds=2, unread=0)
+        write_audit_report(tmp_path, movies, issues, per_movie, model="m", folds=2, unread=0,
+                           encoder=encoder_of(movies))
     assert "\n" not in str(raised.value)
 
 
@@ -193,7 +201,8 @@ def test_a_clean_catalogue_reports_without_warnings(tmp_path):
     movies, issues, per_movie = report_inputs(tmp_path, "Movie 0")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # matplotlib's "cannot be log-scaled" used to reach the user's stderr
-        report = write_audit_report(tmp_path, movies, issues.iloc[:0], per_movie, model="m", folds=2, unread=0)
+        report = write_audit_report(tmp_path, movies, issues.iloc[:0], per_movie, model="m", folds=2, unread=0,
+                                    encoder=encoder_of(movies))
     assert "0 suspected label problems" in report.read_text()
 
 
@@ -208,5 +217,6 @@ def test_a_title_in_a_script_the_font_lacks_reports_without_warnings(tmp_path):
     movies, issues, per_movie = report_inputs(tmp_path, "千と千尋の神隠し \x00")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # matplotlib warned once per missing glyph, on the user's stderr
-        report = write_audit_report(tmp_path, movies, issues, per_movie, model="m", folds=2, unread=0)
+        report = write_audit_report(tmp_path, movies, issues, per_movie, model="m", folds=2, unread=0,
+                                    encoder=encoder_of(movies))
     assert (tmp_path / "top_suspects.png").stat().st_size > 0 and report.exists()

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from markdown_it import MarkdownIt
 
 from conftest import draw_poster
+from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.table import MovieTable
 from moviegenre.evaluation.audit import ISSUE_COLUMNS
 from moviegenre.evaluation.audit_report import write_audit_report
@@ -145,8 +146,9 @@ def test_audit_report_escapes_the_source_ids_titles_and_genres(tmp_path: Path):
     issues = pd.DataFrame([["tt144|injected|cell", title, IMG, "extra", 0.9, 0.1, 0.6, False]],
                           columns=list(ISSUE_COLUMNS))
     per_movie = pd.DataFrame({"imdb_id": movies.ids, "label_quality": 0.5, "suggested_genres": "Comedy|_x_"})
-    rendered = Rendered(write_audit_report(tmp_path, movies, issues, per_movie, model="m", folds=2,
-                                           unread=0).read_text())
+    encoder = GenreEncoder(min_count=1).fit(movies.genres)  # the hostile genre is audited: named in the report
+    rendered = Rendered(write_audit_report(tmp_path, movies, issues, per_movie, model="m", folds=2, unread=0,
+                                           encoder=encoder).read_text())
     assert rendered.markup() == set()
     assert rendered.headings[0] == "Label audit of a | <b>.csv"
     assert rendered.rows[1] == ["1", "tt144|injected|cell", one_line(title), IMG, "extra", "0.900", "0.100", "0.600",

@@ -31,6 +31,7 @@ def audit(data: Annotated[Path, typer.Argument(parser=non_empty_path,
     options = {"device": device, **({"max_epochs": max_epochs} if max_epochs is not None else {})}
     issues = audit_table(data, out, model, folds, seed, min_genre_count=min_genre_count,
                          drop_genres=parse_genre_list(drop_genres),
-                         echo=lambda line: err_console.print(line, markup=False, highlight=False), **options)
+                         echo=lambda line: err_console.print(line, markup=False, highlight=False, soft_wrap=True),
+                         **options)
     console.print(f"{len(issues):,} suspected label problems -> {out / 'issues.csv'} (report: {out / 'report.md'})",
                   markup=False, highlight=False, soft_wrap=True)

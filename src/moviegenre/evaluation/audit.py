@@ -13,6 +13,12 @@ likely wrong than right. ``benchmarks/audit_noise.py`` measures the choices.
 Each finished fold is saved as plain arrays (``DIR/folds/fold-<k>.npz``, written atomically), so a killed
 audit started again with the same arguments trains only the folds that are left; other arguments or another
 table are refused rather than mixed in.
+
+Only the genres the table has ``min_genre_count`` movies of (and not in ``drop_genres``) are audited: a genre left
+out raises no issue, which must not read as clean labels, so the terminal (:func:`genre_notes`) and ``report.md``
+name the audited genres and those left out, with their counts. ``movies.csv`` has a row per movie of the table;
+``not_audited`` says why a movie has no ``label_quality`` (``no input the model reads``: no poster or description
+the model takes) and is empty for the others, whose scores concern the audited genres only.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ import io
 import json
 import time
 import zipfile
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +45,7 @@ from moviegenre.data.table import (
     atomic_write_text,
     check_not_input,
     check_out_folder,
+    plural,
     poster_rows,
 )
 from moviegenre.errors import ConfigError, DataError
@@ -51,7 +59,8 @@ STATE_JSON = "audit.json"
 # ``probability`` is the label-aware one the score comes from; ``model_probability`` the poster/description model's
 # own, and ``model_confirms`` whether that model alone, at its fold's thresholds, would raise the same issue.
 ISSUE_COLUMNS = ("imdb_id", "title", "genre", "kind", "score", "probability", "model_probability", "model_confirms")
-MOVIE_COLUMNS = ("imdb_id", "label_quality", "suggested_genres")
+MOVIE_COLUMNS = ("imdb_id", "label_quality", "suggested_genres", "not_audited")
+UNREAD = "no input the model reads"  # ``not_audited`` of a movie the model has nothing to score from
 PLOTS = ("issues_per_genre.png", "score_distribution.png", "top_suspects.png")  # drawn by audit_report
 OUTPUTS = ("issues.csv", "movies.csv", "report.md", *PLOTS)
 # One ensemble member per fold: K folds already cost K trainings, and the ranking needs every movie's
@@ -76,8 +85,9 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
     """Rank the suspected label problems of ``table``; write ``issues.csv``, ``movies.csv``, ``report.md``.
 
     ``model`` is any registered model (``params`` its parameters; an ensemble model gets one member unless
-    ``params`` says otherwise); ``train_options`` are :class:`TrainConfig` fields. ``echo`` receives one
-    line per fold. Returns the issues, most suspicious first (the rows of ``issues.csv``).
+    ``params`` says otherwise); ``train_options`` are :class:`TrainConfig` fields. ``echo`` receives the
+    :func:`genre_notes` lines, then one line per fold. Returns the issues, most suspicious first (the rows of
+    ``issues.csv``).
     """
     from moviegenre.evaluation.audit_report import write_audit_report
 
@@ -104,21 +114,45 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
     if readable.sum() < folds:
         raise DataError(movies.source, f"only {int(readable.sum())} movies have an input '{model}' reads, "
                         f"fewer than --folds {folds}", hint="give more movies or fewer folds")
+    echo = echo or (lambda line: None)
+    for line in genre_notes(encoder, movies.genres):
+        echo(line)
     state = {"table": table_fingerprint(movies, "poster" in estimator.inputs), "model": model, "params": params,
              "folds": folds, "seed": seed, "genres": encoder.classes_, "train_options": train_options}
     fold_of = np.full(len(movies), -1)
     fold_of[readable] = iterative_stratification(labels[readable], (1.0,) * folds, seed)
     with poster_rows(movies):
         probabilities, thresholds = out_of_fold(movies, labels, encoder.classes_, fold_of, out_dir / FOLDS_DIR, state,
-                                                echo=echo or (lambda line: None))
+                                                echo=echo)
     issues, per_movie = rank_issues(movies, labels, context_probabilities(labels, probabilities, fold_of),
                                     encoder.classes_, model_scores=(probabilities, thresholds))
     per_movie["suggested_genres"] = suggested_genres(probabilities, thresholds, encoder.classes_)
+    per_movie["not_audited"] = np.where(readable, "", UNREAD)
     atomic_write_text(out_dir / "issues.csv", issues.to_csv(index=False, lineterminator="\n"))
     atomic_write_text(out_dir / "movies.csv", per_movie.to_csv(index=False, lineterminator="\n"))
     write_audit_report(out_dir, movies, issues, per_movie, model=model, folds=folds,
-                       unread=int((~readable).sum()))
+                       unread=int((~readable).sum()), encoder=encoder)
     return issues
+
+
+def dropped_genres(encoder: GenreEncoder, genre_lists: Sequence[Sequence[str]]) -> dict[str, int]:
+    """The table's genres left out by name (``--drop-genres``), with their movie counts, most common first."""
+    counts = Counter(g for genres in genre_lists for g in set(genres) if g in set(encoder.drop))
+    return dict(counts.most_common())
+
+
+def genre_notes(encoder: GenreEncoder, genre_lists: Sequence[Sequence[str]]) -> list[str]:
+    """A line naming the audited genres, and one per reason some were left out (worded as ``train``'s note)."""
+    def listed(counts: dict[str, int]) -> str:
+        return ", ".join(f"{genre} ({count:,})" for genre, count in counts.items())
+
+    lines = [f"auditing {plural(len(encoder.classes_), 'genre')}: {', '.join(encoder.classes_)}"]
+    if rare := encoder.rare_:
+        lines.append(f"note: {plural(len(rare), 'genre')} not audited, with fewer than {encoder.min_count:,} movies: "
+                     f"{listed(rare)} (--min-genre-count audits more)")
+    if dropped := dropped_genres(encoder, genre_lists):
+        lines.append(f"note: {plural(len(dropped), 'genre')} not audited, left out by --drop-genres: {listed(dropped)}")
+    return lines
 
 
 def out_of_fold(movies: MovieTable, labels: np.ndarray, genres: list[str], fold_of: np.ndarray, state_dir: Path,

@@ -1,4 +1,5 @@
-"""The audit's ``report.md``: counts, the top suspects, and plots (issues per genre, scores, a contact sheet)."""
+"""The audit's ``report.md``: the genres audited and those left out, counts, the top suspects, and plots (issues per
+genre, scores, a contact sheet)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from moviegenre.data.genres import GenreEncoder
 from moviegenre.data.images import load_image
 from moviegenre.data.table import MovieTable, atomic_write_text
 from moviegenre.errors import ImageError
-from moviegenre.evaluation.audit import PLOTS
+from moviegenre.evaluation.audit import PLOTS, UNREAD, dropped_genres
 from moviegenre.evaluation.report import save_figure
 from moviegenre.markdown import markdown_image, markdown_text
 
@@ -48,18 +50,22 @@ ISSUE_MEANINGS = {
 }
 MOVIE_MEANINGS = ("`label_quality`, from 0 to 1, low when the movie's labels are probably wrong; `suggested_genres`, "
                   "the genres the model alone gives the movie (those whose probability reaches its threshold in the "
-                  "movie's fold, or the most probable one where none does).")
+                  "movie's fold, or the most probable one where none does); both concern the audited genres only. "
+                  f"`not_audited`, empty for a movie audited, else why it was not (`{UNREAD}`: it has no poster or "
+                  "description the model takes), and then the two others are empty.")
 
 
 def write_audit_report(out: Path, movies: MovieTable, issues: pd.DataFrame, per_movie: pd.DataFrame, *,
-                       model: str, folds: int, unread: int) -> Path:
+                       model: str, folds: int, unread: int, encoder: GenreEncoder) -> Path:
+    """``encoder``: the audit's, fitted on ``movies``: the report names the genres it audited and those it left out."""
     plots = [_issues_per_genre(out, issues), _score_distribution(out, issues), _contact_sheet(out, movies, issues)]
     row_of = {movie_id: row for row, movie_id in enumerate(movies.ids)}
     suggested = dict(zip(per_movie["imdb_id"], per_movie["suggested_genres"]))
     kinds = issues["kind"].value_counts()
     lines = [f"# Label audit of {markdown_text(movies.source)}", "",
              (f"{len(movies) - unread:,} movies scored out of fold by `{model}` ({folds} folds); "
-              f"{unread:,} without an input the model reads were not audited."), "",
+              f"{unread:,} without an input the model reads were not audited (`not_audited` in `movies.csv`)."), "",
+             _genres(encoder, movies), "",
              (f"{len(issues):,} suspected label problems: {kinds.get('missing', 0):,} missing genres, "
               f"{kinds.get('extra', 0):,} extra genres (`issues.csv`, most suspicious first; one row per movie "
               "in `movies.csv`)."), "", _agreement(issues), "", *_columns(), "", f"## Top {TOP} suspects", "",
@@ -73,6 +79,25 @@ def write_audit_report(out: Path, movies: MovieTable, issues: pd.DataFrame, per_
     lines += [""] + [markdown_image(p) for p in plots]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     return out / "report.md"
+
+
+def _genres(encoder: GenreEncoder, movies: MovieTable) -> str:
+    """Which genres were audited, which were not and why: no issue in a genre left out does not mean clean labels."""
+    def listed(counts: dict[str, int]) -> str:
+        return ", ".join(f"{markdown_text(genre)} ({count:,})" for genre, count in counts.items())
+
+    text = (f"Genres audited ({len(encoder.classes_):,}): "
+            + listed(dict(zip(encoder.classes_, encoder.counts_.tolist()))) + ".")
+    left_out = []
+    if rare := encoder.rare_:
+        left_out.append(f"{len(rare):,} with fewer than {encoder.min_count:,} movies (`--min-genre-count`): "
+                        f"{listed(rare)}")
+    if dropped := dropped_genres(encoder, movies.genres):
+        left_out.append(f"{len(dropped):,} left out by name (`--drop-genres`): {listed(dropped)}")
+    if not left_out:
+        return text + " Every genre of the table was audited."
+    return (f"{text} Genres not audited: {'; '.join(left_out)}. The audit raises no issue in a genre it does not "
+            "audit: their labels were not checked, not found clean.")
 
 
 def _agreement(issues: pd.DataFrame) -> str:
