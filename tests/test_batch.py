@@ -395,6 +395,6 @@ def test_a_table_without_a_column_the_model_reads_is_refused_before_the_model_lo
         pd.read_csv(tmp_path / "movies.csv", dtype=str, keep_default_na=False).to_parquet(table)
     with pytest.raises(DataError) as caught:
         predict_file(table, tmp_path / "p.csv", progress=False)
-    assert str(caught.value) == (f"{table}: no poster or description column, what the model reads (found: imdb_id, "
+    assert str(caught.value) == (f"{table}: no poster or description column, what a model reads (found: imdb_id, "
                                  "title, year, genres, plot, poster_path) (name the column that holds them poster or "
                                  "description)")

@@ -92,6 +92,9 @@ def test_a_poster_that_does_not_decode_is_named_by_its_row(command, tiny_table_c
     extra = ("--model", "poster-mlp", "--max-epochs", "1", "--min-genre-count", "3")
     extra += ("--folds", "2") if command == "audit" else ("--no-progress",)
     code, _, err = run_moviegenre(monkeypatch, capsys, command, tiny_table_csv, "--out", tmp_path / "out", *extra)
+    if command == "audit":  # it says which genres it audits before its folds, where the poster is first decoded
+        plan, err = err.split("\n", 1)
+        assert plan.startswith("auditing ")
     assert_one_line(code, err, f"{tiny_table_csv}: row 1, field 'poster': poster file '{broken}': not an image (give "
                                "a JPEG, PNG, WebP or GIF poster; 'moviegenre data inspect --images' lists every such")
 

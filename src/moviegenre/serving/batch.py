@@ -71,7 +71,7 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
     _check_options(out, engine, batch_size, workers)
     check_table_path(table)
     check_not_input([table], [out])
-    _check_input_columns(table, _inputs_of(run_model_dir(run_dir)))
+    _check_input_columns(table)
     if engine == "ray":
         return _predict_ray(table, out, run_dir, batch_size=batch_size, workers=workers, progress=progress,
                             restart=restart, warn=warn)
@@ -95,14 +95,13 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
     return out
 
 
-def _check_input_columns(table: Path, inputs: tuple[str, ...]) -> None:
-    """A table with none of the columns the model reads (a catalogue's own names: poster_path, plot) would be
-    predicted row by row into nothing: refused before a row is read."""
+def _check_input_columns(table: Path) -> None:
+    """A table with neither a poster nor a description column (a catalogue's own names: poster_path, plot) would be
+    predicted row by row into nothing (a title alone is no input): refused before a row is read or the model loads."""
     columns = streamed_columns(table)
-    if columns is not None and not set(inputs) & set(columns):
-        wanted = " or ".join(inputs)
-        raise DataError(table, f"no {wanted} column, what the model reads (found: {', '.join(columns)})",
-                        hint=f"name the column that holds them {wanted}")
+    if columns is not None and not {"poster", "description"} & set(columns):
+        raise DataError(table, f"no poster or description column, what a model reads (found: {', '.join(columns)})",
+                        hint="name the column that holds them poster or description")
 
 
 def _check_options(out: Path, engine: str, batch_size: int, workers: int) -> None:
