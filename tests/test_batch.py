@@ -54,6 +54,16 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
+def write_table(csv: Path, lines: list[str], suffix: str) -> Path:
+    """``lines`` as the CSV ``csv``, and, for ``suffix`` .parquet, as a Parquet table of its text beside it."""
+    write_lines(csv, lines)
+    if suffix == ".csv":
+        return csv
+    table = csv.with_suffix(suffix)
+    pd.read_csv(csv, dtype=str, keep_default_na=False).to_parquet(table)
+    return table
+
+
 def unread_line(count: int, run: Path, reads: str = "a poster or a description") -> str:
     """The one warning of a table with ``count`` movies the model of ``run`` cannot read (it reads ``reads``)."""
     return (f"{count} {'movie has' if count == 1 else 'movies have'} no input {run}'s model reads (it reads {reads}; "
@@ -348,10 +358,7 @@ def test_every_row_is_checked_before_the_model_loads_or_a_part_is_written(sessio
                                                                            row, edit, error, suffix):
     lines = table_lines(session_tiny_table_csv)
     lines[row] = edit(lines[row])
-    table = write_lines(tmp_path / "movies.csv", lines)
-    if suffix == ".parquet":
-        table = tmp_path / "movies.parquet"
-        pd.read_csv(tmp_path / "movies.csv", dtype=str, keep_default_na=False).to_parquet(table)
+    table = write_table(tmp_path / "movies.csv", lines, suffix)
     with pytest.raises(DataError) as caught:
         predict_file(table, tmp_path / "p.csv", batch_size=16, progress=False)
     assert str(caught.value) == f"{table}: " + error.format(folder=tmp_path)
@@ -389,10 +396,7 @@ def test_a_table_without_a_column_the_model_reads_is_refused_before_the_model_lo
     """A catalogue's own names (plot, poster_path) were read as no input: every row written without genres, exit 0."""
     lines = table_lines(session_tiny_table_csv)
     lines[0] = lines[0].replace("description", "plot").replace("poster", "poster_path")
-    table = write_lines(tmp_path / "movies.csv", lines)
-    if suffix == ".parquet":
-        table = tmp_path / "movies.parquet"
-        pd.read_csv(tmp_path / "movies.csv", dtype=str, keep_default_na=False).to_parquet(table)
+    table = write_table(tmp_path / "movies.csv", lines, suffix)
     with pytest.raises(DataError) as caught:
         predict_file(table, tmp_path / "p.csv", progress=False)
     assert str(caught.value) == (f"{table}: no poster or description column, what a model reads (found: imdb_id, "

@@ -77,7 +77,7 @@ def read_table(path: str | Path, *, labelled: bool | None = True, strict: bool =
     elif path.suffix.lower() in (".csv", ".tsv", ".txt"):
         frame = next(csv_frames(path))
         columns = set(frame.columns)
-        if columns & PROJECT_COLUMNS:
+        if _is_project(columns):
             table = from_shared_csv(path, frame, labelled, unreadable)
         elif set(ONE_HOT_COLUMNS) <= columns:
             table = _from_one_hot_csv(path, frame, posters, unreadable)
@@ -199,20 +199,26 @@ def csv_header(path: Path) -> list[str]:
     return next(csv_rows(path))
 
 
+def _is_project(columns) -> bool:
+    return bool(PROJECT_COLUMNS & set(columns))
+
+
 def is_streamable(path: Path) -> bool:
     """Whether ``iter_table_chunks`` reads the table at ``path``: a shared CSV (or TSV) or a Parquet table."""
-    suffix = path.suffix.lower()
-    return path.is_file() and (suffix == ".parquet" or
-                               suffix in (".csv", ".tsv") and bool(PROJECT_COLUMNS & set(csv_header(path))))
+    return streamed_columns(path) is not None
 
 
 def streamed_columns(path: Path) -> list[str] | None:
-    """The column names of a table ``iter_table_chunks`` reads, from its header or schema alone (None for another
-    kind of table)."""
-    if not is_streamable(path):
+    """The column names of a table ``iter_table_chunks`` reads (a shared CSV or TSV, or a Parquet table), from its
+    header or schema alone; None for another kind of table."""
+    suffix = path.suffix.lower()
+    if not path.is_file():
         return None
-    if path.suffix.lower() != ".parquet":
-        return csv_header(path)
+    if suffix in (".csv", ".tsv"):
+        header = csv_header(path)
+        return header if _is_project(header) else None
+    if suffix != ".parquet":
+        return None
     import pyarrow.parquet as pq
 
     with _reading(path), pq.ParquetFile(path) as file:

@@ -378,7 +378,8 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
         for frame in predictions.iter_batches(batch_size=None, batch_format="pandas"):  # in table order
             if len(frame):
                 frame = _numpy_backed(frame)
-                atomic_write_file(parts / f"part-{index:06d}.parquet", lambda tmp, f=frame: f.to_parquet(tmp, index=False))
+                atomic_write_file(parts / f"part-{index:06d}.parquet",
+                                  lambda tmp, f=frame: f.to_parquet(tmp, index=False))
                 index += 1
     except ray.exceptions.RayError as error:
         raise _worker_error(error) from None
