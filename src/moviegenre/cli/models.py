@@ -14,7 +14,7 @@ from rich.table import Table
 
 from moviegenre.cli.app import app, console, non_empty_path
 from moviegenre.cli.data import DROP_GENRES, TABLE_HELP, DropGenres, MinGenreCount, parse_genre_list
-from moviegenre.data.genres import DEFAULT_MIN_GENRE_COUNT
+from moviegenre.data.genres import DEFAULT_MIN_GENRE_COUNT, counted
 from moviegenre.data.splits import TEST_SHARE, VALIDATION_SHARE
 from moviegenre.data.table import atomic_write_text, plural
 from moviegenre.errors import ConfigError
@@ -109,8 +109,7 @@ def train(data: Annotated[Path, typer.Argument(parser=non_empty_path, help=TABLE
                   f"({len(estimator.genres_)} genres) in {run['train_seconds']:.1f} s -> {out}", markup=False)
     if rare := run["rare_genres"]:
         console.print(f"note: {plural(len(rare), 'genre')} left out, with fewer than {min_genre_count:,} movies: "
-                      + ", ".join(f"{genre} ({count:,})" for genre, count in rare.items())
-                      + " (--min-genre-count keeps more)", markup=False, highlight=False, soft_wrap=True)
+                      f"{counted(rare)} (--min-genre-count keeps more)", markup=False, highlight=False, soft_wrap=True)
 
 
 def _parse_params(items: list[str]) -> dict:

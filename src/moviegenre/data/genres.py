@@ -40,6 +40,7 @@ class GenreEncoder:
         self.n_samples_ = len(genre_lists)
         # Left out for want of movies (not by name): on a small table the default minimum leaves few genres.
         self.rare_ = {g: n for g, n in counts.most_common() if n < self.min_count and g not in dropped}
+        self.dropped_ = {g: n for g, n in counts.most_common() if g in dropped}  # left out by name, where present
         return self
 
     @classmethod
@@ -49,7 +50,7 @@ class GenreEncoder:
         encoder.classes_ = list(classes)
         encoder.counts_ = np.asarray(counts if counts is not None else [0] * len(classes), dtype=np.int64)
         encoder.n_samples_ = n_samples or 0
-        encoder.rare_ = {}
+        encoder.rare_, encoder.dropped_ = {}, {}
         return encoder
 
     def transform(self, genre_lists: Sequence[Sequence[str]]) -> np.ndarray:
@@ -92,6 +93,12 @@ class GenreEncoder:
             raise ConfigError(f"{path}: not a genre vocabulary file ({error})") from None
         encoder.min_count, encoder.drop = data.get("min_count", 0), tuple(data.get("drop", ()))
         return encoder
+
+
+def counted(counts: dict[str, int], name=str) -> str:
+    """Genres with their movie counts, as notes and reports list those left out: ``Mystery (78), Sci-Fi (65)``;
+    ``name`` writes a genre (markdown escapes it)."""
+    return ", ".join(f"{name(genre)} ({count:,})" for genre, count in counts.items())
 
 
 def class_weights(counts: np.ndarray) -> np.ndarray:

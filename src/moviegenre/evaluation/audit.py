@@ -28,15 +28,14 @@ import io
 import json
 import time
 import zipfile
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
-from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, GenreEncoder
+from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, GenreEncoder, counted
 from moviegenre.data.readers import read_json, read_table
 from moviegenre.data.splits import check_seed, iterative_stratification
 from moviegenre.data.table import (
@@ -115,7 +114,7 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
         raise DataError(movies.source, f"only {int(readable.sum())} movies have an input '{model}' reads, "
                         f"fewer than --folds {folds}", hint="give more movies or fewer folds")
     echo = echo or (lambda line: None)
-    for line in genre_notes(encoder, movies.genres):
+    for line in genre_notes(encoder):
         echo(line)
     state = {"table": table_fingerprint(movies, "poster" in estimator.inputs), "model": model, "params": params,
              "folds": folds, "seed": seed, "genres": encoder.classes_, "train_options": train_options}
@@ -135,23 +134,15 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
     return issues
 
 
-def dropped_genres(encoder: GenreEncoder, genre_lists: Sequence[Sequence[str]]) -> dict[str, int]:
-    """The table's genres left out by name (``--drop-genres``), with their movie counts, most common first."""
-    counts = Counter(g for genres in genre_lists for g in set(genres) if g in set(encoder.drop))
-    return dict(counts.most_common())
-
-
-def genre_notes(encoder: GenreEncoder, genre_lists: Sequence[Sequence[str]]) -> list[str]:
+def genre_notes(encoder: GenreEncoder) -> list[str]:
     """A line naming the audited genres, and one per reason some were left out (worded as ``train``'s note)."""
-    def listed(counts: dict[str, int]) -> str:
-        return ", ".join(f"{genre} ({count:,})" for genre, count in counts.items())
-
     lines = [f"auditing {plural(len(encoder.classes_), 'genre')}: {', '.join(encoder.classes_)}"]
     if rare := encoder.rare_:
         lines.append(f"note: {plural(len(rare), 'genre')} not audited, with fewer than {encoder.min_count:,} movies: "
-                     f"{listed(rare)} (--min-genre-count audits more)")
-    if dropped := dropped_genres(encoder, genre_lists):
-        lines.append(f"note: {plural(len(dropped), 'genre')} not audited, left out by --drop-genres: {listed(dropped)}")
+                     f"{counted(rare)} (--min-genre-count audits more)")
+    if dropped := encoder.dropped_:
+        lines.append(f"note: {plural(len(dropped), 'genre')} not audited, left out by --drop-genres: "
+                     f"{counted(dropped)}")
     return lines
 
 

@@ -13,11 +13,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from moviegenre.data.genres import GenreEncoder
+from moviegenre.data.genres import GenreEncoder, counted
 from moviegenre.data.images import load_image
 from moviegenre.data.table import MovieTable, atomic_write_text
 from moviegenre.errors import ImageError
-from moviegenre.evaluation.audit import PLOTS, UNREAD, dropped_genres
+from moviegenre.evaluation.audit import PLOTS, UNREAD
 from moviegenre.evaluation.report import save_figure
 from moviegenre.markdown import markdown_image, markdown_text
 
@@ -65,7 +65,7 @@ def write_audit_report(out: Path, movies: MovieTable, issues: pd.DataFrame, per_
     lines = [f"# Label audit of {markdown_text(movies.source)}", "",
              (f"{len(movies) - unread:,} movies scored out of fold by `{model}` ({folds} folds); "
               f"{unread:,} without an input the model reads were not audited (`not_audited` in `movies.csv`)."), "",
-             _genres(encoder, movies), "",
+             _genres(encoder), "",
              (f"{len(issues):,} suspected label problems: {kinds.get('missing', 0):,} missing genres, "
               f"{kinds.get('extra', 0):,} extra genres (`issues.csv`, most suspicious first; one row per movie "
               "in `movies.csv`)."), "", _agreement(issues), "", *_columns(), "", f"## Top {TOP} suspects", "",
@@ -81,19 +81,16 @@ def write_audit_report(out: Path, movies: MovieTable, issues: pd.DataFrame, per_
     return out / "report.md"
 
 
-def _genres(encoder: GenreEncoder, movies: MovieTable) -> str:
+def _genres(encoder: GenreEncoder) -> str:
     """Which genres were audited, which were not and why: no issue in a genre left out does not mean clean labels."""
-    def listed(counts: dict[str, int]) -> str:
-        return ", ".join(f"{markdown_text(genre)} ({count:,})" for genre, count in counts.items())
-
     text = (f"Genres audited ({len(encoder.classes_):,}): "
-            + listed(dict(zip(encoder.classes_, encoder.counts_.tolist()))) + ".")
+            + counted(dict(zip(encoder.classes_, encoder.counts_.tolist())), markdown_text) + ".")
     left_out = []
     if rare := encoder.rare_:
         left_out.append(f"{len(rare):,} with fewer than {encoder.min_count:,} movies (`--min-genre-count`): "
-                        f"{listed(rare)}")
-    if dropped := dropped_genres(encoder, movies.genres):
-        left_out.append(f"{len(dropped):,} left out by name (`--drop-genres`): {listed(dropped)}")
+                        f"{counted(rare, markdown_text)}")
+    if dropped := encoder.dropped_:
+        left_out.append(f"{len(dropped):,} left out by name (`--drop-genres`): {counted(dropped, markdown_text)}")
     if not left_out:
         return text + " Every genre of the table was audited."
     return (f"{text} Genres not audited: {'; '.join(left_out)}. The audit raises no issue in a genre it does not "
