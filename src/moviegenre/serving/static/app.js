@@ -3,10 +3,10 @@
 
 const $ = (id) => document.getElementById(id);
 const HINT = $("drop-hint").innerHTML;
-// run: the current run's number; an answer to an older run, or to inputs changed since, is dropped.
-// requests: aborts the current run's requests when it is void (the service then stops an explanation it began).
-const state = { file: null, genres: [], prediction: null, explanation: null, text: "", selected: null, run: 0,
-                previewUrl: null, requests: new AbortController() };
+// run: the current run's controller. A run is void once the inputs change or another starts: its controller is
+// aborted, which cancels its requests (the service then stops an explanation it began), and its answers are dropped.
+const state = { file: null, genres: [], prediction: null, explanation: null, text: "", selected: null,
+                previewUrl: null, run: new AbortController() };
 
 function showError(message) {
   $("error").textContent = message;
@@ -27,11 +27,21 @@ async function post(path, form, signal) {
   return body;
 }
 
+// Disable `button` while a run is on its way; the function returned enables it again. A disabled button loses the
+// focus: one pressed from the keyboard gets it back.
+function disableWhileRunning(button) {
+  const focused = document.activeElement === button;
+  button.disabled = true;
+  return () => {
+    button.disabled = false;
+    if (focused && document.activeElement === document.body) button.focus();
+  };
+}
+
 // Results no longer describe the inputs: drop them, and any answer still on its way.
 function inputsChanged() {
-  state.run += 1;
-  state.requests.abort();
-  state.requests = new AbortController();
+  state.run.abort();
+  state.run = new AbortController();
   state.prediction = null;
   state.explanation = null;
   state.selected = null;
@@ -76,33 +86,37 @@ function form(inputs) {
   return data;
 }
 
-// What a bar shows by its length, tick and colour, as words for a screen reader (read after the value).
-function barText(p, t) {
-  return `, threshold ${t.toFixed(2)}, ${p >= t ? "above" : "below"} it`;
+// One genre's bar in a list item: probability fill, threshold tick and value, and the same in words for a screen
+// reader. A bar that can be chosen is a button (Tab, then Enter or Space; aria-pressed: its why is shown).
+function barItem(genre, p, t, { on, button, intended = false }) {
+  const bar = document.createElement(button ? "button" : "div");
+  if (button) {
+    bar.type = "button";
+    bar.setAttribute("aria-pressed", "false");
+  }
+  bar.className = "bar" + (on ? " on" : "") + (intended ? " intended" : "");
+  bar.dataset.genre = genre;
+  bar.title = `${genre}: probability ${p.toFixed(3)}, threshold ${t.toFixed(3)}`;
+  bar.innerHTML = '<span class="name"></span><span class="track"><span class="fill"></span>' +
+                  '<span class="tick"></span></span><span class="value"></span><span class="visually-hidden"></span>';
+  bar.querySelector(".name").textContent = genre;
+  bar.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
+  bar.querySelector(".tick").style.left = `calc(${(t * 100).toFixed(1)}% - 1px)`;
+  bar.querySelector(".value").textContent = p.toFixed(2);
+  bar.querySelector(".visually-hidden").textContent =
+    `${intended ? ", intended" : ""}, threshold ${t.toFixed(2)}, ${p >= t ? "above" : "below"} it`;
+  const item = document.createElement("li");
+  item.append(bar);
+  return item;
 }
 
-// Each genre's bar is a button (reached by Tab, pressed by Enter or Space) in a list item; pressed: its why is shown.
 function renderBars(prediction) {
   const bars = $("bars");
   bars.replaceChildren();
   for (const [genre, p] of Object.entries(prediction.probabilities)) {
-    const t = prediction.thresholds[genre];
-    const item = document.createElement("li");
-    const bar = document.createElement("button");
-    bar.type = "button";
-    bar.className = "bar" + (prediction.genres.includes(genre) ? " on" : "");
-    bar.dataset.genre = genre;
-    bar.setAttribute("aria-pressed", "false");
-    bar.title = `${genre}: probability ${p.toFixed(3)}, threshold ${t.toFixed(3)}`;
-    bar.innerHTML = '<span class="name"></span><span class="track"><span class="fill"></span>' +
-                    '<span class="tick"></span></span><span class="value"></span><span class="visually-hidden"></span>';
-    bar.querySelector(".name").textContent = genre;
-    bar.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
-    bar.querySelector(".tick").style.left = `calc(${(t * 100).toFixed(1)}% - 1px)`;
-    bar.querySelector(".value").textContent = p.toFixed(2);
-    bar.querySelector(".visually-hidden").textContent = barText(p, t);
-    bar.addEventListener("click", () => select(genre));
-    item.append(bar);
+    const on = prediction.genres.includes(genre);
+    const item = barItem(genre, p, prediction.thresholds[genre], { on, button: true });
+    item.firstChild.addEventListener("click", () => select(genre));
     bars.append(item);
   }
   $("results").hidden = false;
@@ -177,16 +191,12 @@ async function run() {
   if (!inputs.file && !inputs.text) { showError("Give a poster, a description, or both."); return; }
   showError("");
   inputsChanged();  // a new run: the last one's results (and any answer still due to it) go
-  const ticket = state.run;
-  const current = () => ticket === state.run;
-  const { signal } = state.requests;
+  const { signal } = state.run;
   state.text = inputs.text;
-  // A disabled button loses the focus: a keyboard user pressed Enter on it, so it gets it back once it is enabled.
-  const refocus = document.activeElement === $("predict");
-  $("predict").disabled = true;
+  const enable = disableWhileRunning($("predict"));
   try {
     const prediction = await post("/predict", form(inputs), signal);
-    if (!current()) return;
+    if (signal.aborted) return;
     state.prediction = prediction;
     renderBars(prediction);
     const said = `Above the threshold: ${prediction.genres.join(", ") || "no genre"}.`;
@@ -194,21 +204,18 @@ async function run() {
     const data = form(inputs);  // exactly what /predict was sent
     data.append("top", String(Math.min(state.genres.length || 3, 50)));  // the service explains at most 50
     const explanation = await post("/explain", data, signal);
-    if (!current()) return;
+    if (signal.aborted) return;
     state.explanation = explanation;
     $("status").textContent = said;
     // A genre clicked while the explanation was on its way stays chosen.
     const chosen = state.selected in prediction.probabilities ? state.selected : null;
     select(chosen || prediction.genres[0] || Object.keys(prediction.probabilities)[0]);
   } catch (error) {
-    if (!current()) return;
+    if (signal.aborted) return;
     $("status").textContent = "";
     showError(error.message);
   } finally {
-    if (current()) {
-      $("predict").disabled = false;
-      if (refocus && document.activeElement === document.body) $("predict").focus();
-    }
+    if (!signal.aborted) enable();
   }
 }
 

@@ -1,17 +1,17 @@
 // Compare mode: several poster variants, the intended genres ticked; /compare ranks them, then /explain draws
-// each variant's heat map for the intended genre. Uses `$` and `post` from app.js (loaded first).
+// each variant's heat map for the intended genre. Uses `$`, `post`, `barItem` and `disableWhileRunning` from app.js
+// (loaded first).
 "use strict";
 
 // files: as picked; posters: the file of each variant of the last result; heat: variant index -> {genre: data URL};
-// urls: the blob URLs of the cards shown (revoked when they are replaced); run: bumped when the inputs change or a
-// comparison starts, so that an answer for an older one is dropped; requests: aborts that one's requests
-const compare = { files: [], posters: [], result: null, heat: {}, urls: [], run: 0, requests: new AbortController() };
+// urls: the blob URLs of the cards shown (revoked when they are replaced); run: the comparison's controller, aborted
+// when the inputs change or another starts (its requests cancelled, its answers dropped), as app.js's state.run
+const compare = { files: [], posters: [], result: null, heat: {}, urls: [], run: new AbortController() };
 
 // The shown comparison is of other inputs once the posters, the description or the intended genres change.
 function compareInputsChanged() {
-  compare.run += 1;
-  compare.requests.abort();
-  compare.requests = new AbortController();
+  compare.run.abort();
+  compare.run = new AbortController();
   compare.result = null;  // explainAll stops drawing for it
   for (const url of compare.urls.splice(0)) URL.revokeObjectURL(url);
   $("variants").replaceChildren();
@@ -63,37 +63,14 @@ function intended() {
   return Array.from(document.querySelectorAll("#genre-picks input:checked"), (box) => box.value);
 }
 
-// One bar per shown genre: probability fill, threshold tick; intended genres first and marked. An intended genre's
-// bar is a button (pressed: its heat map is shown), the others are not, each in a list item.
+// One bar per shown genre (app.js's barItem), intended genres first: theirs are buttons (pressed: its heat map).
 function bars(variant, result, shown) {
   const list = document.createElement("ol");
   list.className = "bars";
   for (const genre of shown) {
-    const p = variant.probabilities[genre];
-    const t = result.thresholds[genre];
-    const isIntended = result.intended.includes(genre);
-    const bar = document.createElement(isIntended ? "button" : "div");
-    if (isIntended) {
-      bar.type = "button";
-      bar.setAttribute("aria-pressed", "false");
-    }
-    bar.className = "bar" + (variant.genres.includes(genre) ? " on" : "") + (isIntended ? " intended" : "");
-    bar.dataset.genre = genre;
-    bar.title = `${genre}: probability ${p.toFixed(3)}, threshold ${t.toFixed(3)}`;
-    const name = Object.assign(document.createElement("span"), { className: "name", textContent: genre });
-    const track = Object.assign(document.createElement("span"), { className: "track" });
-    const fill = Object.assign(document.createElement("span"), { className: "fill" });
-    const tick = Object.assign(document.createElement("span"), { className: "tick" });
-    fill.style.width = `${(p * 100).toFixed(1)}%`;
-    tick.style.left = `calc(${(t * 100).toFixed(1)}% - 1px)`;
-    track.append(fill, tick);
-    bar.append(name, track, Object.assign(document.createElement("span"), { className: "value",
-                                                                           textContent: p.toFixed(2) }),
-               Object.assign(document.createElement("span"), {
-                 className: "visually-hidden", textContent: (isIntended ? ", intended" : "") + barText(p, t) }));
-    const item = document.createElement("li");
-    item.append(bar);
-    list.append(item);
+    const intended = result.intended.includes(genre);
+    list.append(barItem(genre, variant.probabilities[genre], result.thresholds[genre],
+                        { on: variant.genres.includes(genre), button: intended, intended }));
   }
   return list;
 }
@@ -205,19 +182,17 @@ async function runCompare() {
   const description = $("compare-description").value.trim();
   if (compare.files.length < 2) { compareError("Add two or more poster variants."); return; }
   compareInputsChanged();
-  const run = compare.run;
-  const { signal } = compare.requests;
+  const { signal } = compare.run;
   const files = [...compare.files];
   const data = new FormData();
   for (const file of files) data.append("posters", file);
   if (description) data.append("description", description);
   for (const genre of intended()) data.append("genre", genre);
-  const refocus = document.activeElement === $("compare-run");  // as for Predict: a disabled button loses the focus
-  $("compare-run").disabled = true;
+  const enable = disableWhileRunning($("compare-run"));
   compare.heat = {};
   try {
     const result = await post("/compare", data, signal);
-    if (run !== compare.run) return;  // the inputs changed while it was asked
+    if (signal.aborted) return;  // the inputs changed while it was asked
     compare.result = result;
     compare.posters = variantFiles(result, files);
     for (const url of compare.urls.splice(0)) URL.revokeObjectURL(url);
@@ -231,12 +206,9 @@ async function runCompare() {
     $("compare-status").textContent = ranked(result);
     if (result.intended.length) await explainAll(result, description, signal);
   } catch (error) {
-    if (run === compare.run) compareError(error.message);
+    if (!signal.aborted) compareError(error.message);
   } finally {
-    if (run === compare.run) {
-      $("compare-run").disabled = false;
-      if (refocus && document.activeElement === document.body) $("compare-run").focus();
-    }
+    if (!signal.aborted) enable();
   }
 }
 
