@@ -32,10 +32,14 @@ from PIL import Image
 from shared_data import DATA, run_benchmark  # benchmarks/ is on the path when this runs as a script
 
 from moviegenre.data.readers import read_table
-from moviegenre.serving.explain import OCCLUSION_STRIDE, OCCLUSION_WINDOW, OCCLUSIONS_PER_CALL, Explainer
+from moviegenre.serving.explain import (
+    OCCLUSION_BASELINE,
+    OCCLUSION_STRIDE,
+    OCCLUSION_WINDOW,
+    OCCLUSIONS_PER_CALL,
+    Explainer,
+)
 from moviegenre.serving.predictor import Predictor
-
-BASELINE = 0.0  # the explainer's captum ``baselines=0.0``: mid-grey in the encoder's normalised input
 
 
 class Scoring:
@@ -63,7 +67,7 @@ def grey(tensor: torch.Tensor, squares: list[tuple[int, int, int, int]]) -> torc
     """``tensor`` (CHW) with each (top, left, height, width) square set to the explainer's baseline, all channels."""
     out = tensor.clone()
     for top, left, height, width in squares:
-        out[:, top: top + height, left: left + width] = BASELINE
+        out[:, top: top + height, left: left + width] = OCCLUSION_BASELINE
     return out
 
 

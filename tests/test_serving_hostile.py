@@ -328,11 +328,11 @@ def test_explanations_whose_clients_hung_up_never_run_nor_hold_a_place(client: T
     service = client.app.state.service
     real, started, gate, explained = service.explain, threading.Event(), threading.Event(), []
 
-    def slow(poster, description, *args):
+    def slow(poster, description, *args, **kwargs):
         explained.append(description)
         started.set()
         gate.wait(30)
-        return real(poster, description, *args)
+        return real(poster, description, *args, **kwargs)
 
     monkeypatch.setattr(service, "explain", slow)
 

@@ -252,7 +252,7 @@ class Service:
         is set (its client hung up and nobody reads the answer)."""
         started = time.monotonic()
         try:
-            return self.explain(*args, stop.is_set)
+            return self.explain(*args, stop=stop.is_set)
         except ExplanationStopped:
             return None
         finally:

@@ -42,6 +42,7 @@ from moviegenre.serving.predictor import Predictor, used_inputs
 # 56-pixel squares moved 28 pixels, about a poster's face or title line: 81 occlusions of the 260-pixel input the
 # packaged model's networks read (captum's last row and column of windows overhang the edge), 49 of a 224-pixel one.
 OCCLUSION_WINDOW, OCCLUSION_STRIDE = 56, 28
+OCCLUSION_BASELINE = 0.0  # what an occluded square is set to: mid-grey in the encoder's normalised input
 # Longer descriptions are deleted in runs of words, so one explanation costs at most this many encodings.
 MAX_WORD_GROUPS = 48
 # Occluded posters and shortened descriptions per model call, and so how often a ``stop`` signal is read: a
@@ -333,7 +334,7 @@ class Explainer:
 
         attribution = Occlusion(forward).attribute(
             tensor[None], sliding_window_shapes=(3, OCCLUSION_WINDOW, OCCLUSION_WINDOW),
-            strides=(3, OCCLUSION_STRIDE, OCCLUSION_STRIDE), baselines=0.0,
+            strides=(3, OCCLUSION_STRIDE, OCCLUSION_STRIDE), baselines=OCCLUSION_BASELINE,
             perturbations_per_eval=OCCLUSIONS_PER_CALL)
         return attribution[:, 0].numpy()  # the same for every channel
 
