@@ -211,10 +211,10 @@ def test_ray_engine_equals_local(tiny_run, session_tiny_table_csv, expected, tmp
         # A damaged row and an id given twice in two batches (a worker sees one batch) are refused by the driver,
         # every row checked before the cluster predicts, as the local engine checks them.
         lines = table_lines(session_tiny_table_csv)
-        lines[31] = lines[31].replace(",Movie 30,2000,", ",Movie 30,year 2000,")
+        lines[31] = lines[31].replace(",Movie 30,", f",{'Movie 30 ' * 60},")
         damaged = write_lines(tmp_path / "damaged.csv", lines)
-        with pytest.raises(MovieGenreError, match="^" + re.escape(f"{damaged}: row 31, field 'year': year 'year 2000' "
-                                                                    "is not a number")):
+        with pytest.raises(MovieGenreError, match="^" + re.escape(f"{damaged}: row 31, field 'title': 540 characters, "
+                                                                    "over the 500 limit")):
             predict_file(damaged, tmp_path / "d.parquet", tiny_run, batch_size=16, engine="ray", workers=1,
                          progress=False)
         lines = table_lines(session_tiny_table_csv)
@@ -226,12 +226,12 @@ def test_ray_engine_equals_local(tiny_run, session_tiny_table_csv, expected, tmp
         # A table changed after the driver checked it: a worker names the row by its id (its batch does not know
         # where it starts in the file).
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(batch, "_checked_rows", lambda path, rows: None)
+            patch.setattr(batch, "_checked_rows", lambda path, rows, warn: None)
             with pytest.raises(MovieGenreError) as caught:
                 predict_file(damaged, tmp_path / "d.parquet", tiny_run, batch_size=16, engine="ray", workers=1,
                              progress=False)
-        assert str(caught.value) == (f"{damaged}: the row of imdb_id 'tt0000030': field 'year': year 'year 2000' "
-                                     "is not a number (use a 4-digit year or leave it empty)")
+        assert str(caught.value) == (f"{damaged}: the row of imdb_id 'tt0000030': field 'title': 540 characters, "
+                                     "over the 500 limit (fix or drop the row (a scraping accident?))")
     finally:
         ray.shutdown()
     pd.testing.assert_frame_equal(pd.read_parquet(out), expected, check_dtype=False)
@@ -348,21 +348,60 @@ def test_a_damaged_part_is_predicted_again_with_a_warning(tiny_run, session_tiny
 
 
 @pytest.mark.parametrize(("row", "edit", "error"), [
-    (60, lambda line: line.replace(",Movie 59,2009,", ",Movie 59,abc,"),
-     "row 60, field 'year': year 'abc' is not a number (use a 4-digit year or leave it empty)"),
-    (3, lambda line: line.rsplit(",", 1)[0] + ",nope.jpg",
-     "row 3, field 'poster': poster file '{folder}/nope.jpg' does not exist (fix the path or leave the field empty)"),
-], ids=["year-of-the-last-row", "poster-missing"])
+    (60, lambda line: line[line.index(","):],
+     "row 60, field 'imdb_id': empty id (every movie needs a unique id)"),
+    (3, lambda line: line.replace(",Movie 2,", f",{'Movie 2 ' * 70},"),
+     "row 3, field 'title': 560 characters, over the 500 limit (fix or drop the row (a scraping accident?))"),
+    ("every poster", lambda line: line.replace("/posters/", "/elsewhere/"),
+     "row 1, field 'poster': poster file '{folder}/elsewhere/tt0000000.png' does not exist (fix the path or leave the "
+     "field empty; not one of the table's 40 posters can be used)"),
+], ids=["id-of-the-last-row", "title", "every-poster-missing"])
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_every_row_is_checked_before_the_model_loads_or_a_part_is_written(session_tiny_table_csv, tmp_path, no_model,
                                                                            row, edit, error, suffix):
     lines = table_lines(session_tiny_table_csv)
-    lines[row] = edit(lines[row])
+    for number in range(1, len(lines)) if row == "every poster" else [row]:
+        lines[number] = edit(lines[number])
     table = write_table(tmp_path / "movies.csv", lines, suffix)
     with pytest.raises(DataError) as caught:
         predict_file(table, tmp_path / "p.csv", batch_size=16, progress=False)
-    assert str(caught.value) == f"{table}: " + error.format(folder=tmp_path)
+    assert str(caught.value) == f"{table}: " + error.format(folder=session_tiny_table_csv.parent)
     assert not (tmp_path / "p.csv.parts").exists()  # nothing that would hold up the run of the table fixed
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_year_or_a_poster_file_a_prediction_can_do_without_is_read_around_with_a_warning(
+        tiny_run, session_tiny_table_csv, tmp_path, suffix):
+    """One missing poster file or a year that does not parse among a catalogue's thousands of rows refused the whole
+    catalogue; neither is needed to predict the movie (a poster that does not decode was already left out)."""
+    lines = table_lines(session_tiny_table_csv)
+    assert lines[3].endswith("tt0000002.png") and ",2009," in lines[60]
+    lines[60] = lines[60].replace(",2009,", ",abc,")
+    damaged = lines.copy()
+    damaged[3] = lines[3].replace("/posters/", "/moved/")
+    table = write_table(tmp_path / "movies.csv", damaged, suffix)
+    warnings = []
+    out = predict_file(table, tmp_path / "p.parquet", tiny_run, batch_size=16, progress=False, warn=warnings.append)
+    assert warnings == [
+        f"{table}: row 3, field 'poster': poster file '{session_tiny_table_csv.parent}/moved/tt0000002.png' does not "
+        "exist (fix the path or leave the field empty); predicted without its poster",
+        f"{table}: row 60, field 'year': year 'abc' is not a number (use a 4-digit year or leave it empty); read as "
+        "unknown"]
+    lines[3] = lines[3].rsplit(",", 1)[0] + ","  # the movie as if it had no poster
+    without = predict_file(write_lines(tmp_path / "without.csv", lines), tmp_path / "w.parquet", tiny_run,
+                           batch_size=16, progress=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(without))
+
+
+def test_many_problems_read_around_are_told_as_a_few_and_a_count(tiny_run, session_tiny_table_csv, tmp_path):
+    lines = table_lines(session_tiny_table_csv)
+    for number in range(1, 31):
+        lines[number] = lines[number].replace("/posters/", "/moved/")
+    table = write_lines(tmp_path / "movies.csv", lines)
+    warnings = []
+    predict_file(table, tmp_path / "p.parquet", tiny_run, batch_size=16, progress=False, warn=warnings.append)
+    assert [line.split(",")[0] for line in warnings[:5]] == [f"{table}: row {row}" for row in (1, 3, 4, 6, 7)]
+    assert warnings[5] == f"15 more problems read around as these ('moviegenre data inspect {table}' lists every one)"
 
 
 def test_a_job_that_predicted_nothing_does_not_hold_up_the_next(tiny_run, session_tiny_table_csv, expected, tmp_path):

@@ -28,6 +28,7 @@ from moviegenre.data.table import (
     duplicate_id,
     parse_year,
     raise_first,
+    read_around,
     split_genres,
     text_value,
 )
@@ -225,9 +226,11 @@ def streamed_columns(path: Path) -> list[str] | None:
         return list(file.schema_arrow.names)
 
 
-def iter_table_chunks(path: Path, rows: int, first_rows: dict[str, int] | None = None) -> Iterator[MovieTable]:
-    """A shared CSV or Parquet table streamed from disk ``rows`` at a time, each chunk checked as ``read_table``
-    checks a table, and a Parquet table bounded as it bounds one (``first_rows``: see ``shared_chunk``)."""
+def iter_table_chunks(path: Path, rows: int, first_rows: dict[str, int] | None = None,
+                      around: list[DataError] | None = None) -> Iterator[MovieTable]:
+    """A shared CSV or Parquet table to predict, streamed from disk ``rows`` at a time, each chunk checked as
+    ``read_table`` checks a table, and a Parquet table bounded as it bounds one (``first_rows``, ``around``: see
+    ``shared_chunk``)."""
     with _reading(path):
         if path.suffix.lower() == ".parquet":
             batches = _parquet_batches(path, rows)
@@ -235,26 +238,35 @@ def iter_table_chunks(path: Path, rows: int, first_rows: dict[str, int] | None =
         else:
             frames = csv_frames(path, rows)
         for index, frame in enumerate(frames):
-            yield shared_chunk(path, frame, index * rows, first_rows)
+            yield shared_chunk(path, frame, index * rows, first_rows, around)
 
 
-def shared_chunk(path: Path, frame: pd.DataFrame, first_row: int = 0, first_rows: dict[str, int] | None = None
-                 ) -> MovieTable:
-    """Raw shared-format rows (strings, from CSV or Parquet) -> a checked table, as ``read_table`` makes it.
+def shared_chunk(path: Path, frame: pd.DataFrame, first_row: int = 0, first_rows: dict[str, int] | None = None,
+                 around: list[DataError] | None = None) -> MovieTable:
+    """Raw shared-format rows (strings, from CSV or Parquet) -> a checked table to predict, as ``read_table`` makes
+    it, each problem a prediction can do without read around (``table.read_around``) and added to ``around``.
 
     Errors name the row in the whole file: ``first_row`` is the chunk's offset. ``first_rows`` (each id's row in the
     file), carried from chunk to chunk, finds an id given twice in different chunks; without it, only within one.
     """
     try:
-        table = from_shared_csv(path, frame.reset_index(drop=True), labelled=False)
+        unreadable: list[DataError] = []
+        table = from_shared_csv(path, frame.reset_index(drop=True), labelled=False, unreadable=unreadable)
         if first_rows is not None:
             _note_ids(path, table.ids, first_row, first_rows)
-        return table.check(labelled=False)
+        table, problems = read_around(table, unreadable + table.validate(labelled=False))
     except DataError as error:
-        if error.row is None:
-            raise
-        raise DataError(error.source, error.problem, row=error.row + first_row, field=error.field,
-                        hint=error.hint) from None
+        raise _in_file(error, first_row) from None
+    if around is not None:
+        around.extend(_in_file(problem, first_row) for problem in problems)
+    return table
+
+
+def _in_file(error: DataError, first_row: int) -> DataError:
+    """A chunk's ``error`` with its row counted in the whole file."""
+    if error.row is None:
+        return error
+    return DataError(error.source, error.problem, row=error.row + first_row, field=error.field, hint=error.hint)
 
 
 def _note_ids(path: Path, ids: list[str], first_row: int, first_rows: dict[str, int]) -> None:

@@ -250,6 +250,26 @@ def absurd_fields(title: str, genres: list[str], description: str) -> list[tuple
     return found
 
 
+# What a prediction can do without: a year or split that does not parse is read as unknown, a poster that cannot be
+# used as no poster (as one that does not decode already is). A problem of any other field (an id missing or given
+# twice, a scraping accident) means a table that is not what it claims, and refuses it.
+READ_AROUND = ("year", "split", "poster")
+
+
+def read_around(table: MovieTable, problems: Sequence[DataError]) -> tuple[MovieTable, list[DataError]]:
+    """``table`` to predict, its posters named in ``problems`` (its reader's and its ``validate``'s) left out, and
+    the problems so read around; the first of the others raises. One bad row among a catalogue's thousands must not
+    stop the catalogue."""
+    raise_first([problem for problem in problems if problem.row is None or problem.field not in READ_AROUND])
+    around = sorted(problems, key=lambda problem: problem.row)  # stable: a row's problems keep their order
+    rows = [problem.row - 1 for problem in around if problem.field == "poster"]
+    if rows:
+        frame = table.frame.copy()
+        frame.iloc[rows, frame.columns.get_loc("poster")] = ""
+        table = MovieTable(frame, table.source)
+    return table, around
+
+
 def raise_first(problems: Sequence[DataError]) -> None:
     """Raise the first of ``problems``, with a count of the rest, if there are any."""
     if problems:

@@ -45,6 +45,7 @@ from moviegenre.data.table import (
     check_not_input,
     image_error,
     plural,
+    read_around,
 )
 from moviegenre.errors import ConfigError, DataError, ImageError, MovieGenreError, first_line
 from moviegenre.models.base import model_meta, run_model_dir
@@ -53,6 +54,7 @@ from moviegenre.serving.predictor import Predictor
 
 ENGINES = ("local", "ray")
 WORKERS = Interval(1, 1024, whole=True)  # Ray actors, a process each: a typo must not start thousands
+WARNED_PROBLEMS = 5  # rows read around that are told one by one; the rest as a count
 
 
 def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None = None, *,
@@ -77,7 +79,7 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
                             restart=restart, warn=warn)
     # Every row is checked before the model loads and before the parts folder is made: a bad row found hours into
     # the predictions would waste them, and a job.json left by a run that never started would refuse the next.
-    chunks, rows = iter_tables(table, batch_size)
+    chunks, rows = iter_tables(table, batch_size, warn)
     predictor = predictor or Predictor(run_dir)
     parts = _parts_folder(table, out, predictor.run_dir, batch_size, restart, engine)
     written = 0
@@ -144,21 +146,54 @@ def predict_frame(predictor: Predictor, table: MovieTable, warn: Callable[[str],
     return pd.concat(frames, ignore_index=True)
 
 
-def iter_tables(path: Path, rows: int) -> tuple[Iterator[MovieTable], int]:
+def iter_tables(path: Path, rows: int, warn: Callable[[str], None] | None = None
+                ) -> tuple[Iterator[MovieTable], int]:
     """The table in chunks of ``rows``, and its number of rows, once every row is checked as ``read_table`` checks
     a table (its values, its posters' files, an id given twice anywhere in it): a bad row fails here, before any
-    model loads. The shared CSV and Parquet formats are streamed from disk, twice (the check keeps only the ids);
-    the other formats (text-only CSVs, MM-IMDb folders) are read whole, then chunked."""
+    model loads. A problem a prediction can do without (``table.read_around``: a year that does not parse, a missing
+    poster file) is read around, and ``warn`` told. The shared CSV and Parquet formats are streamed from disk, twice
+    (the check keeps only the ids); the other formats (text-only CSVs, MM-IMDb folders) are read whole, then
+    chunked."""
     if is_streamable(path):
-        return iter_table_chunks(path, rows), _checked_rows(path, rows)
-    whole = read_table(path, labelled=False)  # which also words what is wrong with any other path
+        return iter_table_chunks(path, rows), _checked_rows(path, rows, warn)
+    # read whole, which also words what is wrong with any other path
+    whole, around = read_around(*_with_problems(read_table(path, labelled=False, strict=False)))
+    _check_around(path, around, int(whole.has_poster.sum()), warn)
     return ((whole.subset(np.arange(start, min(start + rows, len(whole)))) for start in range(0, len(whole), rows)),
             len(whole))
 
 
-def _checked_rows(path: Path, rows: int) -> int:
-    """The number of rows of a shared CSV or Parquet table, once every row is checked (an id given twice included)."""
-    return sum(len(chunk) for chunk in iter_table_chunks(path, rows, first_rows={}))
+def _with_problems(table: MovieTable) -> tuple[MovieTable, list[DataError]]:
+    return table, table.problems
+
+
+def _checked_rows(path: Path, rows: int, warn: Callable[[str], None] | None = None) -> int:
+    """The number of rows of a shared CSV or Parquet table, once every row is checked (an id given twice included)
+    and ``warn`` told of the problems read around."""
+    around: list[DataError] = []
+    counted = posters = 0
+    for chunk in iter_table_chunks(path, rows, first_rows={}, around=around):
+        counted, posters = counted + len(chunk), posters + int(chunk.has_poster.sum())
+    _check_around(path, around, posters, warn)
+    return counted
+
+
+def _check_around(table: Path, around: list[DataError], posters: int, warn: Callable[[str], None] | None) -> None:
+    """Refuse a table none of whose posters can be used (a wrong folder, URLs: not a few bad rows to read around);
+    tell ``warn`` of the ``around`` problems, the first few and a count: a catalogue with thousands of bad rows must
+    not flood the terminal."""
+    unusable = [problem for problem in around if problem.field == "poster"]
+    if unusable and not posters:
+        first = unusable[0]
+        raise DataError(first.source, first.problem, row=first.row, field=first.field,
+                        hint=f"{first.hint}; not one of the table's {plural(len(unusable), 'poster')} can be used")
+    if not warn:
+        return
+    for problem in around[:WARNED_PROBLEMS]:
+        warn(f"{problem}; {'predicted without its poster' if problem.field == 'poster' else 'read as unknown'}")
+    if len(around) > WARNED_PROBLEMS:
+        warn(f"{plural(len(around) - WARNED_PROBLEMS, 'more problem')} read around as these ('moviegenre data "
+             f"inspect {table}' lists every one)")
 
 
 def _worker_error(error: Exception) -> MovieGenreError:
@@ -342,7 +377,7 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
         raise ConfigError(f"{table}: --engine ray reads the shared CSV or Parquet format (with an imdb_id column)")
     # Every row checked here, as the local engine checks them, before the cluster starts: a worker sees one batch,
     # so an id given twice in two batches, or a bad row in the last one, would be found hours in, or never.
-    _checked_rows(table, batch_size)
+    _checked_rows(table, batch_size, warn)
     if not ray.is_initialized():
         ray.init(log_to_driver=False)
     cpus = ray.cluster_resources().get("CPU", 0)
