@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -120,6 +121,31 @@ def test_a_killed_run_resumes_where_it_stopped(tiny_run, session_tiny_table_csv,
     predict_file(session_tiny_table_csv, out, batch_size=16, progress=False, predictor=again)
     assert again.calls == 2  # 60 rows = 4 batches of 16; the first 2 were already written
     pd.testing.assert_frame_equal(pd.read_parquet(out), expected)
+
+
+def test_a_refused_resume_says_what_differs(tiny_run, session_tiny_table_csv, session_quick_run, tmp_path):
+    """A table touched since (copied, saved unchanged) was refused as 'another table, model, batch size or engine'."""
+    table, out = shutil.copy(session_tiny_table_csv, tmp_path / "movies.csv"), tmp_path / "p.parquet"
+    (tmp_path / "posters").symlink_to(session_tiny_table_csv.parent / "posters")
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(table, out, batch_size=16, progress=False, predictor=KilledAfter(tiny_run, die_at=2))
+
+    def refusal(**options) -> str:
+        with pytest.raises(ConfigError) as caught:
+            predict_file(options.pop("table", table), out, options.pop("run", tiny_run), progress=False,
+                         **{"batch_size": 16, **options})
+        return str(caught.value).removeprefix(f"{out}.parts holds an interrupted run with ").removesuffix(
+            "; pass --restart (or delete it) to start over")
+
+    assert refusal(batch_size=32) == "batch size 16, not 32"
+    assert refusal(run=session_quick_run) == f"another model ({tiny_run.resolve()})"
+    other = Path(shutil.copy(table, tmp_path / "other.csv"))
+    assert refusal(table=other, batch_size=8) == f"another table ({table.resolve()}) and batch size 16, not 8"
+    stat = table.stat()
+    os.utime(table, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert refusal() == "this table before it was written again or touched (its modification time differs)"
+    table.write_text(table.read_text() + "tt9999999,Late,2001,Drama,a story,\n")
+    assert refusal() == "this table before it changed (its size differs)"
 
 
 def test_cli_writes_csv(tiny_run, session_tiny_table_csv, expected, tmp_path):
@@ -353,8 +379,8 @@ def test_a_damaged_part_is_predicted_again_with_a_warning(tiny_run, session_tiny
     (3, lambda line: line.replace(",Movie 2,", f",{'Movie 2 ' * 70},"),
      "row 3, field 'title': 560 characters, over the 500 limit (fix or drop the row (a scraping accident?))"),
     ("every poster", lambda line: line.replace("/posters/", "/elsewhere/"),
-     "row 1, field 'poster': poster file '{folder}/elsewhere/tt0000000.png' does not exist (fix the path or leave the "
-     "field empty; not one of the table's 40 posters can be used)"),
+     ("row 1, field 'poster': poster file '{folder}/elsewhere/tt0000000.png' does not exist (fix the path or leave the "
+     "field empty; not one of the table's 40 posters can be used)")),
 ], ids=["id-of-the-last-row", "title", "every-poster-missing"])
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_every_row_is_checked_before_the_model_loads_or_a_part_is_written(session_tiny_table_csv, tmp_path, no_model,
@@ -383,10 +409,10 @@ def test_a_year_or_a_poster_file_a_prediction_can_do_without_is_read_around_with
     warnings = []
     out = predict_file(table, tmp_path / "p.parquet", tiny_run, batch_size=16, progress=False, warn=warnings.append)
     assert warnings == [
-        f"{table}: row 3, field 'poster': poster file '{session_tiny_table_csv.parent}/moved/tt0000002.png' does not "
-        "exist (fix the path or leave the field empty); predicted without its poster",
-        f"{table}: row 60, field 'year': year 'abc' is not a number (use a 4-digit year or leave it empty); read as "
-        "unknown"]
+        (f"{table}: row 3, field 'poster': poster file '{session_tiny_table_csv.parent}/moved/tt0000002.png' does not "
+        "exist (fix the path or leave the field empty); predicted without its poster"),
+        (f"{table}: row 60, field 'year': year 'abc' is not a number (use a 4-digit year or leave it empty); read as "
+        "unknown")]
     lines[3] = lines[3].rsplit(",", 1)[0] + ","  # the movie as if it had no poster
     without = predict_file(write_lines(tmp_path / "without.csv", lines), tmp_path / "w.parquet", tiny_run,
                            batch_size=16, progress=False)

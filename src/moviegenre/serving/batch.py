@@ -215,13 +215,30 @@ def _parts_folder(table: Path, out: Path, run_dir: Path, batch_size: int, restar
     if restart and parts.exists():
         shutil.rmtree(parts)
     # Only parts are worth keeping: a job that predicted nothing (it failed on its first batch) holds up no other.
-    if any(parts.glob("part-*.parquet")) and read_json(marker, hint=f"pass --restart, or delete {parts}, to predict "
-                                                                   "the table from the start") != job:
-        raise ConfigError(f"{parts} holds an interrupted run of another table, model, batch size or engine; "
-                          "pass --restart (or delete it) to start over")
+    if any(parts.glob("part-*.parquet")):
+        earlier = read_json(marker, hint=f"pass --restart, or delete {parts}, to predict the table from the start")
+        changed = _changed(earlier, job) if isinstance(earlier, dict) else ["a job.json of another shape"]
+        if changed:
+            raise ConfigError(f"{parts} holds an interrupted run with {' and '.join(changed)}; pass --restart (or "
+                              "delete it) to start over")
     parts.mkdir(parents=True, exist_ok=True)
     atomic_write_text(marker, json.dumps(job))  # killed while writing it, a run could not be resumed
     return parts
+
+
+def _changed(earlier: dict, job: dict) -> list[str]:
+    """What differs between an interrupted job and this one, in words; a table written again or touched since (its
+    time) told apart from another table: the person knows whether the parts are of other rows."""
+    changed = [f"another {key} ({earlier.get(key)})" for key in ("table", "model") if earlier.get(key) != job[key]]
+    changed += [f"{key.replace('_', ' ')} {earlier.get(key)}, not {job[key]}" for key in ("batch_size", "engine")
+                if earlier.get(key) != job[key]]
+    if changed:
+        return changed
+    if earlier.get("size") != job["size"]:
+        return ["this table before it changed (its size differs)"]
+    if earlier.get("mtime_ns") != job["mtime_ns"]:
+        return ["this table before it was written again or touched (its modification time differs)"]
+    return []
 
 
 def _holds(part: Path, chunk: MovieTable, genres: list[str], warn: Callable[[str], None] | None) -> bool:
