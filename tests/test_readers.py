@@ -428,3 +428,25 @@ def test_a_project_table_whose_id_column_is_named_otherwise_is_refused_not_read_
     assert str(caught.value) == (f"{path}: field 'imdb_id': missing column 'imdb_id' (found: {id_column}, title, "
                                  "genres, description, poster) (add the column to the header row)")
 
+
+
+@pytest.mark.parametrize(("name", "text", "looks"), [
+    ("semi.csv", "imdb_id;title;description\ntt1;A;a story\n", "'imdb_id;title;description': the file looks semicolon"),
+    ("tabs.csv", "imdb_id\ttitle\tdescription\ntt1\tA\ta story\n", "'imdb_id\\ttitle\\tdescription': the file looks tab"),
+    ("commas.tsv", "imdb_id,title,description\ntt1,A,a story\n", "'imdb_id,title,description': the file looks comma"),
+])
+def test_a_table_with_another_separator_is_named_as_such(tmp_path, name, text, looks):
+    """A spreadsheet's semicolon export was 'row 1: 2 fields, but the header has 1 (put double quotes around values
+    that contain commas)', or 'unrecognised columns', which sent the person after quotes or column names."""
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(DataError) as caught:
+        read_table(path, labelled=False)
+    assert str(caught.value) == (f"{path}: the header is one column, {looks}-separated (give a .csv file "
+                                 "comma-separated, or a .tsv file tab-separated)")
+
+
+def test_a_one_column_table_whose_header_holds_no_separator_is_read(tmp_path):
+    path = tmp_path / "plots.csv"
+    path.write_text('description\n"a story; of love, and loss"\n')
+    assert read_table(path, labelled=False).descriptions == ["a story; of love, and loss"]

@@ -42,6 +42,7 @@ SHARED_COLUMNS = ("imdb_id", "genres")
 # Columns of the project table that a text-only CSV (description,genres) lacks: a CSV with one of them is a project
 # table, even without its imdb_id (then refused for it), not a text-only one read without its posters and titles
 # under made-up ids.
+SEPARATORS = {";": "semicolon", "\t": "tab", "|": "pipe", ",": "comma"}  # what a one-column header may hide
 PROJECT_COLUMNS = {"imdb_id", "title", "year", "poster"}
 SHARED_READ_COLUMNS = ("imdb_id", "title", "year", "genres", "description", "poster", "split")
 TEXT_COLUMNS = ("description", "genres")
@@ -295,6 +296,13 @@ def _reading(path: Path) -> Iterator[None]:
 
 
 def _header(path: Path, names: list[str]) -> list[str]:
+    tsv = path.suffix.lower() == ".tsv"
+    separator = next((name for mark, name in SEPARATORS.items() if len(names) == 1 and mark in names[0]
+                      and name != ("tab" if tsv else "comma")), None)
+    if separator:  # a spreadsheet's export in another locale: every row would be one field
+        shown = names[0][:80].replace("\t", "\\t")
+        raise DataError(path, f"the header is one column, '{shown}': the file looks {separator}-separated",
+                        hint="give a .csv file comma-separated, or a .tsv file tab-separated")
     repeated = [name for name, count in Counter(names).items() if count > 1]
     if repeated:
         raise DataError(path, f"column '{repeated[0]}' appears more than once in the header", field=repeated[0],
