@@ -20,7 +20,8 @@ def predict_table(table: Annotated[Path, typer.Argument(parser=non_empty_path,
                   batch_size: Annotated[int, typer.Option(help="Rows per batch (and per resumable part).")] = 4096,
                   engine: Annotated[str, typer.Option(help="local, or ray (Ray Data on the cluster in RAY_ADDRESS, "
                                                            "else a local one).")] = "local",
-                  workers: Annotated[int, typer.Option(help="Ray actors (--engine ray).")] = 2,
+                  workers: Annotated[int | None, typer.Option(help="Ray actors (--engine ray; default: one fewer "
+                                                                   "than the cluster's CPUs).")] = None,
                   restart: Annotated[bool, typer.Option(help="Drop an interrupted run's parts; start over.")] = False,
                   progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True) -> None:
     """Predict genres for every row of a table in bounded memory; a killed run continues where it stopped."""

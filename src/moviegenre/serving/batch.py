@@ -59,12 +59,12 @@ WARNED_PROBLEMS = 5  # rows read around that are told one by one; the rest as a 
 
 def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None = None, *,
                  batch_size: int = 4096, engine: str = "local", progress: bool = True, restart: bool = False,
-                 workers: int = 2, predictor: Predictor | None = None, warn: Callable[[str], None] | None = None
+                 workers: int | None = None, predictor: Predictor | None = None, warn: Callable[[str], None] | None = None
                  ) -> Path:
     """Predict every row of ``table`` into ``out`` (.parquet or .csv) and return ``out``.
 
     ``restart`` drops the parts of an earlier interrupted run instead of continuing it. ``workers`` is
-    the number of Ray actors (``engine="ray"``). ``predictor`` reuses an already loaded model (local mode).
+    the number of Ray actors (``engine="ray"``; None: one fewer than the cluster's CPUs). ``predictor`` reuses an already loaded model (local mode).
     ``warn`` is told each poster that is not a usable image, predicted as no poster (local mode; Ray's actors
     leave such posters out as well, without a word to the driver), and, once, how many movies have no input the
     model reads (both engines).
@@ -106,7 +106,7 @@ def _check_input_columns(table: Path) -> None:
                         hint="name the column that holds them poster or description")
 
 
-def _check_options(out: Path, engine: str, batch_size: int, workers: int) -> None:
+def _check_options(out: Path, engine: str, batch_size: int, workers: int | None) -> None:
     """The options, each refused in one line before any work."""
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine '{engine}' (known: {', '.join(ENGINES)})")
@@ -119,7 +119,7 @@ def _check_options(out: Path, engine: str, batch_size: int, workers: int) -> Non
         raise ConfigError(f"--out {out}: {above} is a file, not a folder; give another path")
     if batch_size not in BATCH:
         raise ConfigError(f"--batch-size {batch_size}: give {BATCH}")
-    if workers not in WORKERS:
+    if workers is not None and workers not in WORKERS:
         raise ConfigError(f"--workers {workers}: give {WORKERS}")
 
 
@@ -375,7 +375,7 @@ class _RayPredict:
         return predict_frame(self.predictor, table)
 
 
-def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_size: int, workers: int,
+def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_size: int, workers: int | None,
                  progress: bool, restart: bool, warn: Callable[[str], None] | None = None) -> Path:
     """The same prediction through Ray Data: the cluster reads the table and ``map_batches`` predicts on
     ``workers`` actors; the driver streams the results, in input order, into ``out``.
@@ -398,6 +398,7 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
     if not ray.is_initialized():
         ray.init(log_to_driver=False)
     cpus = ray.cluster_resources().get("CPU", 0)
+    workers = workers or max(int(cpus) - 1, 1)  # a fixed default of 2 took every CPU of a 2-core machine
     if workers >= cpus:  # each actor holds a CPU for good; with none left the read never runs and Ray hangs
         raise ConfigError(f"--workers {workers}: the Ray cluster has {cpus:g} CPUs; use at most {cpus - 1:g} "
                           "(reading the table needs one)")
