@@ -148,6 +148,33 @@ def test_a_refused_resume_says_what_differs(tiny_run, session_tiny_table_csv, se
     assert refusal() == "this table before it changed (its size differs)"
 
 
+def test_a_second_run_into_the_same_out_is_refused_while_the_first_runs(tiny_run, session_tiny_table_csv, expected,
+                                                                         tmp_path):
+    """Two runs into one --out (a cron job started again, a second terminal) wrote the same parts, and the first to
+    finish removed the parts folder from under the other; --restart removed the running one's parts."""
+    import fcntl
+
+    out, parts = tmp_path / "p.parquet", tmp_path / "p.parquet.parts"
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(session_tiny_table_csv, out, batch_size=16, progress=False,
+                     predictor=KilledAfter(tiny_run, die_at=2))
+    running = os.open(parts, os.O_RDONLY)  # as the first run holds it
+    fcntl.flock(running, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        for restart in (False, True):
+            with pytest.raises(ConfigError) as caught:
+                predict_file(session_tiny_table_csv, out, tiny_run, batch_size=16, progress=False, restart=restart)
+            assert str(caught.value) == (f"--out {out}: another predict-table is writing it ({parts} is in use); wait "
+                                         "for it to end, or give another --out")
+            assert (parts / "part-000000.parquet").exists()
+    finally:
+        os.close(running)  # the first run ended (or died: the system drops its lock)
+    again = KilledAfter(tiny_run)
+    predict_file(session_tiny_table_csv, out, batch_size=16, progress=False, predictor=again)
+    assert again.calls == 3 and not parts.exists()
+    pd.testing.assert_frame_equal(pd.read_parquet(out), expected)
+
+
 def test_cli_writes_csv(tiny_run, session_tiny_table_csv, expected, tmp_path):
     out = tmp_path / "p.csv"
     result = CliRunner().invoke(app, ["predict-table", str(session_tiny_table_csv), "--out", str(out),

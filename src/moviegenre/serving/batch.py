@@ -15,9 +15,11 @@ in them. When every row is predicted the parts are joined into ``out``. The rows
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
@@ -81,9 +83,9 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
     # the predictions would waste them, and a job.json left by a run that never started would refuse the next.
     chunks, rows = iter_tables(table, batch_size, warn)
     predictor = predictor or Predictor(run_dir)
-    parts = _parts_folder(table, out, predictor.run_dir, batch_size, restart, engine)
-    written = 0
-    with tqdm(desc=f"predict {table.name}", unit="movie", disable=not progress, total=rows) as bar:
+    with _parts_folder(table, out, predictor.run_dir, batch_size, restart, engine) as parts, \
+            tqdm(desc=f"predict {table.name}", unit="movie", disable=not progress, total=rows) as bar:
+        written = 0
         for index, chunk in enumerate(chunks):
             part = parts / f"part-{index:06d}.parquet"
             if not _holds(part, chunk, predictor.genres, warn):  # resume: a part already written is kept
@@ -91,8 +93,8 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
                                                                                                     index=False))
             written += 1
             bar.update(len(chunk))
-    unread = _join([parts / f"part-{index:06d}.parquet" for index in range(written)], out, predictor.genres)
-    shutil.rmtree(parts)
+        unread = _join([parts / f"part-{index:06d}.parquet" for index in range(written)], out, predictor.genres)
+        shutil.rmtree(parts)
     _warn_unread(unread, predictor.run_dir, predictor.model.inputs, warn)
     return out
 
@@ -204,26 +206,55 @@ def _worker_error(error: Exception) -> MovieGenreError:
                            "are kept; run the same command again to resume)")
 
 
-def _parts_folder(table: Path, out: Path, run_dir: Path, batch_size: int, restart: bool, engine: str) -> Path:
-    """``<out>.parts/``, checked to belong to this very job: parts of another table, model, batch size or
-    engine would silently mix predictions."""
+@contextmanager
+def _parts_folder(table: Path, out: Path, run_dir: Path, batch_size: int, restart: bool, engine: str
+                  ) -> Iterator[Path]:
+    """``<out>.parts/``, held by this run alone and checked to belong to this very job: parts of another table, model,
+    batch size or engine would silently mix predictions, and a second run into the same ``out`` would write the same
+    parts while the first, done, removed them from under it."""
     parts = out.with_name(out.name + ".parts")
     stat = table.stat()
     job = {"table": str(table.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
            "model": str(Path(run_dir).resolve()), "batch_size": batch_size, "engine": engine}
     marker = parts / "job.json"
-    if restart and parts.exists():
-        shutil.rmtree(parts)
-    # Only parts are worth keeping: a job that predicted nothing (it failed on its first batch) holds up no other.
-    if any(parts.glob("part-*.parquet")):
-        earlier = read_json(marker, hint=f"pass --restart, or delete {parts}, to predict the table from the start")
-        changed = _changed(earlier, job) if isinstance(earlier, dict) else ["a job.json of another shape"]
-        if changed:
-            raise ConfigError(f"{parts} holds an interrupted run with {' and '.join(changed)}; pass --restart (or "
-                              "delete it) to start over")
-    parts.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(marker, json.dumps(job))  # killed while writing it, a run could not be resumed
-    return parts
+    with _held(parts, out):
+        if restart:
+            for child in parts.iterdir():
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        # Only parts are worth keeping: a job that predicted nothing (it failed on its first batch) holds up no other.
+        if any(parts.glob("part-*.parquet")):
+            earlier = read_json(marker, hint=f"pass --restart, or delete {parts}, to predict the table from the start")
+            changed = _changed(earlier, job) if isinstance(earlier, dict) else ["a job.json of another shape"]
+            if changed:
+                raise ConfigError(f"{parts} holds an interrupted run with {' and '.join(changed)}; pass --restart (or "
+                                  "delete it) to start over")
+        atomic_write_text(marker, json.dumps(job))  # killed while writing it, a run could not be resumed
+        yield parts
+
+
+@contextmanager
+def _held(folder: Path, out: Path) -> Iterator[None]:
+    """``folder``, made if need be, locked for this process (``flock``: the system drops it when the process dies, so
+    a killed run leaves no stale lock); another run holding it is refused in one line."""
+    import fcntl
+
+    while True:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = os.open(folder, os.O_RDONLY)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(handle)
+            raise ConfigError(f"--out {out}: another predict-table is writing it ({folder} is in use); wait for it to "
+                              "end, or give another --out") from None
+        with suppress(FileNotFoundError):
+            if os.path.samestat(os.fstat(handle), os.stat(folder)):
+                break
+        os.close(handle)  # the run that held it finished and removed it in between: make it again
+    try:
+        yield
+    finally:
+        os.close(handle)
 
 
 def _changed(earlier: dict, job: dict) -> list[str]:
@@ -417,27 +448,27 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
             convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in header},
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False))
     model_dir = run_model_dir(run_dir)  # the actors load the model; the driver needs only its folder and genres
-    parts = _parts_folder(table, out, model_dir, batch_size, restart, "ray")
-    genres = model_meta(model_dir)["genres"]
-    done, last = _ray_parts_done(parts, genres, warn)
-    if done:  # resume: leave out the movies whose predictions are already in a part
-        dataset = dataset.map_batches(lambda frame: frame[~frame["imdb_id"].isin(done)], batch_format="pandas")
-    predictions = dataset.map_batches(_RayPredict, fn_constructor_args=(str(run_dir) if run_dir else None,
-                                                                        str(table.resolve())),
-                                      batch_size=batch_size, batch_format="pyarrow", num_cpus=1,
-                                      compute=ray.data.ActorPoolStrategy(size=workers))
-    index = last + 1  # after the last part kept: a part damaged and removed leaves a gap, not a name to overwrite
-    try:
-        for frame in predictions.iter_batches(batch_size=None, batch_format="pandas"):  # in table order
-            if len(frame):
-                frame = _numpy_backed(frame)
-                atomic_write_file(parts / f"part-{index:06d}.parquet",
-                                  lambda tmp, f=frame: f.to_parquet(tmp, index=False))
-                index += 1
-    except ray.exceptions.RayError as error:
-        raise _worker_error(error) from None
-    unread = _join(sorted(parts.glob("part-*.parquet")), out, genres)
-    shutil.rmtree(parts)
+    with _parts_folder(table, out, model_dir, batch_size, restart, "ray") as parts:
+        genres = model_meta(model_dir)["genres"]
+        done, last = _ray_parts_done(parts, genres, warn)
+        if done:  # resume: leave out the movies whose predictions are already in a part
+            dataset = dataset.map_batches(lambda frame: frame[~frame["imdb_id"].isin(done)], batch_format="pandas")
+        predictions = dataset.map_batches(_RayPredict, fn_constructor_args=(str(run_dir) if run_dir else None,
+                                                                            str(table.resolve())),
+                                          batch_size=batch_size, batch_format="pyarrow", num_cpus=1,
+                                          compute=ray.data.ActorPoolStrategy(size=workers))
+        index = last + 1  # after the last part kept: a part damaged and removed leaves a gap, not a name to overwrite
+        try:
+            for frame in predictions.iter_batches(batch_size=None, batch_format="pandas"):  # in table order
+                if len(frame):
+                    frame = _numpy_backed(frame)
+                    atomic_write_file(parts / f"part-{index:06d}.parquet",
+                                      lambda tmp, f=frame: f.to_parquet(tmp, index=False))
+                    index += 1
+        except ray.exceptions.RayError as error:
+            raise _worker_error(error) from None
+        unread = _join(sorted(parts.glob("part-*.parquet")), out, genres)
+        shutil.rmtree(parts)
     _warn_unread(unread, model_dir, _inputs_of(model_dir), warn)
     return out
 
