@@ -101,6 +101,26 @@ def test_local_batches_equal_predict_table(tiny_run, session_tiny_table_csv, exp
     assert not (tmp_path / "p.parquet.parts").exists()
 
 
+def test_a_parquet_file_names_the_model_and_thresholds_that_made_it(tiny_run, session_tiny_table_csv, tmp_path):
+    """Predictions a data team keeps for months said nothing of the model or the thresholds behind them."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    out = predict_file(session_tiny_table_csv, tmp_path / "p.parquet", tiny_run, batch_size=16, progress=False)
+    about = json.loads(pq.read_schema(out).metadata[b"moviegenre"])
+    predictor = Predictor(tiny_run)
+    assert about == {"model": "fusion-gmu", "model_version": predictor.version, "run": str(tiny_run.resolve()),
+                     "table": str(session_tiny_table_csv.resolve()),
+                     "thresholds": {g: round(float(t), 4) for g, t in zip(predictor.genres, predictor.thresholds)}}
+    written = pd.read_parquet(out)  # the thresholds remake predicted_genres from the (rounded) probabilities
+    for _, row in written.iterrows():
+        for genre, threshold in about["thresholds"].items():
+            if abs(row[f"p_{genre}"] - threshold) > 1e-4:
+                assert (row[f"p_{genre}"] > threshold) == (genre in row["predicted_genres"].split("|"))
+    assert written["predicted_genres"].str.len().gt(0).any()
+
+
 def test_the_progress_bar_knows_the_total(tiny_run, session_tiny_table_csv, tmp_path, capsys):
     predict_file(session_tiny_table_csv, tmp_path / "p.parquet", tiny_run, batch_size=16)
     assert "60/60 [" in capsys.readouterr().err  # movies done of all, then elapsed<remaining
@@ -222,6 +242,8 @@ def test_the_cli_says_once_how_many_movies_it_wrote_without_genres(session_quick
 def test_ray_engine_equals_local(tiny_run, session_tiny_table_csv, expected, tmp_path):
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray[data]')")
     pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install 'ray[data]')")
+    import pyarrow.parquet as pq
+
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         with pytest.raises(ConfigError, match="at most 1"):  # 2 actors would take both CPUs: a hang, not a run
@@ -229,6 +251,8 @@ def test_ray_engine_equals_local(tiny_run, session_tiny_table_csv, expected, tmp
         out = predict_file(session_tiny_table_csv, tmp_path / "p.parquet", tiny_run, batch_size=16,
                            engine="ray", progress=False)  # workers: one fewer than the CPUs, as 2 would hang
         pd.testing.assert_frame_equal(pd.read_parquet(out), expected)  # the local engine's column types too
+        local = predict_file(session_tiny_table_csv, tmp_path / "local.parquet", tiny_run, progress=False)
+        assert pq.read_schema(out).metadata[b"moviegenre"] == pq.read_schema(local).metadata[b"moviegenre"]
 
         # The same CSV, byte for byte (no float32 noise such as 0.12280000001192093 for 0.1228), a movie with no
         # input the model reads without genres, and said once, as the local engine says it.

@@ -93,7 +93,8 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
                                                                                                     index=False))
             written += 1
             bar.update(len(chunk))
-        unread = _join([parts / f"part-{index:06d}.parquet" for index in range(written)], out, predictor.genres)
+        unread = _join([parts / f"part-{index:06d}.parquet" for index in range(written)], out, predictor.genres,
+                       provenance(predictor, table))
         shutil.rmtree(parts)
     _warn_unread(unread, predictor.run_dir, predictor.model.inputs, warn)
     return out
@@ -318,9 +319,20 @@ def _ray_parts_done(parts: Path, genres: list[str], warn: Callable[[str], None] 
     return done, last
 
 
-def _join(parts: list[Path], out: Path, genres: list[str]) -> int:
+def provenance(predictor: Predictor, table: Path) -> dict:
+    """What made a predictions file, kept in a Parquet file's metadata (key ``moviegenre``): the model, its files'
+    fingerprint (the ``model_version`` of ``predict --json`` and the service), and the thresholds that made
+    ``predicted_genres`` of the probabilities."""
+    return {"model": predictor.model_name, "model_version": predictor.version, "run": str(predictor.run_dir.resolve()),
+            "table": str(table.resolve()),
+            "thresholds": {genre: round(float(threshold), 4) for genre, threshold in zip(predictor.genres,
+                                                                                           predictor.thresholds)}}
+
+
+def _join(parts: list[Path], out: Path, genres: list[str], about: dict) -> int:
     """Concatenate the parts into ``out`` one part at a time (bounded memory), then rename it into place; return how
-    many movies got no probabilities (no input the model reads), counted on the way: a resumed run's parts too."""
+    many movies got no probabilities (no input the model reads), counted on the way: a resumed run's parts too.
+    A Parquet ``out`` carries ``about`` (``provenance``) in its metadata; a CSV has no place for it."""
     unread = 0
 
     def write(tmp: Path) -> None:
@@ -336,6 +348,7 @@ def _join(parts: list[Path], out: Path, genres: list[str]) -> int:
             return
         schema = pq.read_schema(parts[0]) if parts else pa.Schema.from_pandas(
             pd.DataFrame(columns=_columns(genres)), preserve_index=False)
+        schema = schema.with_metadata({**(schema.metadata or {}), b"moviegenre": json.dumps(about).encode()})
         with pq.ParquetWriter(tmp, schema) as writer:
             for part in parts:
                 table = pq.read_table(part, schema=schema)
@@ -467,7 +480,7 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
                     index += 1
         except ray.exceptions.RayError as error:
             raise _worker_error(error) from None
-        unread = _join(sorted(parts.glob("part-*.parquet")), out, genres)
+        unread = _join(sorted(parts.glob("part-*.parquet")), out, genres, provenance(Predictor(model_dir), table))
         shutil.rmtree(parts)
     _warn_unread(unread, model_dir, _inputs_of(model_dir), warn)
     return out
