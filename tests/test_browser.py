@@ -5,6 +5,7 @@ instead when MOVIEGENRE_REQUIRE_BROWSER=1 (install the browser with .ci/install-
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -14,7 +15,7 @@ import pytest
 from conftest import draw_poster
 from moviegenre.serving.app import create_app
 from moviegenre.serving.transport import background_server
-from test_serving import DESCRIPTION, build_tiny_run, one_torch_thread  # noqa: F401  (autouse)
+from test_serving import DESCRIPTION, HOTTEST, build_tiny_run, one_torch_thread  # noqa: F401  (autouse)
 
 CHROMIUM = Path(os.environ.get("MOVIEGENRE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -481,7 +482,9 @@ def test_results_are_announced_and_told_in_words(page, tmp_path: Path) -> None:
     assert page.get_attribute("#status", "role") == "status"
     assert page.get_attribute("#why-title", "aria-live") == "polite"  # a genre chosen: its "Why ..." is read out
     assert page.text_content("#status").startswith("Above the threshold: ")
-    assert page.get_attribute("#heat", "alt").startswith("heat map: ")
+    genre = page.locator(".bar.selected").get_attribute("data-genre")  # where the poster raises it, in words
+    assert re.fullmatch(f"heat map: (the poster raises {genre} most at ({HOTTEST})|no region of the poster raises "
+                        f"{genre})", page.get_attribute("#heat", "alt"))
     assert all(text.endswith((" above it", " below it")) for text in page.locator("#bars .bar").all_inner_texts())
     summary = page.text_content("#word-summary")
     strongest = max(page.locator("#words .word").evaluate_all(
@@ -513,7 +516,10 @@ def test_compare_by_keyboard_alone(page, tmp_path: Path) -> None:
     genre = page.evaluate("() => document.activeElement.dataset.genre")
     page.keyboard.press("Enter")
     assert first.locator(".bar[aria-pressed=true]").get_attribute("data-genre") == genre
-    assert first.get_attribute("data-heat") == genre and genre in first.locator(".heat").get_attribute("alt")
+    poster = first.locator("img.poster").get_attribute("alt")
+    assert first.get_attribute("data-heat") == genre and re.fullmatch(
+        f"heat map: ({poster} raises {genre} most at ({HOTTEST})|no region of {poster} raises {genre})",
+        first.locator(".heat").get_attribute("alt"))
 
 
 def test_removing_a_compare_file_by_keyboard_keeps_the_focus_in_the_list(page, tmp_path: Path) -> None:

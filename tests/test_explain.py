@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,14 @@ from typer.testing import CliRunner
 
 from moviegenre.cli import app
 from moviegenre.errors import DataError
-from moviegenre.serving.explain import MAX_WORD_GROUPS, SCALE_HEIGHT, Explainer, Scorer, write_explanation
+from moviegenre.serving.explain import (
+    MAX_WORD_GROUPS,
+    SCALE_HEIGHT,
+    Explainer,
+    Explanation,
+    Scorer,
+    write_explanation,
+)
 from moviegenre.serving.predictor import Predictor
 from test_serving import DESCRIPTION, build_tiny_run, one_torch_thread  # noqa: F401  (autouse)
 
@@ -73,18 +81,33 @@ def test_occlusion_points_at_the_region_that_raises_the_genre() -> None:
     assert layer[:100, :80, 3].mean() > 4 * layer[220:, 150:, 3].mean()  # opaque where it matters
 
 
+@pytest.mark.parametrize(("cell", "words"), [((0, 0), "the top left"), ((0, 4), "the top centre"),
+                                             ((4, 4), "the centre"), ((4, 8), "the middle right"),
+                                             ((8, 1), "the bottom left")])
+def test_the_hottest_region_is_told_in_words(cell, words) -> None:
+    """The heat map's text alternative (the page's alt text, the explain command's line) for a person who cannot
+    see it: where the strongest region is, in thirds of the poster."""
+    heat = np.zeros((252, 252), np.float32)  # 9x9 cells of 28 px, as a 260-px input's map
+    row, column = cell
+    heat[row * 28:(row + 1) * 28, column * 28:(column + 1) * 28] = 0.1
+    heat[:28, 224:] = 0.04  # a weaker region elsewhere: not the hottest
+    explanation = Explanation(prediction={}, genres=["Horror"], heat={"Horror": heat, "Comedy": -heat})
+    assert explanation.hottest("Horror") == words
+    assert explanation.hottest("Comedy") == ""  # nothing raises it
+
+
 def test_overlays_carry_their_colour_scale() -> None:
     explanation = Explainer(BrightCornerScorer()).explain(bright_corner_poster(), genres=["Horror"])
     overlay = np.asarray(explanation.overlay("Horror", width=300).convert("RGB")).astype(int)
     ramp = overlay[-SCALE_HEIGHT + 12]  # a row through the colour scale under the poster
     assert ramp[12].sum() < 150 and ramp[-12].sum() > 600  # dark at 'no effect', bright at the strongest drop
     # The scale's top is the strongest region of the map as drawn: the heat averaged per 28-pixel occlusion cell, then
-    # smoothed back up (bicubic, which overshoots the 0.0492 drop of the top-left cells a little).
+    # smoothed back up (bicubic, its overshoot clipped to the cells' range: the top is the top-left cells' drop).
     heat = explanation.heat["Horror"]
-    smoothed = np.asarray(Image.fromarray(heat, "F").resize((8, 8), Image.Resampling.BOX)
-                          .resize((224, 224), Image.Resampling.BICUBIC))
+    cells = Image.fromarray(heat, "F").resize((8, 8), Image.Resampling.BOX)
+    smoothed = np.clip(np.asarray(cells.resize((224, 224), Image.Resampling.BICUBIC)), *cells.getextrema())
     levels, top = explanation.levels("Horror")
-    assert top == pytest.approx(float(smoothed.max()), rel=1e-6) and heat.max() < top < 1.05 * heat.max()
+    assert top == pytest.approx(float(np.asarray(cells).max()), rel=1e-6) and 0.9 * heat.max() < top <= heat.max()
     np.testing.assert_allclose(levels, np.clip(smoothed / top, 0, 1), atol=1e-6)
 
 
@@ -178,3 +201,5 @@ def test_explain_command_writes_overlays_and_word_table(tiny_run: Path, tmp_path
     rows = list(csv.DictReader((tmp_path / "why" / "words.csv").open()))
     assert rows[1]["word"] == "ghost" and len(rows[0]) == 3
     assert "heat map ->" in result.output
+    assert re.search(r"\.png \((hottest at the (centre|(top|middle|bottom) (left|centre|right)): squares greyed there "
+                     r"lower p by \d\.\d{3} on average|no region of the poster raises it)\)", " ".join(result.output.split()))

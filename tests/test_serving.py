@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +26,7 @@ from moviegenre.serving.predictor import Predictor
 from moviegenre.serving.schemas import MAX_BATCH_ITEMS, MAX_POSTER_BYTES, MAX_REQUEST_BYTES
 
 DESCRIPTION = "A ghost haunts the night; blood and a scream in the dark."
+HOTTEST = r"the centre|the (top|middle|bottom) (left|centre|right)"  # where a heat map is hottest, in words
 
 
 @lru_cache(maxsize=1)
@@ -192,7 +194,8 @@ def test_explain_returns_overlays_and_word_scores(client: TestClient, poster_byt
                            data={"description": DESCRIPTION, "top": "2"})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert len(body["explained"]) == 2 and set(body["heatmaps"]) == set(body["explained"])
+    assert len(body["explained"]) == 2 and set(body["heatmaps"]) == set(body["hottest"]) == set(body["explained"])
+    assert all(re.fullmatch(HOTTEST, words) or words == "" for words in body["hottest"].values())
     layer = Image.open(io.BytesIO(base64.b64decode(body["heatmaps"][body["explained"][0]].split(",", 1)[1])))
     assert layer.format == "PNG" and layer.mode == "RGBA" and layer.size == (224, 336)  # the poster's 2:3 shape
     assert [w["text"] for w in body["words"]][:3] == ["A", "ghost", "haunts"]

@@ -100,9 +100,11 @@ def explain(run_dir: RunDir = None,
                   f"[model {prediction['model']}]", markup=False, highlight=False)
     overlays, words = write_explanation(explanation, out, predictor.genres)
     for explained, path in overlays.items():
+        hottest = explanation.hottest(explained)
         console.print(f"{explained}: p={prediction['probabilities'][explained]:.3f}  heat map -> {path} "
-                      f"(squares greyed over its hottest point lower p by {explanation.levels(explained)[1]:.3f} on "
-                      "average)", markup=False)
+                      + (f"(hottest at {hottest}: squares greyed there lower p by "
+                         f"{explanation.levels(explained)[1]:.3f} on average)" if hottest else
+                         "(no region of the poster raises it)"), markup=False)
     if words is not None:
         console.print("probability drop when the word is deleted:")
         table = Table("word", *map(escape, explanation.genres))

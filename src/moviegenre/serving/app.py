@@ -270,7 +270,7 @@ class Service:
         heatmaps = {g: "data:image/png;base64," + base64.b64encode(png_bytes(explanation.heat_layer(g))).decode()
                     for g in explanation.heat}
         return ExplainResult(**explanation.prediction, model_version=self.version, explained=explanation.genres,
-                             heatmaps=heatmaps,
+                             heatmaps=heatmaps, hottest={g: explanation.hottest(g) for g in explanation.heat},
                              words=[Word(text=w, start=s, end=e) for w, s, e in explanation.words],
                              word_scores={g: [round(float(v), 4) for v in s]
                                           for g, s in explanation.word_scores.items()})

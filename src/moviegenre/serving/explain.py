@@ -155,12 +155,27 @@ class Explanation:
         probability when it is greyed out (what 1 on the colour scale means)."""
         # Overlapping occlusions make a map of stride-sized cells; smooth those cells instead of drawing blocks.
         cells = self.heat[genre].shape[0] // OCCLUSION_STRIDE
-        heat = np.asarray(Image.fromarray(self.heat[genre].astype(np.float32), "F")
-                          .resize((cells, cells), Image.Resampling.BOX)
-                          .resize((HEAT_WIDTH, HEAT_WIDTH), Image.Resampling.BICUBIC))
+        boxes = Image.fromarray(self.heat[genre].astype(np.float32), "F").resize((cells, cells), Image.Resampling.BOX)
+        # Bicubic overshoots a cell's value beside a step: clipped to the cells' range, a map every cell of which
+        # lowers the genre does not show a ringing crest as its 'strongest region'.
+        low, high = boxes.getextrema()
+        heat = np.clip(np.asarray(boxes.resize((HEAT_WIDTH, HEAT_WIDTH), Image.Resampling.BICUBIC)), low, high)
         scale = float(heat.max())
         # Scaled per genre so the strongest region always shows; regions that lower the genre stay clear.
         return (np.clip(heat / scale, 0, 1) if scale > 0 else np.zeros_like(heat)), max(scale, 0.0)
+
+    def hottest(self, genre: str) -> str:
+        """Where on the poster ``genre``'s map is hottest, in words ("the top left", "the middle right", "the centre"): the heat map's
+        text alternative, for a person who cannot see it. "" where no region raises the genre."""
+        level = self.levels(genre)[0]
+        if not level.any():
+            return ""
+        # The strongest region (what the colour scale's end measures); the map is the square input's, which
+        # stretches to the poster's shape, so its thirds are the poster's.
+        row, column = np.unravel_index(int(level.argmax()), level.shape)
+        y, x = (row + 0.5) / level.shape[0], (column + 0.5) / level.shape[1]
+        place = f"{('top', 'middle', 'bottom')[min(int(y * 3), 2)]} {('left', 'centre', 'right')[min(int(x * 3), 2)]}"
+        return "the centre" if place == "middle centre" else f"the {place}"
 
     def heat_layer(self, genre: str, width: int = HEAT_WIDTH) -> Image.Image:
         """A transparent RGBA layer, the poster's shape: hot and opaque where the region raises ``genre``."""

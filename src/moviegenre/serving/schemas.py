@@ -43,6 +43,9 @@ class ExplainResult(Prediction):
     explained: list[str] = Field(description="The genres explained below.")
     heatmaps: dict[str, str] = Field(description="Per genre, a transparent PNG (data URL) the poster's shape: "
                                                  "lay it over the poster; hot = the region raises the genre.")
+    hottest: dict[str, str] = Field(description="Per genre with a heat map, where on the poster it is hottest, in "
+                                                "words ('the top left', 'the middle right', 'the centre'; '' where "
+                                                "no region raises the genre): the heat map's text alternative.")
     words: list[Word]
     word_scores: dict[str, list[float]] = Field(description="Per genre, one score per word: how much deleting "
                                                             "the word lowers the genre's probability.")

@@ -163,10 +163,15 @@ function renderWords(genre) {
   $("why").hidden = false;
 }
 
+// A heat map's text alternative: where the poster raises the genre most, as the service words it.
+function heatAlt(poster, genre, hottest) {
+  return hottest ? `heat map: ${poster} raises ${genre} most at ${hottest}` : `heat map: no region of ${poster} raises ${genre}`;
+}
+
 // The heat layer over the dimmed poster, with its colour scale below; none: the plain poster.
-function showHeat(src, genre) {
+function showHeat(src, genre, hottest) {
   $("heat").hidden = !src;
-  $("heat").alt = src ? `heat map: the regions of the poster that raise ${genre}` : "";
+  $("heat").alt = src ? heatAlt("the poster", genre, hottest) : "";
   $("heat-scale").hidden = !src;
   $("stage").classList.toggle("heated", !!src);
   if (src) $("heat").src = src;
@@ -181,7 +186,7 @@ function select(genre) {
   const explanation = state.explanation;
   if (!explanation) return;
   const heat = explanation.heatmaps[genre];
-  showHeat(heat, genre);
+  showHeat(heat, genre, explanation.hottest[genre]);
   $("why-title").textContent = `Why ${genre}?` + (heat ? " The hot regions of the poster raise it." : "");
   renderWords(genre);
 }

@@ -3,7 +3,8 @@
 // (loaded first).
 "use strict";
 
-// files: as picked; posters: the file of each variant of the last result; heat: variant index -> {genre: data URL};
+// files: as picked; posters: the file of each variant of the last result; heat: variant index -> its /explain answer
+// (heatmaps and hottest, per genre);
 // urls: the blob URLs of the cards shown (revoked when they are replaced); run: the comparison's controller, aborted
 // when the inputs change or another starts (its requests cancelled, its answers dropped), as app.js's state.run
 const compare = { files: [], posters: [], result: null, heat: {}, urls: [], run: new AbortController() };
@@ -112,10 +113,10 @@ function card(result, index, place) {
 }
 
 function showVariantHeat(item, genre) {
-  const maps = compare.heat[item.dataset.index] || {};
+  const { heatmaps: maps, hottest } = compare.heat[item.dataset.index] || { heatmaps: {}, hottest: {} };
   const heat = item.querySelector(".heat");
   heat.hidden = !maps[genre];
-  heat.alt = maps[genre] ? `heat map: the regions of ${item.querySelector("img.poster").alt} that raise ${genre}` : "";
+  heat.alt = maps[genre] ? heatAlt(item.querySelector("img.poster").alt, genre, hottest[genre]) : "";
   if (maps[genre]) heat.src = maps[genre];
   for (const bar of item.querySelectorAll(".bar")) {
     bar.classList.toggle("selected", bar.dataset.genre === genre);
@@ -141,14 +142,14 @@ async function explainAll(result, description, signal) {
     if (description) data.append("description", description);
     for (const genre of result.intended) data.append("genre", genre);
     let failure = "";
-    let maps = {};
+    let explained = { heatmaps: {}, hottest: {} };
     try {
-      maps = (await post("/explain", data, signal)).heatmaps;
+      explained = await post("/explain", data, signal);
     } catch (error) {
       failure = error.message;
     }
     if (compare.result !== result) return;  // a newer comparison replaced this one
-    compare.heat[index] = maps;
+    compare.heat[index] = explained;
     const item = document.querySelector(`.variant[data-index="${index}"]`);
     if (item) {
       const note = item.querySelector(".heat-note");
