@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -450,3 +451,15 @@ def test_a_one_column_table_whose_header_holds_no_separator_is_read(tmp_path):
     path = tmp_path / "plots.csv"
     path.write_text('description\n"a story; of love, and loss"\n')
     assert read_table(path, labelled=False).descriptions == ["a story; of love, and loss"]
+
+
+def test_an_mmimdb_year_that_does_not_parse_is_listed_not_raised_when_reading_leniently(tmp_path):
+    """As a CSV's: 'data inspect' lists it among the others, and predict-table reads it as unknown; it raised."""
+    movies = {**MMIMDB_MOVIES, "0000002": {**MMIMDB_MOVIES["0000002"], "year": "20o4"}}
+    folder = mmimdb_folder(tmp_path, movies)
+    problem = (f"{folder}/dataset/0000002.json: row 1, field 'year': year '20o4' is not a number (use a 4-digit year "
+               "or leave it empty)")
+    table = read_table(folder, strict=False)
+    assert [str(p) for p in table.problems] == [problem] and table.frame["year"].isna().tolist() == [False, True, True]
+    with pytest.raises(DataError, match=re.escape(problem)):
+        read_table(folder)

@@ -473,15 +473,8 @@ def from_shared_csv(path: Path, frame: pd.DataFrame, labelled: bool, unreadable:
     folder = path.parent.resolve()
     get = lambda column: frame[column] if column in frame else pd.Series([""] * len(frame))
 
-    def year(row: int, value: str) -> int | None:
-        try:
-            return parse_year(path, row, value)
-        except DataError as error:
-            _report(error, unreadable)
-            return None
-
     records = [
-        {"imdb_id": imdb_id.strip(), "title": title, "year": year(row, value),
+        {"imdb_id": imdb_id.strip(), "title": title, "year": _year(path, row, value, unreadable),
          "genres": split_genres(genres), "description": description,
          "poster": _poster_path(folder, poster)}
         for row, (imdb_id, title, value, genres, description, poster) in enumerate(
@@ -515,6 +508,15 @@ def _given_split(path: Path, ids: list[str], values: Iterable[str], unreadable: 
                     unreadable)
         splits.append(split)
     return splits
+
+
+def _year(path: Path, row: int, value: str, unreadable: list[DataError] | None) -> int | None:
+    """``parse_year``, a year that does not parse reported (``_report``) and read as unknown."""
+    try:
+        return parse_year(path, row, value)
+    except DataError as error:
+        _report(error, unreadable)
+        return None
 
 
 def _report(error: DataError, unreadable: list[DataError] | None) -> None:
@@ -597,7 +599,7 @@ def read_mmimdb(path: Path, labelled: bool | None = True, unreadable: list[DataE
         poster = file.with_suffix(".jpeg")
         year = info.get("year")
         records.append({"imdb_id": _mmimdb_id(file.stem), "title": title,
-                        "year": parse_year(file, 1, str(year)) if year not in (None, "") else None,
+                        "year": _year(file, 1, str(year), unreadable) if year not in (None, "") else None,
                         "genres": [g.strip() for g in genres if g.strip()],
                         "description": max(plots, key=len) if plots else "",
                         # lexists: a link that leads nowhere (a loop) is a poster the table's check names
