@@ -107,6 +107,11 @@ def test_the_command_writes_the_contract_files(monkeypatch, capsys, tiny_table_c
     table = pd.read_csv(tiny_table_csv, dtype=str, keep_default_na=False)
     labelled = {(row.imdb_id, genre) for row in table.itertuples() for genre in row.genres.split("|")}
     assert all(((m, g) in labelled) == (kind == "extra") for m, g, kind in issues[["imdb_id", "genre", "kind"]].values)
+    rows = table.set_index("imdb_id").loc[issues["imdb_id"]]  # beside each issue, the movie's labels and inputs
+    assert issues["labels"].tolist() == rows["genres"].tolist()
+    assert issues["inputs"].tolist() == [{(True, True): "both", (True, False): "poster", (False, True): "description"}[
+        (bool(poster), bool(description))] for poster, description in rows[["poster", "description"]].values]
+    assert set(issues["inputs"]) == {"both", "poster", "description"}
     movies = pd.read_csv(out_dir / "movies.csv", dtype={"imdb_id": str}, keep_default_na=False)
     assert tuple(movies.columns) == MOVIE_COLUMNS
     assert list(movies["imdb_id"]) == list(table["imdb_id"])

@@ -39,6 +39,7 @@ from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT,
 from moviegenre.data.readers import read_json, read_table
 from moviegenre.data.splits import check_seed, iterative_stratification
 from moviegenre.data.table import (
+    GENRE_SEPARATOR,
     MovieTable,
     atomic_write_bytes,
     atomic_write_text,
@@ -57,7 +58,8 @@ FOLDS_DIR = "folds"
 STATE_JSON = "audit.json"
 # ``probability`` is the label-aware one the score comes from; ``model_probability`` the poster/description model's
 # own, and ``model_confirms`` whether that model alone, at its fold's thresholds, would raise the same issue.
-ISSUE_COLUMNS = ("imdb_id", "title", "genre", "kind", "score", "probability", "model_probability", "model_confirms")
+ISSUE_COLUMNS = ("imdb_id", "title", "genre", "kind", "score", "probability", "model_probability", "model_confirms",
+                 "labels", "inputs")
 MOVIE_COLUMNS = ("imdb_id", "label_quality", "suggested_genres", "not_audited")
 UNREAD = "no input the model reads"  # ``not_audited`` of a movie the model has nothing to score from
 PLOTS = ("issues_per_genre.png", "score_distribution.png", "top_suspects.png")  # drawn by audit_report
@@ -317,7 +319,10 @@ def rank_issues(movies: MovieTable, labels: np.ndarray, probabilities: np.ndarra
         "probability": found[row, genre],
         "model_probability": own[row, genre],
         # The model alone finds the same problem: it does not suggest a genre given, or suggests one not given.
-        "model_confirms": says[row, genre] != given[row, genre]}, columns=list(ISSUE_COLUMNS))
+        "model_confirms": says[row, genre] != given[row, genre],
+        # What a person checking the label needs beside it, without a join: the movie's labels, what the model read.
+        "labels": movies.frame["genres"].map(GENRE_SEPARATOR.join).to_numpy()[scored[row]],
+        "inputs": _inputs(movies)[scored[row]]}, columns=list(ISSUE_COLUMNS))
     issues = issues.sort_values(["score", "imdb_id", "genre"], ascending=[False, True, True], kind="stable")
     rounded = ["score", "probability", "model_probability"]
     issues[rounded] = issues[rounded].astype(np.float64).round(4)  # after sorting: no false ties
@@ -325,6 +330,12 @@ def rank_issues(movies: MovieTable, labels: np.ndarray, probabilities: np.ndarra
     quality[scored] = movie_label_quality(given, found)
     per_movie = pd.DataFrame({"imdb_id": movies.ids, "label_quality": np.round(quality, 4)})
     return issues.reset_index(drop=True), per_movie
+
+
+def _inputs(movies: MovieTable) -> np.ndarray:
+    """Each movie's inputs in words: poster, description or both."""
+    return np.where(movies.has_poster & movies.has_description, "both",
+                    np.where(movies.has_poster, "poster", "description")).astype(object)
 
 
 def model_genres(probabilities: np.ndarray, thresholds: np.ndarray) -> np.ndarray:

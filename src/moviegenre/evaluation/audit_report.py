@@ -47,6 +47,8 @@ ISSUE_MEANINGS = {
                          "in the movie's `suggested_genres` for a `missing` issue, not in them for an `extra` one); "
                          "`False` when the model alone supports the label as given, so that only the movie's other "
                          "labels make it suspect."),
+    "`labels`": "the movie's genres as labelled, `|`-separated (those not audited too).",
+    "`inputs`": "what the model read of the movie: `poster`, `description` or `both`.",
 }
 MOVIE_MEANINGS = ("`label_quality`, from 0 to 1, low when the movie's labels are probably wrong; `suggested_genres`, "
                   "the genres the model alone gives the movie (those whose probability reaches its threshold in the "
