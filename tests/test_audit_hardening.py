@@ -159,7 +159,8 @@ def encoder_of(movies) -> GenreEncoder:
 
 def report_inputs(tmp_path: Path, title: str):
     movies = read_table(text_table(tmp_path / "movies.csv", titles={0: title}))
-    issues = pd.DataFrame([["tt0000000", title, "Drama", "extra", 0.9, 0.1, 0.6, False, "Drama", "description"]], columns=list(ISSUE_COLUMNS))
+    issues = pd.DataFrame([["tt0000000", title, "Drama", "extra", 0.9, 0.1, 0.6, False, "Drama", "description"]],
+                          columns=list(ISSUE_COLUMNS))
     per_movie = pd.DataFrame({"imdb_id": movies.ids, "label_quality": 0.5, "suggested_genres": "Comedy"})
     return movies, issues, per_movie
 
@@ -173,10 +174,9 @@ def test_a_title_with_a_line_break_stays_in_its_report_row(tmp_path):
 
 def test_the_report_says_what_each_column_means_and_where_the_model_alone_disagrees(tmp_path):
     movies, issues, per_movie = report_inputs(tmp_path, "Movie 0")
-    issues = pd.concat([issues, pd.DataFrame([["tt0000001", "Movie 1", "Comedy", "missing", 0.8, 0.9, 0.7, True, "Drama", "both"],
-                                              ["tt0000002", "Movie 2", "Drama", "extra", 0.7, 0.3, 0.2, True, "Drama",
-                                               "poster"]],
-                                             columns=list(ISSUE_COLUMNS))], ignore_index=True)
+    more = [["tt0000001", "Movie 1", "Comedy", "missing", 0.8, 0.9, 0.7, True, "Drama", "both"],
+            ["tt0000002", "Movie 2", "Drama", "extra", 0.7, 0.3, 0.2, True, "Drama", "poster"]]
+    issues = pd.concat([issues, pd.DataFrame(more, columns=list(ISSUE_COLUMNS))], ignore_index=True)
     report = write_audit_report(tmp_path, movies, issues, per_movie, model="m", folds=2, unread=0,
                                 encoder=encoder_of(movies)).read_text()
     meanings = {line.split(":")[0] for line in report.splitlines() if line.startswith("`")}

@@ -201,5 +201,6 @@ def test_explain_command_writes_overlays_and_word_table(tiny_run: Path, tmp_path
     rows = list(csv.DictReader((tmp_path / "why" / "words.csv").open()))
     assert rows[1]["word"] == "ghost" and len(rows[0]) == 3
     assert "heat map ->" in result.output
+    said = " ".join(result.output.split())  # as one line: the console wraps it
     assert re.search(r"\.png \((hottest at the (centre|(top|middle|bottom) (left|centre|right)): squares greyed there "
-                     r"lower p by \d\.\d{3} on average|no region of the poster raises it)\)", " ".join(result.output.split()))
+                     r"lower p by \d\.\d{3} on average|no region of the poster raises it)\)", said)

@@ -433,7 +433,8 @@ def test_a_project_table_whose_id_column_is_named_otherwise_is_refused_not_read_
 
 @pytest.mark.parametrize(("name", "text", "looks"), [
     ("semi.csv", "imdb_id;title;description\ntt1;A;a story\n", "'imdb_id;title;description': the file looks semicolon"),
-    ("tabs.csv", "imdb_id\ttitle\tdescription\ntt1\tA\ta story\n", "'imdb_id\\ttitle\\tdescription': the file looks tab"),
+    ("tabs.csv", "imdb_id\ttitle\tdescription\ntt1\tA\ta story\n",
+     "'imdb_id\\ttitle\\tdescription': the file looks tab"),
     ("commas.tsv", "imdb_id,title,description\ntt1,A,a story\n", "'imdb_id,title,description': the file looks comma"),
 ])
 def test_a_table_with_another_separator_is_named_as_such(tmp_path, name, text, looks):

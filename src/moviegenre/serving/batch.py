@@ -61,15 +61,15 @@ WARNED_PROBLEMS = 5  # rows read around that are told one by one; the rest as a 
 
 def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None = None, *,
                  batch_size: int = 4096, engine: str = "local", progress: bool = True, restart: bool = False,
-                 workers: int | None = None, predictor: Predictor | None = None, warn: Callable[[str], None] | None = None
-                 ) -> Path:
+                 workers: int | None = None, predictor: Predictor | None = None,
+                 warn: Callable[[str], None] | None = None) -> Path:
     """Predict every row of ``table`` into ``out`` (.parquet or .csv) and return ``out``.
 
-    ``restart`` drops the parts of an earlier interrupted run instead of continuing it. ``workers`` is
-    the number of Ray actors (``engine="ray"``; None: one fewer than the cluster's CPUs). ``predictor`` reuses an already loaded model (local mode).
-    ``warn`` is told each poster that is not a usable image, predicted as no poster (local mode; Ray's actors
-    leave such posters out as well, without a word to the driver), and, once, how many movies have no input the
-    model reads (both engines).
+    ``restart`` drops the parts of an earlier interrupted run instead of continuing it. ``workers`` is the number of
+    Ray actors (``engine="ray"``; None: one fewer than the cluster's CPUs). ``predictor`` reuses an already loaded
+    model (local mode). ``warn`` is told of the rows read around (``iter_tables``), each poster that is not a usable
+    image, predicted as no poster (local mode; Ray's actors leave such posters out as well, without a word to the
+    driver), and, once, how many movies have no input the model reads (both engines).
     """
     table, out = path_argument(table, "table"), path_argument(out, "out")
     _check_options(out, engine, batch_size, workers)
@@ -159,15 +159,11 @@ def iter_tables(path: Path, rows: int, warn: Callable[[str], None] | None = None
     chunked."""
     if is_streamable(path):
         return iter_table_chunks(path, rows), _checked_rows(path, rows, warn)
-    # read whole, which also words what is wrong with any other path
-    whole, around = read_around(*_with_problems(read_table(path, labelled=False, strict=False)))
+    whole = read_table(path, labelled=False, strict=False)  # which also words what is wrong with any other path
+    whole, around = read_around(whole, whole.problems)
     _check_around(path, around, int(whole.has_poster.sum()), warn)
     return ((whole.subset(np.arange(start, min(start + rows, len(whole)))) for start in range(0, len(whole), rows)),
             len(whole))
-
-
-def _with_problems(table: MovieTable) -> tuple[MovieTable, list[DataError]]:
-    return table, table.problems
 
 
 def _checked_rows(path: Path, rows: int, warn: Callable[[str], None] | None = None) -> int:

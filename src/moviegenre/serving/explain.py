@@ -165,8 +165,8 @@ class Explanation:
         return (np.clip(heat / scale, 0, 1) if scale > 0 else np.zeros_like(heat)), max(scale, 0.0)
 
     def hottest(self, genre: str) -> str:
-        """Where on the poster ``genre``'s map is hottest, in words ("the top left", "the middle right", "the centre"): the heat map's
-        text alternative, for a person who cannot see it. "" where no region raises the genre."""
+        """Where on the poster ``genre``'s map is hottest, in words ("the top left", "the middle right", "the
+        centre"): the heat map's text alternative, for a person who cannot see it. "" where no region raises it."""
         level = self.levels(genre)[0]
         if not level.any():
             return ""

@@ -165,7 +165,8 @@ function renderWords(genre) {
 
 // A heat map's text alternative: where the poster raises the genre most, as the service words it.
 function heatAlt(poster, genre, hottest) {
-  return hottest ? `heat map: ${poster} raises ${genre} most at ${hottest}` : `heat map: no region of ${poster} raises ${genre}`;
+  return hottest ? `heat map: ${poster} raises ${genre} most at ${hottest}`
+    : `heat map: no region of ${poster} raises ${genre}`;
 }
 
 // The heat layer over the dimmed poster, with its colour scale below; none: the plain poster.
