@@ -39,10 +39,10 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
 SHARED_COLUMNS = ("imdb_id", "genres")
+SEPARATORS = {";": "semicolon", "\t": "tab", "|": "pipe", ",": "comma"}  # what a one-column header may hide
 # Columns of the project table that a text-only CSV (description,genres) lacks: a CSV with one of them is a project
 # table, even without its imdb_id (then refused for it), not a text-only one read without its posters and titles
 # under made-up ids.
-SEPARATORS = {";": "semicolon", "\t": "tab", "|": "pipe", ",": "comma"}  # what a one-column header may hide
 PROJECT_COLUMNS = {"imdb_id", "title", "year", "poster"}
 SHARED_READ_COLUMNS = ("imdb_id", "title", "year", "genres", "description", "poster", "split")
 TEXT_COLUMNS = ("description", "genres")
