@@ -94,6 +94,8 @@ def test_the_hottest_region_is_told_in_words(cell, words) -> None:
     explanation = Explanation(prediction={}, genres=["Horror"], heat={"Horror": heat, "Comedy": -heat})
     assert explanation.hottest("Horror") == words
     assert explanation.hottest("Comedy") == ""  # nothing raises it
+    levels, drop = explanation.levels("Comedy")  # nor is a crest of the smoothing's overshoot drawn as if it did
+    assert drop == 0 and not levels.any()
 
 
 def test_overlays_carry_their_colour_scale() -> None:

@@ -150,16 +150,21 @@ class Explanation:
     words: list[tuple[str, int, int]] = field(default_factory=list)  # (word, start, end) in the description
     word_scores: dict[str, np.ndarray] = field(default_factory=dict)  # genre -> probability drop per word
 
+    def cells(self, genre: str) -> np.ndarray:
+        """``genre``'s map as the occlusions made it: one mean drop per stride-sized cell (9x9 at 260 px)."""
+        cells = self.heat[genre].shape[0] // OCCLUSION_STRIDE
+        return np.asarray(Image.fromarray(self.heat[genre].astype(np.float32), "F")
+                          .resize((cells, cells), Image.Resampling.BOX))
+
     def levels(self, genre: str) -> tuple[np.ndarray, float]:
         """``genre``'s map smoothed and scaled to [0, 1] by its strongest region, and that region's drop in
         probability when it is greyed out (what 1 on the colour scale means)."""
         # Overlapping occlusions make a map of stride-sized cells; smooth those cells instead of drawing blocks.
-        cells = self.heat[genre].shape[0] // OCCLUSION_STRIDE
-        boxes = Image.fromarray(self.heat[genre].astype(np.float32), "F").resize((cells, cells), Image.Resampling.BOX)
         # Bicubic overshoots a cell's value beside a step: clipped to the cells' range, a map every cell of which
         # lowers the genre does not show a ringing crest as its 'strongest region'.
-        low, high = boxes.getextrema()
-        heat = np.clip(np.asarray(boxes.resize((HEAT_WIDTH, HEAT_WIDTH), Image.Resampling.BICUBIC)), low, high)
+        cells = self.cells(genre)
+        heat = np.clip(np.asarray(Image.fromarray(cells, "F").resize((HEAT_WIDTH, HEAT_WIDTH),
+                                                                     Image.Resampling.BICUBIC)), cells.min(), cells.max())
         scale = float(heat.max())
         # Scaled per genre so the strongest region always shows; regions that lower the genre stay clear.
         return (np.clip(heat / scale, 0, 1) if scale > 0 else np.zeros_like(heat)), max(scale, 0.0)
@@ -167,14 +172,15 @@ class Explanation:
     def hottest(self, genre: str) -> str:
         """Where on the poster ``genre``'s map is hottest, in words ("the top left", "the middle right", "the
         centre"): the heat map's text alternative, for a person who cannot see it. "" where no region raises it."""
-        level = self.levels(genre)[0]
-        if not level.any():
+        cells = self.cells(genre)
+        if cells.max() <= 0:
             return ""
-        # The strongest region (what the colour scale's end measures); the map is the square input's, which
-        # stretches to the poster's shape, so its thirds are the poster's.
-        row, column = np.unravel_index(int(level.argmax()), level.shape)
-        y, x = (row + 0.5) / level.shape[0], (column + 0.5) / level.shape[1]
-        place = f"{('top', 'middle', 'bottom')[min(int(y * 3), 2)]} {('left', 'centre', 'right')[min(int(x * 3), 2)]}"
+        # The cell whose greying lowers the genre most (the colour scale's end); the map is the square input's,
+        # which stretches to the poster's shape, so its thirds are the poster's.
+        row, column = np.unravel_index(int(cells.argmax()), cells.shape)
+        third = lambda index, count: min(int((index + 0.5) / count * 3), 2)
+        place = f"{('top', 'middle', 'bottom')[third(row, cells.shape[0])]} " \
+                f"{('left', 'centre', 'right')[third(column, cells.shape[1])]}"
         return "the centre" if place == "middle centre" else f"the {place}"
 
     def heat_layer(self, genre: str, width: int = HEAT_WIDTH) -> Image.Image:
