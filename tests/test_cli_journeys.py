@@ -166,3 +166,42 @@ def test_train_says_which_genres_it_left_out_for_want_of_movies(monkeypatch, cap
     assert out.splitlines()[1] == ("note: 2 genres left out, with fewer than 3 movies: Western (2), Film-Noir (1) "
                                    "(--min-genre-count keeps more)")
     assert json.loads((tmp_path / "run" / "run.json").read_text())["rare_genres"] == {"Western": 2, "Film-Noir": 1}
+
+
+# -- what a researcher's probe found --------------------------------------------------------------------------------
+
+def test_a_run_without_validation_rows_says_what_it_left_undone(monkeypatch, capsys, tmp_path):
+    """--validation 0 gave an untuned model (every threshold 0.5, no early stop) with no word of it."""
+    import json
+
+    code, out, err = run_moviegenre(monkeypatch, capsys, "train", make_tiny_table(tmp_path), "--model",
+                                    "tfidf-logreg", "--out", tmp_path / "run", "--min-genre-count", 3, "--validation",
+                                    0, "--no-progress")
+    assert code == 0, err
+    assert out.splitlines()[1] == ("note: no validation rows, so every genre's threshold is 0.5, and no network "
+                                   "stopped early, kept its best epoch or was refitted on them (--validation, 0.1 "
+                                   "unless given, sets them aside)")
+    assert set(json.loads((tmp_path / "run" / "model.json").read_text())["genres"])  # it trained
+    code, out, err = run_moviegenre(monkeypatch, capsys, "train", make_tiny_table(tmp_path), "--model",
+                                    "tfidf-logreg", "--out", tmp_path / "run2", "--min-genre-count", 3, "--no-progress")
+    assert code == 0 and "no validation rows" not in out
+
+
+def test_a_param_given_twice_is_refused(monkeypatch, capsys, tmp_path):
+    """The last value won without a word."""
+    assert run_moviegenre(monkeypatch, capsys, "train", make_tiny_table(tmp_path), "--model", "tfidf-logreg",
+                          "--param", "C=2", "--param", "C=1", "--out", tmp_path / "run") == (
+        2, "", "error: --param C given twice; give it once\n")
+    assert not (tmp_path / "run").exists()
+
+
+def test_scoring_a_split_the_run_has_no_rows_of_names_the_split_not_the_inputs(monkeypatch, capsys, tmp_path):
+    """It said 'no rows to score with --use description and the model's genres (check that the table has those
+    inputs ...)', which sent the person after the table."""
+    table, run = make_tiny_table(tmp_path), tmp_path / "run"
+    assert run_moviegenre(monkeypatch, capsys, "train", table, "--model", "tfidf-logreg", "--out", run,
+                          "--min-genre-count", 3, "--test", 0, "--no-progress")[0] == 0
+    said = (f"error: {run}/split.csv: no test rows (the run was trained with none) (score another split, or the whole "
+            "of another table without --split)\n")
+    assert run_moviegenre(monkeypatch, capsys, "evaluate", run, table, "--split", "test", "--use", "description") == (
+        2, "", said)

@@ -107,6 +107,11 @@ def train(data: Annotated[Path, typer.Argument(parser=non_empty_path, help=TABLE
     refit = f" (then with its {refit_rows:,} validation movies too)" if refit_rows else ""
     console.print(f"trained {estimator.name} on {run['rows']['train']:,} movies{refit} "
                   f"({len(estimator.genres_)} genres) in {run['train_seconds']:.1f} s -> {out}", markup=False)
+    if not run["rows"]["validation"]:  # what validation rows do, left undone without a word
+        console.print("note: no validation rows, so every genre's threshold is 0.5, and no network stopped early, "
+                      "kept its best epoch or was refitted on them (--validation, "
+                      f"{VALIDATION_SHARE} unless given, sets them aside)", markup=False, highlight=False,
+                      soft_wrap=True)
     if rare := run["rare_genres"]:
         console.print(f"note: {plural(len(rare), 'genre')} left out, with fewer than {min_genre_count:,} movies: "
                       f"{counted(rare)} (--min-genre-count keeps more)", markup=False, highlight=False, soft_wrap=True)
@@ -119,6 +124,8 @@ def _parse_params(items: list[str]) -> dict:
         key = key.strip()  # "KEY = VALUE" as the shell passed it
         if not sep or not key:
             raise ConfigError(f"--param '{item}': expected KEY=VALUE")
+        if key in params:  # the last would win without a word
+            raise ConfigError(f"--param {key} given twice; give it once")
         try:
             params[key] = json.loads(value)
         except json.JSONDecodeError:

@@ -59,6 +59,9 @@ def evaluate(run_dir: str | Path | None, data: str | Path, *, use: str = "any", 
                         hint=f"use --use any, or --use {' or '.join(model.inputs)}")
     whole = read_table(data)
     table = whole.subset(load_split(run_path / SPLIT_CSV, whole) == split) if split else whole
+    if split and not len(table):  # not a matter of inputs or genres, which the scoring's own refusal would suggest
+        raise DataError(run_path / SPLIT_CSV, f"no {split} rows (the run was trained with none)",
+                        hint="score another split, or the whole of another table without --split")
     with poster_rows(whole):
         metrics, labels, probabilities = score(model, table, use, None if split else _trained_on(run_path))
     metrics["model"] = model.name
