@@ -287,7 +287,11 @@ def test_resuming_a_sound_run_keeps_one_learning_curve(fitted, tmp_path):
 
     run = shutil.copytree(fitted, tmp_path / "run")
     _resume(run)
-    assert sorted(pd.read_csv(run / "logs" / "metrics.csv")["epoch"].dropna().unique()) == [0, 1, 2]
+    curve = run / "logs" / "metrics.csv"
+    assert sorted(pd.read_csv(curve)["epoch"].dropna().unique()) == [0, 1, 2]
+    # As Lightning writes it (CRLF): the resumed log differed from an uninterrupted one's on every line.
+    assert (fitted / "logs" / "metrics.csv").read_bytes().count(b"\r\n") > 1
+    assert curve.read_bytes().count(b"\r\n") == len(curve.read_bytes().splitlines())
 
 
 # -- train: --param values and an interrupted save ---------------------------------------------------------------

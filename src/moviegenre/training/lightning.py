@@ -251,8 +251,12 @@ def _join_log(log: Path, aside: Path) -> None:
 
 
 def _append_log(curve: Path, later: Path) -> None:
-    """``later``'s rows after ``curve``'s, in ``curve``; ``later`` removed."""
-    atomic_write_text(curve, pd.concat([_read_log(curve), _read_log(later)], ignore_index=True).to_csv(index=False))
+    """``later``'s rows after ``curve``'s, in ``curve``, with its line endings (Lightning's logger writes CRLF: a
+    resumed run's log must not differ from an uninterrupted one's on every line); ``later`` removed."""
+    with curve.open("rb") as handle:
+        ending = "\r\n" if b"\r\n" in handle.readline() else "\n"
+    joined = pd.concat([_read_log(curve), _read_log(later)], ignore_index=True)
+    atomic_write_text(curve, joined.to_csv(index=False, lineterminator=ending))
     later.unlink()
 
 
