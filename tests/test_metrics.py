@@ -77,3 +77,30 @@ def test_a_model_of_one_genre_is_scored():  # scikit-learn refuses its 'samples'
     metrics = multilabel_metrics(labels, probabilities, np.array([0.5]), ["Drama"])
     assert metrics["micro_f1"] == pytest.approx(0.5)  # one true positive, one false positive, one miss
     assert metrics["samples_f1"] == pytest.approx(0.25)  # the first movie 1, the others 0
+
+
+def test_the_learning_curves_of_a_run_of_several_networks_show_each_one(tmp_path, monkeypatch):
+    """A fusion run keeps a log per network (members, single-input networks) in subfolders; the plot showed the top
+    one's alone, unlabelled."""
+    from moviegenre.evaluation import report as report_module
+    from moviegenre.evaluation.report import write_report
+
+    curve = "epoch,step,train_loss,val_loss,val_micro_f1\n0,1,,0.7,0.3\n0,1,0.8,,\n1,2,,0.6,0.4\n1,2,0.7,,\n"
+    for folder in ("", "member1", "poster0", "description0"):
+        (tmp_path / "run" / folder / "logs").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "run" / folder / "logs" / "metrics.csv").write_text(curve)
+    drawn = {}
+
+    def keep(fig, path):
+        drawn[path.name] = [[text.get_text() for text in ax.get_legend().get_texts()] if ax.get_legend() else []
+                            for ax in fig.axes] + [[ax.get_title() for ax in fig.axes]]
+        return path
+
+    monkeypatch.setattr(report_module, "save_figure", keep)
+    labels, probabilities = np.array([[1, 0], [0, 1]]), np.array([[0.9, 0.2], [0.1, 0.8]])
+    metrics = multilabel_metrics(labels, probabilities, np.array([0.5, 0.5]), ["Drama", "Comedy"])
+    write_report(tmp_path / "report", metrics, labels, probabilities, ["Drama", "Comedy"], title="t",
+                 run_dir=tmp_path / "run")
+    loss, f1, titles = drawn["learning_curves.png"]
+    assert loss == ["train_loss", "val_loss"] and f1 == ["member0", "description0", "member1", "poster0"]
+    assert titles == ["loss (member0's network)", "validation micro-F1, each network"]

@@ -28,7 +28,7 @@ def write_report(out: str | Path, metrics: dict, labels: np.ndarray, probabiliti
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     plots = [_per_genre_f1(out, metrics), _confusion(out, metrics), _pr_curves(out, labels, probabilities, genres)]
-    curves = _learning_curves(out, Path(run_dir) / "logs" / "metrics.csv") if run_dir else None
+    curves = _learning_curves(out, Path(run_dir)) if run_dir else None
     plots += [curves] if isinstance(curves, Path) else []
     lines = [f"# {markdown_text(title)}", "", _scored(metrics), "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {metrics[k]:.4f} |" if isinstance(metrics[k], float) else f"| {k} | {metrics[k]} |"
@@ -125,27 +125,38 @@ def _pr_curves(out: Path, labels: np.ndarray, probabilities: np.ndarray, genres:
     return save_figure(fig, out / "pr_curves.png")
 
 
-def _learning_curves(out: Path, log_csv: Path) -> Path | str | None:
-    """The learning curves' plot; where the run's training log cannot be read, why (the report says so: the scores
-    do not depend on it)."""
-    if not log_csv.exists():
+def _learning_curves(out: Path, run_dir: Path) -> Path | str | None:
+    """The learning curves' plot: the run's network's loss, and the validation micro-F1 of each network of the run
+    (a fusion model's members and single-input networks keep their logs in subfolders); where a training log cannot
+    be read, why (the report says so: the scores do not depend on it)."""
+    logs = {}
+    for name, path in [("", run_dir / "logs" / "metrics.csv"),
+                       *((path.parent.parent.name, path) for path in sorted(run_dir.glob("*/logs/metrics.csv")))]:
+        if not path.exists():
+            continue
+        try:
+            log = read_csv_file(path, "unreadable training log", "")
+        except DataError as error:
+            return str(error)
+        if "epoch" in log:
+            logs[name] = log.groupby("epoch").mean(numeric_only=True)
+    if "" not in logs:
         return None
-    try:
-        log = read_csv_file(log_csv, "unreadable training log", "")
-    except DataError as error:
-        return str(error)
-    if "epoch" not in log:
-        return None
-    per_epoch = log.groupby("epoch").mean(numeric_only=True)
+    several = len(logs) > 1
+    main = "member0" if any(name.startswith("member") for name in logs) else "fusion"  # as its subfolders are named
     fig, (loss_ax, f1_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
     for column in ("train_loss", "val_loss"):
-        if column in per_epoch:
-            loss_ax.plot(per_epoch.index, per_epoch[column], marker=".", label=column)
+        if column in logs[""]:
+            loss_ax.plot(logs[""].index, logs[""][column], marker=".", label=column)
     loss_ax.set_xlabel("epoch")
-    loss_ax.set_title("loss")
+    loss_ax.set_title(f"loss ({main}'s network)" if several else "loss")
     loss_ax.legend()
-    if "val_micro_f1" in per_epoch:
-        f1_ax.plot(per_epoch.index, per_epoch["val_micro_f1"], marker=".", color="#55a868")
+    for name, per_epoch in logs.items():
+        if "val_micro_f1" in per_epoch:
+            f1_ax.plot(per_epoch.index, per_epoch["val_micro_f1"], marker=".", label=name or main,
+                       **({} if several else {"color": "#55a868"}))
     f1_ax.set_xlabel("epoch")
-    f1_ax.set_title("validation micro-F1")
+    f1_ax.set_title("validation micro-F1" + (", each network" if several else ""))
+    if several:
+        f1_ax.legend(fontsize="small", ncol=2)
     return save_figure(fig, out / "learning_curves.png")
