@@ -239,8 +239,8 @@ BAD_INPUTS = {
                        "content": b"--x--\r\n"}, 400, "input: nothing to predict from"),
     "blank description": ({"data": {"description": "   "}}, 400, "input: nothing to predict from"),
     "a source's placeholder for a missing plot": ({"data": {"description": "Add a Plot »"}}, 400, (
-        "input: nothing to predict from (give a poster, a description, or both; a blank description, or a "
-        "source's placeholder for a missing plot such as 'Add a Plot »', is none)")),
+        "input: nothing to predict from (give a poster, a description, or both (a title is read only beside them); a "
+        "blank description, or a source's placeholder for a missing plot such as 'Add a Plot »', is none)")),
     "json instead of a form": ({"json": {"description": "a ghost"}}, 415, "send multipart/form-data"),
     "text file": ({"files": {"poster": ("notes.txt", b"hello", "text/plain")}}, 415,
                   "poster: content type 'text/plain' is not an image"),

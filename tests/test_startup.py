@@ -42,6 +42,8 @@ def test_import_moviegenre_loads_no_heavy_library():
     (("predict", "--poster", "missing.jpg", "--description", "x"), 2,
      "error: missing.jpg: cannot read (No such file or directory) (check the path)\n"),
     (("predict",), 2, "error: input: nothing to predict from"),
+    (("predict", "--title", "Die Hard"), 2, ("error: input: nothing to predict from (give a poster, a description, or "
+                                            "both (a title is read only beside them)")),
     (("predict", "--description", "Add a Plot »"), 2, "error: input: nothing to predict from"),
     (("train", "missing.csv"), 2, "error: missing.csv: no such file or folder (check the path)\n"),
 ])

@@ -33,8 +33,9 @@ def require_input(has_poster: bool, has_description: bool) -> None:
     """An error naming the fix when neither input is given (checked before any model loads)."""
     if not has_poster and not has_description:
         raise DataError("input", "nothing to predict from",
-                        hint="give a poster, a description, or both; a blank description, or a source's placeholder "
-                             "for a missing plot such as 'Add a Plot »', is none")
+                        hint="give a poster, a description, or both (a title is read only beside them); a blank "
+                             "description, or a source's placeholder for a missing plot such as 'Add a Plot »', is "
+                             "none")
 
 
 def used_inputs(model, has_poster: bool, has_description: bool) -> dict[str, bool]:
