@@ -143,7 +143,8 @@ def test_audit_report_escapes_the_source_ids_titles_and_genres(tmp_path: Path):
     title = f"{IMG} [x](javascript:alert(1))\n# Injected"
     movies = MovieTable.from_records([{"imdb_id": "tt144|injected|cell", "title": title, "genres": ["Drama", IMG],
                                        "description": "words"}], source="a | <b>.csv")
-    issues = pd.DataFrame([["tt144|injected|cell", title, IMG, "extra", 0.9, 0.1, 0.6, False]],
+    issues = pd.DataFrame([["tt144|injected|cell", title, IMG, "extra", 0.9, 0.1, 0.6, False, f"Drama|{IMG}",
+                            "description"]],
                           columns=list(ISSUE_COLUMNS))
     per_movie = pd.DataFrame({"imdb_id": movies.ids, "label_quality": 0.5, "suggested_genres": "Comedy|_x_"})
     encoder = GenreEncoder(min_count=1).fit(movies.genres)  # the hostile genre is audited: named in the report

@@ -1,6 +1,6 @@
 // Compare mode: several poster variants, the intended genres ticked; /compare ranks them, then /explain draws
-// each variant's heat map for the intended genre. Uses `$`, `post`, `barItem` and `disableWhileRunning` from app.js
-// (loaded first).
+// each variant's heat map for the intended genre. Uses `$`, `post`, `barItem`, `heatAlt` and `disableWhileRunning`
+// from app.js (loaded first).
 "use strict";
 
 // files: as picked; posters: the file of each variant of the last result; heat: variant index -> its /explain answer
