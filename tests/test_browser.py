@@ -126,6 +126,16 @@ def test_a_bad_file_shows_a_readable_error(page) -> None:
     assert page.locator(".bar").count() == 0
 
 
+def test_a_bar_never_shows_a_genre_below_its_threshold_as_reaching_it(page) -> None:
+    shown = page.evaluate("""() => [[0.4996, 0.5], [0.5, 0.5], [0.503, 0.5049], [0.31, 0.3]].map(([p, t]) => {
+        const bar = barItem("Drama", p, t, { on: p >= t, button: false }).firstChild;
+        return [bar.querySelector(".value").textContent, bar.title, bar.querySelector(".visually-hidden").textContent];
+    })""")
+    assert [value for value, _, _ in shown] == ["0.49", "0.50", "0.49", "0.31"]
+    assert shown[0][1] == "Drama: probability 0.499, threshold 0.500" and shown[0][2].endswith("below it")
+    assert shown[2][1] == "Drama: probability 0.503, threshold 0.505"
+
+
 def test_nothing_given_asks_for_an_input(page) -> None:
     page.click("#predict")
     assert page.text_content("#error") == "Give a poster, a description, or both."

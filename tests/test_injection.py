@@ -135,7 +135,7 @@ def test_compare_md_escapes_intended_genres_in_its_header():
     result = comparison([variant("p.png", None, HOSTILE_GENRES)], [IMG, "Film-Noir"], [])
     rendered = Rendered(_markdown(result, 1))
     assert rendered.markup() == set() and rendered.images() == ["contact-sheet.png"]
-    assert rendered.rows[0][4:6] == [f"{IMG} (threshold 0.50)", "Film-Noir (threshold 0.50)"]
+    assert rendered.rows[0][4:6] == [f"{IMG} (threshold 0.500)", "Film-Noir (threshold 0.500)"]
     assert rendered.rows[1][6] == "Sci-Fi | [x](javascript:alert(1)) 0.200"
 
 

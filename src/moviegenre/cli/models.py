@@ -179,7 +179,7 @@ def predict(run_dir: RunDir = None,
                                                            "and/or description by models that read titles).")] = None,
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Predict one movie's genres from a poster, a description, or both (and, optionally, its title)."""
-    from moviegenre.serving.predictor import Predictor
+    from moviegenre.serving.predictor import Predictor, displayed
 
     if "torch" not in sys.modules:  # torch reads it when it loads; a user's own setting wins
         # One movie is too small to share out over threads: on a busy machine they mostly wait for each
@@ -196,6 +196,6 @@ def predict(run_dir: RunDir = None,
     for genre, probability in list(result["probabilities"].items())[:8]:
         threshold = result["thresholds"][genre]
         bar = "#" * round(probability * 30)
-        mark = "*" if probability >= threshold else " "
-        console.print(f" {mark} {genre:<12} {probability:6.3f}  {bar:<30} (threshold {threshold:.2f})",
-                      markup=False, highlight=False)
+        mark = "*" if genre in result["genres"] else " "
+        console.print(f" {mark} {genre:<12} {displayed(probability, threshold, 3):6.3f}  {bar:<30} "
+                      f"(threshold {threshold:.3f})", markup=False, highlight=False)

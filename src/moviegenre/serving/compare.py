@@ -26,7 +26,7 @@ from moviegenre.data.images import load_image, read_image_file
 from moviegenre.data.table import atomic_write_bytes, atomic_write_text
 from moviegenre.errors import DataError, MovieGenreError, utf8_text
 from moviegenre.markdown import markdown_code, markdown_image, markdown_text
-from moviegenre.serving.predictor import Predictor
+from moviegenre.serving.predictor import Predictor, displayed
 
 SCORE = ("score = mean over the intended genres of (probability - threshold), minus the largest "
          "(probability - threshold) among the other genres; higher is better: above 0, the intended genres "
@@ -159,7 +159,7 @@ def _markdown(result: dict, on_sheet: int) -> str:
                                                      else ""), ""]
     head = ["rank", "poster", "description"]
     if intended:
-        head += ["score", *(f"{markdown_text(genre)} (threshold {thresholds[genre]:.2f})" for genre in intended),
+        head += ["score", *(f"{markdown_text(genre)} (threshold {thresholds[genre]:.3f})" for genre in intended),
                  "strongest other genre"]
     head += ["predicted genres", "top probabilities"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -168,7 +168,7 @@ def _markdown(result: dict, on_sheet: int) -> str:
         cells = [str(place), markdown_code(variant["poster"]), markdown_text(variant["description"] or "", 80)]
         if intended:
             other = variant["strongest_unintended"]
-            cells += [f"{result['scores'][index]:+.3f}", *(f"{variant['probabilities'][g]:.3f}" for g in intended),
+            cells += [f"{result['scores'][index]:+.3f}", *(f"{displayed(variant['probabilities'][g], thresholds[g], 3):.3f}" for g in intended),
                       f"{markdown_text(other)} {variant['probabilities'][other]:.3f}" if other else "-"]
         cells += [markdown_text(", ".join(variant["genres"])) or "(none above threshold)",
                   markdown_text(_top(variant))]
@@ -199,7 +199,8 @@ def _tile(result: dict, index: int, place: int, explainer) -> Image.Image:
         posters = [explanation.overlay(genre, width=IMAGE_WIDTH).convert("RGB") for genre in shown]
     lines = []
     if intended:
-        lines += [f"{g} {variant['probabilities'][g]:.2f} (threshold {result['thresholds'][g]:.2f})" for g in intended]
+        lines += [f"{g} {displayed(variant['probabilities'][g], result['thresholds'][g], 2):.2f} "
+                  f"(threshold {result['thresholds'][g]:.2f})" for g in intended]
         other = variant["strongest_unintended"]
         if other:
             lines.append(f"strongest other: {other} {variant['probabilities'][other]:.2f}")

@@ -29,6 +29,16 @@ ITEM_FIELDS = ("poster", "description", "title")
 ITEM_HINT = "give a (poster, description[, title]) tuple or a dict of those keys"
 
 
+def displayed(probabilities, thresholds, decimals: int = 4) -> np.ndarray:
+    """``probabilities`` rounded to ``decimals`` for people and files, never up to their rounded threshold where they
+    are below it: a genre shown as 0.5000 against a threshold of 0.5000 is read as predicted. Rounding is monotonic,
+    so a probability at or above its threshold stays there; one below it that rounds onto it shows one step under."""
+    probabilities, thresholds = np.asarray(probabilities, dtype=np.float64), np.asarray(thresholds, dtype=np.float64)
+    rounded, limit = probabilities.round(decimals), thresholds.round(decimals)
+    under = (probabilities < thresholds) & (rounded >= limit)
+    return np.where(under, np.maximum(limit - 10.0 ** -decimals, 0.0).round(decimals), rounded)
+
+
 def require_input(has_poster: bool, has_description: bool) -> None:
     """An error naming the fix when neither input is given (checked before any model loads)."""
     if not has_poster and not has_description:
@@ -177,9 +187,10 @@ class Predictor:
     def result(self, probabilities: np.ndarray, used: dict) -> dict:
         """The prediction for one movie from its genre probabilities and the inputs used."""
         order = np.argsort(-probabilities)
+        rounded = displayed(probabilities, self.thresholds)
         return {
             "genres": [self.genres[i] for i in order if probabilities[i] >= self.thresholds[i]],
-            "probabilities": {self.genres[i]: round(float(probabilities[i]), 4) for i in order},
+            "probabilities": {self.genres[i]: float(rounded[i]) for i in order},
             "thresholds": {g: round(float(t), 4) for g, t in zip(self.genres, self.thresholds)},
             "used": used,
             "model": self.model_name,
@@ -196,7 +207,8 @@ class Predictor:
             part = table.subset(np.arange(start, min(start + batch_size, len(table))))
             probabilities = self._readable_probabilities(part)
             predicted = probabilities >= self.thresholds[None, :]
-            frame = pd.DataFrame(probabilities.round(4), columns=[f"p_{g}" for g in self.genres])
+            frame = pd.DataFrame(displayed(probabilities, self.thresholds[None, :]).astype(probabilities.dtype),
+                                 columns=[f"p_{g}" for g in self.genres])
             frame.insert(0, "predicted_genres", ["|".join(g for g, on in zip(self.genres, row) if on)
                                                  for row in predicted])
             frame.insert(0, "imdb_id", part.ids)

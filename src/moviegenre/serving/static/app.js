@@ -86,6 +86,14 @@ function form(inputs) {
   return data;
 }
 
+// p with `digits` decimals, never rounded up onto its threshold t where it is below it (0.50 against a threshold of
+// 0.50 reads as predicted), as the service rounds its probabilities.
+function fixed(p, t, digits) {
+  const limit = Number(t.toFixed(digits));
+  return p < t && Number(p.toFixed(digits)) >= limit ? Math.max(limit - 10 ** -digits, 0).toFixed(digits)
+    : p.toFixed(digits);
+}
+
 // One genre's bar in a list item: probability fill, threshold tick and value, and the same in words for a screen
 // reader. A bar that can be chosen is a button (Tab, then Enter or Space; aria-pressed: its why is shown).
 function barItem(genre, p, t, { on, button, intended = false }) {
@@ -96,13 +104,13 @@ function barItem(genre, p, t, { on, button, intended = false }) {
   }
   bar.className = "bar" + (on ? " on" : "") + (intended ? " intended" : "");
   bar.dataset.genre = genre;
-  bar.title = `${genre}: probability ${p.toFixed(3)}, threshold ${t.toFixed(3)}`;
+  bar.title = `${genre}: probability ${fixed(p, t, 3)}, threshold ${t.toFixed(3)}`;
   bar.innerHTML = '<span class="name"></span><span class="track"><span class="fill"></span>' +
                   '<span class="tick"></span></span><span class="value"></span><span class="visually-hidden"></span>';
   bar.querySelector(".name").textContent = genre;
   bar.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
   bar.querySelector(".tick").style.left = `calc(${(t * 100).toFixed(1)}% - 1px)`;
-  bar.querySelector(".value").textContent = p.toFixed(2);
+  bar.querySelector(".value").textContent = fixed(p, t, 2);
   bar.querySelector(".visually-hidden").textContent =
     `${intended ? ", intended" : ""}, threshold ${t.toFixed(2)}, ${p >= t ? "above" : "below"} it`;
   const item = document.createElement("li");
