@@ -4,6 +4,7 @@ folder, a misspelt ``--param``, ``--no-progress`` on a model without networks. E
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -94,9 +95,11 @@ def test_resume_into_a_folder_without_a_run_is_one_line_before_any_work(monkeypa
 def test_resume_into_a_folder_with_a_run_still_trains(monkeypatch, capsys, tmp_path):
     table, run = make_tiny_table(tmp_path), tmp_path / "run"
     options = ("--model", "tfidf-logreg", "--min-genre-count", 3, "--out", run)
-    assert run_moviegenre(monkeypatch, capsys, "train", table, *options)[0] == 0
+    code, out, _ = run_moviegenre(monkeypatch, capsys, "train", table, *options)
+    assert code == 0 and re.search(r" in [\d.]+ s -> ", out)
     code, out, err = run_moviegenre(monkeypatch, capsys, "train", table, *options, "--resume")
     assert code == 0 and out.startswith("trained tfidf-logreg"), err
+    assert re.search(r" in [\d.]+ s since resuming -> ", out)  # not the whole run's time: the earlier part's is unknown
 
 
 # -- an unknown --param ----------------------------------------------------------------------------------------------

@@ -106,7 +106,8 @@ def train(data: Annotated[Path, typer.Argument(parser=non_empty_path, help=TABLE
     refit_rows = getattr(estimator, "refit_rows_", 0)  # a model that learnt from its validation movies too
     refit = f" (then with its {refit_rows:,} validation movies too)" if refit_rows else ""
     console.print(f"trained {estimator.name} on {run['rows']['train']:,} movies{refit} "
-                  f"({len(estimator.genres_)} genres) in {run['train_seconds']:.1f} s -> {out}", markup=False)
+                  f"({len(estimator.genres_)} genres) in {run['train_seconds']:.1f} s"
+                  f"{' since resuming' if run['resumed'] else ''} -> {out}", markup=False)
     if not run["rows"]["validation"]:  # what validation rows do, left undone without a word
         console.print("note: no validation rows, so every genre's threshold is 0.5, and no network stopped early, "
                       "kept its best epoch or was refitted on them (--validation, "

@@ -85,6 +85,7 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
            "rows": {name: int(((splits == name) & labelled).sum()) for name in ("train", "validation", "test")},
            "rows_without_kept_genre": int((~labelled).sum()),
            "train_seconds": round(time.perf_counter() - started, 2),
+           "resumed": resume,  # then train_seconds is this resume's: the interrupted part's time is not known
            # What the networks were trained with (a baseline's fixed design included); None without networks.
            "config": asdict(estimator.train_config()) if hasattr(estimator, "train_config") else None}
     atomic_write_text(out / RUN_JSON, json.dumps(run, indent=2) + "\n")
