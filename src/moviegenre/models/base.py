@@ -118,6 +118,8 @@ class GenreModel:
             raise DataError("genres", f"{len(genres)} names for {labels.shape[1]} label columns")
         vars(self).pop("thresholds_", None)  # an earlier fit's must not vouch for the mixed state a failed refit leaves
         self.genres_ = list(genres) if genres is not None else [f"genre_{i}" for i in range(labels.shape[1])]
+        if not self.readable(movies).any():  # it would learn the genres' rates from blanks, and train without a word
+            raise self.unread_error(movies.source)
         self._fit(movies, labels, validation, run_dir=run_dir, resume=resume)
         self._tuning_thresholds = True
         try:
@@ -147,6 +149,12 @@ class GenreModel:
     def readable(self, movies: MovieTable) -> np.ndarray:
         """Rows with at least one input this model reads (the others give it nothing to judge)."""
         return (movies.has_poster & ("poster" in self.inputs)) | (movies.has_description & ("description" in self.inputs))
+
+    def unread_error(self, source: str) -> DataError:
+        """What a fit says that has no training movie it can read."""
+        return DataError(source, f"no training movie has a {' or a '.join(self.inputs)}, what model "
+                                 f"'{self.name or type(self).__name__}' reads",
+                         hint="give movies with one, or train another model")
 
     def predict(self, movies: MovieTable) -> np.ndarray:
         """0/1 matrix using the tuned per-genre thresholds."""

@@ -59,6 +59,13 @@ class TfidfLogReg(GenreModel):
                              "given a poster and/or a description, titles and poster text only beside them (the "
                              "fusion models read those)")
 
+    def readable(self, movies: MovieTable) -> np.ndarray:
+        return self._texts(movies)[0]  # its own column's: a fusion head's word models read titles and poster text
+
+    def unread_error(self, source: str) -> NoTerms:
+        # NoTerms: a fusion head whose catalogue has no title (or no poster text) goes on without that word model.
+        return NoTerms(source, f"no training movie has a {self.column}", hint=f"give more movies with a {self.column}")
+
     def _texts(self, movies: MovieTable) -> tuple[np.ndarray, list[str]]:
         """The rows that have the column's text, and those texts."""
         texts = np.asarray(movies.frame[self.column].tolist(), dtype=object)
@@ -87,8 +94,6 @@ class TfidfLogReg(GenreModel):
             x = self._matrix(texts, fit=True)
         except ValueError:  # scikit-learn's "empty vocabulary" or "After pruning, no terms remain"
             hint = f"give more movies with a {self.column}"
-            if not texts:
-                raise NoTerms(movies.source, f"no training movie has a {self.column}", hint=hint) from None
             raise NoTerms(movies.source, f"no {self.column} term is in {self.min_df} or more of the {len(texts)} "
                           "training texts", hint=hint + (" or set min_df to 1 (--param min_df=1)"
                                                          if self.min_df > 1 else "")) from None
