@@ -69,6 +69,8 @@ def compare(posters: Annotated[list[Path], typer.Argument(parser=non_empty_path,
 
 
 def _print_table(result: dict) -> None:
+    from moviegenre.serving.predictor import displayed  # loaded by the comparison already
+
     variants, intended = result["variants"], result["intended"]
     # Side by side: the intended genres, then the genres most probable across the variants.
     best = sorted(result["thresholds"], key=lambda g: -max(v["probabilities"][g] for v in variants))
@@ -94,7 +96,8 @@ def _print_table(result: dict) -> None:
             row.append(escape((variant["description"] or "")[:40]))
         if intended:
             row.append(f"{result['scores'][index]:+.3f}")
-        row += [f"{variant['probabilities'][g]:.3f}" + ("*" if g in variant["genres"] else " ") for g in columns]
+        row += [f"{displayed(variant['probabilities'][g], result['thresholds'][g], 3):.3f}"
+                + ("*" if g in variant["genres"] else " ") for g in columns]
         if intended:
             other = variant["strongest_unintended"]
             row.append(f"{escape(other)} {variant['probabilities'][other]:.3f}" if other else "-")
