@@ -18,6 +18,7 @@ from moviegenre.cli import app
 from moviegenre.errors import DataError
 from moviegenre.serving.explain import (
     MAX_WORD_GROUPS,
+    MIN_DROP,
     SCALE_HEIGHT,
     Explainer,
     Explanation,
@@ -95,7 +96,22 @@ def test_the_hottest_region_is_told_in_words(cell, words) -> None:
     assert explanation.hottest("Horror") == words
     assert explanation.hottest("Comedy") == ""  # nothing raises it
     levels, drop = explanation.levels("Comedy")  # nor is a crest of the smoothing's overshoot drawn as if it did
-    assert drop == 0 and not levels.any()
+    assert drop == MIN_DROP and not levels.any()
+
+
+def test_a_map_of_negligible_drops_is_faint_and_names_no_hottest_region() -> None:
+    """A genre at p=0.001 cannot drop by more: scaled to its own maximum, its map showed a bright spot, and the
+    explain line named where it was ('squares greyed there lower p by 0.000')."""
+    heat = np.zeros((252, 252), np.float32)
+    heat[:28, :28] = 0.0003
+    heat[112:140, 112:140] = MIN_DROP  # just noticeable: named and drawn at full heat
+    explanation = Explanation(prediction={}, genres=["Western", "Horror"], poster=Image.new("RGB", (200, 300)),
+                              heat={"Western": heat * (heat < MIN_DROP), "Horror": heat})
+    assert explanation.hottest("Western") == "" and explanation.hottest("Horror") == "the centre"
+    levels, drop = explanation.levels("Western")
+    assert drop == MIN_DROP and 0 < levels.max() <= 0.0003 / MIN_DROP + 1e-6
+    assert np.asarray(explanation.heat_layer("Western"))[..., 3].max() < 0.2 * 235
+    assert explanation.levels("Horror")[0].max() == pytest.approx(1.0, abs=0.01)
 
 
 def test_overlays_carry_their_colour_scale() -> None:

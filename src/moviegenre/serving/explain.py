@@ -51,6 +51,10 @@ OCCLUSIONS_PER_CALL = WORDS_PER_CALL = 16
 WORD = re.compile(r"\w+(?:['’]\w+)*")
 HEAT_WIDTH = 224  # the heat layer's width: the map has one cell per stride (9x9 at 260 px), finer pixels add nothing
 DIM = 0.45  # how much overlays darken the poster, so that the heat stands out (the page: style.css)
+# A region whose greying lowers a genre's probability by less, on average, is noise: it is neither drawn at full heat
+# nor named as where the map is hottest (a genre at p=0.001 cannot drop more, and its map scaled to its own maximum
+# showed a bright spot that meant nothing).
+MIN_DROP = 0.005
 SCALE_HEIGHT, SCALE_BACKGROUND = 40, (24, 24, 24, 255)
 # Outside these characters a genre's text could leave a file's folder ('/', '..'), or be no name the system allows.
 UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -158,22 +162,24 @@ class Explanation:
 
     def levels(self, genre: str) -> tuple[np.ndarray, float]:
         """``genre``'s map smoothed and scaled to [0, 1] by its strongest region, and that region's drop in
-        probability when it is greyed out (what 1 on the colour scale means)."""
+        probability when it is greyed out (what 1 on the colour scale means; at least ``MIN_DROP``, so that a map of
+        noise stays faint)."""
         # Overlapping occlusions make a map of stride-sized cells; smooth those cells instead of drawing blocks.
         # Bicubic overshoots a cell's value beside a step: clipped to the cells' range, a map every cell of which
         # lowers the genre does not show a ringing crest as its 'strongest region'.
         cells = self.cells(genre)
         heat = np.clip(np.asarray(Image.fromarray(cells, "F").resize((HEAT_WIDTH, HEAT_WIDTH),
                                                                      Image.Resampling.BICUBIC)), cells.min(), cells.max())
-        scale = float(heat.max())
+        scale = max(float(heat.max()), MIN_DROP)
         # Scaled per genre so the strongest region always shows; regions that lower the genre stay clear.
-        return (np.clip(heat / scale, 0, 1) if scale > 0 else np.zeros_like(heat)), max(scale, 0.0)
+        return np.clip(heat / scale, 0, 1), scale
 
     def hottest(self, genre: str) -> str:
         """Where on the poster ``genre``'s map is hottest, in words ("the top left", "the middle right", "the
-        centre"): the heat map's text alternative, for a person who cannot see it. "" where no region raises it."""
+        centre"): the heat map's text alternative, for a person who cannot see it. "" where no region raises it (by
+        ``MIN_DROP`` or more)."""
         cells = self.cells(genre)
-        if cells.max() <= 0:
+        if cells.max() < MIN_DROP:
             return ""
         # The cell whose greying lowers the genre most (the colour scale's end); the map is the square input's,
         # which stretches to the poster's shape, so its thirds are the poster's.
