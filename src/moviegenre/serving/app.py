@@ -305,15 +305,15 @@ async def _read_poster(poster: UploadFile | None) -> bytes | None:
     return data
 
 
-def form_body(*once: str):
-    """A route dependency: 415 unless the body is a form; 422 for a field that is not text in the form's charset,
-    or when a field in ``once`` is repeated (only the last would be read). Dependencies run before FastAPI checks
-    the fields, so a body of the wrong kind is told so, not that a field is missing."""
+def form_body(*once: str, fields: str = "a 'poster' file and/or a 'description' field"):
+    """A route dependency: 415 unless the body is a form (of ``fields``, as its message says); 422 for a field that
+    is not text in the form's charset, or when a field in ``once`` is repeated (only the last would be read).
+    Dependencies run before FastAPI checks the fields, so a body of the wrong kind is told so, not that a field is
+    missing."""
     async def check(request: Request) -> None:
         kind = _media_type(request.headers.get("content-type", ""))
         if kind not in FORM_TYPES:
-            raise ClientError(415, f"content type '{kind or 'none'}': send multipart/form-data with a 'poster' file "
-                                   "and/or a 'description' field")
+            raise ClientError(415, f"content type '{kind or 'none'}': send multipart/form-data with {fields}")
         form = await request.form()  # already parsed for the endpoint's parameters: cached, not read again
         problem = getattr(request.state, "form_text_error", None)  # left by FormTextCheck as the body streamed in
         if problem:
@@ -455,7 +455,7 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
                                                                title))
 
     @app.post("/compare", response_model=CompareResult, responses=ERRORS,
-              dependencies=[form_body("description", "title")])
+              dependencies=[form_body("description", "title", fields="a 'posters' file for each variant")])
     async def compare(request: Request,
                       posters: Annotated[list[UploadFile], File(description=f"Poster variants (JPEG, PNG, WebP or GIF; "
                                                                             f"up to {MAX_COMPARE_POSTERS}).")],
