@@ -26,7 +26,7 @@ from moviegenre.serving.explain import (
     write_explanation,
 )
 from moviegenre.serving.predictor import Predictor
-from test_serving import DESCRIPTION, build_tiny_run, one_torch_thread  # noqa: F401  (autouse)
+from test_serving import DESCRIPTION, HOTTEST, build_tiny_run, one_torch_thread  # noqa: F401  (autouse)
 
 
 class BrightCornerScorer(Scorer):
@@ -97,6 +97,17 @@ def test_the_hottest_region_is_told_in_words(cell, words) -> None:
     assert explanation.hottest("Comedy") == ""  # nothing raises it
     levels, drop = explanation.levels("Comedy")  # nor is a crest of the smoothing's overshoot drawn as if it did
     assert drop == MIN_DROP and not levels.any()
+
+
+def test_a_third_nearly_as_hot_is_named_beside_the_hottest() -> None:
+    """Colours are clipped: two spots of 0.100 and 0.095 look alike, and naming one sent the reader to the other."""
+    heat = np.zeros((252, 252), np.float32)
+    heat[224:, 112:140] = 0.1  # the bottom centre
+    heat[112:140, 224:] = 0.095  # the middle right: within NEAR_HOTTEST of it
+    heat[:28, :28] = 0.08  # the top left: not
+    explanation = Explanation(prediction={}, genres=["Horror"], heat={"Horror": heat})
+    assert explanation.hottest("Horror") == "the bottom centre and the middle right"
+    assert re.fullmatch(HOTTEST, explanation.hottest("Horror"))
 
 
 def test_a_map_of_negligible_drops_is_faint_and_names_no_hottest_region() -> None:
@@ -220,5 +231,5 @@ def test_explain_command_writes_overlays_and_word_table(tiny_run: Path, tmp_path
     assert rows[1]["word"] == "ghost" and len(rows[0]) == 3
     assert "heat map ->" in result.output
     said = " ".join(result.output.split())  # as one line: the console wraps it
-    assert re.search(r"\.png \((hottest at the (centre|(top|middle|bottom) (left|centre|right)): squares greyed there "
-                     r"lower p by \d\.\d{3} on average|no region of the poster raises it)\)", said)
+    assert re.search(rf"\.png \((hottest at ({HOTTEST}): squares greyed there lower p by \d\.\d{{3}} on average|no region "
+                     r"of the poster raises it)\)", said)

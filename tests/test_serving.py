@@ -26,7 +26,8 @@ from moviegenre.serving.predictor import Predictor
 from moviegenre.serving.schemas import MAX_BATCH_ITEMS, MAX_POSTER_BYTES, MAX_REQUEST_BYTES
 
 DESCRIPTION = "A ghost haunts the night; blood and a scream in the dark."
-HOTTEST = r"the centre|the (top|middle|bottom) (left|centre|right)"  # where a heat map is hottest, in words
+PLACE = r"the centre|the (top|middle|bottom) (left|centre|right)"
+HOTTEST = rf"({PLACE})( and ({PLACE}))?"  # where a heat map is hottest, in words (two places where they come close)
 
 
 @lru_cache(maxsize=1)

@@ -55,6 +55,9 @@ DIM = 0.45  # how much overlays darken the poster, so that the heat stands out (
 # nor named as where the map is hottest (a genre at p=0.001 cannot drop more, and its map scaled to its own maximum
 # showed a bright spot that meant nothing).
 MIN_DROP = 0.005
+# Another third of the poster whose strongest cell comes this close to the hottest is named beside it: the colours are
+# clipped, so two such spots look alike, and naming one of them sent a reader to the other.
+NEAR_HOTTEST = 0.9
 SCALE_HEIGHT, SCALE_BACKGROUND = 40, (24, 24, 24, 255)
 # Outside these characters a genre's text could leave a file's folder ('/', '..'), or be no name the system allows.
 UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -176,18 +179,24 @@ class Explanation:
 
     def hottest(self, genre: str) -> str:
         """Where on the poster ``genre``'s map is hottest, in words ("the top left", "the middle right", "the
-        centre"): the heat map's text alternative, for a person who cannot see it. "" where no region raises it (by
-        ``MIN_DROP`` or more)."""
+        centre", or two of those joined by "and" where another third comes within ``NEAR_HOTTEST`` of it): the heat
+        map's text alternative, for a person who cannot see it. "" where no region raises it (by ``MIN_DROP`` or
+        more)."""
         cells = self.cells(genre)
         if cells.max() < MIN_DROP:
             return ""
-        # The cell whose greying lowers the genre most (the colour scale's end); the map is the square input's,
+        # By the cells whose greying lowers the genre most (the colour scale's end); the map is the square input's,
         # which stretches to the poster's shape, so its thirds are the poster's.
-        row, column = np.unravel_index(int(cells.argmax()), cells.shape)
         third = lambda index, count: min(int((index + 0.5) / count * 3), 2)
-        place = f"{('top', 'middle', 'bottom')[third(row, cells.shape[0])]} " \
-                f"{('left', 'centre', 'right')[third(column, cells.shape[1])]}"
-        return "the centre" if place == "middle centre" else f"the {place}"
+        strongest: dict[tuple[int, int], float] = {}
+        for (row, column), drop in np.ndenumerate(cells):
+            place = third(row, cells.shape[0]), third(column, cells.shape[1])
+            strongest[place] = max(strongest.get(place, -np.inf), float(drop))
+        ranked = sorted(strongest, key=lambda place: -strongest[place])
+        near = [place for place in ranked[:2] if strongest[place] >= NEAR_HOTTEST * strongest[ranked[0]]]
+        return " and ".join("the centre" if place == (1, 1) else
+                            f"the {('top', 'middle', 'bottom')[place[0]]} {('left', 'centre', 'right')[place[1]]}"
+                            for place in near)
 
     def heat_layer(self, genre: str, width: int = HEAT_WIDTH) -> Image.Image:
         """A transparent RGBA layer, the poster's shape: hot and opaque where the region raises ``genre``."""

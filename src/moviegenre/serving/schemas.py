@@ -44,7 +44,8 @@ class ExplainResult(Prediction):
     heatmaps: dict[str, str] = Field(description="Per genre, a transparent PNG (data URL) the poster's shape: "
                                                  "lay it over the poster; hot = the region raises the genre.")
     hottest: dict[str, str] = Field(description="Per genre with a heat map, where on the poster it is hottest, in "
-                                                "words ('the top left', 'the middle right', 'the centre'; '' where "
+                                                "words ('the top left', 'the middle right', 'the centre', or two such "
+                                                "places joined by 'and' where they come within 10%; '' where "
                                                 "no region raises the genre, by 0.005 or more when greyed out): the heat map's text "
                                                 "alternative.")
     words: list[Word]
