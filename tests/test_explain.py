@@ -231,5 +231,5 @@ def test_explain_command_writes_overlays_and_word_table(tiny_run: Path, tmp_path
     assert rows[1]["word"] == "ghost" and len(rows[0]) == 3
     assert "heat map ->" in result.output
     said = " ".join(result.output.split())  # as one line: the console wraps it
-    assert re.search(rf"\.png \((hottest at ({HOTTEST}): squares greyed there lower p by \d\.\d{{3}} on average|no region "
-                     r"of the poster raises it)\)", said)
+    assert re.search(rf"\.png \((hottest at ({HOTTEST}): squares greyed there lower p by \d\.\d{{3}} on average|"
+                     r"no region of the poster raises it)\)", said)

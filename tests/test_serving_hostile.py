@@ -199,7 +199,7 @@ JSON = {"content-type": "application/json"}
     ("/predict/batch", b'{"items": [{"description": "ghost"}]}', {"content-type": "text/plain"},
      "content type 'text/plain': send application/json"),
     ("/predict/batch", b'{"items": [{"description": "ghost"}]}', {}, "content type 'none': send application/json"),
-    ("/compare", b'{"posters": []}', JSON, "content type 'application/json': send multipart/form-data with a 'posters'"),
+    ("/compare", b'{"posters": []}', JSON, "content type 'application/json': send multipart/form-data with a 'post"),
     ("/compare", b"", {}, "content type 'none': send multipart/form-data with a 'posters' file for each variant"),
     ("/explain", b"", {}, "content type 'none': send multipart/form-data with a 'poster' file and/or a 'description'"),
 ])

@@ -171,8 +171,8 @@ class Explanation:
         # Bicubic overshoots a cell's value beside a step: clipped to the cells' range, a map every cell of which
         # lowers the genre does not show a ringing crest as its 'strongest region'.
         cells = self.cells(genre)
-        heat = np.clip(np.asarray(Image.fromarray(cells, "F").resize((HEAT_WIDTH, HEAT_WIDTH),
-                                                                     Image.Resampling.BICUBIC)), cells.min(), cells.max())
+        smoothed = Image.fromarray(cells, "F").resize((HEAT_WIDTH, HEAT_WIDTH), Image.Resampling.BICUBIC)
+        heat = np.clip(np.asarray(smoothed), cells.min(), cells.max())
         scale = max(float(heat.max()), MIN_DROP)
         # Scaled per genre so the strongest region always shows; regions that lower the genre stay clear.
         return np.clip(heat / scale, 0, 1), scale

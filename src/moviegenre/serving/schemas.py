@@ -46,8 +46,8 @@ class ExplainResult(Prediction):
     hottest: dict[str, str] = Field(description="Per genre with a heat map, where on the poster it is hottest, in "
                                                 "words ('the top left', 'the middle right', 'the centre', or two such "
                                                 "places joined by 'and' where they come within 10%; '' where "
-                                                "no region raises the genre, by 0.005 or more when greyed out): the heat map's text "
-                                                "alternative.")
+                                                "no region raises the genre, by 0.005 or more when greyed out): "
+                                                "the heat map's text alternative.")
     words: list[Word]
     word_scores: dict[str, list[float]] = Field(description="Per genre, one score per word: how much deleting "
                                                             "the word lowers the genre's probability.")
