@@ -3,6 +3,7 @@ folder, a misspelt ``--param``, ``--no-progress`` on a model without networks. E
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import signal
@@ -23,6 +24,28 @@ def cli(*args: object) -> list[str]:
 
 
 # -- Ctrl-C ----------------------------------------------------------------------------------------------------------
+
+LATE_CTRL_C = """
+import os, signal, sys, threading, time
+from moviegenre.cli import main
+def late():  # a thread still ending as Python shuts down (torch's, ONNX Runtime's), when Ctrl-C comes
+    while threading.main_thread().is_alive():
+        time.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.5)
+threading.Thread(target=late).start()
+sys.argv = ["moviegenre", "models"]
+main()
+"""
+
+
+def test_ctrl_c_once_a_command_is_done_changes_nothing():
+    """predict-table wrote its file and said so, then exited 130 (a failure to a scheduler): the signal came as Python
+    shut down. The console script (main) ignores it then."""
+    done = subprocess.run([sys.executable, "-c", LATE_CTRL_C], check=False, capture_output=True, text=True,
+                          timeout=120)
+    assert (done.returncode, done.stderr) == (0, "") and "fusion-gmu" in done.stdout
+    assert importlib.metadata.entry_points(group="console_scripts")["moviegenre"].value == "moviegenre.cli:main"
 
 def test_ctrl_c_in_a_training_epoch_is_one_line_and_exit_130(tmp_path):
     """Lightning catches the KeyboardInterrupt itself and exits with 1: it still reads as an interrupt."""

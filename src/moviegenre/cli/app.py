@@ -105,6 +105,16 @@ def run() -> None:
             signal.signal(signal.SIGINT, previous)
 
 
+def main() -> None:
+    """The console script: ``run``, then Ctrl-C ignored while Python shuts down. A command that has said it is done
+    (its file written) exited 130, and a scheduler read a failure, where the signal came as torch and ONNX Runtime
+    unloaded."""
+    try:
+        run()
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _note_interrupts(interrupted: threading.Event):
     """Have Ctrl-C set ``interrupted`` as it raises KeyboardInterrupt (as Python's own handler does), so that an exit
     a library makes of it is known for one; returns the handler it replaced (None where none could be set)."""
