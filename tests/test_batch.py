@@ -157,7 +157,8 @@ def test_a_refused_resume_says_what_differs(tiny_run, session_tiny_table_csv, se
         return str(caught.value).removeprefix(f"{out}.parts holds an interrupted run with ").removesuffix(
             "; pass --restart (or delete it) to start over")
 
-    assert refusal(batch_size=32) == "batch size 16, not 32"
+    assert refusal(batch_size=32) == ("batch size 16, not 32; pass --restart (or delete it) to start over, or give "
+                                      "--batch-size 16 to continue it")
     assert refusal(run=session_quick_run) == f"another model ({tiny_run.resolve()})"
     other = Path(shutil.copy(table, tmp_path / "other.csv"))
     assert refusal(table=other, batch_size=8) == f"another table ({table.resolve()}) and batch size 16, not 8"
@@ -166,6 +167,18 @@ def test_a_refused_resume_says_what_differs(tiny_run, session_tiny_table_csv, se
     assert refusal() == "this table before it was written again or touched (its modification time differs)"
     table.write_text(table.read_text() + "tt9999999,Late,2001,Drama,a story,\n")
     assert refusal() == "this table before it changed (its size differs)"
+
+
+@pytest.mark.parametrize("stray", ["file", "link", "pipe"])
+def test_a_stray_file_where_the_parts_go_is_one_line_before_the_model_loads(session_tiny_table_csv, tmp_path, stray,
+                                                                            no_model):
+    out = tmp_path / "p.parquet"
+    parts = tmp_path / "p.parquet.parts"
+    {"file": parts.touch, "link": lambda: parts.symlink_to(tmp_path / "gone"), "pipe": lambda: os.mkfifo(parts)}[stray]()
+    kind = "link" if stray == "link" else "file"
+    with pytest.raises(ConfigError, match=re.escape(f"--out {out}: {parts}, where predict-table keeps its parts, is "
+                                                    f"a {kind}, not a folder; delete it, or give another --out")):
+        predict_file(session_tiny_table_csv, out, progress=False)
 
 
 def test_a_second_run_into_the_same_out_is_refused_while_the_first_runs(tiny_run, session_tiny_table_csv, expected,
@@ -363,6 +376,14 @@ def test_a_poster_that_is_not_an_image_is_predicted_as_no_poster_with_a_warning(
                          "predicted without its poster"), unread_line(1, tiny_run)]
     blank = predict_file(table_whose_first_poster_is("blank", ""), tmp_path / "blank.parquet", tiny_run,
                          progress=False)
+    many = tmp_path / "many.csv"  # eight broken posters over two batches: five told, then a count
+    many.write_text("\n".join([rows[0], *(f"tt{i:07d},M{i},2001,Drama,a story,{broken}" for i in range(8)), ""]))
+    warnings.clear()
+    predict_file(many, tmp_path / "many.parquet", tiny_run, progress=False, batch_size=4, warn=warnings.append)
+    assert [line.split(";")[1] for line in warnings[:5]] == [f" movie tt{i:07d} predicted without its poster"
+                                                             for i in range(5)]
+    assert warnings[5:] == [(f"3 more posters not usable as an image, each predicted without it ('moviegenre data "
+                             f"inspect {many} --images' lists every one)")]
     written = pd.read_parquet(out)
     pd.testing.assert_frame_equal(written, pd.read_parquet(blank))
     assert written.loc[0, "predicted_genres"] == "" and written.iloc[0, 2:].isna().all()

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from moviegenre.cli.app import app, console, non_empty_path
+from moviegenre.data.table import plural
 
 
 @app.command("predict-table")
@@ -29,4 +30,4 @@ def predict_table(table: Annotated[Path, typer.Argument(parser=non_empty_path,
 
     predict_file(table, out, run_dir, batch_size=batch_size, engine=engine, workers=workers, restart=restart,
                  progress=progress, warn=lambda line: typer.echo(f"warning: {line}", err=True))
-    console.print(f"wrote {written_rows(out):,} predictions to {out}", markup=False)
+    console.print(f"wrote {plural(written_rows(out), 'prediction')} to {out}", markup=False)

@@ -83,16 +83,19 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
     # the predictions would waste them, and a job.json left by a run that never started would refuse the next.
     chunks, rows = iter_tables(table, batch_size, warn)
     predictor = predictor or Predictor(run_dir)
+    broken = FirstFew(warn)  # posters found not to be usable images, batch by batch
     with _parts_folder(table, out, predictor.run_dir, batch_size, restart, engine) as parts, \
             tqdm(desc=f"predict {table.name}", unit="movie", disable=not progress, total=rows) as bar:
         written = 0
         for index, chunk in enumerate(chunks):
             part = parts / f"part-{index:06d}.parquet"
             if not _holds(part, chunk, predictor.genres, warn):  # resume: a part already written is kept
-                atomic_write_file(part, lambda tmp, c=chunk: predict_frame(predictor, c, warn).to_parquet(tmp,
-                                                                                                    index=False))
+                atomic_write_file(part, lambda tmp, c=chunk: predict_frame(predictor, c, broken).to_parquet(tmp,
+                                                                                                      index=False))
             written += 1
             bar.update(len(chunk))
+        broken.count_rest("more poster", f"not usable as an image, each predicted without it ('moviegenre data inspect "
+                          f"{table} --images' lists every one)")
         unread = _join([parts / f"part-{index:06d}.parquet" for index in range(written)], out, predictor.genres,
                        provenance(predictor, table))
         shutil.rmtree(parts)
@@ -120,10 +123,31 @@ def _check_options(out: Path, engine: str, batch_size: int, workers: int | None)
     above = next(folder for folder in out.parents if folder.exists())
     if not above.is_dir():  # the parts folder, then out, could not be made there: found now, not after the model
         raise ConfigError(f"--out {out}: {above} is a file, not a folder; give another path")
+    parts = out.with_name(out.name + ".parts")
+    if parts.is_symlink() or (parts.exists() and not parts.is_dir()):  # mkdir, then flock, would trace back on it
+        raise ConfigError(f"--out {out}: {parts}, where predict-table keeps its parts, is a "
+                          f"{'link' if parts.is_symlink() else 'file'}, not a folder; delete it, or give another --out")
     if batch_size not in BATCH:
         raise ConfigError(f"--batch-size {batch_size}: give {BATCH}")
     if workers is not None and workers not in WORKERS:
         raise ConfigError(f"--workers {workers}: give {WORKERS}")
+
+
+class FirstFew:
+    """A ``warn`` that tells the first ``WARNED_PROBLEMS`` messages, then, at ``count_rest``, how many more there were:
+    a catalogue with thousands of broken posters must not flood the terminal."""
+
+    def __init__(self, warn: Callable[[str], None] | None) -> None:
+        self.warn, self.told = warn, 0
+
+    def __call__(self, message: str) -> None:
+        self.told += 1
+        if self.warn and self.told <= WARNED_PROBLEMS:
+            self.warn(message)
+
+    def count_rest(self, noun: str, what: str) -> None:
+        if self.warn and self.told > WARNED_PROBLEMS:
+            self.warn(f"{plural(self.told - WARNED_PROBLEMS, noun)} {what}")
 
 
 def predict_frame(predictor: Predictor, table: MovieTable, warn: Callable[[str], None] | None = None
@@ -223,8 +247,11 @@ def _parts_folder(table: Path, out: Path, run_dir: Path, batch_size: int, restar
             earlier = read_json(marker, hint=f"pass --restart, or delete {parts}, to predict the table from the start")
             changed = _changed(earlier, job) if isinstance(earlier, dict) else ["a job.json of another shape"]
             if changed:
+                same = [f"--{key.replace('_', '-')} {earlier[key]}" for key in ("batch_size", "engine")
+                        if earlier.get(key) != job[key]]
+                go_on = f", or give {' '.join(same)} to continue it" if len(same) == len(changed) else ""
                 raise ConfigError(f"{parts} holds an interrupted run with {' and '.join(changed)}; pass --restart (or "
-                                  "delete it) to start over")
+                                  f"delete it) to start over{go_on}")
         atomic_write_text(marker, json.dumps(job))  # killed while writing it, a run could not be resumed
         yield parts
 
