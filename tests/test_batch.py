@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -144,7 +145,8 @@ def test_a_killed_run_resumes_where_it_stopped(tiny_run, session_tiny_table_csv,
 
 
 def test_a_refused_resume_says_what_differs(tiny_run, session_tiny_table_csv, session_quick_run, tmp_path):
-    """A table touched since (copied, saved unchanged) was refused as 'another table, model, batch size or engine'."""
+    """A table touched since (copied, saved unchanged) was refused as 'another table, model, batch size or engine'; it
+    resumes now, and one whose content changed under the same size and time is refused."""
     table, out = shutil.copy(session_tiny_table_csv, tmp_path / "movies.csv"), tmp_path / "p.parquet"
     (tmp_path / "posters").symlink_to(session_tiny_table_csv.parent / "posters")
     with pytest.raises(KeyboardInterrupt):
@@ -162,11 +164,26 @@ def test_a_refused_resume_says_what_differs(tiny_run, session_tiny_table_csv, se
     assert refusal(run=session_quick_run) == f"another model ({tiny_run.resolve()})"
     other = Path(shutil.copy(table, tmp_path / "other.csv"))
     assert refusal(table=other, batch_size=8) == f"another table ({table.resolve()}) and batch size 16, not 8"
-    stat = table.stat()
+    stat, text = table.stat(), table.read_text()
+    # Another version of the same size and time (cp -p, rsync -t): its rows may differ from the parts'.
+    table.write_text(text.replace("Movie 1,", "Movie 9,", 1))
+    os.utime(table, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert refusal() == "this table before it changed (its content differs)"
+    # A job noted before jobs kept the content goes by the table's size and time.
+    job = json.loads((tmp_path / "p.parquet.parts" / "job.json").read_text())
+    (tmp_path / "p.parquet.parts" / "job.json").write_text(json.dumps({k: v for k, v in job.items() if k != "sha256"}))
+    table.write_text(text)
     os.utime(table, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert refusal() == "this table before it was written again or touched (its modification time differs)"
-    table.write_text(table.read_text() + "tt9999999,Late,2001,Drama,a story,\n")
+    table.write_text(text + "tt9999999,Late,2001,Drama,a story,\n")
     assert refusal() == "this table before it changed (its size differs)"
+    (tmp_path / "p.parquet.parts" / "job.json").write_text(json.dumps(job))
+    # The same content written again, or touched: resumed, as a copy of the table would be.
+    table.write_text(text)
+    os.utime(table, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    kept, resumed = len(list((tmp_path / "p.parquet.parts").glob("part-*.parquet"))), KilledAfter(tiny_run)
+    assert predict_file(table, out, batch_size=16, progress=False, predictor=resumed) == out
+    assert kept and resumed.calls == 4 - kept  # 60 movies in batches of 16: the kept parts are not predicted again
 
 
 @pytest.mark.parametrize("stray", ["file", "link", "pipe"])

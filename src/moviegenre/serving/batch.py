@@ -14,6 +14,7 @@ in them. When every row is predicted the parts are joined into ``out``. The rows
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -235,7 +236,9 @@ def _parts_folder(table: Path, out: Path, run_dir: Path, batch_size: int, restar
     parts while the first, done, removed them from under it."""
     parts = out.with_name(out.name + ".parts")
     stat = table.stat()
-    job = {"table": str(table.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+    with table.open("rb") as file:  # its content, not its time: a table copied or synced again unchanged resumes
+        content = hashlib.file_digest(file, "sha256").hexdigest()
+    job = {"table": str(table.resolve()), "sha256": content, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
            "model": str(Path(run_dir).resolve()), "batch_size": batch_size, "engine": engine}
     marker = parts / "job.json"
     with _held(parts, out):
@@ -282,13 +285,16 @@ def _held(folder: Path, out: Path) -> Iterator[None]:
 
 
 def _changed(earlier: dict, job: dict) -> list[str]:
-    """What differs between an interrupted job and this one, in words; a table written again or touched since (its
-    time) told apart from another table: the person knows whether the parts are of other rows."""
+    """What differs between an interrupted job and this one, in words; this table changed since told apart from
+    another table: the person knows whether the parts are of other rows."""
     changed = [f"another {key} ({earlier.get(key)})" for key in ("table", "model") if earlier.get(key) != job[key]]
     changed += [f"{key.replace('_', ' ')} {earlier.get(key)}, not {job[key]}" for key in ("batch_size", "engine")
                 if earlier.get(key) != job[key]]
     if changed:
         return changed
+    if "sha256" in earlier:
+        return [] if earlier["sha256"] == job["sha256"] else ["this table before it changed (its content differs)"]
+    # A job noted before jobs kept the table's content: its size and time are all there is to go by.
     if earlier.get("size") != job["size"]:
         return ["this table before it changed (its size differs)"]
     if earlier.get("mtime_ns") != job["mtime_ns"]:
