@@ -178,7 +178,7 @@ def test_a_refused_resume_says_what_differs(tiny_run, session_tiny_table_csv, se
     table.write_text(text + "tt9999999,Late,2001,Drama,a story,\n")
     assert refusal() == "this table before it changed (its size differs)"
     (tmp_path / "p.parquet.parts" / "job.json").write_text(json.dumps(job))
-    # The same content written again, or touched: resumed, as a copy of the table would be.
+    # The same content written again, or touched: resumed.
     table.write_text(text)
     os.utime(table, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     kept, resumed = len(list((tmp_path / "p.parquet.parts").glob("part-*.parquet"))), KilledAfter(tiny_run)
