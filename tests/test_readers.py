@@ -170,6 +170,30 @@ def test_text_only_csv(tmp_path):
     assert not table.has_poster.any()
 
 
+@pytest.mark.parametrize(("column", "value"), [("tconst", "tt0000001"), ("id", "17"), ("imdbID", "x"),
+                                               ("key", "tt0000001")])
+def test_a_text_only_csv_with_an_id_column_under_another_name_is_refused(tmp_path, column: str, value: str):
+    """Read as text only, its ids were dropped for made-up ones: duplicates went unseen, and a split.csv could not be
+    joined back to the person's rows."""
+    path = write(tmp_path / "t.csv", f"{column},description,genres\n{value},hello,Drama\n{value},hello again,Comedy\n")
+    assert error_of(path) == (f"{path}: field '{column}': looks like the movies' ids (name the column imdb_id (a movie "
+                              "table), or remove it: a table of description and genres alone is read under made-up "
+                              "ids)")
+
+
+def test_a_genre_given_twice_or_padded_is_one_genre(tmp_path):
+    """'Drama|Drama| Comedy ' made three genres for the movie (data inspect's genres_per_movie) and two for the genres'
+    counts; a Parquet list kept its spaces: ' Comedy ' was a genre of its own."""
+    import pandas as pd
+
+    from moviegenre.data.summary import summarize
+
+    table = read_table(shared_csv(tmp_path, "tt1,A,,Drama|Drama| Comedy ,,"))
+    assert table.genres == [["Drama", "Comedy"]] and summarize(table).genres_per_movie == {2: 1}
+    pd.DataFrame({"imdb_id": ["tt1"], "genres": [["Drama", "Drama", " Comedy "]]}).to_parquet(tmp_path / "m.parquet")
+    assert read_table(tmp_path / "m.parquet").genres == [["Drama", "Comedy"]]
+
+
 def test_text_only_csv_unlabelled(tmp_path):
     table = read_table(write(tmp_path / "texts.csv", "description\nA ghost\n"), labelled=False)
     assert table.genres == [[]] and not table.is_labelled

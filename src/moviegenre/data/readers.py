@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -26,6 +27,7 @@ from moviegenre.data.table import (
     GENRE_SEPARATOR,
     MovieTable,
     duplicate_id,
+    genre_names,
     parse_year,
     raise_first,
     read_around,
@@ -46,6 +48,9 @@ SEPARATORS = {";": "semicolon", "\t": "tab", "|": "pipe", ",": "comma"}  # what 
 PROJECT_COLUMNS = {"imdb_id", "title", "year", "poster"}
 SHARED_READ_COLUMNS = ("imdb_id", "title", "year", "genres", "description", "poster", "split")
 TEXT_COLUMNS = ("description", "genres")
+# An id column's name: id, ID, movie_id, imdbID, tconst (IMDb's own); not 'valid' or 'paid'.
+ID_NAME = re.compile(r"(^|[_\s-])(id|ID|Id)$|[a-z](ID|Id)$|const$")
+IMDB_ID = re.compile(r"\s*tt\d+\s*")
 ONE_HOT_COLUMNS = ("Id", "Genre")
 ONE_HOT_POSTER_FOLDERS = ("Images", "images", "posters", "Posters")
 MMIMDB_SPLITS = {"train": "train", "dev": "validation", "val": "validation", "validation": "validation",
@@ -529,6 +534,12 @@ def _report(error: DataError, unreadable: list[DataError] | None) -> None:
 
 def _from_text_csv(path: Path, frame: pd.DataFrame, labelled: bool) -> MovieTable:
     _require(path, frame, TEXT_COLUMNS if labelled else ("description",))
+    for column in frame.columns:  # read as text only, its ids would be dropped for made-up ones, duplicates unseen
+        values = [value for value in frame[column].head(20) if value.strip()]
+        if column not in TEXT_COLUMNS and (ID_NAME.search(column) or (values and all(map(IMDB_ID.fullmatch, values)))):
+            raise DataError(path, "looks like the movies' ids", field=column,
+                            hint="name the column imdb_id (a movie table), or remove it: a table of description and "
+                                 "genres alone is read under made-up ids")
     genres = frame["genres"] if "genres" in frame else [""] * len(frame)
     records = [
         {"imdb_id": f"{path.stem}-{row}", "title": "", "year": None, "genres": split_genres(g),
@@ -600,7 +611,7 @@ def read_mmimdb(path: Path, labelled: bool | None = True, unreadable: list[DataE
         year = info.get("year")
         records.append({"imdb_id": _mmimdb_id(file.stem), "title": title,
                         "year": _year(file, 1, str(year), unreadable) if year not in (None, "") else None,
-                        "genres": [g.strip() for g in genres if g.strip()],
+                        "genres": genre_names(genres),
                         "description": max(plots, key=len) if plots else "",
                         # lexists: a link that leads nowhere (a loop) is a poster the table's check names
                         "poster": os.path.normpath(dataset.resolve() / poster.name) if os.path.lexists(poster) else "",

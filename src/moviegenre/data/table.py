@@ -335,7 +335,13 @@ def _repeated_ids(ids: pd.Series) -> Iterator[tuple[int, str, int]]:
 
 
 def split_genres(text: str) -> list[str]:
-    return [g.strip() for g in text.split(GENRE_SEPARATOR) if g.strip()]
+    return genre_names(text.split(GENRE_SEPARATOR))
+
+
+def genre_names(names: Iterable[str]) -> list[str]:
+    """Names stripped, blanks dropped, each once in first-seen order: 'Drama|Drama| Comedy ' is Drama and Comedy (a
+    repeated name counted twice in a movie's genres, once in the genre's)."""
+    return list(dict.fromkeys(name.strip() for name in names if name.strip()))
 
 
 def _missing(value: object) -> bool:
@@ -391,7 +397,7 @@ def _genres(source: str, row: int, value: object) -> list[str]:
     listed = isinstance(value, (list, tuple, np.ndarray))  # np.ndarray: a Parquet list column's records
     wrong = [genre for genre in value if not isinstance(genre, str)] if listed else [value]
     if not wrong:
-        return list(value)
+        return genre_names(value)
     raise DataError(source, f"{'genre ' if listed else ''}{repr(wrong[0])[:60]} is not text", row=row, field="genres",
                     hint="give '|'-separated text or a list of strings")
 
