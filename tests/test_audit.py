@@ -179,6 +179,18 @@ def test_a_planted_error_ranks_first(tmp_path):
     assert issues.iloc[0][["imdb_id", "genre", "kind"]].tolist() == ["tt0000011", "Horror", "extra"]
 
 
+def test_an_issue_says_what_the_model_read_of_the_movie():
+    """A description model's issues said 'both' for every movie with a poster: it reads none."""
+    from moviegenre.evaluation.audit import _inputs
+
+    movies = MovieTable.from_records([{"imdb_id": "tt1", "genres": "Drama", "description": "a plot", "poster": "1.png"},
+                                      {"imdb_id": "tt2", "genres": "Drama", "poster": "2.png"},
+                                      {"imdb_id": "tt3", "genres": "Drama", "description": "a plot"}])
+    assert _inputs(movies, ("poster", "description")).tolist() == ["both", "poster", "description"]
+    assert _inputs(movies, ("description",)).tolist()[::2] == ["description", "description"]  # tt2 is never scored
+    assert _inputs(movies, ("poster",)).tolist()[:2] == ["poster", "poster"]  # nor is tt3
+
+
 def test_an_issue_the_model_alone_contradicts_says_so():
     """The label-aware probability ranks the labels; beside it each issue shows the model's own probability and
     whether the model alone, at its fold's thresholds, raises it too, as movies.csv's suggestions would."""

@@ -123,6 +123,10 @@ def test_resume_into_a_folder_with_a_run_still_trains(monkeypatch, capsys, tmp_p
     code, out, err = run_moviegenre(monkeypatch, capsys, "train", table, *options, "--resume")
     assert code == 0 and out.startswith("trained tfidf-logreg"), err
     assert re.search(r" in [\d.]+ s since resuming -> ", out)  # not the whole run's time: the earlier part's is unknown
+    # A run without a checkpoint (no network) is held to its job too: another model, seed or table is no resume.
+    code, out, err = run_moviegenre(monkeypatch, capsys, "train", table, *options, "--resume", "--seed", 3)
+    assert (code, out) == (2, "") and err == (f"error: --resume: {run} was started with other seed, split than now; "
+                                              "give the same table and options, or train afresh without --resume\n")
 
 
 # -- an unknown --param ----------------------------------------------------------------------------------------------

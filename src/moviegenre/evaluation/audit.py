@@ -126,7 +126,8 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
         probabilities, thresholds = out_of_fold(movies, labels, encoder.classes_, fold_of, out_dir / FOLDS_DIR, state,
                                                 echo=echo)
     issues, per_movie = rank_issues(movies, labels, context_probabilities(labels, probabilities, fold_of),
-                                    encoder.classes_, model_scores=(probabilities, thresholds))
+                                    encoder.classes_, model_scores=(probabilities, thresholds),
+                                    inputs=estimator.inputs)
     per_movie["suggested_genres"] = suggested_genres(probabilities, thresholds, encoder.classes_)
     per_movie["not_audited"] = np.where(readable, "", UNREAD)
     atomic_write_text(out_dir / "issues.csv", issues.to_csv(index=False, lineterminator="\n"))
@@ -299,11 +300,13 @@ def _log_odds(probabilities: np.ndarray) -> np.ndarray:
 
 
 def rank_issues(movies: MovieTable, labels: np.ndarray, probabilities: np.ndarray, genres: list[str], *,
-                model_scores: tuple[np.ndarray, np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame]:
+                model_scores: tuple[np.ndarray, np.ndarray], inputs: tuple[str, ...] = ("poster", "description")
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(issues, per-movie label quality). An issue is a label more likely wrong than right (score above 0.5).
 
     ``probabilities`` rank the labels (the label-aware ones); ``model_scores`` is the poster/description model's own
-    (probabilities, thresholds) per movie, shown beside each issue with whether that model alone would raise it.
+    (probabilities, thresholds) per movie, shown beside each issue with whether that model alone would raise it;
+    ``inputs``: what that model reads, of what each movie has.
     """
     scored = np.flatnonzero(~np.isnan(probabilities).any(1))
     given, found = labels[scored] > 0.5, probabilities[scored]
@@ -322,7 +325,7 @@ def rank_issues(movies: MovieTable, labels: np.ndarray, probabilities: np.ndarra
         "model_confirms": says[row, genre] != given[row, genre],
         # What a person checking the label needs beside it, without a join: the movie's labels, what the model read.
         "labels": movies.frame["genres"].map(GENRE_SEPARATOR.join).to_numpy()[scored[row]],
-        "inputs": _inputs(movies)[scored[row]]}, columns=list(ISSUE_COLUMNS))
+        "inputs": _inputs(movies, inputs)[scored[row]]}, columns=list(ISSUE_COLUMNS))
     issues = issues.sort_values(["score", "imdb_id", "genre"], ascending=[False, True, True], kind="stable")
     rounded = ["score", "probability", "model_probability"]
     issues[rounded] = issues[rounded].astype(np.float64).round(4)  # after sorting: no false ties
@@ -332,10 +335,11 @@ def rank_issues(movies: MovieTable, labels: np.ndarray, probabilities: np.ndarra
     return issues.reset_index(drop=True), per_movie
 
 
-def _inputs(movies: MovieTable) -> np.ndarray:
-    """Each movie's inputs in words: poster, description or both."""
-    return np.where(movies.has_poster & movies.has_description, "both",
-                    np.where(movies.has_poster, "poster", "description")).astype(object)
+def _inputs(movies: MovieTable, inputs: tuple[str, ...]) -> np.ndarray:
+    """What a model reading ``inputs`` read of each movie, in words: poster, description or both (a description model
+    reads no poster, whether the movie has one or not)."""
+    poster, description = movies.has_poster & ("poster" in inputs), movies.has_description & ("description" in inputs)
+    return np.where(poster & description, "both", np.where(poster, "poster", "description")).astype(object)
 
 
 def model_genres(probabilities: np.ndarray, thresholds: np.ndarray) -> np.ndarray:

@@ -107,7 +107,9 @@ def check_same_job(out: Path, job: dict, resume: bool) -> None:
     for testing, and the run would report scores on movies it trained on."""
     path, text = out / RESUME_JSON, json.dumps(job, indent=2, default=str) + "\n"
     job = json.loads(text)  # as it reads back (a tuple as a list)
-    if resume and (out / "checkpoints" / "last.ckpt").exists() and path.exists():
+    # Checked with a checkpoint or without (a model with no network, a run cut short before its first): a 'resume'
+    # that trains another job is a fresh run under the wrong name.
+    if resume and path.exists():
         earlier = read_json(path, hint="delete it, or train afresh without --resume")
         changed = [key for key in job if not isinstance(earlier, dict) or earlier.get(key) != job[key]]
         if changed:
