@@ -444,7 +444,7 @@ def test_data_inspect_flags_rows_no_real_movie_has(tmp_path, monkeypatch, capsys
     path = tmp_path / "movies.csv"
     path.write_text("imdb_id,title,genres,description\n"
                     "tt0000001,Fine,Drama|Crime,A story.\n"
-                    f"tt0000002,Twice,{'|'.join(['Drama'] * 1000)},A story.\n"
+                    f"tt0000002,Twice,{'|'.join(f'Genre{i}' for i in range(1000))},A story.\n"
                     f"tt0000003,{'T' * 600},Drama,{'word ' * 21_000}\n", encoding="utf-8")
     code, out, _ = run_moviegenre(monkeypatch, capsys, "data", "inspect", path)
     assert code == 0
