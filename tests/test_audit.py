@@ -234,6 +234,20 @@ def test_bad_arguments_are_one_line_errors_before_training(monkeypatch, capsys, 
     assert not (tmp_path / "a").exists()
 
 
+def test_the_model_name_is_checked_before_the_table_is_read(monkeypatch, capsys, tmp_path):
+    """'audit --model nope' said 'only one genre (Drama) is kept', the table's fault, not the name's."""
+    code, _, err = run_moviegenre(monkeypatch, capsys, "audit", tmp_path / "none.csv", "--out", tmp_path / "a",
+                                  "--model", "nope")
+    assert code == 2 and err.startswith("error: unknown model 'nope' (known: ")
+
+
+@pytest.mark.parametrize("command", [("data", "inspect"), ("train",), ("audit",)])
+def test_a_negative_min_genre_count_is_refused(monkeypatch, capsys, tiny_table_csv, tmp_path, command):
+    code, out, err = run_moviegenre(monkeypatch, capsys, *command, tiny_table_csv, "--min-genre-count", "-5")
+    assert (code, out) == (2, "") and "'--min-genre-count': Input should be greater than or equal to 0" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_a_missing_table_is_a_one_line_error(monkeypatch, capsys, tmp_path):
     code, _, err = run_moviegenre(monkeypatch, capsys, "audit", tmp_path / "none.csv", "--out", tmp_path / "a")
     assert code == 2 and "none.csv: no such file or folder" in err

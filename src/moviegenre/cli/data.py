@@ -19,7 +19,7 @@ from moviegenre.data.table import plural
 
 # The formats read_table reads (README, "Readable tables").
 TABLE_HELP = "Movie table: project CSV, Parquet, text-only CSV, one-hot poster CSV or MM-IMDb folder."
-MinGenreCount = Annotated[int, typer.Option(help="Drop genres with fewer movies than this.")]
+MinGenreCount = Annotated[int, typer.Option(min=0, help="Drop genres with fewer movies than this.")]
 DropGenres = Annotated[str, typer.Option(help="Comma-separated genres to drop ('' for none).")]
 DROP_GENRES = ",".join(DEFAULT_DROP_GENRES)
 

@@ -51,7 +51,7 @@ from moviegenre.data.table import (
 from moviegenre.errors import ConfigError, DataError
 from moviegenre.features.cache import file_keys
 from moviegenre.models.base import GenreModel, check_params
-from moviegenre.models.registry import create_model
+from moviegenre.models.registry import check_model_name, create_model
 from moviegenre.training.config import check_options, configure
 
 FOLDS_DIR = "folds"
@@ -95,6 +95,7 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
     if folds < 2:
         raise ConfigError(f"--folds {folds}: give at least 2 folds")
     check_seed(seed)  # before the table is read
+    check_model_name(model)
     check_options(train_options)
     out_dir = Path(out_dir)
     check_out_folder(out_dir)

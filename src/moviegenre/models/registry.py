@@ -130,10 +130,16 @@ def check_param_names(name: str, params, option: str = "") -> None:
                           f"{', '.join(known) or 'none'})")
 
 
-def _factory(name: str):
-    """The registered factory of ``name`` (its module imported on first use); unknown names fail loudly."""
+def check_model_name(name: str) -> None:
+    """A ConfigError naming the registered models unless ``name`` is one; imports nothing (a command checks the name
+    before it reads a table)."""
     if name not in _SPECS:
         raise ConfigError(f"unknown model '{name}' (known: {', '.join(sorted(_SPECS))}; see 'moviegenre models')")
+
+
+def _factory(name: str):
+    """The registered factory of ``name`` (its module imported on first use); unknown names fail loudly."""
+    check_model_name(name)
     if name not in _FACTORIES:
         importlib.import_module(_SPECS[name].module)
     return _FACTORIES[name]
