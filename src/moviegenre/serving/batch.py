@@ -51,7 +51,7 @@ from moviegenre.data.table import (
     read_around,
 )
 from moviegenre.errors import ConfigError, DataError, ImageError, MovieGenreError, first_line
-from moviegenre.models.base import model_meta, run_model_dir
+from moviegenre.models.base import MODEL_WEIGHTS, model_meta, run_model_dir
 from moviegenre.params import BATCH, Interval
 from moviegenre.serving.predictor import Predictor
 
@@ -98,7 +98,7 @@ def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None 
         broken.count_rest("more poster", f"not usable as an image, each predicted without it ('moviegenre data inspect "
                           f"{table} --images' lists every one)")
         unread = _join([parts / f"part-{index:06d}.parquet" for index in range(written)], out, predictor.genres,
-                       provenance(predictor, table))
+                       provenance(predictor.run_dir, table))
         shutil.rmtree(parts)
     _warn_unread(unread, predictor.run_dir, predictor.model.inputs, warn)
     return out
@@ -348,14 +348,19 @@ def _ray_parts_done(parts: Path, genres: list[str], warn: Callable[[str], None] 
     return done, last
 
 
-def provenance(predictor: Predictor, table: Path) -> dict:
+def provenance(model_dir: Path, table: Path) -> dict:
     """What made a predictions file, kept in a Parquet file's metadata (key ``moviegenre``): the model, its files'
     fingerprint (the ``model_version`` of ``predict --json`` and the service), and the thresholds that made
-    ``predicted_genres`` of the probabilities."""
-    return {"model": predictor.model_name, "model_version": predictor.version, "run": str(predictor.run_dir.resolve()),
+    ``predicted_genres`` of the probabilities. Read from the model's files, not a loaded model: Ray's driver loads
+    none."""
+    from safetensors import safe_open
+
+    about = Predictor(model_dir)  # its model.json alone
+    with safe_open(str(about.run_dir / MODEL_WEIGHTS), framework="numpy") as weights:
+        thresholds = weights.get_tensor("thresholds_")
+    return {"model": about.model_name, "model_version": about.version, "run": str(about.run_dir.resolve()),
             "table": str(table.resolve()),
-            "thresholds": {genre: round(float(threshold), 4) for genre, threshold in zip(predictor.genres,
-                                                                                           predictor.thresholds)}}
+            "thresholds": {genre: round(float(threshold), 4) for genre, threshold in zip(about.genres, thresholds)}}
 
 
 def _join(parts: list[Path], out: Path, genres: list[str], about: dict) -> int:
@@ -509,7 +514,7 @@ def _predict_ray(table: Path, out: Path, run_dir: str | Path | None, *, batch_si
                     index += 1
         except ray.exceptions.RayError as error:
             raise _worker_error(error) from None
-        unread = _join(sorted(parts.glob("part-*.parquet")), out, genres, provenance(Predictor(model_dir), table))
+        unread = _join(sorted(parts.glob("part-*.parquet")), out, genres, provenance(model_dir, table))
         shutil.rmtree(parts)
     _warn_unread(unread, model_dir, _inputs_of(model_dir), warn)
     return out

@@ -168,7 +168,8 @@ def _markdown(result: dict, on_sheet: int) -> str:
         cells = [str(place), markdown_code(variant["poster"]), markdown_text(variant["description"] or "", 80)]
         if intended:
             other = variant["strongest_unintended"]
-            cells += [f"{result['scores'][index]:+.3f}", *(f"{displayed(variant['probabilities'][g], thresholds[g], 3):.3f}" for g in intended),
+            cells += [f"{result['scores'][index]:+.3f}",
+                      *(f"{displayed(variant['probabilities'][g], thresholds[g], 3):.3f}" for g in intended),
                       f"{markdown_text(other)} {variant['probabilities'][other]:.3f}" if other else "-"]
         cells += [markdown_text(", ".join(variant["genres"])) or "(none above threshold)",
                   markdown_text(_top(variant))]
