@@ -155,10 +155,11 @@ def test_a_table_to_predict_may_leave_rows_out_of_its_split(tmp_path):
 
 def test_placeholders_for_a_missing_plot_are_no_description(tmp_path):
     path = shared_csv(tmp_path, "tt1,,,Drama,Add a Plot »,", "tt2,,,Drama, n/a ,", "tt3,,,Drama,nan,",
-                      "tt4,,,Drama,Overview Coming Soon...,", "tt5,,,Drama,Add a plot to reach the moon.,")
+                      "tt4,,,Drama,Overview Coming Soon...,", "tt5,,,Drama,Add a plot to reach the moon.,",
+                      "tt6,,,Drama,Add a Plot &raquo;,", "tt7,,,Drama,ADD A PLOT &#187;,")
     table = read_table(path)
-    assert table.descriptions == ["", "", "", "", "Add a plot to reach the moon."]
-    assert table.has_description.tolist() == [False, False, False, False, True]
+    assert table.descriptions == ["", "", "", "", "Add a plot to reach the moon.", "", ""]
+    assert table.has_description.tolist() == [False, False, False, False, True, False, False]
 
 
 def test_text_only_csv(tmp_path):

@@ -9,6 +9,7 @@ so that it can be used as is.
 
 from __future__ import annotations
 
+import html
 import math
 import os
 import tempfile
@@ -46,7 +47,8 @@ NO_DESCRIPTION = frozenset({"add a plot", "add a plot »", "n/a", "nan", "none",
 def clean_description(text: object) -> str:
     """A description stripped; "" where there is none, or only a source's placeholder for a missing plot."""
     text = stripped(str(text or ""))
-    return "" if text.casefold() in NO_DESCRIPTION else text
+    # A page copied without decoding its HTML keeps the link's arrow as "&raquo;" (or "&#187;").
+    return "" if html.unescape(text).casefold() in NO_DESCRIPTION else text
 
 
 @dataclass
