@@ -230,3 +230,28 @@ def test_the_header_is_found_where_arrow_finds_it(tmp_path, header):
     table, report = read_basics(path)
     assert (table.ids, report.rows, report.malformed) == (["tt0000001"], 2, 1)
     assert table.frame["title"].tolist() == ['The "Quoted" Title']
+
+
+def test_a_row_that_is_not_utf8_is_skipped_and_reported_by_its_row(tmp_path):
+    # The first byte that was not UTF-8 ended the read, in an error naming only its byte offset: in a 12M-row file
+    # the row could not be found, and every row after it was lost.
+    rows = [f"tt{n:07d}\tmovie\tTitle {n}\tx\t0\t2001\t\\N\t90\tDrama".encode() for n in range(1, 60_001)]
+    for n in (3, 50_000, 60_000):  # in the first block, far past it (past 2 MiB), and the last line, unended
+        rows[n - 1] = rows[n - 1].replace(b"Title", b"Caf\xe9 \xff")
+    path = tmp_path / "title.basics.tsv.gz"
+    path.write_bytes(gzip.compress(HEADER.encode() + b"\n".join(rows)))
+    table, report = read_basics(path)
+    assert (report.rows, report.kept, report.malformed) == (60_000, 59_997, 3)
+    assert {"tt0000003", "tt0050000", "tt0060000"}.isdisjoint(table.ids) and table.ids[-1] == "tt0059999"
+    offsets = [len(HEADER) + sum(len(row) + 1 for row in rows[:n - 1]) + 19 for n in (3, 50_000, 60_000)]
+    assert [str(problem) for problem in report.examples] == [
+        f"{path}: row {n}: not UTF-8 text (byte {offset:,} of the uncompressed data); row skipped"
+        for n, offset in zip((3, 50_000, 60_000), offsets)]
+
+
+def test_a_file_that_is_not_utf8_throughout_is_refused_in_one_line(tmp_path):
+    rows = [f"tt{n:07d}\tmovie\tCaf\xe9 {n}\tx\t0\t2001\t\\N\t90\tDrama\n" for n in range(1, 100)]
+    path = tmp_path / "title.basics.tsv"
+    path.write_bytes((HEADER + "".join(rows)).encode("latin-1"))
+    with pytest.raises(DataError, match=rf"^{path}: not UTF-8 text \(byte {len(HEADER) + 19:,} of the uncompressed "):
+        read_basics(path)

@@ -3,8 +3,9 @@
 The real file has ~12M rows (~1 GB unpacked). pyarrow's streaming CSV reader parses it in C++ one block at
 a time and every filter runs on whole columns, so memory holds one block plus the rows kept, never the file.
 IMDb's TSV has no quoting (titles contain literal ``"``) and writes nulls as ``\\N``; the reader is set up for
-exactly that. Rows that cannot be read, or that ``scrape`` would refuse (no IMDb id, an id listed twice, a title or
-genres over ``data inspect``'s limits, a startYear no reader takes), are counted and reported, never dropped silently.
+exactly that. Rows that cannot be read (a wrong number of fields, a byte that is not UTF-8), or that ``scrape``
+would refuse (no IMDb id, an id listed twice, a title or genres over ``data inspect``'s limits, a startYear no reader
+takes), are counted and reported, never dropped silently.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ YEAR = Interval(0, 9999, whole=True)
 RUNTIME = Interval(0, 100_000, whole=True)
 GZIP_MAGIC = b"\x1f\x8b"
 LINE_END = re.compile(r"\r\n|\n|\r")  # all three end a line for Arrow
+# A line no file has (a NUL, then a byte offset): what a line holding a byte that is not UTF-8 becomes.
+NOT_UTF8 = b"\x00not UTF-8 at byte "
+LINE_BREAK = re.compile(rb"[\r\n]")
 HEADER = re.compile(rf"\ufeff?(?P<blank>(?:{LINE_END.pattern})*)(?P<names>[^\r\n]*)(?:{LINE_END.pattern})")
 
 Progress = Callable[[int, int], None]
@@ -116,8 +120,7 @@ def read_basics(path: str | Path, keep: BasicsFilter = BasicsFilter(),
         raw.seek(0)
         names, header_lines = _check_start(path, gzipped)
         stream = pa.CompressedInputStream(raw, "gzip") if gzipped else raw
-        text = _Utf8Only(stream)
-        reader = _open(pa.PythonFile(text, mode="r"), path, report, text, names, header_lines)
+        reader = _open(pa.PythonFile(_Utf8Only(stream), mode="r"), path, report, names, header_lines)
         kept = []
         while True:
             try:
@@ -125,53 +128,56 @@ def read_basics(path: str | Path, keep: BasicsFilter = BasicsFilter(),
             except StopIteration:
                 break
             except (pa.ArrowInvalid, OSError) as error:
-                text.check(path)
                 raise DataError(path, f"unreadable past row {report.rows}: {first_line(error)}",
                                 hint="re-download the file; it may be cut short or not UTF-8") from None
             kept.append(_filter(pa.Table.from_batches([batch]), keep, report, path))
             if progress:
                 progress(raw.tell(), total)
-        text.check(path)
     return _first_of_each_id(_to_movie_table(kept, path), report), report
 
 
 class _Utf8Only(io.RawIOBase):
-    """The file's bytes up to the first that is not UTF-8, which ends the stream (``bad_byte`` says where).
+    """The file's bytes, each line holding a byte that is not UTF-8 replaced by ``NOT_UTF8`` and its offset.
 
     Arrow decodes an invalid row's text to hand it to the malformed-row handler; on binary input that decode
     fails inside Arrow's callback ("Exception ignored", at times an abort), so binary must never get that far.
-    Raising here instead would unwind through Arrow's read-ahead thread, which aborts too: the stream ends
-    cleanly and the reader checks ``bad_byte`` afterwards.
+    Raising here instead would unwind through Arrow's read-ahead thread, which aborts too. The marker line has one
+    field, so Arrow hands it to the malformed-row handler with its row number, like any other unreadable row.
+    Only whole lines are passed on: a line break is ASCII, so a whole line never ends inside a character.
     """
 
     def __init__(self, stream: pa.NativeFile) -> None:
         super().__init__()
-        self.stream, self.offset, self.pending, self.bad_byte = stream, 0, b"", None
-        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.stream, self.offset, self.pending = stream, 0, b""
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
-        while self.bad_byte is None:
+        while True:
             data = self.stream.read(size)
-            try:
-                self.decoder.decode(data, final=not data)
-            except UnicodeDecodeError as error:
-                self.bad_byte = self.offset + max(error.start, 0)
-                break
-            # A character cut by the read's end is held back until it is whole, so Arrow only sees valid text.
-            chunk = self.pending + data
-            cut = len(chunk) - len(self.decoder.getstate()[0])
-            out, self.pending = chunk[:cut], chunk[cut:]
-            self.offset += len(out)
+            lines = self.pending + data
+            cut = max(lines.rfind(b"\n"), lines.rfind(b"\r")) + 1 if data else len(lines)
+            out, self.pending = _utf8_lines(lines[:cut], self.offset), lines[cut:]
+            self.offset += cut
             if out or not data:
                 return out
-        return b""
 
-    def check(self, path: Path) -> None:
-        if self.bad_byte is not None:
-            raise _not_utf8(path, self.bad_byte)
+
+def _utf8_lines(lines: bytes, offset: int) -> bytes:
+    """``lines`` (starting at byte ``offset`` of the file) with each line that is not UTF-8 made a marker line."""
+    done = []
+    while True:
+        try:
+            lines.decode("utf-8")
+        except UnicodeDecodeError as error:
+            start = max(lines.rfind(b"\n", 0, error.start), lines.rfind(b"\r", 0, error.start)) + 1
+            end = LINE_BREAK.search(lines, error.start)
+            end = end.start() if end else len(lines)
+            done += [lines[:start], NOT_UTF8 + str(offset + error.start).encode()]
+            lines, offset = lines[end:], offset + end
+        else:
+            return b"".join(done) + lines if done else lines
 
 
 def _check_start(path: Path, gzipped: bool) -> tuple[list[str], int]:
@@ -184,11 +190,8 @@ def _check_start(path: Path, gzipped: bool) -> tuple[list[str], int]:
     except (pa.ArrowInvalid, OSError) as error:
         raise DataError(path, f"unreadable: {first_line(error)}",
                         hint="re-download the file; it may be cut short") from None
-    try:
-        text = codecs.getincrementaldecoder("utf-8")().decode(head)  # a character cut at the end is fine
-    except UnicodeDecodeError as error:
-        raise _not_utf8(path, error.start) from None
-    names, lines = _header(path, text)
+    _check_text(path, head)
+    names, lines = _header(path, codecs.getincrementaldecoder("utf-8")(errors="replace").decode(head))
     missing = [c for c in COLUMNS if c not in names]
     if missing:
         raise DataError(path, f"missing column(s) {', '.join(missing)} (found: {', '.join(names)[:200]})",
@@ -212,17 +215,36 @@ def _header(path: Path, text: str) -> tuple[list[str], int]:
     return names, len(LINE_END.findall(blank_lines)) + 1
 
 
-def _not_utf8(path: Path, byte: int) -> DataError:
-    return DataError(path, f"not UTF-8 text (byte {byte:,} of the uncompressed data)",
-                     hint="give IMDb's title.basics.tsv(.gz) as downloaded")
+def _check_text(path: Path, head: bytes) -> None:
+    """Refuse a file whose first bytes look binary: a byte that is not UTF-8 in the header, or beside a NUL, or in more
+    than MAX_EXAMPLES lines. A few such lines in a text file are rows the reader skips and counts, as it does others."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head)  # a character cut at the end is fine
+    except UnicodeDecodeError as error:
+        header_end = LINE_BREAK.search(head, len(head) - len(head.lstrip(b"\r\n")))
+        bad_lines = sum(not _is_utf8(line) for line in head.splitlines()[:-1])  # the last may be cut
+        if b"\x00" in head or not header_end or error.start < header_end.start() or bad_lines > MAX_EXAMPLES:
+            raise DataError(path, f"not UTF-8 text (byte {error.start:,} of the uncompressed data)",
+                            hint="give IMDb's title.basics.tsv(.gz) as downloaded") from None
 
 
-def _open(stream: pa.NativeFile, path: Path, report: BasicsReport, text: _Utf8Only, names: list[str],
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _open(stream: pa.NativeFile, path: Path, report: BasicsReport, names: list[str],
           header_lines: int) -> pacsv.CSVStreamingReader:
     def malformed(row: pacsv.InvalidRow) -> str:
         report.rows += 1
-        report.add_malformed(DataError(path, f"{row.actual_columns} tab-separated fields instead of "
-                                             f"{row.expected_columns}; row skipped", row=row.number - 1))
+        if row.text.startswith(NOT_UTF8.decode()):
+            problem = f"not UTF-8 text (byte {int(row.text[len(NOT_UTF8):]):,} of the uncompressed data)"
+        else:
+            problem = f"{row.actual_columns} tab-separated fields instead of {row.expected_columns}"
+        report.add_malformed(DataError(path, f"{problem}; row skipped", row=row.number - 1))
         return "skip"
 
     try:
@@ -238,7 +260,6 @@ def _open(stream: pa.NativeFile, path: Path, report: BasicsReport, text: _Utf8On
                                                  null_values=["\\N"], strings_can_be_null=True),
         )
     except (pa.ArrowInvalid, OSError) as error:
-        text.check(path)
         raise DataError(path, f"not a title.basics TSV: {first_line(error)}",
                         hint=f"expected a tab-separated header with {', '.join(COLUMNS)}") from None
     return reader
