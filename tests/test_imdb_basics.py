@@ -98,7 +98,7 @@ AWKWARD = (
     'tt0000002\tmovie\t"Starts with a quote\tx\t0\t2002\t\\N\t\\N\t\\N',  # \N runtime and genres
     "tt0000003\tmovie\tToo few fields\t0\t2003",
     "tt0000004\tmovie\tToo many\tx\t0\t2004\t\\N\t90\tDrama\textra",
-    "tt0000005\tmovie\tBad year\tx\t0\t20O5\t\\N\t9O\tDrama",  # two bad numbers: one malformed row
+    "tt0000005\tmovie\tBad year\tx\t0\t20O5\t\\N\t9O\tDrama",  # a bad year (the runtime: unknown) is malformed
     "tt0000006\tmovie\tAdult\tx\t1\t2006\t\\N\t90\tAdult",
     "tt0000007\tshort\tA short\tx\t0\t2007\t\\N\t9\tShort",
     "tt0000008\tmovie\tShort-genre movie\tx\t0\t2008\t\\N\t45\tComedy,Short",
@@ -255,3 +255,15 @@ def test_a_file_that_is_not_utf8_throughout_is_refused_in_one_line(tmp_path):
     path.write_bytes((HEADER + "".join(rows)).encode("latin-1"))
     with pytest.raises(DataError, match=rf"^{path}: not UTF-8 text \(byte {len(HEADER) + 19:,} of the uncompressed "):
         read_basics(path)
+
+
+
+@pytest.mark.parametrize("runtime", ["abc", "9O", "-5", "1234567890"])
+def test_a_runtime_that_is_not_a_number_is_unknown_like_a_null_one(tmp_path, runtime):
+    # Such a row was skipped as malformed even with no runtime filter asked for, when runtimeMinutes is unused.
+    path = tsv(tmp_path, AWKWARD[0], f"tt0000010\tmovie\tOdd runtime\tx\t0\t2001\t\\N\t{runtime}\tDrama")
+    table, report = read_basics(path)
+    assert (table.ids, report.malformed, report.kept) == (["tt0000001", "tt0000010"], 0, 2)
+    assert table.frame["title"].tolist()[1] == "Odd runtime"
+    table, report = read_basics(path, BasicsFilter(min_runtime=60))
+    assert (table.ids, report.malformed, report.dropped["runtime"]) == (["tt0000001"], 0, 1)

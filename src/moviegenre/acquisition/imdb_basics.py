@@ -32,7 +32,9 @@ COLUMNS = ("tconst", "titleType", "primaryTitle", "originalTitle", "isAdult", "s
 # Every titleType IMDb uses; an unknown one given to --types is almost surely a typo ("movies").
 TITLE_TYPES = ("movie", "short", "tvSeries", "tvMiniSeries", "tvSpecial", "tvEpisode", "tvShort", "tvMovie",
                "video", "videoGame", "tvPilot")
-NUMERIC_COLUMNS = ("isAdult", "startYear", "runtimeMinutes")
+# A row where one of these is not a number is malformed. runtimeMinutes is not: only --min-runtime reads it, and a
+# runtime that is not a number is unknown to it, as \N is (a title it would drop is kept when no filter asks).
+NUMERIC_COLUMNS = ("isAdult", "startYear")
 # 2 MiB blocks. The reader reads ahead a few dozen blocks, so memory grows with the block size; below
 # ~1 MiB the per-block Python work starts to cost more than it saves.
 BLOCK_SIZE = 2 << 20
@@ -279,7 +281,9 @@ def _filter(table: pa.Table, keep: BasicsFilter, report: BasicsReport, path: Pat
         steps.append(("years", pc.and_(pc.greater_equal(year, keep.years[0]), pc.less_equal(year, keep.years[1])),
                       False))
     if keep.min_runtime is not None:
-        steps.append(("runtime", pc.greater_equal(numbers["runtimeMinutes"], keep.min_runtime), False))
+        runtime = table["runtimeMinutes"]
+        runtime = pc.cast(pc.if_else(_is_number(runtime), runtime, None), pa.int64())
+        steps.append(("runtime", pc.greater_equal(runtime, keep.min_runtime), False))
     for genre in keep.exclude_genres:
         has = pc.match_substring_regex(table["genres"], f"(^|,){re.escape(genre)}(,|$)")
         steps.append((f"genre {genre}", pc.invert(has), True))
@@ -298,15 +302,19 @@ def _drop_bad_numbers(table: pa.Table, report: BasicsReport, path: Path) -> pa.T
     bad = pa.array([False] * table.num_rows, pa.bool_())
     for column in NUMERIC_COLUMNS:
         values = table[column]
-        # Nine digits at most: the longest real value is a runtime of a few thousand minutes.
-        number = pc.and_(pc.utf8_is_digit(values), pc.less_equal(pc.utf8_length(values), 9))
-        wrong = pc.and_not(pc.fill_null(pc.invert(number), False), bad)
+        wrong = pc.and_not(pc.fill_null(pc.invert(_is_number(values)), False), bad)
         if pc.any(wrong).as_py():
             for imdb_id, value in zip(table["tconst"].filter(wrong).to_pylist(), values.filter(wrong).to_pylist()):
                 report.add_malformed(DataError(path, f"title {imdb_id}: '{value}' is not a number; row skipped",
                                                field=column))
             bad = pc.or_(bad, wrong)
     return table.filter(pc.invert(bad)) if pc.any(bad).as_py() else table
+
+
+def _is_number(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    # Nine digits at most: the longest real value is a runtime of a few thousand minutes, and Arrow's cast to int64
+    # fails on more than 18.
+    return pc.and_(pc.utf8_is_digit(values), pc.less_equal(pc.utf8_length(values), 9))
 
 
 def _drop_unscrapable(kept: pa.Table, report: BasicsReport, path: Path) -> pa.Table:
