@@ -141,6 +141,9 @@ class Site:
         arrival = time.monotonic()
         if request.path == "/robots.txt":
             return self._record(arrival, "media/robots.txt", Response("", status=404))  # none there: no rules
+        if request.path.startswith(("/missing/", "/flaky/")):
+            status = 404 if request.path.startswith("/missing/") else 500
+            return self._record(arrival, f"media{request.path}", Response("no poster", status=status))
         data = self._poster(request.path.removeprefix("/truncated"))
         if request.path.startswith("/truncated/"):
             data = data[: len(data) // 2]
@@ -389,7 +392,8 @@ def test_every_setting_is_a_command_line_option(tmp_path, monkeypatch, capsys):
     assert set(given) | {"retry_failed"} == set(ScrapeSettings.__dataclass_fields__)
     options = [str(item) for name, value in given.items() for item in (f"--{name.replace('_', '-')}", value)]
     seen = []
-    summary = SimpleNamespace(done=0, with_poster=0, failed=Counter(), skipped=Counter(), pending=0)
+    summary = SimpleNamespace(done=0, with_poster=0, no_poster=Counter(), failed=Counter(), skipped=Counter(),
+                              pending=0)
     monkeypatch.setattr(acquire, "scrape", lambda movies, out, settings, **_: seen.append(settings) or summary)
     monkeypatch.setattr(sys, "argv", ["moviegenre", "scrape", str(tmp_path / "in.csv"), "--out", str(tmp_path / "o"),
                                       *options, "--retry-failed"])
@@ -536,15 +540,44 @@ def test_an_unreadable_retry_after_is_ignored_and_the_request_retried(site, tmp_
     assert dict(other.failed) == {"robots.txt unreachable": 2}
 
 
-def test_a_malformed_poster_url_fails_its_title_as_a_bad_url(site, tmp_path):
+def test_a_malformed_poster_url_keeps_its_title_without_a_poster_as_a_bad_url(site, tmp_path):
     ids = add_synthetic(site, 2)
     for imdb_id, poster in (("tt9100001", "http://[::1"), ("tt9100002", "http://127.0.0.1:port/p.jpg")):
         site.add_page(imdb_id, ld_page({"@type": "Movie", "name": "Bad poster", "image": poster}))
     ids += ["tt9100001", "tt9100002"]
     summary = scrape(movies_csv(tmp_path / "in.csv", ids), tmp_path / "out",
                      ScrapeSettings(base_url=site.base_url, rate=200, **FAST))
-    assert (summary.done, dict(summary.failed)) == (1, {"poster: bad url": 2})  # was "unexpected error"
-    assert statuses(tmp_path / "out")["tt9100001"][:2] == ("failed", "poster: bad url")
+    # It was "unexpected error", then the whole title failed as "poster: bad url", its page's genres lost.
+    assert (summary.done, summary.with_poster, dict(summary.failed)) == (3, 1, {})
+    assert summary.no_poster == {"no poster: bad url": 2}
+    assert statuses(tmp_path / "out")["tt9100001"][:2] == ("done", "no poster: bad url")
+
+
+def test_a_poster_that_answers_404_keeps_its_title_and_a_5xx_one_fails_it_for_a_retry(site, tmp_path, monkeypatch,
+                                                                                       capsys):
+    # The title failed whole, its description and genres lost, on an answer the next run would get again.
+    from conftest import run_moviegenre
+
+    ids = add_synthetic(site, 2)
+    for imdb_id, folder in (("tt9100404", "missing"), ("tt9100500", "flaky")):
+        site.add_page(imdb_id, ld_page({"@type": "Movie", "name": f"Poster {folder}", "genre": ["Drama", "Crime"],
+                                        "description": "A story.", "image": f"{site.media_url}/{folder}/p.jpg"}))
+    ids += ["tt9100404", "tt9100500"]
+    out = tmp_path / "out"
+    code, stdout, err = run_moviegenre(monkeypatch, capsys, "scrape", movies_csv(tmp_path / "in.csv", ids), "--out",
+                                       out, "--base-url", site.base_url, "--rate", "200/s", "--timeout",
+                                       FAST["timeout"], "--max-tries", FAST["max_tries"], "--backoff", FAST["backoff"])
+    assert code == 0, err
+    assert "done 2 (1 with a poster), failed 1, skipped 1, pending 0" in stdout
+    assert "  done: no poster: http 404: 1\n" in stdout and "  failed: poster: http 500: 1\n" in stdout
+    state = statuses(out)
+    assert (state["tt9100404"][:2], state["tt9100500"][:2]) == (("done", "no poster: http 404"),
+                                                                ("failed", "poster: http 500"))
+    media = Counter(path for _, path, _ in site.log if path.startswith("media/"))
+    assert (media["media/missing/p.jpg"], media["media/flaky/p.jpg"]) == (1, FAST["max_tries"])  # 404: not retried
+    row = read_table(out / "movies.csv").frame.set_index("imdb_id").loc["tt9100404"]
+    assert (row["title"], row["genres"], row["description"], row["poster"]) == ("Poster missing", ["Drama", "Crime"],
+                                                                                "A story.", "")
 
 
 def test_a_user_agent_that_is_no_header_or_a_rate_of_years_is_one_line(tmp_path, monkeypatch, capsys):

@@ -40,6 +40,13 @@ class FetchError(Exception):
         self.reason, self.detail, self.status = reason, detail, status
         self.retryable, self.retry_after = retryable, retry_after
 
+    @property
+    def lasting(self) -> bool:
+        """Whether a later run would get the same answer: a 404 or a bad URL would; a timeout, a 5xx or a 429 (its
+        Retry-After too long included) or a robots.txt that did not answer may not."""
+        transient = self.retryable or self.status == 429 or (self.status or 0) >= 500
+        return not (transient or self.reason == "robots.txt unreachable")
+
 
 class RateLimiter:
     """Starts requests at least ``1/rate`` seconds apart across all workers: a ceiling with no bursts."""

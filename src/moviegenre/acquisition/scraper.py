@@ -181,7 +181,10 @@ async def _scrape_one(movie: Wanted, fetcher: Fetcher, out: Path, settings: Scra
         try:
             poster = await _download_poster(absolute_url(page.poster_url, base=page_url), movie.imdb_id, fetcher, out)
         except FetchError as error:
-            return Outcome("failed", f"poster: {error.reason}", error.detail)
+            if not error.lasting:  # failed, so that --retry-failed fetches the poster once the site is well again
+                return Outcome("failed", f"poster: {error.reason}", error.detail)
+            # The next run would get the same answer: the page's description and genres are kept, the gap noted.
+            return Outcome("done", f"no poster: {error.reason}", error.detail, _record(movie, page, ""))
         except ImageError as error:
             return Outcome("failed", "poster: not a usable image", str(error))
     return Outcome("done", record=_record(movie, page, poster))

@@ -38,7 +38,7 @@ class Outcome:
     """How one title ended in one run."""
 
     status: str  # done, failed or skipped
-    reason: str = ""
+    reason: str = ""  # why it failed or was skipped; why a done title has none of the poster its page names
     detail: str = ""
     record: dict | None = None  # title, year, genres, description, poster (relative to the output folder)
 
@@ -49,6 +49,7 @@ class Summary:
 
     done: int = 0
     with_poster: int = 0
+    no_poster: Counter[str] = field(default_factory=Counter)  # reason ("no poster: http 404") -> done titles
     pending: int = 0
     failed: Counter[str] = field(default_factory=Counter)  # reason -> titles
     skipped: Counter[str] = field(default_factory=Counter)  # reason ("not a movie: TVSeries") -> titles
@@ -130,6 +131,8 @@ class ScrapeState:
             if status == "done":
                 summary.done += 1
                 summary.with_poster += bool(json.loads(record).get("poster"))
+                if reason:
+                    summary.no_poster[reason] += 1
             elif status == "failed":
                 summary.failed[reason] += 1
             elif status == "skipped":

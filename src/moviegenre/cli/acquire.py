@@ -89,7 +89,7 @@ def scrape_command(
     console.print(f"done {summary.done:,} ({summary.with_poster:,} with a poster), "
                   f"failed {sum(summary.failed.values()):,}, skipped {sum(summary.skipped.values()):,}, "
                   f"pending {summary.pending:,}", highlight=False, soft_wrap=True)
-    for title, counts in (("failed", summary.failed), ("skipped", summary.skipped)):
+    for title, counts in (("done", summary.no_poster), ("failed", summary.failed), ("skipped", summary.skipped)):
         for reason, count in counts.most_common():
             console.print(f"  {title}: {reason}: {count:,}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"wrote {out / 'movies.csv'}", markup=False, highlight=False)
