@@ -249,6 +249,22 @@ def test_a_row_that_is_not_utf8_is_skipped_and_reported_by_its_row(tmp_path):
         for n, offset in zip((3, 50_000, 60_000), offsets)]
 
 
+def test_a_line_longer_than_a_block_is_refused_in_bounded_memory(tmp_path, monkeypatch):
+    # Lines are held back until they end, to be checked whole: one without end (a file of one 1 GB line) was held
+    # in memory, and copied again at each read. Past a block it goes on to Arrow, which refuses it.
+    monkeypatch.setattr(imdb_basics, "BLOCK_SIZE", 1 << 16)
+    path = tmp_path / "title.basics.tsv"
+    rows = b"".join(f"tt{n:07d}\tmovie\tTitle\tx\t0\t2001\t\\N\t90\tDrama\n".encode() for n in range(1, 3000))
+    path.write_bytes(HEADER.encode() + b"\n" + rows + b"tt0009999\tmovie\t" + b"\xff" * (1 << 20) + b"\n")
+    reads = []
+    read = imdb_basics._Utf8Only.read
+    monkeypatch.setattr(imdb_basics._Utf8Only, "read", lambda self, size=-1: reads.append(len(self.pending)) or
+                        read(self, size))
+    with pytest.raises(DataError, match=rf"^{path}: unreadable past row 2,?\d+: straddling object"):
+        read_basics(path)
+    assert max(reads) <= 1 << 16
+
+
 def test_a_file_that_is_not_utf8_throughout_is_refused_in_one_line(tmp_path):
     rows = [f"tt{n:07d}\tmovie\tCaf\xe9 {n}\tx\t0\t2001\t\\N\t90\tDrama\n" for n in range(1, 100)]
     path = tmp_path / "title.basics.tsv"

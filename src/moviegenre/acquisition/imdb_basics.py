@@ -160,6 +160,12 @@ class _Utf8Only(io.RawIOBase):
             data = self.stream.read(size)
             lines = self.pending + data
             cut = max(lines.rfind(b"\n"), lines.rfind(b"\r")) + 1 if data else len(lines)
+            if not cut and len(lines) > BLOCK_SIZE:
+                # No row is a block long: held back, a line without end would fill memory. Passed on (as valid text),
+                # Arrow refuses it ("straddling object"), which ends the read in one line.
+                out, self.pending = lines.decode("utf-8", "replace").encode(), b""
+                self.offset += len(lines)
+                return out
             out, self.pending = _utf8_lines(lines[:cut], self.offset), lines[cut:]
             self.offset += cut
             if out or not data:
