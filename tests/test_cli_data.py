@@ -269,6 +269,20 @@ def test_other_user_errors(monkeypatch, capsys, tiny_table_csv, args, message):
     assert moviegenre(monkeypatch, capsys, *args)[::2] == (2, message)
 
 
+@pytest.mark.parametrize("command", [("data", "inspect"), ("data", "split", "--out", "{out}"),
+                                     ("train", "--out", "{out}"), ("audit", "--out", "{out}")])
+def test_a_genre_to_drop_that_no_movie_has_is_refused_by_every_command(monkeypatch, capsys, tiny_table_csv, tmp_path,
+                                                                      command):
+    """'--drop-genres horror' dropped nothing where the table says 'Horror': the genre was kept, unseen."""
+    command = [arg.replace("{out}", str(tmp_path / "out")) for arg in command]
+    code, out, err = moviegenre(monkeypatch, capsys, *command[:1 + (command[0] == "data")], tiny_table_csv,
+                                *command[1 + (command[0] == "data"):], "--min-genre-count", "3",
+                                "--drop-genres", "Short,horror")
+    assert (code, out) == (2, "")
+    assert err == "error: --drop-genres: no movie has the genre 'horror' (did you mean 'Horror'?)\n"
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(("args", "said"), [
     (["data", "split", "x.csv"], "Missing option '--out' (see 'moviegenre data split --help')"),
     (["data", "inspect"], "Missing argument 'path' (see 'moviegenre data inspect --help')"),

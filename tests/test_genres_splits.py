@@ -61,6 +61,24 @@ def test_no_genre_left_is_an_error():
         GenreEncoder(min_count=10).fit(LABELS)
 
 
+@pytest.mark.parametrize("name, hint", [
+    ("horror", "did you mean 'Horror'?"),  # the table spells it otherwise
+    ("Horrer", "did you mean 'Horror'?"),  # a typo
+    ("Western", "give it as the table spells it ('moviegenre data inspect' lists them)"),
+])
+def test_a_name_to_drop_that_no_movie_has_is_refused(name, hint):
+    """It dropped nothing, unseen: the model learnt the genre the user meant to leave out."""
+    with pytest.raises(DataError) as error:
+        GenreEncoder(min_count=1, drop=("Short", name)).fit(LABELS)
+    assert str(error.value) == f"--drop-genres: no movie has the genre '{name}' ({hint})"
+
+
+@pytest.mark.parametrize("drop, classes", [(("Short",), ["Comedy", "Drama"]), (("Short", "Drama"), ["Comedy"])])
+def test_the_default_drop_name_is_no_error_where_no_movie_has_it(drop, classes):
+    """The default applies to every table: most have no Short movie, and one named with the default is no typo."""
+    assert GenreEncoder(min_count=1, drop=drop).fit([["Drama"], ["Comedy"]]).classes_ == classes
+
+
 def test_transform_and_inverse_transform_ignore_unknown_genres():
     encoder = GenreEncoder(min_count=3).fit(LABELS)
     matrix = encoder.transform([["Drama"], ["Comedy", "Western", "Short"], []])

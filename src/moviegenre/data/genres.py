@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ class GenreEncoder:
 
     def fit(self, genre_lists: Sequence[Sequence[str]]) -> GenreEncoder:
         counts = Counter(g for genres in genre_lists for g in set(genres))
+        check_drop(self.drop, counts)
         dropped = set(self.drop)
         self.classes_ = sorted(g for g, n in counts.items() if n >= self.min_count and g not in dropped)
         if not self.classes_:
@@ -113,6 +115,24 @@ def pos_weight(counts: np.ndarray, n: int) -> np.ndarray:
     return ((n - positives) / positives).astype(np.float32)
 
 
+def check_drop(drop: Sequence[str], genres: Collection[str]) -> None:
+    """Refuse a name in ``drop`` that is none of ``genres`` (the table's): 'horror' or 'Horrer' would drop nothing,
+    unseen. The default's names are not refused: the default applies to every table, with such movies or without."""
+    for name in drop:
+        if name in genres or name in DEFAULT_DROP_GENRES:
+            continue
+        meant = {genre.lower(): genre for genre in genres}.get(name.lower()) or \
+            next(iter(difflib.get_close_matches(name, genres, n=1)), None)
+        hint = f"did you mean '{meant}'?" if meant else \
+            "give it as the table spells it ('moviegenre data inspect' lists them)"
+        raise DataError("--drop-genres", f"no movie has the genre '{_shown(name)}'", hint=hint)
+
+
+def _shown(name: str) -> str:
+    """A name as an error echoes it: whole, but not 1 MB of it."""
+    return name if len(name) <= 60 else name[:60] + "…"
+
+
 def resolve_genres(names: Sequence[str], known: Sequence[str], where: str = "--genre") -> list[str]:
     """The model's spelling of each name (case-insensitive), in order, without repeats; one-line error otherwise."""
     lookup = {genre.lower(): genre for genre in known}
@@ -120,8 +140,7 @@ def resolve_genres(names: Sequence[str], known: Sequence[str], where: str = "--g
     for name in names:
         genre = lookup.get(name.strip().lower())
         if genre is None:
-            shown = name if len(name) <= 60 else name[:60] + "…"  # a name sent is echoed, but not 1 MB of it
-            raise DataError(where, f"unknown genre '{shown}'", hint=f"known: {', '.join(known)}")
+            raise DataError(where, f"unknown genre '{_shown(name)}'", hint=f"known: {', '.join(known)}")
         if genre not in resolved:
             resolved.append(genre)
     return resolved

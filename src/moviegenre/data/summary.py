@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT
+from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, check_drop
 from moviegenre.data.table import MovieTable
 
 
@@ -30,6 +30,7 @@ def summarize(table: MovieTable, *, min_genre_count: int = DEFAULT_MIN_GENRE_COU
               drop_genres: Sequence[str] = DEFAULT_DROP_GENRES) -> TableSummary:
     poster, text = table.has_poster, table.has_description
     counts = Counter(g for genres in table.genres for g in set(genres))
+    check_drop(drop_genres, counts)
     return TableSummary(
         n_movies=len(table), n_posters=int(poster.sum()), n_descriptions=int(text.sum()),
         n_both=int((poster & text).sum()), n_neither=int((~poster & ~text).sum()),
