@@ -234,10 +234,33 @@ def test_inspect_lists_a_bad_year_in_row_order(monkeypatch, capsys, tmp_path):
     assert code == 2 and err.startswith(f"error: {path}: row 2, field 'year'")  # a value that does not parse stops it
 
 
-@pytest.mark.parametrize("case", ["non-UTF-8", "invalid JSON", "unknown split"])
+@pytest.mark.parametrize("case", ["non-UTF-8", "invalid JSON"])
 def test_inspect_errors_are_one_line_with_exit_code_2(monkeypatch, capsys, tmp_path, case):
     path, message = bad_inputs(tmp_path)[case]
     assert moviegenre(monkeypatch, capsys, "data", "inspect", path) == (2, "", f"error: {message}\n")
+
+
+@pytest.mark.parametrize("split_json, problem", [
+    ("nope", "not valid JSON (Expecting value at line 1) (fix or remove the file)"),
+    ("[1]", 'expected {"train": [...], "dev": [...], "test": [...]}'),
+    ('{"train": "0000001"}', "field 'train': 'train' must be a list of ids (fix or remove the file)"),
+    ('{"train": ["0000001"], "holdout": []}', "field 'holdout': unknown split 'holdout' (use train, dev and test)"),
+    ('{"train": ["0000001"], "dev": ["0000001"]}',
+     "field 'dev': '0000001' is listed under both 'train' and 'dev' (list each movie in one split)"),
+])
+def test_inspect_lists_a_split_json_it_cannot_use_with_the_other_problems(monkeypatch, capsys, tmp_path, split_json,
+                                                                          problem):
+    """inspect stopped at the split file, hiding every other problem train would meet; train still refuses it."""
+    mm = tmp_path / "mm"
+    write(mm / "dataset" / "0000001.json", '{"title": "A", "genres": ["Drama"], "plot": ["x"]}')
+    write(mm / "dataset" / "0000002.json", '{"title": "B", "genres": [], "plot": ["y"]}')
+    write(mm / "split.json", split_json)
+    code, out, err = moviegenre(monkeypatch, capsys, "data", "inspect", mm, "--min-genre-count", "1")
+    assert (code, err) == (0, "")
+    assert (f"2 problems\n  {mm / 'split.json'}: {problem}\n  {mm}: row 2, field 'genres': no genres in a labelled "
+            "table") in out
+    code, out, err = moviegenre(monkeypatch, capsys, "train", mm, "--out", tmp_path / "run")
+    assert (code, out, err) == (2, "", f"error: {mm / 'split.json'}: {problem}\n")
 
 
 @pytest.mark.parametrize(("header", "said"), [

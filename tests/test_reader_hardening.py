@@ -154,19 +154,27 @@ def mmimdb_folder(tmp_path: Path, movie: str | None = GOOD_MOVIE, split: str | N
      "field 'plot': 'plot' must be a text or a list of texts"),
     ('{"genres": [{"a": 1}]}', None, "dataset/0000001.json", "field 'genres': 'genres' must be a list of names"),
     ('{"genres": ["Drama"], "title": ["A"]}', None, "dataset/0000001.json", "field 'title': 'title' must be a text"),
-    (GOOD_MOVIE, '{"train": 5}', "split.json",
-     "field 'train': 'train' must be a list of ids (fix or remove the file)"),
-    (GOOD_MOVIE, '{"train": ' + DEEP + "}", "split.json", "JSON nested too deeply (fix or remove the file)"),
     ('{"genres": ["Drama"], "year": ' + LONG + "}", None, "dataset/0000001.json",
      "not valid JSON (a number of more than 4,300 digits) (fix or remove the file)"),
-    (GOOD_MOVIE, '{"train": [' + LONG + "]}", "split.json",
-     "not valid JSON (a number of more than 4,300 digits) (fix or remove the file)"),
-], ids=["deep movie", "plot of numbers", "plot object", "genre object", "title list", "split not a list",
-        "deep split", "long number", "long number in split"])
+], ids=["deep movie", "plot of numbers", "plot object", "genre object", "title list", "long number"])
 def test_hostile_mmimdb_json_is_one_line_naming_the_file_and_field(monkeypatch, capsys, tmp_path, movie, split,
                                                                    named, problem):
     root = mmimdb_folder(tmp_path, movie, split)
     assert inspect_error(monkeypatch, capsys, root) == f"error: {root / named}: {problem}\n"
+
+
+@pytest.mark.parametrize("split, problem", [
+    ('{"train": 5}', "field 'train': 'train' must be a list of ids (fix or remove the file)"),
+    ('{"train": ' + DEEP + "}", "JSON nested too deeply (fix or remove the file)"),
+    ('{"train": [' + LONG + "]}", "not valid JSON (a number of more than 4,300 digits) (fix or remove the file)"),
+], ids=["split not a list", "deep split", "long number in split"])
+def test_hostile_split_json_is_one_line_naming_the_file(monkeypatch, capsys, tmp_path, split, problem):
+    """train refuses it in one line; inspect lists it among the table's problems, one line too."""
+    root = mmimdb_folder(tmp_path, split=split)
+    code, out, err = run_moviegenre(monkeypatch, capsys, "train", root, "--out", tmp_path / "run")
+    assert (code, out, err) == (2, "", f"error: {root / 'split.json'}: {problem}\n")
+    code, out, err = run_moviegenre(monkeypatch, capsys, "data", "inspect", root, "--min-genre-count", "1")
+    assert (code, err) == (0, "") and f"1 problem\n  {root / 'split.json'}: {problem}\n" in out
 
 
 def test_a_run_file_holding_an_overlong_number_is_one_line_naming_it(tmp_path):

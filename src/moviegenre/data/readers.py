@@ -582,8 +582,8 @@ def _one_hot_poster_folder(path: Path) -> Path:
 def read_mmimdb(path: Path, labelled: bool | None = True, unreadable: list[DataError] | None = None) -> MovieTable:
     """An MM-IMDb folder: ``path`` is the folder holding ``dataset/`` (and ``split.json``) or ``dataset/`` itself.
 
-    ``split.json`` must list every movie, unless ``labelled`` is False (a table to predict); a movie it leaves out
-    raises, or, given ``unreadable``, is added to it."""
+    ``split.json`` must list every movie, unless ``labelled`` is False (a table to predict); a movie it leaves out,
+    or a split.json that cannot be read, raises, or, given ``unreadable``, is added to it (the file then unused)."""
     dataset = path / "dataset" if (path / "dataset").is_dir() else path
     json_files = sorted(dataset.glob("*.json"))
     json_files = [f for f in json_files if f.name != "split.json"]
@@ -618,8 +618,9 @@ def read_mmimdb(path: Path, labelled: bool | None = True, unreadable: list[DataE
                         "stem": file.stem})
     table = MovieTable.from_records(records, source=str(path))
     split_file = next((f for f in (path / "split.json", dataset / "split.json") if f.exists()), None)
-    if split_file:
-        listed, stems = _read_split_json(split_file), [record["stem"] for record in records]
+    listed = _listed_splits(split_file, unreadable) if split_file else None
+    if listed is not None:
+        stems = [record["stem"] for record in records]
         hint = f"list every movie in {split_file} under train, dev or test, or remove it to split by seed"
         table.frame["split"] = _given_split(path, stems, [listed.get(stem, "") for stem in stems], unreadable,
                                             hint if labelled is not False else None)
@@ -628,6 +629,16 @@ def read_mmimdb(path: Path, labelled: bool | None = True, unreadable: list[DataE
 
 def _mmimdb_id(stem: str) -> str:
     return f"tt{stem}" if stem.isdigit() else stem
+
+
+def _listed_splits(path: Path, unreadable: list[DataError] | None) -> dict[str, str] | None:
+    """``_read_split_json``, or None where the file is unusable and ``unreadable`` takes its problem: ``data inspect``
+    lists it with the movies' own, which a split file that cannot be read need not hide."""
+    try:
+        return _read_split_json(path)
+    except DataError as error:
+        _report(error, unreadable)
+        return None
 
 
 def _read_split_json(path: Path) -> dict[str, str]:
