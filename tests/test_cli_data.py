@@ -76,6 +76,26 @@ def test_inspect_strict_fails_a_pipeline_where_there_is_a_problem(as_json, monke
     assert code == 0 and (not json.loads(out)["problems"] if as_json else "no problems found" in out)
 
 
+def test_inspect_warns_of_genres_that_differ_in_case_or_hold_a_separator(monkeypatch, capsys, tmp_path):
+    """'Sci-Fi' and 'sci-fi' were counted as two genres, 'Action, Comedy' as one, and nothing said so."""
+    path = write(tmp_path / "m.csv", f"{HEADER}\ntt1,A,,Sci-Fi|Drama,a,\ntt2,B,,sci-fi,b,\n"
+                                     'tt3,C,,"Action, Comedy",c,\ntt4,D,,sci-fi|Action; Drama,d,\n')
+    code, out, err = moviegenre(monkeypatch, capsys, "data", "inspect", path, "--min-genre-count", "1", "--strict")
+    assert (code, err) == (0, "")  # train takes them as they are: no problem for --strict
+    assert (f"3 warnings\n"
+            f"  {path}: field 'genres': genres that differ only in case: 'sci-fi' (2 movies), 'Sci-Fi' (1 movie) (write "
+            "each genre one way: they are counted, and learnt, as different)\n"
+            f"  {path}: field 'genres': genre 'Action, Comedy' (1 movie) holds ',' (a list split on the wrong "
+            "separator? give one genre per name ('|'-separated in a CSV))\n"
+            f"  {path}: field 'genres': genre 'Action; Drama' (1 movie) holds ';' (a list split on the wrong "
+            "separator? give one genre per name ('|'-separated in a CSV))\n"
+            "no problems found\n") in out
+    code, out, _ = moviegenre(monkeypatch, capsys, "data", "inspect", path, "--min-genre-count", "1", "--json")
+    summary = json.loads(out)
+    assert len(summary["warnings"]) == 3 and summary["problems"] == []
+    assert summary["genre_counts"] == {"sci-fi": 2, "Sci-Fi": 1, "Drama": 1, "Action, Comedy": 1, "Action; Drama": 1}
+
+
 def test_inspect_lists_in_row_order_what_train_refuses(monkeypatch, capsys, tmp_path):
     """Row 2's poster is missing, row 3 has no genres, row 4's poster is a text file named .jpg."""
     write(tmp_path / "posters" / "fake.jpg", "not a picture")

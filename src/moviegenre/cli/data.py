@@ -35,11 +35,12 @@ def inspect(path: Annotated[Path, typer.Argument(parser=non_empty_path, help=TAB
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
             images: Annotated[bool, typer.Option("--images", help="Also decode every poster (slow) and report "
                                                                   "those that are not usable images.")] = False,
-            max_problems: Annotated[int, typer.Option(help="How many problems to list.", min=0)] = 20,
+            max_problems: Annotated[int, typer.Option(help="How many problems (and warnings) to list.", min=0)] = 20,
             strict: Annotated[bool, typer.Option("--strict", help="Exit with code 1 where there is a problem (a "
                                                                   "pipeline's check before training).")] = False,
             ) -> None:
-    """Counts per modality and genre, and every problem 'train' would meet, in row order."""
+    """Counts per modality and genre, every problem 'train' would meet, in row order, and genre names that look like
+    mistakes 'train' takes as they are (warnings: --strict does not count them)."""
     table = read_table(path, strict=False, labelled=None, images=images, usable=True)
     summary = summarize(table, min_genre_count=min_genre_count, drop_genres=parse_genre_list(drop_genres))
     if as_json:
@@ -73,15 +74,21 @@ def _print_summary(path: Path, summary: TableSummary, min_genre_count: int, drop
                        "yes" if genre in summary.kept_genres else "no")
     console.print(genres)
     console.print("genres per movie: " + ", ".join(f"{k}: {v:,}" for k, v in summary.genres_per_movie.items()))
-    if summary.problems:
-        console.print(f"[bold red]{plural(len(summary.problems), 'problem')}[/]")
-        for problem in summary.problems[:max_problems]:
-            console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)  # one line each
-        if len(summary.problems) > max_problems:
-            console.print(f"  ... and {plural(len(summary.problems) - max_problems, 'more problem')} "
-                          "(--max-problems lists more)", markup=False, highlight=False)
-    else:
+    _print_findings(summary.warnings, "warning", "bold yellow", max_problems)
+    _print_findings(summary.problems, "problem", "bold red", max_problems)
+    if not summary.problems:
         console.print("no problems found")
+
+
+def _print_findings(findings: list[str], noun: str, style: str, max_problems: int) -> None:
+    if not findings:
+        return
+    console.print(f"[{style}]{plural(len(findings), noun)}[/]")
+    for finding in findings[:max_problems]:
+        console.print(f"  {finding}", markup=False, highlight=False, soft_wrap=True)  # one line each
+    if len(findings) > max_problems:
+        console.print(f"  ... and {plural(len(findings) - max_problems, 'more ' + noun)} (--max-problems lists more)",
+                      markup=False, highlight=False)
 
 
 @data_app.command("split")

@@ -7,7 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, check_drop
-from moviegenre.data.table import MovieTable
+from moviegenre.data.table import MovieTable, plural
+from moviegenre.errors import DataError
+
+# Separators of a genre list other than the table's '|': a genre holding one is a list read as one genre.
+WRONG_SEPARATORS = ",;"
 
 
 @dataclass
@@ -21,6 +25,8 @@ class TableSummary:
     kept_genres: list[str]  # what the genre policy keeps
     genres_per_movie: dict[int, int]
     problems: list[str]
+    # Genre names that look like mistakes 'train' takes as they are: 'Sci-Fi' and 'sci-fi', 'Action, Comedy'.
+    warnings: list[str]
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -29,13 +35,42 @@ class TableSummary:
 def summarize(table: MovieTable, *, min_genre_count: int = DEFAULT_MIN_GENRE_COUNT,
               drop_genres: Sequence[str] = DEFAULT_DROP_GENRES) -> TableSummary:
     poster, text = table.has_poster, table.has_description
-    counts = Counter(g for genres in table.genres for g in set(genres))
+    counts = dict(Counter(g for genres in table.genres for g in set(genres)).most_common())
     check_drop(drop_genres, counts)
     return TableSummary(
         n_movies=len(table), n_posters=int(poster.sum()), n_descriptions=int(text.sum()),
         n_both=int((poster & text).sum()), n_neither=int((~poster & ~text).sum()),
-        genre_counts=dict(counts.most_common()),
+        genre_counts=counts,
         kept_genres=sorted(g for g, n in counts.items() if n >= min_genre_count and g not in set(drop_genres)),
         genres_per_movie=dict(sorted(Counter(len(g) for g in table.genres).items())),
         problems=[str(p) for p in table.problems],
+        warnings=[str(w) for w in genre_warnings(table.source, counts)],
     )
+
+
+def genre_warnings(source: object, counts: dict[str, int]) -> list[DataError]:
+    """Genre names that look like mistakes, one line each; ``counts``: movies per genre, most frequent first."""
+    return _case_variants(source, counts) + _held_separators(source, counts)
+
+
+def _case_variants(source: object, counts: dict[str, int]) -> list[DataError]:
+    """Each group of genres that differ only in case: counted, and learnt, as different genres."""
+    spellings: dict[str, list[str]] = {}
+    for genre in counts:
+        spellings.setdefault(genre.lower(), []).append(genre)
+    return [DataError(source, "genres that differ only in case: "
+                      + ", ".join(f"'{genre}' ({plural(counts[genre], 'movie')})" for genre in group),
+                      field="genres", hint="write each genre one way: they are counted, and learnt, as different")
+            for group in spellings.values() if len(group) > 1]
+
+
+def _held_separators(source: object, counts: dict[str, int]) -> list[DataError]:
+    """Each genre holding ',' or ';': a list split on the wrong separator, read as one genre."""
+    found = []
+    for genre, count in counts.items():
+        held = [f"'{separator}'" for separator in WRONG_SEPARATORS if separator in genre]
+        if held:
+            found.append(DataError(source, f"genre '{genre}' ({plural(count, 'movie')}) holds {' and '.join(held)}",
+                                   field="genres", hint="a list split on the wrong separator? give one genre per "
+                                                        "name ('|'-separated in a CSV)"))
+    return found
