@@ -208,6 +208,28 @@ def test_evaluate_says_what_it_left_out_and_which_rows_the_run_trained_on(sessio
         evaluate(tmp_path / "run", session_tiny_table_csv, use="both", report_dir=tmp_path / "both")
 
 
+def test_evaluate_names_the_genres_the_run_does_not_predict_and_the_genres_its_macro_average_covers(
+        session_quick_run, tmp_path, monkeypatch, capsys):
+    from conftest import run_moviegenre
+
+    table = tmp_path / "drama.csv"  # Drama is the only genre of the run's five here; Western and Musical none of them
+    table.write_text("imdb_id,title,year,genres,description,poster\n"
+                     "tt9000001,A,2001,Drama|Western,family loss life tears,\n"
+                     "tt9000002,B,2002,Western,ghost blood night scream,\n"
+                     "tt9000003,C,2003,Drama|Musical|Western,family tears,\n", encoding="utf-8")
+    code, out, err = run_moviegenre(monkeypatch, capsys, "evaluate", session_quick_run, table, "--json",
+                                    tmp_path / "metrics.json", "--report", tmp_path / "report")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["unknown_genres"] == {"Western": 3, "Musical": 1}
+    assert (metrics["n_with_unknown_genre"], metrics["n_without_known_genre"], metrics["n_genres_present"]) == (3, 1, 1)
+    unknown = "4 labels in 3 rows name genres the run does not predict and are not scored: Western (3), Musical (1)"
+    covered = "macro-F1, weighted-F1 and mAP cover only the 1 of 5 genres present in these rows"
+    assert f"note: {unknown}" in out and f"note: {covered}" in out
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert unknown in report and f"M{covered[1:]}" in report
+
+
 def test_word_model_is_blended_only_into_rows_with_a_description(session_tiny_labelled):
     table, labels, genres = session_tiny_labelled
     model = fast_model("fusion-gmu").fit(table, labels, genres=genres)

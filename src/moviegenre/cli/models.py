@@ -147,7 +147,7 @@ def evaluate(run_dir: Annotated[Path, typer.Argument(parser=non_empty_path, help
     """Score a run on a labelled table: metrics JSON, report.md and plots."""
     from moviegenre.data.table import check_not_input, check_out_folder
     from moviegenre.evaluation.evaluate import evaluate as evaluate_run
-    from moviegenre.evaluation.report import SUMMARY_KEYS
+    from moviegenre.evaluation.report import SUMMARY_KEYS, macro_coverage, unknown_genres
     from moviegenre.training.pipeline import RUN_FILES
 
     if json_out:  # the scores would replace the table or the model they came from
@@ -166,6 +166,9 @@ def evaluate(run_dir: Annotated[Path, typer.Argument(parser=non_empty_path, help
         summary.add_row(key, f"{value:.4f}" if isinstance(value, float) else f"{value:,}")
     console.print(summary)
     console.print(f"report: {metrics['report']}", markup=False)
+    for note in (macro_coverage(metrics), unknown_genres(metrics)):
+        if note:
+            console.print(f"note: {note}", markup=False, highlight=False)
     if metrics.get("n_trained_on"):
         console.print(f"note: {metrics['n_trained_on']:,} of the {metrics['n']:,} movies scored are rows the run "
                       "trained or validated on, which flatter it: give --split test for held-out scores",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,8 @@ def score(model: GenreModel, table: MovieTable, use: str = "any", trained: set[s
           ) -> tuple[dict, np.ndarray, np.ndarray]:
     """Metrics of ``model`` on ``table`` fed the inputs ``use`` names; also returns labels and probabilities.
 
-    Only the genres the model knows are scored; rows with none of them are left out (counted in
+    Only the genres the model knows are scored; the labels of the others are counted per genre (``unknown_genres``,
+    with ``n_with_unknown_genre`` rows holding them), and rows with none of the known ones are left out (counted in
     ``n_without_known_genre``), as are rows lacking the inputs ``use`` asks for (``n_without_input``).
     ``trained``: the ids the model learnt from, counted among the scored rows (``n_trained_on``).
     """
@@ -29,6 +31,7 @@ def score(model: GenreModel, table: MovieTable, use: str = "any", trained: set[s
     if use == "any":  # a row must have something the model reads
         table = table.subset(model.readable(table))
     without_input = given - len(table)
+    unknown = [sorted(set(genres) - set(model.genres_)) for genres in table.genres]
     labels = GenreEncoder.from_classes(model.genres_).transform(table.genres)
     known = labels.sum(1) > 0
     table, labels = table.subset(known), labels[known]
@@ -40,6 +43,8 @@ def score(model: GenreModel, table: MovieTable, use: str = "any", trained: set[s
     metrics["use"] = use
     metrics["n_without_known_genre"] = int((~known).sum())
     metrics["n_without_input"] = without_input
+    metrics["unknown_genres"] = dict(Counter(genre for genres in unknown for genre in genres).most_common())
+    metrics["n_with_unknown_genre"] = sum(map(bool, unknown))
     if trained:
         metrics["n_trained_on"] = sum(i in trained for i in table.ids)
     return metrics, labels, probabilities

@@ -82,6 +82,7 @@ def multilabel_metrics(labels: np.ndarray, probabilities: np.ndarray, thresholds
         # Macro over the genres that occur in the scored rows: an absent genre has no defined F1.
         "macro_f1": float(f1_score(labels[:, present], predicted[:, present], average="macro", **kw))
         if present.any() else 0.0,
+        "n_genres_present": int(present.sum()),
         "weighted_f1": float(f1_score(labels, predicted, average="weighted", **kw)),
         "samples_f1": samples_f1(labels, predicted),
         "micro_precision": float(precision_score(labels, predicted, average="micro", **kw)),

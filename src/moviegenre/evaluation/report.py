@@ -14,8 +14,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import precision_recall_curve
 
+from moviegenre.data.genres import counted
 from moviegenre.data.readers import read_csv_file
-from moviegenre.data.table import atomic_write_bytes, atomic_write_text
+from moviegenre.data.table import atomic_write_bytes, atomic_write_text, plural
 from moviegenre.errors import DataError
 from moviegenre.markdown import markdown_image, markdown_text
 
@@ -46,14 +47,34 @@ def write_report(out: str | Path, metrics: dict, labels: np.ndarray, probabiliti
 
 def _scored(metrics: dict) -> str:
     """Which movies the numbers are about, and what the averages average over."""
-    present = sum(row["support"] > 0 for row in metrics["per_genre"].values())
     left = [f"{metrics[key]:,} {why}" for key, why in (("n_without_input", "without the inputs scored"),
                                                           ("n_without_known_genre", "without a genre the model knows"))
             if metrics.get(key)]
     trained = metrics.get("n_trained_on")
+    averaged = macro_coverage(metrics) or f"macro-F1 and mAP average all {len(metrics['per_genre'])} genres"
+    notes = [averaged] + [note for note in [unknown_genres(metrics, markdown_text)] if note]
     return (f"{metrics['n']:,} movies scored" + (f" ({', '.join(left)} left out)" if left else "")
             + (f", {trained:,} of them rows the run trained or validated on" if trained else "")
-            + f". Macro-F1 and mAP average the {present} of {len(metrics['per_genre'])} genres present among them.")
+            + "".join(f". {note[0].upper()}{note[1:]}" for note in notes) + ".")
+
+
+def macro_coverage(metrics: dict) -> str | None:
+    """Where some of the model's genres are absent from the scored rows: that the averages over genres leave them out,
+    so a macro-F1 of one well-predicted genre is not read as the model's."""
+    present, genres = sum(row["support"] > 0 for row in metrics["per_genre"].values()), len(metrics["per_genre"])
+    if present == genres:
+        return None
+    return (f"macro-F1, weighted-F1 and mAP cover only the {present} of {genres} genres present in these rows; "
+            f"the micro scores count the predictions of all {genres}")
+
+
+def unknown_genres(metrics: dict, name=str) -> str | None:
+    """The labels of genres the model does not predict, which no score counts; ``name`` writes a genre."""
+    unknown = metrics.get("unknown_genres")
+    if not unknown:
+        return None
+    return (f"{plural(sum(unknown.values()), 'label')} in {plural(metrics['n_with_unknown_genre'], 'row')} name "
+            f"genres the run does not predict and are not scored: {counted(unknown, name)}")
 
 
 def save_figure(fig, path: Path) -> Path:
