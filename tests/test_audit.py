@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -98,8 +99,9 @@ def test_the_command_writes_the_contract_files(monkeypatch, capsys, tiny_table_c
     code, out, err = run_moviegenre(monkeypatch, capsys, "audit", tiny_table_csv, "--out", out_dir, "--folds", 3,
                                     "--min-genre-count", 3, "--max-epochs", 2)
     assert code == 0, err
-    assert [line.split(":")[0] for line in err.splitlines()] == ["auditing 5 genres", "fold 1/3", "fold 2/3",
-                                                                  "fold 3/3"]
+    lines = [line.split(":")[0] for line in err.splitlines()]
+    assert lines[:4] == ["auditing 5 genres", "fold 1/3", "fold 2/3", "fold 3/3"]
+    assert set(lines[4:]) <= {"warning"}  # two epochs on 40 movies: a model that weak may say so
     issues = pd.read_csv(out_dir / "issues.csv", dtype={"imdb_id": str}, keep_default_na=False)
     assert tuple(issues.columns) == ISSUE_COLUMNS
     assert set(issues["kind"]) <= {"missing", "extra"} and len(issues)
@@ -163,6 +165,28 @@ def test_the_genres_and_movies_left_out_are_named(monkeypatch, capsys, tmp_path)
     assert movies.loc[movies["label_quality"] == "", "imdb_id"].tolist() == ["tt0000003"]  # no description
     assert movies.set_index("imdb_id")["not_audited"].to_dict() == {
         movie: "no input the model reads" if movie == "tt0000003" else "" for movie in movies["imdb_id"]}
+
+
+def test_an_audit_flagging_most_labels_warns_that_its_model_is_too_weak(monkeypatch, capsys, tmp_path):
+    """Descriptions that say nothing of the genres: the model gives each genre about its base rate, under 0.5, so
+    most labels look wrong; the audit says its model, not the catalogue, is the likelier culprit."""
+    rng = np.random.default_rng(0)
+    words = " ".join(WORDS.values()).split()
+    lines = ["imdb_id,title,year,genres,description,poster"]
+    for i in range(60):
+        genres = [genre for genre in WORDS if rng.random() < 0.25] or [str(rng.choice(list(WORDS)))]
+        lines.append(f"tt{i:07d},Movie {i},2001,{'|'.join(genres)},{' '.join(rng.choice(words, 6))},")
+    (tmp_path / "movies.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out_dir = tmp_path / "audit"
+    code, _, err = run_moviegenre(monkeypatch, capsys, "audit", tmp_path / "movies.csv", "--out", out_dir,
+                                  "--model", "tfidf-logreg", "--folds", 2, "--min-genre-count", 3)
+    assert code == 0, err
+    warning = err.splitlines()[-1]
+    assert warning.startswith("warning: ") and "labels audited" in warning
+    assert "the model is probably too weak to judge them; give it more movies or a stronger --model" in warning
+    issues, labels = (int(number.replace(",", "")) for number in re.findall(r"[\d,]+(?= suspected| labels)", warning))
+    assert issues == len(pd.read_csv(out_dir / "issues.csv")) and issues > labels / 3
+    assert "**Warning:**" in (out_dir / "report.md").read_text().split("## ")[0]
 
 
 def test_a_planted_error_ranks_first(tmp_path):

@@ -77,6 +77,10 @@ CONTEXT_C = 1.0  # inverse regularisation of the label-aware stage
 # Its share of the final log-odds; the poster/description model keeps the rest, so that a label the model
 # supports is not flagged only for being one too many (same planted-error score, saner top suspects).
 CONTEXT_WEIGHT = 0.75
+# Above this share of the audited labels flagged, the model more likely fails than the labels do: catalogues such as
+# IMDb's get a few labels in a hundred wrong (the benchmark plants 5%), and a third wrong would leave nothing to check
+# them against. A model that learnt little gives every genre about its base rate, under 0.5, so flags most labels.
+MAX_FLAGGED_SHARE = 1 / 3
 
 
 def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fusion-gmu", folds: int = 5,
@@ -133,9 +137,22 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
     per_movie["not_audited"] = np.where(readable, "", UNREAD)
     atomic_write_text(out_dir / "issues.csv", issues.to_csv(index=False, lineterminator="\n"))
     atomic_write_text(out_dir / "movies.csv", per_movie.to_csv(index=False, lineterminator="\n"))
+    warning = weak_model_warning(len(issues), int(labels[readable].sum()))
+    if warning:
+        echo(f"warning: {warning}")
     write_audit_report(out_dir, movies, issues, per_movie, model=model, folds=folds,
-                       unread=int((~readable).sum()), encoder=encoder)
+                       unread=int((~readable).sum()), encoder=encoder, warning=warning)
     return issues
+
+
+def weak_model_warning(issues: int, labels: int) -> str | None:
+    """Where the audit flags more than ``MAX_FLAGGED_SHARE`` of the labels it audited: that its model is probably too
+    weak to judge them, and what to do."""
+    if issues <= MAX_FLAGGED_SHARE * labels:
+        return None
+    return (f"{issues:,} suspected problems for {plural(labels, 'label')} audited ({issues / max(labels, 1):.0%}): "
+            "the model is probably too weak to judge them; give it more movies or a stronger --model, and check "
+            "it first with 'train' and 'evaluate'")
 
 
 def genre_notes(encoder: GenreEncoder) -> list[str]:
