@@ -3,6 +3,7 @@ line: it trained on blanks without a word, and learnt no more than how common ea
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -54,3 +55,16 @@ def test_train_refuses_a_poster_model_on_a_table_without_posters(tmp_path: Path,
     assert err == (f"error: {table}: no training movie has a poster, what model 'poster-mlp' reads (give movies with "
                    "one, or train another model)\n")
     assert not (tmp_path / "run" / "model.json").exists()
+
+
+def test_train_counts_the_training_movies_with_an_input_the_model_reads(tmp_path: Path, monkeypatch, capsys):
+    """A placeholder description is none: a description model learns nothing from its movie, and the count says so."""
+    lines = make_tiny_table(tmp_path).read_text().splitlines()
+    placeholders = [line.replace(",,", ",Add a Plot,", 1) if i % 3 == 0 else line for i, line in enumerate(lines[1:])]
+    table = tmp_path / "placeholders.csv"
+    table.write_text("\n".join([lines[0], *placeholders]) + "\n")
+    code, out, err = run_moviegenre(monkeypatch, capsys, "train", table, "--model", "tfidf-logreg", "--min-genre-count",
+                                    3, "--validation", 0, "--test", 0, "--out", tmp_path / "run", "--no-progress")
+    assert code == 0, err
+    assert out.startswith("trained tfidf-logreg on 60 movies (40 with a description it reads) (5 genres) in ")
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["train_rows_read"] == 40

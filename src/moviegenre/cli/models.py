@@ -105,7 +105,9 @@ def train(data: Annotated[Path, typer.Argument(parser=non_empty_path, help=TABLE
     run = json.loads((out / "run.json").read_text())
     refit_rows = getattr(estimator, "refit_rows_", 0)  # a model that learnt from its validation movies too
     refit = f" (then with its {refit_rows:,} validation movies too)" if refit_rows else ""
-    console.print(f"trained {estimator.name} on {run['rows']['train']:,} movies{refit} "
+    readable = run["train_rows_read"]
+    read = f" ({readable:,} with a {' or '.join(estimator.inputs)} it reads)" if readable < run["rows"]["train"] else ""
+    console.print(f"trained {estimator.name} on {run['rows']['train']:,} movies{read}{refit} "
                   f"({len(estimator.genres_)} genres) in {run['train_seconds']:.1f} s"
                   f"{' since resuming' if run['resumed'] else ''} -> {out}", markup=False)
     if not run["rows"]["validation"]:  # what validation rows do, left undone without a word

@@ -65,8 +65,9 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
     # A movie none of whose genres survived the genre policy teaches nothing: leave it out of fitting.
     labelled = labels.sum(1) > 0
     train_rows, val_rows = (splits == "train") & labelled, (splits == "validation") & labelled
+    training = table.subset(train_rows)
     with poster_rows(table):
-        estimator.fit(table.subset(train_rows), labels[train_rows],
+        estimator.fit(training, labels[train_rows],
                       validation=(table.subset(val_rows), labels[val_rows]) if val_rows.any() else None,
                       genres=encoder.classes_, run_dir=out, resume=resume)
     from moviegenre.training.lightning import is_main_process  # Lightning: only once there is a table to train on
@@ -84,6 +85,8 @@ def train(data: str | Path, model: str, out: str | Path, *, seed: int = 0,
            "drop_genres": list(drop_genres), "genres": encoder.classes_, "rare_genres": encoder.rare_,
            "rows": {name: int(((splits == name) & labelled).sum()) for name in ("train", "validation", "test")},
            "rows_without_kept_genre": int((~labelled).sum()),
+           # Of the training rows, those with an input the model reads: it learns nothing from the others.
+           "train_rows_read": int(estimator.readable(training).sum()),
            "train_seconds": round(time.perf_counter() - started, 2),
            "resumed": resume,  # then train_seconds is this resume's: the interrupted part's time is not known
            # What the networks were trained with (a baseline's fixed design included); None without networks.
