@@ -101,7 +101,8 @@ def test_the_command_writes_the_contract_files(monkeypatch, capsys, tiny_table_c
     assert code == 0, err
     lines = [line.split(":")[0] for line in err.splitlines()]
     assert lines[:4] == ["auditing 5 genres", "fold 1/3", "fold 2/3", "fold 3/3"]
-    assert set(lines[4:]) <= {"warning"}  # two epochs on 40 movies: a model that weak may say so
+    assert lines[4].startswith("out of fold, the model scored micro-F1 ")
+    assert set(lines[5:]) <= {"warning"}  # two epochs on 40 movies: a model that weak may say so
     issues = pd.read_csv(out_dir / "issues.csv", dtype={"imdb_id": str}, keep_default_na=False)
     assert tuple(issues.columns) == ISSUE_COLUMNS
     assert set(issues["kind"]) <= {"missing", "extra"} and len(issues)
@@ -167,9 +168,9 @@ def test_the_genres_and_movies_left_out_are_named(monkeypatch, capsys, tmp_path)
         movie: "no input the model reads" if movie == "tt0000003" else "" for movie in movies["imdb_id"]}
 
 
-def test_an_audit_flagging_most_labels_warns_that_its_model_is_too_weak(monkeypatch, capsys, tmp_path):
-    """Descriptions that say nothing of the genres: the model gives each genre about its base rate, under 0.5, so
-    most labels look wrong; the audit says its model, not the catalogue, is the likelier culprit."""
+def test_an_audit_whose_model_hardly_beats_the_common_genres_warns(monkeypatch, capsys, tmp_path):
+    """Descriptions that say nothing of the genres: the model learns their rates only, so its suspicions say nothing
+    of any one label, and the audit says so beside how the model scored out of fold."""
     rng = np.random.default_rng(0)
     words = " ".join(WORDS.values()).split()
     lines = ["imdb_id,title,year,genres,description,poster"]
@@ -181,12 +182,27 @@ def test_an_audit_flagging_most_labels_warns_that_its_model_is_too_weak(monkeypa
     code, _, err = run_moviegenre(monkeypatch, capsys, "audit", tmp_path / "movies.csv", "--out", out_dir,
                                   "--model", "tfidf-logreg", "--folds", 2, "--min-genre-count", 3)
     assert code == 0, err
-    warning = err.splitlines()[-1]
-    assert warning.startswith("warning: ") and "labels audited" in warning
-    assert "the model is probably too weak to judge them; give it more movies or a stronger --model" in warning
-    issues, labels = (int(number.replace(",", "")) for number in re.findall(r"[\d,]+(?= suspected| labels)", warning))
-    assert issues == len(pd.read_csv(out_dir / "issues.csv")) and issues > labels / 3
-    assert "**Warning:**" in (out_dir / "report.md").read_text().split("## ")[0]
+    quality, warning = err.splitlines()[-2:]
+    scored, common = (float(number) for number in re.findall(r"\d\.\d{3}", quality))
+    assert scored < common + audit_module.MIN_LIFT
+    assert warning == ("warning: the model hardly beats naming the most common genres, so its suspicions say little "
+                       "of any one label; give it more movies or a stronger --model")
+    head = (out_dir / "report.md").read_text().split("## ")[0]
+    assert f"micro-F1 {scored:.3f}" in head and "**Warning:** the model hardly beats" in head
+
+
+def test_the_model_quality_line_against_the_common_genres():
+    labels = np.array([[1, 0, 0], [1, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=np.float32)
+    # The most common genre: 3 right of 4 named, of 6 labels: F1 2*3/(4+6) = 0.6; the two most common: 5 right of 8
+    # named, 2*5/(8+6) = 0.714; all three: 2*6/(12+6) = 0.667. The best of them.
+    assert audit_module.common_genres_f1(labels > 0.5) == pytest.approx(10 / 14)
+    thresholds = np.full((4, 3), 0.5)
+    line, warning = audit_module.model_quality(labels, labels * 0.9, thresholds)  # every label found
+    assert line == ("out of fold, the model scored micro-F1 1.000; naming every movie the most common genres scores "
+                    "0.714") and warning is None
+    nan = np.full(3, np.nan)  # a movie not scored counts on neither side
+    assert audit_module.model_quality(labels, np.vstack([labels[:3] * 0.9, nan]), thresholds)[0].endswith("0.750")
+    assert audit_module.model_quality(labels, np.full((4, 3), 0.6), thresholds)[1] is not None  # every genre named
 
 
 def test_a_planted_error_ranks_first(tmp_path):

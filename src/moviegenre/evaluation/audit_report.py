@@ -58,10 +58,11 @@ MOVIE_MEANINGS = ("`label_quality`, from 0 to 1, low when the movie's labels are
 
 
 def write_audit_report(out: Path, movies: MovieTable, issues: pd.DataFrame, per_movie: pd.DataFrame, *,
-                       model: str, folds: int, unread: int, encoder: GenreEncoder, warning: str | None = None
-                       ) -> Path:
+                       model: str, folds: int, unread: int, encoder: GenreEncoder, quality: str = "",
+                       warning: str | None = None) -> Path:
     """``encoder``: the audit's, fitted on ``movies``: the report names the genres it audited and those it left out.
-    ``warning``: that the model is probably too weak to judge the labels, said beside the count of issues."""
+    ``quality``: how well the model did out of fold, and ``warning`` where that is too little to judge labels by,
+    said beside the count of issues."""
     plots = [_issues_per_genre(out, issues), _score_distribution(out, issues), _contact_sheet(out, movies, issues)]
     row_of = {movie_id: row for row, movie_id in enumerate(movies.ids)}
     suggested = dict(zip(per_movie["imdb_id"], per_movie["suggested_genres"]))
@@ -72,7 +73,8 @@ def write_audit_report(out: Path, movies: MovieTable, issues: pd.DataFrame, per_
              _genres(encoder), "",
              (f"{len(issues):,} suspected label problems: {kinds.get('missing', 0):,} missing genres, "
               f"{kinds.get('extra', 0):,} extra genres (`issues.csv`, most suspicious first; one row per movie "
-              "in `movies.csv`)."), *(["", f"**Warning:** {markdown_text(warning)}."] if warning else []), "",
+              "in `movies.csv`)."), *(["", f"{markdown_text(quality[0].upper() + quality[1:])}."] if quality else []),
+             *(["", f"**Warning:** {markdown_text(warning)}."] if warning else []), "",
              _agreement(issues), "", *_columns(), "", f"## Top {TOP} suspects", "",
              "| " + " | ".join(HEADER) + " |", "|---" * len(HEADER) + "|"]
     for rank, issue in enumerate(issues.head(TOP).itertuples(index=False), start=1):
