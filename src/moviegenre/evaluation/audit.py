@@ -92,8 +92,8 @@ def audit(table: str | Path | MovieTable, out_dir: str | Path, model: str = "fus
 
     ``model`` is any registered model (``params`` its parameters; an ensemble model gets one member unless
     ``params`` says otherwise); ``train_options`` are :class:`TrainConfig` fields. ``echo`` receives the
-    :func:`genre_notes` lines, then one line per fold. Returns the issues, most suspicious first (the rows of
-    ``issues.csv``).
+    :func:`genre_notes` lines, one line per fold, then :func:`model_quality`'s line (and its warning,
+    prefixed 'warning: '). Returns the issues, most suspicious first (the rows of ``issues.csv``).
     """
     from moviegenre.evaluation.audit_report import write_audit_report
 
