@@ -66,5 +66,5 @@ def test_train_counts_the_training_movies_with_an_input_the_model_reads(tmp_path
     code, out, err = run_moviegenre(monkeypatch, capsys, "train", table, "--model", "tfidf-logreg", "--min-genre-count",
                                     3, "--validation", 0, "--test", 0, "--out", tmp_path / "run", "--no-progress")
     assert code == 0, err
-    assert out.startswith("trained tfidf-logreg on 60 movies (40 with a description it reads) (5 genres) in ")
+    assert out.startswith("trained tfidf-logreg on 60 movies, 40 with a description it reads (5 genres) in ")
     assert json.loads((tmp_path / "run" / "run.json").read_text())["train_rows_read"] == 40

@@ -106,7 +106,7 @@ def train(data: Annotated[Path, typer.Argument(parser=non_empty_path, help=TABLE
     refit_rows = getattr(estimator, "refit_rows_", 0)  # a model that learnt from its validation movies too
     refit = f" (then with its {refit_rows:,} validation movies too)" if refit_rows else ""
     readable = run["train_rows_read"]
-    read = f" ({readable:,} with a {' or '.join(estimator.inputs)} it reads)" if readable < run["rows"]["train"] else ""
+    read = f", {readable:,} with a {' or '.join(estimator.inputs)} it reads" if readable < run["rows"]["train"] else ""
     console.print(f"trained {estimator.name} on {run['rows']['train']:,} movies{read}{refit} "
                   f"({len(estimator.genres_)} genres) in {run['train_seconds']:.1f} s"
                   f"{' since resuming' if run['resumed'] else ''} -> {out}", markup=False)
