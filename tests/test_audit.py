@@ -185,10 +185,10 @@ def test_an_audit_whose_model_hardly_beats_the_common_genres_warns(monkeypatch, 
     quality, warning = err.splitlines()[-2:]
     scored, common = (float(number) for number in re.findall(r"\d\.\d{3}", quality))
     assert scored < common + audit_module.MIN_LIFT
-    assert warning == ("warning: the model hardly beats naming the most common genres, so its suspicions say little "
-                       "of any one label; give it more movies or a stronger --model")
+    assert warning == ("warning: the model does not beat naming the most common genres by 0.05 or more, so its "
+                       "suspicions say little of any one label; give it more movies or a stronger --model")
     head = (out_dir / "report.md").read_text().split("## ")[0]
-    assert f"micro-F1 {scored:.3f}" in head and "**Warning:** the model hardly beats" in head
+    assert f"micro-F1 {scored:.3f}" in head and "**Warning:** the model does not beat" in head
 
 
 def test_the_model_quality_line_against_the_common_genres():

@@ -35,9 +35,9 @@ IMG = "<img src=x onerror=alert(1)>"
 HOSTILE = ["a | b", "line1\n# Injected heading\n", f"x`{IMG}`", '<img src="https://tracker.example/pixel.gif">',
            "<script>alert(1)</script>", "[click](javascript:alert(1))", "![pixel](https://tracker.example/p.gif)",
            "**bold** _it_ ~~gone~~ __init__", "back\\slash \\| pipe \\", "<https://auto.example>", "tt144|injected|cell",
-           "`` code ``", "[ref]: https://tracker.example"]
+           "`` code ``", "[ref]: https://tracker.example", "&amp; &#187; &lt;b&gt;"]
 ORDINARY = ["Sci-Fi", "Ocean's Eleven", "Film-Noir", "my_poster_v2.jpg", "Amélie (2001)", "Mission: Impossible",
-            "#Alive"]
+            "#Alive", "Tom & Jerry"]
 
 
 class Rendered(HTMLParser):

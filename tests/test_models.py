@@ -223,11 +223,35 @@ def test_evaluate_names_the_genres_the_run_does_not_predict_and_the_genres_its_m
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["unknown_genres"] == {"Western": 3, "Musical": 1}
     assert (metrics["n_with_unknown_genre"], metrics["n_without_known_genre"], metrics["n_genres_present"]) == (3, 1, 1)
-    unknown = "4 labels in 3 rows name genres the run does not predict and are not scored: Western (3), Musical (1)"
+    unknown = ("4 labels in 3 rows with the inputs scored name genres the run does not predict, and are not scored: "
+               "Western (3), Musical (1)")
     covered = "macro-F1, weighted-F1 and mAP cover only the 1 of 5 genres present in these rows"
     assert f"note: {unknown}" in out and f"note: {covered}" in out
     report = (tmp_path / "report" / "report.md").read_text()
     assert unknown in report and f"M{covered[1:]}" in report
+
+
+def test_evaluate_bounds_its_unknown_genres_says_when_only_their_case_differs_and_names_them_when_all_are(
+        session_quick_run, tmp_path, monkeypatch, capsys):
+    from conftest import run_moviegenre
+
+    genres = json.loads((session_quick_run / "run.json").read_text())["genres"]
+    many = tmp_path / "many.csv"  # 30 genres the run does not know, and the run's first in lower case
+    many.write_text("imdb_id,title,year,genres,description,poster\n" + "".join(
+        f"tt90{i:05d},T,2001,{genres[0]}|{genres[0].lower()}|Zgenre{i:02d},family tears,\n" for i in range(30)))
+    code, out, err = run_moviegenre(monkeypatch, capsys, "evaluate", session_quick_run, many)
+    assert code == 0, err
+    note = next(line for line in out.splitlines() if "the run does not predict" in line)
+    assert note.startswith(f"note: 60 labels in 30 rows with the inputs scored name genres the run does not predict, "
+                           f"and are not scored: {genres[0].lower()} (30), Zgenre00 (1), ")
+    assert "Zgenre08 (1) and 21 more; genres are matched as written: " in note and "Zgenre09" not in note
+    assert note.endswith(f"{genres[0].lower()} is not the run's {genres[0]}")
+    none = tmp_path / "none.csv"
+    none.write_text("imdb_id,title,year,genres,description,poster\ntt9100001,T,2001,Western|War,family tears,\n")
+    code, _, err = run_moviegenre(monkeypatch, capsys, "evaluate", session_quick_run, none)
+    assert code == 2 and err.splitlines() == [
+        (f"error: {none}: no rows to score with --use any and the model's genres (the table's genres are not the "
+         "model's: War (1), Western (1))")]
 
 
 def test_word_model_is_blended_only_into_rows_with_a_description(session_tiny_labelled):

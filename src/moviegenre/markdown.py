@@ -12,9 +12,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 # What would be markup in one line of a table cell, heading or paragraph: a cell's end (|), the escape itself, code,
-# emphasis and strikethrough, HTML and autolinks (< >), links and images ([ ]). An underscore between two letters or
-# digits never emphasises (CommonMark), so file names and ids such as my_poster_v2 stay as they are.
-_MARKUP = re.compile(r"[|\\`*~<>\[\]]|(?<![^\W_])_|_(?![^\W_])")
+# emphasis and strikethrough, HTML and autolinks (< >), links and images ([ ]), and an HTML entity's & ("&amp;" would
+# render as "&"). An underscore between two letters or digits never emphasises (CommonMark), so file names and ids
+# such as my_poster_v2 stay as they are.
+_MARKUP = re.compile(r"[|\\`*~<>\[\]]|&(?=#?\w+;)|(?<![^\W_])_|_(?![^\W_])")
 
 
 def markdown_text(text: str, width: int | None = None) -> str:

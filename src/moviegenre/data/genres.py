@@ -97,10 +97,12 @@ class GenreEncoder:
         return encoder
 
 
-def counted(counts: dict[str, int], name=str) -> str:
+def counted(counts: dict[str, int], name=str, limit: int | None = None) -> str:
     """Genres with their movie counts, as notes and reports list those left out: ``Mystery (78), Sci-Fi (65)``;
-    ``name`` writes a genre (markdown escapes it)."""
-    return ", ".join(f"{name(genre)} ({count:,})" for genre, count in counts.items())
+    ``name`` writes a genre (markdown escapes it); past ``limit`` genres, how many more."""
+    shown = list(counts.items())[:limit]
+    more = f" and {len(counts) - len(shown):,} more" if len(shown) < len(counts) else ""
+    return ", ".join(f"{name(genre)} ({count:,})" for genre, count in shown) + more
 
 
 def class_weights(counts: np.ndarray) -> np.ndarray:

@@ -158,8 +158,8 @@ def model_quality(labels: np.ndarray, probabilities: np.ndarray, thresholds: np.
             f"scores {common_genres_f1(given):.3f}")
     if micro_f1 >= common_genres_f1(given) + MIN_LIFT:
         return line, None
-    return line, ("the model hardly beats naming the most common genres, so its suspicions say little of any one "
-                  "label; give it more movies or a stronger --model")
+    return line, (f"the model does not beat naming the most common genres by {MIN_LIFT} or more, so its suspicions "
+                  "say little of any one label; give it more movies or a stronger --model")
 
 
 def common_genres_f1(given: np.ndarray) -> float:

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from moviegenre.data.genres import GenreEncoder
+from moviegenre.data.genres import GenreEncoder, counted
 from moviegenre.data.readers import read_table
 from moviegenre.data.splits import SPLIT_CSV, load_split, read_split
 from moviegenre.data.table import SPLITS, USES, MovieTable, poster_rows
 from moviegenre.errors import DataError
 from moviegenre.evaluation.metrics import multilabel_metrics
-from moviegenre.evaluation.report import write_report
+from moviegenre.evaluation.report import UNKNOWN_SHOWN, write_report
 from moviegenre.models.base import GenreModel, load_run_model
 
 
@@ -32,18 +32,21 @@ def score(model: GenreModel, table: MovieTable, use: str = "any", trained: set[s
         table = table.subset(model.readable(table))
     without_input = given - len(table)
     unknown = [sorted(set(genres) - set(model.genres_)) for genres in table.genres]
+    unknown_counts = dict(Counter(genre for genres in unknown for genre in genres).most_common())
     labels = GenreEncoder.from_classes(model.genres_).transform(table.genres)
     known = labels.sum(1) > 0
     table, labels = table.subset(known), labels[known]
     if not len(table):
-        raise DataError(table.source, f"no rows to score with --use {use} and the model's genres",
-                        hint="check that the table has those inputs and genres the model knows")
+        hint = "check that the table has those inputs and genres the model knows"
+        if unknown_counts:
+            hint = f"the table's genres are not the model's: {counted(unknown_counts, limit=UNKNOWN_SHOWN)}"
+        raise DataError(table.source, f"no rows to score with --use {use} and the model's genres", hint=hint)
     probabilities = model.predict_proba(table)
     metrics = multilabel_metrics(labels, probabilities, model.thresholds_, model.genres_)
     metrics["use"] = use
     metrics["n_without_known_genre"] = int((~known).sum())
     metrics["n_without_input"] = without_input
-    metrics["unknown_genres"] = dict(Counter(genre for genres in unknown for genre in genres).most_common())
+    metrics["unknown_genres"] = unknown_counts
     metrics["n_with_unknown_genre"] = sum(map(bool, unknown))
     if trained:
         metrics["n_trained_on"] = sum(i in trained for i in table.ids)

@@ -20,6 +20,7 @@ from moviegenre.data.table import atomic_write_bytes, atomic_write_text, plural
 from moviegenre.errors import DataError
 from moviegenre.markdown import markdown_image, markdown_text
 
+UNKNOWN_SHOWN = 10  # genres of the table the run does not predict, named in a note (a table may hold hundreds)
 SUMMARY_KEYS = ("n", "micro_f1", "macro_f1", "weighted_f1", "samples_f1", "micro_precision", "micro_recall",
                 "subset_accuracy", "hamming_loss", "map_macro")
 
@@ -51,7 +52,7 @@ def _scored(metrics: dict) -> str:
                                                           ("n_without_known_genre", "without a genre the model knows"))
             if metrics.get(key)]
     trained = metrics.get("n_trained_on")
-    averaged = macro_coverage(metrics) or f"macro-F1 and mAP average all {len(metrics['per_genre'])} genres"
+    averaged = macro_coverage(metrics) or f"macro-F1, weighted-F1 and mAP average all {len(metrics['per_genre'])} genres"
     notes = [averaged] + [note for note in [unknown_genres(metrics, markdown_text)] if note]
     return (f"{metrics['n']:,} movies scored" + (f" ({', '.join(left)} left out)" if left else "")
             + (f", {trained:,} of them rows the run trained or validated on" if trained else "")
@@ -69,12 +70,20 @@ def macro_coverage(metrics: dict) -> str | None:
 
 
 def unknown_genres(metrics: dict, name=str) -> str | None:
-    """The labels of genres the model does not predict, which no score counts; ``name`` writes a genre."""
+    """The labels of genres the model does not predict, which no score counts (the first ``UNKNOWN_SHOWN`` named; the
+    metrics JSON has them all); ``name`` writes a genre."""
     unknown = metrics.get("unknown_genres")
     if not unknown:
         return None
-    return (f"{plural(sum(unknown.values()), 'label')} in {plural(metrics['n_with_unknown_genre'], 'row')} name "
-            f"genres the run does not predict and are not scored: {counted(unknown, name)}")
+    rows = plural(metrics["n_with_unknown_genre"], "row")
+    line = (f"{plural(sum(unknown.values()), 'label')} in {rows} with the inputs scored name genres the run does not "
+            f"predict, and are not scored: {counted(unknown, name, limit=UNKNOWN_SHOWN)}")
+    spelled = {genre.casefold(): genre for genre in metrics["per_genre"]}
+    other_case = [(genre, spelled[genre.casefold()]) for genre in unknown if genre.casefold() in spelled]
+    if other_case:  # 'drama' is not 'Drama': genres are matched as written, in training too
+        line += "; genres are matched as written: " + ", ".join(
+            f"{name(genre)} is not the run's {name(known)}" for genre, known in other_case[:UNKNOWN_SHOWN])
+    return line
 
 
 def save_figure(fig, path: Path) -> Path:
