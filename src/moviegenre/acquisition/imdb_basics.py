@@ -45,8 +45,10 @@ YEAR = Interval(0, 9999, whole=True)
 RUNTIME = Interval(0, 100_000, whole=True)
 GZIP_MAGIC = b"\x1f\x8b"
 LINE_END = re.compile(r"\r\n|\n|\r")  # all three end a line for Arrow
-# A line no file has (a NUL, then a byte offset): what a line holding a byte that is not UTF-8 becomes.
-NOT_UTF8 = b"\x00not UTF-8 at byte "
+# What a line the reader cannot take becomes: a NUL (which no text file has: one in the first 2 MiB refuses the file),
+# why, and where; one field, so Arrow hands it to the malformed-row handler with its row number.
+NOT_UTF8, TOO_LONG = "not UTF-8 text", "a line over 2 MiB"
+MARKER = re.compile(rf"\x00({NOT_UTF8}|{TOO_LONG}) at byte (\d+)")
 LINE_BREAK = re.compile(rb"[\r\n]")
 HEADER = re.compile(rf"\ufeff?(?P<blank>(?:{LINE_END.pattern})*)(?P<names>[^\r\n]*)(?:{LINE_END.pattern})")
 
@@ -139,18 +141,18 @@ def read_basics(path: str | Path, keep: BasicsFilter = BasicsFilter(),
 
 
 class _Utf8Only(io.RawIOBase):
-    """The file's bytes, each line holding a byte that is not UTF-8 replaced by ``NOT_UTF8`` and its offset.
+    """The file's bytes, each line holding a byte that is not UTF-8, or longer than a block, made a ``MARKER`` line.
 
     Arrow decodes an invalid row's text to hand it to the malformed-row handler; on binary input that decode
     fails inside Arrow's callback ("Exception ignored", at times an abort), so binary must never get that far.
-    Raising here instead would unwind through Arrow's read-ahead thread, which aborts too. The marker line has one
-    field, so Arrow hands it to the malformed-row handler with its row number, like any other unreadable row.
-    Only whole lines are passed on: a line break is ASCII, so a whole line never ends inside a character.
+    Raising here instead would unwind through Arrow's read-ahead thread, which aborts too. Only whole lines are
+    passed on (a line break is ASCII, so a whole line never ends inside a character), and no line is held back past
+    a block: a line without end would fill memory.
     """
 
     def __init__(self, stream: pa.NativeFile) -> None:
         super().__init__()
-        self.stream, self.offset, self.pending = stream, 0, b""
+        self.stream, self.offset, self.pending, self.skipping = stream, 0, b"", False
 
     def readable(self) -> bool:
         return True
@@ -158,12 +160,17 @@ class _Utf8Only(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         while True:
             data = self.stream.read(size)
+            if self.skipping:  # the rest of a line too long to keep, up to its line break
+                end = LINE_BREAK.search(data)
+                if data and not end:
+                    self.offset += len(data)
+                    continue
+                skipped = end.start() if end else 0
+                data, self.offset, self.skipping = data[skipped:], self.offset + skipped, False
             lines = self.pending + data
             cut = max(lines.rfind(b"\n"), lines.rfind(b"\r")) + 1 if data else len(lines)
             if not cut and len(lines) > BLOCK_SIZE:
-                # No row is a block long: held back, a line without end would fill memory. Passed on (as valid text),
-                # Arrow refuses it ("straddling object"), which ends the read in one line.
-                out, self.pending = lines.decode("utf-8", "replace").encode(), b""
+                out, self.pending, self.skipping = _marker(TOO_LONG, self.offset), b"", True
                 self.offset += len(lines)
                 return out
             out, self.pending = _utf8_lines(lines[:cut], self.offset), lines[cut:]
@@ -182,10 +189,14 @@ def _utf8_lines(lines: bytes, offset: int) -> bytes:
             start = max(lines.rfind(b"\n", 0, error.start), lines.rfind(b"\r", 0, error.start)) + 1
             end = LINE_BREAK.search(lines, error.start)
             end = end.start() if end else len(lines)
-            done += [lines[:start], NOT_UTF8 + str(offset + error.start).encode()]
+            done += [lines[:start], _marker(NOT_UTF8, offset + error.start)]
             lines, offset = lines[end:], offset + end
         else:
             return b"".join(done) + lines if done else lines
+
+
+def _marker(why: str, byte: int) -> bytes:
+    return f"\x00{why} at byte {byte}".encode()
 
 
 def _check_start(path: Path, gzipped: bool) -> tuple[list[str], int]:
@@ -248,8 +259,9 @@ def _open(stream: pa.NativeFile, path: Path, report: BasicsReport, names: list[s
           header_lines: int) -> pacsv.CSVStreamingReader:
     def malformed(row: pacsv.InvalidRow) -> str:
         report.rows += 1
-        if row.text.startswith(NOT_UTF8.decode()):
-            problem = f"not UTF-8 text (byte {int(row.text[len(NOT_UTF8):]):,} of the uncompressed data)"
+        marked = MARKER.fullmatch(row.text or "")
+        if marked:
+            problem = f"{marked[1]} (byte {int(marked[2]):,} of the uncompressed data)"
         else:
             problem = f"{row.actual_columns} tab-separated fields instead of {row.expected_columns}"
         report.add_malformed(DataError(path, f"{problem}; row skipped", row=row.number - 1))
@@ -320,7 +332,7 @@ def _drop_bad_numbers(table: pa.Table, report: BasicsReport, path: Path) -> pa.T
 def _is_number(values: pa.ChunkedArray) -> pa.ChunkedArray:
     # Nine digits at most: the longest real value is a runtime of a few thousand minutes, and Arrow's cast to int64
     # fails on more than 18.
-    return pc.and_(pc.utf8_is_digit(values), pc.less_equal(pc.utf8_length(values), 9))
+    return pc.match_substring_regex(values, "^[0-9]{1,9}$")  # ASCII: Arrow's cast takes no '²' or '٢'
 
 
 def _drop_unscrapable(kept: pa.Table, report: BasicsReport, path: Path) -> pa.Table:
