@@ -542,14 +542,17 @@ def test_an_unreadable_retry_after_is_ignored_and_the_request_retried(site, tmp_
 
 def test_a_malformed_poster_url_keeps_its_title_without_a_poster_as_a_bad_url(site, tmp_path):
     ids = add_synthetic(site, 2)
-    for imdb_id, poster in (("tt9100001", "http://[::1"), ("tt9100002", "http://127.0.0.1:port/p.jpg")):
-        site.add_page(imdb_id, ld_page({"@type": "Movie", "name": "Bad poster", "image": poster}))
-    ids += ["tt9100001", "tt9100002"]
+    # A port out of range and a space in the host were "unexpected error" and "robots.txt unreachable" (retried).
+    bad = ("http://[::1", "http://127.0.0.1:port/p.jpg", "http://127.0.0.1:99999/p.jpg", "http://127.0.0.1:-1/p.jpg",
+           "http://exa mple.com/p.jpg")
+    for number, poster in enumerate(bad, start=1):
+        site.add_page(f"tt910000{number}", ld_page({"@type": "Movie", "name": "Bad poster", "image": poster}))
+    ids += [f"tt910000{number}" for number in range(1, len(bad) + 1)]
     summary = scrape(movies_csv(tmp_path / "in.csv", ids), tmp_path / "out",
                      ScrapeSettings(base_url=site.base_url, rate=200, **FAST))
     # It was "unexpected error", then the whole title failed as "poster: bad url", its page's genres lost.
-    assert (summary.done, summary.with_poster, dict(summary.failed)) == (3, 1, {})
-    assert summary.no_poster == {"no poster: bad url": 2}
+    assert (summary.done, summary.with_poster, dict(summary.failed)) == (6, 1, {})
+    assert summary.no_poster == {"no poster: bad url": 5}
     assert statuses(tmp_path / "out")["tt9100001"][:2] == ("done", "no poster: bad url")
 
 
@@ -578,6 +581,33 @@ def test_a_poster_that_answers_404_keeps_its_title_and_a_5xx_one_fails_it_for_a_
     row = read_table(out / "movies.csv").frame.set_index("imdb_id").loc["tt9100404"]
     assert (row["title"], row["genres"], row["description"], row["poster"]) == ("Poster missing", ["Drama", "Crime"],
                                                                                 "A story.", "")
+    # --retry-failed tries the poster again; a try that fails keeps the title done, with what it had.
+    retry = ["scrape", movies_csv(tmp_path / "in.csv", ids), "--out", out, "--base-url", site.base_url, "--rate",
+             "200/s", "--timeout", FAST["timeout"], "--max-tries", FAST["max_tries"], "--backoff", FAST["backoff"],
+             "--retry-failed"]
+    site.answers["tt9100404"] = Response("server trouble", status=500)
+    code, stdout, err = run_moviegenre(monkeypatch, capsys, *retry)
+    assert code == 0 and site.requests_for("tt9100404") == 1 + FAST["max_tries"], err
+    assert statuses(out)["tt9100404"][:2] == ("done", "no poster: http 404")
+    assert read_table(out / "movies.csv").frame.set_index("imdb_id").loc["tt9100404", "description"] == "A story."
+    del site.answers["tt9100404"]
+    site.add_page("tt9100404", ld_page({"@type": "Movie", "name": "Poster missing", "genre": ["Drama", "Crime"],
+                                        "description": "A story.", "image": f"{site.media_url}/found/p.jpg"}))
+    code, stdout, err = run_moviegenre(monkeypatch, capsys, *retry)
+    assert code == 0 and statuses(out)["tt9100404"][:2] == ("done", ""), err
+    assert read_table(out / "movies.csv").frame.set_index("imdb_id").loc["tt9100404", "poster"]
+
+
+def test_which_poster_failures_a_later_run_would_meet_again():
+    from moviegenre.acquisition.fetch import FetchError
+
+    def lasting(reason, status=None, retryable=False):
+        return FetchError(reason, "", status=status, retryable=retryable).lasting
+
+    assert lasting("http 404", 404) and lasting("http 403", 403) and lasting("bad url")
+    # A 408 is a timeout the server told; a body over --max-bytes is this run's limit, which the next may raise.
+    assert not any([lasting("http 408", 408), lasting("too large"), lasting("http 503", 503), lasting("http 429", 429),
+                    lasting("timeout", retryable=True), lasting("robots.txt unreachable")])
 
 
 def test_a_user_agent_that_is_no_header_or_a_rate_of_years_is_one_line(tmp_path, monkeypatch, capsys):

@@ -42,10 +42,11 @@ class FetchError(Exception):
 
     @property
     def lasting(self) -> bool:
-        """Whether a later run would get the same answer: a 404 or a bad URL would; a timeout, a 5xx or a 429 (its
-        Retry-After too long included) or a robots.txt that did not answer may not."""
-        transient = self.retryable or self.status == 429 or (self.status or 0) >= 500
-        return not (transient or self.reason == "robots.txt unreachable")
+        """Whether a later run would get the same answer: a 404 or a bad URL would; a timeout, a 408, a 5xx or a 429
+        (its Retry-After too long included), a robots.txt that did not answer, or a body over this run's --max-bytes
+        may not."""
+        transient = self.retryable or self.status in (408, 429) or (self.status or 0) >= 500
+        return not (transient or self.reason in ("robots.txt unreachable", "too large"))
 
 
 class RateLimiter:
@@ -208,9 +209,11 @@ def absolute_url(link: str, *, base: str = "") -> str:
     an http(s) URL that httpx can request, or a FetchError "bad url"."""
     try:
         url = urljoin(base, link)
-        if urlsplit(url).scheme in ("http", "https"):
-            httpx.URL(url)  # its own checks, which urllib does not make: the port, control characters
+        parts = urlsplit(url)
+        host_ok = parts.hostname and not any(c.isspace() for c in parts.hostname)  # "exa mple.com" failed robots.txt
+        if parts.scheme in ("http", "https") and host_ok and parts.port != 0:
+            httpx.URL(url)  # its own checks, which urllib does not make: control characters
             return url
-    except (ValueError, httpx.InvalidURL):  # ValueError: urllib's, for "http://[::1" (a bracket left open)
+    except (ValueError, httpx.InvalidURL):  # urllib's ValueError: "http://[::1" (a bracket left open), port 99999
         pass
     raise FetchError("bad url", link)

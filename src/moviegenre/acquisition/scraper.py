@@ -76,7 +76,7 @@ class ScrapeSettings:
     max_retry_after: float = 300.0  # longest Retry-After honoured (s); a longer one pauses this long, fails the title
     max_bytes: int = 30_000_000  # a page or poster larger than this is refused instead of held in memory
     user_agent: str = DEFAULT_USER_AGENT  # says who is crawling and how; robots.txt rules match its first word
-    retry_failed: bool = False  # also fetch titles that failed in earlier runs (done ones are never refetched)
+    retry_failed: bool = False  # also fetch titles that failed in earlier runs, or were done without their poster
 
     def __post_init__(self) -> None:
         if urlsplit(self.base_url).scheme not in ("http", "https") or not urlsplit(self.base_url).netloc:

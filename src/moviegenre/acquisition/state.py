@@ -99,10 +99,13 @@ class ScrapeState:
         return damaged
 
     def todo(self, ids: list[str], *, retry_failed: bool) -> list[str]:
-        """Of ``ids``, in order, those this run should fetch."""
-        wanted = ("pending", "failed") if retry_failed else ("pending",)
-        status = dict(self.db.execute("SELECT imdb_id, status FROM titles"))
-        return [i for i in ids if status.get(i) in wanted]
+        """Of ``ids``, in order, those this run should fetch: the pending ones, and with ``retry_failed`` the failed
+        ones and those done without the poster their page named (its answer may change too)."""
+        query = "SELECT imdb_id FROM titles WHERE status = 'pending'"
+        if retry_failed:
+            query += " OR status = 'failed' OR (status = 'done' AND reason != '')"
+        wanted = {imdb_id for (imdb_id,) in self.db.execute(query)}
+        return [i for i in ids if i in wanted]
 
     def start(self, imdb_id: str) -> None:
         with self.db:
@@ -110,11 +113,14 @@ class ScrapeState:
                             (time.time(), imdb_id))
 
     def finish(self, imdb_id: str, outcome: Outcome) -> None:
+        """Store how ``imdb_id`` ended; a title done before (``--retry-failed`` fetches those done without their
+        poster again) stays done where this try failed: a retry adds a poster, it never takes the record away."""
         record = json.dumps(outcome.record) if outcome.record is not None else None
         with self.db:
             self.db.execute("UPDATE titles SET status = ?, reason = ?, detail = ?, record = ?, updated_at = ? "
-                            "WHERE imdb_id = ?",
-                            (outcome.status, outcome.reason, outcome.detail, record, time.time(), imdb_id))
+                            "WHERE imdb_id = ? AND (status != 'done' OR ? = 'done')",
+                            (outcome.status, outcome.reason, outcome.detail, record, time.time(), imdb_id,
+                             outcome.status))
 
     def records(self, *, first: list[str]) -> list[tuple[str, dict]]:
         """(id, record) of every done title: those among ``first`` in its order, then the others as they were added."""
