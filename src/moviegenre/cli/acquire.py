@@ -71,7 +71,8 @@ def scrape_command(
         max_retry_after: Annotated[float, typer.Option(help="Longest Retry-After to honour, in seconds; a longer "
                                                             "one pauses this long and fails the title.")] = 300.0,
         user_agent: Annotated[str, typer.Option(help="User-Agent header; say who you are.")] = DEFAULT_USER_AGENT,
-        retry_failed: Annotated[bool, typer.Option(help="Also retry titles that failed before, and the posters of titles done without theirs.")] = False) -> None:
+        retry_failed: Annotated[bool, typer.Option(help="Also retry titles that failed before, and the posters of "
+                                                        "titles done without theirs.")] = False) -> None:
     """Fetch each title's page for its poster, short description and genres. Stop it any time; rerun to resume."""
     settings = ScrapeSettings(base_url=base_url, rate=parse_rate(rate), concurrency=concurrency, timeout=timeout,
                               max_tries=max_tries, backoff=backoff, max_backoff=max_backoff,
