@@ -52,7 +52,8 @@ def _scored(metrics: dict) -> str:
                                                           ("n_without_known_genre", "without a genre the model knows"))
             if metrics.get(key)]
     trained = metrics.get("n_trained_on")
-    averaged = macro_coverage(metrics) or f"macro-F1, weighted-F1 and mAP average all {len(metrics['per_genre'])} genres"
+    averaged = (macro_coverage(metrics)
+                or f"macro-F1, weighted-F1 and mAP average all {len(metrics['per_genre'])} genres")
     notes = [averaged] + [note for note in [unknown_genres(metrics, markdown_text)] if note]
     return (f"{metrics['n']:,} movies scored" + (f" ({', '.join(left)} left out)" if left else "")
             + (f", {trained:,} of them rows the run trained or validated on" if trained else "")
