@@ -156,10 +156,13 @@ def test_a_table_to_predict_may_leave_rows_out_of_its_split(tmp_path):
 def test_placeholders_for_a_missing_plot_are_no_description(tmp_path):
     path = shared_csv(tmp_path, "tt1,,,Drama,Add a Plot »,", "tt2,,,Drama, n/a ,", "tt3,,,Drama,nan,",
                       "tt4,,,Drama,Overview Coming Soon...,", "tt5,,,Drama,Add a plot to reach the moon.,",
-                      "tt6,,,Drama,Add a Plot &raquo;,", "tt7,,,Drama,ADD A PLOT &#187;,")
+                      "tt6,,,Drama,Add a Plot &raquo;,", "tt7,,,Drama,ADD A PLOT &#187;,",
+                      "tt8,,,Drama,Add a Plot&nbsp;&raquo;,", "tt9,,,Drama,Add a\u00a0Plot\u00a0»,",
+                      "tt10,,,Drama,Overview Coming Soon…,", "tt11,,,Drama,Tom &amp; Jerry &raquo; again.,")
     table = read_table(path)
-    assert table.descriptions == ["", "", "", "", "Add a plot to reach the moon.", "", ""]
-    assert table.has_description.tolist() == [False, False, False, False, True, False, False]
+    assert table.descriptions == ["", "", "", "", "Add a plot to reach the moon.", "", "", "", "", "",
+                                  "Tom &amp; Jerry &raquo; again."]
+    assert table.has_description.tolist() == [False] * 4 + [True] + [False] * 5 + [True]
 
 
 def test_text_only_csv(tmp_path):

@@ -41,14 +41,14 @@ MAX_GENRE_CHARS = 50
 # Soon..." and "No overview found.", pandas' "nan". Not descriptions: read as text, one string stood for hundreds of
 # unrelated movies (359 of movies.csv's 9,411 descriptions), and a model given nothing else named Drama for them.
 NO_DESCRIPTION = frozenset({"add a plot", "add a plot »", "n/a", "nan", "none", "null", "overview coming soon...",
-                            "no overview found."})
+                            "overview coming soon…", "no overview found."})
 
 
 def clean_description(text: object) -> str:
     """A description stripped; "" where there is none, or only a source's placeholder for a missing plot."""
     text = stripped(str(text or ""))
-    # A page copied without decoding its HTML keeps the link's arrow as "&raquo;" (or "&#187;").
-    return "" if html.unescape(text).casefold() in NO_DESCRIPTION else text
+    # A page copied without decoding its HTML keeps the link's arrow as "&raquo;" (or "&#187;"), its space as "&nbsp;".
+    return "" if " ".join(html.unescape(text).split()).casefold() in NO_DESCRIPTION else text
 
 
 @dataclass
