@@ -139,6 +139,16 @@ def test_the_command_writes_the_contract_files(monkeypatch, capsys, tiny_table_c
     assert f"{len(issues)} suspected label problems" in out
 
 
+def audit_rows(monkeypatch, capsys, tmp_path, lines: list[str]):
+    """``lines`` (a CSV's) audited by tfidf-logreg in 2 folds, genres of 3 movies or more: the audit folder, stderr."""
+    (tmp_path / "movies.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out_dir = tmp_path / "audit"
+    code, _, err = run_moviegenre(monkeypatch, capsys, "audit", tmp_path / "movies.csv", "--out", out_dir,
+                                  "--model", "tfidf-logreg", "--folds", 2, "--min-genre-count", 3)
+    assert code == 0, err
+    return out_dir, err
+
+
 def test_the_genres_and_movies_left_out_are_named(monkeypatch, capsys, tmp_path):
     """No issue in a genre the audit leaves out must not read as clean labels: the terminal and report.md name the
     genres audited and those left out (with their counts and why); movies.csv says why a movie was not audited."""
@@ -147,11 +157,7 @@ def test_the_genres_and_movies_left_out_are_named(monkeypatch, capsys, tmp_path)
         genre = ("Comedy", "Drama", "Horror")[i % 3]
         more = {0: "|Mystery", 1: "|Mystery", 2: "|Short"}.get(i, "")  # Mystery: 2 movies, under --min-genre-count 3
         lines.append(f"tt{i:07d},Movie {i},2001,{genre}{more},{'' if i == 3 else f'{WORDS[genre]} story {i}'},")
-    (tmp_path / "movies.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    out_dir = tmp_path / "audit"
-    code, _, err = run_moviegenre(monkeypatch, capsys, "audit", tmp_path / "movies.csv", "--out", out_dir,
-                                  "--model", "tfidf-logreg", "--folds", 2, "--min-genre-count", 3)
-    assert code == 0, err
+    out_dir, err = audit_rows(monkeypatch, capsys, tmp_path, lines)
     assert err.splitlines()[:3] == [
         "auditing 3 genres: Comedy, Drama, Horror",
         "note: 1 genre not audited, with fewer than 3 movies: Mystery (2) (--min-genre-count audits more)",
@@ -177,11 +183,7 @@ def test_an_audit_whose_model_hardly_beats_the_common_genres_warns(monkeypatch, 
     for i in range(60):
         genres = [genre for genre in WORDS if rng.random() < 0.25] or [str(rng.choice(list(WORDS)))]
         lines.append(f"tt{i:07d},Movie {i},2001,{'|'.join(genres)},{' '.join(rng.choice(words, 6))},")
-    (tmp_path / "movies.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    out_dir = tmp_path / "audit"
-    code, _, err = run_moviegenre(monkeypatch, capsys, "audit", tmp_path / "movies.csv", "--out", out_dir,
-                                  "--model", "tfidf-logreg", "--folds", 2, "--min-genre-count", 3)
-    assert code == 0, err
+    out_dir, err = audit_rows(monkeypatch, capsys, tmp_path, lines)
     quality, warning = err.splitlines()[-2:]
     scored, common = (float(number) for number in re.findall(r"\d\.\d{3}", quality))
     assert scored < common + audit_module.MIN_LIFT
