@@ -1,12 +1,14 @@
-"""A description given alone, read also through its nearest training descriptions (kNN), on seeded splits.
+"""A description (or a poster) given alone, read also through its nearest training ones (kNN), on seeded splits.
 
     OMP_NUM_THREADS=2 python benchmarks/description_knn.py --seeds 1,2,3
+    OMP_NUM_THREADS=2 python benchmarks/description_knn.py --input poster --model poster-mlp --seeds 1,2,3
 
-For each split, ``fusion-gmu-no-refit`` (its validation rows stay unseen, unlike ``fusion-gmu``'s refit) is trained
-once. Each validation and test description's k nearest training descriptions (cosine, in the mpnet-l11 vectors the
-model reads) vote with weights exp(similarity / tau); their genre shares are blended into the model's probability
-with weight w. Each rule's per-genre thresholds are tuned on the validation rows given a description alone, as the
-model tunes its own (``tune_thresholds``); test rows given a description alone are scored. w = 0 is the model as is.
+For each split, ``--model`` (``fusion-gmu-no-refit`` by default: its validation rows stay unseen, unlike
+``fusion-gmu``'s refit) is trained once. Each validation and test row's k nearest training rows (cosine, in the
+vectors the model reads of that input: mpnet-l11's for a description) vote with weights exp(similarity / tau); their
+genre shares are blended into the model's probability with weight w. Each rule's per-genre thresholds are tuned on
+the validation rows given that input alone, as the model tunes its own (``tune_thresholds``); test rows given it
+alone are scored. w = 0 is the model as is.
 """
 
 from __future__ import annotations
@@ -33,34 +35,37 @@ def neighbour_shares(train: np.ndarray, train_labels: np.ndarray, rows: np.ndarr
     return (weights[:, :, None] * train_labels[nearest]).sum(1) / weights.sum(1, keepdims=True)
 
 
-def description_rows(model, table, labels: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rows' description-alone probabilities, vectors and labels (``labels``: the model's genres' columns), where
-    they have a description."""
+def input_rows(model, table, labels: np.ndarray, rows: np.ndarray, given: str = "description"
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows' probabilities given ``given`` alone, its vectors and the labels (``labels``: the model's genres'
+    columns), where they have that input."""
     movies = table.subset(rows)
-    has = np.asarray(movies.has_description)
-    movies = movies.subset(has).with_inputs("description")
-    return model.predict_proba(movies), model.features(movies, progress=False)["description"], labels[rows][has]
+    has = np.asarray(movies.has_description if given == "description" else movies.has_poster)
+    movies = movies.subset(has).with_inputs(given)
+    return model.predict_proba(movies), model.features(movies, progress=False)[given], labels[rows][has]
 
 
-def fitted_on_splits(table, seeds: list[int]):
-    """For each seeded split: its seed, ``fusion-gmu-no-refit`` fitted on its training rows (its validation rows
-    choosing epochs and thresholds, and staying unseen otherwise), every row's labels in the model's genres, and the
-    split's labelled train, validation and test rows."""
+def fitted_on_splits(table, seeds: list[int], name: str = "fusion-gmu-no-refit"):
+    """For each seeded split: its seed, model ``name`` fitted on its training rows (its validation rows choosing
+    epochs and thresholds, and staying unseen otherwise), every row's labels in the model's genres, and the split's
+    labelled train, validation and test rows."""
     for seed, genres, labels, rows in labelled_splits(table, seeds):
-        model = fit_on_split(variant({}, seed, "fusion-gmu-no-refit"), table, genres, labels, rows)
+        model = fit_on_split(variant({}, seed, name), table, genres, labels, rows)
         yield seed, model, labels[:, [list(genres).index(g) for g in model.genres_]], rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--input", choices=("description", "poster"), default="description")
+    parser.add_argument("--model", default="fusion-gmu-no-refit")
     args = parser.parse_args()
     table = read_table(DATA / "movies.csv")
     scores: dict[tuple, list[tuple[float, float]]] = {rule: [] for rule in RULES}
-    for seed, model, kept, rows in fitted_on_splits(table, [int(s) for s in args.seeds.split(",")]):
-        _, train_vectors, train_labels = description_rows(model, table, kept, rows["train"])
-        val_p, val_vectors, val_labels = description_rows(model, table, kept, rows["validation"])
-        test_p, test_vectors, test_labels = description_rows(model, table, kept, rows["test"])
+    for seed, model, kept, rows in fitted_on_splits(table, [int(s) for s in args.seeds.split(",")], args.model):
+        _, train_vectors, train_labels = input_rows(model, table, kept, rows["train"], args.input)
+        val_p, val_vectors, val_labels = input_rows(model, table, kept, rows["validation"], args.input)
+        test_p, test_vectors, test_labels = input_rows(model, table, kept, rows["test"], args.input)
         val_known, test_known = val_labels.sum(1) > 0, test_labels.sum(1) > 0
         for k, tau, w in RULES:
             v, t = val_p, test_p

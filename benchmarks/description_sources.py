@@ -17,7 +17,7 @@ import argparse
 import csv
 
 import numpy as np
-from description_knn import description_rows, fitted_on_splits
+from description_knn import fitted_on_splits, input_rows
 from scipy.special import expit, logit
 from shared_data import DATA, run_benchmark
 
@@ -48,7 +48,7 @@ def main() -> None:
     for seed, model, kept, split_rows in fitted_on_splits(table, [int(s) for s in args.seeds.split(",")]):
         parts = {}
         for name, rows in (("val", split_rows["validation"]), ("test", split_rows["test"])):
-            probabilities, _, part_labels = description_rows(model, table, kept, rows)
+            probabilities, _, part_labels = input_rows(model, table, kept, rows)
             ids = np.array(table.subset(rows).ids)[np.asarray(table.subset(rows).has_description)]
             known = part_labels.sum(1) > 0
             parts[name] = (probabilities[known], part_labels[known], np.array([source_of[i] for i in ids[known]]))
