@@ -211,7 +211,7 @@ def absolute_url(link: str, *, base: str = "") -> str:
         url = urljoin(base, link)
         parts = urlsplit(url)
         host_ok = parts.hostname and not any(c.isspace() for c in parts.hostname)  # "exa mple.com" failed robots.txt
-        if parts.scheme in ("http", "https") and host_ok and parts.port != 0:
+        if parts.scheme in ("http", "https") and host_ok and parts.port != 0:  # .port raises on 99999 or -1
             httpx.URL(url)  # its own checks, which urllib does not make: control characters
             return url
     except (ValueError, httpx.InvalidURL):  # urllib's ValueError: "http://[::1" (a bracket left open), port 99999

@@ -47,7 +47,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 LINE_END = re.compile(r"\r\n|\n|\r")  # all three end a line for Arrow
 # What a line the reader cannot take becomes: a NUL (which no text file has: one in the first 2 MiB refuses the file),
 # why, and where; one field, so Arrow hands it to the malformed-row handler with its row number.
-NOT_UTF8, TOO_LONG = "not UTF-8 text", "a line over 2 MiB"
+NOT_UTF8, TOO_LONG = "not UTF-8 text", f"a line over {BLOCK_SIZE >> 20} MiB"
 MARKER = re.compile(rf"\x00({NOT_UTF8}|{TOO_LONG}) at byte (\d+)")
 LINE_BREAK = re.compile(rb"[\r\n]")
 HEADER = re.compile(rf"\ufeff?(?P<blank>(?:{LINE_END.pattern})*)(?P<names>[^\r\n]*)(?:{LINE_END.pattern})")

@@ -49,6 +49,7 @@ from moviegenre.data.table import (
     poster_rows,
 )
 from moviegenre.errors import ConfigError, DataError
+from moviegenre.evaluation.metrics import micro_f1
 from moviegenre.features.cache import file_keys
 from moviegenre.models.base import GenreModel, check_params
 from moviegenre.models.registry import check_model_name, create_model
@@ -153,10 +154,10 @@ def model_quality(labels: np.ndarray, probabilities: np.ndarray, thresholds: np.
     naming every movie the most common genres; and a warning where they beat that by less than ``MIN_LIFT``."""
     scored = ~np.isnan(probabilities).any(1)
     given, says = labels[scored] > 0.5, model_genres(probabilities, thresholds)[scored]
-    micro_f1 = 2 * (given & says).sum() / max(given.sum() + says.sum(), 1)
-    line = (f"out of fold, the model scored micro-F1 {micro_f1:.3f}; naming every movie the most common genres "
-            f"scores {common_genres_f1(given):.3f}")
-    if micro_f1 >= common_genres_f1(given) + MIN_LIFT:
+    scored_f1, floor = micro_f1(given, says), common_genres_f1(given)
+    line = (f"out of fold, the model scored micro-F1 {scored_f1:.3f}; naming every movie the most common genres "
+            f"scores {floor:.3f}")
+    if scored_f1 >= floor + MIN_LIFT:
         return line, None
     return line, (f"the model does not beat naming the most common genres by {MIN_LIFT} or more, so its suspicions "
                   "say little of any one label; give it more movies or a stronger --model")

@@ -63,7 +63,7 @@ def _scored(metrics: dict) -> str:
 def macro_coverage(metrics: dict) -> str | None:
     """Where some of the model's genres are absent from the scored rows: that the averages over genres leave them out,
     so a macro-F1 of one well-predicted genre is not read as the model's."""
-    present, genres = sum(row["support"] > 0 for row in metrics["per_genre"].values()), len(metrics["per_genre"])
+    present, genres = metrics["n_genres_present"], len(metrics["per_genre"])
     if present == genres:
         return None
     return (f"macro-F1, weighted-F1 and mAP cover only the {present} of {genres} genres present in these rows; "

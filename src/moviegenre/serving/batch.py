@@ -57,7 +57,8 @@ from moviegenre.serving.predictor import Predictor
 
 ENGINES = ("local", "ray")
 WORKERS = Interval(1, 1024, whole=True)  # Ray actors, a process each: a typo must not start thousands
-WARNED_PROBLEMS = 5  # rows read around that are told one by one; the rest as a count
+WARNED_PROBLEMS = 5  # rows read around, or broken posters, told one by one; the rest as a count
+SETTINGS = ("batch_size", "engine")  # a job's settings that change how its rows are predicted, not which
 
 
 def predict_file(table: str | Path, out: str | Path, run_dir: str | Path | None = None, *,
@@ -211,13 +212,10 @@ def _check_around(table: Path, around: list[DataError], posters: int, warn: Call
         first = unusable[0]
         raise DataError(first.source, first.problem, row=first.row, field=first.field,
                         hint=f"{first.hint}; not one of the table's {plural(len(unusable), 'poster')} can be used")
-    if not warn:
-        return
-    for problem in around[:WARNED_PROBLEMS]:
-        warn(f"{problem}; {'predicted without its poster' if problem.field == 'poster' else 'read as unknown'}")
-    if len(around) > WARNED_PROBLEMS:
-        warn(f"{plural(len(around) - WARNED_PROBLEMS, 'more problem')} read around as these ('moviegenre data "
-             f"inspect {table}' lists every one)")
+    told = FirstFew(warn)
+    for problem in around:
+        told(f"{problem}; {'predicted without its poster' if problem.field == 'poster' else 'read as unknown'}")
+    told.count_rest("more problem", f"read around as these ('moviegenre data inspect {table}' lists every one)")
 
 
 def _worker_error(error: Exception) -> MovieGenreError:
@@ -250,7 +248,7 @@ def _parts_folder(table: Path, out: Path, run_dir: Path, batch_size: int, restar
             earlier = read_json(marker, hint=f"pass --restart, or delete {parts}, to predict the table from the start")
             changed = _changed(earlier, job) if isinstance(earlier, dict) else ["a job.json of another shape"]
             if changed:
-                same = [f"--{key.replace('_', '-')} {earlier[key]}" for key in ("batch_size", "engine")
+                same = [f"--{key.replace('_', '-')} {earlier[key]}" for key in SETTINGS
                         if earlier.get(key) != job[key]]
                 go_on = f", or give {' '.join(same)} to continue it" if len(same) == len(changed) else ""
                 raise ConfigError(f"{parts} holds an interrupted run with {' and '.join(changed)}; pass --restart (or "
@@ -288,7 +286,7 @@ def _changed(earlier: dict, job: dict) -> list[str]:
     """What differs between an interrupted job and this one, in words; this table changed since told apart from
     another table: the person knows whether the parts are of other rows."""
     changed = [f"another {key} ({earlier.get(key)})" for key in ("table", "model") if earlier.get(key) != job[key]]
-    changed += [f"{key.replace('_', ' ')} {earlier.get(key)}, not {job[key]}" for key in ("batch_size", "engine")
+    changed += [f"{key.replace('_', ' ')} {earlier.get(key)}, not {job[key]}" for key in SETTINGS
                 if earlier.get(key) != job[key]]
     if changed:
         return changed
