@@ -232,6 +232,24 @@ def test_the_header_is_found_where_arrow_finds_it(tmp_path, header):
     assert table.frame["title"].tolist() == ['The "Quoted" Title']
 
 
+def test_blank_lines_before_the_header_do_not_shift_the_rows_reported(tmp_path, monkeypatch, capsys):
+    # Arrow's row numbers count the lines it skips, the blank ones before the header too: each shifted every row
+    # reported by one. Rows are data rows, the one after the header row 1, as in the other messages; blank lines are
+    # not counted, before the header or after it.
+    monkeypatch.setattr(imdb_basics, "BLOCK_SIZE", 1 << 16)
+    rows = (AWKWARD[0], AWKWARD[2], "tt0000010\tmovie\tCaf\xe9", "tt0000011\tmovie\t" + "x" * (1 << 18), AWKWARD[1])
+    path = tmp_path / "title.basics.tsv"
+    path.write_bytes(b"\n\r\n\r" + HEADER.encode() + b"\n" + "".join(row + "\n" for row in rows).encode("latin-1"))
+    code, out, err = moviegenre(monkeypatch, capsys, "imdb", "basics", path, "--out", tmp_path / "movies.csv")
+    assert (code, err) == (0, "")
+    assert "5 rows read: 2 kept, dropped by filter: none, 3 malformed" in out
+    start = len(b"\n\r\n\r" + HEADER.encode() + b"\n") + len(AWKWARD[0]) + len(AWKWARD[2]) + 2
+    assert [line.strip() for line in out.splitlines() if "row skipped" in line] == [
+        f"{path}: row 2: 5 tab-separated fields instead of 9; row skipped",
+        f"{path}: row 3: not UTF-8 text (byte {start + 19:,} of the uncompressed data); row skipped",
+        f"{path}: row 4: a line over 2 MiB (byte {start + len(rows[2]) + 1:,} of the uncompressed data); row skipped"]
+
+
 def test_a_row_that_is_not_utf8_is_skipped_and_reported_by_its_row(tmp_path):
     # The first byte that was not UTF-8 ended the read, in an error naming only its byte offset: in a 12M-row file
     # the row could not be found, and every row after it was lost.

@@ -264,7 +264,9 @@ def _open(stream: pa.NativeFile, path: Path, report: BasicsReport, names: list[s
             problem = f"{marked[1]} (byte {int(marked[2]):,} of the uncompressed data)"
         else:
             problem = f"{row.actual_columns} tab-separated fields instead of {row.expected_columns}"
-        report.add_malformed(DataError(path, f"{problem}; row skipped", row=row.number - 1))
+        # Rows are numbered from the one after the header: Arrow's numbers count every line skip_rows skips (blank
+        # ones before the header too), and no blank line after them.
+        report.add_malformed(DataError(path, f"{problem}; row skipped", row=row.number - header_lines))
         return "skip"
 
     try:
