@@ -14,6 +14,7 @@ import typer.core
 import typer.rich_utils
 from rich.console import Console
 
+from moviegenre._entry import INTERRUPTED_EXIT
 from moviegenre.errors import MovieGenreError
 
 # Typer's help labels flags '<bool>' as if they took a value: a flag (--json, --help) shows no type.
@@ -66,7 +67,6 @@ typer.rich_utils.rich_format_error = _one_line_usage_error
 _AGAIN = "run the same command again to continue"
 _INTERRUPTED_HINTS = {"train": "run the same command with --resume to continue", "audit": _AGAIN,
                       "predict-table": _AGAIN, "scrape": _AGAIN}
-INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports a process Ctrl-C ended
 
 
 def run() -> None:
@@ -106,9 +106,9 @@ def run() -> None:
 
 
 def main() -> None:
-    """The console script: ``run``, then Ctrl-C ignored while Python shuts down. A command that has said it is done
-    (its file written) exited 130, and a scheduler read a failure, where the signal came as torch and ONNX Runtime
-    unloaded."""
+    """What the console script (``moviegenre._entry``) runs: ``run``, then Ctrl-C ignored while Python shuts down. A
+    command that has said it is done (its file written) exited 130, and a scheduler read a failure, where the signal
+    came as torch and ONNX Runtime unloaded."""
     try:
         run()
     finally:
