@@ -254,6 +254,27 @@ def test_evaluate_bounds_its_unknown_genres_says_when_only_their_case_differs_an
          "model's: War (1), Western (1))")]
 
 
+def test_evaluate_names_a_genre_holding_a_control_character_escaped_on_its_one_line(session_quick_run, tmp_path,
+                                                                                      monkeypatch, capsys):
+    from conftest import run_moviegenre
+
+    table = tmp_path / "odd.csv"  # Drama is one of the run's genres; the others hold a tab, a line break, an escape
+    table.write_text('imdb_id,title,year,genres,description,poster\n'
+                     'tt9000001,A,2001,"Drama|We\tstern",family loss life tears,\n'
+                     'tt9000002,B,2002,"Drama|Mu\nsical|Wa\x1br",family tears,\n', encoding="utf-8")
+    code, out, err = run_moviegenre(monkeypatch, capsys, "evaluate", session_quick_run, table, "--report",
+                                    tmp_path / "report")
+    assert code == 0, err
+    note = next(line for line in out.splitlines() if "the run does not predict" in line)
+    assert note.endswith(r"and are not scored: We\tstern (1), Mu\nsical (1), Wa\x1br (1)")
+    none = tmp_path / "none.csv"
+    none.write_text('imdb_id,title,year,genres,description,poster\ntt9100001,T,2001,"We\nstern",family tears,\n')
+    code, _, err = run_moviegenre(monkeypatch, capsys, "evaluate", session_quick_run, none)
+    assert code == 2 and err.splitlines() == [
+        (f"error: {none}: no rows to score with --use any and the model's genres (the table's genres are not the "
+         r"model's: We\nstern (1))")]
+
+
 def test_word_model_is_blended_only_into_rows_with_a_description(session_tiny_labelled):
     table, labels, genres = session_tiny_labelled
     model = fast_model("fusion-gmu").fit(table, labels, genres=genres)

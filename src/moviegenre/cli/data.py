@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from moviegenre.cli.app import console, data_app, non_empty_path
-from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT
+from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, one_line
 from moviegenre.data.readers import read_table
 from moviegenre.data.splits import TEST_SHARE, VALIDATION_SHARE, split_table
 from moviegenre.data.summary import TableSummary, summarize
@@ -70,7 +70,7 @@ def _print_summary(path: Path, summary: TableSummary, min_genre_count: int, drop
     genres.add_column("share", justify="right")
     genres.add_column("kept")
     for genre, count in summary.genre_counts.items():
-        genres.add_row(escape(genre), f"{count:,}", f"{100 * count / max(n, 1):.1f}%",
+        genres.add_row(escape(one_line(genre)), f"{count:,}", f"{100 * count / max(n, 1):.1f}%",
                        "yes" if genre in summary.kept_genres else "no")
     console.print(genres)
     console.print("genres per movie: " + ", ".join(f"{k}: {v:,}" for k, v in summary.genres_per_movie.items()))
@@ -118,7 +118,7 @@ def split(path: Annotated[Path, typer.Argument(parser=non_empty_path, help=TABLE
     for column in proportions.columns:
         report.add_column(column, justify="left" if column == "genre" else "right")
     for row in proportions.itertuples(index=False):
-        report.add_row(escape(row[0]), *(f"{v:.1f}" for v in row[1:]))
+        report.add_row(escape(one_line(row[0])), *(f"{v:.1f}" for v in row[1:]))
     console.print(report)
     console.print(f"largest difference from the whole: {proportions['max diff (pp)'].max():.2f} percentage points")
     console.print(f"wrote {out / 'split.csv'} and {out / 'genres.json'}", markup=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections import Counter
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -17,6 +18,9 @@ from moviegenre.errors import ConfigError, DataError
 DEFAULT_MIN_GENRE_COUNT = 100
 # 'Short' names a running time, not a genre (the original design dropped it too).
 DEFAULT_DROP_GENRES = ("Short",)
+# What ends or garbles a line a genre is printed on, yet may hide in a name read from a quoted cell: C0 and C1 controls
+# (tab, line feed, carriage return, escape, ...), DEL, and Unicode's line and paragraph separators.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class GenreEncoder:
@@ -97,9 +101,14 @@ class GenreEncoder:
         return encoder
 
 
-def counted(counts: dict[str, int], name=str, limit: int | None = None) -> str:
+def one_line(genre: str) -> str:
+    """``genre`` as a line of text shows it: its control characters escaped as Python writes them (``Dra\\tma``)."""
+    return CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), genre)
+
+
+def counted(counts: dict[str, int], name=one_line, limit: int | None = None) -> str:
     """Genres with their movie counts, as notes and reports list those left out: ``Mystery (78), Sci-Fi (65)``;
-    ``name`` writes a genre (markdown escapes it); past ``limit`` genres, how many more."""
+    ``name`` writes a genre (markdown escapes it; by default, ``one_line``); past ``limit`` genres, how many more."""
     shown = list(counts.items())[:limit]
     more = f" and {len(counts) - len(shown):,} more" if len(shown) < len(counts) else ""
     return ", ".join(f"{name(genre)} ({count:,})" for genre, count in shown) + more
@@ -131,8 +140,8 @@ def check_drop(drop: Sequence[str], genres: Collection[str]) -> None:
 
 
 def _shown(name: str) -> str:
-    """A name as an error echoes it: whole, but not 1 MB of it."""
-    return name if len(name) <= 60 else name[:60] + "…"
+    """A name as an error echoes it: whole, but not 1 MB of it, and on the error's one line."""
+    return one_line(name if len(name) <= 60 else name[:60] + "…")
 
 
 def resolve_genres(names: Sequence[str], known: Sequence[str], where: str = "--genre") -> list[str]:

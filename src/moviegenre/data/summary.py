@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, check_drop
+from moviegenre.data.genres import CONTROL, DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, check_drop, one_line
 from moviegenre.data.table import MovieTable, plural
 from moviegenre.errors import DataError
 
@@ -25,7 +25,7 @@ class TableSummary:
     kept_genres: list[str]  # what the genre policy keeps
     genres_per_movie: dict[int, int]
     problems: list[str]
-    # Genre names that look like mistakes 'train' takes as they are: 'Sci-Fi' and 'sci-fi', 'Action, Comedy'.
+    # Genre names that look like mistakes 'train' takes as they are: 'Sci-Fi' and 'sci-fi', 'Action, Comedy', 'Dra\tma'.
     warnings: list[str]
 
     def to_dict(self) -> dict:
@@ -50,7 +50,7 @@ def summarize(table: MovieTable, *, min_genre_count: int = DEFAULT_MIN_GENRE_COU
 
 def genre_warnings(source: object, counts: dict[str, int]) -> list[DataError]:
     """Genre names that look like mistakes, one line each; ``counts``: movies per genre, most frequent first."""
-    return _case_variants(source, counts) + _held_separators(source, counts)
+    return _case_variants(source, counts) + _held_separators(source, counts) + _held_controls(source, counts)
 
 
 def _case_variants(source: object, counts: dict[str, int]) -> list[DataError]:
@@ -59,7 +59,7 @@ def _case_variants(source: object, counts: dict[str, int]) -> list[DataError]:
     for genre in counts:
         spellings.setdefault(genre.lower(), []).append(genre)
     return [DataError(source, "genres that differ only in case: "
-                      + ", ".join(f"'{genre}' ({plural(counts[genre], 'movie')})" for genre in group),
+                      + ", ".join(f"'{one_line(genre)}' ({plural(counts[genre], 'movie')})" for genre in group),
                       field="genres", hint="write each genre one way: they are counted, and learnt, as different")
             for group in spellings.values() if len(group) > 1]
 
@@ -70,7 +70,21 @@ def _held_separators(source: object, counts: dict[str, int]) -> list[DataError]:
     for genre, count in counts.items():
         held = [f"'{separator}'" for separator in WRONG_SEPARATORS if separator in genre]
         if held:
-            found.append(DataError(source, f"genre '{genre}' ({plural(count, 'movie')}) holds {' and '.join(held)}",
-                                   field="genres", hint="a list split on the wrong separator? give one genre per "
-                                                        "name ('|'-separated in a CSV)"))
+            found.append(DataError(source, f"genre '{one_line(genre)}' ({plural(count, 'movie')}) holds "
+                                           f"{' and '.join(held)}", field="genres",
+                                   hint="a list split on the wrong separator? give one genre per name ('|'-separated "
+                                        "in a CSV)"))
+    return found
+
+
+def _held_controls(source: object, counts: dict[str, int]) -> list[DataError]:
+    """Each genre holding a control character (a tab, a line break from a quoted cell): a name that looks like another,
+    or like none, where it is printed."""
+    found = []
+    for genre, count in counts.items():
+        held = [f"'{one_line(character)}'" for character in dict.fromkeys(CONTROL.findall(genre))]
+        if held:
+            found.append(DataError(source, f"genre '{one_line(genre)}' ({plural(count, 'movie')}) holds "
+                                           f"{' and '.join(held)}", field="genres",
+                                   hint="a stray character of the cell? it is part of the name, unseen: remove it"))
     return found

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
-from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, GenreEncoder, counted
+from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, GenreEncoder, counted, one_line
 from moviegenre.data.readers import read_json, read_table
 from moviegenre.data.splits import check_seed, iterative_stratification
 from moviegenre.data.table import (
@@ -172,7 +172,7 @@ def common_genres_f1(given: np.ndarray) -> float:
 
 def genre_notes(encoder: GenreEncoder) -> list[str]:
     """A line naming the audited genres, and one per reason some were left out (worded as ``train``'s note)."""
-    lines = [f"auditing {plural(len(encoder.classes_), 'genre')}: {', '.join(encoder.classes_)}"]
+    lines = [f"auditing {plural(len(encoder.classes_), 'genre')}: {', '.join(map(one_line, encoder.classes_))}"]
     if rare := encoder.rare_:
         lines.append(f"note: {plural(len(rare), 'genre')} not audited, with fewer than {encoder.min_count:,} movies: "
                      f"{counted(rare)} (--min-genre-count audits more)")

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import precision_recall_curve
 
-from moviegenre.data.genres import counted
+from moviegenre.data.genres import counted, one_line
 from moviegenre.data.readers import read_csv_file
 from moviegenre.data.table import atomic_write_bytes, atomic_write_text, plural
 from moviegenre.errors import DataError
@@ -70,7 +70,7 @@ def macro_coverage(metrics: dict) -> str | None:
             f"the micro scores count the predictions of all {genres}")
 
 
-def unknown_genres(metrics: dict, name=str) -> str | None:
+def unknown_genres(metrics: dict, name=one_line) -> str | None:
     """The labels of genres the model does not predict, which no score counts (the first ``UNKNOWN_SHOWN`` named; the
     metrics JSON has them all); ``name`` writes a genre."""
     unknown = metrics.get("unknown_genres")
