@@ -73,6 +73,13 @@ def test_a_name_to_drop_that_no_movie_has_is_refused(name, hint):
     assert str(error.value) == f"--drop-genres: no movie has the genre '{name}' ({hint})"
 
 
+def test_a_name_to_drop_that_several_genres_spell_otherwise_is_refused_naming_them_all():
+    """'DRAMA' where the table has 'drama' and 'Drama' could mean either, or both."""
+    with pytest.raises(DataError) as error:
+        GenreEncoder(min_count=1, drop=("DRAMA",)).fit([["drama"], ["Drama", "Comedy"], ["drama"]])
+    assert str(error.value) == "--drop-genres: no movie has the genre 'DRAMA' (did you mean 'Drama' or 'drama'?)"
+
+
 @pytest.mark.parametrize("drop, classes", [(("Short",), ["Comedy", "Drama"]), (("Short", "Drama"), ["Comedy"])])
 def test_the_default_drop_name_is_no_error_where_no_movie_has_it(drop, classes):
     """The default applies to every table: most have no Short movie, and one named with the default is no typo."""

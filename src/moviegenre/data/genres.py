@@ -132,9 +132,10 @@ def check_drop(drop: Sequence[str], genres: Collection[str]) -> None:
     for name in drop:
         if name in genres or name in DEFAULT_DROP_GENRES:
             continue
-        meant = {genre.lower(): genre for genre in genres}.get(name.lower()) or \
-            next(iter(difflib.get_close_matches(name, genres, n=1)), None)
-        hint = f"did you mean '{meant}'?" if meant else \
+        # Every spelling the table has ('Drama' and 'drama' for 'DRAMA'): either may be the one meant.
+        meant = sorted(genre for genre in genres if genre.lower() == name.lower()) or \
+            difflib.get_close_matches(name, genres, n=1)
+        hint = ("did you mean " + " or ".join(f"'{_shown(genre)}'" for genre in meant) + "?") if meant else \
             "give it as the table spells it ('moviegenre data inspect' lists them)"
         raise DataError("--drop-genres", f"no movie has the genre '{_shown(name)}'", hint=hint)
 
