@@ -614,12 +614,16 @@ POSTER_NET = {"poster_text_weight": 0.3, "poster_net_weight": 0.5}
 DESCRIPTION_NET_ALONE = {"text_encoder": "mpnet-l11", "description_net_weight": 0.25,
                          "config": {"pos_weight_power": 0.35}, **POSTER_NET, **TITLED}
 DESCRIPTION_NET = {"description_net_weight_with_poster": 0.15, **DESCRIPTION_NET_ALONE}
-FUSION_GMU = {"image_encoder": "efficientnet-lite0+lite1+lite2+flip", "description_thresholds": True, "refit": True,
-              **DESCRIPTION_NET}
+FUSION_GMU_POSTER_TEXT_03 = {"image_encoder": "efficientnet-lite0+lite1+lite2+flip", "description_thresholds": True,
+                             "refit": True, **DESCRIPTION_NET}
+# A lone poster's words weigh 0.4, not 0.3: its micro-F1 rose on each of seeds 1-5 (+0.003 to +0.006), its macro-F1
+# held; the recipes measured before keep 0.3 (docs/model-selection.md).
+FUSION_GMU = FUSION_GMU_POSTER_TEXT_03 | {"poster_text_weight": 0.4}
 register_model("fusion-gmu")(_mlp("gmu", **FUSION_GMU))
-register_model("fusion-gmu-label-smoothing")(_mlp("gmu", **FUSION_GMU | {"config": FUSION_GMU["config"]
-                                                                                    | {"label_smoothing": 0.05}}))
-register_model("fusion-gmu-no-refit")(_mlp("gmu", **FUSION_GMU | {"refit": False}))
+register_model("fusion-gmu-poster-text-0.3")(_mlp("gmu", **FUSION_GMU_POSTER_TEXT_03))
+register_model("fusion-gmu-label-smoothing")(_mlp("gmu", **FUSION_GMU_POSTER_TEXT_03 | {
+    "config": FUSION_GMU_POSTER_TEXT_03["config"] | {"label_smoothing": 0.05}}))
+register_model("fusion-gmu-no-refit")(_mlp("gmu", **FUSION_GMU_POSTER_TEXT_03 | {"refit": False}))
 register_model("fusion-gmu-shared-thresholds")(_mlp("gmu", image_encoder="efficientnet-lite0+lite1+lite2+flip",
                                                     **DESCRIPTION_NET))
 register_model("fusion-gmu-lite02")(_mlp("gmu", image_encoder="efficientnet-lite0+lite2+flip", **DESCRIPTION_NET))
