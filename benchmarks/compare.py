@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> dict:
             print(f"[{time.perf_counter() - started:7.0f} s] {dataset.key} {name} done", file=sys.stderr)
     return {"generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             # As given (--models, --data ...): a run of some models must not read as one of them all.
-            "command": " ".join(["python benchmarks/compare.py", *map(shlex.quote, sys.argv[1:])]),
+            "command": " ".join(["python benchmarks/compare.py", *map(shlex.quote, args.given)]),
             "device": args.device, "machine": machine(args.device), "seed": args.seed,
             "wall_seconds": round(time.perf_counter() - started, 1), "splits": splits, "results": rows,
             "published_mmimdb": PUBLISHED, "original_report": ORIGINAL}
@@ -316,12 +316,12 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def updated(old: dict, new: dict, models: str) -> dict:
+def updated(old: dict, new: dict) -> dict:
     """``old`` results with the rows of the models ``new`` re-ran replaced (the same split: same seed and data)."""
     if (old["seed"], old["splits"]) != (new["seed"], new["splits"]):
         raise SystemExit("--update: the existing results.json was made on another split; re-run everything")
     rerun = {row["model"] for row in new["results"]}
-    return {**new, "command": f"{old['command']} ({old['generated']}); then {new['command']} --update --models {models}",
+    return {**new, "command": f"{old['command']} ({old['generated']}); then {new['command']}",
             "wall_seconds": old["wall_seconds"] + new["wall_seconds"],
             "results": [row for row in old["results"] if row["model"] not in rerun] + new["results"]}
 
@@ -337,11 +337,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--update", action="store_true",
                         help="re-run only --models and keep every other model's rows from the existing results.json")
     args = parser.parse_args(argv)
+    args.given = sys.argv[1:] if argv is None else argv  # its command line says it (--update --models included)
     if args.update and not (args.models and (args.docs / "results.json").exists()):
         parser.error("--update needs --models and an existing results.json in --docs")
     results = run(args)
     if args.update:
-        results = updated(json.loads((args.docs / "results.json").read_text(encoding="utf-8")), results, args.models)
+        results = updated(json.loads((args.docs / "results.json").read_text(encoding="utf-8")), results)
     args.docs.mkdir(parents=True, exist_ok=True)
     (args.docs / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     (args.docs / "results.md").write_text(markdown(results), encoding="utf-8")
