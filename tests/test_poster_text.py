@@ -94,11 +94,12 @@ def test_poster_text_is_blended_only_where_the_poster_is_the_only_input(ocr_read
     model.fit(table, labels, genres=genres)
     assert model.reads_poster_text and model.poster_words_.analyzer == "char" and len(model.alone_nets_["poster"]) == 1
     with_text = {use: model.predict_proba(table.with_inputs(use)) for use in ("poster", "both", "description")}
+    weights = {name: getattr(model, name) for name in ("poster_text_weight", "poster_net_weight")}
     model.set_params(poster_text_weight=0.0)
     without_words = model.predict_proba(table.with_inputs("poster"))
     model.set_params(poster_net_weight=0.0)
     without = {use: model.predict_proba(table.with_inputs(use)) for use in ("poster", "both", "description")}
-    model.set_params(poster_text_weight=0.3, poster_net_weight=0.5)
+    model.set_params(**weights)
     # The word model and the poster network each move the poster-only probabilities, and nothing else.
     assert np.abs(with_text["poster"] - without_words).max() > 0.01
     assert np.abs(without_words - without["poster"]).max() > 0.01
