@@ -27,7 +27,10 @@ from shared_data import run_benchmark  # benchmarks/ is on the path when this ru
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTER = ROOT / "examples" / "poster.png"
-ENTRY = "import sys; from moviegenre.cli import run; sys.argv[0] = 'moviegenre'; run()"
+# What the console script runs (moviegenre._entry); a checkout older than it (--src OLD/src) runs the CLI's main.
+ENTRY = ("import sys, importlib.util as util; sys.argv[0] = 'moviegenre'; "
+         "name = 'moviegenre._entry' if util.find_spec('moviegenre._entry') else 'moviegenre.cli'; "
+         "__import__(name, fromlist=['main']).main()")
 COMMANDS = {
     "import moviegenre": ["-c", "import moviegenre"],
     "moviegenre --help": ["-c", ENTRY, "--help"],
