@@ -246,12 +246,8 @@ def test_evaluate_bounds_its_unknown_genres_says_when_only_their_case_differs_an
                            f"and are not scored: {genres[0].lower()} (30), Zgenre00 (1), ")
     assert "Zgenre08 (1) and 21 more; genres are matched as written: " in note and "Zgenre09" not in note
     assert note.endswith(f"{genres[0].lower()} is not the run's {genres[0]}")
-    none = tmp_path / "none.csv"
-    none.write_text("imdb_id,title,year,genres,description,poster\ntt9100001,T,2001,Western|War,family tears,\n")
-    code, _, err = run_moviegenre(monkeypatch, capsys, "evaluate", session_quick_run, none)
-    assert code == 2 and err.splitlines() == [
-        (f"error: {none}: no rows to score with --use any and the model's genres (the table's genres are not the "
-         "model's: War (1), Western (1))")]
+    assert _refused_for_no_known_genre(session_quick_run, tmp_path, monkeypatch, capsys, "Western|War") == \
+        "War (1), Western (1)"
 
 
 def test_evaluate_names_a_genre_holding_a_control_character_escaped_on_its_one_line(session_quick_run, tmp_path,
@@ -267,12 +263,21 @@ def test_evaluate_names_a_genre_holding_a_control_character_escaped_on_its_one_l
     assert code == 0, err
     note = next(line for line in out.splitlines() if "the run does not predict" in line)
     assert note.endswith(r"and are not scored: We\tstern (1), Mu\nsical (1), Wa\x1br (1)")
+    assert _refused_for_no_known_genre(session_quick_run, tmp_path, monkeypatch, capsys, '"We\nstern"') == \
+        r"We\nstern (1)"
+
+
+def _refused_for_no_known_genre(run, tmp_path, monkeypatch, capsys, genres_cell: str) -> str:
+    """The genres evaluate's one-line refusal lists for a one-movie table none of whose genres the run predicts."""
+    from conftest import run_moviegenre
+
     none = tmp_path / "none.csv"
-    none.write_text('imdb_id,title,year,genres,description,poster\ntt9100001,T,2001,"We\nstern",family tears,\n')
-    code, _, err = run_moviegenre(monkeypatch, capsys, "evaluate", session_quick_run, none)
-    assert code == 2 and err.splitlines() == [
-        (f"error: {none}: no rows to score with --use any and the model's genres (the table's genres are not the "
-         r"model's: We\nstern (1))")]
+    none.write_text(f"imdb_id,title,year,genres,description,poster\ntt9100001,T,2001,{genres_cell},family tears,\n")
+    code, _, err = run_moviegenre(monkeypatch, capsys, "evaluate", run, none)
+    prefix = (f"error: {none}: no rows to score with --use any and the model's genres (the table's genres are not the "
+              "model's: ")
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith(prefix) and err.endswith(")\n"), err
+    return err[len(prefix):-2]
 
 
 def test_word_model_is_blended_only_into_rows_with_a_description(session_tiny_labelled):
