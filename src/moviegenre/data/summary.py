@@ -10,8 +10,12 @@ from moviegenre.data.genres import CONTROL, DEFAULT_DROP_GENRES, DEFAULT_MIN_GEN
 from moviegenre.data.table import MovieTable, plural
 from moviegenre.errors import DataError
 
-# Separators of a genre list other than the table's '|': a genre holding one is a list read as one genre.
-WRONG_SEPARATORS = ",;"
+# Characters a genre name should not hold, each kind with how a person's table came to hold it: a list separator other
+# than the table's '|' (a list read as one genre); a control character (unseen, or a name that looks like another).
+HELD = ((lambda genre: [separator for separator in ",;" if separator in genre],
+         "a list split on the wrong separator? give one genre per name ('|'-separated in a CSV)"),
+        (lambda genre: list(dict.fromkeys(CONTROL.findall(genre))),
+         "a stray character of the cell? it is part of the name, unseen: remove it"))
 
 
 @dataclass
@@ -50,7 +54,7 @@ def summarize(table: MovieTable, *, min_genre_count: int = DEFAULT_MIN_GENRE_COU
 
 def genre_warnings(source: object, counts: dict[str, int]) -> list[DataError]:
     """Genre names that look like mistakes, one line each; ``counts``: movies per genre, most frequent first."""
-    return _case_variants(source, counts) + _held_separators(source, counts) + _held_controls(source, counts)
+    return _case_variants(source, counts) + _held_characters(source, counts)
 
 
 def _case_variants(source: object, counts: dict[str, int]) -> list[DataError]:
@@ -64,27 +68,8 @@ def _case_variants(source: object, counts: dict[str, int]) -> list[DataError]:
             for group in spellings.values() if len(group) > 1]
 
 
-def _held_separators(source: object, counts: dict[str, int]) -> list[DataError]:
-    """Each genre holding ',' or ';': a list split on the wrong separator, read as one genre."""
-    found = []
-    for genre, count in counts.items():
-        held = [f"'{separator}'" for separator in WRONG_SEPARATORS if separator in genre]
-        if held:
-            found.append(DataError(source, f"genre '{one_line(genre)}' ({plural(count, 'movie')}) holds "
-                                           f"{' and '.join(held)}", field="genres",
-                                   hint="a list split on the wrong separator? give one genre per name ('|'-separated "
-                                        "in a CSV)"))
-    return found
-
-
-def _held_controls(source: object, counts: dict[str, int]) -> list[DataError]:
-    """Each genre holding a control character (a tab, a line break from a quoted cell): a name that looks like another,
-    or like none, where it is printed."""
-    found = []
-    for genre, count in counts.items():
-        held = [f"'{one_line(character)}'" for character in dict.fromkeys(CONTROL.findall(genre))]
-        if held:
-            found.append(DataError(source, f"genre '{one_line(genre)}' ({plural(count, 'movie')}) holds "
-                                           f"{' and '.join(held)}", field="genres",
-                                   hint="a stray character of the cell? it is part of the name, unseen: remove it"))
-    return found
+def _held_characters(source: object, counts: dict[str, int]) -> list[DataError]:
+    """Each genre holding characters of a kind in ``HELD``: one line per genre and kind."""
+    return [DataError(source, f"genre '{one_line(genre)}' ({plural(count, 'movie')}) holds "
+                      + " and ".join(f"'{one_line(character)}'" for character in held), field="genres", hint=hint)
+            for find, hint in HELD for genre, count in counts.items() if (held := find(genre))]
