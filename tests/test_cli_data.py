@@ -96,6 +96,18 @@ def test_inspect_warns_of_genres_that_differ_in_case_or_hold_a_separator(monkeyp
     assert summary["genre_counts"] == {"sci-fi": 2, "Sci-Fi": 1, "Drama": 1, "Action, Comedy": 1, "Action; Drama": 1}
 
 
+def test_a_genre_holding_a_comma_is_dropped_by_quoting_it_as_in_a_csv(monkeypatch, capsys, tmp_path):
+    """'--drop-genres "Action, Comedy"' was split into 'Action' and 'Comedy': such a genre could not be dropped."""
+    path = write(tmp_path / "m.csv", f'{HEADER}\ntt1,A,,"Action, Comedy|Drama",a,\ntt2,B,,Drama|Short,b,\n')
+    code, out, _ = moviegenre(monkeypatch, capsys, "data", "inspect", path, "--min-genre-count", "1", "--json",
+                              "--drop-genres", 'Short, "Action, Comedy"')
+    assert code == 0 and json.loads(out)["kept_genres"] == ["Drama"]
+    code, out, err = moviegenre(monkeypatch, capsys, "data", "inspect", path, "--drop-genres", '"Action, Comedy')
+    assert (code, out) == (2, "")
+    assert err == ("error: --drop-genres: cannot read '\"Action, Comedy' as a list (close each quote right before a "
+                   "comma or the end: '\"Sci, Fi\",Short')\n")
+
+
 def test_inspect_warns_of_genres_holding_a_control_character_and_shows_them_escaped(monkeypatch, capsys, tmp_path):
     """A tab or line break inside a quoted cell stays in the genre's name, unseen: printed as it was, 'Com<newline>edy'
     took two rows of the table and 'Ho<carriage return>rror' read as 'Horror'."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Annotated
@@ -16,16 +17,24 @@ from moviegenre.data.readers import read_table
 from moviegenre.data.splits import TEST_SHARE, VALIDATION_SHARE, split_table
 from moviegenre.data.summary import TableSummary, summarize
 from moviegenre.data.table import plural
+from moviegenre.errors import DataError
 
 # The formats read_table reads (README, "Readable tables").
 TABLE_HELP = "Movie table: project CSV, Parquet, text-only CSV, one-hot poster CSV or MM-IMDb folder."
 MinGenreCount = Annotated[int, typer.Option(min=0, help="Drop genres with fewer movies than this.")]
-DropGenres = Annotated[str, typer.Option(help="Comma-separated genres to drop ('' for none).")]
+DropGenres = Annotated[str, typer.Option(help="Comma-separated genres to drop ('' for none; quote a name that holds "
+                                                "a comma, as in a CSV: '\"Sci, Fi\",Short').")]
 DROP_GENRES = ",".join(DEFAULT_DROP_GENRES)
 
 
 def parse_genre_list(text: str) -> tuple[str, ...]:
-    return tuple(g.strip() for g in text.split(",") if g.strip())
+    """The names of a comma-separated list, read as a CSV row: a name in double quotes may hold a comma."""
+    try:
+        names = next(csv.reader([text], skipinitialspace=True, strict=True), [])
+    except csv.Error:
+        raise DataError("--drop-genres", f"cannot read '{one_line(text[:60])}' as a list",
+                        hint="close each quote right before a comma or the end: '\"Sci, Fi\",Short'") from None
+    return tuple(name.strip() for name in names if name.strip())
 
 
 @data_app.command("inspect")
