@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import queue
 import re
 import threading
@@ -120,13 +121,27 @@ def test_explain_reads_genres_as_compare_does(client: TestClient) -> None:
     assert detail.startswith("genre: unknown genre 'Nope'")
 
 
-def test_a_full_prediction_queue_is_a_503(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    full = queue.Queue(1)
-    full.put(None)  # the workers wait on the real queue and never take it
-    monkeypatch.setattr(client.app.state.service.batcher, "jobs", full)
+def test_a_full_prediction_queue_is_a_503_saying_how_long_the_queued_batches_take(client: TestClient,
+                                                                                    monkeypatch: pytest.MonkeyPatch):
+    """Retry-After was 2 s however many predictions waited and however long a batch took."""
+    batcher = client.app.state.service.batcher
+    full = queue.Queue(40)
+    for _ in range(40):
+        full.put(None)  # the workers wait on the real queue and never take these
+    monkeypatch.setattr(batcher, "jobs", full)
+    monkeypatch.setattr(batcher, "batch_seconds", 1.5)  # a recent batch took 1.5 s
     response = client.post("/predict", data={"description": DESCRIPTION})
     assert re.fullmatch(r"busy: \d+ predictions already wait for the model; retry shortly", one_line(response, 503))
-    assert response.headers["retry-after"] == "2"
+    batches = math.ceil(40 / (batcher.max_batch * batcher.workers))  # each worker runs up to max_batch at once
+    assert response.headers["retry-after"] == str(math.ceil(batches * 1.5))
+
+
+def test_each_batch_run_moves_the_estimate_of_a_batchs_duration(client: TestClient,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    batcher = client.app.state.service.batcher
+    monkeypatch.setattr(batcher, "batch_seconds", 100.0)
+    assert client.post("/predict", data={"description": DESCRIPTION}).status_code == 200
+    assert 70 < batcher.batch_seconds < 100  # 0.7 of the estimate before, 0.3 of this batch's few seconds at most
 
 
 def test_waiting_explanations_are_bounded(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -263,6 +278,7 @@ def full_prediction_queue(client: TestClient, monkeypatch: pytest.MonkeyPatch) -
     full = queue.Queue(1)
     full.put(None)  # the workers wait on the real queue and never take it
     monkeypatch.setattr(client.app.state.service.batcher, "jobs", full)
+    monkeypatch.setattr(client.app.state.service.batcher, "batch_seconds", 2.0)  # one batch queued: Retry-After 2
 
 
 def test_a_busy_compare_is_the_services_503_not_a_posters(client: TestClient, poster_bytes: bytes,

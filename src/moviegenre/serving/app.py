@@ -91,7 +91,7 @@ class Busy(ClientError):
     """The 503 of a saturated service: no fault of the request (nor of one poster or batch item in it)."""
 
 
-def busy(what: str, retry_after: int = 2) -> Busy:
+def busy(what: str, retry_after: int) -> Busy:
     return Busy(503, f"busy: {what} already wait for the model; retry shortly",
                 headers={"Retry-After": str(retry_after)})
 
@@ -212,7 +212,7 @@ class Service:
             probabilities = await self.batcher.probabilities(tensor, description if used["description"] else "",
                                                              title, poster_text)
         except queue.Full:
-            raise busy(f"{MAX_QUEUED_PREDICTIONS} predictions") from None
+            raise busy(f"{MAX_QUEUED_PREDICTIONS} predictions", self.batcher.wait_seconds()) from None
         return Prediction(**self.scorer.result(probabilities, used), model_version=self.version)
 
     async def explain_later(self, poster: bytes | None, description: str | None, top: int,
@@ -436,7 +436,8 @@ def create_app(run_dir: str | Path | None = None, workers: int | None = None) ->
 
         results = await until_gone(request, asyncio.gather(*(one(i, item) for i, item in enumerate(batch.items))))
         if all(result.error is not None and result.error.status == 503 for result in results):
-            raise busy(f"{MAX_QUEUED_PREDICTIONS} predictions")  # the whole batch: a 503 with Retry-After
+            # The whole batch: a 503 with Retry-After.
+            raise busy(f"{MAX_QUEUED_PREDICTIONS} predictions", service.batcher.wait_seconds())
         return BatchResponse(results=results)
 
     @app.post("/explain", response_model=ExplainResult, responses=ERRORS,

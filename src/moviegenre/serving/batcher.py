@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import queue
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,8 +29,9 @@ class Batcher:
     """Worker threads that each run whatever requests are queued through the model as one batch."""
 
     def __init__(self, scorer: Scorer, workers: int = 1, max_batch: int = 8, max_queue: int = 0) -> None:
-        self.scorer, self.max_batch = scorer, max_batch
+        self.scorer, self.max_batch, self.workers = scorer, max_batch, workers
         self.jobs: queue.Queue[_Job] = queue.Queue(max_queue)  # 0: unbounded
+        self.batch_seconds = 0.5  # a recent batch's duration (moving average), for a turned-away request's Retry-After
         # Daemon threads started here rather than in the app's lifespan: test clients and fuzzers run the
         # lifespan several times, and an idle worker costs nothing but a blocked queue read.
         for i in range(workers):
@@ -40,6 +43,12 @@ class Batcher:
         job = _Job(tensor, description, title, poster_text, loop.create_future(), loop)
         self.jobs.put_nowait(job)  # queue.Full when max_queue jobs wait: the caller turns the request away
         return await job.future
+
+    def wait_seconds(self) -> int:
+        """About how long the queued jobs take, batch after batch on every worker: a turned-away request's
+        Retry-After (whole seconds, at least 1)."""
+        batches = math.ceil(self.jobs.qsize() / (self.max_batch * self.workers))
+        return max(1, math.ceil(batches * self.batch_seconds))
 
     def _work(self) -> None:
         while True:
@@ -54,8 +63,10 @@ class Batcher:
             batch = [job for job in batch if not job.future.cancelled()]
             if not batch:
                 continue
+            started = time.monotonic()
             try:
                 outcomes = [(row, None) for row in self._run(batch)]
+                self.batch_seconds = 0.7 * self.batch_seconds + 0.3 * (time.monotonic() - started)
             except Exception as error:  # noqa: BLE001 - the waiting request fails with it (a 500, logged)
                 # One request the model cannot run must not fail the others batched with it: each runs alone.
                 outcomes = [self._alone(job) for job in batch] if len(batch) > 1 else [(None, error)]
