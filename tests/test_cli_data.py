@@ -366,8 +366,13 @@ def test_a_genre_to_drop_that_no_movie_has_is_refused_by_every_command(monkeypat
     (["data", "frobnicate"], "No such command 'frobnicate' (see 'moviegenre data --help')"),
     (["predict", "--tile", "Alien"], "No such option: --tile (Possible options: --title) (see 'moviegenre predict --help')"),
 ])
-def test_usage_errors_are_one_line_and_exit_2(monkeypatch, capsys, args, said):
-    """Click's refusals were a usage line, a hint line and a framed panel: four lines where ours are one."""
+@pytest.mark.parametrize("rich", [True, False], ids=["rich", "TYPER_USE_RICH=0"])
+def test_usage_errors_are_one_line_and_exit_2(monkeypatch, capsys, args, said, rich):
+    """Click's refusals were a usage line, a hint line and a framed panel: four lines where ours are one (Click's own
+    four lines, without the panel, where TYPER_USE_RICH=0 turns Typer's rich mode off)."""
+    import typer.core
+
+    monkeypatch.setattr(typer.core, "HAS_RICH", rich)  # read from the environment once, as Typer is imported
     assert moviegenre(monkeypatch, capsys, *args) == (2, "", f"error: {said}\n")
 
 

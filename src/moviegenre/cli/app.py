@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import typer
+import typer._click.exceptions
 import typer.core
 import typer.rich_utils
 from rich.console import Console
@@ -38,8 +39,8 @@ err_console = Console(stderr=True)
 def _one_line_usage_error(error: Exception) -> None:
     """Print Click's refusal of the arguments (an unknown option, a value out of range) as one line, as ours are.
 
-    Typer draws it as a usage line, a hint line and a framed panel; a script reading stderr wants one line. (Typer
-    calls this only in its rich mode, the default: with TYPER_USE_RICH=0 Click prints its own four lines.)
+    Typer draws it as a usage line, a hint line and a framed panel (Click, with TYPER_USE_RICH=0: four lines); a
+    script reading stderr wants one line.
     """
     # Typer has printed the help, which is the answer; matched by name, as Typer does: the class is of the copy of
     # Click that Typer bundles, not of the click package.
@@ -60,8 +61,10 @@ def non_empty_path(value: str) -> Path:
     return Path(value)
 
 
-# Typer looks this function up when it reports a usage error, so replacing it here changes every command's report.
+# Typer looks this function up when it reports a usage error, so replacing it here changes every command's report;
+# with TYPER_USE_RICH=0 it calls the error's own ``show`` instead (of the copy of Click that Typer bundles).
 typer.rich_utils.rich_format_error = _one_line_usage_error
+typer._click.exceptions.UsageError.show = lambda self, file=None: _one_line_usage_error(self)
 
 # What Ctrl-C leaves to do: the commands that pick up where an interrupted run stopped say how.
 _AGAIN = "run the same command again to continue"
