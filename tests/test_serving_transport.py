@@ -81,3 +81,24 @@ def test_a_body_over_the_limit_gets_413(address):
     assert status_and_detail(exchange(address, post(b"x" * 10_001))) == (
         413, "request body over the 10,000 byte limit (send a smaller poster or fewer items)")
 
+
+
+def test_a_request_beyond_the_connection_limit_gets_the_services_json_503():
+    """Uvicorn's own answer was 'Service Unavailable' in plain text, with no Retry-After."""
+    app = FastAPI()
+
+    @app.get("/ping")
+    async def ping() -> dict:
+        return {"ok": True}
+
+    with background_server(app, http=QuickDeadline, limit_concurrency=2) as url:
+        address = urlsplit(url).hostname, urlsplit(url).port
+        request = b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        assert status_and_detail(exchange(address, request)) == (200, "")
+        with socket.create_connection(address, timeout=10):  # a second connection, open: the limit is reached
+            time.sleep(0.2)
+            answer = exchange(address, request)
+        assert status_and_detail(answer) == (503, "busy: 2 connections are open; retry shortly")
+        assert b"\r\nretry-after: 1\r\n" in answer.lower()
+        time.sleep(0.2)
+        assert status_and_detail(exchange(address, request)) == (200, "")  # that connection closed: served again

@@ -26,13 +26,33 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 HEADER_SECONDS = 15.0  # a request line and headers are a few hundred bytes
 BODY_IDLE_SECONDS = 30.0  # no byte of the body for this long: the client has stalled
 BODY_SECONDS = 180.0  # the service's 24 MiB at about 140 KB/s; a slower uplink should send a smaller poster
-MAX_CONNECTIONS = 512  # open connections and running requests; uvicorn answers 503 beyond
+MAX_CONNECTIONS = 512  # open connections and running requests; a request beyond gets a 503
 
 
 class DeadlineH11(H11Protocol):
-    """Uvicorn's HTTP/1.1 protocol, closing a connection whose request headers are late (see the module)."""
+    """Uvicorn's HTTP/1.1 protocol, closing a connection whose request headers are late (see the module), and
+    answering a request beyond ``limit_concurrency`` with the service's JSON 503 (Uvicorn's own is plain text)."""
 
     header_seconds = HEADER_SECONDS
+    max_concurrency: int | None = None
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Uvicorn answers its plain 503 where limit_concurrency is set; the limit is kept here instead, and ``app``
+        # (which Uvicorn reads for each request) is the busy answer while it is reached.
+        self.max_concurrency, self.limit_concurrency = self.limit_concurrency, None
+
+    @property
+    def app(self):
+        limit = self.max_concurrency
+        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
+            return JSONResponse({"detail": f"busy: {limit} connections are open; retry shortly"}, 503,
+                                headers={"Retry-After": "1", "Connection": "close"})
+        return self._app
+
+    @app.setter
+    def app(self, value) -> None:
+        self._app = value
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
@@ -98,12 +118,13 @@ class BodyLimit:
 
 
 @contextmanager
-def background_server(app, http: type[H11Protocol] = DeadlineH11, start_seconds: float = 120) -> Iterator[str]:
+def background_server(app, http: type[H11Protocol] = DeadlineH11, start_seconds: float = 120,
+                      limit_concurrency: int | None = None) -> Iterator[str]:
     """``app`` under uvicorn on a free loopback port, in a thread, for as long as the block runs: its base URL (for
     the browser tests and the page's screenshots, which drive the real server)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, http=http, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, http=http, log_level="warning", limit_concurrency=limit_concurrency))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + start_seconds
