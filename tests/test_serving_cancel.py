@@ -95,7 +95,7 @@ def test_a_running_explanation_whose_client_hung_up_stops(client: TestClient, tm
 
     monkeypatch.setattr(service.scorer, "poster_vectors", held_vectors)
     monkeypatch.setattr(service, "timed_explain", timed)
-    seconds = service.explain_seconds
+    seconds = service.explain_duration.seconds
 
     async def scenario() -> int:
         gone = asyncio.Event()
@@ -123,6 +123,6 @@ def test_a_running_explanation_whose_client_hung_up_stops(client: TestClient, tm
         time.sleep(0.01)
     assert service.explaining == 0
     assert calls == [1]  # not one of the occlusions' calls that used to follow
-    assert service.explain_seconds == seconds  # a cut-short explanation does not shorten Retry-After
+    assert service.explain_duration.seconds == seconds  # a cut-short explanation does not shorten Retry-After
     monkeypatch.undo()
     assert client.post("/explain", data={"description": DESCRIPTION}).status_code == 200

@@ -129,7 +129,7 @@ def test_a_full_prediction_queue_is_a_503_saying_how_long_the_queued_batches_tak
     for _ in range(40):
         full.put(None)  # the workers wait on the real queue and never take these
     monkeypatch.setattr(batcher, "jobs", full)
-    monkeypatch.setattr(batcher, "batch_seconds", 1.5)  # a recent batch took 1.5 s
+    monkeypatch.setattr(batcher.batch_duration, "seconds", 1.5)  # a recent batch took 1.5 s
     response = client.post("/predict", data={"description": DESCRIPTION})
     assert re.fullmatch(r"busy: \d+ predictions already wait for the model; retry shortly", one_line(response, 503))
     batches = math.ceil(40 / (batcher.max_batch * batcher.workers))  # each worker runs up to max_batch at once
@@ -139,9 +139,9 @@ def test_a_full_prediction_queue_is_a_503_saying_how_long_the_queued_batches_tak
 def test_each_batch_run_moves_the_estimate_of_a_batchs_duration(client: TestClient,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     batcher = client.app.state.service.batcher
-    monkeypatch.setattr(batcher, "batch_seconds", 100.0)
+    monkeypatch.setattr(batcher.batch_duration, "seconds", 100.0)
     assert client.post("/predict", data={"description": DESCRIPTION}).status_code == 200
-    assert 70 < batcher.batch_seconds < 100  # 0.7 of the estimate before, 0.3 of this batch's few seconds at most
+    assert 70 < batcher.batch_duration.seconds < 100  # 0.7 of the estimate before, 0.3 of this batch's few seconds at most
 
 
 def test_waiting_explanations_are_bounded(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -278,7 +278,7 @@ def full_prediction_queue(client: TestClient, monkeypatch: pytest.MonkeyPatch) -
     full = queue.Queue(1)
     full.put(None)  # the workers wait on the real queue and never take it
     monkeypatch.setattr(client.app.state.service.batcher, "jobs", full)
-    monkeypatch.setattr(client.app.state.service.batcher, "batch_seconds", 2.0)  # one batch queued: Retry-After 2
+    monkeypatch.setattr(client.app.state.service.batcher.batch_duration, "seconds", 2.0)  # one batch: Retry-After 2
 
 
 def test_a_busy_compare_is_the_services_503_not_a_posters(client: TestClient, poster_bytes: bytes,
@@ -305,7 +305,7 @@ def test_a_busy_explain_says_how_long_the_explanations_ahead_take(client: TestCl
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     service = client.app.state.service
     monkeypatch.setattr(service, "explaining", MAX_QUEUED_EXPLANATIONS)
-    monkeypatch.setattr(service, "explain_seconds", 7.5, raising=False)  # a recent explanation took 7.5 s
+    monkeypatch.setattr(service.explain_duration, "seconds", 7.5)  # a recent explanation took 7.5 s
     response = client.post("/explain", data={"description": DESCRIPTION})
     assert one_line(response, 503).startswith(f"busy: {MAX_QUEUED_EXPLANATIONS} explanations")
     assert response.headers["retry-after"] == str(MAX_QUEUED_EXPLANATIONS * 15 // 2)

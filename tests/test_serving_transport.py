@@ -82,7 +82,6 @@ def test_a_body_over_the_limit_gets_413(address):
         413, "request body over the 10,000 byte limit (send a smaller poster or fewer items)")
 
 
-
 def test_a_request_beyond_the_connection_limit_gets_the_services_json_503():
     """Uvicorn's own answer was 'Service Unavailable' in plain text, with no Retry-After."""
     app = FastAPI()

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from moviegenre.cli.app import console, data_app, non_empty_path
-from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, one_line
+from moviegenre.data.genres import DEFAULT_DROP_GENRES, DEFAULT_MIN_GENRE_COUNT, one_line, shown
 from moviegenre.data.readers import read_table
 from moviegenre.data.splits import TEST_SHARE, VALIDATION_SHARE, split_table
 from moviegenre.data.summary import TableSummary, summarize
@@ -32,7 +32,7 @@ def parse_genre_list(text: str) -> tuple[str, ...]:
     try:
         names = next(csv.reader([text], skipinitialspace=True, strict=True), [])
     except csv.Error:
-        raise DataError("--drop-genres", f"cannot read '{one_line(text[:60])}' as a list",
+        raise DataError("--drop-genres", f"cannot read '{shown(text)}' as a list",
                         hint="close each quote right before a comma or the end: '\"Sci, Fi\",Short'") from None
     return tuple(name.strip() for name in names if name.strip())
 

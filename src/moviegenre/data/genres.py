@@ -135,12 +135,12 @@ def check_drop(drop: Sequence[str], genres: Collection[str]) -> None:
         # Every spelling the table has ('Drama' and 'drama' for 'DRAMA'): either may be the one meant.
         meant = sorted(genre for genre in genres if genre.lower() == name.lower()) or \
             difflib.get_close_matches(name, genres, n=1)
-        hint = ("did you mean " + " or ".join(f"'{_shown(genre)}'" for genre in meant) + "?") if meant else \
+        hint = ("did you mean " + " or ".join(f"'{shown(genre)}'" for genre in meant) + "?") if meant else \
             "give it as the table spells it ('moviegenre data inspect' lists them)"
-        raise DataError("--drop-genres", f"no movie has the genre '{_shown(name)}'", hint=hint)
+        raise DataError("--drop-genres", f"no movie has the genre '{shown(name)}'", hint=hint)
 
 
-def _shown(name: str) -> str:
+def shown(name: str) -> str:
     """A name as an error echoes it: whole, but not 1 MB of it, and on the error's one line."""
     return one_line(name if len(name) <= 60 else name[:60] + "…")
 
@@ -152,7 +152,7 @@ def resolve_genres(names: Sequence[str], known: Sequence[str], where: str = "--g
     for name in names:
         genre = lookup.get(name.strip().lower())
         if genre is None:
-            raise DataError(where, f"unknown genre '{_shown(name)}'", hint=f"known: {', '.join(known)}")
+            raise DataError(where, f"unknown genre '{shown(name)}'", hint=f"known: {', '.join(known)}")
         if genre not in resolved:
             resolved.append(genre)
     return resolved

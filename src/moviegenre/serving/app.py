@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import math
 import os
 import queue
 import threading
@@ -46,7 +45,7 @@ from moviegenre.data.readers import read_json
 from moviegenre.data.table import clean_description
 from moviegenre.errors import DataError, MovieGenreError, first_line, utf8_text
 from moviegenre.features.poster_text import reading_threads
-from moviegenre.serving.batcher import Batcher
+from moviegenre.serving.batcher import Batcher, RecentDuration
 from moviegenre.serving.compare import comparison
 from moviegenre.serving.explain import Explainer, ExplanationStopped, Scorer, png_bytes
 from moviegenre.serving.form_text import FormTextCheck
@@ -169,7 +168,7 @@ class Service:
         # dropped (its client hung up), on whichever thread that happens.
         self.explaining = 0
         self.explain_count_lock = threading.Lock()
-        self.explain_seconds = 2.0  # a recent explanation's duration (moving average), for Retry-After
+        self.explain_duration = RecentDuration(2.0)
 
     def info(self) -> ModelInfo:
         model, predictor = self.predictor.model, self.predictor
@@ -228,8 +227,7 @@ class Service:
             ahead = self.explaining
             if ahead >= MAX_QUEUED_EXPLANATIONS:
                 # Retry-After: about how long the explanations ahead take, one after the other.
-                raise busy(f"{MAX_QUEUED_EXPLANATIONS} explanations",
-                           retry_after=max(1, math.ceil(ahead * self.explain_seconds)))
+                raise busy(f"{MAX_QUEUED_EXPLANATIONS} explanations", self.explain_duration.retry_after(ahead))
             self.explaining += 1
         stop = threading.Event()
         job = self.explain_pool.submit(self.timed_explain, stop, poster if used["poster"] else None,
@@ -257,7 +255,7 @@ class Service:
             return None
         finally:
             if not stop.is_set():  # a cut-short duration would understate the next Retry-After
-                self.explain_seconds = 0.7 * self.explain_seconds + 0.3 * (time.monotonic() - started)
+                self.explain_duration.add(time.monotonic() - started)
 
     def explain(self, poster: bytes | None, description: str | None, top: int, genres: list[str],
                 title: str, stop: Callable[[], bool] | None = None) -> ExplainResult:

@@ -25,13 +25,28 @@ class _Job:
     loop: asyncio.AbstractEventLoop
 
 
+class RecentDuration:
+    """How long one piece of work (a batch, an explanation) took lately, a moving average: how long a turned-away
+    request should wait before it asks again (Retry-After)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds  # the first estimate, until work has been timed
+
+    def add(self, seconds: float) -> None:
+        self.seconds = 0.7 * self.seconds + 0.3 * seconds
+
+    def retry_after(self, pieces: int) -> int:
+        """Whole seconds (at least 1) for ``pieces`` of work one after the other."""
+        return max(1, math.ceil(pieces * self.seconds))
+
+
 class Batcher:
     """Worker threads that each run whatever requests are queued through the model as one batch."""
 
     def __init__(self, scorer: Scorer, workers: int = 1, max_batch: int = 8, max_queue: int = 0) -> None:
         self.scorer, self.max_batch, self.workers = scorer, max_batch, workers
         self.jobs: queue.Queue[_Job] = queue.Queue(max_queue)  # 0: unbounded
-        self.batch_seconds = 0.5  # a recent batch's duration (moving average), for a turned-away request's Retry-After
+        self.batch_duration = RecentDuration(0.5)
         # Daemon threads started here rather than in the app's lifespan: test clients and fuzzers run the
         # lifespan several times, and an idle worker costs nothing but a blocked queue read.
         for i in range(workers):
@@ -47,8 +62,7 @@ class Batcher:
     def wait_seconds(self) -> int:
         """About how long the queued jobs take, batch after batch on every worker: a turned-away request's
         Retry-After (whole seconds, at least 1)."""
-        batches = math.ceil(self.jobs.qsize() / (self.max_batch * self.workers))
-        return max(1, math.ceil(batches * self.batch_seconds))
+        return self.batch_duration.retry_after(math.ceil(self.jobs.qsize() / (self.max_batch * self.workers)))
 
     def _work(self) -> None:
         while True:
@@ -66,7 +80,7 @@ class Batcher:
             started = time.monotonic()
             try:
                 outcomes = [(row, None) for row in self._run(batch)]
-                self.batch_seconds = 0.7 * self.batch_seconds + 0.3 * (time.monotonic() - started)
+                self.batch_duration.add(time.monotonic() - started)
             except Exception as error:  # noqa: BLE001 - the waiting request fails with it (a 500, logged)
                 # One request the model cannot run must not fail the others batched with it: each runs alone.
                 outcomes = [self._alone(job) for job in batch] if len(batch) > 1 else [(None, error)]
