@@ -316,11 +316,7 @@ def test_a_bad_param_is_one_line_before_training(tiny_table_csv, tmp_path, monke
 
 
 @pytest.mark.parametrize("params, expected", [
-    (("ensemble=1", "refit=false", "description_thresholds=false"),
-     "parameter 'cross_fit' needs 'ensemble' 2 or more (one fold a member), not 1"),
-    # fusion-gmu refits and tunes the description's thresholds on validation rows cross-fitted members train on
-    ((), ("parameter 'cross_fit' cannot be used with 'refit' or 'description_thresholds': set 'refit' and "
-          "'description_thresholds' false, or cross_fit false")),
+    (("ensemble=1",), "parameter 'cross_fit' needs 'ensemble' 2 or more (one fold a member), not 1"),
 ])
 def test_parameters_that_cannot_go_together_are_one_line_before_training(tiny_table_csv, tmp_path, monkeypatch,
                                                                          capsys, params, expected):

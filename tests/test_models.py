@@ -448,6 +448,57 @@ def test_cross_fitted_members_tune_thresholds_on_rows_they_never_trained_on(sess
     np.testing.assert_array_equal(np.sort(tuned["y"], axis=0), np.sort(labels, axis=0))
 
 
+def test_fusion_gmu_cross_fits_only_where_the_validation_movies_are_few(session_tiny_labelled):
+    table, labels, _ = session_tiny_labelled  # 60 movies, given as validation rows
+    model = create_model("fusion-gmu")
+    assert model.cross_fit_below == 1000 and model.cross_fits((table, labels))
+    assert not model.set_params(cross_fit_below=60).cross_fits((table, labels))
+    assert model.set_params(cross_fit_below=61).cross_fits((table, labels))
+    assert not model.set_params(ensemble=1).cross_fits((table, labels))  # one member: no folds to cross-fit
+    assert not model.set_params(ensemble=3).cross_fits(None)
+    assert not model.cross_fits((table.subset(np.zeros(len(table), dtype=bool)), labels[:0]))
+    assert create_model("fusion-gmu-no-cross-fit").cross_fit_below == 0
+
+
+def test_cross_fitted_description_thresholds_read_each_pooled_description_alone_and_the_refit_every_row(
+        session_tiny_labelled, monkeypatch):
+    from moviegenre.evaluation import metrics
+    from moviegenre.training import lightning
+
+    table, labels, genres = session_tiny_labelled
+    train, val = np.arange(0, 45), np.arange(45, len(table))  # pooled in this order: the table's rows
+    trained = []  # (fusion, rows, validated) of each network, in training order
+    fit_network = lightning.fit_network
+
+    def spy(net, train_set, val_set, config, **options):
+        trained.append((net.fusion, len(train_set), val_set is not None))
+        return fit_network(net, train_set, val_set, config, **options)
+
+    tuned = []  # (labels, probabilities) of each tuning: the shared thresholds', then the description's own
+    tune_thresholds = metrics.tune_thresholds
+    monkeypatch.setattr(lightning, "fit_network", spy)
+    monkeypatch.setattr(metrics, "tune_thresholds",
+                        lambda y, p, **options: tuned.append((y, p)) or tune_thresholds(y, p, **options))
+    model = fast_model("fusion-gmu").set_params(ensemble=3, cross_fit=True).fit(
+        table.subset(train), labels[train], validation=(table.subset(val), labels[val]), genres=genres)
+
+    (shared_y, shared_p), (alone_y, alone_p) = tuned
+    described = table.has_description
+    np.testing.assert_array_equal(shared_y, labels)
+    np.testing.assert_array_equal(alone_y, labels[described])
+    # Out of fold too, but each description read without its poster and title.
+    with_poster = table.has_poster[described]
+    assert with_poster.any() and np.isfinite(alone_p).all()
+    assert not np.allclose(alone_p[with_poster], shared_p[described][with_poster])
+    assert model.description_shift_.shape == (len(genres),)
+    # Three fold members early-stopped on their folds, then each network trained again on every pooled row.
+    members = [entry for entry in trained if entry[0] == "gmu"]
+    assert [validated for _, _, validated in members] == [True] * 3 + [False] * 3
+    assert all(rows < len(table) for _, rows, _ in members[:3])
+    assert all(rows == len(table) for _, rows, _ in members[3:])
+    assert model.refit_rows_ == len(val)
+
+
 def test_a_refit_trains_every_network_again_on_all_rows_for_its_chosen_epochs_and_keeps_the_thresholds(
         session_tiny_labelled, monkeypatch):
     from moviegenre.training import lightning
@@ -467,7 +518,8 @@ def test_a_refit_trains_every_network_again_on_all_rows_for_its_chosen_epochs_an
     config = TrainConfig(max_epochs=4, patience=1, batch_size=16, progress=False)
 
     def fit(refit: bool):
-        return fast_model("fusion-gmu").set_params(ensemble=2, refit=refit, config=config).fit(
+        # cross_fit_below 0: so few validation movies would cross-fit it, and this refit is of a model they tuned
+        return fast_model("fusion-gmu").set_params(ensemble=2, refit=refit, cross_fit_below=0, config=config).fit(
             table.subset(train), labels[train], validation=(table.subset(val), labels[val]), genres=genres)
 
     plain = fit(False)

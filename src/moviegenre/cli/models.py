@@ -104,7 +104,11 @@ def train(data: Annotated[Path, typer.Argument(parser=non_empty_path, help=TABLE
         return
     run = json.loads((out / "run.json").read_text())
     refit_rows = getattr(estimator, "refit_rows_", 0)  # a model that learnt from its validation movies too
-    refit = f" (then with its {refit_rows:,} validation movies too)" if refit_rows else ""
+    cross_fitted = getattr(estimator, "cross_fitted_", False)  # ... and tuned its thresholds on every row, out of fold
+    refit = ""
+    if refit_rows or cross_fitted:
+        refit = (f" ({'then ' if refit_rows else ''}with its {refit_rows or run['rows']['validation']:,} validation "
+                 f"movies too{'; thresholds cross-fitted' if cross_fitted else ''})")
     readable = run["train_rows_read"]
     read = f", {readable:,} with a {' or '.join(estimator.inputs)} it reads" if readable < run["rows"]["train"] else ""
     console.print(f"trained {estimator.name} on {run['rows']['train']:,} movies{read}{refit} "

@@ -134,12 +134,13 @@ class EmbeddingMLP(EmbeddingModel):
     # A dropout of 1 would drop every unit; a blend weight above 1 would give probabilities outside [0, 1].
     param_ranges: ClassVar[dict[str, Interval]] = {
         "hidden": WIDTH, "dropout": Interval(0, 1, high_open=True), "modality_dropout": SHARE, "ensemble": MEMBERS,
+        "cross_fit_below": Interval(0, whole=True),
         "tfidf_terms": TERMS, **dict.fromkeys(("tfidf_weight", "title_weight", "poster_text_weight", "poster_net_weight",
                                                "description_net_weight", "description_net_weight_with_poster"), SHARE)}
 
     def __init__(self, fusion: str = "gmu", image_encoder: str = "efficientnet-lite0+flip", text_encoder: str = "mpnet",
                  hidden: int = 256, dropout: float = 0.3, modality_dropout: float = 0.3, ensemble: int = 3,
-                 cross_fit: bool = False, tfidf_weight: float = 0.3,
+                 cross_fit: bool = False, cross_fit_below: int = 0, tfidf_weight: float = 0.3,
                  tfidf_terms: int | None = 10_000, description_words: dict | None = None,
                  title_weight: float = 0.0, poster_text_weight: float = 0.0,
                  poster_net_weight: float = 0.0, description_net_weight: float = 0.0,
@@ -153,9 +154,13 @@ class EmbeddingMLP(EmbeddingModel):
         # split differed by 0.06 in test macro-F1 (0.49 vs 0.43, thread-order float noise + early stopping).
         self.ensemble = ensemble
         # Cross-fitting: the training and validation rows are pooled and cut into `ensemble` stratified folds;
-        # member k trains on the others and early-stops on fold k, and the thresholds are tuned on every pooled
-        # row's out-of-fold probability (~9x more rows than the validation split alone).
+        # member k trains on the others and early-stops on fold k, and the thresholds (and the description's own,
+        # on each pooled description given alone) are tuned on every pooled row's out-of-fold probability (~9x
+        # more rows than the validation split alone). With refit, the members then train again on all pooled rows.
         self.cross_fit = cross_fit
+        # Cross-fit, with 2 members or more, only where the validation split has fewer movies than this (0: only
+        # as cross_fit says): few validation movies tune rare genres' thresholds on a handful of positives.
+        self.cross_fit_below = cross_fit_below
         self.tfidf_weight = tfidf_weight
         self.tfidf_terms = tfidf_terms  # the word model's vocabulary size (its coefficients: genres x terms)
         # How the description's word model reads (TfidfLogReg settings, e.g. {"analyzer": "word+char", "nb": true};
@@ -182,12 +187,13 @@ class EmbeddingMLP(EmbeddingModel):
         # rows' descriptions given alone, and applied as a per-genre logit shift of its probabilities
         # (``description_shift_``), so that ``thresholds_`` stay one per genre for every input (seeded splits 1-5,
         # description only: micro-F1 up on each; the poster's and both inputs' own thresholds lost on their fewer
-        # validation rows). Not with cross_fit (a parameter error): its validation rows are training rows.
+        # validation rows). Cross-fitted, they are tuned on every pooled description's out-of-fold probability.
         self.description_thresholds = description_thresholds
         # Once the validation rows have chosen each network's epochs and tuned the thresholds, train the networks and
         # word models again on the training and validation rows together, each network for its chosen epochs, and
         # keep the thresholds: 12% more rows to learn from (seeded splits 1-5, mean: macro-F1 up on every slice,
-        # micro-F1 within 0.003). Not with cross_fit (a parameter error): its members learn from the validation rows.
+        # micro-F1 within 0.003). Cross-fitted, each network trains again on all pooled rows for the epochs its
+        # fold chose.
         self.refit = refit
         self.config = config
 
@@ -195,12 +201,6 @@ class EmbeddingMLP(EmbeddingModel):
         if self.cross_fit and self.ensemble < 2:  # one fold a member: a single member would train on no rows
             raise ValueError(f"parameter 'cross_fit' needs 'ensemble' 2 or more (one fold a member), "
                              f"not {self.ensemble}")
-        # Each needs validation rows the networks never trained on; cross-fitted members train on them.
-        clashing = [repr(name) for name in ("refit", "description_thresholds")
-                    if self.cross_fit and getattr(self, name)]
-        if clashing:
-            raise ValueError(f"parameter 'cross_fit' cannot be used with {' or '.join(clashing)}: "
-                             f"set {' and '.join(clashing)} false, or cross_fit false")
         if self.description_words is not None:  # the word model's own parameters (its column is the description)
             check_settings(self.description_words, "description_words", TfidfLogReg, "word model settings",
                            chosen=("column",))
@@ -255,9 +255,12 @@ class EmbeddingMLP(EmbeddingModel):
 
         config = self.train_config()
         has_validation = validation is not None and len(validation[0])
-        cross_fit = self.cross_fit and has_validation
+        cross_fit = self.cross_fits(validation)
+        if epochs is None:  # not the refit's call, which has no validation rows
+            self.cross_fitted_ = cross_fit
         if cross_fit:
             movies, labels = movies.concat(validation[0]), np.concatenate([labels, validation[1]])
+            self.description_shift_ = None  # an earlier fit's would shift the out-of-fold probabilities
         rows = self.features(movies, config.device, config.progress)
         self._note_encoders(rows)
         # The text on every poster (OCR, cached), read once: the poster word model and the poster network learn it.
@@ -297,7 +300,7 @@ class EmbeddingMLP(EmbeddingModel):
             self.best_epochs_: dict[tuple[str, int], int] = {}
 
         # With cross-fitting, every row is scored by the member that never trained on it.
-        self.nets_, out_of_fold = [], np.zeros(labels.shape, dtype=np.float32)
+        self.nets_, out_of_fold, out_of_fold_alone = [], np.zeros(labels.shape, np.float32), np.zeros(labels.shape, np.float32)
         # (none for an input that no training row has: a text-only table trains no poster network)
         self.alone_nets_ = {modality: [] for modality in ALONE
                             if max(self._net_weights(modality)) > 0 and (rows[f"has_{modality}"] > 0).any()}
@@ -328,11 +331,25 @@ class EmbeddingMLP(EmbeddingModel):
                 held_movies = movies.subset(held_out)
                 held_texts = _row_texts(held_movies, None if poster_texts is None
                                         else _alone_posters(poster_texts[held_out], held_movies.descriptions))
-                out_of_fold[held_out] = self._blend([self.nets_[-1]], {m: nets[-1:] for m, nets in self.alone_nets_.items()},
-                                                    words, held, held_texts)
+                fold_alone_nets = {m: nets[-1:] for m, nets in self.alone_nets_.items()}
+                out_of_fold[held_out] = self._blend([self.nets_[-1]], fold_alone_nets, words, held, held_texts)
+                if self.description_thresholds:  # each held-out description given alone, for its own thresholds
+                    described = held["has_description"] > 0
+                    lone = {**_rows(held, described), "has_poster": np.zeros(int(described.sum()), np.float32)}
+                    lone_texts = {"description": [d for d, keep in zip(held_movies.descriptions, described) if keep],
+                                  "title": None, "poster_text": None}
+                    out_of_fold_alone[np.flatnonzero(held_out)[described]] = self._blend(
+                        [self.nets_[-1]], fold_alone_nets, words, lone, lone_texts)
         self.words_, self.title_words_, self.poster_words_ = self._fit_words(movies, labels, poster_texts)
         if cross_fit:
             self._out_of_fold = labels, out_of_fold
+            described = rows["has_description"] > 0
+            self._out_of_fold_alone = labels[described], out_of_fold_alone[described]
+
+    def cross_fits(self, validation) -> bool:
+        """Whether fitting with these validation rows cross-fits the members (``cross_fit``, ``cross_fit_below``)."""
+        rows = 0 if validation is None else len(validation[0])
+        return rows > 0 and (self.cross_fit or (self.ensemble >= 2 and rows < self.cross_fit_below))
 
     @staticmethod
     def _alone_inputs(modality: str, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -393,16 +410,18 @@ class EmbeddingMLP(EmbeddingModel):
         from moviegenre.evaluation.metrics import best_global_threshold, tune_thresholds
 
         self.description_shift_ = None  # the shared thresholds are tuned on unshifted probabilities
+        out_of_fold_alone = self.__dict__.pop("_out_of_fold_alone", None)
         tuning = super()._tune_thresholds(validation)
         if (not self.description_thresholds or tuning is None or "description" not in self.inputs
                 or not validation[0].has_description.any()):
             return tuning
-        movies, labels = validation
+        if out_of_fold_alone is None:
+            movies, labels = validation
+            out_of_fold_alone = labels[movies.has_description], self.predict_proba(movies.with_inputs("description"))
         # Each genre's best threshold on the descriptions alone, averaged with the global threshold of all the
         # validation rows rather than the descriptions' own (seeds 1-3 description 0.607/0.496 against
         # 0.605/0.494); a genre with few positives among them keeps its shared threshold.
-        alone = tune_thresholds(labels[movies.has_description], self.predict_proba(movies.with_inputs("description")),
-                                global_threshold=best_global_threshold(*tuning)[0], fallback=self.thresholds_)
+        alone = tune_thresholds(*out_of_fold_alone, global_threshold=best_global_threshold(*tuning)[0], fallback=self.thresholds_)
         self.description_shift_ = (_logit(self.thresholds_) - _logit(alone)).astype(np.float32)
         return tuning
 
@@ -618,8 +637,12 @@ FUSION_GMU_POSTER_TEXT_03 = {"image_encoder": "efficientnet-lite0+lite1+lite2+fl
                              "refit": True, **DESCRIPTION_NET}
 # A lone poster's words weigh 0.4, not 0.3: its micro-F1 rose on each of seeds 1-5 (+0.003 to +0.006), its macro-F1
 # held; the recipes measured before keep 0.3 (docs/model-selection.md).
-FUSION_GMU = FUSION_GMU_POSTER_TEXT_03 | {"poster_text_weight": 0.4}
+FUSION_GMU_NO_CROSS_FIT = FUSION_GMU_POSTER_TEXT_03 | {"poster_text_weight": 0.4}
+# Cross-fitted below 1,000 validation movies: MM-IMDb's text (194) +0.008/+0.010 over seeds 1-8, 3,000 and 6,000 movies
+# of movies.csv (300, 600) macro-F1 up on every slice; on all of movies.csv (1,366) a tie or a loss, left as it was.
+FUSION_GMU = FUSION_GMU_NO_CROSS_FIT | {"cross_fit_below": 1000}
 register_model("fusion-gmu")(_mlp("gmu", **FUSION_GMU))
+register_model("fusion-gmu-no-cross-fit")(_mlp("gmu", **FUSION_GMU_NO_CROSS_FIT))
 register_model("fusion-gmu-poster-text-0.3")(_mlp("gmu", **FUSION_GMU_POSTER_TEXT_03))
 register_model("fusion-gmu-label-smoothing")(_mlp("gmu", **FUSION_GMU_POSTER_TEXT_03 | {
     "config": FUSION_GMU_POSTER_TEXT_03["config"] | {"label_smoothing": 0.05}}))
