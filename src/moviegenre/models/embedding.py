@@ -410,18 +410,20 @@ class EmbeddingMLP(EmbeddingModel):
         from moviegenre.evaluation.metrics import best_global_threshold, tune_thresholds
 
         self.description_shift_ = None  # the shared thresholds are tuned on unshifted probabilities
-        out_of_fold_alone = self.__dict__.pop("_out_of_fold_alone", None)
+        # (labels, probabilities) of the descriptions given alone: a cross-fitted _fit's out-of-fold ones, else the
+        # validation rows'
+        alone_rows = self.__dict__.pop("_out_of_fold_alone", None)
         tuning = super()._tune_thresholds(validation)
         if (not self.description_thresholds or tuning is None or "description" not in self.inputs
                 or not validation[0].has_description.any()):
             return tuning
-        if out_of_fold_alone is None:
+        if alone_rows is None:
             movies, labels = validation
-            out_of_fold_alone = labels[movies.has_description], self.predict_proba(movies.with_inputs("description"))
+            alone_rows = labels[movies.has_description], self.predict_proba(movies.with_inputs("description"))
         # Each genre's best threshold on the descriptions alone, averaged with the global threshold of all the
         # validation rows rather than the descriptions' own (seeds 1-3 description 0.607/0.496 against
         # 0.605/0.494); a genre with few positives among them keeps its shared threshold.
-        alone = tune_thresholds(*out_of_fold_alone, global_threshold=best_global_threshold(*tuning)[0], fallback=self.thresholds_)
+        alone = tune_thresholds(*alone_rows, global_threshold=best_global_threshold(*tuning)[0], fallback=self.thresholds_)
         self.description_shift_ = (_logit(self.thresholds_) - _logit(alone)).astype(np.float32)
         return tuning
 
@@ -639,7 +641,7 @@ FUSION_GMU_POSTER_TEXT_03 = {"image_encoder": "efficientnet-lite0+lite1+lite2+fl
 # held; the recipes measured before keep 0.3 (docs/model-selection.md).
 FUSION_GMU_NO_CROSS_FIT = FUSION_GMU_POSTER_TEXT_03 | {"poster_text_weight": 0.4}
 # Cross-fitted below 1,000 validation movies: MM-IMDb's text (194) +0.008/+0.010 over seeds 1-8, 3,000 and 6,000 movies
-# of movies.csv (300, 600) macro-F1 up on every slice; on all of movies.csv (1,366) a tie or a loss, left as it was.
+# of movies.csv (300, 600) macro-F1 up on every slice, 9,000 (900) a tie; all of movies.csv (1,366) a trade or a loss.
 FUSION_GMU = FUSION_GMU_NO_CROSS_FIT | {"cross_fit_below": 1000}
 register_model("fusion-gmu")(_mlp("gmu", **FUSION_GMU))
 register_model("fusion-gmu-no-cross-fit")(_mlp("gmu", **FUSION_GMU_NO_CROSS_FIT))
