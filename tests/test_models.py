@@ -499,6 +499,29 @@ def test_cross_fitted_description_thresholds_read_each_pooled_description_alone_
     assert model.refit_rows_ == len(val)
 
 
+@pytest.mark.parametrize("cross_fit", [False, True])
+def test_a_second_fit_tunes_the_description_thresholds_as_a_first_one_does(session_tiny_labelled, cross_fit,
+                                                                            monkeypatch):
+    """The description's shift is applied to the probabilities its thresholds are tuned on: an earlier fit's must not
+    move them (the validation rows', or the out-of-fold ones)."""
+    from moviegenre.evaluation import metrics
+
+    monkeypatch.setattr(metrics, "MIN_POSITIVES_FOR_OWN_THRESHOLD", 2)  # the tiny table's genres are all rare
+    table, labels, genres = session_tiny_labelled
+    train, val = np.arange(0, 45), np.arange(45, len(table))
+
+    def fit(model):
+        return model.fit(table.subset(train), labels[train], validation=(table.subset(val), labels[val]),
+                         genres=genres)
+
+    model = fit(fast_model("fusion-gmu").set_params(ensemble=2, cross_fit=cross_fit, cross_fit_below=0))
+    first = model.thresholds_.copy(), model.description_shift_.copy()
+    assert np.abs(first[1]).max() > 0 and model.cross_fitted_ == cross_fit
+    fit(model)
+    np.testing.assert_array_equal(model.thresholds_, first[0])
+    np.testing.assert_array_equal(model.description_shift_, first[1])
+
+
 def test_a_refit_trains_every_network_again_on_all_rows_for_its_chosen_epochs_and_keeps_the_thresholds(
         session_tiny_labelled, monkeypatch):
     from moviegenre.training import lightning

@@ -141,7 +141,8 @@ def test_each_batch_run_moves_the_estimate_of_a_batchs_duration(client: TestClie
     batcher = client.app.state.service.batcher
     monkeypatch.setattr(batcher.batch_duration, "seconds", 100.0)
     assert client.post("/predict", data={"description": DESCRIPTION}).status_code == 200
-    assert 70 < batcher.batch_duration.seconds < 100  # 0.7 of the estimate before, 0.3 of this batch's few seconds at most
+    # 0.7 of the estimate before, 0.3 of this batch's few seconds at most
+    assert 70 < batcher.batch_duration.seconds < 100
 
 
 def test_waiting_explanations_are_bounded(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -233,10 +233,15 @@ class EmbeddingMLP(EmbeddingModel):
         return max(self._net_weights("poster")) > 0
 
     def fit(self, movies, labels, *, validation=None, genres=None, run_dir=None, resume=False) -> EmbeddingMLP:
+        # An earlier fit's shift must not move this fit's probabilities: the out-of-fold ones, or the validation
+        # rows' that the shared thresholds are tuned on.
+        self.description_shift_ = None
         super().fit(movies, labels, validation=validation, genres=genres, run_dir=run_dir, resume=resume)
         refits = self.refit and validation is not None and len(validation[0]) > 0
-        # How many validation movies the networks learnt from too (0: none), for whoever reports the training.
+        # How many validation movies the networks learnt from too (0: none), and whether the thresholds were tuned
+        # out of fold, for whoever reports the training.
         self.refit_rows_ = len(validation[0]) if refits else 0
+        self.cross_fitted_ = self.cross_fits(validation)
         if refits:
             try:
                 self._fit(movies.concat(validation[0]),
@@ -256,11 +261,8 @@ class EmbeddingMLP(EmbeddingModel):
         config = self.train_config()
         has_validation = validation is not None and len(validation[0])
         cross_fit = self.cross_fits(validation)
-        if epochs is None:  # not the refit's call, which has no validation rows
-            self.cross_fitted_ = cross_fit
         if cross_fit:
             movies, labels = movies.concat(validation[0]), np.concatenate([labels, validation[1]])
-            self.description_shift_ = None  # an earlier fit's would shift the out-of-fold probabilities
         rows = self.features(movies, config.device, config.progress)
         self._note_encoders(rows)
         # The text on every poster (OCR, cached), read once: the poster word model and the poster network learn it.
@@ -300,7 +302,8 @@ class EmbeddingMLP(EmbeddingModel):
             self.best_epochs_: dict[tuple[str, int], int] = {}
 
         # With cross-fitting, every row is scored by the member that never trained on it.
-        self.nets_, out_of_fold, out_of_fold_alone = [], np.zeros(labels.shape, np.float32), np.zeros(labels.shape, np.float32)
+        self.nets_ = []
+        out_of_fold, out_of_fold_alone = np.zeros(labels.shape, np.float32), np.zeros(labels.shape, np.float32)
         # (none for an input that no training row has: a text-only table trains no poster network)
         self.alone_nets_ = {modality: [] for modality in ALONE
                             if max(self._net_weights(modality)) > 0 and (rows[f"has_{modality}"] > 0).any()}
@@ -409,7 +412,6 @@ class EmbeddingMLP(EmbeddingModel):
     def _tune_thresholds(self, validation):
         from moviegenre.evaluation.metrics import best_global_threshold, tune_thresholds
 
-        self.description_shift_ = None  # the shared thresholds are tuned on unshifted probabilities
         # (labels, probabilities) of the descriptions given alone: a cross-fitted _fit's out-of-fold ones, else the
         # validation rows'
         alone_rows = self.__dict__.pop("_out_of_fold_alone", None)
@@ -423,7 +425,8 @@ class EmbeddingMLP(EmbeddingModel):
         # Each genre's best threshold on the descriptions alone, averaged with the global threshold of all the
         # validation rows rather than the descriptions' own (seeds 1-3 description 0.607/0.496 against
         # 0.605/0.494); a genre with few positives among them keeps its shared threshold.
-        alone = tune_thresholds(*alone_rows, global_threshold=best_global_threshold(*tuning)[0], fallback=self.thresholds_)
+        alone = tune_thresholds(*alone_rows, global_threshold=best_global_threshold(*tuning)[0],
+                                fallback=self.thresholds_)
         self.description_shift_ = (_logit(self.thresholds_) - _logit(alone)).astype(np.float32)
         return tuning
 

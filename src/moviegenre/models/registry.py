@@ -50,8 +50,8 @@ _SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in [
               _EMBEDDING),
     ModelSpec("fusion-gmu-no-cross-fit", "fusion-gmu tuning its thresholds on the validation rows however few they "
               "are: the default before", _EMBEDDING),
-    ModelSpec("fusion-gmu-poster-text-0.3", "fusion-gmu-no-cross-fit blending the words read off a lone poster at 0.3, not 0.4: "
-              "the default before", _EMBEDDING),
+    ModelSpec("fusion-gmu-poster-text-0.3", "fusion-gmu-no-cross-fit blending the words read off a lone poster at "
+              "0.3, not 0.4: the default before", _EMBEDDING),
     ModelSpec("fusion-gmu-label-smoothing", "fusion-gmu-poster-text-0.3 learning genre lists smoothed by 0.05 (a genre "
               "a list leaves out costs less): more micro-F1, less macro-F1 on a poster; not the default", _EMBEDDING),
     ModelSpec("fusion-gmu-no-refit", "fusion-gmu-poster-text-0.3 trained on the training rows alone (its networks and "
