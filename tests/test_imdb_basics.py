@@ -291,6 +291,24 @@ def test_a_line_longer_than_a_block_is_skipped_in_bounded_memory(tmp_path, monke
     assert table.ids[-1] == "tt0008888"
 
 
+def test_a_line_over_a_block_that_ends_in_the_next_read_is_skipped_too(tmp_path, monkeypatch):
+    # A line is held back until its end arrives; one begun in a read and ended in the next, 1-2 blocks long, was
+    # passed to Arrow whole, and kept where its length lay in a field no limit checks (here the original title).
+    monkeypatch.setattr(imdb_basics, "BLOCK_SIZE", 1 << 16)
+    path = tmp_path / "title.basics.tsv"
+    rows = [f"tt{n:07d}\tmovie\tTitle\tx\t0\t2001\t\\N\t90\tDrama\n".encode() for n in range(1, 700)]
+    long_row = b"tt0009999\tmovie\tLong\t" + b"x" * 100_000 + b"\t0\t2001\t\\N\t90\tDrama\n"
+    last = b"tt0008888\tmovie\tLast\tx\t0\t2001\t\\N\t90\tDrama\n"
+    path.write_bytes(HEADER.encode() + b"\n" + b"".join(rows) + long_row + last)
+    table, report = read_basics(path)
+    start = len(HEADER) + 1 + sum(map(len, rows))
+    assert start < 1 << 16 < start + len(long_row)  # begun in the first read, ended in the second
+    assert (report.rows, report.kept, report.malformed) == (701, 700, 1)
+    assert [str(problem) for problem in report.examples] == [
+        f"{path}: row 700: a line over 2 MiB (byte {start:,} of the uncompressed data); row skipped"]
+    assert table.ids[-2:] == ["tt0000699", "tt0008888"]
+
+
 def test_years_and_runtimes_in_digits_arrow_does_not_cast_are_not_numbers(tmp_path):
     # '²' and '٢٠٠٠' are digits to Unicode, not to Arrow's cast: they ended the read in a traceback.
     path = tsv(tmp_path, "tt0000001\tmovie\tA\tA\t0\t²\t\\N\t90\tDrama",

@@ -147,7 +147,8 @@ class _Utf8Only(io.RawIOBase):
     fails inside Arrow's callback ("Exception ignored", at times an abort), so binary must never get that far.
     Raising here instead would unwind through Arrow's read-ahead thread, which aborts too. Only whole lines are
     passed on (a line break is ASCII, so a whole line never ends inside a character), and no line is held back past
-    a block: a line without end would fill memory.
+    a block: a line without end would fill memory. Arrow reads a block at a time, so only the line held back from
+    the read before can end over a block long.
     """
 
     def __init__(self, stream: pa.NativeFile) -> None:
@@ -173,7 +174,12 @@ class _Utf8Only(io.RawIOBase):
                 out, self.pending, self.skipping = _marker(TOO_LONG, self.offset), b"", True
                 self.offset += len(lines)
                 return out
-            out, self.pending = _utf8_lines(lines[:cut], self.offset), lines[cut:]
+            out, self.pending = lines[:cut], lines[cut:]
+            first = LINE_BREAK.search(out)
+            if first and first.start() > BLOCK_SIZE:  # begun in an earlier read, ended in this one
+                out = _marker(TOO_LONG, self.offset) + _utf8_lines(out[first.start():], self.offset + first.start())
+            else:
+                out = _utf8_lines(out, self.offset)
             self.offset += cut
             if out or not data:
                 return out
