@@ -451,7 +451,7 @@ def test_cross_fitted_members_tune_thresholds_on_rows_they_never_trained_on(sess
 def test_fusion_gmu_cross_fits_only_where_the_validation_movies_are_few(session_tiny_labelled):
     table, labels, _ = session_tiny_labelled  # 60 movies, given as validation rows
     model = create_model("fusion-gmu")
-    assert model.cross_fit_below == 1000 and model.cross_fits((table, labels))
+    assert model.cross_fit_below == 1300 and model.cross_fits((table, labels))
     assert not model.set_params(cross_fit_below=60).cross_fits((table, labels))
     assert model.set_params(cross_fit_below=61).cross_fits((table, labels))
     assert not model.set_params(ensemble=1).cross_fits((table, labels))  # one member: no folds to cross-fit

@@ -45,7 +45,7 @@ _SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in [
               "words, title); where one input is given alone, a network for it (the poster's also reads the text on "
               "it, by OCR), the description's also blended in where both are given; a description given alone is "
               "judged by thresholds of its own; trained again on the training and validation rows once the "
-              "validation rows chose its epochs and thresholds (cross-fitted where they are fewer than 1,000: "
+              "validation rows chose its epochs and thresholds (cross-fitted where they are fewer than 1,300: "
               "thresholds tuned on every training and validation movie out of fold); any input; the default",
               _EMBEDDING),
     ModelSpec("fusion-gmu-no-cross-fit", "fusion-gmu tuning its thresholds on the validation rows however few they "
