@@ -42,3 +42,20 @@ def test_training_shows_one_bar_per_step_and_no_library_noise(tmp_path):
     kept = [line.split("\r")[-1] or line.split("\r")[-2] for line in shown.splitlines() if line.strip()]
     bars = ("embedding ", "reading poster text", "member ", "poster member ", "description member ", "refit ")
     assert all(line.startswith(bars) for line in kept), kept
+
+
+def test_the_trained_line_counts_one_movie_and_one_genre_in_the_singular():
+    # "with its 1 validation movies too", "(1 genres)": a tiny table's run said so.
+    from types import SimpleNamespace
+
+    from moviegenre.cli.models import trained_line
+
+    run = {"rows": {"train": 1, "validation": 1}, "train_rows_read": 1, "train_seconds": 2.04, "resumed": False}
+    model = SimpleNamespace(name="fusion-gmu", inputs=("poster", "description"), genres_=["Drama"], refit_rows_=1,
+                            cross_fitted_=True)
+    assert trained_line(model, run) == ("trained fusion-gmu on 1 movie (then with its 1 validation movie too; "
+                                        "thresholds cross-fitted) (1 genre) in 2.0 s")
+    model = SimpleNamespace(name="tfidf-logreg", inputs=("description",), genres_=["Drama", "Comedy"])
+    run = {**run, "rows": {"train": 1_204, "validation": 0}, "train_rows_read": 1_000, "resumed": True}
+    assert trained_line(model, run) == ("trained tfidf-logreg on 1,204 movies, 1,000 with a description it reads "
+                                        "(2 genres) in 2.0 s since resuming")

@@ -57,6 +57,23 @@ def _split_notes(split: Path, validation: float | None, test: float | None, min_
                       "there for the same genres)", markup=False, highlight=False)
 
 
+def trained_line(estimator, run: dict) -> str:
+    """What a finished training run says: the model, what it learnt from, its genres and its time (``run``: the
+    run's ``run.json``)."""
+    refit_rows = getattr(estimator, "refit_rows_", 0)  # a model that learnt from its validation movies too
+    cross_fitted = getattr(estimator, "cross_fitted_", False)  # ... and tuned its thresholds on every row, out of fold
+    refit = ""
+    if refit_rows or cross_fitted:
+        learnt_from = plural(refit_rows or run["rows"]["validation"], "validation movie")
+        refit = (f" ({'then ' if refit_rows else ''}with its {learnt_from} too"
+                 f"{'; thresholds cross-fitted' if cross_fitted else ''})")
+    readable = run["train_rows_read"]
+    read = f", {readable:,} with a {' or '.join(estimator.inputs)} it reads" if readable < run["rows"]["train"] else ""
+    return (f"trained {estimator.name} on {plural(run['rows']['train'], 'movie')}{read}{refit} "
+            f"({plural(len(estimator.genres_), 'genre')}) in {run['train_seconds']:.1f} s"
+            f"{' since resuming' if run['resumed'] else ''}")
+
+
 @app.command("train")
 def train(data: Annotated[Path, typer.Argument(parser=non_empty_path, help=TABLE_HELP)],
           model: Annotated[str, typer.Option(help="Registered model name (see 'moviegenre models').")] = "fusion-gmu",
@@ -103,17 +120,7 @@ def train(data: Annotated[Path, typer.Argument(parser=non_empty_path, help=TABLE
     if not is_main_process():  # DDP: rank 0 writes the run and reports it
         return
     run = json.loads((out / "run.json").read_text())
-    refit_rows = getattr(estimator, "refit_rows_", 0)  # a model that learnt from its validation movies too
-    cross_fitted = getattr(estimator, "cross_fitted_", False)  # ... and tuned its thresholds on every row, out of fold
-    refit = ""
-    if refit_rows or cross_fitted:
-        refit = (f" ({'then ' if refit_rows else ''}with its {refit_rows or run['rows']['validation']:,} validation "
-                 f"movies too{'; thresholds cross-fitted' if cross_fitted else ''})")
-    readable = run["train_rows_read"]
-    read = f", {readable:,} with a {' or '.join(estimator.inputs)} it reads" if readable < run["rows"]["train"] else ""
-    console.print(f"trained {estimator.name} on {run['rows']['train']:,} movies{read}{refit} "
-                  f"({len(estimator.genres_)} genres) in {run['train_seconds']:.1f} s"
-                  f"{' since resuming' if run['resumed'] else ''} -> {out}", markup=False)
+    console.print(f"{trained_line(estimator, run)} -> {out}", markup=False)
     if not run["rows"]["validation"]:  # what validation rows do, left undone without a word
         console.print("note: no validation rows, so every genre's threshold is 0.5, and no network stopped early, "
                       "kept its best epoch or was refitted on them (--validation, "
