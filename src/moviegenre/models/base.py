@@ -128,20 +128,17 @@ class GenreModel:
             del self._tuning_thresholds
         return self
 
-    def _tune_thresholds(self, validation) -> tuple[np.ndarray, np.ndarray] | None:
-        """Set ``thresholds_`` from the tuning rows (0.5 for every genre without any); returns those rows."""
+    def _tune_thresholds(self, validation, tuning: tuple[np.ndarray, np.ndarray] | None = None
+                         ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Set ``thresholds_`` from ``tuning``, (labels, probabilities) of rows the model did not learn from: by
+        default the validation rows' (none: 0.5 for every genre). Returns those rows."""
         from moviegenre.evaluation.metrics import tune_thresholds  # scikit-learn: only when fitting
 
-        tuning = self._tuning_rows(validation)
+        if tuning is None and validation is not None and len(validation[0]):
+            tuning = validation[1], self.predict_proba(validation[0])
         self.thresholds_ = tune_thresholds(*tuning) if tuning is not None \
             else np.full(len(self.genres_), 0.5, dtype=np.float32)
         return tuning
-
-    def _tuning_rows(self, validation) -> tuple[np.ndarray, np.ndarray] | None:
-        """(labels, probabilities) the thresholds are tuned on: the validation rows' (None: no rows)."""
-        if validation is None or not len(validation[0]):
-            return None
-        return validation[1], self.predict_proba(validation[0])
 
     def predict_proba(self, movies: MovieTable) -> np.ndarray:
         raise NotImplementedError

@@ -344,10 +344,9 @@ class EmbeddingMLP(EmbeddingModel):
                     out_of_fold_alone[np.flatnonzero(held_out)[described]] = self._blend(
                         [self.nets_[-1]], fold_alone_nets, words, lone, lone_texts)
         self.words_, self.title_words_, self.poster_words_ = self._fit_words(movies, labels, poster_texts)
-        if cross_fit:
-            self._out_of_fold = labels, out_of_fold
+        if cross_fit:  # (labels, probabilities) of every pooled row, and of its descriptions given alone
             described = rows["has_description"] > 0
-            self._out_of_fold_alone = labels[described], out_of_fold_alone[described]
+            self._out_of_fold = (labels, out_of_fold), (labels[described], out_of_fold_alone[described])
 
     def cross_fits(self, validation) -> bool:
         """Whether fitting with these validation rows cross-fits the members (``cross_fit``, ``cross_fit_below``)."""
@@ -412,16 +411,17 @@ class EmbeddingMLP(EmbeddingModel):
     def _tune_thresholds(self, validation):
         from moviegenre.evaluation.metrics import best_global_threshold, tune_thresholds
 
-        # (labels, probabilities) of the descriptions given alone: a cross-fitted _fit's out-of-fold ones, else the
-        # validation rows'
-        alone_rows = self.__dict__.pop("_out_of_fold_alone", None)
-        tuning = super()._tune_thresholds(validation)
+        # A cross-fitted _fit's out-of-fold rows, read once here: the fitted model does not keep training-sized arrays.
+        out_of_fold = self.__dict__.pop("_out_of_fold", None)
+        tuning = super()._tune_thresholds(validation, None if out_of_fold is None else out_of_fold[0])
         if (not self.description_thresholds or tuning is None or "description" not in self.inputs
                 or not validation[0].has_description.any()):
             return tuning
-        if alone_rows is None:
+        if out_of_fold is None:  # the validation rows' descriptions given alone
             movies, labels = validation
             alone_rows = labels[movies.has_description], self.predict_proba(movies.with_inputs("description"))
+        else:
+            alone_rows = out_of_fold[1]
         # Each genre's best threshold on the descriptions alone, averaged with the global threshold of all the
         # validation rows rather than the descriptions' own (seeds 1-3 description 0.607/0.496 against
         # 0.605/0.494); a genre with few positives among them keeps its shared threshold.
@@ -429,11 +429,6 @@ class EmbeddingMLP(EmbeddingModel):
                                 fallback=self.thresholds_)
         self.description_shift_ = (_logit(self.thresholds_) - _logit(alone)).astype(np.float32)
         return tuning
-
-    def _tuning_rows(self, validation):
-        # Set by a cross-fitted _fit, read once here: the fitted model does not keep training-sized arrays.
-        out_of_fold = self.__dict__.pop("_out_of_fold", None)
-        return out_of_fold if out_of_fold is not None else super()._tuning_rows(validation)
 
     def predict_from_features(self, features: dict[str, np.ndarray], descriptions: Sequence[str],
                               titles: Sequence[str] | None = None, poster_texts: Sequence[str] | None = None
