@@ -499,6 +499,25 @@ def test_cross_fitted_description_thresholds_read_each_pooled_description_alone_
     assert model.refit_rows_ == len(val)
 
 
+def test_descriptions_alone_from_features_score_as_the_table_given_descriptions_alone(session_tiny_labelled):
+    # Cross-fitting reads each held-out description alone from the features it already has; the validation path
+    # reads movies.with_inputs("description"). Both must give the model the same rows.
+    from moviegenre.models.embedding import _descriptions_alone
+
+    table, labels, genres = session_tiny_labelled
+    train, val = np.arange(0, 45), np.arange(45, len(table))
+    model = fast_model("fusion-gmu").set_params(ensemble=2).fit(
+        table.subset(train), labels[train], validation=(table.subset(val), labels[val]), genres=genres)
+    held = table.subset(val)
+    features = model.features(held)
+    features["poster_text"] = model.poster_text_vectors(model._training_poster_texts(held, False))
+    described, alone, texts = _descriptions_alone(features, held.descriptions)
+    assert held.has_poster[described].any() and held.has_title[described].any()
+    np.testing.assert_array_equal(
+        model._blend(model.nets_, model.alone_nets_, model.word_models, alone, texts),
+        model.predict_proba(held.with_inputs("description")))
+
+
 @pytest.mark.parametrize("cross_fit", [False, True])
 def test_a_second_fit_tunes_the_description_thresholds_as_a_first_one_does(session_tiny_labelled, cross_fit,
                                                                             monkeypatch):

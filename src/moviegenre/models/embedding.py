@@ -337,10 +337,7 @@ class EmbeddingMLP(EmbeddingModel):
                 fold_alone_nets = {m: nets[-1:] for m, nets in self.alone_nets_.items()}
                 out_of_fold[held_out] = self._blend([self.nets_[-1]], fold_alone_nets, words, held, held_texts)
                 if self.description_thresholds:  # each held-out description given alone, for its own thresholds
-                    described = held["has_description"] > 0
-                    lone = {**_rows(held, described), "has_poster": np.zeros(int(described.sum()), np.float32)}
-                    lone_texts = {"description": [d for d, keep in zip(held_movies.descriptions, described) if keep],
-                                  "title": None, "poster_text": None}
+                    described, lone, lone_texts = _descriptions_alone(held, held_movies.descriptions)
                     out_of_fold_alone[np.flatnonzero(held_out)[described]] = self._blend(
                         [self.nets_[-1]], fold_alone_nets, words, lone, lone_texts)
         self.words_, self.title_words_, self.poster_words_ = self._fit_words(movies, labels, poster_texts)
@@ -608,6 +605,16 @@ class EmbeddingLogReg(EmbeddingModel):
 def _row_texts(movies: MovieTable, poster_texts: Sequence[str] | None) -> dict[str, Sequence[str] | None]:
     """The texts the word models read, by column: the rows' descriptions and titles, and their poster texts."""
     return {"description": movies.descriptions, "title": movies.titles, "poster_text": poster_texts}
+
+
+def _descriptions_alone(features: dict[str, np.ndarray], descriptions: Sequence[str]
+                        ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Sequence[str] | None]]:
+    """The rows with a description, given it alone, from their features already computed: which rows, their
+    features and their texts, as ``movies.with_inputs("description")`` would give them (no poster, no title)."""
+    described = features["has_description"] > 0
+    alone = {**_rows(features, described), "has_poster": np.zeros(int(described.sum()), np.float32)}
+    return described, alone, {"description": [d for d, keep in zip(descriptions, described) if keep], "title": None,
+                              "poster_text": None}
 
 
 def _alone_posters(posters: Sequence, descriptions: Sequence[str]) -> list:
