@@ -1,16 +1,20 @@
-"""Which view of a poster reads best: fusion-gmu (one member) on poster features from different views, splits 1-3.
+"""Which view of a poster reads best: fusion-gmu on poster features from different views, splits 1-3.
 
     python benchmarks/poster_views.py                                    # squash, letterbox, squash+mirror
     python benchmarks/poster_views.py --variants squash,top+middle+bottom --seeds 1
     python benchmarks/poster_views.py --encoder efficientnet-lite2 --variants squash,squash+flip
+    python benchmarks/poster_views.py --encoder efficientnet-lite0+lite1+lite2+flip --ensemble 3 \
+        --variants squash,squash+top+middle+bottom                       # today's networks, crops beside the poster
 
-A 2:3 poster reaches EfficientNet-Lite0 as a 224x224 square (Lite2: 260x260). The views tried: ``squash`` (the whole poster
-resized to the square: what the packaged encoder does), ``letterbox`` (aspect kept, black bars), ``flip`` (the
-mirror image, squashed), ``top``/``middle``/``bottom`` (square crops). Each view's vectors are computed once
-through the ONNX fast path and kept in ``--work`` (one .npy per view); a variant reads the mean (or the
-concatenation) of its views' vectors. Descriptions (and the text read off posters) use the model's own cached
-vectors, so only the poster side changes. Prints micro/macro-F1 with both inputs, a poster only and a description only, per split and the
-mean. ``squash+flip`` (mean) is what the ``efficientnet-lite0+flip`` encoder computes.
+A 2:3 poster reaches EfficientNet-Lite0 as a 224x224 square (Lite2: 260x260). The views tried: ``squash`` (the
+whole poster resized to the square: what the packaged encoder does), ``letterbox`` (aspect kept, black bars),
+``flip`` (the mirror image, squashed), ``top``/``middle``/``bottom`` (square crops). Each view's vectors are
+computed once through the ONNX fast path and kept in ``--work`` (one .npy per view); under a ``+flip`` encoder each
+view is itself averaged with its mirror image. A variant reads the mean (or the concatenation) of its views'
+vectors. Descriptions (and the text read off posters) use the model's own cached vectors, and the model has no title
+and one member unless ``--ensemble`` says otherwise, so only the poster side changes. Prints micro/macro-F1 with
+both inputs, a poster only and a description only, per split and the mean. ``squash+flip`` (mean) is what the
+``efficientnet-lite0+flip`` encoder computes.
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ def main() -> None:
     parser.add_argument("--combine", choices=("mean", "concat"), default="mean")
     parser.add_argument("--encoder", default="efficientnet-lite0", help="efficientnet-lite0 or efficientnet-lite2")
     parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--ensemble", type=int, default=1, help="members of each model (fusion-gmu has 3)")
     parser.add_argument("--work", default="runs/poster-views", help="where the views' vectors are kept")
     args = parser.parse_args()
     work = Path(args.work)
@@ -108,7 +113,7 @@ def main() -> None:
 
     def build(variant: str):
         def model(seed: int):
-            model = create_model("fusion-gmu", ensemble=1, title_weight=0.0)
+            model = create_model("fusion-gmu", ensemble=args.ensemble, title_weight=0.0)
             configure(model, seed, {"progress": False})
             model.features = features_of(variant)  # the view's vectors instead of the encoder's
             return model
