@@ -43,6 +43,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data", default=str(DATA / "movies.csv"))
     args = parser.parse_args()
+    if args.inputs < 1 or args.rounds < 1:
+        parser.error("--inputs and --rounds take a whole number of 1 or more")
     table = read_table(args.data)
     images = [load_image(path) for path in [p for p in table.posters if p][: args.inputs]]
     texts = [text for text in table.descriptions if text][: args.inputs]
