@@ -26,6 +26,7 @@ from shared_data import DATA, run_benchmark  # benchmarks/ is on the path when t
 
 from moviegenre.data.images import load_image
 from moviegenre.data.readers import read_table
+from moviegenre.data.table import plural
 from moviegenre.features.encoders import image_encoder, text_encoder
 from moviegenre.features.fast import fast_encoder
 from moviegenre.features.poster_text import poster_text_reader
@@ -76,7 +77,7 @@ def main() -> None:
     threads = os.environ.get("OMP_NUM_THREADS", "all")
     for name, (unit, inputs, _) in timed.items():
         print(f"{name:<40} {min(medians[name]):7.1f} ms a {unit} (worst round {max(medians[name]):.1f}; medians of "
-              f"{len(inputs)}, {args.rounds} round{'s' if args.rounds != 1 else ''}, {threads} threads)")
+              f"{len(inputs)}, {plural(args.rounds, 'round')}, {threads} threads)")
 
 
 def median_ms(inputs: Sequence, encode: Callable) -> float:
